@@ -1,0 +1,124 @@
+//! AWS clients and the provisioning `leadpush init-aws` runs against `AWS_ENDPOINT_URL`
+//! (moto locally); on AWS, `template.yaml` creates the same resources.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::store::dynamodb::GSI1_NAME;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProvisionError(String);
+
+fn err<E: std::error::Error>(what: &str) -> impl FnOnce(E) -> ProvisionError + '_ {
+    move |e| ProvisionError(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+}
+
+/// SDK configuration from the environment (`AWS_ENDPOINT_URL`, region, credentials).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Creates the single table (keys, `gsi1`, TTL on `expires_at`) unless it exists.
+pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
+    let exists = client.describe_table().table_name(table).send().await.is_ok();
+    if !exists {
+        let attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
+        let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI1_NAME)
+            .key_schema(key("gsi1pk", KeyType::Hash).map_err(err("gsi key"))?)
+            .key_schema(key("gsi1sk", KeyType::Range).map_err(err("gsi key"))?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(err("gsi"))?;
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_attribute_definitions(Some(
+                ["pk", "sk", "gsi1pk", "gsi1sk"]
+                    .into_iter()
+                    .map(attr)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(err("attributes"))?,
+            ))
+            .key_schema(key("pk", KeyType::Hash).map_err(err("key"))?)
+            .key_schema(key("sk", KeyType::Range).map_err(err("key"))?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await
+            .map_err(err("create table"))?;
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .map_err(err("ttl"))?,
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .or_else(|e| {
+            // Enabling TTL twice is an error on AWS; it is already what we want.
+            let text = aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string();
+            if text.contains("already enabled") { Ok(()) } else { Err(err("ttl")(e)) }
+        })
+}
+
+/// The URLs of a work queue and its dead-letter queue.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueUrls {
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+/// Creates `<name>` with a redrive policy to `<name>-dlq` after `max_receives` receives.
+pub async fn ensure_queues(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receives: u32,
+    visibility_timeout_secs: u32,
+) -> Result<QueueUrls, ProvisionError> {
+    let dlq_url = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(err("create dead-letter queue"))?
+        .queue_url
+        .ok_or_else(|| ProvisionError("create dead-letter queue: no url returned".into()))?;
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(err("dead-letter queue arn"))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| ProvisionError("dead-letter queue has no arn".into()))?;
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string()});
+    let queue_url = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout_secs.to_string())
+        .send()
+        .await
+        .map_err(err("create queue"))?
+        .queue_url
+        .ok_or_else(|| ProvisionError("create queue: no url returned".into()))?;
+    Ok(QueueUrls { queue_url, dlq_url })
+}

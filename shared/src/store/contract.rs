@@ -1,0 +1,247 @@
+//! The storage contract: every adapter must pass exactly these tests.
+//! `sqlite` runs on a temporary file, `dynamodb` on the moto server `make test` starts.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::*;
+
+fn item(pk: &str, sk: &str, data: serde_json::Value) -> Item {
+    Item::new(Key::new(pk, sk), &data).expect("valid item")
+}
+
+pub async fn conditional_put_refuses_to_overwrite(store: Arc<dyn Store>) {
+    let key = Key::new("P#cond", "A");
+    store.put(item("P#cond", "A", json!({"n": 1})), Condition::NotExists).await.unwrap();
+    let err = store.put(item("P#cond", "A", json!({"n": 2})), Condition::NotExists).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    assert_eq!(store.get(&key).await.unwrap().unwrap().data["n"], 1);
+
+    let missing = item("P#cond", "B", json!({}));
+    let err = store.put(missing, Condition::Exists).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    assert!(store.get(&Key::new("P#cond", "B")).await.unwrap().is_none());
+
+    store.put(item("P#cond", "A", json!({"n": 3})), Condition::Always).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap().unwrap().data["n"], 3);
+
+    let err = store.delete(&key, Condition::VersionIs(9)).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    store.delete(&key, Condition::Exists).await.unwrap();
+    assert!(store.get(&key).await.unwrap().is_none());
+}
+
+pub async fn optimistic_version_update_detects_lost_updates(store: Arc<dyn Store>) {
+    let key = Key::new("P#ver", "A");
+    store.put(item("P#ver", "A", json!({"v": "one"})), Condition::NotExists).await.unwrap();
+    let current = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(current.version, 1);
+
+    let next = item("P#ver", "A", json!({"v": "two"})).with_version(2);
+    store.put(next, Condition::VersionIs(1)).await.unwrap();
+    // A writer still holding version 1 must lose.
+    let stale = item("P#ver", "A", json!({"v": "stale"})).with_version(2);
+    let err = store.put(stale, Condition::VersionIs(1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    let stored = store.get(&key).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.data["v"].clone()), (2, json!("two")));
+}
+
+pub async fn expired_items_count_as_absent_for_expiry_conditions(store: Arc<dyn Store>) {
+    let key = Key::new("P#exp", "A");
+    let now = 1_700_000_000;
+    store.put(item("P#exp", "A", json!({"owner": "first"})).with_expiry(now + 60), Condition::NotExistsOrExpired { now }).await.unwrap();
+    let err = store
+        .put(item("P#exp", "A", json!({"owner": "second"})), Condition::NotExistsOrExpired { now: now + 59 })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    // Still stored after expiry (TTL is lazy): the condition, not deletion, lets us in.
+    let stale = store.get(&key).await.unwrap().unwrap();
+    assert!(stale.is_expired(now + 60));
+    store
+        .put(item("P#exp", "A", json!({"owner": "second"})).with_expiry(now + 120), Condition::NotExistsOrExpired { now: now + 60 })
+        .await
+        .unwrap();
+    let stored = store.get(&key).await.unwrap().unwrap();
+    assert_eq!((stored.data["owner"].clone(), stored.expires_at), (json!("second"), Some(now + 120)));
+}
+
+async fn collect(store: &dyn Store, mut query: Query) -> (Vec<String>, usize) {
+    let mut sks = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store.query(&query).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= query.limit, "page larger than limit");
+        sks.extend(page.items.iter().map(|i| i.key.sk.clone()));
+        match page.next {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return (sks, pages),
+        }
+        assert!(pages < 100, "pagination did not terminate");
+    }
+}
+
+pub async fn query_pages_through_a_prefix_with_cursors(store: Arc<dyn Store>) {
+    let mut items: Vec<Item> = (0..25).map(|i| item("P#q", &format!("A#{i:02}"), json!({"i": i, "even": i % 2 == 0}))).collect();
+    items.extend((0..5).map(|i| item("P#q", &format!("B#{i:02}"), json!({"i": i}))));
+    items.push(item("P#other", "A#00", json!({})));
+    store.batch_put(items).await.unwrap();
+
+    let expected: Vec<String> = (0..25).map(|i| format!("A#{i:02}")).collect();
+    let (sks, pages) = collect(&*store, Query::table("P#q").prefix("A#").limit(10)).await;
+    assert_eq!(sks, expected);
+    assert_eq!(pages, 3);
+
+    // Exactly a page's worth: no empty trailing page.
+    let (sks, pages) = collect(&*store, Query::table("P#q").prefix("B#").limit(5)).await;
+    assert_eq!((sks.len(), pages), (5, 1));
+
+    let (sks, _) = collect(&*store, Query::table("P#q").prefix("A#").limit(7).descending()).await;
+    assert_eq!(sks, expected.iter().rev().cloned().collect::<Vec<_>>());
+
+    let (sks, _) = collect(&*store, Query::table("P#q").prefix("A#").filter_eq("even", json!(true)).limit(4)).await;
+    assert_eq!(sks, (0..25).step_by(2).map(|i| format!("A#{i:02}")).collect::<Vec<_>>());
+
+    let (sks, _) = collect(&*store, Query::table("P#q").limit(1000)).await;
+    assert_eq!(sks.len(), 30);
+
+    // A cursor from one listing is refused by another.
+    let page = store.query(&Query::table("P#q").prefix("A#").limit(2)).await.unwrap();
+    let foreign = Query::table("P#other").after(page.next);
+    assert!(matches!(store.query(&foreign).await, Err(StoreError::InvalidCursor)));
+}
+
+pub async fn gsi_query_pages_by_the_second_key(store: Arc<dyn Store>) {
+    let items: Vec<Item> = (0..12)
+        .map(|i| {
+            let campaign = if i % 3 == 0 { "C#x" } else { "C#y" };
+            item("W#gsi", &format!("L#{i:02}"), json!({"i": i})).with_gsi1(campaign, format!("L#{i:02}"))
+        })
+        .collect();
+    store.batch_put(items).await.unwrap();
+    let (sks, pages) = collect(&*store, Query::gsi1("C#y").limit(3)).await;
+    assert_eq!(sks.len(), 8);
+    assert_eq!(pages, 3);
+    let (sks, _) = collect(&*store, Query::gsi1("C#x").limit(10).descending()).await;
+    assert_eq!(sks, vec!["L#09", "L#06", "L#03", "L#00"]);
+    let page = store.query(&Query::gsi1("C#y").limit(2)).await.unwrap();
+    assert_eq!(page.items[0].gsi1, Some(Key::new("C#y", "L#01")));
+}
+
+pub async fn transact_write_is_all_or_nothing(store: Arc<dyn Store>) {
+    store.put(item("P#tx", "guard", json!({"v": 1})), Condition::Always).await.unwrap();
+    let ops = vec![
+        WriteOp::Put { item: item("P#tx", "a", json!({"n": 1})), condition: Condition::NotExists },
+        WriteOp::Increment { key: Key::new("P#tx", "counter"), counters: vec![("hits".into(), 1)] },
+        WriteOp::Check { key: Key::new("P#tx", "guard"), condition: Condition::VersionIs(7) },
+    ];
+    let err = store.transact_write(ops).await.unwrap_err();
+    assert!(matches!(err, StoreError::TransactionCanceled { failed_op: Some(2) }), "{err:?}");
+    assert!(store.get(&Key::new("P#tx", "a")).await.unwrap().is_none());
+    assert!(store.get(&Key::new("P#tx", "counter")).await.unwrap().is_none());
+
+    let ops = vec![
+        WriteOp::Put { item: item("P#tx", "a", json!({"n": 1})), condition: Condition::NotExists },
+        WriteOp::Increment { key: Key::new("P#tx", "counter"), counters: vec![("hits".into(), 2)] },
+        WriteOp::Check { key: Key::new("P#tx", "guard"), condition: Condition::VersionIs(1) },
+        WriteOp::Delete { key: Key::new("P#tx", "guard"), condition: Condition::Always }.clone(),
+    ];
+    // The same key twice is refused before anything is sent.
+    assert!(matches!(store.transact_write(ops).await, Err(StoreError::InvalidRequest(_))));
+
+    let ops = vec![
+        WriteOp::Put { item: item("P#tx", "a", json!({"n": 1})), condition: Condition::NotExists },
+        WriteOp::Increment { key: Key::new("P#tx", "counter"), counters: vec![("hits".into(), 2)] },
+        WriteOp::Delete { key: Key::new("P#tx", "guard"), condition: Condition::VersionIs(1) },
+    ];
+    store.transact_write(ops).await.unwrap();
+    assert_eq!(store.get(&Key::new("P#tx", "a")).await.unwrap().unwrap().data["n"], 1);
+    assert_eq!(store.get(&Key::new("P#tx", "counter")).await.unwrap().unwrap().counter("hits"), 2);
+    assert!(store.get(&Key::new("P#tx", "guard")).await.unwrap().is_none());
+}
+
+pub async fn batch_put_and_get_handle_a_thousand_items(store: Arc<dyn Store>) {
+    let items: Vec<Item> = (0..1000)
+        .map(|i| item("P#batch", &format!("I#{i:04}"), json!({"i": i, "name": format!("lead {i}"), "tags": ["a", "b"]})))
+        .collect();
+    store.batch_put(items).await.unwrap();
+    let mut keys: Vec<Key> = (0..1000).map(|i| Key::new("P#batch", format!("I#{i:04}"))).collect();
+    keys.push(Key::new("P#batch", "missing"));
+    keys.push(Key::new("P#batch", "I#0000")); // duplicates are read once
+    let got = store.batch_get(&keys).await.unwrap();
+    assert_eq!(got.len(), 1000);
+    let seen: BTreeSet<i64> = got.iter().map(|i| i.data["i"].as_i64().unwrap()).collect();
+    assert_eq!(seen.len(), 1000);
+    let one = got.iter().find(|i| i.key.sk == "I#0421").unwrap();
+    assert_eq!(one.data["name"], "lead 421");
+    assert_eq!(one.data["tags"], json!(["a", "b"]));
+}
+
+pub async fn increments_are_atomic_under_concurrency(store: Arc<dyn Store>) {
+    let key = Key::new("P#inc", "G");
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let key = key.clone();
+            tokio::spawn(async move { store.increment(&key, &[("a".into(), 1), ("b".into(), 2)]).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let item = store.get(&key).await.unwrap().unwrap();
+    assert_eq!((item.counter("a"), item.counter("b")), (20, 40));
+    assert!(store.increment(&key, &[("version".into(), 1)]).await.is_err());
+}
+
+pub async fn data_round_trips_exactly(store: Arc<dyn Store>) {
+    let data = json!({
+        "text": "Zoë — 東京", "empty": "", "null": null, "yes": true, "int": -42, "big": 9_007_199_254_740_993u64,
+        "float": 1.5, "list": [1, "two", {"three": 3}], "nested": {"deep": {"deeper": [null, false]}}, "obj": {}
+    });
+    store.put(item("P#rt", "A", data.clone()).with_gsi1("G#rt", "A").with_expiry(2_000_000_000), Condition::Always).await.unwrap();
+    let got = store.get(&Key::new("P#rt", "A")).await.unwrap().unwrap();
+    assert_eq!(serde_json::Value::Object(got.data), data);
+    assert_eq!(got.gsi1, Some(Key::new("G#rt", "A")));
+    assert_eq!(got.expires_at, Some(2_000_000_000));
+    assert_eq!(got.version, 1);
+}
+
+macro_rules! contract_suite {
+    ($($name:ident),* $(,)?) => {
+        #[cfg(feature = "embedded")]
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (db, _dir) = crate::testing::embedded_db();
+                    super::$name(std::sync::Arc::new(crate::store::sqlite::SqliteStore::new(db))).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::testing::dynamo_store().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract_suite!(
+    conditional_put_refuses_to_overwrite,
+    optimistic_version_update_detects_lost_updates,
+    expired_items_count_as_absent_for_expiry_conditions,
+    query_pages_through_a_prefix_with_cursors,
+    gsi_query_pages_by_the_second_key,
+    transact_write_is_all_or_nothing,
+    batch_put_and_get_handle_a_thousand_items,
+    increments_are_atomic_under_concurrency,
+    data_round_trips_exactly,
+);

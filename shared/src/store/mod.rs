@@ -1,0 +1,346 @@
+//! The storage port: a small, generic single-table interface (see DESIGN.md).
+//!
+//! Items have string `pk`/`sk` keys, an optional `gsi1` key pair for the second access path,
+//! an optional `expires_at` (unix seconds; DynamoDB TTL only cleans up, so readers compare it
+//! themselves), a `version` for optimistic updates and a JSON object of data. Domain
+//! repositories (`crate::repo`) are written once on top of this trait; the adapters are
+//! DynamoDB and embedded SQLite, and one contract suite (`contract`) runs against both.
+
+pub mod cursor;
+pub mod dynamodb;
+#[cfg(feature = "embedded")]
+pub mod sqlite;
+
+#[cfg(test)]
+pub mod contract;
+
+use async_trait::async_trait;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+pub use cursor::Cursor;
+
+/// Attribute names the adapters own; data fields may not use them.
+pub const RESERVED_ATTRIBUTES: [&str; 6] = ["pk", "sk", "gsi1pk", "gsi1sk", "expires_at", "version"];
+
+/// DynamoDB's limits, honoured by every adapter so behaviour is the same everywhere.
+pub const MAX_TRANSACT_ITEMS: usize = 100;
+pub const MAX_BATCH_WRITE_ITEMS: usize = 25;
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), sk: sk.into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: Key,
+    /// Second access path: `gsi1pk` / `gsi1sk`.
+    pub gsi1: Option<Key>,
+    /// Unix seconds after which the item counts as absent for expiry-aware conditions.
+    pub expires_at: Option<i64>,
+    pub version: u64,
+    pub data: Map<String, Value>,
+}
+
+impl Item {
+    /// Builds an item at version 1 from any serialisable value that is a JSON object.
+    pub fn new(key: Key, data: &impl Serialize) -> Result<Self, StoreError> {
+        let data = match serde_json::to_value(data) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => return Err(StoreError::InvalidItem("item data must be a JSON object".into())),
+            Err(e) => return Err(StoreError::InvalidItem(e.to_string())),
+        };
+        if let Some(name) = RESERVED_ATTRIBUTES.iter().find(|name| data.contains_key(**name)) {
+            return Err(StoreError::InvalidItem(format!("data field `{name}` is reserved")));
+        }
+        Ok(Self { key, gsi1: None, expires_at: None, version: 1, data })
+    }
+
+    pub fn with_gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi1 = Some(Key::new(pk, sk));
+        self
+    }
+
+    pub fn with_expiry(mut self, expires_at: i64) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    pub fn with_version(mut self, version: u64) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Decodes the data back into a domain type.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
+        T::deserialize(Value::Object(self.data.clone()))
+            .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.key.pk, self.key.sk)))
+    }
+
+    /// Whether the item has expired at `now` (unix seconds).
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The value of a numeric counter maintained with [`Store::increment`].
+    pub fn counter(&self, name: &str) -> i64 {
+        self.data.get(name).and_then(Value::as_i64).unwrap_or(0)
+    }
+}
+
+/// Conditions a write can carry; evaluated atomically with the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    NotExists,
+    Exists,
+    /// Absent, or present with `expires_at <= now`: an expired item counts as absent.
+    NotExistsOrExpired { now: i64 },
+    /// Present with exactly this version (optimistic concurrency).
+    VersionIs(u64),
+}
+
+impl Condition {
+    /// Evaluates the condition against the current item, for adapters that check in code.
+    pub fn holds(&self, current: Option<&Item>) -> bool {
+        match (self, current) {
+            (Condition::Always, _) => true,
+            (Condition::NotExists, current) => current.is_none(),
+            (Condition::Exists, current) => current.is_some(),
+            (Condition::NotExistsOrExpired { now }, current) => current.is_none_or(|item| item.is_expired(*now)),
+            (Condition::VersionIs(version), Some(item)) => item.version == *version,
+            (Condition::VersionIs(_), None) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Index {
+    #[default]
+    Table,
+    Gsi1,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub index: Index,
+    /// `pk` for the table, `gsi1pk` for the index.
+    pub partition: String,
+    /// Only sort keys starting with this.
+    pub sk_prefix: Option<String>,
+    /// Equality on a top-level data field (string, number or bool).
+    pub filter: Option<(String, Value)>,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+    /// Newest first when sort keys are time-ordered ids.
+    pub descending: bool,
+}
+
+impl Query {
+    pub fn table(partition: impl Into<String>) -> Self {
+        Self { partition: partition.into(), limit: 100, ..Self::default() }
+    }
+
+    pub fn gsi1(partition: impl Into<String>) -> Self {
+        Self { index: Index::Gsi1, ..Self::table(partition) }
+    }
+
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.sk_prefix = Some(prefix.into());
+        self
+    }
+
+    pub fn filter_eq(mut self, field: impl Into<String>, value: Value) -> Self {
+        self.filter = Some((field.into(), value));
+        self
+    }
+
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit.max(1);
+        self
+    }
+
+    pub fn after(mut self, cursor: Option<Cursor>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+
+    pub fn descending(mut self) -> Self {
+        self.descending = true;
+        self
+    }
+}
+
+/// One page of a query. A page may hold fewer than `limit` items (a filter skipped some)
+/// while `next` is still set: callers follow `next` until it is `None`.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub next: Option<Cursor>,
+}
+
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Put { item: Item, condition: Condition },
+    Delete { key: Key, condition: Condition },
+    Check { key: Key, condition: Condition },
+    /// Atomically adds to numeric data fields, creating the item (and fields) if needed.
+    Increment { key: Key, counters: Vec<(String, i64)> },
+}
+
+impl WriteOp {
+    pub fn key(&self) -> &Key {
+        match self {
+            WriteOp::Put { item, .. } => &item.key,
+            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } | WriteOp::Increment { key, .. } => key,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the write's condition did not hold")]
+    ConditionFailed,
+    /// Nothing was written. `failed_op` names the operation whose condition failed; `None`
+    /// means a concurrent transaction got in the way and the whole thing may be retried.
+    #[error("transaction cancelled (operation {failed_op:?})")]
+    TransactionCanceled { failed_op: Option<usize> },
+    #[error("invalid item: {0}")]
+    InvalidItem(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The cursor does not belong to this listing (or was tampered with).
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error("stored item could not be decoded: {0}")]
+    Corrupt(String),
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Reads one item, strongly consistent.
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Reads many items (any count; chunked by the adapter). Missing keys are omitted; order
+    /// is not guaranteed.
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
+
+    /// Atomically adds to numeric data fields, creating the item if it does not exist.
+    async fn increment(&self, key: &Key, counters: &[(String, i64)]) -> Result<(), StoreError>;
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+
+    /// All-or-nothing, at most [`MAX_TRANSACT_ITEMS`] operations on distinct keys.
+    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+
+    /// Unconditional puts of any count (chunked by the adapter; not atomic as a whole).
+    /// When a key appears twice, the last item wins.
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError>;
+
+    /// Which adapter this is, for health checks and logs.
+    fn kind(&self) -> &'static str;
+}
+
+/// Checks shared by the adapters so a bad transaction fails the same way everywhere.
+pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.is_empty() || ops.len() > MAX_TRANSACT_ITEMS {
+        return Err(StoreError::InvalidRequest(format!(
+            "a transaction takes 1 to {MAX_TRANSACT_ITEMS} operations, got {}",
+            ops.len()
+        )));
+    }
+    let mut keys = std::collections::HashSet::new();
+    for op in ops {
+        if !keys.insert(op.key()) {
+            return Err(StoreError::InvalidRequest(format!(
+                "a transaction may touch {}/{} only once",
+                op.key().pk,
+                op.key().sk
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the last item for each key, preserving first-seen order.
+pub(crate) fn dedupe_last_wins(items: Vec<Item>) -> Vec<Item> {
+    let mut position = std::collections::HashMap::new();
+    let mut out: Vec<Item> = Vec::with_capacity(items.len());
+    for item in items {
+        match position.get(&item.key) {
+            Some(&i) => out[i] = item,
+            None => {
+                position.insert(item.key.clone(), out.len());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
+
+/// The smallest string greater than every string starting with `prefix`, if there is one.
+pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        while next <= char::MAX as u32 {
+            if let Some(c) = char::from_u32(next) {
+                chars.push(c);
+                return Some(chars.into_iter().collect());
+            }
+            next += 1; // skip the surrogate gap
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_upper_bound_increments_last_char() {
+        assert_eq!(prefix_upper_bound("L#").as_deref(), Some("L$"));
+        assert_eq!(prefix_upper_bound("").as_deref(), None);
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn item_rejects_reserved_data_fields() {
+        let err = Item::new(Key::new("a", "b"), &serde_json::json!({"version": 3})).unwrap_err();
+        assert!(err.to_string().contains("`version` is reserved"), "{err}");
+    }
+
+    #[test]
+    fn expired_items_count_as_absent_for_expiry_conditions() {
+        let item = Item::new(Key::new("a", "b"), &serde_json::json!({})).unwrap().with_expiry(100);
+        assert!(Condition::NotExistsOrExpired { now: 100 }.holds(Some(&item)));
+        assert!(!Condition::NotExistsOrExpired { now: 99 }.holds(Some(&item)));
+        assert!(Condition::NotExistsOrExpired { now: 0 }.holds(None));
+    }
+
+    #[test]
+    fn dedupe_keeps_last_item_per_key() {
+        let a1 = Item::new(Key::new("p", "a"), &serde_json::json!({"n": 1})).unwrap();
+        let b = Item::new(Key::new("p", "b"), &serde_json::json!({"n": 2})).unwrap();
+        let a2 = Item::new(Key::new("p", "a"), &serde_json::json!({"n": 3})).unwrap();
+        let out = dedupe_last_wins(vec![a1, b, a2]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].data["n"], 3);
+    }
+}

@@ -1,0 +1,304 @@
+//! The embedded store adapter: the same semantics as DynamoDB on one SQLite table.
+//! Conditions are evaluated in code inside an immediate transaction, so check-and-write is
+//! atomic even with several processes on the same file.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, Transaction, params, types::Value as SqlValue};
+use serde_json::{Map, Value};
+
+use super::{
+    Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, WriteOp, dedupe_last_wins, prefix_upper_bound,
+    validate_transaction,
+};
+use crate::embedded::{EmbeddedDb, EmbeddedError};
+
+impl From<EmbeddedError> for StoreError {
+    fn from(e: EmbeddedError) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(format!("sqlite: {e}"))
+    }
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: EmbeddedDb,
+}
+
+impl SqliteStore {
+    pub fn new(db: EmbeddedDb) -> Self {
+        Self { db }
+    }
+
+    /// Deletes expired items, as DynamoDB TTL would (readers never rely on it).
+    pub async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+        self.db
+            .write(move |tx| Ok(tx.execute("DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?1", [now])?))
+            .await
+    }
+}
+
+const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, expires_at, version, data";
+
+fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
+    let gsi1pk: Option<String> = row.get(2)?;
+    let gsi1sk: Option<String> = row.get(3)?;
+    let data: String = row.get(6)?;
+    let data: Map<String, Value> = serde_json::from_str(&data).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Item {
+        key: Key { pk: row.get(0)?, sk: row.get(1)? },
+        gsi1: gsi1pk.zip(gsi1sk).map(|(pk, sk)| Key { pk, sk }),
+        expires_at: row.get(4)?,
+        version: row.get::<_, i64>(5)? as u64,
+        data,
+    })
+}
+
+fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
+    Ok(tx
+        .query_row(&format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"), params![key.pk, key.sk], row_to_item)
+        .optional()?)
+}
+
+fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
+    let data = serde_json::to_string(&item.data).map_err(|e| StoreError::InvalidItem(e.to_string()))?;
+    tx.execute(
+        "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, expires_at, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            item.key.pk,
+            item.key.sk,
+            item.gsi1.as_ref().map(|k| &k.pk),
+            item.gsi1.as_ref().map(|k| &k.sk),
+            item.expires_at,
+            item.version as i64,
+            data
+        ],
+    )?;
+    Ok(())
+}
+
+fn remove(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk])?;
+    Ok(())
+}
+
+fn add_counters(tx: &Transaction<'_>, key: &Key, counters: &[(String, i64)]) -> Result<(), StoreError> {
+    let mut item = match read(tx, key)? {
+        Some(item) => item,
+        None => Item { key: key.clone(), gsi1: None, expires_at: None, version: 0, data: Map::new() },
+    };
+    for (name, delta) in counters {
+        let current = item.data.get(name).and_then(Value::as_i64).unwrap_or(0);
+        item.data.insert(name.clone(), Value::from(current + delta));
+    }
+    write(tx, &item)
+}
+
+fn check_counter_names(counters: &[(String, i64)]) -> Result<(), StoreError> {
+    match counters.iter().find(|(name, _)| super::RESERVED_ATTRIBUTES.contains(&name.as_str())) {
+        Some((name, _)) => Err(StoreError::InvalidItem(format!("counter `{name}` is reserved"))),
+        None => Ok(()),
+    }
+}
+
+fn filter_value(value: &Value) -> Result<SqlValue, StoreError> {
+    Ok(match value {
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Bool(b) => SqlValue::Integer(*b as i64),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => SqlValue::Real(n.as_f64().unwrap_or_default()),
+        },
+        _ => return Err(StoreError::InvalidRequest("filters compare strings, numbers or booleans".into())),
+    })
+}
+
+fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
+    let (pk_col, sk_col) = match q.index {
+        Index::Table => ("pk", "sk"),
+        Index::Gsi1 => ("gsi1pk", "gsi1sk"),
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {pk_col} = ?");
+    let mut args: Vec<SqlValue> = vec![SqlValue::Text(q.partition.clone())];
+    if let Some(prefix) = &q.sk_prefix {
+        sql.push_str(&format!(" AND {sk_col} >= ?"));
+        args.push(SqlValue::Text(prefix.clone()));
+        if let Some(upper) = prefix_upper_bound(prefix) {
+            sql.push_str(&format!(" AND {sk_col} < ?"));
+            args.push(SqlValue::Text(upper));
+        }
+    }
+    let cmp = if q.descending { "<" } else { ">" };
+    if let Some(cursor) = &q.cursor {
+        cursor.check(q.index, &q.partition)?;
+        match q.index {
+            Index::Table => {
+                sql.push_str(&format!(" AND sk {cmp} ?"));
+                args.push(SqlValue::Text(cursor.sk.clone()));
+            }
+            Index::Gsi1 => {
+                // Index sort keys need not be unique: order by the table key after them.
+                sql.push_str(&format!(" AND (gsi1sk, pk, sk) {cmp} (?, ?, ?)"));
+                args.push(SqlValue::Text(cursor.gsi1sk.clone().unwrap_or_default()));
+                args.push(SqlValue::Text(cursor.pk.clone()));
+                args.push(SqlValue::Text(cursor.sk.clone()));
+            }
+        }
+    }
+    if let Some((field, value)) = &q.filter {
+        sql.push_str(" AND json_extract(data, ?) = ?");
+        args.push(SqlValue::Text(format!("$.\"{}\"", field.replace('"', ""))));
+        args.push(filter_value(value)?);
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    match q.index {
+        Index::Table => sql.push_str(&format!(" ORDER BY sk {dir}")),
+        Index::Gsi1 => sql.push_str(&format!(" ORDER BY gsi1sk {dir}, pk {dir}, sk {dir}")),
+    }
+    let limit = q.limit.max(1);
+    sql.push_str(&format!(" LIMIT {}", limit + 1));
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut items = stmt
+        .query_map(rusqlite::params_from_iter(args), row_to_item)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| Cursor::after(last, q.index))
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        self.db
+            .run(move |conn| {
+                Ok(conn
+                    .query_row(
+                        &format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"),
+                        params![key.pk, key.sk],
+                        row_to_item,
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        let keys = keys.to_vec();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(StoreError::from)?;
+                let mut out = Vec::with_capacity(keys.len());
+                let mut seen = std::collections::HashSet::new();
+                for key in keys.iter().filter(|k| seen.insert(*k)) {
+                    if let Some(item) = read(&tx, key)? {
+                        out.push(item);
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.db
+            .write(move |tx| {
+                if condition != Condition::Always && !condition.holds(read(tx, &item.key)?.as_ref()) {
+                    return Err(StoreError::ConditionFailed);
+                }
+                write(tx, &item)
+            })
+            .await
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.db
+            .write(move |tx| {
+                if condition != Condition::Always && !condition.holds(read(tx, &key)?.as_ref()) {
+                    return Err(StoreError::ConditionFailed);
+                }
+                remove(tx, &key)
+            })
+            .await
+    }
+
+    async fn increment(&self, key: &Key, counters: &[(String, i64)]) -> Result<(), StoreError> {
+        check_counter_names(counters)?;
+        let (key, counters) = (key.clone(), counters.to_vec());
+        self.db.write(move |tx| add_counters(tx, &key, &counters)).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        let query = query.clone();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(StoreError::from)?;
+                run_query(&tx, &query)
+            })
+            .await
+    }
+
+    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        validate_transaction(&ops)?;
+        for op in &ops {
+            if let WriteOp::Increment { counters, .. } = op {
+                check_counter_names(counters)?;
+            }
+        }
+        self.db
+            .write(move |tx| {
+                // Check every condition first so nothing is written unless all hold.
+                for (i, op) in ops.iter().enumerate() {
+                    let condition = match op {
+                        WriteOp::Put { condition, .. }
+                        | WriteOp::Delete { condition, .. }
+                        | WriteOp::Check { condition, .. } => *condition,
+                        WriteOp::Increment { .. } => Condition::Always,
+                    };
+                    if condition != Condition::Always && !condition.holds(read(tx, op.key())?.as_ref()) {
+                        return Err(StoreError::TransactionCanceled { failed_op: Some(i) });
+                    }
+                }
+                for op in &ops {
+                    match op {
+                        WriteOp::Put { item, .. } => write(tx, item)?,
+                        WriteOp::Delete { key, .. } => remove(tx, key)?,
+                        WriteOp::Check { .. } => {}
+                        WriteOp::Increment { key, counters } => add_counters(tx, key, counters)?,
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let items = dedupe_last_wins(items);
+        self.db
+            .write(move |tx| {
+                for item in &items {
+                    write(tx, item)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+}

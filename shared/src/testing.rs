@@ -1,0 +1,45 @@
+//! Test fixtures: a temporary embedded database, and AWS clients pointed at the moto server
+//! that `make test` starts (its URL arrives in `LEADPUSH_TEST_MOTO_URL`).
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::store::Store;
+use crate::store::dynamodb::DynamoStore;
+
+pub const MOTO_ENV: &str = "LEADPUSH_TEST_MOTO_URL";
+
+/// A name no other test uses, for tables and queues on the shared moto server.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+pub async fn moto_config() -> SdkConfig {
+    let url = std::env::var(MOTO_ENV).unwrap_or_else(|_| {
+        panic!("{MOTO_ENV} is not set: run the suite with `make test`, which starts a moto server and sets it")
+    });
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
+        .load()
+        .await
+}
+
+/// A fresh table on moto.
+pub async fn dynamo_store() -> Arc<dyn Store> {
+    let config = moto_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = unique("contract");
+    crate::aws::ensure_table(&client, &table).await.expect("create table on moto");
+    Arc::new(DynamoStore::new(client, table))
+}
+
+/// A fresh embedded database; keep the directory alive as long as the store.
+#[cfg(feature = "embedded")]
+pub fn embedded_db() -> (crate::embedded::EmbeddedDb, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = crate::embedded::EmbeddedDb::open(dir.path()).expect("open embedded db");
+    (db, dir)
+}
