@@ -122,3 +122,22 @@ pub async fn ensure_queues(
         .ok_or_else(|| ProvisionError("create queue: no url returned".into()))?;
     Ok(QueueUrls { queue_url, dlq_url })
 }
+
+/// Visibility timeout of the work queue: six times the dispatcher's 60 s timeout, as AWS
+/// recommends for Lambda event sources.
+pub const WORK_QUEUE_VISIBILITY_SECS: u32 = 360;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Provisioned {
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+/// Creates the table and the queues from the environment's SDK configuration.
+pub async fn provision(table: &str, queue: &str, max_receives: u32) -> Result<Provisioned, ProvisionError> {
+    let sdk = sdk_config().await;
+    ensure_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await?;
+    let urls = ensure_queues(&aws_sdk_sqs::Client::new(&sdk), queue, max_receives, WORK_QUEUE_VISIBILITY_SECS).await?;
+    Ok(Provisioned { table: table.to_owned(), queue_url: urls.queue_url, dlq_url: urls.dlq_url })
+}

@@ -102,9 +102,7 @@ impl EmbeddedDb {
     {
         self.run(move |conn| {
             // Immediate: take the write lock up front so two writers never deadlock upgrading.
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(EmbeddedError::from)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(EmbeddedError::from)?;
             let out = work(&tx)?;
             tx.commit().map_err(EmbeddedError::from)?;
             Ok(out)

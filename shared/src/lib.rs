@@ -1,10 +1,30 @@
 //! Leadpush: the lead pipeline. All logic lives in this crate; the Lambda binaries under
 //! `functions/` and the `leadpush` CLI are thin shells around it.
+//!
+//! Dependencies point one way: `api` -> `domain`, with `store`, `queue` and `delivery`
+//! behind traits handed in through [`context::AppContext`].
 
+pub mod admin;
+pub mod api;
 pub mod aws;
+pub mod config;
+pub mod context;
+pub mod delivery;
+pub mod dispatch;
+pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod lambda;
+#[cfg(feature = "embedded")]
+pub mod local;
 pub mod queue;
+pub mod repo;
+pub mod secrets;
 pub mod store;
+pub mod telemetry;
 #[cfg(test)]
 pub mod testing;
+pub mod time;

@@ -43,3 +43,20 @@ pub fn embedded_db() -> (crate::embedded::EmbeddedDb, tempfile::TempDir) {
     let db = crate::embedded::EmbeddedDb::open(dir.path()).expect("open embedded db");
     (db, dir)
 }
+
+/// An application context on a fresh embedded store (no network configured).
+#[cfg(feature = "embedded")]
+pub fn embedded_context() -> (crate::context::AppContext, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().display().to_string();
+    let config = crate::config::Config::from_lookup(|name| match name {
+        "LEADPUSH_DATA_DIR" => Some(data_dir.clone()),
+        "LEADPUSH_ALLOW_PRIVATE_TARGETS" => Some("1".into()),
+        _ => None,
+    })
+    .expect("test config");
+    let ctx = futures_util::FutureExt::now_or_never(crate::context::AppContext::from_config(config))
+        .expect("embedded context builds without awaiting")
+        .expect("embedded context");
+    (ctx, dir)
+}

@@ -1,1 +1,160 @@
-fn main() {}
+//! The `leadpush` command: `serve` runs the whole API locally, `admin` manages workspaces
+//! and credentials (what a CSM runs), `init-aws` provisions the table and queues against
+//! `AWS_ENDPOINT_URL`. All logic lives in the `leadpush` library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use leadpush::config::Config;
+use leadpush::context::AppContext;
+use leadpush::domain::workspace::CredentialKind;
+
+#[derive(Parser)]
+#[command(name = "leadpush", version, about = "Leadpush: the lead pipeline, locally and on AWS Lambda.")]
+struct Cli {
+    /// Directory of the embedded SQLite store (overrides LEADPUSH_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every route and run the dispatcher worker in one process.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Receive loops of the embedded dispatcher.
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+        /// Do not create a demo workspace on first start.
+        #[arg(long)]
+        no_demo: bool,
+        /// Shut down when standard input closes (for test harnesses and supervisors).
+        #[arg(long, hide = true)]
+        exit_on_stdin_close: bool,
+    },
+    /// Manage workspaces, API keys and webhook tokens (works while the server runs).
+    Admin {
+        #[command(subcommand)]
+        command: Admin,
+    },
+    /// Create the DynamoDB table and SQS queues at AWS_ENDPOINT_URL (for moto and tests).
+    InitAws {
+        /// Table name (defaults to LEADPUSH_TABLE, then `leadpush`).
+        #[arg(long)]
+        table: Option<String>,
+        /// Work queue name; the dead-letter queue is `<name>-dlq`.
+        #[arg(long, default_value = "leadpush-work")]
+        queue: String,
+        /// Receives before a message moves to the dead-letter queue.
+        #[arg(long, default_value_t = 5)]
+        max_receives: u32,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    #[command(subcommand)]
+    Workspace(WorkspaceCmd),
+    #[command(subcommand, name = "api-key")]
+    ApiKey(CredentialCmd),
+    #[command(subcommand, name = "webhook-token")]
+    WebhookToken(CredentialCmd),
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCmd {
+    /// Create a workspace and its first API key; prints {"workspace_id", "api_key", ...}.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum CredentialCmd {
+    /// Create one; the secret is printed once and stored only as a hash.
+    Create {
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Revoke one at once.
+    Revoke {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// List live ones, masked.
+    List {
+        #[arg(long)]
+        workspace: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    leadpush::telemetry::init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", serde_json::json!({"error": e.to_string()}));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::from_env()?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    match cli.command {
+        Command::Serve { addr, workers, no_demo, exit_on_stdin_close } => {
+            let options = leadpush::local::ServeOptions { addr, workers, demo: !no_demo, exit_on_stdin_close };
+            leadpush::local::serve(config, options).await?;
+        }
+        Command::Admin { command } => {
+            let ctx = AppContext::from_config(config).await?;
+            let store = &*ctx.store;
+            let out = match command {
+                Admin::Workspace(WorkspaceCmd::Create { name }) => {
+                    leadpush::admin::create_workspace(store, &name).await?
+                }
+                Admin::Workspace(WorkspaceCmd::List) => leadpush::admin::list_workspaces(store).await?,
+                Admin::ApiKey(cmd) => credential(store, CredentialKind::ApiKey, cmd).await?,
+                Admin::WebhookToken(cmd) => credential(store, CredentialKind::WebhookToken, cmd).await?,
+            };
+            println!("{out}");
+        }
+        Command::InitAws { table, queue, max_receives } => {
+            let table = table.unwrap_or(config.table);
+            let provisioned = leadpush::aws::provision(&table, &queue, max_receives).await?;
+            println!("{}", serde_json::to_string(&provisioned)?);
+        }
+        Command::Openapi => println!("{}", serde_json::to_string_pretty(&leadpush::api::openapi())?),
+    }
+    Ok(())
+}
+
+async fn credential(
+    store: &dyn leadpush::store::Store,
+    kind: CredentialKind,
+    cmd: CredentialCmd,
+) -> Result<serde_json::Value, leadpush::admin::AdminError> {
+    match cmd {
+        CredentialCmd::Create { workspace } => leadpush::admin::create_credential(store, &workspace, kind).await,
+        CredentialCmd::Revoke { workspace, id } => {
+            leadpush::admin::revoke_credential(store, &workspace, kind, &id).await
+        }
+        CredentialCmd::List { workspace } => leadpush::admin::list_credentials(store, &workspace, kind).await,
+    }
+}

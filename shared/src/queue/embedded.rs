@@ -60,9 +60,9 @@ impl EmbeddedQueue {
         let name = self.config.name.clone();
         self.db
             .run(move |conn| {
-                Ok(conn.query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", [name], |r| {
-                    r.get::<_, i64>(0)
-                })? as u64)
+                Ok(conn
+                    .query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", [name], |r| r.get::<_, i64>(0))?
+                    as u64)
             })
             .await
     }
@@ -165,7 +165,10 @@ impl Queue for EmbeddedQueue {
         self.db
             .write(move |tx| {
                 let visible_at = now_ms() + timeout.as_millis() as i64;
-                tx.execute("UPDATE queue_messages SET visible_at_ms = ?1 WHERE receipt = ?2", params![visible_at, receipt])?;
+                tx.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?1 WHERE receipt = ?2",
+                    params![visible_at, receipt],
+                )?;
                 Ok(())
             })
             .await

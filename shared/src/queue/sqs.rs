@@ -81,7 +81,10 @@ impl Queue for SqsQueue {
             // Grow the batch while it stays within SQS's count and size limits.
             let mut end = start;
             let mut bytes = 0;
-            while end < messages.len() && end - start < SEND_BATCH && bytes + messages[end].body.len() <= SEND_BATCH_BYTES {
+            while end < messages.len()
+                && end - start < SEND_BATCH
+                && bytes + messages[end].body.len() <= SEND_BATCH_BYTES
+            {
                 bytes += messages[end].body.len();
                 end += 1;
             }

@@ -52,7 +52,10 @@ pub async fn optimistic_version_update_detects_lost_updates(store: Arc<dyn Store
 pub async fn expired_items_count_as_absent_for_expiry_conditions(store: Arc<dyn Store>) {
     let key = Key::new("P#exp", "A");
     let now = 1_700_000_000;
-    store.put(item("P#exp", "A", json!({"owner": "first"})).with_expiry(now + 60), Condition::NotExistsOrExpired { now }).await.unwrap();
+    store
+        .put(item("P#exp", "A", json!({"owner": "first"})).with_expiry(now + 60), Condition::NotExistsOrExpired { now })
+        .await
+        .unwrap();
     let err = store
         .put(item("P#exp", "A", json!({"owner": "second"})), Condition::NotExistsOrExpired { now: now + 59 })
         .await
@@ -62,7 +65,10 @@ pub async fn expired_items_count_as_absent_for_expiry_conditions(store: Arc<dyn 
     let stale = store.get(&key).await.unwrap().unwrap();
     assert!(stale.is_expired(now + 60));
     store
-        .put(item("P#exp", "A", json!({"owner": "second"})).with_expiry(now + 120), Condition::NotExistsOrExpired { now: now + 60 })
+        .put(
+            item("P#exp", "A", json!({"owner": "second"})).with_expiry(now + 120),
+            Condition::NotExistsOrExpired { now: now + 60 },
+        )
         .await
         .unwrap();
     let stored = store.get(&key).await.unwrap().unwrap();
@@ -86,7 +92,8 @@ async fn collect(store: &dyn Store, mut query: Query) -> (Vec<String>, usize) {
 }
 
 pub async fn query_pages_through_a_prefix_with_cursors(store: Arc<dyn Store>) {
-    let mut items: Vec<Item> = (0..25).map(|i| item("P#q", &format!("A#{i:02}"), json!({"i": i, "even": i % 2 == 0}))).collect();
+    let mut items: Vec<Item> =
+        (0..25).map(|i| item("P#q", &format!("A#{i:02}"), json!({"i": i, "even": i % 2 == 0}))).collect();
     items.extend((0..5).map(|i| item("P#q", &format!("B#{i:02}"), json!({"i": i}))));
     items.push(item("P#other", "A#00", json!({})));
     store.batch_put(items).await.unwrap();
@@ -164,9 +171,11 @@ pub async fn transact_write_is_all_or_nothing(store: Arc<dyn Store>) {
     assert!(store.get(&Key::new("P#tx", "guard")).await.unwrap().is_none());
 }
 
-pub async fn batch_put_and_get_handle_a_thousand_items(store: Arc<dyn Store>) {
+pub async fn batch_put_get_and_delete_handle_a_thousand_items(store: Arc<dyn Store>) {
     let items: Vec<Item> = (0..1000)
-        .map(|i| item("P#batch", &format!("I#{i:04}"), json!({"i": i, "name": format!("lead {i}"), "tags": ["a", "b"]})))
+        .map(|i| {
+            item("P#batch", &format!("I#{i:04}"), json!({"i": i, "name": format!("lead {i}"), "tags": ["a", "b"]}))
+        })
         .collect();
     store.batch_put(items).await.unwrap();
     let mut keys: Vec<Key> = (0..1000).map(|i| Key::new("P#batch", format!("I#{i:04}"))).collect();
@@ -179,6 +188,12 @@ pub async fn batch_put_and_get_handle_a_thousand_items(store: Arc<dyn Store>) {
     let one = got.iter().find(|i| i.key.sk == "I#0421").unwrap();
     assert_eq!(one.data["name"], "lead 421");
     assert_eq!(one.data["tags"], json!(["a", "b"]));
+
+    let doomed: Vec<Key> = (0..1000).filter(|i| i % 2 == 0).map(|i| Key::new("P#batch", format!("I#{i:04}"))).collect();
+    store.batch_delete(&doomed).await.unwrap();
+    let left = store.batch_get(&keys).await.unwrap();
+    assert_eq!(left.len(), 500);
+    assert!(left.iter().all(|i| i.data["i"].as_i64().unwrap() % 2 == 1));
 }
 
 pub async fn increments_are_atomic_under_concurrency(store: Arc<dyn Store>) {
@@ -203,7 +218,10 @@ pub async fn data_round_trips_exactly(store: Arc<dyn Store>) {
         "text": "Zoë — 東京", "empty": "", "null": null, "yes": true, "int": -42, "big": 9_007_199_254_740_993u64,
         "float": 1.5, "list": [1, "two", {"three": 3}], "nested": {"deep": {"deeper": [null, false]}}, "obj": {}
     });
-    store.put(item("P#rt", "A", data.clone()).with_gsi1("G#rt", "A").with_expiry(2_000_000_000), Condition::Always).await.unwrap();
+    store
+        .put(item("P#rt", "A", data.clone()).with_gsi1("G#rt", "A").with_expiry(2_000_000_000), Condition::Always)
+        .await
+        .unwrap();
     let got = store.get(&Key::new("P#rt", "A")).await.unwrap().unwrap();
     assert_eq!(serde_json::Value::Object(got.data), data);
     assert_eq!(got.gsi1, Some(Key::new("G#rt", "A")));
@@ -241,7 +259,7 @@ contract_suite!(
     query_pages_through_a_prefix_with_cursors,
     gsi_query_pages_by_the_second_key,
     transact_write_is_all_or_nothing,
-    batch_put_and_get_handle_a_thousand_items,
+    batch_put_get_and_delete_handle_a_thousand_items,
     increments_are_atomic_under_concurrency,
     data_round_trips_exactly,
 );

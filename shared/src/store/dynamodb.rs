@@ -11,7 +11,8 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
+    Update, WriteRequest,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::{Map, Value};
@@ -127,11 +128,9 @@ fn condition_expr(condition: Condition) -> Option<ConditionExpr> {
             names: names(&[("#pk", "pk")]),
             values: None,
         },
-        Condition::Exists => ConditionExpr {
-            expression: "attribute_exists(#pk)".into(),
-            names: names(&[("#pk", "pk")]),
-            values: None,
-        },
+        Condition::Exists => {
+            ConditionExpr { expression: "attribute_exists(#pk)".into(), names: names(&[("#pk", "pk")]), values: None }
+        }
         Condition::NotExistsOrExpired { now } => ConditionExpr {
             expression: "attribute_not_exists(#pk) OR #exp <= :now".into(),
             names: names(&[("#pk", "pk"), ("#exp", "expires_at")]),
@@ -197,13 +196,8 @@ async fn backoff(attempt: u32) {
 impl DynamoStore {
     async fn write_chunk(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for attempt in 0..BATCH_ATTEMPTS {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await
-                .map_err(backend)?;
+            let out =
+                self.client.batch_write_item().request_items(&self.table, requests).send().await.map_err(backend)?;
             requests = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
             if requests.is_empty() {
                 return Ok(());
@@ -216,7 +210,8 @@ impl DynamoStore {
     async fn get_chunk(&self, mut keys: Vec<Attrs>) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::with_capacity(keys.len());
         for attempt in 0..BATCH_ATTEMPTS {
-            let request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(backend)?;
+            let request =
+                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(backend)?;
             let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(backend)?;
             for attrs in out.responses.and_then(|mut m| m.remove(&self.table)).unwrap_or_default() {
                 items.push(decode(attrs)?);
@@ -449,10 +444,8 @@ impl Store for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
                 TransactWriteItemsError::TransactionCanceledException(cancel) => {
-                    let failed_op = cancel
-                        .cancellation_reasons()
-                        .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    let failed_op =
+                        cancel.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
                     Err(StoreError::TransactionCanceled { failed_op })
                 }
                 TransactWriteItemsError::TransactionInProgressException(_) => {
@@ -475,6 +468,28 @@ impl Store for DynamoStore {
                 .map(|item| {
                     let put = PutRequest::builder().set_item(Some(encode(item)?)).build().map_err(backend)?;
                     Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            chunks.push(requests);
+        }
+        stream::iter(chunks)
+            .map(|chunk| self.write_chunk(chunk))
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<&Key> = keys.iter().filter(|k| seen.insert(*k)).collect();
+        let mut chunks = Vec::with_capacity(unique.len().div_ceil(MAX_BATCH_WRITE_ITEMS));
+        for chunk in unique.chunks(MAX_BATCH_WRITE_ITEMS) {
+            let requests = chunk
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder().set_key(Some(key_attrs(key))).build().map_err(backend)?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             chunks.push(requests);

@@ -56,7 +56,9 @@ impl Item {
     pub fn new(key: Key, data: &impl Serialize) -> Result<Self, StoreError> {
         let data = match serde_json::to_value(data) {
             Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(StoreError::InvalidItem("item data must be a JSON object".into())),
+            Ok(_) => {
+                return Err(StoreError::InvalidItem("item data must be a JSON object".into()));
+            }
             Err(e) => return Err(StoreError::InvalidItem(e.to_string())),
         };
         if let Some(name) = RESERVED_ATTRIBUTES.iter().find(|name| data.contains_key(**name)) {
@@ -104,7 +106,9 @@ pub enum Condition {
     NotExists,
     Exists,
     /// Absent, or present with `expires_at <= now`: an expired item counts as absent.
-    NotExistsOrExpired { now: i64 },
+    NotExistsOrExpired {
+        now: i64,
+    },
     /// Present with exactly this version (optimistic concurrency).
     VersionIs(u64),
 }
@@ -190,11 +194,23 @@ pub struct Page {
 
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    Put { item: Item, condition: Condition },
-    Delete { key: Key, condition: Condition },
-    Check { key: Key, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
     /// Atomically adds to numeric data fields, creating the item (and fields) if needed.
-    Increment { key: Key, counters: Vec<(String, i64)> },
+    Increment {
+        key: Key,
+        counters: Vec<(String, i64)>,
+    },
 }
 
 impl WriteOp {
@@ -251,6 +267,15 @@ pub trait Store: Send + Sync + 'static {
     /// Unconditional puts of any count (chunked by the adapter; not atomic as a whole).
     /// When a key appears twice, the last item wins.
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError>;
+
+    /// Unconditional deletes of any count (chunked; not atomic as a whole).
+    async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError>;
+
+    /// Removes items expired at `now`. DynamoDB's TTL does this itself, so the default is a
+    /// no-op; the embedded store overrides it. Readers never depend on it.
+    async fn purge_expired(&self, _now: i64) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 
     /// Which adapter this is, for health checks and logs.
     fn kind(&self) -> &'static str;

@@ -33,13 +33,6 @@ impl SqliteStore {
     pub fn new(db: EmbeddedDb) -> Self {
         Self { db }
     }
-
-    /// Deletes expired items, as DynamoDB TTL would (readers never rely on it).
-    pub async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
-        self.db
-            .write(move |tx| Ok(tx.execute("DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?1", [now])?))
-            .await
-    }
 }
 
 const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, expires_at, version, data";
@@ -48,9 +41,8 @@ fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
     let gsi1pk: Option<String> = row.get(2)?;
     let gsi1sk: Option<String> = row.get(3)?;
     let data: String = row.get(6)?;
-    let data: Map<String, Value> = serde_json::from_str(&data).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    let data: Map<String, Value> = serde_json::from_str(&data)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e)))?;
     Ok(Item {
         key: Key { pk: row.get(0)?, sk: row.get(1)? },
         gsi1: gsi1pk.zip(gsi1sk).map(|(pk, sk)| Key { pk, sk }),
@@ -62,7 +54,11 @@ fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
 
 fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
     Ok(tx
-        .query_row(&format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"), params![key.pk, key.sk], row_to_item)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"),
+            params![key.pk, key.sk],
+            row_to_item,
+        )
         .optional()?)
 }
 
@@ -115,7 +111,9 @@ fn filter_value(value: &Value) -> Result<SqlValue, StoreError> {
             Some(i) => SqlValue::Integer(i),
             None => SqlValue::Real(n.as_f64().unwrap_or_default()),
         },
-        _ => return Err(StoreError::InvalidRequest("filters compare strings, numbers or booleans".into())),
+        _ => {
+            return Err(StoreError::InvalidRequest("filters compare strings, numbers or booleans".into()));
+        }
     })
 }
 
@@ -164,9 +162,7 @@ fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
     let limit = q.limit.max(1);
     sql.push_str(&format!(" LIMIT {}", limit + 1));
     let mut stmt = tx.prepare_cached(&sql)?;
-    let mut items = stmt
-        .query_map(rusqlite::params_from_iter(args), row_to_item)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut items = stmt.query_map(rusqlite::params_from_iter(args), row_to_item)?.collect::<Result<Vec<_>, _>>()?;
     let next = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|last| Cursor::after(last, q.index))
@@ -294,6 +290,26 @@ impl Store for SqliteStore {
                     write(tx, item)?;
                 }
                 Ok(())
+            })
+            .await
+    }
+
+    async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError> {
+        let keys = keys.to_vec();
+        self.db
+            .write(move |tx| {
+                for key in &keys {
+                    remove(tx, key)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+        self.db
+            .write(move |tx| {
+                Ok(tx.execute("DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?1", [now])?)
             })
             .await
     }

@@ -1,0 +1,55 @@
+# Leadpush. `make run` starts the whole API locally; `make test` runs every test.
+# Both install what they need (Python tools into .venv, pinned) on a fresh machine.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PIP_PINS    := moto[server]==5.2.5 cfn-lint==1.58.0
+LAMBDA_PINS := cargo-lambda==1.9.2
+ADDR        ?= 127.0.0.1:3000
+DATA_DIR    ?= .leadpush
+# Lambda functions (crates under functions/, except the CLI).
+FUNCTIONS   := $(filter-out leadpush,$(notdir $(wildcard functions/*)))
+
+.PHONY: help run test test-rust lint build bench deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: Makefile
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PIP_PINS)
+	touch $@
+
+$(VENV)/.lambda-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(LAMBDA_PINS)
+	touch $@
+
+run: ## Build and start `leadpush serve` on the embedded store (ADDR, DATA_DIR)
+	cargo run -p leadpush-cli -- serve --addr $(ADDR) --data-dir $(DATA_DIR)
+
+test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, lint
+	@scripts/with_moto.sh $(PY) cargo test --workspace
+	$(MAKE) lint
+
+lint: $(VENV)/.installed ## cfn-lint, rustfmt and clippy (warnings are errors)
+	$(VENV)/bin/cfn-lint template.yaml
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/lambda/<fn>/bootstrap)
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap | awk -v f=$$f '{printf "  %-16s %6.1f MB\n", f, $$5/1048576}'; done
+
+bench: $(VENV)/.installed ## Benchmarks on an optimised build: figures beside their floors
+	@scripts/with_moto.sh $(PY) cargo run --profile perf -p leadpush-bench
+
+deploy: build ## sam deploy (needs AWS credentials and the SAM CLI; not run in CI)
+	sam deploy --guided --template-file template.yaml
+
+clean: ## Remove build output, the local store and the virtualenv
+	cargo clean
+	rm -rf $(VENV) $(DATA_DIR)

@@ -1,0 +1,72 @@
+//! OpenAPI scaffolding: document info, security schemes and the shared envelope schemas.
+//! The operations themselves are declared beside their handlers.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Leadpush API",
+        version = "1.0.0",
+        description = "Push leads in through campaign webhooks, push them out to outreach tools, learn from outcomes."
+    ),
+    modifiers(&Security),
+    components(schemas(ErrorBody, ErrorDetail)),
+    tags(
+        (name = "platform", description = "Health, the API document and the calling workspace."),
+        (name = "campaigns", description = "Campaigns and their webhook setup."),
+        (name = "ingest", description = "The inbound campaign webhook."),
+        (name = "leads", description = "Stored leads."),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Satellyte-API-Key"))),
+        );
+        components.add_security_scheme(
+            "webhook_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every error: `{"error": {"code", "message"}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// snake_case, stable: `validation_error`, `unauthorized`, `lead_not_found`, ...
+    code: String,
+    message: String,
+    /// The offending field, on `validation_error`.
+    field: Option<String>,
+}
+
+/// `{"data": T}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DataOf<T: ToSchema> {
+    data: T,
+}
+
+/// `{"data": [T], "next_cursor": ...}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ListOf<T: ToSchema> {
+    data: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}

@@ -1,0 +1,92 @@
+//! Reading leads: one by id, or a filtered, paginated list.
+
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::auth::ApiCaller;
+use super::docs::{DataOf, ErrorBody, ListOf};
+use crate::context::AppContext;
+use crate::domain::lead::{Lead, LeadStatus};
+use crate::error::ApiError;
+use crate::http::{Data, List, Pagination, Params};
+use crate::repo::leads::{self, LeadFilter};
+
+pub fn routes() -> OpenApiRouter<AppContext> {
+    OpenApiRouter::new().routes(routes!(get_lead)).routes(routes!(list_leads_route))
+}
+
+pub fn lead_not_found() -> ApiError {
+    ApiError::not_found("lead_not_found", "Lead not found for this Public API workspace.")
+}
+
+/// Loads a lead of this workspace; another workspace's lead is simply not found.
+pub async fn load(ctx: &AppContext, workspace_id: &str, lead_id: &str) -> Result<Lead, ApiError> {
+    if lead_id.is_empty() || lead_id.len() > 128 {
+        return Err(lead_not_found());
+    }
+    leads::get(&*ctx.store, workspace_id, lead_id).await?.ok_or_else(lead_not_found)
+}
+
+/// Get a lead: all stored fields, status, feedback and timestamps.
+#[utoipa::path(get, path = "/api/v1/leads/{id}", tag = "leads", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Lead id")),
+    responses((status = 200, body = DataOf<Lead>), (status = 404, body = ErrorBody)))]
+async fn get_lead(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Data<Lead>, ApiError> {
+    Ok(Data(load(&ctx, &caller.workspace_id, &id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LeadQuery {
+    /// Only this campaign's leads.
+    campaign_id: Option<String>,
+    /// `new`, `pushed`, `replied`, `meeting_booked` or `skipped`.
+    status: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    limit: Option<usize>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+pub struct LeadListParams {
+    pub campaign_id: Option<String>,
+    pub status: Option<LeadStatus>,
+    pub page: Pagination,
+}
+
+/// Shared by `/leads` and the campaign preview.
+pub async fn list_leads(ctx: &AppContext, workspace_id: &str, params: LeadListParams) -> Result<List<Lead>, ApiError> {
+    let filter = LeadFilter { campaign_id: params.campaign_id, status: params.status };
+    let page = leads::list(&*ctx.store, workspace_id, &filter, params.page.limit()?, params.page.cursor()?).await?;
+    List::from_page(page, |item| item.parse())
+}
+
+/// List leads, newest first. With `status`, a page may hold fewer than `limit` leads while
+/// `next_cursor` is still set: keep following it.
+#[utoipa::path(get, path = "/api/v1/leads", tag = "leads", security(("api_key" = [])), params(LeadQuery),
+    responses((status = 200, body = ListOf<Lead>), (status = 400, body = ErrorBody)))]
+async fn list_leads_route(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Params(query): Params<LeadQuery>,
+) -> Result<List<Lead>, ApiError> {
+    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(LeadStatus::parse(text).ok_or_else(|| {
+            let valid: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::validation("status", format!("`{text}` is not a lead status; use one of {}", valid.join(", ")))
+        })?),
+    };
+    let params = LeadListParams {
+        campaign_id: query.campaign_id.filter(|c| !c.is_empty()),
+        status,
+        page: Pagination { limit: query.limit, cursor: query.cursor },
+    };
+    list_leads(&ctx, &caller.workspace_id, params).await
+}

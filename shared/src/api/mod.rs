@@ -1,0 +1,199 @@
+//! The HTTP API: one module per route group. Each Lambda serves one group; `leadpush serve`
+//! serves them all. Routes and the OpenAPI document come from the same declarations
+//! (utoipa-axum), so the spec cannot drift from what is served.
+
+pub mod auth;
+pub mod campaigns;
+pub mod docs;
+pub mod ingest;
+pub mod leads;
+pub mod platform;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::context::AppContext;
+use crate::error::ApiError;
+use crate::ids;
+
+/// The Lambda functions, one per route group (see `template.yaml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Platform,
+    Campaigns,
+    IngestLeads,
+    Leads,
+}
+
+impl Function {
+    pub const ALL: [Function; 4] = [Function::Platform, Function::Campaigns, Function::IngestLeads, Function::Leads];
+
+    /// The crate and binary name under `functions/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Platform => "platform",
+            Function::Campaigns => "campaigns",
+            Function::IngestLeads => "ingest-leads",
+            Function::Leads => "leads",
+        }
+    }
+
+    pub fn routes(self) -> OpenApiRouter<AppContext> {
+        match self {
+            Function::Platform => platform::routes(),
+            Function::Campaigns => campaigns::routes(),
+            Function::IngestLeads => ingest::routes(),
+            Function::Leads => leads::routes(),
+        }
+    }
+}
+
+/// The id of this HTTP request (`req_...`), also used as the ingest request id.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The OpenAPI document of the whole public API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut router = OpenApiRouter::with_openapi(docs::ApiDoc::openapi());
+    for function in Function::ALL {
+        router = router.merge(function.routes());
+    }
+    router.split_for_parts().1
+}
+
+/// The router for some functions, with the middleware every route shares.
+pub fn app(ctx: AppContext, functions: &[Function]) -> Router {
+    let mut router = OpenApiRouter::new();
+    for function in functions {
+        router = router.merge(function.routes());
+    }
+    let (router, _) = router.split_for_parts();
+    router
+        .fallback(|| async {
+            ApiError::not_found("route_not_found", "No such route. The API is described at /openapi.json.")
+        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(ctx)
+        .layer(axum::middleware::from_fn(observe))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
+}
+
+/// Gives each request an id, a log span (workspace id recorded by auth), and one
+/// completion log line with status and latency. Headers and bodies are never logged.
+async fn observe(mut req: Request, next: Next) -> Response {
+    let request_id = ids::new_id(ids::REQUEST);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let path = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        route = %path,
+        workspace_id = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(status, latency_ms, "request failed");
+        } else {
+            tracing::info!(status, latency_ms, "request completed");
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    type Routes = BTreeSet<(String, String)>;
+
+    fn operations(api: &utoipa::openapi::OpenApi) -> Routes {
+        let mut out = BTreeSet::new();
+        for (path, item) in &api.paths.paths {
+            let methods = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            for (method, present) in methods {
+                if present {
+                    out.insert((method.to_owned(), path.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// `(function, method, path)` of every HttpApi event in template.yaml.
+    fn template_routes() -> Vec<(String, String, String)> {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+        let mut function = String::new();
+        let mut out = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.trim().strip_prefix("CodeUri: target/lambda/") {
+                function = rest.trim_end_matches('/').to_owned();
+            }
+            if let (Some(m), Some(p)) = (line.find("Method: "), line.find("Path: ")) {
+                let method = line[m + 8..].split(',').next().unwrap().trim().to_owned();
+                let path = line[p + 6..].trim_end_matches([' ', '}']).trim_matches('"').to_owned();
+                out.push((function.clone(), method, path));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn template_routers_and_openapi_list_the_same_routes() {
+        let template = template_routes();
+        let mut all = Routes::new();
+        for function in Function::ALL {
+            let (_, api) = function.routes().split_for_parts();
+            let served = operations(&api);
+            let declared: Routes = template
+                .iter()
+                .filter(|(f, _, _)| f == function.name())
+                .map(|(_, m, p)| (m.clone(), p.clone()))
+                .collect();
+            assert_eq!(served, declared, "routes of `{}`: router vs template.yaml", function.name());
+            all.extend(served);
+        }
+        assert_eq!(operations(&openapi()), all, "the OpenAPI document lists exactly the served routes");
+        assert_eq!(template.len(), all.len(), "template.yaml routes a path twice");
+    }
+
+    #[test]
+    fn every_function_crate_is_known_and_deployed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
+        let mut crates: BTreeSet<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(crates.remove("leadpush"), "the CLI crate");
+        assert!(crates.remove("dispatcher"), "the dispatcher crate");
+        let known: BTreeSet<String> = Function::ALL.iter().map(|f| f.name().to_owned()).collect();
+        assert_eq!(crates, known, "functions/ and api::Function must agree");
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+        for name in known.iter().chain(std::iter::once(&"dispatcher".to_owned())) {
+            assert!(template.contains(&format!("CodeUri: target/lambda/{name}/")), "{name} is not in template.yaml");
+        }
+    }
+}

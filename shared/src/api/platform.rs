@@ -1,0 +1,62 @@
+//! Health, the OpenAPI document, and the calling workspace.
+
+use axum::Json as AxumJson;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::auth::ApiCaller;
+use super::docs::{DataOf, ErrorBody};
+use crate::context::AppContext;
+use crate::domain::workspace::Workspace;
+use crate::error::ApiError;
+use crate::http::Data;
+use crate::repo::workspaces;
+use crate::store::Key;
+
+pub fn routes() -> OpenApiRouter<AppContext> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(openapi_json)).routes(routes!(current_workspace))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: &'static str,
+    store: &'static str,
+    queue: &'static str,
+    version: &'static str,
+}
+
+/// Liveness and store reachability; no authentication.
+#[utoipa::path(get, path = "/healthz", tag = "platform",
+    responses((status = 200, body = DataOf<Health>), (status = 503, body = ErrorBody)))]
+async fn healthz(State(ctx): State<AppContext>) -> Response {
+    let health =
+        Health { status: "ok", store: ctx.store.kind(), queue: ctx.queue.kind(), version: env!("CARGO_PKG_VERSION") };
+    match ctx.store.get(&Key::new("HEALTH", "HEALTH")).await {
+        Ok(_) => Data(health).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: store unreachable");
+            let body = serde_json::json!({"error": {"code": "unavailable", "message": "The store is unreachable."}});
+            (StatusCode::SERVICE_UNAVAILABLE, AxumJson(body)).into_response()
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "platform", responses((status = 200, description = "OpenAPI 3.1 document")))]
+async fn openapi_json() -> Response {
+    AxumJson(super::openapi()).into_response()
+}
+
+/// The workspace the API key belongs to.
+#[utoipa::path(get, path = "/api/v1/workspace", tag = "platform", security(("api_key" = [])),
+    responses((status = 200, body = DataOf<Workspace>), (status = 401, body = ErrorBody)))]
+async fn current_workspace(State(ctx): State<AppContext>, caller: ApiCaller) -> Result<Data<Workspace>, ApiError> {
+    let workspace = workspaces::get_workspace(&*ctx.store, &caller.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace_not_found", "This API key's workspace no longer exists."))?;
+    Ok(Data(workspace))
+}

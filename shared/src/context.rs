@@ -1,0 +1,84 @@
+//! What every route and task receives: the store, the queue, the outbound client, the
+//! configuration and the clock. Built once per process (Lambda init, or `leadpush serve`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError, StoreKind};
+use crate::delivery::{Outbound, OutboundError};
+use crate::queue::Queue;
+use crate::store::Store;
+use crate::time::{Clock, SystemClock, Timestamp};
+
+/// How long a received task stays hidden from other workers in the embedded queue.
+pub const EMBEDDED_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
+pub const WORK_QUEUE: &str = "work";
+pub const DEAD_LETTER_QUEUE: &str = "work-dlq";
+
+#[derive(Clone)]
+pub struct AppContext {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub outbound: Outbound,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("outbound HTTP client: {0}")]
+    Outbound(#[from] OutboundError),
+    #[cfg(feature = "embedded")]
+    #[error("embedded store: {0}")]
+    Embedded(#[from] crate::embedded::EmbeddedError),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl AppContext {
+    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>, config: Config) -> Result<Self, StartupError> {
+        let outbound = Outbound::new(config.allow_private_targets, config.outbound_timeout)?;
+        Ok(Self { store, queue, outbound, config: Arc::new(config), clock: Arc::new(SystemClock) })
+    }
+
+    /// Builds the adapters the configuration names.
+    pub async fn from_config(config: Config) -> Result<Self, StartupError> {
+        match config.store {
+            StoreKind::Aws => {
+                let sdk = crate::aws::sdk_config().await;
+                let store =
+                    crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+                let queue_url = config.queue_url.clone().unwrap_or_default();
+                let queue = crate::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
+                Self::new(Arc::new(store), Arc::new(queue), config)
+            }
+            StoreKind::Embedded => Self::embedded(config),
+        }
+    }
+
+    #[cfg(feature = "embedded")]
+    fn embedded(config: Config) -> Result<Self, StartupError> {
+        use crate::queue::embedded::{EmbeddedQueue, EmbeddedQueueConfig};
+        let db = crate::embedded::EmbeddedDb::open(&config.data_dir)?;
+        let queue = EmbeddedQueue::new(
+            db.clone(),
+            EmbeddedQueueConfig {
+                name: WORK_QUEUE.into(),
+                visibility_timeout: EMBEDDED_VISIBILITY_TIMEOUT,
+                dead_letter: Some((DEAD_LETTER_QUEUE.into(), config.max_receives)),
+            },
+        );
+        Self::new(Arc::new(crate::store::sqlite::SqliteStore::new(db)), Arc::new(queue), config)
+    }
+
+    #[cfg(not(feature = "embedded"))]
+    fn embedded(_config: Config) -> Result<Self, StartupError> {
+        Err(StartupError::Unsupported("this build has no embedded store; set LEADPUSH_STORE=dynamodb".into()))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}

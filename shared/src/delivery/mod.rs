@@ -1,0 +1,7 @@
+//! Outbound HTTP: the guarded client, and (in their own modules) signing, retry schedules
+//! and the provider adapters.
+
+pub mod client;
+pub mod ssrf;
+
+pub use client::{Outbound, OutboundError, OutboundRequest, OutboundResponse};

@@ -1,0 +1,125 @@
+//! Asynchronous work: typed tasks on the queue, and the handlers the dispatcher runs.
+//! Messages carry ids of stored records, never large payloads. The same `process_batch`
+//! serves the SQS-triggered Lambda and the embedded worker of `leadpush serve`.
+
+pub mod lambda;
+pub mod worker;
+
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
+use serde::{Deserialize, Serialize};
+
+use crate::context::AppContext;
+use crate::queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
+
+/// Tasks run concurrently within one batch, up to this many at a time.
+pub const TASK_CONCURRENCY: usize = 16;
+/// Lead ids per `leads_saved` message (about 20 KB, well under SQS's 256 KB).
+pub const LEAD_IDS_PER_TASK: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum Task {
+    /// Leads were saved or updated: the `save_lead` domain event.
+    LeadsSaved { workspace_id: String, lead_ids: Vec<String> },
+}
+
+impl Task {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::LeadsSaved { .. } => "leads_saved",
+        }
+    }
+
+    pub fn message(&self) -> OutgoingMessage {
+        // A derived Serialize of strings and vectors cannot fail.
+        OutgoingMessage::now(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+/// Emits `save_lead` for these leads, in as few messages as the size limit allows.
+pub async fn emit_leads_saved(queue: &dyn Queue, workspace_id: &str, lead_ids: &[String]) -> Result<(), QueueError> {
+    let messages = lead_ids
+        .chunks(LEAD_IDS_PER_TASK)
+        .map(|chunk| Task::LeadsSaved { workspace_id: workspace_id.to_owned(), lead_ids: chunk.to_vec() }.message())
+        .collect();
+    queue.send(messages).await
+}
+
+/// Why a task did not finish; the message is retried with backoff, then dead-lettered.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("message is not a task: {0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<crate::store::StoreError> for TaskError {
+    fn from(e: crate::store::StoreError) -> Self {
+        TaskError::Failed(e.to_string())
+    }
+}
+
+impl From<QueueError> for TaskError {
+    fn from(e: QueueError) -> Self {
+        TaskError::Failed(e.to_string())
+    }
+}
+
+pub async fn run(_ctx: &AppContext, task: Task) -> Result<(), TaskError> {
+    match task {
+        Task::LeadsSaved { workspace_id, lead_ids } => {
+            tracing::info!(workspace_id, leads = lead_ids.len(), "save_lead recorded");
+            Ok(())
+        }
+    }
+}
+
+/// The result for one message: done (delete it) or retry after a delay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    Done,
+    RetryAfter(Duration),
+}
+
+/// Backoff for a failing message: exponential in its receive count, capped, with jitter.
+pub fn retry_delay(receive_count: u32) -> Duration {
+    let base = 2u64.saturating_pow(receive_count.min(10)).min(900);
+    let jitter = rand::random_range(0..=base / 4 + 1);
+    Duration::from_secs((base + jitter).min(900))
+}
+
+async fn process_one(ctx: &AppContext, message: &ReceivedMessage) -> Disposition {
+    let task: Task = match serde_json::from_str(&message.body) {
+        Ok(task) => task,
+        Err(e) => {
+            // It will never parse: make it visible at once so it dead-letters quickly.
+            tracing::error!(message_id = message.id, error = %TaskError::Malformed(e.to_string()), "poison message");
+            return Disposition::RetryAfter(Duration::ZERO);
+        }
+    };
+    let name = task.name();
+    match run(ctx, task).await {
+        Ok(()) => Disposition::Done,
+        Err(e) => {
+            let delay = retry_delay(message.receive_count);
+            tracing::warn!(message_id = message.id, task = name, receive_count = message.receive_count, retry_in_s = delay.as_secs(), error = %e, "task failed");
+            Disposition::RetryAfter(delay)
+        }
+    }
+}
+
+/// Runs a batch concurrently (bounded) and says what to do with each message.
+pub async fn process_batch(ctx: &AppContext, messages: &[ReceivedMessage]) -> Vec<Disposition> {
+    // Owned messages: a borrowed item in the stream trips a higher-ranked lifetime bound
+    // when the future is spawned.
+    let mut results: Vec<(usize, Disposition)> = stream::iter(messages.iter().cloned().enumerate())
+        .map(|(i, message)| async move { (i, process_one(ctx, &message).await) })
+        .buffer_unordered(TASK_CONCURRENCY)
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, d)| d).collect()
+}

@@ -1,0 +1,53 @@
+//! The embedded dispatcher of `leadpush serve`: a few loops that receive from the queue
+//! and run the same `process_batch` as the Lambda.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{Disposition, process_batch};
+use crate::context::AppContext;
+use crate::queue::MAX_RECEIVE_BATCH;
+
+/// Starts `loops` receive loops; they stop after their current batch once `stop` flips.
+pub fn spawn(ctx: AppContext, loops: usize, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    (0..loops.max(1))
+        .map(|n| {
+            let ctx = ctx.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                while !*stop.borrow() {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        _ = run_once(&ctx, n) => {}
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+async fn run_once(ctx: &AppContext, loop_id: usize) {
+    let messages = match ctx.queue.receive(MAX_RECEIVE_BATCH, Duration::from_secs(1)).await {
+        Ok(messages) => messages,
+        Err(e) => {
+            tracing::error!(loop_id, error = %e, "queue receive failed");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return;
+        }
+    };
+    if messages.is_empty() {
+        return;
+    }
+    let dispositions = process_batch(ctx, &messages).await;
+    for (message, disposition) in messages.iter().zip(dispositions) {
+        let result = match disposition {
+            Disposition::Done => ctx.queue.delete(&message.receipt).await,
+            Disposition::RetryAfter(delay) => ctx.queue.set_visibility(&message.receipt, delay).await,
+        };
+        if let Err(e) = result {
+            tracing::error!(message_id = message.id, error = %e, "could not settle message");
+        }
+    }
+}

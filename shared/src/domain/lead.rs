@@ -1,0 +1,401 @@
+//! Leads: what the inbound webhook accepts, how it is validated, and what we store.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::ValidationError;
+use crate::time::Timestamp;
+
+/// Each lead's JSON may be at most this large (a DynamoDB item holds 400 KB; leave room).
+pub const MAX_LEAD_BYTES: usize = 64 * 1024;
+pub const MAX_TEXT_CHARS: usize = 1000;
+pub const MAX_NOTES_CHARS: usize = 10_000;
+pub const MAX_CUSTOM_FIELDS: usize = 100;
+pub const MAX_CUSTOM_FIELD_NAME_CHARS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    New,
+    Pushed,
+    Replied,
+    MeetingBooked,
+    Skipped,
+}
+
+impl LeadStatus {
+    pub const ALL: [LeadStatus; 5] =
+        [LeadStatus::New, LeadStatus::Pushed, LeadStatus::Replied, LeadStatus::MeetingBooked, LeadStatus::Skipped];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadStatus::New => "new",
+            LeadStatus::Pushed => "pushed",
+            LeadStatus::Replied => "replied",
+            LeadStatus::MeetingBooked => "meeting_booked",
+            LeadStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Feedback {
+    Positive,
+    Negative,
+}
+
+/// A stored lead, as `GET /api/v1/leads/{id}` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Lead {
+    /// Starts with the id of the ingest request that created it.
+    pub id: String,
+    pub campaign_id: String,
+    pub request_id: Option<String>,
+    pub status: LeadStatus,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub website: Option<String>,
+    pub phone: Option<String>,
+    /// Job title.
+    pub position: Option<String>,
+    pub twitter: Option<String>,
+    pub linkedin: Option<String>,
+    pub notes: Option<String>,
+    pub score: Option<i64>,
+    pub signal_type: Option<String>,
+    /// Everything else the sender included, kept verbatim.
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+    pub feedback: Option<Feedback>,
+    pub feedback_reason: Option<String>,
+    pub reply_content: Option<String>,
+    pub replied_at: Option<Timestamp>,
+    pub meeting_booked_at: Option<Timestamp>,
+    pub meeting_url: Option<String>,
+    pub pushed_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The contact fields of a lead, validated; what a webhook sender controls.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeadFields {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub website: Option<String>,
+    pub phone: Option<String>,
+    pub position: Option<String>,
+    pub twitter: Option<String>,
+    pub linkedin: Option<String>,
+    pub notes: Option<String>,
+    pub score: Option<i64>,
+    pub signal_type: Option<String>,
+    pub custom_fields: Map<String, Value>,
+}
+
+/// One validated entry of an ingest request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingLead {
+    pub campaign_id: String,
+    pub fields: LeadFields,
+}
+
+/// Fields a sender may use to say who the lead is; at least one must be present.
+const IDENTITY_FIELDS: [&str; 8] =
+    ["name", "email", "first_name", "last_name", "linkedin", "phone", "twitter", "company"];
+
+/// Field names we accept as aliases of ours (common in CRM exports).
+fn canonical_name(name: &str) -> &str {
+    match name {
+        "title" | "job_title" => "position",
+        "linkedin_url" => "linkedin",
+        other => other,
+    }
+}
+
+fn text(field: &str, value: &Value, max_chars: usize) -> Result<Option<String>, ValidationError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => {
+            let s = s.trim();
+            let chars = s.chars().count();
+            if chars > max_chars {
+                return Err(ValidationError::new(
+                    field,
+                    format!("must be at most {max_chars} characters, got {chars}"),
+                ));
+            }
+            // Empty strings (common in CSV exports) mean "not given".
+            Ok((!s.is_empty()).then(|| s.to_owned()))
+        }
+        other => Err(ValidationError::new(field, format!("must be a string, got {}", json_type(other)))),
+    }
+}
+
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Whether `text` is a syntactically valid email address.
+pub fn is_valid_email(text: &str) -> bool {
+    email_address::EmailAddress::parse_with_options(text, email_address::Options::default().without_display_text())
+        .is_ok_and(|addr| addr.domain().contains('.'))
+}
+
+impl IncomingLead {
+    /// Validates `leads[index]` of an ingest request. Unknown fields go to `custom_fields`.
+    pub fn parse(index: usize, value: &Value) -> Result<Self, ValidationError> {
+        let at = |field: &str| format!("leads[{index}].{field}");
+        let Value::Object(object) = value else {
+            return Err(ValidationError::new(
+                format!("leads[{index}]"),
+                format!("must be an object, got {}", json_type(value)),
+            ));
+        };
+        let size = serde_json::to_string(value).map(|s| s.len()).unwrap_or(usize::MAX);
+        if size > MAX_LEAD_BYTES {
+            return Err(ValidationError::new(
+                format!("leads[{index}]"),
+                format!("is {size} bytes; each lead may be at most {MAX_LEAD_BYTES} bytes"),
+            ));
+        }
+        let campaign_id = match object.get("campaign_id") {
+            None | Some(Value::Null) => {
+                return Err(ValidationError::new(at("campaign_id"), "is required"));
+            }
+            Some(v) => text(&at("campaign_id"), v, 128)?
+                .ok_or_else(|| ValidationError::new(at("campaign_id"), "must not be empty"))?,
+        };
+        let mut fields = LeadFields::default();
+        let mut extra = Map::new();
+        for (name, value) in object {
+            let field = at(name);
+            match canonical_name(name) {
+                "campaign_id" => {}
+                "name" => fields.name = text(&field, value, MAX_TEXT_CHARS)?,
+                "email" => fields.email = text(&field, value, 320)?,
+                "first_name" => fields.first_name = text(&field, value, MAX_TEXT_CHARS)?,
+                "last_name" => fields.last_name = text(&field, value, MAX_TEXT_CHARS)?,
+                "company" => fields.company = text(&field, value, MAX_TEXT_CHARS)?,
+                "website" => fields.website = text(&field, value, MAX_TEXT_CHARS)?,
+                "phone" => fields.phone = text(&field, value, 64)?,
+                "position" => fields.position = text(&field, value, MAX_TEXT_CHARS)?,
+                "twitter" => fields.twitter = text(&field, value, MAX_TEXT_CHARS)?,
+                "linkedin" => fields.linkedin = text(&field, value, MAX_TEXT_CHARS)?,
+                "notes" => fields.notes = text(&field, value, MAX_NOTES_CHARS)?,
+                "signal_type" => fields.signal_type = text(&field, value, 100)?,
+                "score" => {
+                    fields.score = match value {
+                        Value::Null => None,
+                        Value::Number(n) if n.is_i64() => n.as_i64(),
+                        other => {
+                            return Err(ValidationError::new(
+                                field,
+                                format!("must be an integer, got {}", describe(other)),
+                            ));
+                        }
+                    }
+                }
+                "custom_fields" => match value {
+                    Value::Null => {}
+                    Value::Object(custom) => extra.extend(custom.clone()),
+                    other => {
+                        return Err(ValidationError::new(
+                            field,
+                            format!("must be an object, got {}", json_type(other)),
+                        ));
+                    }
+                },
+                // Unknown fields are kept, never dropped silently.
+                _ => {
+                    extra.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        if let Some(email) = &fields.email
+            && !is_valid_email(email)
+        {
+            return Err(ValidationError::new(at("email"), format!("`{email}` is not a valid email address")));
+        }
+        if extra.len() > MAX_CUSTOM_FIELDS {
+            return Err(ValidationError::new(
+                at("custom_fields"),
+                format!(
+                    "may hold at most {MAX_CUSTOM_FIELDS} fields (unknown top-level fields count too), got {}",
+                    extra.len()
+                ),
+            ));
+        }
+        if let Some(long) = extra.keys().find(|k| k.chars().count() > MAX_CUSTOM_FIELD_NAME_CHARS) {
+            return Err(ValidationError::new(
+                at("custom_fields"),
+                format!(
+                    "field names may be at most {MAX_CUSTOM_FIELD_NAME_CHARS} characters (`{}…`)",
+                    long.chars().take(20).collect::<String>()
+                ),
+            ));
+        }
+        fields.custom_fields = extra;
+        let has_identity = fields.name.is_some()
+            || fields.email.is_some()
+            || fields.first_name.is_some()
+            || fields.last_name.is_some()
+            || fields.linkedin.is_some()
+            || fields.phone.is_some()
+            || fields.twitter.is_some()
+            || fields.company.is_some();
+        if !has_identity {
+            return Err(ValidationError::new(
+                format!("leads[{index}]"),
+                format!("needs at least one of {}", IDENTITY_FIELDS.join(", ")),
+            ));
+        }
+        Ok(Self { campaign_id, fields })
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Number(n) => format!("{n}"),
+        Value::String(s) => format!("the string \"{}\"", s.chars().take(40).collect::<String>()),
+        other => json_type(other).to_owned(),
+    }
+}
+
+impl Lead {
+    pub fn new(
+        id: String,
+        campaign_id: String,
+        request_id: Option<String>,
+        fields: LeadFields,
+        now: Timestamp,
+    ) -> Self {
+        let LeadFields {
+            name,
+            email,
+            first_name,
+            last_name,
+            company,
+            website,
+            phone,
+            position,
+            twitter,
+            linkedin,
+            notes,
+            score,
+            signal_type,
+            custom_fields,
+        } = fields;
+        Lead {
+            id,
+            campaign_id,
+            request_id,
+            status: LeadStatus::New,
+            name,
+            email,
+            first_name,
+            last_name,
+            company,
+            website,
+            phone,
+            position,
+            twitter,
+            linkedin,
+            notes,
+            score,
+            signal_type,
+            custom_fields,
+            feedback: None,
+            feedback_reason: None,
+            reply_content: None,
+            replied_at: None,
+            meeting_booked_at: None,
+            meeting_url: None,
+            pushed_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// `name`, or the first and last name joined, for display and provider fields.
+    pub fn display_name(&self) -> Option<String> {
+        self.name.clone().or_else(|| {
+            let parts: Vec<&str> =
+                [self.first_name.as_deref(), self.last_name.as_deref()].into_iter().flatten().collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<IncomingLead, ValidationError> {
+        IncomingLead::parse(3, &value)
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_in_custom_fields() {
+        let lead = parse(json!({
+            "campaign_id": "cmp_1", "name": "Alice", "title": "CTO", "industry": "fintech",
+            "custom_fields": {"tier": 1}
+        }))
+        .unwrap();
+        assert_eq!(lead.fields.position.as_deref(), Some("CTO"));
+        assert_eq!(lead.fields.custom_fields, json!({"industry": "fintech", "tier": 1}).as_object().unwrap().clone());
+    }
+
+    #[test]
+    fn errors_name_the_lead_index_and_field() {
+        let e = parse(json!({"name": "A"})).unwrap_err();
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("leads[3].campaign_id", "is required"));
+        let e = parse(json!({"campaign_id": "c", "name": "A", "score": "high"})).unwrap_err();
+        assert_eq!(e.field, "leads[3].score");
+        assert!(e.message.contains("must be an integer"), "{}", e.message);
+        let e = parse(json!({"campaign_id": "c", "name": "A", "score": 4.5})).unwrap_err();
+        assert_eq!(e.field, "leads[3].score");
+        let e = parse(json!({"campaign_id": "c", "email": "not-an-email"})).unwrap_err();
+        assert_eq!(e.field, "leads[3].email");
+        let e = parse(json!({"campaign_id": "c"})).unwrap_err();
+        assert_eq!(e.field, "leads[3]");
+        let e = parse(json!({"campaign_id": "c", "name": 7})).unwrap_err();
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("leads[3].name", "must be a string, got a number"));
+        assert!(parse(json!("Alice")).is_err());
+    }
+
+    #[test]
+    fn email_syntax_is_checked() {
+        assert!(is_valid_email("alice@example.com"));
+        assert!(is_valid_email("a.b+tag@sub.example.co.uk"));
+        assert!(!is_valid_email("alice@"));
+        assert!(!is_valid_email("alice@localhost"));
+        assert!(!is_valid_email("Alice <alice@example.com>"));
+    }
+
+    #[test]
+    fn oversized_leads_are_refused() {
+        let e = parse(json!({"campaign_id": "c", "name": "A", "blob": "x".repeat(MAX_LEAD_BYTES)})).unwrap_err();
+        assert_eq!(e.field, "leads[3]");
+    }
+}

@@ -1,0 +1,144 @@
+//! The API's error type and its one mapping to HTTP: `{"error": {"code", "message", ...}}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::queue::QueueError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `validation_error`; the message names the field.
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// Another 400 with its own code (e.g. `integration_not_configured`).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("Method not allowed.")]
+    MethodNotAllowed,
+    /// 409, with extra fields merged into the error object (e.g. the original `request_id`).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String, extra: Map<String, Value> },
+    /// 413; see [`ApiError::body_too_large`].
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("Content-Type must be application/json.")]
+    UnsupportedMediaType,
+    #[error("Too many requests.")]
+    RateLimited { retry_after_secs: u64 },
+    /// 500. The cause is logged; the client only sees a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation { field: field.into(), message: message.into() }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::NotFound { code, message: message.into() }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict { code, message: message.into(), extra: Map::new() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { code, message: message.into() }
+    }
+
+    pub fn body_too_large(limit: usize) -> Self {
+        ApiError::PayloadTooLarge(format!("Request body exceeds the {limit}-byte limit for this endpoint."))
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation { .. } | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation { .. } => "validation_error",
+            ApiError::BadRequest { code, .. } | ApiError::NotFound { code, .. } | ApiError::Conflict { code, .. } => {
+                code
+            }
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The JSON body: `{"error": {"code", "message", ...}}`.
+    pub fn body(&self) -> Value {
+        let mut error = Map::new();
+        error.insert("code".into(), json!(self.code()));
+        let message = match self {
+            ApiError::Internal(_) => "An internal error occurred. It has been logged; please retry later.".to_owned(),
+            other => other.to_string(),
+        };
+        error.insert("message".into(), json!(message));
+        match self {
+            ApiError::Validation { field, .. } => {
+                error.insert("field".into(), json!(field));
+            }
+            ApiError::Conflict { extra, .. } => error.extend(extra.clone()),
+            _ => {}
+        }
+        json!({ "error": error })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            // The only place internals are written down: the log, never the response.
+            tracing::error!(error = %cause, "internal error");
+        }
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let ApiError::RateLimited { retry_after_secs } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidCursor => {
+                ApiError::validation("cursor", "is not a cursor returned by this listing; start again without it")
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}

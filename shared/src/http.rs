@@ -1,0 +1,292 @@
+//! JSON in and out, shared by every route: a body extractor that answers 415/413/400 with
+//! our error shape, a query extractor, `{"data": ...}` responses and list pagination.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::store::{Cursor, Page, StoreError};
+
+/// Body limit for ordinary JSON endpoints.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A JSON request body of at most `LIMIT` bytes.
+pub struct Json<T, const LIMIT: usize = DEFAULT_BODY_LIMIT>(pub T);
+
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// How much of an oversized body we still read (and discard) so the client, still
+/// uploading, receives our 413 instead of a reset connection.
+const DRAIN_LIMIT: usize = 32 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads the body, enforcing the limit (413) without ever buffering more than it.
+pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > DRAIN_LIMIT) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    let mut body = req.into_body();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    let mut too_large = declared.is_some_and(|len| len > limit);
+    let drain_until = tokio::time::Instant::now() + DRAIN_TIME;
+    loop {
+        let next = if too_large {
+            match tokio::time::timeout_at(drain_until, body.frame()).await {
+                Ok(frame) => frame,
+                Err(_) => break, // a slow sender: stop draining, answer anyway
+            }
+        } else {
+            body.frame().await
+        };
+        let Some(frame) = next else { break };
+        let frame = frame.map_err(|e| ApiError::validation("body", format!("could not be read: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if too_large || seen > limit {
+            too_large = true;
+            buf.clear();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&data);
+    }
+    if too_large {
+        return Err(ApiError::body_too_large(limit));
+    }
+    Ok(buf.freeze())
+}
+
+/// Parses a JSON object body, naming the offending field (`leads[3].score`) in the error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Serde would read a struct from an array too (positionally); our bodies are objects.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        return Err(ApiError::validation("body", "must be a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let text = inner.to_string();
+        // serde_json appends " at line L column C"; the field path says more.
+        let message = text.rfind(" at line ").map_or(text.as_str(), |at| &text[..at]).to_owned();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::validation("body", format!("is not valid JSON ({text})"));
+        }
+        let message = readable_serde_message(&message);
+        if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            let field = if path == "." { field.to_owned() } else { format!("{path}.{field}") };
+            return ApiError::validation(field, "is required");
+        }
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::validation(field, message)
+    })?;
+    de.end()
+        .map_err(|e| ApiError::validation("body", format!("has trailing characters after the JSON value ({e})")))?;
+    Ok(value)
+}
+
+/// Rewords serde's type names ("expected i64") in terms an API user knows.
+fn readable_serde_message(message: &str) -> String {
+    let mut out = message.to_owned();
+    for (from, to) in [
+        ("expected i64", "expected an integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected a string", "expected a string"),
+        ("expected a boolean", "expected true or false"),
+        ("invalid type: map", "invalid type: object"),
+        ("invalid type: sequence", "invalid type: array"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected an object"),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
+}
+
+impl<S, T, const LIMIT: usize> FromRequest<S> for Json<T, LIMIT>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = read_body(req, LIMIT).await?;
+        if bytes.is_empty() {
+            return Err(ApiError::validation("body", "is empty; send a JSON object"));
+        }
+        Ok(Json(parse_json(&bytes)?))
+    }
+}
+
+/// Query-string parameters, with our error shape on bad input.
+pub struct Params<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Params<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| Params(q.0)).map_err(|e| {
+            let text = e.body_text();
+            let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+            ApiError::validation("query", readable_serde_message(text))
+        })
+    }
+}
+
+/// `200 {"data": T}`.
+pub struct Data<T>(pub T);
+
+/// `201 {"data": T}`.
+pub struct Created<T>(pub T);
+
+/// `202 {"data": T}`.
+pub struct Accepted<T>(pub T);
+
+fn envelope<T: Serialize>(status: StatusCode, data: T) -> Response {
+    (status, axum::Json(serde_json::json!({ "data": data }))).into_response()
+}
+
+impl<T: Serialize> IntoResponse for Data<T> {
+    fn into_response(self) -> Response {
+        envelope(StatusCode::OK, self.0)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        envelope(StatusCode::CREATED, self.0)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Accepted<T> {
+    fn into_response(self) -> Response {
+        envelope(StatusCode::ACCEPTED, self.0)
+    }
+}
+
+/// `200 {"data": [...], "next_cursor": "..." | null}`.
+#[derive(Serialize)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> List<T> {
+    pub fn from_page(
+        page: Page,
+        convert: impl FnMut(crate::store::Item) -> Result<T, StoreError>,
+    ) -> Result<Self, ApiError> {
+        let data = page.items.into_iter().map(convert).collect::<Result<Vec<_>, _>>()?;
+        Ok(List { data, next_cursor: page.next.map(|c| c.encode()) })
+    }
+}
+
+impl<T: Serialize> IntoResponse for List<T> {
+    fn into_response(self) -> Response {
+        (StatusCode::OK, axum::Json(self)).into_response()
+    }
+}
+
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+pub const MAX_PAGE_SIZE: usize = 100;
+
+/// `?limit=&cursor=` on every list.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Pagination {
+    /// Page size, 1 to 100 (default 50).
+    pub limit: Option<usize>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Pagination {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE_SIZE),
+            Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::validation("limit", format!("must be between 1 and {MAX_PAGE_SIZE}, got {n}"))),
+        }
+    }
+
+    pub fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
+        self.cursor.as_deref().filter(|c| !c.is_empty()).map(Cursor::decode).transpose().map_err(ApiError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        score: i64,
+    }
+
+    fn field_of(bytes: &[u8]) -> (String, String) {
+        match parse_json::<Body>(bytes) {
+            Err(ApiError::Validation { field, message }) => (field, message),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field_and_speak_plainly() {
+        let (field, message) = field_of(br#"{"name":"a","items":[{"score":1},{"score":"x"}]}"#);
+        assert_eq!(field, "items[1].score");
+        assert!(message.contains("expected an integer"), "{message}");
+        assert_eq!(field_of(br#"{"items":[]}"#), ("name".to_owned(), "is required".to_owned()));
+        assert_eq!(field_of(br#"{"name":"a","items":[{}]}"#).0, "items[0].score");
+        let (field, message) = field_of(b"{\"name\": ");
+        assert_eq!(field, "body");
+        assert!(message.starts_with("is not valid JSON"), "{message}");
+        assert_eq!(field_of(br#"[1,2]"#).0, "body");
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let v = |s: &'static str| header::HeaderValue::from_static(s);
+        assert!(is_json(Some(&v("application/json"))));
+        assert!(is_json(Some(&v("application/json; charset=utf-8"))));
+        assert!(is_json(Some(&v("application/merge-patch+json"))));
+        assert!(!is_json(Some(&v("text/plain"))));
+        assert!(!is_json(None));
+    }
+}

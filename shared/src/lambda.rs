@@ -1,0 +1,129 @@
+//! Lambda glue: each function's `main` is one call here. Clients are built once, at init,
+//! and shared by every invocation of that execution environment.
+
+use std::convert::Infallible;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{LambdaEvent, service_fn};
+use tower::ServiceExt;
+
+use crate::api::{self, Function};
+use crate::config::Config;
+use crate::context::AppContext;
+
+pub type Error = lambda_runtime::Error;
+
+/// Serves one route group behind API Gateway (HTTP API, payload v2).
+pub async fn run_http(function: Function) -> Result<(), Error> {
+    crate::telemetry::init();
+    let ctx = AppContext::from_config(Config::from_env()?).await?;
+    tracing::info!(function = function.name(), store = ctx.store.kind(), "lambda initialised");
+    lambda_http::run(api::app(ctx, &[function])).await
+}
+
+/// The SQS-triggered dispatcher (`ReportBatchItemFailures`).
+pub async fn run_dispatcher() -> Result<(), Error> {
+    crate::telemetry::init();
+    let ctx = AppContext::from_config(Config::from_env()?).await?;
+    tracing::info!(function = "dispatcher", "lambda initialised");
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(crate::dispatch::lambda::handle(&ctx, event.payload).await) }
+    }))
+    .await
+}
+
+/// Runs one API Gateway v2 event through a function's router, exactly as the runtime
+/// would for an invocation. Used by the tests of `events/`.
+pub async fn invoke(
+    ctx: AppContext,
+    function: Function,
+    event_json: &str,
+) -> Result<(u16, serde_json::Value), Box<dyn std::error::Error + Send + Sync>> {
+    let request = lambda_http::request::from_str(event_json)?;
+    let response = api::app(ctx, &[function]).oneshot(request).await?;
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await?;
+    let body = if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes)? };
+    Ok((status, body))
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::domain::campaign::{Campaign, LeadSource};
+    use crate::domain::lead::{Lead, LeadFields};
+    use crate::domain::workspace::CredentialKind;
+    use crate::repo::{campaigns, leads, workspaces};
+    use crate::time::Timestamp;
+
+    fn events_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+    }
+
+    /// A workspace with a key, a token, a webhook campaign and one lead, for the placeholders.
+    async fn seeded() -> (AppContext, Vec<(&'static str, String)>, tempfile::TempDir) {
+        let (ctx, dir) = crate::testing::embedded_context();
+        let store = &*ctx.store;
+        let now = Timestamp::now();
+        let ws = workspaces::create_workspace(store, "Events", now).await.unwrap();
+        let (_, api_key) = workspaces::issue_credential(store, &ws.id, CredentialKind::ApiKey, now).await.unwrap();
+        let (_, token) = workspaces::issue_credential(store, &ws.id, CredentialKind::WebhookToken, now).await.unwrap();
+        let campaign = Campaign::new(crate::ids::new_id("cmp"), "Events", LeadSource::Webhook, None, now).unwrap();
+        campaigns::create(store, &ws.id, &campaign).await.unwrap();
+        let fields = LeadFields { name: Some("Alice".into()), ..LeadFields::default() };
+        let lead = Lead::new(crate::ids::lead_id("req_EVENTS", 1), campaign.id.clone(), None, fields, now);
+        leads::put_many(store, &ws.id, std::slice::from_ref(&lead)).await.unwrap();
+        let vars = vec![
+            ("${API_KEY}", api_key),
+            ("${WEBHOOK_TOKEN}", token),
+            ("${CAMPAIGN_ID}", campaign.id),
+            ("${LEAD_ID}", lead.id),
+            ("${WORKSPACE_ID}", ws.id),
+        ];
+        (ctx, vars, dir)
+    }
+
+    fn fill(text: &str, vars: &[(&str, String)]) -> String {
+        vars.iter().fold(text.to_owned(), |text, (name, value)| text.replace(name, value))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_sample_event_runs_through_its_functions_handler() {
+        let (ctx, vars, _dir) = seeded().await;
+        let mut covered = std::collections::BTreeSet::new();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(events_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("dispatcher.sqs.json"))
+            .collect();
+        files.sort();
+        for path in files {
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            let function = Function::ALL
+                .into_iter()
+                .find(|f| file.starts_with(&format!("{}.", f.name())))
+                .unwrap_or_else(|| panic!("{file} names no function"));
+            let event = fill(&std::fs::read_to_string(&path).unwrap(), &vars);
+            let (status, body) = invoke(ctx.clone(), function, &event).await.unwrap();
+            assert!((200..300).contains(&status), "{file}: {status} {body}");
+            assert!(body.get("data").is_some() || body.get("status").is_some(), "{file}: {body}");
+            covered.insert(function.name());
+        }
+        for function in Function::ALL {
+            assert!(covered.contains(function.name()), "no sample event for {}", function.name());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_dispatcher_sample_reports_only_the_poison_message() {
+        let (ctx, vars, _dir) = seeded().await;
+        let text = fill(&std::fs::read_to_string(events_dir().join("dispatcher.sqs.json")).unwrap(), &vars);
+        let event: SqsEvent = serde_json::from_str(&text).unwrap();
+        let response = crate::dispatch::lambda::handle(&ctx, event).await;
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
+    }
+}

@@ -1,0 +1,78 @@
+//! Domain repositories over the generic store: key layout and typed reads and writes.
+//!
+//! Key layout (single table):
+//! | item | pk | sk | gsi1pk / gsi1sk |
+//! |---|---|---|---|
+//! | workspace | `W#{ws}` | `META` | `WORKSPACES` / `{ws}` |
+//! | credential (by workspace) | `W#{ws}` | `CRED#{kind}#{id}` | |
+//! | credential lookup | `CRED#{sha256}` | `CRED` | |
+//! | campaign | `W#{ws}` | `CMP#{id}` | |
+//! | campaign lead counter | `W#{ws}` | `CMPSTAT#{id}` | |
+//! | lead | `W#{ws}` | `LEAD#{id}` | `W#{ws}#CMP#{campaign}` / `LEAD#{id}` |
+//! | idempotency record | `W#{ws}` | `IDEM#{scope}#{sha256(key)}` | (expires) |
+
+pub mod campaigns;
+pub mod idempotency;
+pub mod leads;
+pub mod workspaces;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::store::{Condition, Item, Key, Store, StoreError};
+
+pub fn workspace_pk(workspace_id: &str) -> String {
+    format!("W#{workspace_id}")
+}
+
+/// How often a versioned update re-reads and retries after losing a race.
+const UPDATE_ATTEMPTS: usize = 20;
+
+/// Why a versioned update stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    #[error("not found")]
+    NotFound,
+    /// The change itself refused (a domain rule); nothing was written.
+    #[error("rejected")]
+    Rejected(E),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Read-modify-write with optimistic concurrency: re-reads and re-applies `change` when a
+/// concurrent writer got in first, so no update is ever lost. `finish` turns the value back
+/// into an item (keys, index) for the write.
+pub async fn update_versioned<T, E>(
+    store: &dyn Store,
+    key: &Key,
+    mut change: impl FnMut(&mut T) -> Result<(), E>,
+    finish: impl Fn(&T) -> Result<Item, StoreError>,
+) -> Result<T, UpdateError<E>>
+where
+    T: DeserializeOwned + Serialize,
+{
+    for _ in 0..UPDATE_ATTEMPTS {
+        let Some(current) = store.get(key).await? else {
+            return Err(UpdateError::NotFound);
+        };
+        let mut value: T = current.parse()?;
+        change(&mut value).map_err(UpdateError::Rejected)?;
+        let mut item = finish(&value)?.with_version(current.version + 1);
+        item.expires_at = item.expires_at.or(current.expires_at);
+        match store.put(item, Condition::VersionIs(current.version)).await {
+            Ok(()) => return Ok(value),
+            Err(StoreError::ConditionFailed) => {
+                // Lost a race: back off a little (jittered) and re-apply on fresh data.
+                let pause = rand::random_range(1..=10u64);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(UpdateError::Store(StoreError::Backend(format!(
+        "{}/{}: still contended after {UPDATE_ATTEMPTS} attempts",
+        key.pk, key.sk
+    ))))
+}

@@ -1,0 +1,142 @@
+//! A real HTTP receiver on a free loopback port: records every request and answers with
+//! scripted replies (status, body, headers, delay), for webhook and provider tests.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            body: body.to_owned(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn ok() -> Self {
+        Self::status(200, r#"{"ok":true}"#)
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    recorded: Vec<Recorded>,
+    script: VecDeque<Reply>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    inner: Arc<Mutex<Inner>>,
+    default: Reply,
+}
+
+pub struct Receiver {
+    pub url: String,
+    shared: Shared,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn record(State(shared): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
+    let reply = {
+        let mut inner = shared.inner.lock().unwrap();
+        inner.recorded.push(Recorded {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            body,
+        });
+        inner.script.pop_front().unwrap_or_else(|| shared.default.clone())
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            axum::http::HeaderValue::from_str(&value).unwrap(),
+        );
+    }
+    response
+}
+
+impl Receiver {
+    /// Starts a receiver answering `default` unless a scripted reply is queued.
+    pub async fn start(default: Reply) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shared = Shared { inner: Arc::default(), default };
+        let app = Router::new().fallback(record).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { url, shared, _task: task }
+    }
+
+    /// The next requests get these replies, in order; then the default again.
+    pub fn script(&self, replies: Vec<Reply>) {
+        self.shared.inner.lock().unwrap().script.extend(replies);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.inner.lock().unwrap().recorded.clone()
+    }
+
+    /// Waits (bounded) until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Recorded> {
+        super::eventually(limit, || async {
+            let got = self.requests();
+            (got.len() >= n).then_some(got)
+        })
+        .await
+        .unwrap_or_else(|| panic!("expected {n} requests within {limit:?}, got {}", self.requests().len()))
+    }
+}

@@ -1,0 +1,238 @@
+//! The inbound campaign webhook (seed 002): the whole flow, validation, idempotency under
+//! concurrency, and the idempotency window.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::harness::{Auth, Backend, Server, eventually, shared};
+
+async fn webhook_campaign_flow_works_end_to_end(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    // Step 1: create two webhook campaigns; setup asks for a CSM.
+    let first = api.campaign(&ws.api_key, "First", "webhook").await;
+    let second = api.campaign(&ws.api_key, "Second", "webhook").await;
+    let r = api.get(&format!("/api/v1/campaigns/{first}/webhook-setup"), &ws.api_key).await;
+    assert_eq!(r.error_code(), "webhook_token_missing");
+    // Step 2: the CSM creates the token; setup shows it (masked) and a cURL.
+    let token = server.webhook_token(&ws);
+    let r = api.get(&format!("/api/v1/campaigns/{first}/webhook-setup"), &ws.api_key).await;
+    assert_eq!(r.status, 200);
+    // Step 3: one request into two campaigns.
+    let body = json!({"idempotency_key": "lead-batch-001", "leads": [
+        {"name": "Alice", "email": "alice@example.com", "campaign_id": first, "score": 7, "industry": "fintech"},
+        {"name": "Bob", "campaign_id": second, "position": "CTO", "custom_fields": {"tier": "A"}},
+        {"first_name": "Carol", "last_name": "Diaz", "campaign_id": first},
+    ]});
+    let r = api.ingest(&token, &body).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let d = r.data().clone();
+    let request_id = d["request_id"].as_str().unwrap().to_owned();
+    assert!(request_id.starts_with("req_"));
+    assert_eq!(d["accepted"], 3);
+    let lead_ids: Vec<String> =
+        d["lead_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    assert_eq!(lead_ids.len(), 3);
+    assert!(lead_ids.iter().all(|id| id.starts_with(&request_id)), "{lead_ids:?}");
+    let mut counts: Vec<(String, u64)> = d["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["campaign_id"].as_str().unwrap().to_owned(), c["accepted"].as_u64().unwrap()))
+        .collect();
+    counts.sort();
+    let mut expected = vec![(first.clone(), 2), (second.clone(), 1)];
+    expected.sort();
+    assert_eq!(counts, expected);
+
+    // The same key again: 409 naming the original request.
+    let r = api.ingest(&token, &body).await;
+    assert_eq!((r.status, r.error_code()), (409, "duplicate_idempotency_key"));
+    assert_eq!(r.body["error"]["request_id"], request_id.as_str());
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("7 days"), "{}", r.text);
+
+    // Step 4: the preview opens after activation and shows the leads, prefixed.
+    let preview = format!("/api/v1/campaigns/{first}/leads");
+    let r = api.get(&preview, &ws.api_key).await;
+    assert_eq!((r.status, r.error_code()), (409, "campaign_not_active"));
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("activated"));
+    assert_eq!(api.act(&format!("/api/v1/campaigns/{first}/activate"), &ws.api_key).await.status, 200);
+    let r = api.get(&preview, &ws.api_key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let preview_ids: Vec<&str> = r.data().as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(preview_ids.len(), 2);
+    assert!(preview_ids.iter().all(|id| id.starts_with(&request_id)));
+    let r = api.get(&format!("/api/v1/campaigns/{second}/leads"), &ws.api_key).await;
+    assert_eq!(r.error_code(), "campaign_not_active", "the second campaign is still a draft");
+
+    // Stored leads keep every field; unknown ones land in custom_fields.
+    let alice = api.get(&format!("/api/v1/leads/{}", lead_ids[0]), &ws.api_key).await;
+    assert_eq!(alice.status, 200);
+    let a = alice.data();
+    assert_eq!((a["name"].as_str(), a["score"].as_i64(), a["status"].as_str()), (Some("Alice"), Some(7), Some("new")));
+    assert_eq!(a["custom_fields"], json!({"industry": "fintech"}));
+    assert_eq!(
+        (a["request_id"].as_str(), a["campaign_id"].as_str()),
+        (Some(request_id.as_str()), Some(first.as_str()))
+    );
+    assert!(a["feedback"].is_null() && a["replied_at"].is_null());
+    let bob = api.get(&format!("/api/v1/leads/{}", lead_ids[1]), &ws.api_key).await;
+    assert_eq!(bob.data()["position"], "CTO");
+    assert_eq!(bob.data()["custom_fields"], json!({"tier": "A"}));
+    let r = api.get(&format!("/api/v1/campaigns/{first}"), &ws.api_key).await;
+    assert_eq!(r.data()["lead_count"], 2);
+}
+
+fn lead(campaign: &str) -> Value {
+    json!({"name": "Lead", "campaign_id": campaign})
+}
+
+async fn invalid_batches_are_refused_whole_and_store_nothing(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws, other) = (server.api(), server.workspace(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let good = api.campaign(&ws.api_key, "Good", "webhook").await;
+    let manual = api.campaign(&ws.api_key, "Manual", "manual").await;
+    let foreign = api.campaign(&other.api_key, "Foreign", "webhook").await;
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (json!({"leads": [lead(&good)]}), 400, "idempotency_key"),
+        (json!({"idempotency_key": "  ", "leads": [lead(&good)]}), 400, "idempotency_key"),
+        (json!({"idempotency_key": "k".repeat(256), "leads": [lead(&good)]}), 400, "idempotency_key"),
+        (json!({"idempotency_key": 42, "leads": [lead(&good)]}), 400, "idempotency_key"),
+        (json!({"idempotency_key": "k", "leads": []}), 400, "leads"),
+        (json!({"idempotency_key": "k"}), 400, "leads"),
+        (json!({"idempotency_key": "k", "leads": [lead(&good), {"name": "No campaign"}]}), 400, "leads[1].campaign_id"),
+        (
+            json!({"idempotency_key": "k", "leads": [lead(&good), {"name": "x", "campaign_id": good, "score": "high"}]}),
+            400,
+            "leads[1].score",
+        ),
+        (
+            json!({"idempotency_key": "k", "leads": [{"name": "x", "campaign_id": good, "email": "not-an-email"}]}),
+            400,
+            "leads[0].email",
+        ),
+        (json!({"idempotency_key": "k", "leads": [lead(&good), lead("cmp_01NOPE")]}), 400, "leads[1].campaign_id"),
+        (json!({"idempotency_key": "k", "leads": [lead(&manual)]}), 400, "leads[0].campaign_id"),
+        (
+            json!({"idempotency_key": "k", "leads": [lead(&good), lead(&good), lead(&foreign)]}),
+            400,
+            "leads[2].campaign_id",
+        ),
+        (json!({"idempotency_key": "k", "leads": ["Alice"]}), 400, "leads[0]"),
+    ];
+    for (body, status, field) in &cases {
+        let r = api.ingest(&token, body).await;
+        assert_eq!((r.status, r.error_code()), (*status, "validation_error"), "{body}: {}", r.text);
+        assert_eq!(r.body["error"]["field"], *field, "{}", r.text);
+    }
+    let too_many: Vec<Value> = (0..1001).map(|_| lead(&good)).collect();
+    let r = api.ingest(&token, &json!({"idempotency_key": "k", "leads": too_many})).await;
+    assert_eq!((r.status, r.error_code()), (413, "payload_too_large"));
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("1000"));
+    let huge = json!({"idempotency_key": "k", "leads": [{"name": "x", "campaign_id": good, "notes": "n".repeat(5 * 1024 * 1024)}]});
+    let r = api.ingest(&token, &huge).await;
+    assert_eq!((r.status, r.error_code()), (413, "payload_too_large"));
+    let r = api.ingest("lp_wht_wrong", &json!({"idempotency_key": "k", "leads": [lead(&good)]})).await;
+    assert_eq!((r.status, r.error_code()), (401, "unauthorized"));
+    let r = api
+        .send(
+            "POST",
+            "/api/v1/webhook/leads",
+            Auth::Key(&ws.api_key),
+            Some(&json!({"idempotency_key": "k", "leads": [lead(&good)]})),
+        )
+        .await;
+    assert_eq!((r.status, r.error_code()), (401, "unauthorized"), "an API key is not a webhook token");
+
+    // Nothing was stored, and the key "k" was never consumed.
+    assert_eq!(api.get("/api/v1/leads", &ws.api_key).await.data().as_array().unwrap().len(), 0);
+    let r = api.ingest(&token, &json!({"idempotency_key": "k", "leads": [lead(&good)]})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+}
+
+async fn twenty_concurrent_requests_with_one_key_store_one_batch(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Race", "webhook").await;
+    let body = json!({"idempotency_key": "same-key", "leads": [lead(&campaign), lead(&campaign), lead(&campaign)]});
+    let requests = (0..20).map(|_| {
+        let (api, token, body) = (api.clone(), token.clone(), body.clone());
+        tokio::spawn(async move { api.ingest(&token, &body).await })
+    });
+    let responses: Vec<_> = futures_util::future::join_all(requests).await.into_iter().map(Result::unwrap).collect();
+    let accepted: Vec<_> = responses.iter().filter(|r| r.status == 202).collect();
+    assert_eq!(accepted.len(), 1, "statuses: {:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
+    let winner = accepted[0].data()["request_id"].as_str().unwrap();
+    for r in responses.iter().filter(|r| r.status != 202) {
+        assert_eq!((r.status, r.error_code()), (409, "duplicate_idempotency_key"), "{}", r.text);
+        assert_eq!(r.body["error"]["request_id"], winner);
+    }
+    let leads = api.get(&format!("/api/v1/leads?campaign_id={campaign}"), &ws.api_key).await;
+    assert_eq!(leads.data().as_array().unwrap().len(), 3);
+}
+
+async fn a_full_batch_of_a_thousand_leads_is_accepted(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Big", "webhook").await;
+    let leads: Vec<Value> = (0..1000)
+        .map(|i| json!({"name": format!("Lead {i}"), "email": format!("lead{i}@example.com"), "campaign_id": campaign}))
+        .collect();
+    let r = api.ingest(&token, &json!({"idempotency_key": "big", "leads": leads})).await;
+    assert_eq!((r.status, r.data()["accepted"].as_u64()), (202, Some(1000)), "{}", r.text);
+    let ids = r.data()["lead_ids"].as_array().unwrap();
+    let last = api.get(&format!("/api/v1/leads/{}", ids[999].as_str().unwrap()), &ws.api_key).await;
+    assert_eq!(last.data()["email"], "lead999@example.com");
+    let r = api.get(&format!("/api/v1/campaigns/{campaign}"), &ws.api_key).await;
+    assert_eq!(r.data()["lead_count"], 1000);
+}
+
+async fn the_token_also_works_in_its_own_header_and_stops_when_revoked(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let created = server.admin(&["admin", "webhook-token", "create", "--workspace", &ws.id]);
+    let token = created["token"].as_str().unwrap();
+    let campaign = api.campaign(&ws.api_key, "Headers", "webhook").await;
+    let body = serde_json::to_vec(&json!({"idempotency_key": "h1", "leads": [lead(&campaign)]})).unwrap();
+    let headers = [("x-satellyte-webhook-token", token.to_owned()), ("content-type", "application/json".to_owned())];
+    let r = api.raw("POST", "/api/v1/webhook/leads", Auth::None, &headers, Some(body)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    server.admin(&["admin", "webhook-token", "revoke", "--workspace", &ws.id, "--id", created["id"].as_str().unwrap()]);
+    let r = api.ingest(token, &json!({"idempotency_key": "h2", "leads": [lead(&campaign)]})).await;
+    assert_eq!((r.status, r.error_code()), (401, "unauthorized"));
+    let r = api.get(&format!("/api/v1/campaigns/{campaign}/webhook-setup"), &ws.api_key).await;
+    assert_eq!(r.error_code(), "webhook_token_missing", "a revoked token no longer counts");
+}
+
+both_backends!(
+    webhook_campaign_flow_works_end_to_end,
+    invalid_batches_are_refused_whole_and_store_nothing,
+    twenty_concurrent_requests_with_one_key_store_one_batch,
+    a_full_batch_of_a_thousand_leads_is_accepted,
+    the_token_also_works_in_its_own_header_and_stops_when_revoked,
+);
+
+#[tokio::test]
+async fn a_key_is_accepted_again_once_its_window_has_passed() {
+    // A one-second window stands in for the week; the rule is the same comparison.
+    let server = Server::start_with(Backend::Embedded, &[("LEADPUSH_IDEMPOTENCY_TTL_SECS", "1")], false);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Window", "webhook").await;
+    let body = json!({"idempotency_key": "weekly", "leads": [lead(&campaign)]});
+    let first = api.ingest(&token, &body).await;
+    assert_eq!(first.status, 202);
+    assert_eq!(api.ingest(&token, &body).await.status, 409);
+    let again = eventually(Duration::from_secs(10), || async {
+        let r = api.ingest(&token, &body).await;
+        (r.status == 202).then_some(r)
+    })
+    .await
+    .expect("key accepted again after its window");
+    assert_ne!(again.data()["request_id"], first.data()["request_id"]);
+}

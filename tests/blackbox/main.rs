@@ -1,0 +1,9 @@
+//! Black-box tests: the HTTP API of the real `leadpush serve` binary, on the embedded
+//! store and on DynamoDB + SQS (moto), with real local receivers for outbound calls.
+
+mod harness;
+
+mod campaigns;
+mod ingest;
+mod leads;
+mod platform;
