@@ -27,6 +27,10 @@ pub struct Config {
     pub webhook_retry_schedule: Vec<Duration>,
     pub outbound_timeout: Duration,
     pub max_receives: u32,
+    /// Disable an endpoint after this many deliveries in a row failed every retry...
+    pub webhook_disable_after_failures: u32,
+    /// ...or after failing this long without a single success.
+    pub webhook_disable_after: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +151,11 @@ impl Config {
             webhook_retry_schedule: schedule,
             outbound_timeout: Duration::from_millis(number("LEADPUSH_OUTBOUND_TIMEOUT_MS", 10_000)?.max(1)),
             max_receives: number("LEADPUSH_MAX_RECEIVES", 5)?.clamp(1, 1000) as u32,
+            webhook_disable_after_failures: number("LEADPUSH_WEBHOOK_DISABLE_AFTER_FAILURES", 20)?.clamp(1, 100_000)
+                as u32,
+            webhook_disable_after: humantime::parse_duration(&text("LEADPUSH_WEBHOOK_DISABLE_AFTER", "24h")).map_err(
+                |e| ConfigError { name: "LEADPUSH_WEBHOOK_DISABLE_AFTER", message: format!("is not a duration ({e})") },
+            )?,
         };
         if config.store == StoreKind::Aws && config.queue_url.is_none() {
             return Err(ConfigError {

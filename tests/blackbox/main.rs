@@ -7,3 +7,4 @@ mod campaigns;
 mod ingest;
 mod leads;
 mod platform;
+mod webhooks;

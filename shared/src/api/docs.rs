@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "campaigns", description = "Campaigns and their webhook setup."),
         (name = "ingest", description = "The inbound campaign webhook."),
         (name = "leads", description = "Stored leads."),
+        (name = "webhooks", description = "Outbound webhooks (save_lead), their deliveries, and `?webhook_url=` callbacks."),
     )
 )]
 pub struct ApiDoc;

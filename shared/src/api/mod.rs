@@ -3,11 +3,13 @@
 //! (utoipa-axum), so the spec cannot drift from what is served.
 
 pub mod auth;
+pub mod callbacks;
 pub mod campaigns;
 pub mod docs;
 pub mod ingest;
 pub mod leads;
 pub mod platform;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -31,10 +33,12 @@ pub enum Function {
     Campaigns,
     IngestLeads,
     Leads,
+    Webhooks,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [Function::Platform, Function::Campaigns, Function::IngestLeads, Function::Leads];
+    pub const ALL: [Function; 5] =
+        [Function::Platform, Function::Campaigns, Function::IngestLeads, Function::Leads, Function::Webhooks];
 
     /// The crate and binary name under `functions/`.
     pub fn name(self) -> &'static str {
@@ -43,6 +47,7 @@ impl Function {
             Function::Campaigns => "campaigns",
             Function::IngestLeads => "ingest-leads",
             Function::Leads => "leads",
+            Function::Webhooks => "webhooks",
         }
     }
 
@@ -52,6 +57,7 @@ impl Function {
             Function::Campaigns => campaigns::routes(),
             Function::IngestLeads => ingest::routes(),
             Function::Leads => leads::routes(),
+            Function::Webhooks => webhooks::routes().merge(callbacks::routes()),
         }
     }
 }

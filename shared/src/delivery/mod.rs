@@ -2,6 +2,8 @@
 //! and the provider adapters.
 
 pub mod client;
+pub mod signing;
 pub mod ssrf;
+pub mod webhook;
 
 pub use client::{Outbound, OutboundError, OutboundRequest, OutboundResponse};

@@ -2,6 +2,7 @@
 //! Messages carry ids of stored records, never large payloads. The same `process_batch`
 //! serves the SQS-triggered Lambda and the embedded worker of `leadpush serve`.
 
+pub mod deliver;
 pub mod lambda;
 pub mod worker;
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::AppContext;
 use crate::queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
+use crate::time::Timestamp;
 
 /// Tasks run concurrently within one batch, up to this many at a time.
 pub const TASK_CONCURRENCY: usize = 16;
@@ -21,14 +23,24 @@ pub const LEAD_IDS_PER_TASK: usize = 500;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum Task {
-    /// Leads were saved or updated: the `save_lead` domain event.
-    LeadsSaved { workspace_id: String, lead_ids: Vec<String> },
+    /// Leads were saved or updated: the `save_lead` domain event, fanned out to endpoints.
+    LeadsSaved { workspace_id: String, lead_ids: Vec<String>, event_id: String, occurred_at: Timestamp },
+    /// One attempt of one delivery (endpoint or callback).
+    Deliver {
+        workspace_id: String,
+        webhook_id: String,
+        delivery_id: String,
+        /// A `POST .../retry`: one attempt, no automatic retries after it.
+        #[serde(default)]
+        manual: bool,
+    },
 }
 
 impl Task {
     pub fn name(&self) -> &'static str {
         match self {
             Task::LeadsSaved { .. } => "leads_saved",
+            Task::Deliver { .. } => "deliver",
         }
     }
 
@@ -40,9 +52,18 @@ impl Task {
 
 /// Emits `save_lead` for these leads, in as few messages as the size limit allows.
 pub async fn emit_leads_saved(queue: &dyn Queue, workspace_id: &str, lead_ids: &[String]) -> Result<(), QueueError> {
+    let occurred_at = Timestamp::now();
     let messages = lead_ids
         .chunks(LEAD_IDS_PER_TASK)
-        .map(|chunk| Task::LeadsSaved { workspace_id: workspace_id.to_owned(), lead_ids: chunk.to_vec() }.message())
+        .map(|chunk| {
+            Task::LeadsSaved {
+                workspace_id: workspace_id.to_owned(),
+                lead_ids: chunk.to_vec(),
+                event_id: crate::ids::new_id(crate::ids::EVENT),
+                occurred_at,
+            }
+            .message()
+        })
         .collect();
     queue.send(messages).await
 }
@@ -68,11 +89,13 @@ impl From<QueueError> for TaskError {
     }
 }
 
-pub async fn run(_ctx: &AppContext, task: Task) -> Result<(), TaskError> {
+pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     match task {
-        Task::LeadsSaved { workspace_id, lead_ids } => {
-            tracing::info!(workspace_id, leads = lead_ids.len(), "save_lead recorded");
-            Ok(())
+        Task::LeadsSaved { workspace_id, lead_ids, event_id, occurred_at } => {
+            deliver::fan_out_save_lead(ctx, &workspace_id, &lead_ids, &event_id, occurred_at).await
+        }
+        Task::Deliver { workspace_id, webhook_id, delivery_id, manual } => {
+            deliver::deliver(ctx, &workspace_id, &webhook_id, &delivery_id, manual).await
         }
     }
 }

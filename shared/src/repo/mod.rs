@@ -12,8 +12,10 @@
 //! | idempotency record | `W#{ws}` | `IDEM#{scope}#{sha256(key)}` | (expires) |
 
 pub mod campaigns;
+pub mod deliveries;
 pub mod idempotency;
 pub mod leads;
+pub mod webhooks;
 pub mod workspaces;
 
 use serde::Serialize;

@@ -1,0 +1,500 @@
+//! Outbound webhook endpoints (seed 003): configuration, secret rotation, a test send, the
+//! delivery log and manual redelivery.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::auth::ApiCaller;
+use super::docs::{DataOf, ErrorBody, ListOf};
+use crate::context::AppContext;
+use crate::delivery::webhook::{SignedRequest, send_signed};
+use crate::dispatch::deliver;
+use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::lead::{Lead, LeadFields};
+use crate::domain::webhook::{
+    EventType, Webhook, WebhookMethod, check_events, check_headers, check_name, mask_value, save_lead_payload,
+};
+use crate::error::ApiError;
+use crate::http::{Accepted, Created, Data, Json, List, Pagination, Params};
+use crate::ids;
+use crate::repo::webhooks::{self, MAX_WEBHOOKS, SaveError};
+use crate::repo::{UpdateError, deliveries, update_versioned};
+use crate::secrets;
+use crate::time::Timestamp;
+
+/// How long a rotated-out secret keeps signing.
+pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+pub fn routes() -> OpenApiRouter<AppContext> {
+    OpenApiRouter::new()
+        .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(get_webhook, update_webhook, delete_webhook))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(test_webhook))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(retry_delivery))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateWebhook {
+    /// Unique within the workspace (1 to 200 characters).
+    name: String,
+    /// https; private and internal addresses are refused.
+    url: String,
+    /// POST (default), PUT or PATCH.
+    method: Option<WebhookMethod>,
+    /// Extra headers sent with every delivery, e.g. `Authorization`. Values are masked on reads.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Default true.
+    enabled: Option<bool>,
+    /// Default `["save_lead"]`.
+    events: Option<Vec<EventType>>,
+}
+
+/// Every field optional; `headers` replaces all headers.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateWebhook {
+    name: Option<String>,
+    url: Option<String>,
+    method: Option<WebhookMethod>,
+    headers: Option<BTreeMap<String, String>>,
+    /// `true` re-enables an endpoint that was disabled automatically.
+    enabled: Option<bool>,
+    events: Option<Vec<EventType>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    id: String,
+    name: String,
+    url: String,
+    method: WebhookMethod,
+    /// Values masked: only their last four characters show.
+    headers: BTreeMap<String, String>,
+    enabled: bool,
+    events: Vec<EventType>,
+    /// Why the endpoint was switched off automatically, if it was.
+    disabled_reason: Option<String>,
+    /// Deliveries in a row that failed every retry.
+    failure_streak: u32,
+    failing_since: Option<Timestamp>,
+    /// The signing secret, masked.
+    secret_hint: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<&Webhook> for WebhookView {
+    fn from(w: &Webhook) -> Self {
+        WebhookView {
+            id: w.id.clone(),
+            name: w.name.clone(),
+            url: w.url.clone(),
+            method: w.method,
+            headers: w.headers.iter().map(|(k, v)| (k.clone(), mask_value(v))).collect(),
+            enabled: w.enabled,
+            events: w.events.clone(),
+            disabled_reason: w.disabled_reason.clone(),
+            failure_streak: w.failure_streak,
+            failing_since: w.failing_since,
+            secret_hint: secrets::mask(&w.secret),
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
+/// Creation and rotation answers: the only times the secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookWithSecret {
+    #[serde(flatten)]
+    webhook: WebhookView,
+    /// `whsec_...`: verify deliveries with it (Standard Webhooks). Shown only now.
+    secret: String,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("webhook_not_found", "Webhook not found in this workspace.")
+}
+
+fn name_taken(name: &str) -> ApiError {
+    ApiError::conflict("conflict", format!("A webhook named \"{name}\" already exists in this workspace."))
+}
+
+fn check_url(ctx: &AppContext, url: &str) -> Result<String, ApiError> {
+    ctx.outbound.check_url(url).map(|u| u.to_string()).map_err(|e| ApiError::validation("url", e.to_string()))
+}
+
+async fn load(ctx: &AppContext, workspace_id: &str, id: &str) -> Result<(Webhook, u64), ApiError> {
+    if !ids::has_prefix(id, ids::WEBHOOK) {
+        return Err(not_found());
+    }
+    webhooks::get(&*ctx.store, workspace_id, id).await?.ok_or_else(not_found)
+}
+
+/// Create an endpoint. The answer carries its signing secret, shown only this once.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", security(("api_key" = [])),
+    request_body = CreateWebhook,
+    responses((status = 201, body = DataOf<WebhookWithSecret>), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`conflict`: the name is taken")))]
+async fn create_webhook(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Json(body): Json<CreateWebhook>,
+) -> Result<Created<WebhookWithSecret>, ApiError> {
+    let name = check_name(&body.name)?;
+    let url = check_url(&ctx, &body.url)?;
+    check_headers(&body.headers)?;
+    let events = check_events(&body.events.unwrap_or_else(|| vec![EventType::SaveLead]))?;
+    if webhooks::all(&*ctx.store, &caller.workspace_id).await?.len() >= MAX_WEBHOOKS {
+        return Err(ApiError::conflict(
+            "limit_reached",
+            format!("A workspace can have at most {MAX_WEBHOOKS} webhooks."),
+        ));
+    }
+    let now = ctx.now();
+    let webhook = Webhook {
+        id: ids::new_id(ids::WEBHOOK),
+        name,
+        url,
+        method: body.method.unwrap_or(WebhookMethod::Post),
+        headers: body.headers,
+        enabled: body.enabled.unwrap_or(true),
+        events,
+        secret: secrets::generate_signing_secret(),
+        previous_secret: None,
+        previous_secret_until: None,
+        failure_streak: 0,
+        failing_since: None,
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    webhooks::create(&*ctx.store, &caller.workspace_id, &webhook).await.map_err(|e| match e {
+        SaveError::NameTaken => name_taken(&webhook.name),
+        other => ApiError::internal(other),
+    })?;
+    tracing::info!(webhook_id = webhook.id, "webhook created");
+    Ok(Created(WebhookWithSecret { webhook: WebhookView::from(&webhook), secret: webhook.secret.clone() }))
+}
+
+/// List endpoints, oldest first.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", security(("api_key" = [])), params(Pagination),
+    responses((status = 200, body = ListOf<WebhookView>), (status = 401, body = ErrorBody)))]
+async fn list_webhooks(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Params(page): Params<Pagination>,
+) -> Result<List<WebhookView>, ApiError> {
+    let result = webhooks::list(&*ctx.store, &caller.workspace_id, page.limit()?, page.cursor()?).await?;
+    List::from_page(result, |item| item.parse::<Webhook>().map(|w| WebhookView::from(&w)))
+}
+
+/// Get one endpoint (secret and header values masked).
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 200, body = DataOf<WebhookView>), (status = 404, body = ErrorBody)))]
+async fn get_webhook(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Data<WebhookView>, ApiError> {
+    let (webhook, _) = load(&ctx, &caller.workspace_id, &id).await?;
+    Ok(Data(WebhookView::from(&webhook)))
+}
+
+/// Change an endpoint. `enabled: true` re-enables one that was disabled automatically.
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Webhook id")), request_body = UpdateWebhook,
+    responses((status = 200, body = DataOf<WebhookView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn update_webhook(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateWebhook>,
+) -> Result<Data<WebhookView>, ApiError> {
+    let name = body.name.as_deref().map(check_name).transpose()?;
+    let url = body.url.as_deref().map(|u| check_url(&ctx, u)).transpose()?;
+    if let Some(headers) = &body.headers {
+        check_headers(headers)?;
+    }
+    let events = body.events.as_deref().map(check_events).transpose()?;
+    for _ in 0..10 {
+        let (mut webhook, version) = load(&ctx, &caller.workspace_id, &id).await?;
+        let old_name = webhook.name.clone();
+        let now = ctx.now();
+        if let Some(name) = &name {
+            webhook.name = name.clone();
+        }
+        if let Some(url) = &url {
+            webhook.url = url.clone();
+        }
+        if let Some(method) = body.method {
+            webhook.method = method;
+        }
+        if let Some(headers) = &body.headers {
+            webhook.headers = headers.clone();
+        }
+        if let Some(events) = &events {
+            webhook.events = events.clone();
+        }
+        if let Some(enabled) = body.enabled {
+            webhook.set_enabled(enabled, now);
+        }
+        webhook.updated_at = now;
+        match webhooks::save(&*ctx.store, &caller.workspace_id, &webhook, &old_name, version).await {
+            Ok(()) => return Ok(Data(WebhookView::from(&webhook))),
+            Err(SaveError::Conflict) => continue,
+            Err(SaveError::NameTaken) => return Err(name_taken(&webhook.name)),
+            Err(SaveError::Missing) => return Err(not_found()),
+            Err(SaveError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict("conflict", "The webhook is being changed concurrently; retry."))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    id: String,
+    deleted: bool,
+}
+
+/// Delete an endpoint. Deliveries still queued for it are recorded as failed.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 200, body = DataOf<Deleted>), (status = 404, body = ErrorBody)))]
+async fn delete_webhook(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Data<Deleted>, ApiError> {
+    if !ids::has_prefix(&id, ids::WEBHOOK) || !webhooks::delete(&*ctx.store, &caller.workspace_id, &id).await? {
+        return Err(not_found());
+    }
+    tracing::info!(webhook_id = id, "webhook deleted");
+    Ok(Data(Deleted { id, deleted: true }))
+}
+
+/// Replace the signing secret. The old one also signs for 24 hours, so receivers can
+/// switch over; the new one is shown only now.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 200, body = DataOf<WebhookWithSecret>), (status = 404, body = ErrorBody)))]
+async fn rotate_secret(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Data<WebhookWithSecret>, ApiError> {
+    if !ids::has_prefix(&id, ids::WEBHOOK) {
+        return Err(not_found());
+    }
+    let now = ctx.now();
+    let key = webhooks::key(&caller.workspace_id, &id);
+    let rotated = update_versioned(
+        &*ctx.store,
+        &key,
+        |w: &mut Webhook| {
+            w.rotate_secret(secrets::generate_signing_secret(), ROTATION_GRACE, now);
+            Ok::<_, std::convert::Infallible>(())
+        },
+        |w| webhooks::item(&caller.workspace_id, w),
+    )
+    .await
+    .map_err(|e| match e {
+        UpdateError::NotFound => not_found(),
+        UpdateError::Store(e) => e.into(),
+        UpdateError::Rejected(never) => match never {},
+    })?;
+    tracing::info!(webhook_id = id, "webhook secret rotated");
+    Ok(Data(WebhookWithSecret { webhook: WebhookView::from(&rotated), secret: rotated.secret.clone() }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestResult {
+    delivered: bool,
+    status_code: Option<u16>,
+    duration_ms: u64,
+    /// The start of the receiver's answer (at most 1 KB).
+    response: Option<String>,
+    error: Option<String>,
+    /// The sample payload that was sent.
+    #[schema(value_type = Object)]
+    payload: serde_json::Value,
+}
+
+/// Send a sample `save_lead` now, signed as a real delivery, and report the receiver's
+/// answer. Works on disabled endpoints too (to check a fix); not logged as a delivery.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Webhook id")),
+    responses((status = 200, body = DataOf<TestResult>), (status = 404, body = ErrorBody)))]
+async fn test_webhook(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Data<TestResult>, ApiError> {
+    let (webhook, _) = load(&ctx, &caller.workspace_id, &id).await?;
+    let now = ctx.now();
+    let sample = LeadFields {
+        name: Some("Ada Lovelace".into()),
+        email: Some("ada@example.com".into()),
+        first_name: Some("Ada".into()),
+        last_name: Some("Lovelace".into()),
+        company: Some("Analytical Engines Ltd".into()),
+        website: Some("https://example.com".into()),
+        position: Some("CTO".into()),
+        score: Some(87),
+        ..LeadFields::default()
+    };
+    let lead = Lead::new("lead_test".into(), "cmp_test".into(), None, sample, now);
+    let payload = save_lead_payload(&lead, now);
+    let body = serde_json::to_vec(&payload).map_err(ApiError::internal)?;
+    let message_id = ids::new_id("msg_test");
+    let request = SignedRequest {
+        url: &webhook.url,
+        method: webhook.method.as_http(),
+        headers: &webhook.headers,
+        message_id: &message_id,
+        body: &body,
+        secrets: webhook.signing_secrets(now),
+    };
+    let result = send_signed(&ctx.outbound, request, now).await;
+    Ok(Data(TestResult {
+        delivered: result.delivered,
+        status_code: result.status_code,
+        duration_ms: result.duration.as_millis() as u64,
+        response: result.response,
+        error: result.error,
+        payload,
+    }))
+}
+
+/// A delivery as the log shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    id: String,
+    webhook_id: String,
+    event: String,
+    /// The `webhook-id` header, the same on every attempt.
+    message_id: String,
+    lead_id: Option<String>,
+    /// For callbacks: where it goes.
+    target_url: Option<String>,
+    status: DeliveryStatus,
+    /// Attempts made so far.
+    attempt_count: u32,
+    last_status_code: Option<u16>,
+    last_error: Option<String>,
+    next_attempt_at: Option<Timestamp>,
+    attempts: Vec<Attempt>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(d: Delivery) -> Self {
+        let last = d.attempts.last();
+        DeliveryView {
+            attempt_count: d.attempts_made(),
+            last_status_code: last.and_then(|a| a.status_code),
+            last_error: last.and_then(|a| a.error.clone()),
+            id: d.id,
+            webhook_id: d.webhook_id,
+            event: d.event,
+            message_id: d.message_id,
+            lead_id: d.lead_id,
+            target_url: d.target_url,
+            status: d.status,
+            next_attempt_at: d.next_attempt_at,
+            attempts: d.attempts,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+/// Lists one endpoint's (or the callbacks') deliveries, newest first.
+pub(crate) async fn delivery_log(
+    ctx: &AppContext,
+    workspace_id: &str,
+    webhook_id: &str,
+    page: &Pagination,
+) -> Result<List<DeliveryView>, ApiError> {
+    let result = deliveries::list(&*ctx.store, workspace_id, webhook_id, page.limit()?, page.cursor()?).await?;
+    List::from_page(result, |item| item.parse::<Delivery>().map(DeliveryView::from))
+}
+
+/// The delivery log: event, attempts with status code, duration, response and error, and
+/// the next scheduled attempt. Kept 30 days.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Webhook id"), Pagination),
+    responses((status = 200, body = ListOf<DeliveryView>), (status = 404, body = ErrorBody)))]
+async fn list_deliveries(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    Params(page): Params<Pagination>,
+) -> Result<List<DeliveryView>, ApiError> {
+    load(&ctx, &caller.workspace_id, &id).await?;
+    delivery_log(&ctx, &caller.workspace_id, &id, &page).await
+}
+
+/// Redeliver a settled delivery now: one attempt, recorded in its log.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry", tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "Webhook id"), ("delivery_id" = String, Path, description = "Delivery id")),
+    responses((status = 202, body = DataOf<DeliveryView>), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Still being retried automatically, or the endpoint is disabled")))]
+async fn retry_delivery(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<Accepted<DeliveryView>, ApiError> {
+    let (webhook, _) = load(&ctx, &caller.workspace_id, &id).await?;
+    if !webhook.enabled {
+        return Err(ApiError::conflict(
+            "webhook_disabled",
+            "This webhook is disabled; enable it (PATCH enabled: true) before redelivering.",
+        ));
+    }
+    let missing = || ApiError::not_found("delivery_not_found", "Delivery not found for this webhook.");
+    if !ids::has_prefix(&delivery_id, ids::DELIVERY) {
+        return Err(missing());
+    }
+    let key = deliveries::key(&caller.workspace_id, &id, &delivery_id);
+    let now = ctx.now();
+    let reopened = update_versioned(
+        &*ctx.store,
+        &key,
+        |d: &mut Delivery| {
+            if !d.is_settled() {
+                return Err(ApiError::conflict(
+                    "delivery_pending",
+                    "This delivery is still being retried automatically; wait for it to settle.",
+                ));
+            }
+            d.status = DeliveryStatus::Pending;
+            d.next_attempt_at = Some(now);
+            d.updated_at = now;
+            Ok(())
+        },
+        |d| deliveries::item(&caller.workspace_id, d),
+    )
+    .await
+    .map_err(|e| match e {
+        UpdateError::NotFound => missing(),
+        UpdateError::Rejected(e) => e,
+        UpdateError::Store(e) => e.into(),
+    })?;
+    deliver::enqueue(&ctx, &caller.workspace_id, std::slice::from_ref(&reopened), true)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    tracing::info!(webhook_id = id, delivery_id, "manual redelivery queued");
+    Ok(Accepted(DeliveryView::from(reopened)))
+}

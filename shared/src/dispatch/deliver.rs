@@ -1,0 +1,339 @@
+//! Outbound notifications: `save_lead` fan-out to endpoints, and one delivery attempt.
+//!
+//! At-least-once queues redeliver messages, so both steps are idempotent: fan-out derives
+//! delivery ids from the event, and an attempt first takes a short lease on its delivery,
+//! skips settled deliveries, and records the outcome with a versioned write.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use super::{Task, TaskError};
+use crate::context::AppContext;
+use crate::delivery::webhook::{SignedRequest, send_signed};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, NextStep, next_step};
+use crate::domain::webhook::{DisablePolicy, EventType, Webhook, save_lead_payload};
+use crate::queue::OutgoingMessage;
+use crate::repo::{UpdateError, deliveries, leads, update_versioned, webhooks};
+use crate::time::Timestamp;
+
+/// The pseudo endpoint id under which `?webhook_url=` callbacks are recorded.
+pub const CALLBACK: &str = "callback";
+
+/// How long an attempt holds its delivery: the call's timeout plus a margin.
+fn lease(ctx: &AppContext) -> Duration {
+    ctx.config.outbound_timeout + Duration::from_secs(30)
+}
+
+pub fn new_delivery(
+    id: String,
+    webhook_id: &str,
+    event: &str,
+    lead_id: Option<String>,
+    target_url: Option<String>,
+    payload: serde_json::Value,
+    now: Timestamp,
+) -> Delivery {
+    let message_id = id.replacen("dlv_", "msg_", 1);
+    Delivery {
+        id,
+        webhook_id: webhook_id.to_owned(),
+        event: event.to_owned(),
+        message_id,
+        lead_id,
+        target_url,
+        payload,
+        status: DeliveryStatus::Pending,
+        attempts: Vec::new(),
+        next_attempt_at: Some(now),
+        in_flight_until: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Queues one attempt for each delivery.
+pub async fn enqueue(
+    ctx: &AppContext,
+    workspace_id: &str,
+    deliveries: &[Delivery],
+    manual: bool,
+) -> Result<(), TaskError> {
+    let messages = deliveries
+        .iter()
+        .map(|d| {
+            Task::Deliver {
+                workspace_id: workspace_id.to_owned(),
+                webhook_id: d.webhook_id.clone(),
+                delivery_id: d.id.clone(),
+                manual,
+            }
+            .message()
+        })
+        .collect();
+    Ok(ctx.queue.send(messages).await?)
+}
+
+/// `save_lead` for these leads to every enabled endpoint subscribed to it.
+pub async fn fan_out_save_lead(
+    ctx: &AppContext,
+    workspace_id: &str,
+    lead_ids: &[String],
+    event_id: &str,
+    occurred_at: Timestamp,
+) -> Result<(), TaskError> {
+    let store = &*ctx.store;
+    let endpoints = webhooks::subscribed(store, workspace_id, EventType::SaveLead).await?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let leads = leads::get_many(store, workspace_id, lead_ids).await?;
+    let now = ctx.now();
+    let mut planned = Vec::with_capacity(endpoints.len() * leads.len());
+    for endpoint in &endpoints {
+        for lead in &leads {
+            let id = deliveries::deterministic_id(&[event_id, &endpoint.id, &lead.id], occurred_at.unix_millis());
+            let payload = save_lead_payload(lead, occurred_at);
+            planned.push(new_delivery(id, &endpoint.id, "save_lead", Some(lead.id.clone()), None, payload, now));
+        }
+    }
+    let pending = deliveries::create_missing(store, workspace_id, planned).await?;
+    tracing::info!(workspace_id, endpoints = endpoints.len(), deliveries = pending.len(), "save_lead fanned out");
+    enqueue(ctx, workspace_id, &pending, false).await
+}
+
+enum Skip {
+    Settled,
+    Leased(Duration),
+}
+
+/// Where an attempt goes and how it is signed.
+struct Target {
+    url: String,
+    method: reqwest::Method,
+    headers: BTreeMap<String, String>,
+    secrets: Vec<String>,
+    /// The endpoint has a failure streak that a success must clear.
+    failing: bool,
+}
+
+/// Why an attempt was not even sent.
+type NotSent = String;
+
+async fn resolve_target(
+    ctx: &AppContext,
+    workspace_id: &str,
+    delivery: &Delivery,
+    now: Timestamp,
+) -> Result<Result<Target, NotSent>, TaskError> {
+    if delivery.webhook_id == CALLBACK {
+        let secret = webhooks::callback_secret(&*ctx.store, workspace_id, now).await?;
+        let Some(url) = delivery.target_url.clone() else { return Ok(Err("callback has no URL".into())) };
+        return Ok(Ok(Target {
+            url,
+            method: reqwest::Method::POST,
+            headers: BTreeMap::new(),
+            secrets: secret.signing_secrets(now).into_iter().map(str::to_owned).collect(),
+            failing: false,
+        }));
+    }
+    match webhooks::get(&*ctx.store, workspace_id, &delivery.webhook_id).await? {
+        None => Ok(Err("not sent: the endpoint was deleted".into())),
+        Some((endpoint, _)) if !endpoint.enabled => Ok(Err(format!(
+            "not sent: the endpoint is disabled{}",
+            endpoint.disabled_reason.map(|r| format!(" ({r})")).unwrap_or_default()
+        ))),
+        Some((endpoint, _)) => Ok(Ok(Target {
+            url: endpoint.url.clone(),
+            method: endpoint.method.as_http(),
+            headers: endpoint.headers.clone(),
+            secrets: endpoint.signing_secrets(now).into_iter().map(str::to_owned).collect(),
+            failing: endpoint.failure_streak > 0 || endpoint.failing_since.is_some(),
+        })),
+    }
+}
+
+/// One attempt of one delivery.
+pub async fn deliver(
+    ctx: &AppContext,
+    workspace_id: &str,
+    webhook_id: &str,
+    delivery_id: &str,
+    manual: bool,
+) -> Result<(), TaskError> {
+    let store = &*ctx.store;
+    let key = deliveries::key(workspace_id, webhook_id, delivery_id);
+    let now = ctx.now();
+    let lease_until = now.plus(lease(ctx));
+    let claimed = update_versioned(
+        store,
+        &key,
+        |d: &mut Delivery| {
+            if d.is_settled() {
+                return Err(Skip::Settled);
+            }
+            if let Some(until) = d.in_flight_until.filter(|_| d.is_leased(now)) {
+                let left = (until.unix_millis() - now.unix_millis()).max(0) as u64;
+                return Err(Skip::Leased(Duration::from_millis(left)));
+            }
+            d.in_flight_until = Some(lease_until);
+            Ok(())
+        },
+        |d| deliveries::item(workspace_id, d),
+    )
+    .await;
+    let delivery = match claimed {
+        Ok(delivery) => delivery,
+        // Settled already, or expired: a duplicate message; nothing to do.
+        Err(UpdateError::Rejected(Skip::Settled)) | Err(UpdateError::NotFound) => return Ok(()),
+        Err(UpdateError::Rejected(Skip::Leased(left))) => {
+            // Another worker is mid-attempt; look again once its lease ends, in case it died.
+            let again = Task::Deliver {
+                workspace_id: workspace_id.to_owned(),
+                webhook_id: webhook_id.to_owned(),
+                delivery_id: delivery_id.to_owned(),
+                manual,
+            };
+            ctx.queue.send(vec![OutgoingMessage::delayed(again.message().body, left + Duration::from_secs(1))]).await?;
+            return Ok(());
+        }
+        Err(UpdateError::Store(e)) => return Err(e.into()),
+    };
+
+    let number = delivery.attempts_made() + 1;
+    // `sent`: whether the attempt reached the network (and so says something about the endpoint).
+    let (attempt, step, sent, failing) = match resolve_target(ctx, workspace_id, &delivery, now).await? {
+        Err(reason) => {
+            let attempt = Attempt {
+                number,
+                at: now,
+                status_code: None,
+                duration_ms: 0,
+                response: None,
+                error: Some(reason),
+                manual,
+            };
+            (attempt, NextStep::GiveUp, false, false)
+        }
+        Ok(target) => {
+            let body = serde_json::to_vec(&delivery.payload).map_err(|e| TaskError::Failed(e.to_string()))?;
+            let request = SignedRequest {
+                url: &target.url,
+                method: target.method,
+                headers: &target.headers,
+                message_id: &delivery.message_id,
+                body: &body,
+                secrets: target.secrets.iter().map(String::as_str).collect(),
+            };
+            let result = send_signed(&ctx.outbound, request, now).await;
+            let schedule = &ctx.config.webhook_retry_schedule;
+            let jitter = rand::random_range(0.8..=1.2);
+            let step = next_step(result.delivered, number, schedule, result.retry_after, manual, jitter);
+            let attempt = Attempt {
+                number,
+                at: now,
+                status_code: result.status_code,
+                duration_ms: result.duration.as_millis() as u64,
+                response: result.response,
+                error: result.error,
+                manual,
+            };
+            (attempt, step, true, target.failing)
+        }
+    };
+
+    let finished = ctx.now();
+    let recorded = update_versioned(
+        store,
+        &key,
+        |d: &mut Delivery| {
+            d.attempts.push(attempt.clone());
+            d.in_flight_until = None;
+            d.updated_at = finished;
+            match step {
+                NextStep::Delivered => {
+                    d.status = DeliveryStatus::Delivered;
+                    d.next_attempt_at = None;
+                }
+                NextStep::RetryIn(delay) => d.next_attempt_at = Some(finished.plus(delay)),
+                NextStep::GiveUp => {
+                    d.status = DeliveryStatus::Failed;
+                    d.next_attempt_at = None;
+                }
+            }
+            Ok::<_, Infallible>(())
+        },
+        |d| deliveries::item(workspace_id, d),
+    )
+    .await;
+    match recorded {
+        Ok(_) | Err(UpdateError::NotFound) => {}
+        Err(UpdateError::Store(e)) => return Err(e.into()),
+        Err(UpdateError::Rejected(never)) => match never {},
+    }
+    tracing::info!(
+        workspace_id,
+        webhook_id,
+        delivery_id,
+        attempt = number,
+        status_code = attempt.status_code,
+        outcome = match step {
+            NextStep::Delivered => "delivered",
+            NextStep::RetryIn(_) => "retry",
+            NextStep::GiveUp => "failed",
+        },
+        "delivery attempt"
+    );
+
+    if let NextStep::RetryIn(delay) = step {
+        let retry = Task::Deliver {
+            workspace_id: workspace_id.to_owned(),
+            webhook_id: webhook_id.to_owned(),
+            delivery_id: delivery_id.to_owned(),
+            manual: false,
+        };
+        ctx.queue.send(vec![OutgoingMessage::delayed(retry.message().body, delay)]).await?;
+    }
+    if webhook_id != CALLBACK && sent {
+        match step {
+            NextStep::Delivered if failing => track_endpoint_health(ctx, workspace_id, webhook_id, true).await,
+            NextStep::GiveUp => track_endpoint_health(ctx, workspace_id, webhook_id, false).await,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Success ends an endpoint's failure streak; a delivery that failed every retry extends
+/// it and may disable the endpoint.
+async fn track_endpoint_health(ctx: &AppContext, workspace_id: &str, webhook_id: &str, delivered: bool) {
+    let policy = DisablePolicy {
+        after_failed_deliveries: ctx.config.webhook_disable_after_failures,
+        after_failing_for: ctx.config.webhook_disable_after,
+    };
+    let now = ctx.now();
+    let key = webhooks::key(workspace_id, webhook_id);
+    let result = update_versioned(
+        &*ctx.store,
+        &key,
+        |w: &mut Webhook| {
+            if delivered {
+                // Err: nothing to clear, nothing to write.
+                return if w.record_success() { Ok(()) } else { Err(()) };
+            }
+            if w.record_failure(policy, now) {
+                tracing::warn!(
+                    webhook_id = w.id,
+                    streak = w.failure_streak,
+                    "endpoint disabled after repeated failures"
+                );
+            }
+            Ok(())
+        },
+        |w| webhooks::item(workspace_id, w),
+    )
+    .await;
+    if let Err(UpdateError::Store(e)) = result {
+        tracing::warn!(webhook_id, error = %e, "endpoint health not recorded");
+    }
+}

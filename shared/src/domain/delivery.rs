@@ -1,0 +1,144 @@
+//! One outbound notification and its attempts: what was sent, what came back, and whether
+//! to try again.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::time::Timestamp;
+
+/// Response bodies kept per attempt.
+pub const MAX_LOGGED_RESPONSE: usize = 1024;
+/// A delivery's record is kept this long, then expires (TTL).
+pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Scheduled delays are spread by ±20% so retries of one outage do not arrive together.
+pub const JITTER: f64 = 0.2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its first attempt or a retry.
+    Pending,
+    Delivered,
+    /// Every attempt failed (or the endpoint was disabled or deleted).
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Attempt {
+    /// 1 for the first try.
+    pub number: u32,
+    pub at: Timestamp,
+    /// The receiver's HTTP status; null when no answer came (timeout, refused, blocked).
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    /// The start of the receiver's answer (at most 1 KB).
+    pub response: Option<String>,
+    pub error: Option<String>,
+    /// Sent by `POST .../retry` rather than the schedule.
+    #[serde(default)]
+    pub manual: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    /// The endpoint, or `callback` for a `?webhook_url=` callback.
+    pub webhook_id: String,
+    pub event: String,
+    /// The `webhook-id` header: the same on every attempt, so receivers can dedupe.
+    pub message_id: String,
+    pub lead_id: Option<String>,
+    /// Callbacks carry their URL; endpoint deliveries use the endpoint's current URL.
+    pub target_url: Option<String>,
+    pub payload: Value,
+    pub status: DeliveryStatus,
+    pub attempts: Vec<Attempt>,
+    pub next_attempt_at: Option<Timestamp>,
+    /// Held by the worker sending an attempt, so a duplicate queue message does not send
+    /// the same attempt twice.
+    #[serde(default)]
+    pub in_flight_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NextStep {
+    Delivered,
+    RetryIn(Duration),
+    GiveUp,
+}
+
+/// The retry rule: 2xx is delivered; otherwise retry after `schedule[n-1]` (with jitter, in
+/// [1-JITTER, 1+JITTER]), or later if the receiver asked with `Retry-After`, capped at the
+/// queue's 15-minute limit; after the schedule runs out, give up. Manual retries are one
+/// attempt.
+pub fn next_step(
+    delivered: bool,
+    attempts_made: u32,
+    schedule: &[Duration],
+    retry_after: Option<Duration>,
+    manual: bool,
+    jitter: f64,
+) -> NextStep {
+    if delivered {
+        return NextStep::Delivered;
+    }
+    if manual {
+        return NextStep::GiveUp;
+    }
+    let Some(base) = attempts_made.checked_sub(1).and_then(|i| schedule.get(i as usize)) else {
+        return NextStep::GiveUp;
+    };
+    let factor = jitter.clamp(1.0 - JITTER, 1.0 + JITTER);
+    let scheduled = base.mul_f64(factor);
+    let delay = scheduled.max(retry_after.unwrap_or_default()).min(crate::queue::MAX_DELAY);
+    NextStep::RetryIn(delay)
+}
+
+impl Delivery {
+    pub fn is_settled(&self) -> bool {
+        self.status != DeliveryStatus::Pending
+    }
+
+    pub fn attempts_made(&self) -> u32 {
+        self.attempts.len() as u32
+    }
+
+    /// Whether another worker holds this delivery right now.
+    pub fn is_leased(&self, now: Timestamp) -> bool {
+        self.in_flight_until.is_some_and(|until| now < until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: [Duration; 3] = [Duration::from_secs(30), Duration::from_secs(120), Duration::from_secs(600)];
+
+    #[test]
+    fn failed_attempts_retry_on_schedule_then_give_up() {
+        assert_eq!(next_step(true, 1, &S, None, false, 1.0), NextStep::Delivered);
+        assert_eq!(next_step(false, 1, &S, None, false, 1.0), NextStep::RetryIn(Duration::from_secs(30)));
+        assert_eq!(next_step(false, 3, &S, None, false, 1.0), NextStep::RetryIn(Duration::from_secs(600)));
+        assert_eq!(next_step(false, 4, &S, None, false, 1.0), NextStep::GiveUp, "1 try + 3 retries");
+        assert_eq!(next_step(false, 1, &S, None, true, 1.0), NextStep::GiveUp, "manual retries are one attempt");
+    }
+
+    #[test]
+    fn jitter_is_bounded_and_retry_after_is_honoured_up_to_the_queue_limit() {
+        assert_eq!(next_step(false, 1, &S, None, false, 9.0), NextStep::RetryIn(Duration::from_secs(36)));
+        assert_eq!(next_step(false, 1, &S, None, false, 0.0), NextStep::RetryIn(Duration::from_secs(24)));
+        let later = Some(Duration::from_secs(90));
+        assert_eq!(next_step(false, 1, &S, later, false, 1.0), NextStep::RetryIn(Duration::from_secs(90)));
+        let sooner = Some(Duration::from_secs(5));
+        assert_eq!(next_step(false, 1, &S, sooner, false, 1.0), NextStep::RetryIn(Duration::from_secs(30)));
+        let huge = Some(Duration::from_secs(7200));
+        assert_eq!(next_step(false, 1, &S, huge, false, 1.0), NextStep::RetryIn(Duration::from_secs(900)));
+    }
+}

@@ -1,0 +1,65 @@
+//! Delivery records: one per notification and endpoint, listed newest first per endpoint,
+//! expiring after the retention period.
+
+use std::collections::HashSet;
+
+use super::workspace_pk;
+use crate::domain::delivery::{Delivery, RETENTION};
+use crate::store::{Cursor, Item, Key, Page, Query, Store, StoreError};
+
+pub fn key(workspace_id: &str, webhook_id: &str, delivery_id: &str) -> Key {
+    Key::new(workspace_pk(workspace_id), format!("DLV#{webhook_id}#{delivery_id}"))
+}
+
+pub fn item(workspace_id: &str, delivery: &Delivery) -> Result<Item, StoreError> {
+    Ok(Item::new(key(workspace_id, &delivery.webhook_id, &delivery.id), delivery)?
+        .with_expiry(delivery.created_at.plus(RETENTION).unix_seconds()))
+}
+
+/// A delivery id that is the same each time one event is fanned out to one endpoint (so a
+/// redelivered fan-out message creates nothing twice) and sorts by the event's time.
+pub fn deterministic_id(parts: &[&str], at_millis: i64) -> String {
+    let digest = crate::secrets::hash(&parts.join("\u{1f}"));
+    let random = u128::from_str_radix(&digest[..20], 16).unwrap_or_default();
+    format!("dlv_{}", ulid::Ulid::from_parts(at_millis.max(0) as u64, random))
+}
+
+/// Stores the deliveries that do not exist yet and returns every one still pending (new,
+/// or left pending by an earlier run that stopped half-way), to be queued.
+pub async fn create_missing(
+    store: &dyn Store,
+    workspace_id: &str,
+    deliveries: Vec<Delivery>,
+) -> Result<Vec<Delivery>, StoreError> {
+    let keys: Vec<Key> = deliveries.iter().map(|d| key(workspace_id, &d.webhook_id, &d.id)).collect();
+    let existing: Vec<Delivery> = store.batch_get(&keys).await?.iter().map(Item::parse).collect::<Result<_, _>>()?;
+    let known: HashSet<&str> = existing.iter().map(|d| d.id.as_str()).collect();
+    let (new, _): (Vec<Delivery>, Vec<Delivery>) = deliveries.into_iter().partition(|d| !known.contains(d.id.as_str()));
+    let items = new.iter().map(|d| item(workspace_id, d)).collect::<Result<Vec<_>, _>>()?;
+    store.batch_put(items).await?;
+    let mut pending = new;
+    pending.extend(existing.into_iter().filter(|d| !d.is_settled()));
+    Ok(pending)
+}
+
+pub async fn get(
+    store: &dyn Store,
+    workspace_id: &str,
+    webhook_id: &str,
+    delivery_id: &str,
+) -> Result<Option<Delivery>, StoreError> {
+    store.get(&key(workspace_id, webhook_id, delivery_id)).await?.map(|i| i.parse()).transpose()
+}
+
+/// Newest first.
+pub async fn list(
+    store: &dyn Store,
+    workspace_id: &str,
+    webhook_id: &str,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<Page, StoreError> {
+    let query =
+        Query::table(workspace_pk(workspace_id)).prefix(format!("DLV#{webhook_id}#")).limit(limit).after(cursor);
+    store.query(&query.descending()).await
+}
