@@ -45,7 +45,8 @@ build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap | awk -v f=$$f '{printf "  %-16s %6.1f MB\n", f, $$5/1048576}'; done
 
 bench: $(VENV)/.installed ## Benchmarks on an optimised build: figures beside their floors
-	@scripts/with_moto.sh $(PY) cargo run --profile perf -p leadpush-bench
+	cargo build --profile perf -p leadpush-cli -p leadpush-bench
+	@scripts/with_moto.sh $(PY) target/perf/leadpush-bench
 
 deploy: build ## sam deploy (needs AWS credentials and the SAM CLI; not run in CI)
 	sam deploy --guided --template-file template.yaml

@@ -14,7 +14,7 @@ use crate::delivery::webhook::{SignedRequest, send_signed};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, NextStep, next_step};
 use crate::domain::webhook::{DisablePolicy, EventType, Webhook, save_lead_payload};
 use crate::queue::OutgoingMessage;
-use crate::repo::{UpdateError, deliveries, leads, update_versioned, webhooks};
+use crate::repo::{UpdateError, deliveries, leads, update_versioned, update_versioned_from, webhooks};
 use crate::time::Timestamp;
 
 /// The pseudo endpoint id under which `?webhook_url=` callbacks are recorded.
@@ -165,9 +165,10 @@ pub async fn deliver(
     let key = deliveries::key(workspace_id, webhook_id, delivery_id);
     let now = ctx.now();
     let lease_until = now.plus(lease(ctx));
-    let claimed = update_versioned(
+    let claimed = update_versioned_from(
         store,
         &key,
+        None,
         |d: &mut Delivery| {
             if d.is_settled() {
                 return Err(Skip::Settled);
@@ -182,8 +183,8 @@ pub async fn deliver(
         |d| deliveries::item(workspace_id, d),
     )
     .await;
-    let delivery = match claimed {
-        Ok(delivery) => delivery,
+    let (delivery, version) = match claimed {
+        Ok(claimed) => claimed,
         // Settled already, or expired: a duplicate message; nothing to do.
         Err(UpdateError::Rejected(Skip::Settled)) | Err(UpdateError::NotFound) => return Ok(()),
         Err(UpdateError::Rejected(Skip::Leased(left))) => {
@@ -243,9 +244,11 @@ pub async fn deliver(
     };
 
     let finished = ctx.now();
-    let recorded = update_versioned(
+    // We hold the lease, so the version we wrote is almost surely still current.
+    let recorded = update_versioned_from(
         store,
         &key,
+        Some((delivery, version)),
         |d: &mut Delivery| {
             d.attempts.push(attempt.clone());
             d.in_flight_until = None;

@@ -10,18 +10,17 @@ use super::{Disposition, process_batch};
 use crate::context::AppContext;
 use crate::queue::MAX_RECEIVE_BATCH;
 
-/// Starts `loops` receive loops; they stop after their current batch once `stop` flips.
+/// Starts `loops` receive loops. Once `stop` flips, each finishes the batch in hand (a
+/// batch is never dropped half-way: an attempt sent but not recorded would be sent again)
+/// and exits; an idle loop notices within its 1 s receive wait.
 pub fn spawn(ctx: AppContext, loops: usize, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     (0..loops.max(1))
         .map(|n| {
             let ctx = ctx.clone();
-            let mut stop = stop.clone();
+            let stop = stop.clone();
             tokio::spawn(async move {
                 while !*stop.borrow() {
-                    tokio::select! {
-                        _ = stop.changed() => break,
-                        _ = run_once(&ctx, n) => {}
-                    }
+                    run_once(&ctx, n).await;
                 }
             })
         })

@@ -48,13 +48,38 @@ pub enum UpdateError<E> {
 pub async fn update_versioned<T, E>(
     store: &dyn Store,
     key: &Key,
-    mut change: impl FnMut(&mut T) -> Result<(), E>,
+    change: impl FnMut(&mut T) -> Result<(), E>,
     finish: impl Fn(&T) -> Result<Item, StoreError>,
 ) -> Result<T, UpdateError<E>>
 where
     T: DeserializeOwned + Serialize,
 {
+    update_versioned_from(store, key, None, change, finish).await.map(|(value, _)| value)
+}
+
+/// [`update_versioned`] starting from a value the caller already holds at `known.1`
+/// (saving the first read), returning the new version too. A stale guess costs one
+/// conflict, then it proceeds as usual.
+pub async fn update_versioned_from<T, E>(
+    store: &dyn Store,
+    key: &Key,
+    mut known: Option<(T, u64)>,
+    mut change: impl FnMut(&mut T) -> Result<(), E>,
+    finish: impl Fn(&T) -> Result<Item, StoreError>,
+) -> Result<(T, u64), UpdateError<E>>
+where
+    T: DeserializeOwned + Serialize,
+{
     for _ in 0..UPDATE_ATTEMPTS {
+        if let Some((mut value, version)) = known.take() {
+            change(&mut value).map_err(UpdateError::Rejected)?;
+            let item = finish(&value)?.with_version(version + 1);
+            match store.put(item, Condition::VersionIs(version)).await {
+                Ok(()) => return Ok((value, version + 1)),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
         let Some(current) = store.get(key).await? else {
             return Err(UpdateError::NotFound);
         };
@@ -63,7 +88,7 @@ where
         let mut item = finish(&value)?.with_version(current.version + 1);
         item.expires_at = item.expires_at.or(current.expires_at);
         match store.put(item, Condition::VersionIs(current.version)).await {
-            Ok(()) => return Ok(value),
+            Ok(()) => return Ok((value, current.version + 1)),
             Err(StoreError::ConditionFailed) => {
                 // Lost a race: back off a little (jittered) and re-apply on fresh data.
                 let pause = rand::random_range(1..=10u64);

@@ -1,0 +1,58 @@
+//! Counts the AWS calls a client really transmits (retries included), by operation, using
+//! an SDK interceptor: the `X-Amz-Target` header names the operation for DynamoDB and SQS.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl CallCounter {
+    pub fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context.request().headers().get("x-amz-target").unwrap_or("unknown");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        *self.0.lock().unwrap().entry(operation).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// Clients pointed at moto that count their calls into `counter`.
+pub async fn clients(moto: &str, counter: &CallCounter) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("bench", "bench", None, None, "bench"))
+        .load()
+        .await;
+    let dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+    let sqs = aws_sdk_sqs::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+    (aws_sdk_dynamodb::Client::from_conf(dynamo), aws_sdk_sqs::Client::from_conf(sqs))
+}
+
+pub fn summary(calls: &BTreeMap<String, u64>, per: f64) -> String {
+    calls.iter().map(|(op, n)| format!("{op} {}", trim(*n as f64 / per))).collect::<Vec<_>>().join(", ")
+}
+
+fn trim(v: f64) -> String {
+    let text = format!("{v:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}

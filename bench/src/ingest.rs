@@ -1,0 +1,178 @@
+//! Inbound ingest figures (issue 4): leads/s through the real server on the embedded store,
+//! beside a bare HTTP endpoint that parses the same body and inserts the rows into SQLite;
+//! and the DynamoDB/SQS calls one 1000-lead request costs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use futures_util::future::join_all;
+use leadpush::api::{self, Function};
+use leadpush::config::Config;
+use leadpush::context::AppContext;
+use leadpush::domain::campaign::{Campaign, LeadSource};
+use leadpush::domain::workspace::CredentialKind;
+use leadpush::queue::sqs::SqsQueue;
+use leadpush::repo::{campaigns, workspaces};
+use leadpush::store::dynamodb::DynamoStore;
+use leadpush::time::Timestamp;
+use tower::ServiceExt;
+
+use crate::aws_counter::{CallCounter, clients, summary};
+use crate::server::{Server, ingest_body};
+use crate::table::Row;
+
+const AREA: &str = "ingest";
+const REQUESTS: usize = 20;
+const LEADS: usize = 1000;
+
+/// Sends `REQUESTS` 1000-lead bodies from `clients` concurrent senders; returns leads/s.
+async fn drive(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    campaign: &str,
+    senders: usize,
+    tag: &str,
+) -> anyhow::Result<f64> {
+    let bodies: Vec<Vec<u8>> = (0..REQUESTS).map(|i| ingest_body(campaign, &format!("{tag}-{i}"), LEADS)).collect();
+    let started = Instant::now();
+    let chunks: Vec<Vec<Vec<u8>>> = bodies.chunks(REQUESTS / senders).map(<[Vec<u8>]>::to_vec).collect();
+    let results = join_all(chunks.into_iter().map(|chunk| async move {
+        for body in chunk {
+            let response = http
+                .post(url)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await?;
+            anyhow::ensure!(response.status() == 202, "ingest answered {}", response.status());
+        }
+        Ok::<_, anyhow::Error>(())
+    }))
+    .await;
+    for result in results {
+        result?;
+    }
+    Ok((REQUESTS * LEADS) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The floor: parse the JSON body and insert every lead in one SQLite transaction.
+async fn floor_server(dir: &std::path::Path) -> anyhow::Result<String> {
+    let conn = rusqlite::Connection::open(dir.join("floor.db"))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE leads (id TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;",
+    )?;
+    let conn = Arc::new(std::sync::Mutex::new(conn));
+    let app = axum::Router::new().route(
+        "/ingest",
+        axum::routing::post(move |body: Bytes| {
+            let conn = conn.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let parsed: serde_json::Value =
+                        serde_json::from_slice(&body).map_err(|_| StatusCode::BAD_REQUEST)?;
+                    let key = parsed["idempotency_key"].as_str().unwrap_or_default().to_owned();
+                    let mut conn = conn.lock().unwrap();
+                    let tx = conn.transaction().map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+                    for (i, lead) in parsed["leads"].as_array().into_iter().flatten().enumerate() {
+                        tx.execute(
+                            "INSERT INTO leads VALUES (?1, ?2)",
+                            rusqlite::params![format!("{key}_{i}"), lead.to_string()],
+                        )
+                        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+                    }
+                    tx.commit().map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+                    Ok::<_, StatusCode>(StatusCode::ACCEPTED)
+                })
+                .await
+                .unwrap_or(Err(StatusCode::INTERNAL_SERVER_ERROR))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/ingest", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
+}
+
+pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let http = reqwest::Client::new();
+    let server = Server::start(&[])?;
+    let tenant = server.tenant(&http).await?;
+    let ours_url = format!("{}/api/v1/webhook/leads", server.base);
+    let dir = tempfile::tempdir()?;
+    let floor_url = floor_server(dir.path()).await?;
+    // Warm both up (connections, caches, SQLite pages).
+    drive(&http, &ours_url, &tenant.token, &tenant.campaign_id, 1, "warm").await?;
+    drive(&http, &floor_url, "", "c", 1, "warm").await?;
+    for senders in [1, 4] {
+        let ours =
+            drive(&http, &ours_url, &tenant.token, &tenant.campaign_id, senders, &format!("run{senders}")).await?;
+        let floor = drive(&http, &floor_url, "", "c", senders, &format!("run{senders}")).await?;
+        rows.push(Row::rate(
+            AREA,
+            format!("embedded: 1000-lead requests, {senders} sender(s)"),
+            ours,
+            floor,
+            "leads/s",
+            "floor: bare endpoint, parse + one SQLite transaction",
+        ));
+    }
+
+    // AWS: count the calls of one 1000-lead request, in process, against moto.
+    let counter = CallCounter::default();
+    let (dynamo, sqs) = clients(moto, &counter).await;
+    let table = format!("bench-ingest-{}", std::process::id());
+    leadpush::aws::ensure_table(&dynamo, &table).await?;
+    let queues = leadpush::aws::ensure_queues(&sqs, &format!("bench-ingest-{}", std::process::id()), 5, 60).await?;
+    let config = Config::from_lookup(|name| match name {
+        "LEADPUSH_STORE" => Some("dynamodb".into()),
+        "LEADPUSH_QUEUE_URL" => Some(queues.queue_url.clone()),
+        "LEADPUSH_TABLE" => Some(table.clone()),
+        _ => None,
+    })?;
+    let ctx = AppContext::new(
+        Arc::new(DynamoStore::new(dynamo, &table)),
+        Arc::new(SqsQueue::new(sqs, &queues.queue_url)),
+        config,
+    )?;
+    let now = Timestamp::now();
+    let ws = workspaces::create_workspace(&*ctx.store, "bench", now).await?;
+    let (_, token) = workspaces::issue_credential(&*ctx.store, &ws.id, CredentialKind::WebhookToken, now).await?;
+    let campaign = Campaign::new(leadpush::ids::new_id("cmp"), "bench", LeadSource::Webhook, None, now)?;
+    campaigns::create(&*ctx.store, &ws.id, &campaign).await?;
+    counter.take();
+    let request = http::Request::post("/api/v1/webhook/leads")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(ingest_body(&campaign.id, "aws", LEADS)))?;
+    let response = api::app(ctx, &[Function::IngestLeads]).oneshot(request).await?;
+    anyhow::ensure!(response.status() == 202, "ingest on moto answered {}", response.status());
+    let calls = counter.take();
+    let dynamo_calls: u64 = calls.iter().filter(|(op, _)| !op.contains("Message")).map(|(_, n)| n).sum();
+    let sqs_calls: u64 = calls.iter().filter(|(op, _)| op.contains("Message")).map(|(_, n)| n).sum();
+    rows.push(Row::count(
+        AREA,
+        "DynamoDB calls per 1000-lead request",
+        dynamo_calls as f64,
+        LEADS.div_ceil(25) as f64,
+        "calls",
+        format!("floor: ceil(1000/25) BatchWriteItem; ours: {}", summary(&calls, 1.0)),
+    ));
+    rows.push(Row::count(
+        AREA,
+        "SQS calls per 1000-lead request",
+        sqs_calls as f64,
+        1.0,
+        "calls",
+        "floor: one SendMessageBatch",
+    ));
+    Ok(rows)
+}
