@@ -167,7 +167,7 @@ async fn first_start_prints_a_demo_workspace_whose_keys_work() {
 
 #[tokio::test]
 async fn sigterm_stops_the_server_gracefully() {
-    let server = Server::start(Backend::Embedded);
+    let mut server = Server::start(Backend::Embedded);
     let pid = server.pid();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(killed.success());

@@ -417,3 +417,21 @@ async fn a_rotated_secret_signs_alongside_the_new_one_for_a_day() {
     assert_eq!(sent[0].header("webhook-signature").unwrap().split(' ').count(), 2);
     assert!(signature_verifies(old, &sent[0]) && signature_verifies(new, &sent[0]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_waits_for_in_flight_deliveries_and_records_them() {
+    let server = Server::start(Backend::Embedded);
+    let s = setup(&server).await;
+    let receiver = Receiver::start(Reply::ok().after(Duration::from_millis(1500))).await;
+    let hook = s.webhook(&receiver.url, json!({})).await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    s.ingest(1).await;
+    receiver.wait_for(1, WAIT).await;
+    // The attempt is in flight (the receiver answers in 1.5 s) when the server is told to stop.
+    let server = server.restart();
+    let api = server.api();
+    let r = api.get(&format!("/api/v1/webhooks/{id}/deliveries"), &s.ws.api_key).await;
+    let d = &r.data()[0];
+    assert_eq!((d["status"].as_str(), d["attempt_count"].as_u64()), (Some("delivered"), Some(1)), "{d}");
+    assert_eq!(receiver.requests().len(), 1);
+}

@@ -28,7 +28,8 @@ pub struct Server {
     pub base: String,
     pub banner: String,
     env: Vec<(String, String)>,
-    _dir: tempfile::TempDir,
+    /// Always `Some` while the server is alive; taken over by [`Server::restart`].
+    dir: Option<tempfile::TempDir>,
 }
 
 fn unique(prefix: &str) -> String {
@@ -83,7 +84,15 @@ impl Server {
         for (k, v) in extra {
             env.push(((*k).to_owned(), (*v).to_owned()));
         }
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        Self::spawn(env, dir, demo)
+    }
+
+    fn spawn(env: Vec<(String, String)>, dir: tempfile::TempDir, demo: bool) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("server.log"))
+            .expect("log file");
         let mut args = vec!["serve", "--addr", "127.0.0.1:0", "--workers", "4", "--exit-on-stdin-close"];
         if !demo {
             args.push("--no-demo");
@@ -120,7 +129,16 @@ impl Server {
                 }
             }
         };
-        Server { child, base, banner, env, _dir: dir }
+        Server { child, base, banner, env, dir: Some(dir) }
+    }
+
+    /// Stops the server gracefully and starts it again on the same store and settings.
+    pub fn restart(mut self) -> Server {
+        let dir = self.dir.take().expect("data dir");
+        let env = std::mem::take(&mut self.env);
+        let status = self.stop();
+        assert!(status.success(), "graceful stop failed: {status:?}");
+        Self::spawn(env, dir, false)
     }
 
     pub fn pid(&self) -> u32 {
@@ -158,8 +176,8 @@ impl Server {
         Api { base: self.base.clone(), http: reqwest::Client::new() }
     }
 
-    /// Sends SIGTERM-equivalent shutdown (closing stdin) and waits, bounded.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    /// Shuts down as on SIGTERM (by closing stdin) and waits, bounded.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
         drop(self.child.stdin.take());
         for _ in 0..300 {
             if let Some(status) = self.child.try_wait().expect("wait") {
