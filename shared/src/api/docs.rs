@@ -18,6 +18,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "campaigns", description = "Campaigns and their webhook setup."),
         (name = "ingest", description = "The inbound campaign webhook."),
         (name = "leads", description = "Stored leads."),
+        (name = "push", description = "Pushing leads to a webhook URL, HeyReach or Instantly, and following each push."),
+        (name = "integrations", description = "HeyReach and Instantly keys and targets (keys shown masked)."),
     )
 )]
 pub struct ApiDoc;

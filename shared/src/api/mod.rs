@@ -6,8 +6,10 @@ pub mod auth;
 pub mod campaigns;
 pub mod docs;
 pub mod ingest;
+pub mod integrations;
 pub mod leads;
 pub mod platform;
+pub mod push;
 
 use std::time::Instant;
 
@@ -31,10 +33,19 @@ pub enum Function {
     Campaigns,
     IngestLeads,
     Leads,
+    PushLeads,
+    Integrations,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [Function::Platform, Function::Campaigns, Function::IngestLeads, Function::Leads];
+    pub const ALL: [Function; 6] = [
+        Function::Platform,
+        Function::Campaigns,
+        Function::IngestLeads,
+        Function::Leads,
+        Function::PushLeads,
+        Function::Integrations,
+    ];
 
     /// The crate and binary name under `functions/`.
     pub fn name(self) -> &'static str {
@@ -43,6 +54,8 @@ impl Function {
             Function::Campaigns => "campaigns",
             Function::IngestLeads => "ingest-leads",
             Function::Leads => "leads",
+            Function::PushLeads => "push-leads",
+            Function::Integrations => "integrations",
         }
     }
 
@@ -52,6 +65,8 @@ impl Function {
             Function::Campaigns => campaigns::routes(),
             Function::IngestLeads => ingest::routes(),
             Function::Leads => leads::routes(),
+            Function::PushLeads => push::routes(),
+            Function::Integrations => integrations::routes(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and the provider adapters.
 
 pub mod client;
+pub mod providers;
 pub mod ssrf;
 
 pub use client::{Outbound, OutboundError, OutboundRequest, OutboundResponse};

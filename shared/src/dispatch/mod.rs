@@ -23,18 +23,26 @@ pub const LEAD_IDS_PER_TASK: usize = 500;
 pub enum Task {
     /// Leads were saved or updated: the `save_lead` domain event.
     LeadsSaved { workspace_id: String, lead_ids: Vec<String> },
+    /// The next attempt of a push with leads left to deliver (the push record lists them).
+    PushRetry { workspace_id: String, push_id: String, attempt: u32 },
 }
 
 impl Task {
     pub fn name(&self) -> &'static str {
         match self {
             Task::LeadsSaved { .. } => "leads_saved",
+            Task::PushRetry { .. } => "push_retry",
         }
     }
 
     pub fn message(&self) -> OutgoingMessage {
         // A derived Serialize of strings and vectors cannot fail.
         OutgoingMessage::now(serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// The task as a message that becomes visible after `delay` (at most 15 minutes).
+    pub fn delayed(&self, delay: Duration) -> OutgoingMessage {
+        OutgoingMessage::delayed(serde_json::to_string(self).unwrap_or_default(), delay)
     }
 }
 
@@ -68,11 +76,14 @@ impl From<QueueError> for TaskError {
     }
 }
 
-pub async fn run(_ctx: &AppContext, task: Task) -> Result<(), TaskError> {
+pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     match task {
         Task::LeadsSaved { workspace_id, lead_ids } => {
             tracing::info!(workspace_id, leads = lead_ids.len(), "save_lead recorded");
             Ok(())
+        }
+        Task::PushRetry { workspace_id, push_id, attempt } => {
+            Ok(crate::push::retry(ctx, &workspace_id, &push_id, attempt).await?)
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Types and rules, no I/O: what a campaign, lead, event or webhook is and may become.
 
 pub mod campaign;
+pub mod integration;
 pub mod lead;
+pub mod push;
 pub mod workspace;
 
 /// A rule broken by client input; the API turns it into `400 validation_error`.

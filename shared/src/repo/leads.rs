@@ -1,8 +1,9 @@
 //! Lead records: by id within a workspace, and by campaign through `gsi1`.
 
-use super::workspace_pk;
+use super::{UpdateError, update_versioned, workspace_pk};
 use crate::domain::lead::{Lead, LeadStatus};
-use crate::store::{Cursor, Item, Key, Page, Query, Store, StoreError};
+use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
+use crate::time::Timestamp;
 
 pub fn key(workspace_id: &str, lead_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), format!("LEAD#{lead_id}"))
@@ -58,4 +59,61 @@ pub async fn list(
         query = query.filter_eq("status", serde_json::json!(status.as_str()));
     }
     store.query(&query).await
+}
+
+/// The leads among `ids` that exist in this workspace, each with its stored version so a
+/// later write can be conditional on nothing having changed in between (any order).
+pub async fn get_many_versioned(
+    store: &dyn Store,
+    workspace_id: &str,
+    ids: &[String],
+) -> Result<Vec<(Lead, u64)>, StoreError> {
+    let keys: Vec<Key> = ids.iter().map(|id| key(workspace_id, id)).collect();
+    store.batch_get(&keys).await?.iter().map(|item| Ok((item.parse()?, item.version))).collect()
+}
+
+/// Leads per conditional transaction when marking pushes (well under DynamoDB's 4 MB).
+const MARK_BATCH: usize = 25;
+
+/// Marks leads pushed (`Lead::mark_pushed`) without losing concurrent writes: each batch is
+/// one transaction conditional on the versions read earlier; a batch that lost a race is
+/// redone lead by lead on fresh data. Returns the ids whose record changed (deleted leads
+/// are skipped).
+pub async fn mark_pushed(
+    store: &dyn Store,
+    workspace_id: &str,
+    leads: &[(Lead, u64)],
+    now: Timestamp,
+) -> Result<Vec<String>, StoreError> {
+    let mut changed = Vec::with_capacity(leads.len());
+    for batch in leads.chunks(MARK_BATCH) {
+        let ops = batch
+            .iter()
+            .map(|(lead, version)| {
+                let mut lead = lead.clone();
+                lead.mark_pushed(now);
+                let item = item(workspace_id, &lead)?.with_version(version + 1);
+                Ok(WriteOp::Put { item, condition: Condition::VersionIs(*version) })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        match store.transact_write(ops).await {
+            Ok(()) => changed.extend(batch.iter().map(|(lead, _)| lead.id.clone())),
+            Err(StoreError::TransactionCanceled { .. }) => {
+                for (lead, _) in batch {
+                    let mark = |l: &mut Lead| {
+                        l.mark_pushed(now);
+                        Ok::<(), std::convert::Infallible>(())
+                    };
+                    match update_versioned(store, &key(workspace_id, &lead.id), mark, |l| item(workspace_id, l)).await {
+                        Ok(_) => changed.push(lead.id.clone()),
+                        Err(UpdateError::NotFound) => {}
+                        Err(UpdateError::Store(e)) => return Err(e),
+                        Err(UpdateError::Rejected(never)) => match never {},
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(changed)
 }
