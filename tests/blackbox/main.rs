@@ -5,5 +5,7 @@ mod harness;
 
 mod campaigns;
 mod ingest;
+mod integrations;
 mod leads;
 mod platform;
+mod push;

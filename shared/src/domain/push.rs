@@ -17,7 +17,8 @@ pub const MAX_LEAD_IDS: usize = 1000;
 pub const PROVIDER_RESPONSE_MAX_BYTES: usize = 1024;
 /// Bodies kept per call in the attempt log.
 pub const LOGGED_RESPONSE_MAX_BYTES: usize = 512;
-pub const MAX_REASON_BYTES: usize = 200;
+/// Per-lead reasons are cut to this (1000 leads must fit one store item).
+pub const MAX_REASON_BYTES: usize = 300;
 /// The queue cannot delay a message longer (SQS `DelaySeconds` ≤ 900).
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(900);
 
@@ -391,21 +392,23 @@ impl Push {
             let Some(&i) = index.get(lead_id) else { continue };
             let entry = &mut self.leads[i];
             entry.attempt = Some(attempt);
+            let cut = |reason: &str| Some(truncate(reason, MAX_REASON_BYTES));
             let (outcome, reason) = match lead_result {
                 LeadResult::Pushed { provider_lead_id, note } => {
                     entry.provider_lead_id = provider_lead_id.clone();
-                    (LeadOutcome::Pushed, note.clone())
+                    (LeadOutcome::Pushed, note.as_deref().and_then(cut))
                 }
-                LeadResult::Skipped(reason) => (LeadOutcome::Skipped, Some(reason.clone())),
-                LeadResult::Rejected(reason) => (LeadOutcome::Failed, Some(reason.clone())),
-                LeadResult::Retry(reason) if last_attempt => {
-                    (LeadOutcome::Failed, Some(format!("{reason}; gave up after {attempt} attempts")))
-                }
-                LeadResult::Retry(reason) => (LeadOutcome::Pending, Some(reason.clone())),
-                LeadResult::Missing => (LeadOutcome::Missing, Some("no longer exists in this workspace".to_owned())),
+                LeadResult::Skipped(reason) => (LeadOutcome::Skipped, cut(reason)),
+                LeadResult::Rejected(reason) => (LeadOutcome::Failed, cut(reason)),
+                LeadResult::Retry(reason) if last_attempt => (
+                    LeadOutcome::Failed,
+                    Some(format!("{}; gave up after {attempt} attempts", truncate(reason, MAX_REASON_BYTES))),
+                ),
+                LeadResult::Retry(reason) => (LeadOutcome::Pending, cut(reason)),
+                LeadResult::Missing => (LeadOutcome::Missing, cut("no longer exists in this workspace")),
             };
             entry.outcome = outcome;
-            entry.reason = reason.map(|r| truncate(&r, MAX_REASON_BYTES));
+            entry.reason = reason;
         }
         self.attempts = attempt;
         self.recount();
@@ -567,7 +570,7 @@ mod tests {
     fn retryable_failures_stay_pending_until_attempts_run_out() {
         let mut push = webhook_push(&["a"], &["a"], 2);
         let failed = AttemptResult {
-            leads: vec![("a".into(), LeadResult::Retry("timed out".into()))],
+            leads: vec![("a".into(), LeadResult::Retry(format!("timed out {}", "x".repeat(500))))],
             calls: vec![call(None, "timed out after 10s", 1)],
         };
         push.record_attempt(1, &failed, Duration::from_secs(30), t("00:01"));
@@ -576,7 +579,8 @@ mod tests {
         assert_eq!(push.summary(&failed).provider_status_code, None);
         push.record_attempt(2, &failed, Duration::from_secs(30), t("01:00"));
         assert_eq!((push.status, push.failed_count), (PushState::DispatchFailed, 1));
-        assert!(push.leads[0].reason.as_deref().unwrap().contains("gave up after 2 attempts"));
+        let reason = push.leads[0].reason.as_deref().unwrap();
+        assert!(reason.starts_with("timed out") && reason.ends_with("…; gave up after 2 attempts"), "{reason}");
         assert_eq!(push.attempt_log.len(), 2);
     }
 
