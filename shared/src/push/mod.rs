@@ -272,3 +272,59 @@ async fn retry_target(ctx: &AppContext, workspace_id: &str, push: &Push) -> Resu
     };
     Ok(Target::provider(integration, push.list_id, push.campaign_id.clone()).ok_or_else(removed))
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::domain::lead::LeadFields;
+    use crate::repo::workspaces;
+
+    /// A local receiver that answers 503 to its first request and 200 after; counts requests.
+    async fn flaky_receiver() -> (String, Arc<AtomicUsize>) {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                let status = if counter.fetch_add(1, Ordering::SeqCst) == 0 { 503 } else { 200 };
+                (axum::http::StatusCode::from_u16(status).unwrap(), "{}")
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_redelivered_retry_neither_sends_nor_records_twice() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let store = &*ctx.store;
+        let ws = workspaces::create_workspace(store, "Retry", ctx.now()).await.unwrap().id;
+        let lead = Lead::new("req_RETRY_0001".into(), "cmp_1".into(), None, LeadFields::default(), ctx.now());
+        leads::put_many(store, &ws, std::slice::from_ref(&lead)).await.unwrap();
+        let (url, seen) = flaky_receiver().await;
+
+        let summary = start(&ctx, &ws, Target::Webhook { url }, vec![lead.id.clone()]).await.unwrap();
+        assert_eq!((summary.provider_status_code, summary.dispatched), (Some(503), false));
+        let push = pushes::get(store, &ws, &summary.push_id).await.unwrap().unwrap();
+        assert_eq!((push.status, push.attempts), (PushState::Retrying, 1));
+
+        retry(&ctx, &ws, &summary.push_id, 2).await.unwrap();
+        let done = pushes::get(store, &ws, &summary.push_id).await.unwrap().unwrap();
+        assert_eq!((done.status, done.attempts, seen.load(Ordering::SeqCst)), (PushState::Dispatched, 2, 2));
+        // The queue delivers at least once: the same task again, or a stale one, changes nothing.
+        retry(&ctx, &ws, &summary.push_id, 2).await.unwrap();
+        retry(&ctx, &ws, &summary.push_id, 1).await.unwrap();
+        retry(&ctx, &ws, "push_01NOSUCHPUSH0000000000000000", 2).await.unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert_eq!(pushes::get(store, &ws, &summary.push_id).await.unwrap().unwrap(), done);
+        assert_eq!(
+            leads::get(store, &ws, &lead.id).await.unwrap().unwrap().status,
+            crate::domain::lead::LeadStatus::Pushed
+        );
+    }
+}

@@ -117,3 +117,64 @@ pub async fn mark_pushed(
     }
     Ok(changed)
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::domain::lead::LeadFields;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    /// A push marks leads read before its call; meanwhile a feedback event updated one and
+    /// another was deleted. Neither may be undone.
+    async fn marking_pushed_keeps_concurrent_writes(store: &dyn Store) {
+        let ws = "ws_mark";
+        let leads: Vec<Lead> = (1..=3)
+            .map(|n| {
+                let fields = LeadFields { name: Some(format!("Lead {n}")), ..LeadFields::default() };
+                Lead::new(format!("req_MARK_{n:04}"), "cmp_1".into(), None, fields, at("2026-05-01T00:00:00Z"))
+            })
+            .collect();
+        put_many(store, ws, &leads).await.unwrap();
+        let ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
+        let mut loaded = get_many_versioned(store, ws, &ids).await.unwrap();
+        loaded.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+
+        let reply = |l: &mut Lead| {
+            l.status = LeadStatus::Replied;
+            l.reply_content = Some("Interested".into());
+            Ok::<(), std::convert::Infallible>(())
+        };
+        update_versioned(store, &key(ws, &ids[1]), reply, |l| item(ws, l)).await.unwrap();
+        store.delete(&key(ws, &ids[2]), Condition::Always).await.unwrap();
+
+        let now = at("2026-05-02T12:00:00Z");
+        let changed = mark_pushed(store, ws, &loaded, now).await.unwrap();
+        assert_eq!(changed, ids[..2]);
+        let first = get(store, ws, &ids[0]).await.unwrap().unwrap();
+        assert_eq!((first.status, first.pushed_at), (LeadStatus::Pushed, Some(now)));
+        let second = get(store, ws, &ids[1]).await.unwrap().unwrap();
+        assert_eq!(
+            (second.status, second.reply_content.as_deref(), second.pushed_at),
+            (LeadStatus::Replied, Some("Interested"), Some(now))
+        );
+        assert!(get(store, ws, &ids[2]).await.unwrap().is_none(), "a deleted lead is not recreated");
+
+        // Without interference the batch is one conditional write.
+        let loaded = get_many_versioned(store, ws, &ids[..1]).await.unwrap();
+        assert_eq!(mark_pushed(store, ws, &loaded, at("2026-05-03T00:00:00Z")).await.unwrap(), ids[..1]);
+    }
+
+    #[tokio::test]
+    async fn marking_pushed_keeps_concurrent_writes_embedded() {
+        let (db, _dir) = crate::testing::embedded_db();
+        marking_pushed_keeps_concurrent_writes(&crate::store::sqlite::SqliteStore::new(db)).await;
+    }
+
+    #[tokio::test]
+    async fn marking_pushed_keeps_concurrent_writes_dynamodb() {
+        marking_pushed_keeps_concurrent_writes(&*crate::testing::dynamo_store().await).await;
+    }
+}
