@@ -18,7 +18,7 @@ pub const PROVIDER_RESPONSE_MAX_BYTES: usize = 1024;
 /// Bodies kept per call in the attempt log.
 pub const LOGGED_RESPONSE_MAX_BYTES: usize = 512;
 /// Per-lead reasons are cut to this (1000 leads must fit one store item).
-pub const MAX_REASON_BYTES: usize = 300;
+pub const MAX_REASON_BYTES: usize = 200;
 /// The queue cannot delay a message longer (SQS `DelaySeconds` ≤ 900).
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(900);
 

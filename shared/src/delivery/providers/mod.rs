@@ -56,18 +56,25 @@ pub fn settle_call(
             (call, vec![result; sent])
         }
         Err(error) => {
-            let (text, retryable) = match &error {
+            // The call keeps the whole story; each lead a short reason (1000 of them share a record).
+            let (text, reason, retryable) = match &error {
                 OutboundError::Timeout(after) => {
-                    (format!("No answer from {label} within {} s (timed out).", after.as_secs_f64()), true)
+                    let text = format!("No answer from {label} within {} s (timed out).", after.as_secs_f64());
+                    (text, format!("{label} timed out"), true)
                 }
-                OutboundError::Connect(cause) => (format!("Could not connect to {label}: {cause}"), true),
-                OutboundError::Url(e) => (format!("The URL of {label} {e}."), false),
+                OutboundError::Connect(cause) => {
+                    (format!("Could not connect to {label}: {cause}"), format!("could not connect to {label}"), true)
+                }
+                OutboundError::Url(e) => (format!("The URL of {label} {e}."), format!("the URL of {label} {e}"), false),
                 OutboundError::Header(name) => {
-                    (format!("The request to {label} had an invalid header `{name}`."), false)
+                    let text = format!("The request to {label} had an invalid header `{name}`.");
+                    (text, format!("invalid header `{name}` for {label}"), false)
                 }
-                OutboundError::Other(cause) => (format!("The request to {label} failed: {cause}"), true),
+                OutboundError::Other(cause) => {
+                    (format!("The request to {label} failed: {cause}"), format!("the request to {label} failed"), true)
+                }
             };
-            let result = if retryable { LeadResult::Retry(text.clone()) } else { LeadResult::Rejected(text.clone()) };
+            let result = if retryable { LeadResult::Retry(reason) } else { LeadResult::Rejected(reason) };
             let call =
                 CallResult { lead_count: sent, status_code: None, response: text, succeeded: false, retry_after: None };
             (call, vec![result; sent])
@@ -132,7 +139,7 @@ mod tests {
             settle_call("Instantly", 1, Err(OutboundError::Timeout(Duration::from_millis(1500))), |_| unreachable!());
         assert_eq!(call.status_code, None);
         assert_eq!(call.response, "No answer from Instantly within 1.5 s (timed out).");
-        assert!(matches!(results[0], LeadResult::Retry(_)));
+        assert_eq!(results, vec![LeadResult::Retry("Instantly timed out".into())]);
     }
 
     #[test]
