@@ -380,11 +380,15 @@ async fn heyreach_gets_batches_of_100_with_mapped_fields(backend: Backend) {
     assert_eq!(lead(&api, &ws.api_key, &ids[250]).await["status"], "new");
 }
 
-async fn a_heyreach_429_is_retried_until_the_push_record_shows_success(backend: Backend) {
+async fn heyreach_429_500_and_timeouts_are_retried_until_the_push_record_shows_success(backend: Backend) {
     let heyreach = fakes::heyreach().await;
     let server = Server::start_with(
         backend,
-        &[("LEADPUSH_HEYREACH_BASE_URL", heyreach.base_url.as_str()), ("LEADPUSH_PUSH_RETRY_SCHEDULE", "100ms,100ms")],
+        &[
+            ("LEADPUSH_HEYREACH_BASE_URL", heyreach.base_url.as_str()),
+            ("LEADPUSH_PUSH_RETRY_SCHEDULE", "100ms,100ms"),
+            ("LEADPUSH_OUTBOUND_TIMEOUT_MS", "1000"),
+        ],
         false,
     );
     let (api, ws) = (server.api(), server.workspace());
@@ -426,6 +430,23 @@ async fn a_heyreach_429_is_retried_until_the_push_record_shows_success(backend: 
     for id in &ids {
         assert_eq!(lead(&api, &ws.api_key, id).await["status"], "pushed");
     }
+
+    // A 500, then an answer too slow to wait for, then success on the third and last attempt.
+    heyreach.receiver.script(vec![
+        Reply::status(500, r#"{"errorMessage":"Internal error"}"#),
+        Reply::status(200, "{}").after(Duration::from_secs(3)),
+    ]);
+    let r = api.post(PUSH, &ws.api_key, &json!({"lead_ids": [ids[0]], "destination": "heyreach"})).await;
+    let (data, push_id) = seed_fields(&r);
+    assert_eq!((&data["status"], &data["provider_status_code"]), (&json!("dispatch_failed"), &json!(500)));
+    let push = settled(&api, &ws.api_key, &push_id).await;
+    let statuses: Vec<&Value> =
+        push["attempt_log"].as_array().unwrap().iter().map(|a| &a["calls"][0]["status_code"]).collect();
+    assert_eq!(statuses, [&json!(500), &Value::Null, &json!(200)], "{push}");
+    assert_eq!(
+        (&push["status"], &push["attempts"], &push["max_attempts"]),
+        (&json!("dispatched"), &json!(3), &json!(3))
+    );
 }
 
 async fn instantly_gets_one_batch_and_reports_each_lead(backend: Backend) {
@@ -505,7 +526,7 @@ both_backends!(
     push_requests_are_validated,
     slow_and_unreachable_destinations_are_retried_then_given_up,
     heyreach_gets_batches_of_100_with_mapped_fields,
-    a_heyreach_429_is_retried_until_the_push_record_shows_success,
+    heyreach_429_500_and_timeouts_are_retried_until_the_push_record_shows_success,
     instantly_gets_one_batch_and_reports_each_lead,
 );
 
