@@ -25,6 +25,8 @@ pub struct Config {
     pub heyreach_base_url: String,
     pub instantly_base_url: String,
     pub webhook_retry_schedule: Vec<Duration>,
+    /// Delays before each retry of a push's failed leads; attempts = retries + 1.
+    pub push_retry_schedule: Vec<Duration>,
     pub outbound_timeout: Duration,
     pub max_receives: u32,
     /// Disable an endpoint after this many deliveries in a row failed every retry...
@@ -69,6 +71,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "30s,2m,10m",
         "Delays before each retry of a failed outbound webhook (jitter added).",
     ),
+    (
+        "LEADPUSH_PUSH_RETRY_SCHEDULE",
+        "30s,2m,10m,15m",
+        "Delays before each retry of leads a push could not deliver (429, 5xx, timeouts); at least Retry-After.",
+    ),
     ("LEADPUSH_OUTBOUND_TIMEOUT_MS", "10000", "Timeout of each outbound webhook or provider call."),
     (
         "LEADPUSH_MAX_RECEIVES",
@@ -91,6 +98,18 @@ fn parse_duration_list(name: &'static str, text: &str) -> Result<Vec<Duration>, 
             })
         })
         .collect()
+}
+
+/// A retry schedule: at most 10 steps, each within the queue's 15-minute delay limit.
+fn retry_schedule(name: &'static str, text: &str) -> Result<Vec<Duration>, ConfigError> {
+    let schedule = parse_duration_list(name, text)?;
+    if schedule.len() > 10 {
+        return Err(ConfigError { name, message: "at most 10 retries".into() });
+    }
+    if let Some(long) = schedule.iter().find(|d| **d > crate::queue::MAX_DELAY) {
+        return Err(ConfigError { name, message: format!("{long:?} exceeds the queue's 15-minute maximum delay") });
+    }
+    Ok(schedule)
 }
 
 impl Config {
@@ -131,6 +150,8 @@ impl Config {
                 message: format!("{long:?} exceeds the queue's 15-minute maximum delay"),
             });
         }
+        let push_schedule =
+            retry_schedule("LEADPUSH_PUSH_RETRY_SCHEDULE", &text("LEADPUSH_PUSH_RETRY_SCHEDULE", "30s,2m,10m,15m"))?;
         let config = Config {
             store,
             data_dir: PathBuf::from(text("LEADPUSH_DATA_DIR", ".leadpush")),
@@ -149,6 +170,7 @@ impl Config {
                 .trim_end_matches('/')
                 .to_owned(),
             webhook_retry_schedule: schedule,
+            push_retry_schedule: push_schedule,
             outbound_timeout: Duration::from_millis(number("LEADPUSH_OUTBOUND_TIMEOUT_MS", 10_000)?.max(1)),
             max_receives: number("LEADPUSH_MAX_RECEIVES", 5)?.clamp(1, 1000) as u32,
             webhook_disable_after_failures: number("LEADPUSH_WEBHOOK_DISABLE_AFTER_FAILURES", 20)?.clamp(1, 100_000)
@@ -183,6 +205,7 @@ mod tests {
         assert_eq!(c.store, StoreKind::Embedded);
         assert_eq!(c.idempotency_ttl, Duration::from_secs(604_800));
         assert_eq!(c.webhook_retry_schedule.len(), 3);
+        assert_eq!(c.push_retry_schedule.len(), 4, "five push attempts");
         assert!(!c.allow_private_targets);
     }
 
@@ -194,6 +217,8 @@ mod tests {
         assert_eq!(e.name, "LEADPUSH_QUEUE_URL");
         let e = config(&[("LEADPUSH_WEBHOOK_RETRY_SCHEDULE", "10ms,soon")]).unwrap_err();
         assert!(e.message.contains("`soon`"), "{e}");
+        let e = config(&[("LEADPUSH_PUSH_RETRY_SCHEDULE", "1m,20m")]).unwrap_err();
+        assert_eq!(e.name, "LEADPUSH_PUSH_RETRY_SCHEDULE");
         let c = config(&[("LEADPUSH_WEBHOOK_RETRY_SCHEDULE", "10ms, 20ms,40ms")]).unwrap();
         assert_eq!(c.webhook_retry_schedule[1], Duration::from_millis(20));
     }

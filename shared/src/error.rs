@@ -142,3 +142,23 @@ impl From<QueueError> for ApiError {
         ApiError::Internal(e.to_string())
     }
 }
+
+impl From<crate::push::PushError> for ApiError {
+    fn from(e: crate::push::PushError) -> Self {
+        use crate::push::PushError;
+        match e {
+            PushError::Invalid(e) => e.into(),
+            PushError::NotConfigured(provider) => ApiError::bad_request(
+                "integration_not_configured",
+                format!(
+                    "{} is not configured for this workspace. Configure it first: PUT /api/v1/integrations/{} with {}.",
+                    provider.label(),
+                    provider.as_str(),
+                    provider.required_body()
+                ),
+            ),
+            PushError::Store(e) => e.into(),
+            PushError::Queue(e) => e.into(),
+        }
+    }
+}

@@ -5,6 +5,8 @@ mod harness;
 
 mod campaigns;
 mod ingest;
+mod integrations;
 mod leads;
 mod platform;
+mod push;
 mod webhooks;

@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "ingest", description = "The inbound campaign webhook."),
         (name = "leads", description = "Stored leads."),
         (name = "webhooks", description = "Outbound webhooks (save_lead), their deliveries, and `?webhook_url=` callbacks."),
+        (name = "push", description = "Pushing leads to a webhook URL, HeyReach or Instantly, and following each push."),
+        (name = "integrations", description = "HeyReach and Instantly keys and targets (keys shown masked)."),
     )
 )]
 pub struct ApiDoc;

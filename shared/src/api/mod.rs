@@ -7,8 +7,10 @@ pub mod callbacks;
 pub mod campaigns;
 pub mod docs;
 pub mod ingest;
+pub mod integrations;
 pub mod leads;
 pub mod platform;
+pub mod push;
 pub mod webhooks;
 
 use std::time::Instant;
@@ -33,12 +35,21 @@ pub enum Function {
     Campaigns,
     IngestLeads,
     Leads,
+    PushLeads,
+    Integrations,
     Webhooks,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] =
-        [Function::Platform, Function::Campaigns, Function::IngestLeads, Function::Leads, Function::Webhooks];
+    pub const ALL: [Function; 7] = [
+        Function::Platform,
+        Function::Campaigns,
+        Function::IngestLeads,
+        Function::Leads,
+        Function::PushLeads,
+        Function::Integrations,
+        Function::Webhooks,
+    ];
 
     /// The crate and binary name under `functions/`.
     pub fn name(self) -> &'static str {
@@ -47,6 +58,8 @@ impl Function {
             Function::Campaigns => "campaigns",
             Function::IngestLeads => "ingest-leads",
             Function::Leads => "leads",
+            Function::PushLeads => "push-leads",
+            Function::Integrations => "integrations",
             Function::Webhooks => "webhooks",
         }
     }
@@ -57,6 +70,8 @@ impl Function {
             Function::Campaigns => campaigns::routes(),
             Function::IngestLeads => ingest::routes(),
             Function::Leads => leads::routes(),
+            Function::PushLeads => push::routes(),
+            Function::Integrations => integrations::routes(),
             Function::Webhooks => webhooks::routes().merge(callbacks::routes()),
         }
     }

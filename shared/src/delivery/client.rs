@@ -40,7 +40,7 @@ impl OutboundRequest {
 #[derive(Debug, Clone)]
 pub struct OutboundResponse {
     pub status: u16,
-    /// At most [`MAX_RESPONSE_BYTES`], lossily decoded as UTF-8.
+    /// At most [`MAX_RESPONSE_BYTES`] (or the cap given to `send_capped`), lossily decoded as UTF-8.
     pub body: String,
     pub truncated: bool,
     pub duration: Duration,
@@ -101,6 +101,16 @@ impl Outbound {
     }
 
     pub async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+        self.send_capped(request, MAX_RESPONSE_BYTES).await
+    }
+
+    /// `send`, reading at most `max_body` bytes of the answer (provider answers that list
+    /// every created lead can exceed the default cap).
+    pub async fn send_capped(
+        &self,
+        request: OutboundRequest,
+        max_body: usize,
+    ) -> Result<OutboundResponse, OutboundError> {
         let url = self.check_url(&request.url)?;
         let mut headers = HeaderMap::new();
         for (name, value) in &request.headers {
@@ -127,7 +137,7 @@ impl Outbound {
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    let room = MAX_RESPONSE_BYTES - body.len();
+                    let room = max_body - body.len();
                     if chunk.len() > room {
                         body.extend_from_slice(&chunk[..room]);
                         truncated = true;

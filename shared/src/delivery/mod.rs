@@ -2,6 +2,7 @@
 //! and the provider adapters.
 
 pub mod client;
+pub mod providers;
 pub mod signing;
 pub mod ssrf;
 pub mod webhook;

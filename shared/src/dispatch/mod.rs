@@ -34,6 +34,8 @@ pub enum Task {
         #[serde(default)]
         manual: bool,
     },
+    /// The next attempt of a push with leads left to deliver (the push record lists them).
+    PushRetry { workspace_id: String, push_id: String, attempt: u32 },
 }
 
 impl Task {
@@ -41,12 +43,18 @@ impl Task {
         match self {
             Task::LeadsSaved { .. } => "leads_saved",
             Task::Deliver { .. } => "deliver",
+            Task::PushRetry { .. } => "push_retry",
         }
     }
 
     pub fn message(&self) -> OutgoingMessage {
         // A derived Serialize of strings and vectors cannot fail.
         OutgoingMessage::now(serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// The task as a message that becomes visible after `delay` (at most 15 minutes).
+    pub fn delayed(&self, delay: Duration) -> OutgoingMessage {
+        OutgoingMessage::delayed(serde_json::to_string(self).unwrap_or_default(), delay)
     }
 }
 
@@ -96,6 +104,9 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
         }
         Task::Deliver { workspace_id, webhook_id, delivery_id, manual } => {
             deliver::deliver(ctx, &workspace_id, &webhook_id, &delivery_id, manual).await
+        }
+        Task::PushRetry { workspace_id, push_id, attempt } => {
+            Ok(crate::push::retry(ctx, &workspace_id, &push_id, attempt).await?)
         }
     }
 }

@@ -336,6 +336,29 @@ impl Lead {
         }
     }
 
+    /// A push delivered this lead: `new` becomes `pushed`; a lead already further along
+    /// (`replied`, `meeting_booked`, `skipped`) keeps its status. `pushed_at` is the latest push.
+    pub fn mark_pushed(&mut self, now: Timestamp) {
+        if self.status == LeadStatus::New {
+            self.status = LeadStatus::Pushed;
+        }
+        self.pushed_at = Some(now);
+        self.updated_at = now;
+    }
+
+    /// First and last name for providers that want them apart: the stored parts, else
+    /// `name` split at its first space.
+    pub fn name_parts(&self) -> (Option<String>, Option<String>) {
+        let (name_first, name_last) = match self.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            None => (None, None),
+            Some(name) => match name.split_once(' ') {
+                Some((first, rest)) => (Some(first.to_owned()), Some(rest.trim().to_owned())),
+                None => (Some(name.to_owned()), None),
+            },
+        };
+        (self.first_name.clone().or(name_first), self.last_name.clone().or(name_last))
+    }
+
     /// `name`, or the first and last name joined, for display and provider fields.
     pub fn display_name(&self) -> Option<String> {
         self.name.clone().or_else(|| {
@@ -391,6 +414,44 @@ mod tests {
         assert!(!is_valid_email("alice@"));
         assert!(!is_valid_email("alice@localhost"));
         assert!(!is_valid_email("Alice <alice@example.com>"));
+    }
+
+    fn stored(status: LeadStatus) -> Lead {
+        let t0 = Timestamp::parse("2026-05-01T00:00:00Z").unwrap();
+        let fields = LeadFields { name: Some("Jane Q Doe".into()), ..LeadFields::default() };
+        let mut lead = Lead::new("req_1_0001".into(), "cmp_1".into(), None, fields, t0);
+        lead.status = status;
+        lead
+    }
+
+    #[test]
+    fn pushing_moves_only_new_leads_to_pushed_and_always_stamps_pushed_at() {
+        let now = Timestamp::parse("2026-05-02T12:00:00Z").unwrap();
+        for (before, after) in [
+            (LeadStatus::New, LeadStatus::Pushed),
+            (LeadStatus::Pushed, LeadStatus::Pushed),
+            (LeadStatus::Replied, LeadStatus::Replied),
+            (LeadStatus::MeetingBooked, LeadStatus::MeetingBooked),
+            (LeadStatus::Skipped, LeadStatus::Skipped),
+        ] {
+            let mut lead = stored(before);
+            lead.mark_pushed(now);
+            assert_eq!((lead.status, lead.pushed_at, lead.updated_at), (after, Some(now), now), "{before:?}");
+        }
+    }
+
+    #[test]
+    fn name_parts_prefer_stored_parts_then_split_the_name() {
+        let lead = stored(LeadStatus::New);
+        assert_eq!(lead.name_parts(), (Some("Jane".into()), Some("Q Doe".into())));
+        let mut lead = stored(LeadStatus::New);
+        lead.last_name = Some("Smith".into());
+        assert_eq!(lead.name_parts(), (Some("Jane".into()), Some("Smith".into())));
+        lead.name = Some("Cher".into());
+        lead.last_name = None;
+        assert_eq!(lead.name_parts(), (Some("Cher".into()), None));
+        lead.name = None;
+        assert_eq!(lead.name_parts(), (None, None));
     }
 
     #[test]

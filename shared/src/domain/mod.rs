@@ -2,7 +2,9 @@
 
 pub mod campaign;
 pub mod delivery;
+pub mod integration;
 pub mod lead;
+pub mod push;
 pub mod webhook;
 pub mod workspace;
 

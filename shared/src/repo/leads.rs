@@ -1,8 +1,9 @@
 //! Lead records: by id within a workspace, and by campaign through `gsi1`.
 
-use super::workspace_pk;
+use super::{UpdateError, update_versioned, workspace_pk};
 use crate::domain::lead::{Lead, LeadStatus};
-use crate::store::{Cursor, Item, Key, Page, Query, Store, StoreError};
+use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
+use crate::time::Timestamp;
 
 pub fn key(workspace_id: &str, lead_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), format!("LEAD#{lead_id}"))
@@ -58,4 +59,122 @@ pub async fn list(
         query = query.filter_eq("status", serde_json::json!(status.as_str()));
     }
     store.query(&query).await
+}
+
+/// The leads among `ids` that exist in this workspace, each with its stored version so a
+/// later write can be conditional on nothing having changed in between (any order).
+pub async fn get_many_versioned(
+    store: &dyn Store,
+    workspace_id: &str,
+    ids: &[String],
+) -> Result<Vec<(Lead, u64)>, StoreError> {
+    let keys: Vec<Key> = ids.iter().map(|id| key(workspace_id, id)).collect();
+    store.batch_get(&keys).await?.iter().map(|item| Ok((item.parse()?, item.version))).collect()
+}
+
+/// Leads per conditional transaction when marking pushes (well under DynamoDB's 4 MB).
+const MARK_BATCH: usize = 25;
+
+/// Marks leads pushed (`Lead::mark_pushed`) without losing concurrent writes: each batch is
+/// one transaction conditional on the versions read earlier; a batch that lost a race is
+/// redone lead by lead on fresh data. Returns the ids whose record changed (deleted leads
+/// are skipped).
+pub async fn mark_pushed(
+    store: &dyn Store,
+    workspace_id: &str,
+    leads: &[(Lead, u64)],
+    now: Timestamp,
+) -> Result<Vec<String>, StoreError> {
+    let mut changed = Vec::with_capacity(leads.len());
+    for batch in leads.chunks(MARK_BATCH) {
+        let ops = batch
+            .iter()
+            .map(|(lead, version)| {
+                let mut lead = lead.clone();
+                lead.mark_pushed(now);
+                let item = item(workspace_id, &lead)?.with_version(version + 1);
+                Ok(WriteOp::Put { item, condition: Condition::VersionIs(*version) })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        match store.transact_write(ops).await {
+            Ok(()) => changed.extend(batch.iter().map(|(lead, _)| lead.id.clone())),
+            Err(StoreError::TransactionCanceled { .. }) => {
+                for (lead, _) in batch {
+                    let mark = |l: &mut Lead| {
+                        l.mark_pushed(now);
+                        Ok::<(), std::convert::Infallible>(())
+                    };
+                    match update_versioned(store, &key(workspace_id, &lead.id), mark, |l| item(workspace_id, l)).await {
+                        Ok(_) => changed.push(lead.id.clone()),
+                        Err(UpdateError::NotFound) => {}
+                        Err(UpdateError::Store(e)) => return Err(e),
+                        Err(UpdateError::Rejected(never)) => match never {},
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(changed)
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::domain::lead::LeadFields;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    /// A push marks leads read before its call; meanwhile a feedback event updated one and
+    /// another was deleted. Neither may be undone.
+    async fn marking_pushed_keeps_concurrent_writes(store: &dyn Store) {
+        let ws = "ws_mark";
+        let leads: Vec<Lead> = (1..=3)
+            .map(|n| {
+                let fields = LeadFields { name: Some(format!("Lead {n}")), ..LeadFields::default() };
+                Lead::new(format!("req_MARK_{n:04}"), "cmp_1".into(), None, fields, at("2026-05-01T00:00:00Z"))
+            })
+            .collect();
+        put_many(store, ws, &leads).await.unwrap();
+        let ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
+        let mut loaded = get_many_versioned(store, ws, &ids).await.unwrap();
+        loaded.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+
+        let reply = |l: &mut Lead| {
+            l.status = LeadStatus::Replied;
+            l.reply_content = Some("Interested".into());
+            Ok::<(), std::convert::Infallible>(())
+        };
+        update_versioned(store, &key(ws, &ids[1]), reply, |l| item(ws, l)).await.unwrap();
+        store.delete(&key(ws, &ids[2]), Condition::Always).await.unwrap();
+
+        let now = at("2026-05-02T12:00:00Z");
+        let changed = mark_pushed(store, ws, &loaded, now).await.unwrap();
+        assert_eq!(changed, ids[..2]);
+        let first = get(store, ws, &ids[0]).await.unwrap().unwrap();
+        assert_eq!((first.status, first.pushed_at), (LeadStatus::Pushed, Some(now)));
+        let second = get(store, ws, &ids[1]).await.unwrap().unwrap();
+        assert_eq!(
+            (second.status, second.reply_content.as_deref(), second.pushed_at),
+            (LeadStatus::Replied, Some("Interested"), Some(now))
+        );
+        assert!(get(store, ws, &ids[2]).await.unwrap().is_none(), "a deleted lead is not recreated");
+
+        // Without interference the batch is one conditional write.
+        let loaded = get_many_versioned(store, ws, &ids[..1]).await.unwrap();
+        assert_eq!(mark_pushed(store, ws, &loaded, at("2026-05-03T00:00:00Z")).await.unwrap(), ids[..1]);
+    }
+
+    #[tokio::test]
+    async fn marking_pushed_keeps_concurrent_writes_embedded() {
+        let (db, _dir) = crate::testing::embedded_db();
+        marking_pushed_keeps_concurrent_writes(&crate::store::sqlite::SqliteStore::new(db)).await;
+    }
+
+    #[tokio::test]
+    async fn marking_pushed_keeps_concurrent_writes_dynamodb() {
+        marking_pushed_keeps_concurrent_writes(&*crate::testing::dynamo_store().await).await;
+    }
 }

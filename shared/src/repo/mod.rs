@@ -10,11 +10,15 @@
 //! | campaign lead counter | `W#{ws}` | `CMPSTAT#{id}` | |
 //! | lead | `W#{ws}` | `LEAD#{id}` | `W#{ws}#CMP#{campaign}` / `LEAD#{id}` |
 //! | idempotency record | `W#{ws}` | `IDEM#{scope}#{sha256(key)}` | (expires) |
+//! | provider integration | `W#{ws}` | `INTEG#{provider}` | |
+//! | push record | `W#{ws}` | `PUSH#{id}` | |
 
 pub mod campaigns;
 pub mod deliveries;
 pub mod idempotency;
+pub mod integrations;
 pub mod leads;
+pub mod pushes;
 pub mod webhooks;
 pub mod workspaces;
 

@@ -4,6 +4,8 @@
 
 // Used by the outbound-delivery suites.
 #[allow(dead_code)]
+pub mod fakes;
+#[allow(dead_code)]
 pub mod receiver;
 
 use std::io::{BufRead, BufReader};

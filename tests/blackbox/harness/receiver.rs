@@ -69,10 +69,14 @@ struct Inner {
     script: VecDeque<Reply>,
 }
 
+/// Computes the reply to a request (a fake provider that checks what it was sent).
+pub type Responder = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
 #[derive(Clone)]
 struct Shared {
     inner: Arc<Mutex<Inner>>,
     default: Reply,
+    respond: Option<Responder>,
 }
 
 pub struct Receiver {
@@ -84,17 +88,22 @@ pub struct Receiver {
 async fn record(State(shared): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
+    let recorded = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body,
+    };
     let reply = {
         let mut inner = shared.inner.lock().unwrap();
-        inner.recorded.push(Recorded {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().map(str::to_owned),
-            headers: parts.headers,
-            body,
-        });
-        inner.script.pop_front().unwrap_or_else(|| shared.default.clone())
+        inner.recorded.push(recorded.clone());
+        inner.script.pop_front()
     };
+    let reply = reply.unwrap_or_else(|| match &shared.respond {
+        Some(respond) => respond(&recorded),
+        None => shared.default.clone(),
+    });
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
@@ -111,9 +120,18 @@ async fn record(State(shared): State<Shared>, request: Request) -> Response {
 impl Receiver {
     /// Starts a receiver answering `default` unless a scripted reply is queued.
     pub async fn start(default: Reply) -> Receiver {
+        Self::serve(default, None).await
+    }
+
+    /// Starts a receiver whose replies `respond` computes, unless a scripted reply is queued.
+    pub async fn start_fn(respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Receiver {
+        Self::serve(Reply::ok(), Some(Arc::new(respond))).await
+    }
+
+    async fn serve(default: Reply, respond: Option<Responder>) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let shared = Shared { inner: Arc::default(), default };
+        let shared = Shared { inner: Arc::default(), default, respond };
         let app = Router::new().fallback(record).with_state(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

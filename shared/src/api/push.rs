@@ -1,0 +1,76 @@
+//! Pushing leads out (seed 000): `POST /api/v1/leads/push` to a webhook URL, HeyReach or
+//! Instantly, and `GET /api/v1/pushes/{push_id}` to follow retries and per-lead outcomes.
+
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::auth::ApiCaller;
+use super::docs::{DataOf, ErrorBody};
+use crate::context::AppContext;
+use crate::domain::push::{Destination, Push, PushSummary, distinct_lead_ids};
+use crate::error::ApiError;
+use crate::http::{Data, Json};
+use crate::ids;
+use crate::push;
+use crate::repo::pushes;
+
+pub fn routes() -> OpenApiRouter<AppContext> {
+    OpenApiRouter::new().routes(routes!(push_leads)).routes(routes!(get_push))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PushRequest {
+    /// 1 to 1000 lead ids of this workspace; a repeated id is pushed once. Ids that are not
+    /// this workspace's leads come back in `missing_lead_ids`.
+    lead_ids: Vec<String>,
+    /// `webhook_url`, `heyreach` or `instantly` (the last two need `PUT /api/v1/integrations/{provider}`).
+    destination: Destination,
+    /// Required when `destination` is `webhook_url`: an https URL on a public address
+    /// (ports 443/80). It receives one JSON POST with every stored field of the leads.
+    webhook_url: Option<String>,
+}
+
+/// Push leads to a destination. The answer is `200` whether or not the destination took
+/// them: see `status`, `missing_lead_ids` and `provider_status_code`. Leads whose call failed
+/// with 429, 5xx or a timeout are retried in the background; follow them at
+/// `GET /api/v1/pushes/{push_id}`.
+#[utoipa::path(post, path = "/api/v1/leads/push", tag = "push", security(("api_key" = [])),
+    request_body = PushRequest,
+    responses(
+        (status = 200, body = DataOf<PushSummary>, description = "`dispatched` or `dispatch_failed`"),
+        (status = 400, body = ErrorBody, description = "`validation_error` naming the field, or `integration_not_configured`"),
+        (status = 401, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
+async fn push_leads(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Json(body): Json<PushRequest>,
+) -> Result<Data<PushSummary>, ApiError> {
+    let lead_ids = distinct_lead_ids(&body.lead_ids)?;
+    let target =
+        push::resolve_target(&ctx, &caller.workspace_id, body.destination, body.webhook_url.as_deref()).await?;
+    let summary = push::start(&ctx, &caller.workspace_id, target, lead_ids).await?;
+    Ok(Data(summary))
+}
+
+fn push_not_found() -> ApiError {
+    ApiError::not_found("push_not_found", "Push not found in this workspace.")
+}
+
+/// Get a push: its status (`retrying` until it ends), every attempt, and each lead's outcome.
+#[utoipa::path(get, path = "/api/v1/pushes/{push_id}", tag = "push", security(("api_key" = [])),
+    params(("push_id" = String, Path, description = "The `push_id` of a push")),
+    responses((status = 200, body = DataOf<Push>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_push(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Path(push_id): Path<String>,
+) -> Result<Data<Push>, ApiError> {
+    if !ids::has_prefix(&push_id, ids::PUSH) {
+        return Err(push_not_found());
+    }
+    let push = pushes::get(&*ctx.store, &caller.workspace_id, &push_id).await?.ok_or_else(push_not_found)?;
+    Ok(Data(push))
+}
