@@ -28,4 +28,5 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 pub mod testing;
+pub mod text;
 pub mod time;

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod callbacks;
 mod campaigns;
 mod ingest;
 mod integrations;

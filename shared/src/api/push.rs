@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::ApiCaller;
+use super::callbacks::{Callback, CallbackQuery};
 use super::docs::{DataOf, ErrorBody};
 use crate::context::AppContext;
 use crate::domain::push::{Destination, Push, PushSummary, distinct_lead_ids};
@@ -37,7 +38,7 @@ pub struct PushRequest {
 /// with 429, 5xx or a timeout are retried in the background; follow them at
 /// `GET /api/v1/pushes/{push_id}`.
 #[utoipa::path(post, path = "/api/v1/leads/push", tag = "push", security(("api_key" = [])),
-    request_body = PushRequest,
+    params(CallbackQuery), request_body = PushRequest,
     responses(
         (status = 200, body = DataOf<PushSummary>, description = "`dispatched` or `dispatch_failed`"),
         (status = 400, body = ErrorBody, description = "`validation_error` naming the field, or `integration_not_configured`"),
@@ -46,12 +47,14 @@ pub struct PushRequest {
 async fn push_leads(
     State(ctx): State<AppContext>,
     caller: ApiCaller,
+    callback: Callback,
     Json(body): Json<PushRequest>,
 ) -> Result<Data<PushSummary>, ApiError> {
     let lead_ids = distinct_lead_ids(&body.lead_ids)?;
     let target =
         push::resolve_target(&ctx, &caller.workspace_id, body.destination, body.webhook_url.as_deref()).await?;
     let summary = push::start(&ctx, &caller.workspace_id, target, lead_ids).await?;
+    callback.send(&ctx, &caller.workspace_id, "leads.push", &summary).await;
     Ok(Data(summary))
 }
 

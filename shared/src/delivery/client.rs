@@ -174,15 +174,3 @@ fn classify(e: reqwest::Error, timeout: Duration) -> OutboundError {
     }
     if e.is_connect() { OutboundError::Connect(text) } else { OutboundError::Other(text) }
 }
-
-/// Cuts text to at most `max` bytes on a character boundary, marking the cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::client::{Outbound, OutboundError, OutboundRequest, truncate};
+use super::client::{Outbound, OutboundError, OutboundRequest};
 use super::signing;
 use crate::domain::delivery::MAX_LOGGED_RESPONSE;
+use crate::text::truncate;
 use crate::time::Timestamp;
 
 pub struct SignedRequest<'a> {

@@ -13,7 +13,6 @@ use crate::context::AppContext;
 use crate::delivery::webhook::{SignedRequest, send_signed};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, NextStep, next_step};
 use crate::domain::webhook::{DisablePolicy, EventType, Webhook, save_lead_payload};
-use crate::queue::OutgoingMessage;
 use crate::repo::{UpdateError, deliveries, leads, update_versioned, update_versioned_from, webhooks};
 use crate::time::Timestamp;
 
@@ -195,7 +194,7 @@ pub async fn deliver(
                 delivery_id: delivery_id.to_owned(),
                 manual,
             };
-            ctx.queue.send(vec![OutgoingMessage::delayed(again.message().body, left + Duration::from_secs(1))]).await?;
+            ctx.queue.send(vec![again.delayed(left + Duration::from_secs(1))]).await?;
             return Ok(());
         }
         Err(UpdateError::Store(e)) => return Err(e.into()),
@@ -295,7 +294,7 @@ pub async fn deliver(
             delivery_id: delivery_id.to_owned(),
             manual: false,
         };
-        ctx.queue.send(vec![OutgoingMessage::delayed(retry.message().body, delay)]).await?;
+        ctx.queue.send(vec![retry.delayed(delay)]).await?;
     }
     if webhook_id != CALLBACK && sent {
         match step {
