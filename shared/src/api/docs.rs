@@ -18,6 +18,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "campaigns", description = "Campaigns and their webhook setup."),
         (name = "ingest", description = "The inbound campaign webhook."),
         (name = "leads", description = "Stored leads."),
+        (name = "feedback", description = "Outcome events (opens, replies, bounces, meetings) and provider webhooks."),
+        (name = "insights", description = "Which positions, companies, signal types, sources and campaigns produce outcomes."),
     )
 )]
 pub struct ApiDoc;

@@ -5,7 +5,9 @@
 pub mod auth;
 pub mod campaigns;
 pub mod docs;
+pub mod feedback;
 pub mod ingest;
+pub mod insights;
 pub mod leads;
 pub mod platform;
 
@@ -31,10 +33,19 @@ pub enum Function {
     Campaigns,
     IngestLeads,
     Leads,
+    FeedbackEvents,
+    Insights,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [Function::Platform, Function::Campaigns, Function::IngestLeads, Function::Leads];
+    pub const ALL: [Function; 6] = [
+        Function::Platform,
+        Function::Campaigns,
+        Function::IngestLeads,
+        Function::Leads,
+        Function::FeedbackEvents,
+        Function::Insights,
+    ];
 
     /// The crate and binary name under `functions/`.
     pub fn name(self) -> &'static str {
@@ -43,6 +54,8 @@ impl Function {
             Function::Campaigns => "campaigns",
             Function::IngestLeads => "ingest-leads",
             Function::Leads => "leads",
+            Function::FeedbackEvents => "feedback-events",
+            Function::Insights => "insights",
         }
     }
 
@@ -52,6 +65,8 @@ impl Function {
             Function::Campaigns => campaigns::routes(),
             Function::IngestLeads => ingest::routes(),
             Function::Leads => leads::routes(),
+            Function::FeedbackEvents => feedback::routes(),
+            Function::Insights => insights::routes(),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Types and rules, no I/O: what a campaign, lead, event or webhook is and may become.
 
 pub mod campaign;
+pub mod contact;
+pub mod feedback;
 pub mod lead;
+pub mod providers;
 pub mod workspace;
 
 /// A rule broken by client input; the API turns it into `400 validation_error`.

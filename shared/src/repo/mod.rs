@@ -10,9 +10,13 @@
 //! | campaign lead counter | `W#{ws}` | `CMPSTAT#{id}` | |
 //! | lead | `W#{ws}` | `LEAD#{id}` | `W#{ws}#CMP#{campaign}` / `LEAD#{id}` |
 //! | idempotency record | `W#{ws}` | `IDEM#{scope}#{sha256(key)}` | (expires) |
+//! | lead lookup, feedback events, insights | see `lead_lookup`, `feedback`, `insights` | | |
 
 pub mod campaigns;
+pub mod feedback;
 pub mod idempotency;
+pub mod insights;
+pub mod lead_lookup;
 pub mod leads;
 pub mod workspaces;
 
@@ -75,4 +79,11 @@ where
         "{}/{}: still contended after {UPDATE_ATTEMPTS} attempts",
         key.pk, key.sk
     ))))
+}
+
+/// A jittered pause before retrying a write that lost a race, growing with the attempt so
+/// that many writers on one item spread out instead of colliding in lockstep.
+pub async fn contention_pause(attempt: usize) {
+    let ceiling = (2u64 << attempt.min(5)).min(64);
+    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(1..=ceiling))).await;
 }
