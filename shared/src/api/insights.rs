@@ -113,4 +113,56 @@ mod tests {
         assert_eq!(rate(1, 3), Some(0.3333));
         assert_eq!(rate(2, 2), Some(1.0));
     }
+
+    #[cfg(feature = "embedded")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pushed_leads_and_their_outcomes_give_rates() {
+        use crate::api::feedback::record::{NewEvent, record};
+        use crate::domain::feedback::{EventSource, EventType};
+        use crate::domain::lead::{Lead, LeadFields};
+        use crate::repo::leads;
+
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let store = &*ctx.store;
+        let now = ctx.now();
+        let leads: Vec<Lead> = (1..=4)
+            .map(|n| {
+                let fields =
+                    LeadFields { name: Some(format!("L{n}")), position: Some("CTO".into()), ..LeadFields::default() };
+                Lead::new(format!("req_R_{n:04}"), "cmp_R".into(), None, fields, now)
+            })
+            .collect();
+        leads::put_many(store, "ws_r", &leads).await.unwrap();
+        insights::record_pushed(store, "ws_r", "instantly", &leads).await.unwrap();
+        let event = |event_type, at: &str| NewEvent {
+            event_type,
+            source: EventSource::Instantly,
+            content: None,
+            meeting_url: None,
+            occurred_at: crate::time::Timestamp::parse(at).unwrap(),
+            metadata: None,
+            event_id: None,
+            payload_hash: String::new(),
+        };
+        // Lead 1 replies twice and books a meeting; lead 2 replies positively; lead 3 bounces.
+        for (lead, event_type, at) in [
+            (1, EventType::Reply, "2026-05-02T10:00:00Z"),
+            (1, EventType::Reply, "2026-05-02T11:00:00Z"),
+            (1, EventType::MeetingBooked, "2026-05-02T12:00:00Z"),
+            (2, EventType::PositiveReply, "2026-05-02T10:00:00Z"),
+            (3, EventType::Bounce, "2026-05-02T10:00:00Z"),
+            (3, EventType::Open, "2026-05-02T09:00:00Z"),
+        ] {
+            record(&ctx, "ws_r", &format!("req_R_{lead:04}"), event(event_type, at)).await.unwrap();
+        }
+        for dimension in [Dimension::Position, Dimension::Source, Dimension::Campaign] {
+            let page = insights::list(store, "ws_r", dimension, 10, None).await.unwrap();
+            let groups: Vec<InsightGroup> = page.items.iter().map(|i| InsightGroup::from_item(dimension, i)).collect();
+            assert_eq!(groups.len(), 1, "{dimension:?}: {groups:?}");
+            let g = &groups[0];
+            let counts = (g.pushed, g.opened, g.clicked, g.replied, g.positive, g.negative, g.meetings);
+            assert_eq!(counts, (4, 1, 0, 2, 2, 1, 1), "{dimension:?}");
+            assert_eq!((g.reply_rate, g.positive_rate, g.meeting_rate), (Some(0.5), Some(0.5), Some(0.25)));
+        }
+    }
 }

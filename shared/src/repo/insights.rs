@@ -236,7 +236,64 @@ pub fn group_of(dimension: Dimension, item: &Item) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::domain::lead::LeadFields;
+    use crate::time::Timestamp;
+
+    fn lead(n: usize, position: &str, campaign: &str) -> Lead {
+        let fields =
+            LeadFields { name: Some(format!("L{n}")), position: Some(position.into()), ..LeadFields::default() };
+        Lead::new(format!("req_T_{n:04}"), campaign.into(), None, fields, Timestamp::now())
+    }
+
+    async fn counts(store: &dyn Store, dimension: Dimension) -> BTreeMap<Option<String>, i64> {
+        let page = list(store, "ws_1", dimension, 100, None).await.unwrap();
+        assert!(page.next.is_none());
+        page.items.iter().map(|i| (group_of(dimension, i), i.counter("pushed"))).collect()
+    }
+
+    /// 40 leads (three transactions' worth), pushed twice to one channel and partly to another.
+    async fn record_pushed_counts_each_lead_once_per_channel(store: Arc<dyn Store>) {
+        let store = &*store;
+        let mut leads: Vec<Lead> =
+            (0..40).map(|n| lead(n, ["CTO", " cto ", "VP  Sales", "Founder"][n % 4], "cmp_A")).collect();
+        leads[39].campaign_id = "cmp_B".into();
+        leads[38].position = None;
+        let again = [leads.clone(), vec![leads[0].clone()]].concat();
+        record_pushed(store, "ws_1", "instantly", &leads).await.unwrap();
+        record_pushed(store, "ws_1", "instantly", &again).await.unwrap();
+        record_pushed(store, "ws_1", "webhook_url", &leads[..3]).await.unwrap();
+
+        let by_position = counts(store, Dimension::Position).await;
+        let expected: BTreeMap<Option<String>, i64> =
+            [(None, 1), (Some("cto".into()), 20), (Some("founder".into()), 10), (Some("vp sales".into()), 9)].into();
+        assert_eq!(by_position, expected);
+        let by_source = counts(store, Dimension::Source).await;
+        assert_eq!(by_source, [(Some("instantly".into()), 40), (Some("webhook".into()), 3)].into());
+        let by_campaign = counts(store, Dimension::Campaign).await;
+        assert_eq!(by_campaign, [(Some("cmp_A".into()), 39), (Some("cmp_B".into()), 1)].into());
+        // Another workspace sees none of it.
+        assert!(list(store, "ws_2", Dimension::Position, 100, None).await.unwrap().items.is_empty());
+    }
+
+    #[cfg(feature = "embedded")]
+    mod sqlite {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn record_pushed_counts_each_lead_once_per_channel() {
+            let (db, _dir) = crate::testing::embedded_db();
+            let store = std::sync::Arc::new(crate::store::sqlite::SqliteStore::new(db));
+            super::record_pushed_counts_each_lead_once_per_channel(store).await;
+        }
+    }
+
+    mod dynamodb {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn record_pushed_counts_each_lead_once_per_channel() {
+            super::record_pushed_counts_each_lead_once_per_channel(crate::testing::dynamo_store().await).await;
+        }
+    }
 
     #[test]
     fn groups_normalise_and_channels_follow_destinations() {

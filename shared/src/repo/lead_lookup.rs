@@ -88,6 +88,8 @@ pub async fn find(store: &dyn Store, workspace_id: &str, lead: &LeadRef) -> Resu
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::domain::lead::LeadFields;
     use crate::time::Timestamp;
@@ -126,5 +128,47 @@ mod tests {
         let chosen = choose(vec![lead("req_1_0001", None, None, None), newest.clone()]).unwrap();
         assert_eq!(chosen.id, newest.id);
         assert!(choose(Vec::new()).is_none());
+    }
+
+    /// Ingest writes the lookup items; find goes by id, then LinkedIn, then email, per workspace.
+    async fn leads_are_found_by_id_linkedin_or_email(store: Arc<dyn Store>) {
+        let store = &*store;
+        let jane = lead("req_A_0001", Some("Jane@Acme.com"), Some("https://www.linkedin.com/in/jane-doe"), None);
+        let jane_again = lead("req_B_0001", Some("jane@acme.com"), None, None);
+        let other = lead("req_B_0002", Some("bob@acme.com"), None, None);
+        leads::put_many(store, "ws_1", &[jane.clone(), jane_again.clone(), other.clone()]).await.unwrap();
+        leads::put_many(store, "ws_2", &[lead("req_C_0001", Some("carol@acme.com"), None, None)]).await.unwrap();
+        let find = |r: LeadRef| async move { find(store, "ws_1", &r).await.unwrap().map(|l| l.id) };
+        let by = |id: Option<&str>, linkedin: Option<&str>, email: Option<&str>| LeadRef {
+            lead_id: id.map(str::to_owned),
+            linkedin: linkedin.map(str::to_owned),
+            email: email.map(str::to_owned),
+        };
+        assert_eq!(find(by(Some("req_B_0002"), None, Some("jane@acme.com"))).await.as_deref(), Some("req_B_0002"));
+        assert_eq!(find(by(None, Some("linkedin.com/in/jane-doe"), None)).await.as_deref(), Some("req_A_0001"));
+        // Two leads share the email: the newer one (neither was pushed).
+        assert_eq!(find(by(None, None, Some("jane@acme.com"))).await.as_deref(), Some("req_B_0001"));
+        // An unknown id falls back to the email.
+        assert_eq!(find(by(Some("req_Z_0009"), None, Some("bob@acme.com"))).await.as_deref(), Some("req_B_0002"));
+        assert_eq!(find(by(None, Some("linkedin.com/in/nobody"), None)).await, None);
+        assert_eq!(find(by(None, None, Some("carol@acme.com"))).await, None, "another workspace's lead");
+        assert_eq!(find(by(None, None, Some("jane@acme.co"))).await, None, "no prefix matches");
+    }
+
+    #[cfg(feature = "embedded")]
+    mod sqlite {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn leads_are_found_by_id_linkedin_or_email() {
+            let (db, _dir) = crate::testing::embedded_db();
+            let store = std::sync::Arc::new(crate::store::sqlite::SqliteStore::new(db));
+            super::leads_are_found_by_id_linkedin_or_email(store).await;
+        }
+    }
+
+    mod dynamodb {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn leads_are_found_by_id_linkedin_or_email() {
+            super::leads_are_found_by_id_linkedin_or_email(crate::testing::dynamo_store().await).await;
+        }
     }
 }
