@@ -4,6 +4,8 @@
 mod harness;
 
 mod campaigns;
+mod feedback;
 mod ingest;
+mod insights;
 mod leads;
 mod platform;

@@ -181,3 +181,63 @@ pub async fn record(
     }
     Err(StoreError::Backend(format!("lead {lead_id} still contended after {ATTEMPTS} attempts")).into())
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::dispatch::Task;
+    use crate::domain::lead::LeadFields;
+
+    async fn announced(ctx: &AppContext) -> Vec<String> {
+        let mut ids = Vec::new();
+        for message in ctx.queue.receive(10, Duration::ZERO).await.unwrap() {
+            match serde_json::from_str(&message.body).unwrap() {
+                Task::LeadsSaved { lead_ids, .. } => ids.extend(lead_ids),
+            }
+            ctx.queue.delete(&message.receipt).await.unwrap();
+        }
+        ids
+    }
+
+    fn event(event_type: EventType, event_id: Option<&str>) -> NewEvent {
+        NewEvent {
+            event_type,
+            source: EventSource::Manual,
+            content: Some("text".into()),
+            meeting_url: None,
+            occurred_at: Timestamp::parse("2026-05-02T12:00:00Z").unwrap(),
+            metadata: None,
+            event_id: event_id.map(str::to_owned),
+            payload_hash: format!("{event_type:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_changes_announce_save_lead() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let lead = Lead::new("req_S_0001".into(), "cmp_S".into(), None, LeadFields::default(), ctx.now());
+        leads::put_many(&*ctx.store, "ws_s", std::slice::from_ref(&lead)).await.unwrap();
+
+        let open = record(&ctx, "ws_s", &lead.id, event(EventType::Open, None)).await.unwrap();
+        assert!(!open.mutated_lead);
+        assert!(announced(&ctx).await.is_empty(), "an open changes nothing, so nothing is announced");
+
+        let reply = record(&ctx, "ws_s", &lead.id, event(EventType::Reply, Some("r1"))).await.unwrap();
+        assert!(reply.mutated_lead);
+        assert_eq!(announced(&ctx).await, [lead.id.clone()]);
+
+        // A retry answers the same and announces again (save_lead is at-least-once).
+        let again = record(&ctx, "ws_s", &lead.id, event(EventType::Reply, Some("r1"))).await.unwrap();
+        assert_eq!(again, reply);
+        assert_eq!(announced(&ctx).await, [lead.id.clone()]);
+
+        // The same id for a different event is refused.
+        let err = record(&ctx, "ws_s", &lead.id, event(EventType::Bounce, Some("r1"))).await.unwrap_err();
+        assert_eq!(err.code(), "duplicate_idempotency_key");
+
+        let err = record(&ctx, "ws_s", "req_S_0404", event(EventType::Reply, None)).await.unwrap_err();
+        assert_eq!(err.code(), "lead_not_found");
+    }
+}
