@@ -148,6 +148,8 @@ pub async fn record(
             None => None,
         };
         let expires_at = received_at.plus(ctx.config.idempotency_ttl).unix_seconds();
+        // An event that changes nothing needs no version check: a lead's outcome only moves
+        // forward, so an event that is dominated now stays dominated.
         let write = EventWrite {
             lead: applied.mutated.then_some((&lead, version)),
             event: &entry,
