@@ -90,6 +90,16 @@ pub async fn commit(store: &dyn Store, workspace_id: &str, write: EventWrite<'_>
         ops.push(WriteOp::Put { item, condition: Condition::NotExistsOrExpired { now: created } });
     }
     ops.extend(write.counts.into_ops());
+    // Most repeated opens and clicks write only their log entry: a plain conditional put.
+    if let [WriteOp::Put { .. }] = ops.as_slice()
+        && let Some(WriteOp::Put { item, condition }) = ops.pop()
+    {
+        return match store.put(item, condition).await {
+            Ok(()) => Ok(Committed::Done),
+            Err(StoreError::ConditionFailed) => Ok(Committed::Contended),
+            Err(e) => Err(e),
+        };
+    }
     match store.transact_write(ops).await {
         Ok(()) => Ok(Committed::Done),
         Err(StoreError::TransactionCanceled { failed_op }) if failed_op.is_some() && failed_op == dedupe_op => {
