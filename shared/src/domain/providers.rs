@@ -140,7 +140,7 @@ fn map_event(
         return Err(ValidationError::new(
             field,
             format!(
-                "is required: this does not look like a {} webhook payload (expected one of {})",
+                "is required: this does not look like {}'s webhook payload (expected one of {})",
                 provider.label(),
                 known.join(", ")
             ),
@@ -152,7 +152,7 @@ fn map_event(
         None => Err(ValidationError::new(
             field,
             format!(
-                "`{}` is not a {} event we know; subscribe the webhook to one of {}",
+                "`{}` is not an event we handle from {}; subscribe the webhook to one of {}",
                 name.chars().take(60).collect::<String>(),
                 provider.label(),
                 known.join(", ")
@@ -169,6 +169,8 @@ fn timestamp(field: &str, text: Option<&str>, now: Timestamp) -> Result<Option<T
 }
 
 /// A stable id from the fields that identify one delivery (docs/provider-research.md).
+/// It uses our event type, not the provider's name, so one reply delivered through two
+/// subscriptions (`message_reply_received` and `every_message_reply_received`) is one event.
 fn derived_id(provider: Provider, parts: &[Option<&str>]) -> String {
     let joined: Vec<&str> = parts.iter().map(|p| p.unwrap_or("")).collect();
     let tag = match provider {
@@ -223,7 +225,7 @@ pub fn parse_instantly(payload: &Value, now: Timestamp) -> Result<Parsed, Valida
     let event_id = derived_id(
         provider,
         &[
-            Some(&name),
+            Some(event_type.as_str()),
             lead.email.as_deref().or(lead.lead_id.as_deref()),
             str_at(payload, &["campaign_id"]),
             step.as_deref(),
@@ -331,7 +333,7 @@ pub fn parse_heyreach(payload: &Value, now: Timestamp) -> Result<Parsed, Validat
     let event_id = derived_id(
         provider,
         &[
-            Some(&name),
+            Some(event_type.as_str()),
             lead.linkedin.as_deref().or(lead.email.as_deref()).or(lead.lead_id.as_deref()),
             str_at(payload, &["conversation_id", "conversationId"]),
             str_at(payload, &["correlation_id", "correlationId"]),
@@ -468,6 +470,12 @@ mod tests {
             assert_eq!(e.metadata["campaign"], json!({"id": 456, "name": "LinkedIn Q1"}));
         }
         assert!(matches!(parse_heyreach(&heyreach("connection_request_sent"), now()).unwrap(), Parsed::Ignored { .. }));
+        let per_campaign = event(parse_heyreach(&heyreach("message_reply_received"), now()).unwrap());
+        let every = event(parse_heyreach(&heyreach("every_message_reply_received"), now()).unwrap());
+        assert_eq!(per_campaign.event_id, every.event_id, "one reply seen through two subscriptions");
+        let mut later = heyreach("message_reply_received");
+        later["timestamp"] = json!("2026-05-02T11:30:00Z");
+        assert_ne!(event(parse_heyreach(&later, now()).unwrap()).event_id, per_campaign.event_id);
     }
 
     #[test]
