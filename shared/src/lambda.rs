@@ -73,7 +73,12 @@ mod tests {
         let (_, token) = workspaces::issue_credential(store, &ws.id, CredentialKind::WebhookToken, now).await.unwrap();
         let campaign = Campaign::new(crate::ids::new_id("cmp"), "Events", LeadSource::Webhook, None, now).unwrap();
         campaigns::create(store, &ws.id, &campaign).await.unwrap();
-        let fields = LeadFields { name: Some("Alice".into()), ..LeadFields::default() };
+        let fields = LeadFields {
+            name: Some("Alice".into()),
+            email: Some("alice@example.com".into()),
+            linkedin: Some("https://www.linkedin.com/in/alice-example".into()),
+            ..LeadFields::default()
+        };
         let lead = Lead::new(crate::ids::lead_id("req_EVENTS", 1), campaign.id.clone(), None, fields, now);
         leads::put_many(store, &ws.id, std::slice::from_ref(&lead)).await.unwrap();
         let vars = vec![

@@ -52,7 +52,29 @@ async fn a_push_with_webhook_url_posts_the_same_response_back_signed(backend: Ba
     assert_eq!(destination.requests().len(), before, "nothing was pushed");
 }
 
-both_backends!(a_push_with_webhook_url_posts_the_same_response_back_signed);
+async fn a_feedback_event_with_webhook_url_posts_its_answer_back(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Feedback callbacks", "webhook").await;
+    let r =
+        api.ingest(&token, &json!({"idempotency_key": "fcb", "leads": [{"name": "A", "campaign_id": campaign}]})).await;
+    let lead = r.data()["lead_ids"][0].as_str().unwrap().to_owned();
+    let callback = Receiver::start(Reply::ok()).await;
+    let body = json!({"lead_id": lead, "event_type": "positive_reply", "source": "webhook", "content": "Interested"});
+    let answer =
+        api.post(&format!("/api/v1/feedback/events?webhook_url={}/fb", callback.url), &ws.api_key, &body).await;
+    assert_eq!((answer.status, answer.data()["mutated_lead"].as_bool()), (200, Some(true)), "{}", answer.text);
+    let got = callback.wait_for(1, WAIT).await;
+    assert_eq!(got[0].json(), json!({"data": answer.data()}));
+    let r = api.post("/api/v1/feedback/events?webhook_url=ftp://x", &ws.api_key, &body).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("webhook_url")), "{}", r.text);
+}
+
+both_backends!(
+    a_push_with_webhook_url_posts_the_same_response_back_signed,
+    a_feedback_event_with_webhook_url_posts_its_answer_back,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callback_urls_must_be_https_when_the_guard_is_on() {

@@ -5,7 +5,9 @@ mod harness;
 
 mod callbacks;
 mod campaigns;
+mod feedback;
 mod ingest;
+mod insights;
 mod integrations;
 mod leads;
 mod platform;

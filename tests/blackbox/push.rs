@@ -48,6 +48,13 @@ async fn record(api: &Api, key: &str, push_id: &str) -> Value {
     r.data().clone()
 }
 
+/// Waits until a lead is marked `pushed`: the push record settles first, the leads follow.
+async fn becomes_pushed(api: &Api, key: &str, id: &str) {
+    let marked =
+        eventually(SETTLE_LIMIT, || async { (lead(api, key, id).await["status"] == "pushed").then_some(()) }).await;
+    assert!(marked.is_some(), "lead {id} never marked pushed");
+}
+
 /// Waits until the push has ended (no longer `retrying`).
 async fn settled(api: &Api, key: &str, push_id: &str) -> Value {
     eventually(SETTLE_LIMIT, || async {
@@ -294,7 +301,7 @@ async fn slow_and_unreachable_destinations_are_retried_then_given_up(backend: Ba
     assert_eq!(requests.len(), 2);
     assert!(requests.iter().all(|r| r.header("idempotency-key") == Some(push_id.as_str())), "same key on the retry");
     assert_eq!((requests[0].json()["attempt"].as_u64(), requests[1].json()["attempt"].as_u64()), (Some(1), Some(2)));
-    assert_eq!(lead(&api, &ws.api_key, &ids[0]).await["status"], "pushed");
+    becomes_pushed(&api, &ws.api_key, &ids[0]).await;
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let body =
@@ -428,7 +435,7 @@ async fn heyreach_429_500_and_timeouts_are_retried_until_the_push_record_shows_s
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].json(), calls[1].json(), "the retry sends the same leads");
     for id in &ids {
-        assert_eq!(lead(&api, &ws.api_key, id).await["status"], "pushed");
+        becomes_pushed(&api, &ws.api_key, id).await;
     }
 
     // A 500, then an answer too slow to wait for, then success on the third and last attempt.
@@ -506,7 +513,7 @@ async fn instantly_gets_one_batch_and_reports_each_lead(backend: Backend) {
         (&push["lead_count"], &push["failed_count"], &push["skipped_count"]),
         (&json!(151), &json!(1), &json!(1))
     );
-    assert_eq!(lead(&api, &ws.api_key, &ids[0]).await["status"], "pushed");
+    becomes_pushed(&api, &ws.api_key, &ids[0]).await;
     assert_eq!(lead(&api, &ws.api_key, &ids[1]).await["status"], "new");
 
     // A key Instantly refuses: reported at once with Instantly's own words, not retried.

@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "webhooks", description = "Outbound webhooks (save_lead), their deliveries, and `?webhook_url=` callbacks."),
         (name = "push", description = "Pushing leads to a webhook URL, HeyReach or Instantly, and following each push."),
         (name = "integrations", description = "HeyReach and Instantly keys and targets (keys shown masked)."),
+        (name = "feedback", description = "Outcome events (opens, replies, bounces, meetings) and provider webhooks."),
+        (name = "insights", description = "Which positions, companies, signal types, sources and campaigns produce outcomes."),
     )
 )]
 pub struct ApiDoc;

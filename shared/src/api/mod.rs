@@ -6,7 +6,9 @@ pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
 pub mod docs;
+pub mod feedback;
 pub mod ingest;
+pub mod insights;
 pub mod integrations;
 pub mod leads;
 pub mod platform;
@@ -38,10 +40,12 @@ pub enum Function {
     PushLeads,
     Integrations,
     Webhooks,
+    FeedbackEvents,
+    Insights,
 }
 
 impl Function {
-    pub const ALL: [Function; 7] = [
+    pub const ALL: [Function; 9] = [
         Function::Platform,
         Function::Campaigns,
         Function::IngestLeads,
@@ -49,6 +53,8 @@ impl Function {
         Function::PushLeads,
         Function::Integrations,
         Function::Webhooks,
+        Function::FeedbackEvents,
+        Function::Insights,
     ];
 
     /// The crate and binary name under `functions/`.
@@ -61,6 +67,8 @@ impl Function {
             Function::PushLeads => "push-leads",
             Function::Integrations => "integrations",
             Function::Webhooks => "webhooks",
+            Function::FeedbackEvents => "feedback-events",
+            Function::Insights => "insights",
         }
     }
 
@@ -73,6 +81,8 @@ impl Function {
             Function::PushLeads => push::routes(),
             Function::Integrations => integrations::routes(),
             Function::Webhooks => webhooks::routes().merge(callbacks::routes()),
+            Function::FeedbackEvents => feedback::routes(),
+            Function::Insights => insights::routes(),
         }
     }
 }

@@ -77,6 +77,10 @@ pub struct Lead {
     pub custom_fields: Map<String, Value>,
     pub feedback: Option<Feedback>,
     pub feedback_reason: Option<String>,
+    /// When the event that set `feedback` happened; a later event of the same outcome
+    /// stage replaces it only if newer (see `domain::feedback`).
+    #[serde(default)]
+    pub feedback_at: Option<Timestamp>,
     pub reply_content: Option<String>,
     pub replied_at: Option<Timestamp>,
     pub meeting_booked_at: Option<Timestamp>,
@@ -326,6 +330,7 @@ impl Lead {
             custom_fields,
             feedback: None,
             feedback_reason: None,
+            feedback_at: None,
             reply_content: None,
             replied_at: None,
             meeting_booked_at: None,

@@ -1,9 +1,12 @@
 //! Types and rules, no I/O: what a campaign, lead, event or webhook is and may become.
 
 pub mod campaign;
+pub mod contact;
 pub mod delivery;
+pub mod feedback;
 pub mod integration;
 pub mod lead;
+pub mod providers;
 pub mod push;
 pub mod webhook;
 pub mod workspace;

@@ -22,7 +22,7 @@ use crate::domain::push::{
 };
 use crate::ids;
 use crate::queue::QueueError;
-use crate::repo::{UpdateError, integrations, leads, pushes};
+use crate::repo::{UpdateError, insights, integrations, leads, pushes};
 use crate::store::StoreError;
 
 /// Where one push goes, with what it needs to get there.
@@ -171,6 +171,9 @@ async fn follow_up(
     let to_mark: Vec<(Lead, u64)> = loaded.iter().filter(|(l, _)| delivered.contains(l.id.as_str())).cloned().collect();
     if !to_mark.is_empty() {
         let changed = leads::mark_pushed(&*ctx.store, workspace_id, &to_mark, ctx.now()).await?;
+        // Insights count each lead once per channel, so a redelivered task counts nothing twice.
+        let pushed: Vec<Lead> = to_mark.iter().map(|(lead, _)| lead.clone()).collect();
+        insights::record_pushed(&*ctx.store, workspace_id, push.destination.as_str(), &pushed).await?;
         if !changed.is_empty() {
             dispatch::emit_leads_saved(&*ctx.queue, workspace_id, &changed).await?;
         }

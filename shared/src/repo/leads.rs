@@ -18,8 +18,13 @@ pub fn item(workspace_id: &str, lead: &Lead) -> Result<Item, StoreError> {
         .with_gsi1(campaign_partition(workspace_id, &lead.campaign_id), format!("LEAD#{}", lead.id)))
 }
 
+/// Writes leads and, for those with an email or LinkedIn URL, one small lookup item each
+/// (`super::lead_lookup`), so a batch of N leads costs at most 2N/25 batch writes.
 pub async fn put_many(store: &dyn Store, workspace_id: &str, leads: &[Lead]) -> Result<(), StoreError> {
-    let items = leads.iter().map(|lead| item(workspace_id, lead)).collect::<Result<Vec<_>, _>>()?;
+    let mut items = leads.iter().map(|lead| item(workspace_id, lead)).collect::<Result<Vec<_>, _>>()?;
+    for lead in leads {
+        items.extend(super::lead_lookup::item(workspace_id, lead)?);
+    }
     store.batch_put(items).await
 }
 

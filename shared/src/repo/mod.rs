@@ -12,11 +12,15 @@
 //! | idempotency record | `W#{ws}` | `IDEM#{scope}#{sha256(key)}` | (expires) |
 //! | provider integration | `W#{ws}` | `INTEG#{provider}` | |
 //! | push record | `W#{ws}` | `PUSH#{id}` | |
+//! | lead lookup, feedback events, insights | see `lead_lookup`, `feedback`, `insights` | | |
 
 pub mod campaigns;
 pub mod deliveries;
+pub mod feedback;
 pub mod idempotency;
+pub mod insights;
 pub mod integrations;
+pub mod lead_lookup;
 pub mod leads;
 pub mod pushes;
 pub mod webhooks;
@@ -106,4 +110,11 @@ where
         "{}/{}: still contended after {UPDATE_ATTEMPTS} attempts",
         key.pk, key.sk
     ))))
+}
+
+/// A jittered pause before retrying a write that lost a race, growing with the attempt so
+/// that many writers on one item spread out instead of colliding in lockstep.
+pub async fn contention_pause(attempt: usize) {
+    let ceiling = (2u64 << attempt.min(5)).min(64);
+    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(1..=ceiling))).await;
 }

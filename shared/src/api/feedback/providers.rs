@@ -1,0 +1,208 @@
+//! Instantly's and HeyReach's own webhooks, pointed straight at us.
+//!
+//! Neither tool signs its webhooks, so they authenticate with the organisation's webhook
+//! token (the one that feeds leads in): Instantly sends it as a custom header
+//! (`Authorization: Bearer <token>`), HeyReach, which cannot send headers, in the URL
+//! (`?token=<token>`). The token is checked by hash and never logged.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::FeedbackResult;
+use super::record::{NewEvent, record};
+use crate::api::auth::WEBHOOK_TOKEN_HEADER;
+use crate::api::docs::{DataOf, ErrorBody};
+use crate::api::leads::lead_not_found;
+use crate::context::AppContext;
+use crate::domain::feedback::EventSource;
+use crate::domain::providers::{self, Parsed, Provider};
+use crate::domain::workspace::CredentialKind;
+use crate::error::ApiError;
+use crate::http::{Data, Json};
+use crate::repo::{lead_lookup, workspaces};
+use crate::secrets;
+
+/// Provider payloads carry whole emails (`email_html`, `reply_html`).
+pub const MAX_PROVIDER_BODY_BYTES: usize = 1024 * 1024;
+
+/// The workspace a provider webhook belongs to, from its webhook token.
+pub struct ProviderCaller {
+    pub workspace_id: String,
+}
+
+fn header_token(parts: &Parts) -> Option<&str> {
+    let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let bearer = text(header::AUTHORIZATION.as_str()).and_then(|value| {
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    bearer.or_else(|| text(WEBHOOK_TOKEN_HEADER)).filter(|t| !t.is_empty())
+}
+
+fn query_token(parts: &Parts) -> Option<String> {
+    let query = parts.uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.trim().to_owned())
+}
+
+async fn authenticate(parts: &Parts, ctx: &AppContext, provider: Provider) -> Result<ProviderCaller, ApiError> {
+    let token = match provider {
+        Provider::Instantly => header_token(parts).map(str::to_owned),
+        Provider::Heyreach => header_token(parts).map(str::to_owned).or_else(|| query_token(parts)),
+    }
+    .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(ApiError::Unauthorized(match provider {
+            Provider::Instantly => {
+                "Missing webhook token. In Instantly, add the custom header `Authorization: Bearer <webhook token>` \
+                 to this webhook (your CSM issues the token)."
+            }
+            Provider::Heyreach => {
+                "Missing webhook token. HeyReach cannot send headers: set the webhook URL to \
+                 /api/v1/feedback/providers/heyreach?token=<webhook token> (your CSM issues the token)."
+            }
+        }));
+    };
+    let credential = workspaces::authenticate(&*ctx.store, CredentialKind::WebhookToken, &token)
+        .await?
+        .ok_or(ApiError::Unauthorized("Invalid or revoked webhook token."))?;
+    tracing::Span::current().record("workspace_id", credential.workspace_id.as_str());
+    Ok(ProviderCaller { workspace_id: credential.workspace_id })
+}
+
+/// `ProviderCaller` for Instantly (header only: Instantly supports custom headers).
+pub struct InstantlyCaller(pub ProviderCaller);
+/// `ProviderCaller` for HeyReach (header, or `?token=` since HeyReach cannot send headers).
+pub struct HeyreachCaller(pub ProviderCaller);
+
+impl FromRequestParts<AppContext> for InstantlyCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, Self::Rejection> {
+        authenticate(parts, ctx, Provider::Instantly).await.map(InstantlyCaller)
+    }
+}
+
+impl FromRequestParts<AppContext> for HeyreachCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, Self::Rejection> {
+        authenticate(parts, ctx, Provider::Heyreach).await.map(HeyreachCaller)
+    }
+}
+
+/// A provider event we recorded: the usual result plus the provider's event name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderRecorded {
+    /// The provider's name for the event, e.g. `reply_received`.
+    provider_event: String,
+    #[serde(flatten)]
+    result: FeedbackResult,
+}
+
+/// A known provider event that is not an outcome we track: acknowledged, nothing stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderIgnored {
+    /// Always false.
+    accepted: bool,
+    source: EventSource,
+    provider_event: String,
+    mutated_lead: bool,
+    stored_event: bool,
+    note: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ProviderResult {
+    Recorded(ProviderRecorded),
+    Ignored(ProviderIgnored),
+}
+
+async fn handle(
+    ctx: &AppContext,
+    workspace_id: &str,
+    provider: Provider,
+    parsed: Parsed,
+) -> Result<ProviderResult, ApiError> {
+    let event = match parsed {
+        Parsed::Ignored { provider_event } => {
+            let note = format!(
+                "{} event `{provider_event}` acknowledged and ignored: it is not an outcome Leadpush tracks.",
+                provider.label()
+            );
+            return Ok(ProviderResult::Ignored(ProviderIgnored {
+                accepted: false,
+                source: provider.source(),
+                provider_event,
+                mutated_lead: false,
+                stored_event: false,
+                note,
+            }));
+        }
+        Parsed::Event(event) => *event,
+    };
+    let lead = lead_lookup::find(&*ctx.store, workspace_id, &event.lead).await?.ok_or_else(lead_not_found)?;
+    let new = NewEvent {
+        event_type: event.event_type,
+        source: provider.source(),
+        content: event.content,
+        meeting_url: None,
+        occurred_at: event.occurred_at.unwrap_or_else(|| ctx.now()),
+        metadata: Some(event.metadata),
+        // The id is derived from the payload, so it alone says "same event".
+        payload_hash: secrets::hash(&event.event_id),
+        event_id: Some(event.event_id),
+    };
+    let result = record(ctx, workspace_id, &lead.id, new).await?;
+    Ok(ProviderResult::Recorded(ProviderRecorded { provider_event: event.provider_event, result }))
+}
+
+/// Instantly's webhook (configure it with the custom header `Authorization: Bearer <webhook token>`).
+///
+/// Maps `email_opened`, `link_clicked`/`email_link_clicked`, `reply_received`, `lead_interested`,
+/// `email_bounced` and `lead_meeting_booked`; other documented Instantly events are
+/// acknowledged and ignored. The lead is found by the `leadpush_id` custom variable, else
+/// by `lead_email`.
+#[utoipa::path(post, path = "/api/v1/feedback/providers/instantly", tag = "feedback",
+    security(("webhook_token" = [])), request_body(content = Object, description = "Instantly's webhook payload"),
+    responses(
+        (status = 200, body = DataOf<ProviderResult>, description = "Recorded, or a known event acknowledged and ignored"),
+        (status = 400, body = ErrorBody, description = "Not an Instantly payload, an unknown event, or no lead email"),
+        (status = 401, body = ErrorBody, description = "Missing or invalid webhook token"),
+        (status = 404, body = ErrorBody, description = "`lead_not_found`")))]
+pub(super) async fn instantly(
+    State(ctx): State<AppContext>,
+    InstantlyCaller(caller): InstantlyCaller,
+    Json(payload): Json<Value, MAX_PROVIDER_BODY_BYTES>,
+) -> Result<Data<ProviderResult>, ApiError> {
+    let parsed = providers::parse_instantly(&payload, ctx.now())?;
+    Ok(Data(handle(&ctx, &caller.workspace_id, Provider::Instantly, parsed).await?))
+}
+
+/// HeyReach's webhook (configure the URL with `?token=<webhook token>`).
+///
+/// Maps `MESSAGE_REPLY_RECEIVED`, `INMAIL_REPLY_RECEIVED` and `EVERY_MESSAGE_REPLY_RECEIVED`
+/// to `reply` (subscribe to the first two or the last, not both) and the auto-tags
+/// `LEAD_AUTO_TAGGED_INTERESTED`/`_POSITIVE` to `positive_reply`; other documented HeyReach
+/// events are acknowledged and ignored. The lead is found by a `leadpush_id` custom field,
+/// else by `lead.profile_url`, else by `lead.email_address`.
+#[utoipa::path(post, path = "/api/v1/feedback/providers/heyreach", tag = "feedback",
+    params(("token" = Option<String>, Query, description = "The organisation's webhook token")),
+    request_body(content = Object, description = "HeyReach's webhook payload"),
+    responses(
+        (status = 200, body = DataOf<ProviderResult>, description = "Recorded, or a known event acknowledged and ignored"),
+        (status = 400, body = ErrorBody, description = "Not a HeyReach payload, an unknown event, or no lead profile URL"),
+        (status = 401, body = ErrorBody, description = "Missing or invalid token"),
+        (status = 404, body = ErrorBody, description = "`lead_not_found`")))]
+pub(super) async fn heyreach(
+    State(ctx): State<AppContext>,
+    HeyreachCaller(caller): HeyreachCaller,
+    Json(payload): Json<Value, MAX_PROVIDER_BODY_BYTES>,
+) -> Result<Data<ProviderResult>, ApiError> {
+    let parsed = providers::parse_heyreach(&payload, ctx.now())?;
+    Ok(Data(handle(&ctx, &caller.workspace_id, Provider::Heyreach, parsed).await?))
+}

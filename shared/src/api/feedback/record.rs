@@ -1,0 +1,250 @@
+//! Recording one outcome event, shared by our own route and the provider webhooks:
+//! deduplicate, fold into the lead by the precedence rules, write lead + log entry + dedupe
+//! record + insights counters in one transaction (re-reading on any race), then announce
+//! the change (`save_lead`).
+
+use super::{FeedbackResult, LeadSnapshot};
+use crate::api::leads::lead_not_found;
+use crate::context::AppContext;
+use crate::dispatch;
+use crate::domain::feedback::{self, EventSource, EventType, FeedbackEvent, Outcome};
+use crate::domain::lead::Lead;
+use crate::error::ApiError;
+use crate::ids;
+use crate::repo::feedback::{self as log, Committed, DedupeRecord, EventWrite};
+use crate::repo::{self, insights, leads};
+use crate::store::StoreError;
+use crate::time::Timestamp;
+
+/// Rounds before a request gives up on a lead that many writers update at once.
+const ATTEMPTS: usize = 60;
+
+/// A validated event for one lead.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: EventType,
+    pub source: EventSource,
+    pub content: Option<String>,
+    pub meeting_url: Option<String>,
+    pub occurred_at: Timestamp,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The id to deduplicate retries on, if the sender gave one (or a provider payload did).
+    pub event_id: Option<String>,
+    /// Hash of what the sender asked for, to tell a retry from a reused id.
+    pub payload_hash: String,
+}
+
+fn reused_id(event_id: &str) -> ApiError {
+    ApiError::conflict(
+        "duplicate_idempotency_key",
+        format!(
+            "Event id \"{}\" was already used for a different event. Use a unique event_id \
+             (or Idempotency-Key) per event; retries must send the same body.",
+            event_id.chars().take(80).collect::<String>()
+        ),
+    )
+}
+
+/// Answers a retry with the first delivery's response (and announces the lead again if
+/// that delivery changed it: `save_lead` is at-least-once).
+async fn replay(
+    ctx: &AppContext,
+    workspace_id: &str,
+    event: &NewEvent,
+    record: DedupeRecord,
+) -> Result<FeedbackResult, ApiError> {
+    if record.payload_hash != event.payload_hash {
+        return Err(reused_id(event.event_id.as_deref().unwrap_or_default()));
+    }
+    let result: FeedbackResult = serde_json::from_value(record.response).map_err(ApiError::internal)?;
+    if result.mutated_lead {
+        dispatch::emit_leads_saved(&*ctx.queue, workspace_id, std::slice::from_ref(&result.lead_id)).await?;
+    }
+    tracing::info!(event_log_id = record.event_log_id, "duplicate feedback event answered from its first delivery");
+    Ok(result)
+}
+
+fn snapshot(lead: &Lead) -> LeadSnapshot {
+    LeadSnapshot {
+        id: lead.id.clone(),
+        status: lead.status,
+        replied_at: lead.replied_at,
+        meeting_booked_at: lead.meeting_booked_at,
+        feedback: lead.feedback,
+        feedback_reason: lead.feedback_reason.clone(),
+    }
+}
+
+/// Records `event` for the lead `lead_id` of this workspace.
+pub async fn record(
+    ctx: &AppContext,
+    workspace_id: &str,
+    lead_id: &str,
+    event: NewEvent,
+) -> Result<FeedbackResult, ApiError> {
+    let store = &*ctx.store;
+    let received_at = ctx.now();
+    if let Some(event_id) = &event.event_id
+        && let Some(found) = log::find_duplicate(store, workspace_id, event_id, received_at).await?
+    {
+        return replay(ctx, workspace_id, &event, found).await;
+    }
+    let outcome = Outcome {
+        event_type: event.event_type,
+        content: event.content.clone(),
+        meeting_url: event.meeting_url.clone(),
+        occurred_at: event.occurred_at,
+    };
+    let kinds = event.event_type.outcome_kinds();
+    let channel = event.source.as_str();
+    let event_log_id = ids::new_id(ids::EVENT);
+    let markers = insights::marker_keys(workspace_id, lead_id, kinds, channel);
+    let mut counted = std::collections::HashSet::new();
+    for attempt in 0..ATTEMPTS {
+        let Some(item) = store.get(&leads::key(workspace_id, lead_id)).await? else {
+            return Err(lead_not_found());
+        };
+        let version = item.version;
+        let mut lead: Lead = item.parse()?;
+        let applied = feedback::apply(&mut lead, &outcome, received_at);
+        // Markers only ever appear, so once all exist there is nothing left to re-read.
+        if counted.len() < markers.len() {
+            counted = insights::existing(store, &markers).await?;
+        }
+        let mut counts = insights::CountPlan::default();
+        counts.add(workspace_id, &lead, channel, kinds, &counted)?;
+
+        let entry = FeedbackEvent {
+            id: event_log_id.clone(),
+            lead_id: lead.id.clone(),
+            event_type: event.event_type,
+            source: event.source,
+            content: event.content.clone(),
+            meeting_url: event.meeting_url.clone(),
+            occurred_at: event.occurred_at,
+            received_at,
+            metadata: event.metadata.clone(),
+            event_id: event.event_id.clone(),
+            mutated_lead: applied.mutated,
+            note: applied.note.clone(),
+            lead_status: lead.status,
+        };
+        let result = FeedbackResult {
+            accepted: true,
+            event_type: event.event_type,
+            source: event.source,
+            lead_id: lead.id.clone(),
+            mutated_lead: applied.mutated,
+            stored_event: true,
+            note: applied.note,
+            lead: snapshot(&lead),
+        };
+        let dedupe = match &event.event_id {
+            Some(event_id) => {
+                let record = DedupeRecord {
+                    payload_hash: event.payload_hash.clone(),
+                    lead_id: lead.id.clone(),
+                    event_log_id: event_log_id.clone(),
+                    response: serde_json::to_value(&result).map_err(ApiError::internal)?,
+                    created_at: received_at,
+                };
+                Some((event_id.as_str(), record))
+            }
+            None => None,
+        };
+        let expires_at = received_at.plus(ctx.config.idempotency_ttl).unix_seconds();
+        // An event that changes nothing needs no version check: a lead's outcome only moves
+        // forward, so an event that is dominated now stays dominated.
+        let write = EventWrite {
+            lead: applied.mutated.then_some((&lead, version)),
+            event: &entry,
+            dedupe: dedupe.as_ref().map(|(id, record)| (*id, record, expires_at)),
+            counts,
+        };
+        match log::commit(store, workspace_id, write).await? {
+            Committed::Done => {
+                if result.mutated_lead {
+                    dispatch::emit_leads_saved(&*ctx.queue, workspace_id, std::slice::from_ref(&lead.id)).await?;
+                }
+                tracing::info!(
+                    event_log_id,
+                    event_type = event.event_type.as_str(),
+                    source = channel,
+                    mutated_lead = result.mutated_lead,
+                    attempts = attempt + 1,
+                    "feedback event recorded"
+                );
+                return Ok(result);
+            }
+            Committed::Duplicate => {
+                if let Some((event_id, _)) = &dedupe
+                    && let Some(found) = log::find_duplicate(store, workspace_id, event_id, ctx.now()).await?
+                {
+                    return replay(ctx, workspace_id, &event, found).await;
+                }
+            }
+            Committed::Contended => repo::contention_pause(attempt).await,
+        }
+    }
+    Err(StoreError::Backend(format!("lead {lead_id} still contended after {ATTEMPTS} attempts")).into())
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::dispatch::Task;
+    use crate::domain::lead::LeadFields;
+
+    async fn announced(ctx: &AppContext) -> Vec<String> {
+        let mut ids = Vec::new();
+        for message in ctx.queue.receive(10, Duration::ZERO).await.unwrap() {
+            if let Task::LeadsSaved { lead_ids, .. } = serde_json::from_str(&message.body).unwrap() {
+                ids.extend(lead_ids);
+            }
+            ctx.queue.delete(&message.receipt).await.unwrap();
+        }
+        ids
+    }
+
+    fn event(event_type: EventType, event_id: Option<&str>) -> NewEvent {
+        NewEvent {
+            event_type,
+            source: EventSource::Manual,
+            content: Some("text".into()),
+            meeting_url: None,
+            occurred_at: Timestamp::parse("2026-05-02T12:00:00Z").unwrap(),
+            metadata: None,
+            event_id: event_id.map(str::to_owned),
+            payload_hash: format!("{event_type:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_changes_announce_save_lead() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let lead = Lead::new("req_S_0001".into(), "cmp_S".into(), None, LeadFields::default(), ctx.now());
+        leads::put_many(&*ctx.store, "ws_s", std::slice::from_ref(&lead)).await.unwrap();
+
+        let open = record(&ctx, "ws_s", &lead.id, event(EventType::Open, None)).await.unwrap();
+        assert!(!open.mutated_lead);
+        assert!(announced(&ctx).await.is_empty(), "an open changes nothing, so nothing is announced");
+
+        let reply = record(&ctx, "ws_s", &lead.id, event(EventType::Reply, Some("r1"))).await.unwrap();
+        assert!(reply.mutated_lead);
+        assert_eq!(announced(&ctx).await, std::slice::from_ref(&lead.id));
+
+        // A retry answers the same and announces again (save_lead is at-least-once).
+        let again = record(&ctx, "ws_s", &lead.id, event(EventType::Reply, Some("r1"))).await.unwrap();
+        assert_eq!(again, reply);
+        assert_eq!(announced(&ctx).await, std::slice::from_ref(&lead.id));
+
+        // The same id for a different event is refused.
+        let err = record(&ctx, "ws_s", &lead.id, event(EventType::Bounce, Some("r1"))).await.unwrap_err();
+        assert_eq!(err.code(), "duplicate_idempotency_key");
+
+        let err = record(&ctx, "ws_s", "req_S_0404", event(EventType::Reply, None)).await.unwrap_err();
+        assert_eq!(err.code(), "lead_not_found");
+    }
+}

@@ -1,0 +1,124 @@
+//! The per-lead event log and the deduplication records of feedback events, and the one
+//! transaction that applies an event: lead (versioned), log entry, dedupe record and
+//! insights counters are written together or not at all.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | event log entry | `W#{ws}` | `FEVT#{lead}#{occurred_at ms, 13 digits}#{evt id}` |
+//! | dedupe record | `W#{ws}` | `FDUP#{sha256(event_id or Idempotency-Key)}` (expires) |
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{insights::CountPlan, leads, workspace_pk};
+use crate::domain::feedback::FeedbackEvent;
+use crate::domain::lead::Lead;
+use crate::secrets;
+use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
+use crate::time::Timestamp;
+
+fn events_prefix(lead_id: &str) -> String {
+    format!("FEVT#{lead_id}#")
+}
+
+pub fn event_key(workspace_id: &str, event: &FeedbackEvent) -> Key {
+    // Fixed-width millis (occurred_at is never before 2000) sort the log by event time.
+    let millis = event.occurred_at.unix_millis().max(0);
+    Key::new(workspace_pk(workspace_id), format!("{}{millis:013}#{}", events_prefix(&event.lead_id), event.id))
+}
+
+fn dedupe_key(workspace_id: &str, event_id: &str) -> Key {
+    Key::new(workspace_pk(workspace_id), format!("FDUP#{}", secrets::hash(event_id)))
+}
+
+/// What a retry of the same event is answered with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DedupeRecord {
+    /// Hash of the request's fields, to tell a retry from a reused key.
+    pub payload_hash: String,
+    pub lead_id: String,
+    pub event_log_id: String,
+    /// The response body's `data`, replayed as is.
+    pub response: Value,
+    pub created_at: Timestamp,
+}
+
+/// The live dedupe record of an event id, if any.
+pub async fn find_duplicate(
+    store: &dyn Store,
+    workspace_id: &str,
+    event_id: &str,
+    now: Timestamp,
+) -> Result<Option<DedupeRecord>, StoreError> {
+    match store.get(&dedupe_key(workspace_id, event_id)).await? {
+        Some(item) if !item.is_expired(now.unix_seconds()) => Ok(Some(item.parse()?)),
+        _ => Ok(None),
+    }
+}
+
+/// Everything one event writes.
+pub struct EventWrite<'a> {
+    /// The updated lead and the version it was read at; `None` when the lead is unchanged.
+    pub lead: Option<(&'a Lead, u64)>,
+    pub event: &'a FeedbackEvent,
+    /// `(event id, record, expires_at)` when the sender gave an id to deduplicate on.
+    pub dedupe: Option<(&'a str, &'a DedupeRecord, i64)>,
+    pub counts: CountPlan,
+}
+
+pub enum Committed {
+    Done,
+    /// The event id was recorded meanwhile by another delivery of the same event.
+    Duplicate,
+    /// The lead changed or a counter marker appeared since it was read: read and try again.
+    Contended,
+}
+
+pub async fn commit(store: &dyn Store, workspace_id: &str, write: EventWrite<'_>) -> Result<Committed, StoreError> {
+    let mut ops = Vec::new();
+    if let Some((lead, version)) = write.lead {
+        let item = leads::item(workspace_id, lead)?.with_version(version + 1);
+        ops.push(WriteOp::Put { item, condition: Condition::VersionIs(version) });
+    }
+    let event_item = Item::new(event_key(workspace_id, write.event), write.event)?;
+    ops.push(WriteOp::Put { item: event_item, condition: Condition::NotExists });
+    let mut dedupe_op = None;
+    if let Some((event_id, record, expires_at)) = write.dedupe {
+        let created = record.created_at.unix_seconds();
+        let item = Item::new(dedupe_key(workspace_id, event_id), record)?.with_expiry(expires_at);
+        dedupe_op = Some(ops.len());
+        ops.push(WriteOp::Put { item, condition: Condition::NotExistsOrExpired { now: created } });
+    }
+    ops.extend(write.counts.into_ops());
+    // Most repeated opens and clicks write only their log entry: a plain conditional put.
+    if let [WriteOp::Put { .. }] = ops.as_slice()
+        && let Some(WriteOp::Put { item, condition }) = ops.pop()
+    {
+        return match store.put(item, condition).await {
+            Ok(()) => Ok(Committed::Done),
+            Err(StoreError::ConditionFailed) => Ok(Committed::Contended),
+            Err(e) => Err(e),
+        };
+    }
+    match store.transact_write(ops).await {
+        Ok(()) => Ok(Committed::Done),
+        Err(StoreError::TransactionCanceled { failed_op }) if failed_op.is_some() && failed_op == dedupe_op => {
+            Ok(Committed::Duplicate)
+        }
+        Err(StoreError::TransactionCanceled { .. }) => Ok(Committed::Contended),
+        Err(e) => Err(e),
+    }
+}
+
+/// A lead's events, newest `occurred_at` first.
+pub async fn list_events(
+    store: &dyn Store,
+    workspace_id: &str,
+    lead_id: &str,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<Page, StoreError> {
+    let query =
+        Query::table(workspace_pk(workspace_id)).prefix(events_prefix(lead_id)).limit(limit).after(cursor).descending();
+    store.query(&query).await
+}
