@@ -3,7 +3,9 @@
 
 mod aws_counter;
 mod delivery;
+mod feedback;
 mod ingest;
+mod push;
 mod server;
 mod storage;
 mod table;
@@ -17,6 +19,10 @@ async fn main() -> anyhow::Result<()> {
     rows.extend(storage::run(&moto).await?);
     eprintln!("bench: ingest ...");
     rows.extend(ingest::run(&moto).await?);
+    eprintln!("bench: push ...");
+    rows.extend(push::run().await?);
+    eprintln!("bench: feedback ...");
+    rows.extend(feedback::run().await?);
     eprintln!("bench: delivery ...");
     rows.extend(delivery::run(&moto).await?);
     println!();

@@ -118,3 +118,68 @@ pub async fn post_json(http: &reqwest::Client, url: &str, api_key: &str, body: &
     let bytes = response.bytes().await?;
     Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
 }
+
+impl Server {
+    /// Resident memory of the server process now (VmRSS), in MB.
+    pub fn rss_mb(&self) -> f64 {
+        proc_status_kb(self.child.id(), "VmRSS:") as f64 / 1024.0
+    }
+
+    /// Peak resident memory of the server process so far (VmHWM), in MB.
+    pub fn peak_rss_mb(&self) -> f64 {
+        proc_status_kb(self.child.id(), "VmHWM:") as f64 / 1024.0
+    }
+
+    /// Stores `n` leads through the inbound webhook; returns their ids.
+    pub async fn ingest(
+        &self,
+        http: &reqwest::Client,
+        tenant: &Tenant,
+        key: &str,
+        n: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        let response = http
+            .post(format!("{}/api/v1/webhook/leads", self.base))
+            .header("authorization", format!("Bearer {}", tenant.token))
+            .header("content-type", "application/json")
+            .body(ingest_body(&tenant.campaign_id, key, n))
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 202, "ingest answered {}", response.status());
+        let body: Value = serde_json::from_slice(&response.bytes().await?)?;
+        Ok(body["data"]["lead_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect())
+    }
+}
+
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// A loopback receiver answering 200 at once; counts requests and bytes.
+pub async fn sink() -> anyhow::Result<String> {
+    let app = axum::Router::new().fallback(|body: axum::body::Bytes| async move {
+        let _ = body.len();
+        "{\"ok\":true}"
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
+}
+
+/// The median of some samples (sorted in place).
+pub fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}

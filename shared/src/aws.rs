@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::store::dynamodb::GSI1_NAME;
+use crate::store::Index;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -23,7 +23,9 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-/// Creates the single table (keys, `gsi1`, TTL on `expires_at`) unless it exists.
+/// Creates the single table (keys, `gsi1`..`gsi3`, TTL on `expires_at`) unless it exists.
+/// `gsi1` projects whole items (it serves listings); `gsi2`/`gsi3` are lookups and project
+/// keys only (callers read the items by key).
 pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
     let exists = client.describe_table().table_name(table).send().await.is_ok();
     if !exists {
@@ -31,19 +33,26 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
             AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
         };
         let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(GSI1_NAME)
-            .key_schema(key("gsi1pk", KeyType::Hash).map_err(err("gsi key"))?)
-            .key_schema(key("gsi1sk", KeyType::Range).map_err(err("gsi key"))?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
-            .build()
-            .map_err(err("gsi"))?;
+        let mut indexes = Vec::new();
+        for index in Index::SECONDARY {
+            let (pk, sk) = index.key_attrs();
+            let projection = if index == Index::Gsi1 { ProjectionType::All } else { ProjectionType::KeysOnly };
+            indexes.push(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index.name().unwrap_or_default())
+                    .key_schema(key(pk, KeyType::Hash).map_err(err("gsi key"))?)
+                    .key_schema(key(sk, KeyType::Range).map_err(err("gsi key"))?)
+                    .projection(Projection::builder().projection_type(projection).build())
+                    .build()
+                    .map_err(err("gsi"))?,
+            );
+        }
         client
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(
-                ["pk", "sk", "gsi1pk", "gsi1sk"]
+                ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"]
                     .into_iter()
                     .map(attr)
                     .collect::<Result<Vec<_>, _>>()
@@ -51,7 +60,7 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
             ))
             .key_schema(key("pk", KeyType::Hash).map_err(err("key"))?)
             .key_schema(key("sk", KeyType::Range).map_err(err("key"))?)
-            .global_secondary_indexes(gsi)
+            .set_global_secondary_indexes(Some(indexes))
             .send()
             .await
             .map_err(err("create table"))?;

@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS items (
     sk TEXT NOT NULL,
     gsi1pk TEXT,
     gsi1sk TEXT,
+    gsi2pk TEXT,
+    gsi2sk TEXT,
+    gsi3pk TEXT,
+    gsi3sk TEXT,
     expires_at INTEGER,
     version INTEGER NOT NULL,
     data TEXT NOT NULL,
@@ -48,6 +52,23 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 CREATE INDEX IF NOT EXISTS queue_visible ON queue_messages (queue, visible_at_ms);
 CREATE INDEX IF NOT EXISTS queue_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;
 ";
+
+/// Brings a data file written by an older build up to date (columns added later).
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('items')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for column in ["gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"] {
+        if !columns.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE items ADD COLUMN {column} TEXT"))?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS items_gsi3 ON items (gsi3pk, gsi3sk, pk, sk) WHERE gsi3pk IS NOT NULL;",
+    )
+}
 
 /// A small pool of connections to one database file.
 #[derive(Clone)]
@@ -69,7 +90,9 @@ impl EmbeddedDb {
             c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         });
         let pool = Pool::builder().max_size(8).connection_timeout(Duration::from_secs(30)).build(manager)?;
-        pool.get()?.execute_batch(SCHEMA)?;
+        let conn = pool.get()?;
+        conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Self { pool, path })
     }
 

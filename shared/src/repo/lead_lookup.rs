@@ -1,55 +1,51 @@
 //! Finding a lead from another tool's payload: by our id, LinkedIn profile URL or email.
 //!
-//! One small lookup item per lead that has an email or a LinkedIn URL, written beside the
-//! lead at ingest: its sort key indexes the email, its `gsi1` key the LinkedIn URL.
+//! The lead item itself carries the lookup keys, in two sparse indexes (keys only on
+//! DynamoDB): `gsi2` by normalised email, `gsi3` by normalised LinkedIn URL, each sorted by
+//! lead id. No extra items, so ingest stays at about N/25 batch writes, and an update of
+//! the lead keeps its lookup keys in step.
 //!
-//! | item | pk | sk | gsi1pk / gsi1sk |
-//! |---|---|---|---|
-//! | lead lookup | `W#{ws}` | `LKP#E#{email}#{lead}` (`LKP#-#{lead}` without email) | `W#{ws}#LKP#L#{linkedin}` / `{lead}` |
+//! | index | partition (`gsiNpk`) | sort (`gsiNsk`) |
+//! |---|---|---|
+//! | gsi2 | `W#{ws}#E#{email}` | `LEAD#{lead}` |
+//! | gsi3 | `W#{ws}#L#{linkedin}` | `LEAD#{lead}` |
 //!
 //! Several leads may share an email or profile (the same person in two campaigns). The
 //! choice is deterministic: the lead pushed most recently, else the newest lead (ids are
 //! time-ordered), among the newest [`MAX_CANDIDATES`].
 
-use serde_json::json;
-
-use super::{leads, workspace_pk};
+use super::leads;
 use crate::domain::contact::{normalize_email, normalize_linkedin};
 use crate::domain::lead::Lead;
 use crate::domain::providers::LeadRef;
-use crate::store::{Item, Key, Query, Store, StoreError};
+use crate::store::{Index, Item, Query, Store, StoreError};
 
 pub const MAX_CANDIDATES: usize = 25;
 
-fn email_prefix(email: &str) -> String {
-    format!("LKP#E#{email}#")
+fn email_partition(workspace_id: &str, email: &str) -> String {
+    format!("W#{workspace_id}#E#{email}")
 }
 
 fn linkedin_partition(workspace_id: &str, linkedin: &str) -> String {
-    format!("W#{workspace_id}#LKP#L#{linkedin}")
+    format!("W#{workspace_id}#L#{linkedin}")
 }
 
-/// The lookup item of a lead, if it has an email or a LinkedIn URL to be found by.
-pub fn item(workspace_id: &str, lead: &Lead) -> Result<Option<Item>, StoreError> {
-    let email = lead.email.as_deref().and_then(normalize_email);
-    let linkedin = lead.linkedin.as_deref().and_then(normalize_linkedin);
-    if email.is_none() && linkedin.is_none() {
-        return Ok(None);
+/// Adds a lead's lookup keys to its item (when it has an email or LinkedIn URL).
+pub fn with_lookup_keys(mut item: Item, workspace_id: &str, lead: &Lead) -> Item {
+    let sort = format!("LEAD#{}", lead.id);
+    if let Some(email) = lead.email.as_deref().and_then(normalize_email) {
+        item = item.with_index(Index::Gsi2, email_partition(workspace_id, &email), sort.clone());
     }
-    let sk = match &email {
-        Some(email) => format!("{}{}", email_prefix(email), lead.id),
-        None => format!("LKP#-#{}", lead.id),
-    };
-    let mut item = Item::new(Key::new(workspace_pk(workspace_id), sk), &json!({"lead_id": lead.id}))?;
-    if let Some(linkedin) = linkedin {
-        item = item.with_gsi1(linkedin_partition(workspace_id, &linkedin), lead.id.clone());
+    if let Some(linkedin) = lead.linkedin.as_deref().and_then(normalize_linkedin) {
+        item = item.with_index(Index::Gsi3, linkedin_partition(workspace_id, &linkedin), sort);
     }
-    Ok(Some(item))
+    item
 }
 
+/// Lead ids in one lookup partition, newest first (the index holds keys only).
 async fn candidates(store: &dyn Store, query: Query) -> Result<Vec<String>, StoreError> {
     let page = store.query(&query.limit(MAX_CANDIDATES).descending()).await?;
-    Ok(page.items.iter().filter_map(|i| i.data.get("lead_id").and_then(|v| v.as_str()).map(str::to_owned)).collect())
+    Ok(page.items.iter().filter_map(|i| i.key.sk.strip_prefix("LEAD#").map(str::to_owned)).collect())
 }
 
 /// The rule for several matches: most recently pushed, then newest.
@@ -62,7 +58,6 @@ async fn best(store: &dyn Store, workspace_id: &str, ids: Vec<String>) -> Result
     if ids.is_empty() {
         return Ok(None);
     }
-    // Lookup items of leads removed since (a failed ingest's undo) simply match nothing.
     Ok(choose(leads::get_many(store, workspace_id, &ids).await?))
 }
 
@@ -74,13 +69,13 @@ pub async fn find(store: &dyn Store, workspace_id: &str, lead: &LeadRef) -> Resu
         return Ok(Some(found));
     }
     if let Some(linkedin) = &lead.linkedin {
-        let ids = candidates(store, Query::gsi1(linkedin_partition(workspace_id, linkedin))).await?;
+        let ids = candidates(store, Query::index(Index::Gsi3, linkedin_partition(workspace_id, linkedin))).await?;
         if let Some(found) = best(store, workspace_id, ids).await? {
             return Ok(Some(found));
         }
     }
     if let Some(email) = &lead.email {
-        let ids = candidates(store, Query::table(workspace_pk(workspace_id)).prefix(email_prefix(email))).await?;
+        let ids = candidates(store, Query::index(Index::Gsi2, email_partition(workspace_id, email))).await?;
         return best(store, workspace_id, ids).await;
     }
     Ok(None)
@@ -92,6 +87,7 @@ mod tests {
 
     use super::*;
     use crate::domain::lead::LeadFields;
+    use crate::store::Key;
     use crate::time::Timestamp;
 
     fn lead(id: &str, email: Option<&str>, linkedin: Option<&str>, pushed: Option<&str>) -> Lead {
@@ -107,15 +103,13 @@ mod tests {
     }
 
     #[test]
-    fn lookup_items_index_email_in_the_key_and_linkedin_in_gsi1() {
-        let item = item("ws_1", &lead("req_1_0001", Some("A@B.co"), Some("https://www.linkedin.com/in/a/"), None))
-            .unwrap()
-            .unwrap();
-        assert_eq!(item.key, Key::new("W#ws_1", "LKP#E#a@b.co#req_1_0001"));
-        assert_eq!(item.gsi1, Some(Key::new("W#ws_1#LKP#L#linkedin.com/in/a", "req_1_0001")));
-        let only_linkedin = super::item("ws_1", &lead("req_1_0002", None, Some("linkedin.com/in/a"), None)).unwrap();
-        assert_eq!(only_linkedin.unwrap().key.sk, "LKP#-#req_1_0002");
-        assert!(super::item("ws_1", &lead("req_1_0003", None, Some("@handle"), None)).unwrap().is_none());
+    fn lead_items_carry_normalised_email_and_linkedin_lookup_keys() {
+        let jane = lead("req_1_0001", Some("A@B.co"), Some("https://www.linkedin.com/in/a/"), None);
+        let item = leads::item("ws_1", &jane).unwrap();
+        assert_eq!(item.index_key(Index::Gsi2), Some(&Key::new("W#ws_1#E#a@b.co", "LEAD#req_1_0001")));
+        assert_eq!(item.index_key(Index::Gsi3), Some(&Key::new("W#ws_1#L#linkedin.com/in/a", "LEAD#req_1_0001")));
+        let neither = leads::item("ws_1", &lead("req_1_0003", None, Some("@handle"), None)).unwrap();
+        assert_eq!((neither.index_key(Index::Gsi2), neither.index_key(Index::Gsi3)), (None, None));
     }
 
     #[test]
@@ -130,7 +124,7 @@ mod tests {
         assert!(choose(Vec::new()).is_none());
     }
 
-    /// Ingest writes the lookup items; find goes by id, then LinkedIn, then email, per workspace.
+    /// Ingest writes the lookup keys; find goes by id, then LinkedIn, then email, per workspace.
     async fn leads_are_found_by_id_linkedin_or_email(store: Arc<dyn Store>) {
         let store = &*store;
         let jane = lead("req_A_0001", Some("Jane@Acme.com"), Some("https://www.linkedin.com/in/jane-doe"), None);

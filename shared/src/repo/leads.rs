@@ -1,4 +1,5 @@
-//! Lead records: by id within a workspace, and by campaign through `gsi1`.
+//! Lead records: by id within a workspace, by campaign through `gsi1`, and by email or
+//! LinkedIn URL through `gsi2`/`gsi3` (see `lead_lookup`).
 
 use super::{UpdateError, update_versioned, workspace_pk};
 use crate::domain::lead::{Lead, LeadStatus};
@@ -14,17 +15,14 @@ fn campaign_partition(workspace_id: &str, campaign_id: &str) -> String {
 }
 
 pub fn item(workspace_id: &str, lead: &Lead) -> Result<Item, StoreError> {
-    Ok(Item::new(key(workspace_id, &lead.id), lead)?
-        .with_gsi1(campaign_partition(workspace_id, &lead.campaign_id), format!("LEAD#{}", lead.id)))
+    let item = Item::new(key(workspace_id, &lead.id), lead)?
+        .with_gsi1(campaign_partition(workspace_id, &lead.campaign_id), format!("LEAD#{}", lead.id));
+    Ok(super::lead_lookup::with_lookup_keys(item, workspace_id, lead))
 }
 
-/// Writes leads and, for those with an email or LinkedIn URL, one small lookup item each
-/// (`super::lead_lookup`), so a batch of N leads costs at most 2N/25 batch writes.
+/// Writes leads: one item each, so N leads cost about N/25 batch writes.
 pub async fn put_many(store: &dyn Store, workspace_id: &str, leads: &[Lead]) -> Result<(), StoreError> {
-    let mut items = leads.iter().map(|lead| item(workspace_id, lead)).collect::<Result<Vec<_>, _>>()?;
-    for lead in leads {
-        items.extend(super::lead_lookup::item(workspace_id, lead)?);
-    }
+    let items = leads.iter().map(|lead| item(workspace_id, lead)).collect::<Result<Vec<_>, _>>()?;
     store.batch_put(items).await
 }
 

@@ -9,24 +9,22 @@ use super::{Index, Item, StoreError};
 pub struct Cursor {
     pub pk: String,
     pub sk: String,
+    /// The keys in the queried secondary index, if one was queried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gsi1pk: Option<String>,
+    pub ipk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gsi1sk: Option<String>,
+    pub isk: Option<String>,
 }
 
 impl Cursor {
     /// The position just after `item` in a query over `index`.
     pub fn after(item: &Item, index: Index) -> Self {
-        let gsi = match index {
-            Index::Table => None,
-            Index::Gsi1 => item.gsi1.as_ref(),
-        };
+        let secondary = if index == Index::Table { None } else { item.index_key(index) };
         Self {
             pk: item.key.pk.clone(),
             sk: item.key.sk.clone(),
-            gsi1pk: gsi.map(|k| k.pk.clone()),
-            gsi1sk: gsi.map(|k| k.sk.clone()),
+            ipk: secondary.map(|k| k.pk.clone()),
+            isk: secondary.map(|k| k.sk.clone()),
         }
     }
 
@@ -34,13 +32,13 @@ impl Cursor {
     pub fn partition(&self, index: Index) -> Option<&str> {
         match index {
             Index::Table => Some(&self.pk),
-            Index::Gsi1 => self.gsi1pk.as_deref(),
+            _ => self.ipk.as_deref(),
         }
     }
 
     /// Checks that a cursor was produced by a query over the same partition.
     pub fn check(&self, index: Index, partition: &str) -> Result<(), StoreError> {
-        if self.partition(index) == Some(partition) && (index == Index::Table || self.gsi1sk.is_some()) {
+        if self.partition(index) == Some(partition) && (index == Index::Table || self.isk.is_some()) {
             Ok(())
         } else {
             Err(StoreError::InvalidCursor)
@@ -64,7 +62,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let c = Cursor { pk: "W#1".into(), sk: "L#2".into(), gsi1pk: None, gsi1sk: None };
+        let c = Cursor { pk: "W#1".into(), sk: "L#2".into(), ipk: None, isk: None };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert!(matches!(Cursor::decode("not a cursor!"), Err(StoreError::InvalidCursor)));
         assert!(c.check(Index::Table, "W#1").is_ok());

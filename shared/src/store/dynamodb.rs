@@ -22,7 +22,6 @@ use super::{
     Store, StoreError, WriteOp, dedupe_last_wins, validate_transaction,
 };
 
-pub const GSI1_NAME: &str = "gsi1";
 /// Parallel BatchWriteItem / BatchGetItem calls per request.
 const BATCH_CONCURRENCY: usize = 8;
 /// Attempts for unprocessed batch items before giving up (backoff doubles from 25 ms).
@@ -66,9 +65,12 @@ fn key_attrs(key: &Key) -> Attrs {
 
 fn encode(item: &Item) -> Result<Attrs, StoreError> {
     let mut attrs = key_attrs(&item.key);
-    if let Some(gsi) = &item.gsi1 {
-        attrs.insert("gsi1pk".into(), s(&gsi.pk));
-        attrs.insert("gsi1sk".into(), s(&gsi.sk));
+    for index in Index::SECONDARY {
+        if let Some(key) = item.index_key(index) {
+            let (pk, sk) = index.key_attrs();
+            attrs.insert(pk.into(), s(&key.pk));
+            attrs.insert(sk.into(), s(&key.sk));
+        }
     }
     if let Some(at) = item.expires_at {
         attrs.insert("expires_at".into(), n(at));
@@ -97,7 +99,10 @@ fn decode(mut attrs: Attrs) -> Result<Item, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("item without {what}"));
     let pk = string_attr(&attrs, "pk").ok_or_else(|| corrupt("pk"))?;
     let sk = string_attr(&attrs, "sk").ok_or_else(|| corrupt("sk"))?;
-    let gsi1 = string_attr(&attrs, "gsi1pk").zip(string_attr(&attrs, "gsi1sk")).map(|(pk, sk)| Key { pk, sk });
+    let indexes = Index::SECONDARY.map(|index| {
+        let (pk, sk) = index.key_attrs();
+        string_attr(&attrs, pk).zip(string_attr(&attrs, sk)).map(|(pk, sk)| Key { pk, sk })
+    });
     let expires_at = number_attr(&attrs, "expires_at");
     let version = number_attr(&attrs, "version").unwrap_or(0).max(0) as u64;
     for name in RESERVED_ATTRIBUTES {
@@ -109,7 +114,7 @@ fn decode(mut attrs: Attrs) -> Result<Item, StoreError> {
             serde_dynamo::from_attribute_value(value).map_err(|e| StoreError::Corrupt(format!("{pk}/{sk}: {e}")))?;
         data.insert(name, value);
     }
-    Ok(Item { key: Key { pk, sk }, gsi1, expires_at, version, data })
+    Ok(Item { key: Key { pk, sk }, indexes, expires_at, version, data })
 }
 
 /// A condition as a DynamoDB expression, or `None` for [`Condition::Always`].
@@ -162,20 +167,25 @@ fn increment_update(counters: &[(String, i64)]) -> Result<(String, HashMap<Strin
     Ok((format!("ADD {}", clauses.join(", ")), names, values))
 }
 
-fn cursor_from(attrs: &Attrs) -> Option<Cursor> {
+/// A cursor from DynamoDB's LastEvaluatedKey of a query over `index`.
+fn cursor_from(attrs: &Attrs, index: Index) -> Option<Cursor> {
+    let (ipk, isk) = index.key_attrs();
+    let secondary = index != Index::Table;
     Some(Cursor {
         pk: string_attr(attrs, "pk")?,
         sk: string_attr(attrs, "sk")?,
-        gsi1pk: string_attr(attrs, "gsi1pk"),
-        gsi1sk: string_attr(attrs, "gsi1sk"),
+        ipk: string_attr(attrs, ipk).filter(|_| secondary),
+        isk: string_attr(attrs, isk).filter(|_| secondary),
     })
 }
 
-fn cursor_attrs(cursor: &Cursor) -> Attrs {
+/// DynamoDB's ExclusiveStartKey for a cursor over `index`: table keys plus index keys.
+fn cursor_attrs(cursor: &Cursor, index: Index) -> Attrs {
     let mut attrs = key_attrs(&Key::new(&cursor.pk, &cursor.sk));
-    if let (Some(pk), Some(sk)) = (&cursor.gsi1pk, &cursor.gsi1sk) {
-        attrs.insert("gsi1pk".into(), s(pk));
-        attrs.insert("gsi1sk".into(), s(sk));
+    if let (Some(pk), Some(sk)) = (&cursor.ipk, &cursor.isk) {
+        let (pk_attr, sk_attr) = index.key_attrs();
+        attrs.insert(pk_attr.into(), s(pk));
+        attrs.insert(sk_attr.into(), s(sk));
     }
     attrs
 }
@@ -366,10 +376,8 @@ impl Store for DynamoStore {
     }
 
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
-        let (pk_attr, sk_attr, index_name) = match q.index {
-            Index::Table => ("pk", "sk", None),
-            Index::Gsi1 => ("gsi1pk", "gsi1sk", Some(GSI1_NAME.to_owned())),
-        };
+        let (pk_attr, sk_attr) = q.index.key_attrs();
+        let index_name = q.index.name().map(str::to_owned);
         let mut names = HashMap::from([("#p".to_owned(), pk_attr.to_owned())]);
         let mut values = HashMap::from([(":p".to_owned(), s(&q.partition))]);
         let mut key_condition = "#p = :p".to_owned();
@@ -387,7 +395,7 @@ impl Store for DynamoStore {
         let mut start = match &q.cursor {
             Some(cursor) => {
                 cursor.check(q.index, &q.partition)?;
-                Some(cursor_attrs(cursor))
+                Some(cursor_attrs(cursor, q.index))
             }
             None => None,
         };
@@ -431,7 +439,7 @@ impl Store for DynamoStore {
             None
         } else {
             // The filter skipped items and the call budget ran out: resume where we stopped.
-            start.as_ref().and_then(cursor_from)
+            start.as_ref().and_then(|attrs| cursor_from(attrs, q.index))
         };
         Ok(Page { items, next })
     }

@@ -1,6 +1,7 @@
 //! The storage port: a small, generic single-table interface (see DESIGN.md).
 //!
-//! Items have string `pk`/`sk` keys, an optional `gsi1` key pair for the second access path,
+//! Items have string `pk`/`sk` keys, optional keys in up to three secondary indexes (sparse:
+//! an item without a `gsiN` key is not in that index),
 //! an optional `expires_at` (unix seconds; DynamoDB TTL only cleans up, so readers compare it
 //! themselves), a `version` for optimistic updates and a JSON object of data. Domain
 //! repositories (`crate::repo`) are written once on top of this trait; the adapters are
@@ -21,7 +22,8 @@ use serde_json::{Map, Value};
 pub use cursor::Cursor;
 
 /// Attribute names the adapters own; data fields may not use them.
-pub const RESERVED_ATTRIBUTES: [&str; 6] = ["pk", "sk", "gsi1pk", "gsi1sk", "expires_at", "version"];
+pub const RESERVED_ATTRIBUTES: [&str; 10] =
+    ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "expires_at", "version"];
 
 /// DynamoDB's limits, honoured by every adapter so behaviour is the same everywhere.
 pub const MAX_TRANSACT_ITEMS: usize = 100;
@@ -43,8 +45,8 @@ impl Key {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub key: Key,
-    /// Second access path: `gsi1pk` / `gsi1sk`.
-    pub gsi1: Option<Key>,
+    /// Keys in the secondary indexes `gsi1`..`gsi3` (`gsiNpk` / `gsiNsk`).
+    pub indexes: [Option<Key>; 3],
     /// Unix seconds after which the item counts as absent for expiry-aware conditions.
     pub expires_at: Option<i64>,
     pub version: u64,
@@ -64,12 +66,27 @@ impl Item {
         if let Some(name) = RESERVED_ATTRIBUTES.iter().find(|name| data.contains_key(**name)) {
             return Err(StoreError::InvalidItem(format!("data field `{name}` is reserved")));
         }
-        Ok(Self { key, gsi1: None, expires_at: None, version: 1, data })
+        Ok(Self { key, indexes: [None, None, None], expires_at: None, version: 1, data })
     }
 
-    pub fn with_gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        self.gsi1 = Some(Key::new(pk, sk));
+    pub fn with_gsi1(self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.with_index(Index::Gsi1, pk, sk)
+    }
+
+    /// Puts the item in a secondary index under these keys (no-op for `Index::Table`).
+    pub fn with_index(mut self, index: Index, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        if let Some(slot) = index.slot() {
+            self.indexes[slot] = Some(Key::new(pk, sk));
+        }
         self
+    }
+
+    /// The item's keys in `index` (`Index::Table`: its own key).
+    pub fn index_key(&self, index: Index) -> Option<&Key> {
+        match index.slot() {
+            None => Some(&self.key),
+            Some(slot) => self.indexes[slot].as_ref(),
+        }
     }
 
     pub fn with_expiry(mut self, expires_at: i64) -> Self {
@@ -132,12 +149,40 @@ pub enum Index {
     #[default]
     Table,
     Gsi1,
+    Gsi2,
+    Gsi3,
+}
+
+impl Index {
+    pub const SECONDARY: [Index; 3] = [Index::Gsi1, Index::Gsi2, Index::Gsi3];
+
+    fn slot(self) -> Option<usize> {
+        match self {
+            Index::Table => None,
+            Index::Gsi1 => Some(0),
+            Index::Gsi2 => Some(1),
+            Index::Gsi3 => Some(2),
+        }
+    }
+
+    /// The DynamoDB index name (`None` for the table).
+    pub fn name(self) -> Option<&'static str> {
+        self.slot().map(|slot| ["gsi1", "gsi2", "gsi3"][slot])
+    }
+
+    /// The partition and sort key attribute names.
+    pub fn key_attrs(self) -> (&'static str, &'static str) {
+        match self.slot() {
+            None => ("pk", "sk"),
+            Some(slot) => [("gsi1pk", "gsi1sk"), ("gsi2pk", "gsi2sk"), ("gsi3pk", "gsi3sk")][slot],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Query {
     pub index: Index,
-    /// `pk` for the table, `gsi1pk` for the index.
+    /// `pk` for the table, `gsiNpk` for an index.
     pub partition: String,
     /// Only sort keys starting with this.
     pub sk_prefix: Option<String>,
@@ -155,7 +200,11 @@ impl Query {
     }
 
     pub fn gsi1(partition: impl Into<String>) -> Self {
-        Self { index: Index::Gsi1, ..Self::table(partition) }
+        Self::index(Index::Gsi1, partition)
+    }
+
+    pub fn index(index: Index, partition: impl Into<String>) -> Self {
+        Self { index, ..Self::table(partition) }
     }
 
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {

@@ -35,19 +35,22 @@ impl SqliteStore {
     }
 }
 
-const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, expires_at, version, data";
+const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, expires_at, version, data";
 
 fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
-    let gsi1pk: Option<String> = row.get(2)?;
-    let gsi1sk: Option<String> = row.get(3)?;
-    let data: String = row.get(6)?;
+    let index = |n: usize| -> rusqlite::Result<Option<Key>> {
+        let pk: Option<String> = row.get(2 + 2 * n)?;
+        let sk: Option<String> = row.get(3 + 2 * n)?;
+        Ok(pk.zip(sk).map(|(pk, sk)| Key { pk, sk }))
+    };
+    let data: String = row.get(10)?;
     let data: Map<String, Value> = serde_json::from_str(&data)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e)))?;
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e)))?;
     Ok(Item {
         key: Key { pk: row.get(0)?, sk: row.get(1)? },
-        gsi1: gsi1pk.zip(gsi1sk).map(|(pk, sk)| Key { pk, sk }),
-        expires_at: row.get(4)?,
-        version: row.get::<_, i64>(5)? as u64,
+        indexes: [index(0)?, index(1)?, index(2)?],
+        expires_at: row.get(8)?,
+        version: row.get::<_, i64>(9)? as u64,
         data,
     })
 }
@@ -64,30 +67,36 @@ fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
 
 fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
     let data = serde_json::to_string(&item.data).map_err(|e| StoreError::InvalidItem(e.to_string()))?;
-    tx.execute(
-        "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, expires_at, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            item.key.pk,
-            item.key.sk,
-            item.gsi1.as_ref().map(|k| &k.pk),
-            item.gsi1.as_ref().map(|k| &k.sk),
-            item.expires_at,
-            item.version as i64,
-            data
-        ],
-    )?;
+    // Cached: a batch writes thousands of rows with this one statement.
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?;
+    let [g1, g2, g3] = &item.indexes;
+    stmt.execute(params![
+        item.key.pk,
+        item.key.sk,
+        g1.as_ref().map(|k| &k.pk),
+        g1.as_ref().map(|k| &k.sk),
+        g2.as_ref().map(|k| &k.pk),
+        g2.as_ref().map(|k| &k.sk),
+        g3.as_ref().map(|k| &k.pk),
+        g3.as_ref().map(|k| &k.sk),
+        item.expires_at,
+        item.version as i64,
+        data
+    ])?;
     Ok(())
 }
 
 fn remove(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk])?;
+    tx.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")?.execute(params![key.pk, key.sk])?;
     Ok(())
 }
 
 fn add_counters(tx: &Transaction<'_>, key: &Key, counters: &[(String, i64)]) -> Result<(), StoreError> {
     let mut item = match read(tx, key)? {
         Some(item) => item,
-        None => Item { key: key.clone(), gsi1: None, expires_at: None, version: 0, data: Map::new() },
+        None => Item { key: key.clone(), indexes: [None, None, None], expires_at: None, version: 0, data: Map::new() },
     };
     for (name, delta) in counters {
         let current = item.data.get(name).and_then(Value::as_i64).unwrap_or(0);
@@ -118,10 +127,7 @@ fn filter_value(value: &Value) -> Result<SqlValue, StoreError> {
 }
 
 fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
-    let (pk_col, sk_col) = match q.index {
-        Index::Table => ("pk", "sk"),
-        Index::Gsi1 => ("gsi1pk", "gsi1sk"),
-    };
+    let (pk_col, sk_col) = q.index.key_attrs();
     let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {pk_col} = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(q.partition.clone())];
     if let Some(prefix) = &q.sk_prefix {
@@ -140,10 +146,10 @@ fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
                 sql.push_str(&format!(" AND sk {cmp} ?"));
                 args.push(SqlValue::Text(cursor.sk.clone()));
             }
-            Index::Gsi1 => {
+            _ => {
                 // Index sort keys need not be unique: order by the table key after them.
-                sql.push_str(&format!(" AND (gsi1sk, pk, sk) {cmp} (?, ?, ?)"));
-                args.push(SqlValue::Text(cursor.gsi1sk.clone().unwrap_or_default()));
+                sql.push_str(&format!(" AND ({sk_col}, pk, sk) {cmp} (?, ?, ?)"));
+                args.push(SqlValue::Text(cursor.isk.clone().unwrap_or_default()));
                 args.push(SqlValue::Text(cursor.pk.clone()));
                 args.push(SqlValue::Text(cursor.sk.clone()));
             }
@@ -157,7 +163,7 @@ fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
     let dir = if q.descending { "DESC" } else { "ASC" };
     match q.index {
         Index::Table => sql.push_str(&format!(" ORDER BY sk {dir}")),
-        Index::Gsi1 => sql.push_str(&format!(" ORDER BY gsi1sk {dir}, pk {dir}, sk {dir}")),
+        _ => sql.push_str(&format!(" ORDER BY {sk_col} {dir}, pk {dir}, sk {dir}")),
     }
     let limit = q.limit.max(1);
     sql.push_str(&format!(" LIMIT {}", limit + 1));
