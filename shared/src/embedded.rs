@@ -23,22 +23,32 @@ pub enum EmbeddedError {
     Join(String),
 }
 
+/// Items live in a rowid table: secondary index entries then carry an 8-byte rowid instead
+/// of the text primary key, and each index is keyed by a 64-bit hash of its partition (the
+/// query re-checks the text), so entries are small and a batch of random inserts (email and
+/// LinkedIn lookups) dirties far fewer pages. Rows are upserted in place (stable rowids).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
     pk TEXT NOT NULL,
     sk TEXT NOT NULL,
+    gsi1h INTEGER,
     gsi1pk TEXT,
     gsi1sk TEXT,
+    gsi2h INTEGER,
     gsi2pk TEXT,
     gsi2sk TEXT,
+    gsi3h INTEGER,
     gsi3pk TEXT,
     gsi3sk TEXT,
     expires_at INTEGER,
     version INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (pk, sk)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+    data TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_key ON items (pk, sk);
+CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1h, gsi1sk) WHERE gsi1h IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2h, gsi2sk) WHERE gsi2h IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi3 ON items (gsi3h, gsi3sk) WHERE gsi3h IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS queue_messages (
     id TEXT PRIMARY KEY,
@@ -53,21 +63,97 @@ CREATE INDEX IF NOT EXISTS queue_visible ON queue_messages (queue, visible_at_ms
 CREATE INDEX IF NOT EXISTS queue_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;
 ";
 
-/// Brings a data file written by an older build up to date (columns added later).
-fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+/// Connections in the pool. SQLite allows one writer at a time anyway.
+const POOL_SIZE: u32 = 4;
+/// Page cache per connection. The default 2 MB thrashes once the lead table outgrows it.
+const CACHE_KIB: u32 = 8 * 1024;
+/// How often the background thread moves the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Checkpoints the WAL from a thread of its own, so a request's commit never pays for it.
+/// The thread ends once every clone of the `EmbeddedDb` is gone (`alive` cannot upgrade).
+fn checkpointer(pool: Pool<SqliteConnectionManager>, alive: std::sync::Weak<()>) {
+    let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
+        while alive.upgrade().is_some() {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if let Ok(conn) = pool.get() {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no checkpoint thread; the WAL will grow until the next start");
+    }
+}
+
+/// The 64-bit FNV-1a hash of a partition key, as stored in `gsiNh`. FNV-1a is fixed by its
+/// definition, so stored hashes stay valid across builds (unlike std's hasher).
+pub fn partition_hash(key: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash as i64
+}
+
+/// Moves a data file written by an earlier build (a WITHOUT ROWID `items` table keyed by
+/// text) to the current layout, in one transaction.
+fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     let columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('items')")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for column in ["gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"] {
-        if !columns.iter().any(|c| c == column) {
-            conn.execute_batch(&format!("ALTER TABLE items ADD COLUMN {column} TEXT"))?;
+    if columns.is_empty() || columns.iter().any(|c| c == "gsi1h") {
+        return Ok(());
+    }
+    let has = |name: &str| columns.iter().any(|c| c == name);
+    let column = |name: &str| if has(name) { name.to_owned() } else { format!("NULL AS {name}") };
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "ALTER TABLE items RENAME TO items_old;
+         DROP INDEX IF EXISTS items_gsi1; DROP INDEX IF EXISTS items_gsi2;
+         DROP INDEX IF EXISTS items_gsi3; DROP INDEX IF EXISTS items_expiry;",
+    )?;
+    tx.execute_batch(SCHEMA)?;
+    {
+        let select = format!(
+            "SELECT pk, sk, gsi1pk, gsi1sk, {}, {}, {}, {}, expires_at, version, data FROM items_old",
+            column("gsi2pk"),
+            column("gsi2sk"),
+            column("gsi3pk"),
+            column("gsi3sk")
+        );
+        let mut read = tx.prepare(&select)?;
+        let mut write = tx.prepare(
+            "INSERT INTO items (pk, sk, gsi1h, gsi1pk, gsi1sk, gsi2h, gsi2pk, gsi2sk, gsi3h, gsi3pk, gsi3sk, expires_at, version, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        let mut rows = read.query([])?;
+        while let Some(row) = rows.next()? {
+            let text = |i: usize| row.get::<_, Option<String>>(i);
+            let (g1, g2, g3) = (text(2)?, text(4)?, text(6)?);
+            let hash = |g: &Option<String>| g.as_deref().map(partition_hash);
+            write.execute(rusqlite::params![
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                hash(&g1),
+                g1,
+                text(3)?,
+                hash(&g2),
+                g2,
+                text(5)?,
+                hash(&g3),
+                g3,
+                text(7)?,
+                row.get::<_, Option<i64>>(8)?,
+                row.get::<_, i64>(9)?,
+                row.get::<_, String>(10)?,
+            ])?;
         }
     }
-    conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
-         CREATE INDEX IF NOT EXISTS items_gsi3 ON items (gsi3pk, gsi3sk, pk, sk) WHERE gsi3pk IS NOT NULL;",
-    )
+    tx.execute_batch("DROP TABLE items_old;")?;
+    tx.commit()
 }
 
 /// A small pool of connections to one database file.
@@ -75,6 +161,8 @@ fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
 pub struct EmbeddedDb {
     pool: Pool<SqliteConnectionManager>,
     path: PathBuf,
+    /// Keeps the checkpoint thread running while any clone of this handle exists.
+    _alive: std::sync::Arc<()>,
 }
 
 impl EmbeddedDb {
@@ -85,15 +173,22 @@ impl EmbeddedDb {
         let path = data_dir.join(DB_FILE);
         let manager = SqliteConnectionManager::file(&path).with_init(|c: &mut Connection| {
             // WAL lets readers run beside the one writer; busy_timeout makes concurrent
-            // writers (another process included) wait instead of failing.
+            // writers (another process included) wait instead of failing. Checkpoints run
+            // in the background (see `checkpointer`), not inside some request's commit.
             c.busy_timeout(Duration::from_secs(30))?;
-            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            c.execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+                 PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{CACHE_KIB};"
+            ))
         });
-        let pool = Pool::builder().max_size(8).connection_timeout(Duration::from_secs(30)).build(manager)?;
-        let conn = pool.get()?;
+        let pool = Pool::builder().max_size(POOL_SIZE).connection_timeout(Duration::from_secs(30)).build(manager)?;
+        let mut conn = pool.get()?;
+        migrate(&mut conn)?;
         conn.execute_batch(SCHEMA)?;
-        migrate(&conn)?;
-        Ok(Self { pool, path })
+        drop(conn);
+        let alive = std::sync::Arc::new(());
+        checkpointer(pool.clone(), std::sync::Arc::downgrade(&alive));
+        Ok(Self { pool, path, _alive: alive })
     }
 
     pub fn path(&self) -> &Path {
@@ -131,5 +226,46 @@ impl EmbeddedDb {
             Ok(out)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{Key, Query, Store};
+
+    #[tokio::test]
+    async fn data_files_of_the_first_layout_are_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // The layout the first builds wrote: WITHOUT ROWID, text keys, one index.
+            let old = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            old.execute_batch(
+                "CREATE TABLE items (pk TEXT NOT NULL, sk TEXT NOT NULL, gsi1pk TEXT, gsi1sk TEXT, expires_at INTEGER,
+                     version INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (pk, sk)) WITHOUT ROWID;
+                 CREATE INDEX items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+                 INSERT INTO items VALUES ('W#1', 'LEAD#a', 'C#1', 'LEAD#a', NULL, 3, '{\"name\":\"A\"}');
+                 INSERT INTO items VALUES ('W#1', 'IDEM#x', NULL, NULL, 99, 1, '{}');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::new(EmbeddedDb::open(dir.path()).unwrap());
+        let lead = store.get(&Key::new("W#1", "LEAD#a")).await.unwrap().unwrap();
+        assert_eq!((lead.version, lead.data["name"].as_str()), (3, Some("A")));
+        assert_eq!(store.get(&Key::new("W#1", "IDEM#x")).await.unwrap().unwrap().expires_at, Some(99));
+        let page = store.query(&Query::gsi1("C#1")).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        // Opening again is a no-op.
+        drop(store);
+        let store = SqliteStore::new(EmbeddedDb::open(dir.path()).unwrap());
+        assert_eq!(store.query(&Query::table("W#1")).await.unwrap().items.len(), 2);
+    }
+
+    #[test]
+    fn partition_hashes_are_fnv1a_and_stable() {
+        assert_eq!(partition_hash(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_eq!(partition_hash("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
+        assert_ne!(partition_hash("W#1#E#a@b.co"), partition_hash("W#1#E#a@b.cp"));
     }
 }

@@ -15,6 +15,7 @@ pub type Error = lambda_runtime::Error;
 
 /// Serves one route group behind API Gateway (HTTP API, payload v2).
 pub async fn run_http(function: Function) -> Result<(), Error> {
+    crate::memory::limit_malloc_arenas();
     crate::telemetry::init();
     let ctx = AppContext::from_config(Config::from_env()?).await?;
     tracing::info!(function = function.name(), store = ctx.store.kind(), "lambda initialised");
@@ -23,6 +24,7 @@ pub async fn run_http(function: Function) -> Result<(), Error> {
 
 /// The SQS-triggered dispatcher (`ReportBatchItemFailures`).
 pub async fn run_dispatcher() -> Result<(), Error> {
+    crate::memory::limit_malloc_arenas();
     crate::telemetry::init();
     let ctx = AppContext::from_config(Config::from_env()?).await?;
     tracing::info!(function = "dispatcher", "lambda initialised");

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod lambda;
 #[cfg(feature = "embedded")]
 pub mod local;
+pub mod memory;
 pub mod push;
 pub mod queue;
 pub mod repo;

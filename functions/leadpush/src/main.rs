@@ -99,8 +99,14 @@ enum CredentialCmd {
     },
 }
 
+fn main() -> ExitCode {
+    // Before the runtime starts its threads.
+    leadpush::memory::limit_malloc_arenas();
+    async_main()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn async_main() -> ExitCode {
     leadpush::telemetry::init();
     let cli = Cli::parse();
     match run(cli).await {

@@ -10,7 +10,7 @@ use super::{
     Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, WriteOp, dedupe_last_wins, prefix_upper_bound,
     validate_transaction,
 };
-use crate::embedded::{EmbeddedDb, EmbeddedError};
+use crate::embedded::{EmbeddedDb, EmbeddedError, partition_hash};
 
 impl From<EmbeddedError> for StoreError {
     fn from(e: EmbeddedError) -> Self {
@@ -67,24 +67,36 @@ fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
 
 fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
     let data = serde_json::to_string(&item.data).map_err(|e| StoreError::InvalidItem(e.to_string()))?;
-    // Cached: a batch writes thousands of rows with this one statement.
-    let mut stmt = tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-    ))?;
+    // Cached: a batch writes thousands of rows with this one statement. An upsert keeps
+    // the row (and its rowid) in place, so unchanged index entries stay untouched.
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO items (pk, sk, gsi1h, gsi1pk, gsi1sk, gsi2h, gsi2pk, gsi2sk, gsi3h, gsi3pk, gsi3sk, expires_at, version, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (pk, sk) DO UPDATE SET
+           gsi1h = excluded.gsi1h, gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk,
+           gsi2h = excluded.gsi2h, gsi2pk = excluded.gsi2pk, gsi2sk = excluded.gsi2sk,
+           gsi3h = excluded.gsi3h, gsi3pk = excluded.gsi3pk, gsi3sk = excluded.gsi3sk,
+           expires_at = excluded.expires_at, version = excluded.version, data = excluded.data",
+    )?;
     let [g1, g2, g3] = &item.indexes;
+    let hash = |g: &Option<Key>| g.as_ref().map(|k| partition_hash(&k.pk));
     stmt.execute(params![
         item.key.pk,
         item.key.sk,
+        hash(g1),
         g1.as_ref().map(|k| &k.pk),
         g1.as_ref().map(|k| &k.sk),
+        hash(g2),
         g2.as_ref().map(|k| &k.pk),
         g2.as_ref().map(|k| &k.sk),
+        hash(g3),
         g3.as_ref().map(|k| &k.pk),
         g3.as_ref().map(|k| &k.sk),
         item.expires_at,
         item.version as i64,
         data
     ])?;
+
     Ok(())
 }
 
@@ -130,6 +142,11 @@ fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
     let (pk_col, sk_col) = q.index.key_attrs();
     let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {pk_col} = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(q.partition.clone())];
+    if let Some(name) = q.index.name() {
+        // The index is keyed by the partition's hash; the text comparison above settles collisions.
+        sql.push_str(&format!(" AND {name}h = ?"));
+        args.push(SqlValue::Integer(partition_hash(&q.partition)));
+    }
     if let Some(prefix) = &q.sk_prefix {
         sql.push_str(&format!(" AND {sk_col} >= ?"));
         args.push(SqlValue::Text(prefix.clone()));
