@@ -38,6 +38,7 @@ lint: $(VENV)/.installed ## cfn-lint, rustfmt and clippy (warnings are errors)
 	$(VENV)/bin/cfn-lint template.yaml
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p leadpush --no-default-features -- -D warnings  # the library as Lambdas build it
 
 build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/lambda/<fn>/bootstrap)
 	rustup target add aarch64-unknown-linux-gnu

@@ -91,7 +91,10 @@ async fn issue_secret(State(ctx): State<AppContext>, caller: ApiCaller) -> Resul
     let rotated =
         webhooks::rotate_callback_secret(&*ctx.store, &caller.workspace_id, ROTATION_GRACE, ctx.now()).await?;
     tracing::info!("callback secret issued");
-    Ok(Data(CallbackSecretView { secret: rotated.secret, previous_valid_until: rotated.previous_secret_until }))
+    Ok(Data(CallbackSecretView {
+        secret: rotated.signing.secret,
+        previous_valid_until: rotated.signing.previous_secret_until,
+    }))
 }
 
 /// The log of `?webhook_url=` callbacks, newest first (kept 30 days).

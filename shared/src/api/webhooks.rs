@@ -17,7 +17,8 @@ use crate::dispatch::deliver;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
 use crate::domain::lead::{Lead, LeadFields};
 use crate::domain::webhook::{
-    EventType, Webhook, WebhookMethod, check_events, check_headers, check_name, mask_value, save_lead_payload,
+    EventType, SigningSecret, Webhook, WebhookMethod, check_events, check_headers, check_name, mask_value,
+    save_lead_payload,
 };
 use crate::error::ApiError;
 use crate::http::{Accepted, Created, Data, Json, List, Pagination, Params};
@@ -103,7 +104,7 @@ impl From<&Webhook> for WebhookView {
             disabled_reason: w.disabled_reason.clone(),
             failure_streak: w.failure_streak,
             failing_since: w.failing_since,
-            secret_hint: secrets::mask(&w.secret),
+            secret_hint: secrets::mask(&w.signing.secret),
             created_at: w.created_at,
             updated_at: w.updated_at,
         }
@@ -167,9 +168,7 @@ async fn create_webhook(
         headers: body.headers,
         enabled: body.enabled.unwrap_or(true),
         events,
-        secret: secrets::generate_signing_secret(),
-        previous_secret: None,
-        previous_secret_until: None,
+        signing: SigningSecret::new(secrets::generate_signing_secret()),
         failure_streak: 0,
         failing_since: None,
         disabled_reason: None,
@@ -181,7 +180,7 @@ async fn create_webhook(
         other => ApiError::internal(other),
     })?;
     tracing::info!(webhook_id = webhook.id, "webhook created");
-    Ok(Created(WebhookWithSecret { webhook: WebhookView::from(&webhook), secret: webhook.secret.clone() }))
+    Ok(Created(WebhookWithSecret { webhook: WebhookView::from(&webhook), secret: webhook.signing.secret.clone() }))
 }
 
 /// List endpoints, oldest first.
@@ -313,7 +312,7 @@ async fn rotate_secret(
         UpdateError::Rejected(never) => match never {},
     })?;
     tracing::info!(webhook_id = id, "webhook secret rotated");
-    Ok(Data(WebhookWithSecret { webhook: WebhookView::from(&rotated), secret: rotated.secret.clone() }))
+    Ok(Data(WebhookWithSecret { webhook: WebhookView::from(&rotated), secret: rotated.signing.secret.clone() }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

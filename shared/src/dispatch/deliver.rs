@@ -132,7 +132,7 @@ async fn resolve_target(
             url,
             method: reqwest::Method::POST,
             headers: BTreeMap::new(),
-            secrets: secret.signing_secrets(now).into_iter().map(str::to_owned).collect(),
+            secrets: secret.signing.signing_secrets(now).into_iter().map(str::to_owned).collect(),
             failing: false,
         }));
     }

@@ -72,14 +72,9 @@ pub struct Webhook {
     pub headers: BTreeMap<String, String>,
     pub enabled: bool,
     pub events: Vec<EventType>,
-    /// `whsec_...`, used to sign deliveries.
-    pub secret: String,
-    /// After a rotation the old secret also signs, until `previous_secret_until`, so
-    /// receivers can switch without dropping deliveries.
-    #[serde(default)]
-    pub previous_secret: Option<String>,
-    #[serde(default)]
-    pub previous_secret_until: Option<Timestamp>,
+    /// Signs deliveries.
+    #[serde(flatten)]
+    pub signing: SigningSecret,
     /// Deliveries that failed every retry in a row since the last success.
     #[serde(default)]
     pub failure_streak: u32,
@@ -89,6 +84,42 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A Standard Webhooks signing secret and, after a rotation, the one it replaced: that one
+/// also signs until `previous_secret_until`, so receivers can switch without dropping
+/// anything. Used by endpoints and by the workspace's callback secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SigningSecret {
+    /// `whsec_...`
+    pub secret: String,
+    #[serde(default)]
+    pub previous_secret: Option<String>,
+    #[serde(default)]
+    pub previous_secret_until: Option<Timestamp>,
+}
+
+impl SigningSecret {
+    pub fn new(secret: String) -> Self {
+        Self { secret, previous_secret: None, previous_secret_until: None }
+    }
+
+    /// The secrets that sign now: the current one, and the previous one during its grace.
+    pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(old), Some(until)) = (&self.previous_secret, self.previous_secret_until)
+            && now < until
+        {
+            secrets.push(old);
+        }
+        secrets
+    }
+
+    pub fn rotate(&mut self, new_secret: String, grace: Duration, now: Timestamp) {
+        let old = std::mem::replace(&mut self.secret, new_secret);
+        self.previous_secret = Some(old);
+        self.previous_secret_until = Some(now.plus(grace));
+    }
 }
 
 /// When a failing endpoint is disabled (configurable; see `Config`).
@@ -153,22 +184,12 @@ impl Webhook {
         self.enabled && self.events.contains(&event)
     }
 
-    /// The secrets that sign a delivery now: the current one, and the previous one while
-    /// its grace period lasts.
     pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
-        if let (Some(old), Some(until)) = (&self.previous_secret, self.previous_secret_until)
-            && now < until
-        {
-            secrets.push(old);
-        }
-        secrets
+        self.signing.signing_secrets(now)
     }
 
     pub fn rotate_secret(&mut self, new_secret: String, grace: Duration, now: Timestamp) {
-        let old = std::mem::replace(&mut self.secret, new_secret);
-        self.previous_secret = Some(old);
-        self.previous_secret_until = Some(now.plus(grace));
+        self.signing.rotate(new_secret, grace, now);
         self.updated_at = now;
     }
 
@@ -225,9 +246,7 @@ mod tests {
             headers: BTreeMap::new(),
             enabled: true,
             events: vec![EventType::SaveLead],
-            secret: "whsec_new".into(),
-            previous_secret: None,
-            previous_secret_until: None,
+            signing: SigningSecret::new("whsec_new".into()),
             failure_streak: 0,
             failing_since: None,
             disabled_reason: None,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::workspace_pk;
-use crate::domain::webhook::{EventType, Webhook};
+use crate::domain::webhook::{EventType, SigningSecret, Webhook};
 use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
 use crate::time::Timestamp;
 
@@ -134,26 +134,12 @@ pub async fn subscribed(store: &dyn Store, workspace_id: &str, event: EventType)
     Ok(all(store, workspace_id).await?.into_iter().filter(|w| w.subscribes(event)).collect())
 }
 
-/// The secret that signs `?webhook_url=` callbacks; rotation keeps the old one signing
-/// for a grace period, as for endpoints.
+/// The secret that signs `?webhook_url=` callbacks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallbackSecret {
-    pub secret: String,
-    pub previous_secret: Option<String>,
-    pub previous_secret_until: Option<Timestamp>,
+    #[serde(flatten)]
+    pub signing: SigningSecret,
     pub created_at: Timestamp,
-}
-
-impl CallbackSecret {
-    pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
-        if let (Some(old), Some(until)) = (&self.previous_secret, self.previous_secret_until)
-            && now < until
-        {
-            secrets.push(old);
-        }
-        secrets
-    }
 }
 
 fn callback_secret_key(workspace_id: &str) -> Key {
@@ -170,12 +156,8 @@ pub async fn callback_secret(
     if let Some(item) = store.get(&key).await? {
         return item.parse();
     }
-    let fresh = CallbackSecret {
-        secret: crate::secrets::generate_signing_secret(),
-        previous_secret: None,
-        previous_secret_until: None,
-        created_at: now,
-    };
+    let fresh =
+        CallbackSecret { signing: SigningSecret::new(crate::secrets::generate_signing_secret()), created_at: now };
     match store.put(Item::new(key.clone(), &fresh)?, Condition::NotExists).await {
         Ok(()) => Ok(fresh),
         // Created concurrently: use the winner's.
@@ -197,9 +179,7 @@ pub async fn rotate_callback_secret(
         store,
         &key,
         |s| {
-            let old = std::mem::replace(&mut s.secret, crate::secrets::generate_signing_secret());
-            s.previous_secret = Some(old);
-            s.previous_secret_until = Some(now.plus(grace));
+            s.signing.rotate(crate::secrets::generate_signing_secret(), grace, now);
             Ok(())
         },
         |s| Item::new(key.clone(), s),

@@ -204,6 +204,18 @@ async fn backoff(attempt: u32) {
 }
 
 impl DynamoStore {
+    /// BatchWriteItem in chunks of 25, several chunks in flight.
+    async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let chunks: Vec<Vec<WriteRequest>> =
+            requests.chunks(MAX_BATCH_WRITE_ITEMS).map(<[WriteRequest]>::to_vec).collect();
+        stream::iter(chunks)
+            .map(|chunk| self.write_chunk(chunk))
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
     async fn write_chunk(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for attempt in 0..BATCH_ATTEMPTS {
             let out =
@@ -468,46 +480,27 @@ impl Store for DynamoStore {
     }
 
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let items = dedupe_last_wins(items);
-        let mut chunks = Vec::with_capacity(items.len().div_ceil(MAX_BATCH_WRITE_ITEMS));
-        for chunk in items.chunks(MAX_BATCH_WRITE_ITEMS) {
-            let requests = chunk
-                .iter()
-                .map(|item| {
-                    let put = PutRequest::builder().set_item(Some(encode(item)?)).build().map_err(backend)?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            chunks.push(requests);
-        }
-        stream::iter(chunks)
-            .map(|chunk| self.write_chunk(chunk))
-            .buffer_unordered(BATCH_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-        Ok(())
+        let requests = dedupe_last_wins(items)
+            .iter()
+            .map(|item| {
+                let put = PutRequest::builder().set_item(Some(encode(item)?)).build().map_err(backend)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write_all(requests).await
     }
 
     async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError> {
         let mut seen = std::collections::HashSet::new();
-        let unique: Vec<&Key> = keys.iter().filter(|k| seen.insert(*k)).collect();
-        let mut chunks = Vec::with_capacity(unique.len().div_ceil(MAX_BATCH_WRITE_ITEMS));
-        for chunk in unique.chunks(MAX_BATCH_WRITE_ITEMS) {
-            let requests = chunk
-                .iter()
-                .map(|key| {
-                    let delete = DeleteRequest::builder().set_key(Some(key_attrs(key))).build().map_err(backend)?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            chunks.push(requests);
-        }
-        stream::iter(chunks)
-            .map(|chunk| self.write_chunk(chunk))
-            .buffer_unordered(BATCH_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-        Ok(())
+        let requests = keys
+            .iter()
+            .filter(|k| seen.insert(*k))
+            .map(|key| {
+                let delete = DeleteRequest::builder().set_key(Some(key_attrs(key))).build().map_err(backend)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write_all(requests).await
     }
 
     fn kind(&self) -> &'static str {

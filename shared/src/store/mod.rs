@@ -367,32 +367,9 @@ pub(crate) fn dedupe_last_wins(items: Vec<Item>) -> Vec<Item> {
     out
 }
 
-/// The smallest string greater than every string starting with `prefix`, if there is one.
-pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let mut next = last as u32 + 1;
-        while next <= char::MAX as u32 {
-            if let Some(c) = char::from_u32(next) {
-                chars.push(c);
-                return Some(chars.into_iter().collect());
-            }
-            next += 1; // skip the surrogate gap
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_upper_bound_increments_last_char() {
-        assert_eq!(prefix_upper_bound("L#").as_deref(), Some("L$"));
-        assert_eq!(prefix_upper_bound("").as_deref(), None);
-        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
-    }
 
     #[test]
     fn item_rejects_reserved_data_fields() {

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, types::Value as SqlV
 use serde_json::{Map, Value};
 
 use super::{
-    Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, WriteOp, dedupe_last_wins, prefix_upper_bound,
+    Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, WriteOp, dedupe_last_wins,
     validate_transaction,
 };
 use crate::embedded::{EmbeddedDb, EmbeddedError, partition_hash};
@@ -136,6 +136,22 @@ fn filter_value(value: &Value) -> Result<SqlValue, StoreError> {
             return Err(StoreError::InvalidRequest("filters compare strings, numbers or booleans".into()));
         }
     })
+}
+
+/// The smallest string greater than every string starting with `prefix`, if there is one.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        while next <= char::MAX as u32 {
+            if let Some(c) = char::from_u32(next) {
+                chars.push(c);
+                return Some(chars.into_iter().collect());
+            }
+            next += 1; // skip the surrogate gap
+        }
+    }
+    None
 }
 
 fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
@@ -339,5 +355,17 @@ impl Store for SqliteStore {
 
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_upper_bound_increments_last_char() {
+        assert_eq!(prefix_upper_bound("L#").as_deref(), Some("L$"));
+        assert_eq!(prefix_upper_bound("").as_deref(), None);
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
     }
 }
