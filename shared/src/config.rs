@@ -200,6 +200,14 @@ mod tests {
     }
 
     #[test]
+    fn every_variable_is_in_the_readme_configuration_table() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for (name, _, _) in VARIABLES {
+            assert!(readme.contains(&format!("| `{name}` |")), "README's configuration table lacks {name}");
+        }
+    }
+
+    #[test]
     fn defaults_run_embedded_with_a_week_of_idempotency() {
         let c = config(&[]).unwrap();
         assert_eq!(c.store, StoreKind::Embedded);

@@ -72,17 +72,15 @@ pub async fn save(
     old_name: &str,
     version: u64,
 ) -> Result<(), SaveError> {
-    let put = WriteOp::Put {
-        item: item(workspace_id, webhook)?.with_version(version + 1),
-        condition: Condition::VersionIs(version),
-    };
+    let updated = item(workspace_id, webhook)?.with_version(version + 1);
+    let condition = Condition::VersionIs(version);
     if old_name.to_lowercase() == webhook.name.to_lowercase() {
-        let WriteOp::Put { item, condition } = put else { unreachable!("built above") };
-        return match store.put(item, condition).await {
+        return match store.put(updated, condition).await {
             Err(StoreError::ConditionFailed) => Err(SaveError::Conflict),
             other => Ok(other?),
         };
     }
+    let put = WriteOp::Put { item: updated, condition };
     let result = store
         .transact_write(vec![
             WriteOp::Put { item: name_item(workspace_id, webhook)?, condition: Condition::NotExists },
