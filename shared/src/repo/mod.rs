@@ -13,6 +13,8 @@
 //! | provider integration | `W#{ws}` | `INTEG#{provider}` | |
 //! | push record | `W#{ws}` | `PUSH#{id}` | |
 //! | lead lookup, feedback events, insights | see `lead_lookup`, `feedback`, `insights` | | |
+//!
+//! The scheme new item kinds follow (and old ones move to) is in [`keys`].
 
 pub mod campaigns;
 pub mod deliveries;
@@ -20,6 +22,7 @@ pub mod feedback;
 pub mod idempotency;
 pub mod insights;
 pub mod integrations;
+pub mod keys;
 pub mod lead_lookup;
 pub mod leads;
 pub mod pushes;
