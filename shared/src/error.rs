@@ -173,6 +173,8 @@ impl From<crate::push::PushError> for ApiError {
             ),
             PushError::Store(e) => e.into(),
             PushError::Queue(e) => e.into(),
+            PushError::KeyReused(_) => ApiError::conflict("duplicate_idempotency_key", e.to_string()),
+            PushError::KeyInUse(_) => ApiError::conflict("conflict", e.to_string()),
         }
     }
 }

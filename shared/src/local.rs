@@ -41,6 +41,8 @@ pub enum ServeError {
 
 /// How often expired items are purged from the embedded store (DynamoDB uses TTL).
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How often stalled pushes are swept (on AWS a schedule queues the `sweep` task).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
 pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
     let ctx = AppContext::from_config(config).await?;
@@ -77,10 +79,20 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
 }
 
 async fn purge_loop(ctx: AppContext, mut stop: watch::Receiver<bool>) {
+    let start = tokio::time::Instant::now();
+    let mut purge = tokio::time::interval_at(start + PURGE_INTERVAL, PURGE_INTERVAL);
+    let mut sweep = tokio::time::interval_at(start + SWEEP_INTERVAL, SWEEP_INTERVAL);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            _ = tokio::time::sleep(PURGE_INTERVAL) => {
+            _ = sweep.tick() => {
+                match crate::push::sweep(&ctx, ctx.now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(requeued = n, "sweep re-queued stalled pushes"),
+                    Err(e) => tracing::warn!(error = %e, "sweep failed"),
+                }
+            }
+            _ = purge.tick() => {
                 match ctx.store.purge_expired(ctx.now().unix_seconds()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "expired items removed"),

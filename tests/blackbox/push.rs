@@ -122,6 +122,8 @@ async fn webhook_push_delivers_every_field_and_marks_leads_pushed(backend: Backe
     assert_eq!(sent["leads"][0]["custom_fields"], json!({"industry": "fintech", "tier": "A", "tags": ["x", "y"]}));
 
     for id in &ids {
+        // Marking runs in the push's follow-up task, after the answer.
+        becomes_pushed(&api, &ws.api_key, id).await;
         let now = lead(&api, &ws.api_key, id).await;
         assert_eq!(now["status"], "pushed", "{now}");
         assert!(now["pushed_at"].is_string(), "{now}");
@@ -217,6 +219,39 @@ async fn unknown_and_foreign_ids_are_reported_missing_not_errors(backend: Backen
     assert_eq!((r.status, r.error_code()), (404, "push_not_found"));
 }
 
+async fn an_idempotency_key_makes_a_retried_push_safe(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let receiver = Receiver::start(Reply::ok()).await;
+    let ids = ingest(server, &ws, vec![json!({"name": "Idem", "email": "idem@example.com"})]).await;
+    let url = format!("{}/hooks/idem", receiver.url);
+    let push = |body: Value, key: &'static str| {
+        let api = &api;
+        let api_key = ws.api_key.clone();
+        async move {
+            let headers = [("content-type", "application/json".to_owned()), ("idempotency-key", key.to_owned())];
+            let bytes = Some(serde_json::to_vec(&body).unwrap());
+            api.raw("POST", PUSH, Auth::Key(&api_key), &headers, bytes).await
+        }
+    };
+    let body = json!({"lead_ids": [ids[0]], "destination": "webhook_url", "webhook_url": url});
+    let first = push(body.clone(), "retry-me-1").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let again = push(body.clone(), "retry-me-1").await;
+    assert_eq!((again.status, again.data()), (200, first.data()), "the first answer again, same push_id");
+    assert_eq!(receiver.requests().len(), 1, "the receiver got one POST");
+
+    let other = json!({"lead_ids": [ids[0], "req_other"], "destination": "webhook_url", "webhook_url": url});
+    let r = push(other, "retry-me-1").await;
+    assert_eq!((r.status, r.error_code()), (409, "duplicate_idempotency_key"), "{}", r.text);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("retry-me-1"), "{}", r.text);
+    // A refused push does not use up its key.
+    let bad = json!({"lead_ids": [ids[0]], "destination": "heyreach"});
+    assert_eq!(push(bad, "retry-me-2").await.status, 400);
+    assert_eq!(push(body, "retry-me-2").await.status, 200);
+    assert_eq!(receiver.requests().len(), 2);
+}
+
 async fn push_requests_are_validated(backend: Backend) {
     let server = shared(backend);
     let (api, ws) = (server.api(), server.workspace());
@@ -228,6 +263,10 @@ async fn push_requests_are_validated(backend: Backend) {
         (json!({"lead_ids": too_many, "destination": "webhook_url", "webhook_url": url}), "lead_ids"),
         (json!({"lead_ids": "req_1", "destination": "webhook_url", "webhook_url": url}), "lead_ids"),
         (json!({"lead_ids": [1], "destination": "webhook_url", "webhook_url": url}), "lead_ids[0]"),
+        (
+            json!({"lead_ids": ["req_1", "x".repeat(129)], "destination": "webhook_url", "webhook_url": url}),
+            "lead_ids[1]",
+        ),
         (json!({"lead_ids": ["req_1"]}), "destination"),
         (json!({"lead_ids": ["req_1"], "destination": "salesforce"}), "destination"),
         (json!({"lead_ids": ["req_1"], "destination": "webhook_url"}), "webhook_url"),
@@ -383,7 +422,7 @@ async fn heyreach_gets_batches_of_100_with_mapped_fields(backend: Backend) {
     assert_eq!((&skipped["lead_id"], &skipped["outcome"]), (&json!(ids[250]), &json!("skipped")));
     assert!(skipped["reason"].as_str().unwrap().contains("LinkedIn"), "{skipped}");
     assert_eq!(push["attempt_log"][0]["calls"].as_array().unwrap().len(), 3);
-    assert_eq!(lead(&api, &ws.api_key, &ids[249]).await["status"], "pushed");
+    becomes_pushed(&api, &ws.api_key, &ids[249]).await;
     assert_eq!(lead(&api, &ws.api_key, &ids[250]).await["status"], "new");
 }
 
@@ -667,6 +706,7 @@ both_backends!(
     a_501_receiver_gets_exactly_the_seed_dispatch_failed_answer,
     unknown_and_foreign_ids_are_reported_missing_not_errors,
     push_requests_are_validated,
+    an_idempotency_key_makes_a_retried_push_safe,
     slow_and_unreachable_destinations_are_retried_then_given_up,
     heyreach_gets_batches_of_100_with_mapped_fields,
     heyreach_429_500_and_timeouts_are_retried_until_the_push_record_shows_success,

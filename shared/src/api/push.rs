@@ -2,6 +2,7 @@
 //! Instantly, and `GET /api/v1/pushes/{push_id}` to follow retries and per-lead outcomes.
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -36,25 +37,39 @@ pub struct PushRequest {
 /// Push leads to a destination. The answer is `200` whether or not the destination took
 /// them: see `status`, `missing_lead_ids` and `provider_status_code`. Leads whose call failed
 /// with 429, 5xx or a timeout are retried in the background; follow them at
-/// `GET /api/v1/pushes/{push_id}`.
+/// `GET /api/v1/pushes/{push_id}`. Send an `Idempotency-Key` header to retry a push safely:
+/// the same key with the same body answers the first push's summary again.
 #[utoipa::path(post, path = "/api/v1/leads/push", tag = "push", security(("api_key" = [])),
-    params(CallbackQuery), request_body = PushRequest,
+    params(CallbackQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters; the same key and body replay the first answer (kept for `LEADPUSH_IDEMPOTENCY_TTL_SECS`)")),
+    request_body = PushRequest,
     responses(
         (status = 200, body = DataOf<PushSummary>, description = "`dispatched` or `dispatch_failed`"),
         (status = 400, body = ErrorBody, description = "`validation_error` naming the field, or `integration_not_configured`"),
         (status = 401, body = ErrorBody),
-        (status = 415, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "`duplicate_idempotency_key`: the key was used with another body; `conflict`: its first push is still running"),
+        (status = 415, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "`service_unavailable`: storage is busy; retry after `Retry-After`")))]
 async fn push_leads(
     State(ctx): State<AppContext>,
     caller: ApiCaller,
     callback: Callback,
+    headers: HeaderMap,
     Json(body): Json<PushRequest>,
 ) -> Result<Data<PushSummary>, ApiError> {
     let lead_ids = distinct_lead_ids(&body.lead_ids)?;
-    let target =
-        push::resolve_target(&ctx, &caller.workspace_id, body.destination, body.webhook_url.as_deref()).await?;
-    let summary = push::start(&ctx, &caller.workspace_id, target, lead_ids).await?;
-    callback.send(&ctx, &caller.workspace_id, "leads.push", &summary).await;
+    let key = headers.get("idempotency-key").map(|v| v.to_str().map(str::trim));
+    let key = key.transpose().map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?;
+    let fingerprint = serde_json::json!([lead_ids, body.destination.as_str(), body.webhook_url]).to_string();
+    let ws = caller.workspace_id.as_str();
+    let (summary, replayed) = push::once(&ctx, ws, key, &fingerprint, || async {
+        let target = push::resolve_target(&ctx, ws, body.destination, body.webhook_url.as_deref()).await?;
+        push::start(&ctx, ws, target, lead_ids.clone()).await
+    })
+    .await?;
+    if !replayed {
+        callback.send(&ctx, ws, "leads.push", &summary).await;
+    }
     Ok(Data(summary))
 }
 

@@ -36,6 +36,10 @@ pub enum Task {
     },
     /// The next attempt of a push with leads left to deliver (the push record lists them).
     PushRetry { workspace_id: String, push_id: String, attempt: u32 },
+    /// After a push attempt is recorded: mark its delivered leads, count them, emit `save_lead`.
+    PushFollowUp { workspace_id: String, push_id: String, attempt: u32 },
+    /// Re-queue the work of stalled pushes (sent by a schedule; see `push::sweep`).
+    Sweep,
 }
 
 impl Task {
@@ -44,6 +48,8 @@ impl Task {
             Task::LeadsSaved { .. } => "leads_saved",
             Task::Deliver { .. } => "deliver",
             Task::PushRetry { .. } => "push_retry",
+            Task::PushFollowUp { .. } => "push_follow_up",
+            Task::Sweep => "sweep",
         }
     }
 
@@ -81,19 +87,29 @@ pub async fn emit_leads_saved(queue: &dyn Queue, workspace_id: &str, lead_ids: &
 pub enum TaskError {
     #[error("message is not a task: {0}")]
     Malformed(String),
+    /// Infrastructure trouble (storage busy or timing out, the queue unreachable): the task
+    /// itself is fine, so it backs off longer instead of burning its receives like poison.
+    #[error("{0}")]
+    Transient(String),
     #[error("{0}")]
     Failed(String),
 }
 
+impl TaskError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TaskError::Transient(_))
+    }
+}
+
 impl From<crate::store::StoreError> for TaskError {
     fn from(e: crate::store::StoreError) -> Self {
-        TaskError::Failed(e.to_string())
+        if e.is_transient() { TaskError::Transient(e.to_string()) } else { TaskError::Failed(e.to_string()) }
     }
 }
 
 impl From<QueueError> for TaskError {
     fn from(e: QueueError) -> Self {
-        TaskError::Failed(e.to_string())
+        TaskError::Transient(e.to_string())
     }
 }
 
@@ -108,6 +124,14 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
         Task::PushRetry { workspace_id, push_id, attempt } => {
             Ok(crate::push::retry(ctx, &workspace_id, &push_id, attempt).await?)
         }
+        Task::PushFollowUp { workspace_id, push_id, attempt } => {
+            Ok(crate::push::follow_up(ctx, &workspace_id, &push_id, attempt).await?)
+        }
+        Task::Sweep => {
+            let requeued = crate::push::sweep(ctx, ctx.now()).await?;
+            tracing::info!(requeued, "sweep finished");
+            Ok(())
+        }
     }
 }
 
@@ -118,9 +142,15 @@ pub enum Disposition {
     RetryAfter(Duration),
 }
 
-/// Backoff for a failing message: exponential in its receive count, capped, with jitter.
-pub fn retry_delay(receive_count: u32) -> Duration {
-    let base = 2u64.saturating_pow(receive_count.min(10)).min(900);
+/// Backoff for a failing message: exponential in its receive count, capped at SQS's 15
+/// minutes, with jitter. A task that failed on infrastructure (`transient`) starts at 30 s,
+/// so that with the template's `maxReceiveCount` of 10 it rides out over an hour of
+/// throttling before dead-lettering (30+60+...+900 s ≈ 75 min); other failures start at 2 s.
+pub fn retry_delay(receive_count: u32, transient: bool) -> Duration {
+    let exponent = receive_count.clamp(1, 11) - 1;
+    let first = if transient { 30 } else { 2 };
+    let base = first * 2u64.pow(exponent).min(900);
+    let base = base.min(900);
     let jitter = rand::random_range(0..=base / 4 + 1);
     Duration::from_secs((base + jitter).min(900))
 }
@@ -138,8 +168,8 @@ async fn process_one(ctx: &AppContext, message: &ReceivedMessage) -> Disposition
     match run(ctx, task).await {
         Ok(()) => Disposition::Done,
         Err(e) => {
-            let delay = retry_delay(message.receive_count);
-            tracing::warn!(message_id = message.id, task = name, receive_count = message.receive_count, retry_in_s = delay.as_secs(), error = %e, "task failed");
+            let delay = retry_delay(message.receive_count, e.is_transient());
+            tracing::warn!(message_id = message.id, task = name, receive_count = message.receive_count, transient = e.is_transient(), retry_in_s = delay.as_secs(), error = %e, "task failed");
             Disposition::RetryAfter(delay)
         }
     }
@@ -156,4 +186,27 @@ pub async fn process_batch(ctx: &AppContext, messages: &[ReceivedMessage]) -> Ve
         .await;
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, d)| d).collect()
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn infrastructure_failures_back_off_longer_than_task_failures() {
+        for receives in 1..=12 {
+            let (transient, failed) = (retry_delay(receives, true), retry_delay(receives, false));
+            assert!(transient >= failed, "receive {receives}: {transient:?} < {failed:?}");
+            assert!(transient <= Duration::from_secs(900) && failed <= Duration::from_secs(900));
+        }
+        assert!(retry_delay(1, true) >= Duration::from_secs(30));
+        assert!(retry_delay(1, false) < Duration::from_secs(5));
+        // Ten receives of infrastructure backoff cover more than an hour of throttling.
+        let total: Duration = (1..10).map(|r| retry_delay(r, true)).sum();
+        assert!(total >= Duration::from_secs(3600), "{total:?}");
+        let store_busy: TaskError = crate::store::StoreError::Busy("throttled".into()).into();
+        assert!(store_busy.is_transient());
+        let refused: TaskError = crate::store::StoreError::Refused("too big".into()).into();
+        assert!(!refused.is_transient());
+    }
 }

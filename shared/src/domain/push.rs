@@ -14,6 +14,9 @@ use crate::time::Timestamp;
 
 /// Lead ids per push request.
 pub const MAX_LEAD_IDS: usize = 1000;
+/// Longest lead id a push accepts. Ours are 26 to about 40 characters; the cap keeps a push
+/// record (every requested id is stored) far below DynamoDB's 400 KB: 1000 × 128 B.
+pub const MAX_LEAD_ID_CHARS: usize = 128;
 /// `provider_response` holds at most this many bytes of the destination's body (then `…`).
 pub const PROVIDER_RESPONSE_MAX_BYTES: usize = 1024;
 /// Bodies kept per call in the attempt log.
@@ -235,7 +238,7 @@ impl AttemptResult {
 }
 
 /// The seed's answer to `POST /api/v1/leads/push`, plus `push_id`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PushSummary {
     pub status: DispatchStatus,
     pub destination: Destination,
@@ -265,6 +268,12 @@ pub fn distinct_lead_ids(ids: &[String]) -> Result<Vec<String>, super::Validatio
         return Err(super::ValidationError::new(
             "lead_ids",
             format!("at most {MAX_LEAD_IDS} lead ids per push, got {}; split the push", ids.len()),
+        ));
+    }
+    if let Some((i, id)) = ids.iter().enumerate().find(|(_, id)| id.chars().count() > MAX_LEAD_ID_CHARS) {
+        return Err(super::ValidationError::new(
+            format!("lead_ids[{i}]"),
+            format!("is {} characters long; lead ids have at most {MAX_LEAD_ID_CHARS}", id.chars().count()),
         ));
     }
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
@@ -477,6 +486,16 @@ impl Push {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lead_ids_over_128_characters_are_refused_naming_the_entry() {
+        let ok = vec!["a".repeat(super::MAX_LEAD_ID_CHARS), "b".into()];
+        assert_eq!(super::distinct_lead_ids(&ok).unwrap().len(), 2);
+        let long = vec!["a".into(), "x".repeat(super::MAX_LEAD_ID_CHARS + 1)];
+        let err = super::distinct_lead_ids(&long).unwrap_err();
+        assert_eq!(err.field, "lead_ids[1]");
+        assert!(err.message.contains("at most 128"), "{}", err.message);
+    }
+
     use std::collections::HashSet;
 
     use super::*;

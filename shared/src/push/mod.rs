@@ -1,8 +1,9 @@
-//! The push workflow (seed 000): the first attempt runs while the caller waits; it is
-//! recorded, delivered leads are marked `pushed` (and `save_lead` emitted), and leads whose
-//! call failed in a way worth retrying (429, 5xx, timeouts) get a `push_retry` task, delayed
-//! by the retry schedule and at least the destination's `Retry-After`. The dispatcher runs
-//! those retries through [`retry`] until the push ends or its attempts run out.
+//! The push workflow (seed 000): the first attempt runs while the caller waits and is
+//! recorded; then a `push_follow_up` task marks delivered leads `pushed` (and emits
+//! `save_lead`), and leads whose call failed in a way worth retrying (429, 5xx, timeouts)
+//! get a `push_retry` task, delayed by the retry schedule and at least the destination's
+//! `Retry-After`. The dispatcher runs those retries through [`retry`] until the push ends or
+//! its attempts run out; [`sweep`] re-queues the work of pushes whose tasks were lost.
 //!
 //! Delivery is at least once: a task the queue redelivers may repeat a call, which is why
 //! webhook receivers get `Idempotency-Key: <push_id>` and providers' adds are idempotent.
@@ -22,6 +23,8 @@ use crate::domain::push::{
 };
 use crate::ids;
 use crate::queue::QueueError;
+use crate::repo::idempotency::{self, Claim, ClaimRequest, IdempotencyState, RecordKey};
+use crate::repo::push_sweep::{self, SweepMarker};
 use crate::repo::{UpdateError, insights, integrations, leads, pushes};
 use crate::store::StoreError;
 
@@ -72,11 +75,21 @@ pub enum PushError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The `Idempotency-Key` was used before with another request body.
+    #[error("Idempotency-Key \"{0}\" was already used for a different push request. Use a new key for each push.")]
+    KeyReused(String),
+    /// The `Idempotency-Key`'s first request is still running.
+    #[error("A push with Idempotency-Key \"{0}\" is still running. Retry the same request once it has finished.")]
+    KeyInUse(String),
 }
 
 impl From<PushError> for TaskError {
     fn from(e: PushError) -> Self {
-        TaskError::Failed(e.to_string())
+        match e {
+            PushError::Store(e) => e.into(),
+            PushError::Queue(e) => e.into(),
+            other => TaskError::Failed(other.to_string()),
+        }
     }
 }
 
@@ -122,8 +135,84 @@ async fn load(ctx: &AppContext, workspace_id: &str, ids: &[String]) -> Result<Ve
     Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 
+/// How long a push holds its `Idempotency-Key` while it runs: longer than any first
+/// attempt (at most 10 provider calls of `LEADPUSH_OUTBOUND_TIMEOUT_MS`, five at a time).
+const PUSH_KEY_LEASE: Duration = Duration::from_secs(300);
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// Runs `push` at most once per `Idempotency-Key` (when the caller sent one): the same key
+/// with the same request (`fingerprint`) replays the first answer; with another request it
+/// is refused. Returns the summary and whether it is a replay (callbacks are not resent).
+/// A push that failed before reaching its destination releases the key.
+pub async fn once<Fut>(
+    ctx: &AppContext,
+    workspace_id: &str,
+    key: Option<&str>,
+    fingerprint: &str,
+    push: impl FnOnce() -> Fut,
+) -> Result<(PushSummary, bool), PushError>
+where
+    Fut: std::future::Future<Output = Result<PushSummary, PushError>>,
+{
+    let Some(key) = key else {
+        return Ok((push().await?, false));
+    };
+    if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
+        return Err(ValidationError::new(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"),
+        )
+        .into());
+    }
+    let at = RecordKey { workspace_id, scope: "push", key };
+    let request_id = ids::new_id(ids::REQUEST);
+    let payload_hash = crate::secrets::hash(fingerprint);
+    let claim = ClaimRequest {
+        at,
+        request_id: &request_id,
+        payload_hash: payload_hash.clone(),
+        now: ctx.now(),
+        lease: PUSH_KEY_LEASE,
+    };
+    match idempotency::claim(&*ctx.store, claim).await? {
+        Claim::Taken(record) if record.payload_hash != payload_hash => Err(PushError::KeyReused(key.to_owned())),
+        Claim::Taken(record) => match (record.state, record.response) {
+            (IdempotencyState::Completed, Some(response)) => {
+                let summary = serde_json::from_value(response).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((summary, true))
+            }
+            _ => Err(PushError::KeyInUse(key.to_owned())),
+        },
+        Claim::Claimed => match push().await {
+            Ok(summary) => {
+                let response = serde_json::to_value(&summary).ok();
+                let window = ctx.config.idempotency_ttl;
+                if let Err(e) = idempotency::complete(&*ctx.store, at, &request_id, response, ctx.now(), window).await {
+                    // The push happened; the key stays leased, so a retry gets 409, not a second push.
+                    tracing::error!(push_id = summary.push_id, error = %e, "push done, but its idempotency record was not completed");
+                }
+                Ok((summary, false))
+            }
+            Err(e) => {
+                if let Err(release) = idempotency::release(&*ctx.store, at).await {
+                    tracing::warn!(error = %release, "could not release a push idempotency key");
+                }
+                Err(e)
+            }
+        },
+    }
+}
+
+/// How long a push may wait for its follow-up or overdue retry before the sweeper
+/// re-queues it: past SQS's longest delay (15 min) plus the dispatcher's longest backoff.
+pub const SWEEP_GRACE: Duration = Duration::from_secs(20 * 60);
+
 /// Pushes `lead_ids` (distinct, validated) to `target`: the first attempt, recorded, and
-/// the seed's answer about it.
+/// the seed's answer about it. What follows (marking leads `pushed`, insights, `save_lead`,
+/// the next attempt) is queued as tasks right after the record is written, so nothing
+/// slow or failing stands between the destination's answer and the caller; a sweep marker
+/// written first lets [`sweep`] re-queue whatever a lost task leaves undone.
 pub async fn start(
     ctx: &AppContext,
     workspace_id: &str,
@@ -133,9 +222,16 @@ pub async fn start(
     let loaded = load(ctx, workspace_id, &lead_ids).await?;
     let found: HashSet<&str> = loaded.iter().map(|(lead, _)| lead.id.as_str()).collect();
     let mut push = Push::new(ids::new_id(ids::PUSH), target.record(), &lead_ids, &found, max_attempts(ctx), ctx.now());
-    let leads: Vec<Lead> = loaded.iter().map(|(lead, _)| lead.clone()).collect();
+    let leads: Vec<Lead> = loaded.into_iter().map(|(lead, _)| lead).collect();
     let result = send::attempt(ctx, &push.id, 1, &target, &leads).await;
     push.record_attempt(1, &result, next_delay(ctx, 1, &result), ctx.now());
+    let marker = SweepMarker {
+        workspace_id: workspace_id.to_owned(),
+        push_id: push.id.clone(),
+        due_at: ctx.now().plus(SWEEP_GRACE),
+        followed_up: 0,
+    };
+    push_sweep::create(&*ctx.store, &marker).await?;
     pushes::create(&*ctx.store, workspace_id, &push).await?;
     tracing::info!(
         push_id = push.id,
@@ -146,46 +242,112 @@ pub async fn start(
         "push attempted"
     );
     // The destination has answered and the record says so; a failure from here on must not
-    // turn that into an error the caller would retry (and so push twice).
-    if let Err(e) = follow_up(ctx, workspace_id, &push, 1, &loaded).await {
-        tracing::error!(push_id = push.id, error = %e, "push recorded, but marking leads or queueing its retry failed");
+    // turn that into an error the caller would retry (and so push twice). The sweeper
+    // re-queues what this could not.
+    if let Err(e) = queue_next(ctx, workspace_id, &push, 1).await {
+        tracing::error!(push_id = push.id, error = %e, "push recorded, but queueing its follow-up failed");
     }
     Ok(push.summary(&result))
 }
 
-/// After attempt `attempt` is recorded: marks the leads it delivered `pushed`, emits
-/// `save_lead` for them, and queues the next attempt if the push is retrying.
-async fn follow_up(
-    ctx: &AppContext,
-    workspace_id: &str,
-    push: &Push,
-    attempt: u32,
-    loaded: &[(Lead, u64)],
-) -> Result<(), PushError> {
-    let delivered: HashSet<&str> = push
-        .leads
-        .iter()
-        .filter(|l| l.outcome == LeadOutcome::Pushed && l.attempt == Some(attempt))
-        .map(|l| l.lead_id.as_str())
-        .collect();
-    let to_mark: Vec<(Lead, u64)> = loaded.iter().filter(|(l, _)| delivered.contains(l.id.as_str())).cloned().collect();
-    if !to_mark.is_empty() {
-        let changed = leads::mark_pushed(&*ctx.store, workspace_id, &to_mark, ctx.now()).await?;
-        // Insights count each lead once per channel, so a redelivered task counts nothing twice.
-        let pushed: Vec<Lead> = to_mark.iter().map(|(lead, _)| lead.clone()).collect();
-        insights::record_pushed(&*ctx.store, workspace_id, push.destination.as_str(), &pushed).await?;
-        if !changed.is_empty() {
-            dispatch::emit_leads_saved(&*ctx.queue, workspace_id, &changed).await?;
-        }
-    }
+/// Queues the follow-up of attempt `attempt` and, if the push is retrying, the next attempt.
+async fn queue_next(ctx: &AppContext, workspace_id: &str, push: &Push, attempt: u32) -> Result<(), QueueError> {
+    let (workspace_id, push_id) = (workspace_id.to_owned(), push.id.clone());
+    let mut messages =
+        vec![Task::PushFollowUp { workspace_id: workspace_id.clone(), push_id: push_id.clone(), attempt }.message()];
     if push.status == PushState::Retrying {
         let due = push.next_attempt_at.map_or(0, |at| at.unix_millis() - ctx.now().unix_millis());
         let delay = Duration::from_millis(due.max(0) as u64);
-        let task =
-            Task::PushRetry { workspace_id: workspace_id.to_owned(), push_id: push.id.clone(), attempt: attempt + 1 };
-        ctx.queue.send(vec![task.delayed(delay)]).await?;
+        messages.push(Task::PushRetry { workspace_id, push_id, attempt: attempt + 1 }.delayed(delay));
+    }
+    ctx.queue.send(messages).await
+}
+
+/// The `push_follow_up` task: marks the leads delivered up to attempt `attempt` (and not
+/// yet followed up) `pushed`, counts them in insights and emits `save_lead`. Safe to run
+/// twice: marking and counting are idempotent, and only leads whose record changed are
+/// emitted.
+pub async fn follow_up(ctx: &AppContext, workspace_id: &str, push_id: &str, attempt: u32) -> Result<(), PushError> {
+    let Some(push) = pushes::get(&*ctx.store, workspace_id, push_id).await? else {
+        return Ok(());
+    };
+    let marker = push_sweep::get(&*ctx.store, workspace_id, push_id).await?;
+    let done = marker.as_ref().map_or(0, |m| m.followed_up);
+    if done < attempt {
+        let delivered: Vec<String> = push
+            .leads
+            .iter()
+            .filter(|l| l.outcome == LeadOutcome::Pushed && l.attempt.is_some_and(|a| a > done && a <= attempt))
+            .map(|l| l.lead_id.clone())
+            .collect();
+        let to_mark = load(ctx, workspace_id, &delivered).await?;
+        if !to_mark.is_empty() {
+            let changed = leads::mark_pushed(&*ctx.store, workspace_id, &to_mark, ctx.now()).await?;
+            // Insights count each lead once per channel, so a redelivered task counts nothing twice.
+            let pushed: Vec<Lead> = to_mark.into_iter().map(|(lead, _)| lead).collect();
+            insights::record_pushed(&*ctx.store, workspace_id, push.destination.as_str(), &pushed).await?;
+            if !changed.is_empty() {
+                dispatch::emit_leads_saved(&*ctx.queue, workspace_id, &changed).await?;
+            }
+        }
+    }
+    if push.status.is_final() && attempt >= push.attempts {
+        push_sweep::delete(&*ctx.store, workspace_id, push_id).await?;
+    } else {
+        let due = push.next_attempt_at.unwrap_or(ctx.now()).max(ctx.now()).plus(SWEEP_GRACE);
+        push_sweep::update(&*ctx.store, workspace_id, push_id, |m| {
+            m.followed_up = m.followed_up.max(attempt);
+            m.due_at = due;
+            Ok(())
+        })
+        .await?;
     }
     Ok(())
+}
+
+/// Re-queues the work of pushes whose tasks were lost: a follow-up that never completed, a
+/// retry overdue by more than [`SWEEP_GRACE`]. Returns how many pushes it re-queued work
+/// for. Runs on a schedule (`sweep` task on AWS, a loop in `leadpush serve`); duplicate
+/// tasks are harmless, since every push task is idempotent.
+pub async fn sweep(ctx: &AppContext, now: crate::time::Timestamp) -> Result<usize, PushError> {
+    let mut requeued = 0;
+    for marker in push_sweep::due(&*ctx.store, now).await? {
+        let (ws, id) = (marker.workspace_id.as_str(), marker.push_id.as_str());
+        let Some(push) = pushes::get(&*ctx.store, ws, id).await? else {
+            // The push was never recorded (the request died after the marker): nothing to do.
+            push_sweep::delete(&*ctx.store, ws, id).await?;
+            continue;
+        };
+        let mut messages = Vec::new();
+        if marker.followed_up < push.attempts {
+            messages.push(
+                Task::PushFollowUp { workspace_id: ws.to_owned(), push_id: id.to_owned(), attempt: push.attempts }
+                    .message(),
+            );
+        }
+        let overdue = push.next_attempt_at.is_none_or(|at| at.plus(SWEEP_GRACE) <= now);
+        if push.status == PushState::Retrying && overdue {
+            messages.push(
+                Task::PushRetry { workspace_id: ws.to_owned(), push_id: id.to_owned(), attempt: push.attempts + 1 }
+                    .message(),
+            );
+        }
+        if messages.is_empty() && push.status.is_final() {
+            push_sweep::delete(&*ctx.store, ws, id).await?;
+            continue;
+        }
+        if !messages.is_empty() {
+            tracing::warn!(push_id = id, status = ?push.status, attempts = push.attempts, followed_up = marker.followed_up, "sweeper re-queued a stalled push");
+            ctx.queue.send(messages).await?;
+            requeued += 1;
+        }
+        push_sweep::update(&*ctx.store, ws, id, |m| {
+            m.due_at = now.plus(SWEEP_GRACE);
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(requeued)
 }
 
 /// Another attempt already recorded this one's result.
@@ -200,16 +362,9 @@ pub async fn retry(ctx: &AppContext, workspace_id: &str, push_id: &str, attempt:
         return Ok(());
     };
     if push.attempts >= attempt {
-        // A redelivered task: its attempt is recorded, but what followed may not have been.
+        // A redelivered task: its attempt is recorded, but queueing what follows may have failed.
         if push.attempts == attempt {
-            let delivered: Vec<String> = push
-                .leads
-                .iter()
-                .filter(|l| l.outcome == LeadOutcome::Pushed && l.attempt == Some(attempt))
-                .map(|l| l.lead_id.clone())
-                .collect();
-            let loaded = load(ctx, workspace_id, &delivered).await?;
-            follow_up(ctx, workspace_id, &push, attempt, &loaded).await?;
+            queue_next(ctx, workspace_id, &push, attempt).await?;
         }
         return Ok(());
     }
@@ -219,18 +374,18 @@ pub async fn retry(ctx: &AppContext, workspace_id: &str, push_id: &str, attempt:
     let target = match retry_target(ctx, workspace_id, &push).await? {
         Ok(target) => target,
         Err(reason) => {
-            return settle(ctx, workspace_id, push_id, attempt, |p| p.abandon(attempt, &reason, ctx.now()), &[]).await;
+            return settle(ctx, workspace_id, push_id, attempt, |p| p.abandon(attempt, &reason, ctx.now())).await;
         }
     };
     let pending = push.pending_ids();
     let loaded = load(ctx, workspace_id, &pending).await?;
-    let leads: Vec<Lead> = loaded.iter().map(|(lead, _)| lead.clone()).collect();
+    let leads: Vec<Lead> = loaded.into_iter().map(|(lead, _)| lead).collect();
     let mut result = send::attempt(ctx, push_id, attempt, &target, &leads).await;
     let present: HashSet<&str> = leads.iter().map(|l| l.id.as_str()).collect();
     let gone = pending.iter().filter(|id| !present.contains(id.as_str())).map(|id| (id.clone(), LeadResult::Missing));
     result.leads.extend(gone.collect::<Vec<_>>());
     let delay = next_delay(ctx, attempt, &result);
-    settle(ctx, workspace_id, push_id, attempt, |p| p.record_attempt(attempt, &result, delay, ctx.now()), &loaded).await
+    settle(ctx, workspace_id, push_id, attempt, |p| p.record_attempt(attempt, &result, delay, ctx.now())).await
 }
 
 /// Records attempt `attempt` (unless it already is) and follows up on it.
@@ -240,7 +395,6 @@ async fn settle(
     push_id: &str,
     attempt: u32,
     record: impl Fn(&mut Push),
-    loaded: &[(Lead, u64)],
 ) -> Result<(), PushError> {
     let updated = pushes::update(&*ctx.store, workspace_id, push_id, |p| {
         if p.attempts >= attempt {
@@ -256,7 +410,7 @@ async fn settle(
         Err(UpdateError::Store(e)) => return Err(e.into()),
     };
     tracing::info!(push_id, attempt, status = ?push.status, pushed = push.lead_count, pending = push.pending_count, "push retried");
-    follow_up(ctx, workspace_id, &push, attempt, loaded).await
+    Ok(queue_next(ctx, workspace_id, &push, attempt).await?)
 }
 
 /// The target of a retry: the push's own URL, list or campaign with the integration's
@@ -302,6 +456,155 @@ mod tests {
         (url, seen)
     }
 
+    /// Receives every visible message (removing it) and returns the tasks.
+    async fn drain(ctx: &AppContext) -> Vec<Task> {
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let batch = ctx.queue.receive(10, Duration::ZERO).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            for message in batch {
+                ctx.queue.delete(&message.receipt).await.unwrap();
+                tasks.push(serde_json::from_str(&message.body).unwrap());
+            }
+        }
+        tasks
+    }
+
+    async fn one_lead(ctx: &AppContext) -> (String, Lead) {
+        let store = &*ctx.store;
+        let ws = workspaces::create_workspace(store, "Push", ctx.now()).await.unwrap().id;
+        let lead = Lead::new("req_PUSH_0001".into(), "cmp_1".into(), None, LeadFields::default(), ctx.now());
+        leads::put_many(store, &ws, std::slice::from_ref(&lead)).await.unwrap();
+        (ws, lead)
+    }
+
+    async fn status_of(ctx: &AppContext, ws: &str, lead: &Lead) -> crate::domain::lead::LeadStatus {
+        leads::get(&*ctx.store, ws, &lead.id).await.unwrap().unwrap().status
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_answers_before_its_follow_up_which_a_task_runs() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let (ws, lead) = one_lead(&ctx).await;
+        let (url, _seen) = flaky_receiver().await;
+        let _ = flaky_receiver; // the first answer is 503: warm it up so this push succeeds
+        let client = reqwest::Client::new();
+        let _ = client.post(&url).send().await;
+
+        let summary = start(&ctx, &ws, Target::Webhook { url }, vec![lead.id.clone()]).await.unwrap();
+        assert!(summary.dispatched, "{summary:?}");
+        assert_ne!(status_of(&ctx, &ws, &lead).await, crate::domain::lead::LeadStatus::Pushed);
+        let tasks = drain(&ctx).await;
+        let expected = Task::PushFollowUp { workspace_id: ws.clone(), push_id: summary.push_id.clone(), attempt: 1 };
+        assert_eq!(tasks, vec![expected.clone()]);
+        dispatch::run(&ctx, expected).await.unwrap();
+        assert_eq!(status_of(&ctx, &ws, &lead).await, crate::domain::lead::LeadStatus::Pushed);
+        assert!(matches!(drain(&ctx).await.as_slice(), [Task::LeadsSaved { .. }]), "save_lead emitted");
+        // Finished with: its sweep marker is gone.
+        assert!(push_sweep::get(&*ctx.store, &ws, &summary.push_id).await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sweeper_requeues_lost_follow_ups_and_overdue_retries() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let (ws, lead) = one_lead(&ctx).await;
+        let (url, seen) = flaky_receiver().await;
+        let summary = start(&ctx, &ws, Target::Webhook { url }, vec![lead.id.clone()]).await.unwrap();
+        assert_eq!(summary.provider_status_code, Some(503));
+        // Every task is lost (a queue outage, a dead-lettered message).
+        assert_eq!(drain(&ctx).await.len(), 1, "the follow-up; the retry is still delayed");
+        let now = ctx.now();
+        assert_eq!(sweep(&ctx, now).await.unwrap(), 0, "nothing is overdue yet");
+
+        let later = now.plus(SWEEP_GRACE + Duration::from_secs(20 * 60));
+        assert_eq!(sweep(&ctx, later).await.unwrap(), 1);
+        let tasks = drain(&ctx).await;
+        let push_id = summary.push_id.clone();
+        assert!(tasks.contains(&Task::PushFollowUp { workspace_id: ws.clone(), push_id: push_id.clone(), attempt: 1 }));
+        let retry_task = Task::PushRetry { workspace_id: ws.clone(), push_id: push_id.clone(), attempt: 2 };
+        assert!(tasks.contains(&retry_task), "{tasks:?}");
+        for task in tasks {
+            dispatch::run(&ctx, task).await.unwrap();
+        }
+        // The retry delivered and queued its own follow-up.
+        for task in drain(&ctx).await {
+            dispatch::run(&ctx, task).await.unwrap();
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert_eq!(pushes::get(&*ctx.store, &ws, &push_id).await.unwrap().unwrap().status, PushState::Dispatched);
+        assert_eq!(status_of(&ctx, &ws, &lead).await, crate::domain::lead::LeadStatus::Pushed);
+        assert!(push_sweep::get(&*ctx.store, &ws, &push_id).await.unwrap().is_none());
+        assert_eq!(sweep(&ctx, later.plus(SWEEP_GRACE)).await.unwrap(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_follow_up_that_meets_store_faults_fails_and_completes_when_retried() {
+        use crate::store::faulty::{Fault, FaultyStore, Op, Rule};
+        let (mut ctx, _dir) = crate::testing::embedded_context();
+        let (ws, lead) = one_lead(&ctx).await;
+        let (url, _) = flaky_receiver().await;
+        let _ = reqwest::Client::new().post(&url).send().await;
+        let summary = start(&ctx, &ws, Target::Webhook { url }, vec![lead.id.clone()]).await.unwrap();
+        let task = drain(&ctx).await.remove(0);
+        let faulty = std::sync::Arc::new(
+            FaultyStore::new(ctx.store.clone())
+                .inject(Rule::new(Op::TransactWrite, Fault::Conflict).on_keys_containing("LEAD#").times(40))
+                .inject(Rule::new(Op::Put, Fault::Throttle).on_keys_containing("LEAD#").times(40)),
+        );
+        ctx.store = faulty.clone();
+        let err = dispatch::run(&ctx, task.clone()).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert!(faulty.injected() > 0);
+        ctx.store = faulty.clone();
+        // The faults are spent after 40 of each; the redelivered task completes the work.
+        let mut done = false;
+        for _ in 0..60 {
+            if dispatch::run(&ctx, task.clone()).await.is_ok() {
+                done = true;
+                break;
+            }
+        }
+        assert!(done);
+        assert_eq!(status_of(&ctx, &ws, &lead).await, crate::domain::lead::LeadStatus::Pushed);
+        assert!(push_sweep::get(&*ctx.store, &ws, &summary.push_id).await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idempotency_key_replays_the_first_push_and_refuses_another_body() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let (ws, lead) = one_lead(&ctx).await;
+        let (url, seen) = flaky_receiver().await;
+        let run = |fingerprint: &'static str| {
+            let (ctx, ws, url, id) = (ctx.clone(), ws.clone(), url.clone(), lead.id.clone());
+            async move {
+                once(&ctx, &ws, Some("key-1"), fingerprint, || start(&ctx, &ws, Target::Webhook { url }, vec![id]))
+                    .await
+            }
+        };
+        let (first, replayed) = run("body-a").await.unwrap();
+        assert!(!replayed);
+        let (again, replayed) = run("body-a").await.unwrap();
+        assert!(replayed);
+        assert_eq!(again, first, "the same answer, push_id included");
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "pushed once");
+        assert!(matches!(run("body-b").await, Err(PushError::KeyReused(_))));
+        let err = once(&ctx, &ws, Some(""), "x", || async { unreachable!() }).await.unwrap_err();
+        assert!(matches!(err, PushError::Invalid(_)));
+        // A push that fails before reaching its destination gives the key back.
+        let failed =
+            once(&ctx, &ws, Some("key-2"), "c", || async { Err(PushError::NotConfigured(Provider::Heyreach)) });
+        assert!(failed.await.is_err());
+        let (_, replayed) = run_with_key(&ctx, &ws, "key-2", &url, &lead).await;
+        assert!(!replayed);
+    }
+
+    async fn run_with_key(ctx: &AppContext, ws: &str, key: &str, url: &str, lead: &Lead) -> (PushSummary, bool) {
+        let target = Target::Webhook { url: url.to_owned() };
+        once(ctx, ws, Some(key), "c", || start(ctx, ws, target, vec![lead.id.clone()])).await.unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redelivered_retry_neither_sends_nor_records_twice() {
         let (ctx, _dir) = crate::testing::embedded_context();
@@ -325,6 +628,7 @@ mod tests {
         retry(&ctx, &ws, "push_01NOSUCHPUSH0000000000000000", 2).await.unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 2);
         assert_eq!(pushes::get(store, &ws, &summary.push_id).await.unwrap().unwrap(), done);
+        follow_up(&ctx, &ws, &summary.push_id, 2).await.unwrap();
         assert_eq!(
             leads::get(store, &ws, &lead.id).await.unwrap().unwrap().status,
             crate::domain::lead::LeadStatus::Pushed
