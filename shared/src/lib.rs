@@ -14,6 +14,8 @@ pub mod dispatch;
 pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "enrich")]
+pub mod enrich;
 pub mod error;
 pub mod http;
 pub mod ids;
