@@ -17,8 +17,10 @@ pub mod embedded;
 #[cfg(feature = "enrich")]
 pub mod enrich;
 pub mod error;
+pub mod feedback;
 pub mod http;
 pub mod ids;
+pub mod ingest;
 pub mod lambda;
 #[cfg(feature = "embedded")]
 pub mod local;
