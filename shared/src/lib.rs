@@ -8,6 +8,8 @@ pub mod admin;
 pub mod api;
 pub mod aws;
 pub mod config;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod context;
 pub mod delivery;
 pub mod dispatch;
@@ -15,8 +17,10 @@ pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;
+pub mod feedback;
 pub mod http;
 pub mod ids;
+pub mod ingest;
 pub mod lambda;
 #[cfg(feature = "embedded")]
 pub mod local;
