@@ -20,10 +20,8 @@ const NAV = [
 
 function parseRoute() {
   const path = decodeURIComponent(window.location.hash.replace(/^#\/?/, ''));
-  const [first = 'campaigns', ...rest] = path.split('/').filter(Boolean);
-  const query = {};
-  const q = first.indexOf('?');
-  return { section: q >= 0 ? first.slice(0, q) : first, rest, query };
+  const [section = 'campaigns', ...rest] = path.split('/').filter(Boolean);
+  return { section, rest };
 }
 
 function useRoute() {

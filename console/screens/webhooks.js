@@ -155,7 +155,8 @@ export function WebhookDetail({ id }) {
     <${ErrorBanner} error=${hook.error} />
     ${secret && html`<${SecretOnce} secret=${secret} />`}
     ${w && w.disabled_reason && html`<div class="alert warn" role="status" data-testid="disabled-reason">
-      <strong>Disabled automatically:</strong> ${w.disabled_reason} Turn it back on once the receiver works again.</div>`}
+      <strong>This webhook is off.</strong> ${w.disabled_reason}
+      <div>Once the receiver works again, turn it back on with the toggle below.</div></div>`}
     ${w && !editing && html`<section class="panel" aria-labelledby="webhook-settings">
       <div class="spread"><h2 id="webhook-settings">Settings</h2>
         <div class="row">

@@ -51,6 +51,8 @@ function serverEnv() {
     LEADPUSH_WEBHOOK_RETRY_SCHEDULE: '50ms,100ms,200ms',
     LEADPUSH_PUSH_RETRY_SCHEDULE: '50ms,100ms',
     LEADPUSH_LOG: 'warn',
+    // One delivery that fails every retry disables its endpoint (the auto-disable check).
+    LEADPUSH_WEBHOOK_DISABLE_AFTER_FAILURES: '1',
   };
 }
 
@@ -117,8 +119,9 @@ async function startReceiver() {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       requests.push({ method: req.method, path: req.url, headers: req.headers, body });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"ok":true}');
+      const failing = req.url.startsWith('/fail');
+      res.writeHead(failing ? 500 : 200, { 'content-type': 'application/json' });
+      res.end(failing ? '{"error":"receiver is down"}' : '{"ok":true}');
     });
   });
   await new Promise((ok) => srv.listen(0, '127.0.0.1', ok));
@@ -196,6 +199,37 @@ async function assertLabelled(page, where) {
     .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
     .map((el) => el.outerHTML.slice(0, 120)));
   assert(unlabelled.length === 0, `${where}: controls without a label: ${unlabelled.join(' | ')}`);
+}
+
+/** Text of every visible element keeps 4.5:1 contrast with the background behind it (WCAG AA). */
+async function assertContrast(page, where) {
+  const low = await page.evaluate(() => {
+    const parse = (c) => {
+      const p = (/rgba?\(([^)]+)\)/.exec(c) || [null, '0,0,0,0'])[1].split(',').map(Number);
+      return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+    };
+    const lum = ({ r, g, b }) => {
+      const f = (v) => { const x = v / 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = parse(getComputedStyle(e).backgroundColor);
+        if (c.a > 0) return c;
+      }
+      return { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const out = [];
+    for (const el of document.querySelectorAll('body *')) {
+      if (el.closest('svg') || el.closest('[disabled]') || el.offsetParent === null) continue;
+      if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+      const [a, b] = [lum(parse(getComputedStyle(el).color)), lum(background(el))].sort((x, y) => y - x);
+      const ratio = (a + 0.05) / (b + 0.05);
+      if (ratio < 4.5) out.push(`<${el.tagName.toLowerCase()} class="${el.className}"> "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+    }
+    return out;
+  });
+  assert(low.length === 0, `${where}: text below 4.5:1 contrast: ${low.join(' | ')}`);
 }
 
 function assertClean(page, where) {
@@ -289,6 +323,7 @@ async function seed002() {
   await page.getByRole('button', { name: 'Previous page' }).click();
   await until('back to the first page', async () => (await rows.count()) === 20);
   await shot(page, 'campaign');
+  await assertContrast(page, 'campaign page');
 
   // A lead's feedback and event log.
   const leadId = sent.body.data.lead_ids[24]; // the newest: first on the first page
@@ -357,6 +392,7 @@ async function seed003() {
   const got = receiver.requests.find((r) => r.body.includes(leadId));
   assert(got && got.headers.authorization === 'Bearer receiver-token' && got.headers['webhook-signature'], 'the receiver got the signed notification with our header');
   await shot(page, 'webhook');
+  await assertContrast(page, 'webhook page');
 
   // Redeliver it: the receiver gets it again.
   const copies = () => receiver.requests.filter((r) => r.body.includes(leadId)).length;
@@ -377,6 +413,29 @@ async function seed003() {
   await page.getByRole('button', { name: 'Rotate secret' }).click();
   const rotated = await page.getByTestId('secret').innerText();
   assert(rotated.startsWith('whsec_') && rotated !== secret, 'rotation shows a new secret once');
+
+  // An endpoint whose deliveries fail every retry is disabled; the page says why.
+  const broken = await call('POST', '/api/v1/webhooks', {
+    key: ws.key, body: { name: 'Broken receiver', url: `${receiver.url}/fail`, method: 'POST', events: ['save_lead'] },
+  });
+  assert(broken.status === 201, broken.text);
+  const again = await call('POST', '/api/v1/webhook/leads', {
+    token, body: { idempotency_key: 'hook-2', leads: [{ name: 'Eve', campaign_id: cmp.body.data.id }] },
+  });
+  assert(again.status === 202, again.text);
+  const reason = await until('the broken endpoint auto-disabled', async () => {
+    const r = await call('GET', `/api/v1/webhooks/${broken.body.data.id}`, { key: ws.key });
+    return r.body.data.enabled === false && r.body.data.disabled_reason;
+  }, 30000);
+  await page.goto(`${server.base}/#/webhooks/${broken.body.data.id}`);
+  const shown = await page.getByTestId('disabled-reason').innerText();
+  assert(shown.includes(reason), `the disable reason "${reason}" is shown: ${shown}`);
+  assert((await page.getByRole('switch').getAttribute('aria-checked')) === 'false', 'the toggle shows it disabled');
+  const failedRow = page.getByTestId('delivery-log').locator('tbody tr').filter({ hasText: 'failed' }).first();
+  await failedRow.waitFor();
+  const failedText = await failedRow.innerText();
+  assert(failedText.includes('HTTP 500') && failedText.includes('receiver is down') && failedText.includes('4'), `failed delivery row: ${failedText}`);
+  await shot(page, 'webhook-disabled');
   assertClean(page, 'seed 003');
 }
 
@@ -411,6 +470,7 @@ async function validation() {
   assert(/content-type/i.test(headerText) && headerText.includes('cannot be configured'), `beside the headers: ${headerText}`);
   assert(await page.locator('#webhook-url-error').count() === 0, 'the URL error is gone once the URL is fixed');
   await shot(page, 'validation');
+  await assertContrast(page, 'failing form');
 
   // Sign-in with a wrong key explains itself beside the key field.
   const other = await newPage();
@@ -480,6 +540,7 @@ async function integrationsPushInsightsDocs() {
   await page.getByLabel('Group outcomes by').selectOption('position');
   await until('the chart by title', async () => /cto|vp sales/.test((await chart.getAttribute('aria-label')) || ''));
   await shot(page, 'insights');
+  await assertContrast(page, 'insights');
 
   // The API reference renders the served document, offline.
   await page.goto(`${server.base}/docs`);
@@ -493,6 +554,53 @@ async function integrationsPushInsightsDocs() {
   await page.getByRole('heading', { name: 'Sign in to Leadpush' }).waitFor();
   assert(await page.evaluate(() => sessionStorage.length) === 0, 'signing out clears session storage');
   assertClean(page, 'integrations, push, insights, docs');
+}
+
+/** Keyboard only: sign in, move through the navigation, land on the new screen's heading. */
+async function keyboard() {
+  const ws = newWorkspace('Keyboard workspace');
+  const page = await newPage();
+  await page.goto(`${server.base}/`);
+  await page.getByRole('heading', { name: 'Sign in to Leadpush' }).waitFor();
+  const focused = () => page.evaluate(() => {
+    const el = document.activeElement;
+    return el ? { id: el.id, tag: el.tagName, text: el.textContent.trim() } : {};
+  });
+  await until('the key field focused by Tab', async () => {
+    await page.keyboard.press('Tab');
+    return (await focused()).id === 'api-key';
+  });
+  await page.keyboard.type(ws.key);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
+  const skip = await until('the skip link first in the tab order', async () => {
+    await page.keyboard.press('Tab');
+    const f = await focused();
+    return f.tag === 'A' || f.tag === 'BUTTON' ? f : null;
+  });
+  assert(skip.text === 'Skip to content', `the first stop is the skip link, not ${skip.text}`);
+  await until('the Webhooks link by Tab', async () => {
+    await page.keyboard.press('Tab');
+    return (await focused()).text === 'Webhooks';
+  });
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+  await until('focus on the new heading', async () => (await focused()).tag === 'H1');
+  assert((await focused()).text === 'Webhooks', 'focus moved to the Webhooks heading');
+  // The contrast check itself catches pale text.
+  await page.evaluate(() => {
+    const p = document.createElement('p');
+    p.id = 'pale';
+    p.textContent = 'pale text';
+    p.style.color = '#bbbbbb';
+    document.querySelector('main').append(p);
+  });
+  const caught = await assertContrast(page, 'pale').then(() => null, (e) => e.message);
+  assert(caught && caught.includes('pale text'), 'the contrast check flags 2:1 text');
+  await page.evaluate(() => document.getElementById('pale').remove());
+  await assertContrast(page, 'webhooks list');
+  assertClean(page, 'keyboard');
+  await page.context().close();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -514,6 +622,7 @@ async function main() {
     await scenario('seed 002: empty workspace to previewed leads (CSM message, token, cURL, activation, paging)', seed002);
     await scenario('seed 003: webhook form, test send, delivery log and redelivery, toggle, rotation', seed003);
     await scenario('a failing form shows the API validation message beside its field', validation);
+    await scenario('keyboard only: sign in, navigate, focus follows', keyboard);
     await scenario('integrations masked, push with per-lead outcome, insights chart, /docs offline, sign-out', integrationsPushInsightsDocs);
   }
   if (browser) await browser.close().catch(() => {});
