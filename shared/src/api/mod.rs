@@ -2,6 +2,8 @@
 //! serves them all. Routes and the OpenAPI document come from the same declarations
 //! (utoipa-axum), so the spec cannot drift from what is served.
 
+#[cfg(feature = "workflow")]
+pub mod api_requests;
 pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
@@ -16,6 +18,8 @@ pub mod leads;
 pub mod platform;
 pub mod push;
 pub mod webhooks;
+#[cfg(feature = "workflow")]
+pub mod workflows;
 
 use std::time::Instant;
 
@@ -46,10 +50,12 @@ pub enum Function {
     Insights,
     /// Hunter-compatible email verifier, phone validator, results and bulk jobs.
     Enrich,
+    ApiRequests,
+    Workflows,
 }
 
 impl Function {
-    pub const ALL: [Function; 10] = [
+    pub const ALL: [Function; 12] = [
         Function::Platform,
         Function::Campaigns,
         Function::IngestLeads,
@@ -60,6 +66,8 @@ impl Function {
         Function::FeedbackEvents,
         Function::Insights,
         Function::Enrich,
+        Function::ApiRequests,
+        Function::Workflows,
     ];
 
     /// The crate and binary name under `functions/`.
@@ -75,6 +83,8 @@ impl Function {
             Function::FeedbackEvents => "feedback-events",
             Function::Insights => "insights",
             Function::Enrich => "enrich",
+            Function::ApiRequests => "api-requests",
+            Function::Workflows => "workflows",
         }
     }
 
@@ -94,6 +104,13 @@ impl Function {
             // Built without the `enrich` feature: the function serves nothing.
             #[cfg(not(feature = "enrich"))]
             Function::Enrich => OpenApiRouter::new(),
+            #[cfg(feature = "workflow")]
+            Function::ApiRequests => api_requests::routes(),
+            #[cfg(feature = "workflow")]
+            Function::Workflows => workflows::routes(),
+            // Builds without the workflow engine serve no workflow routes.
+            #[cfg(not(feature = "workflow"))]
+            Function::ApiRequests | Function::Workflows => OpenApiRouter::new(),
         }
     }
 }
