@@ -13,8 +13,7 @@ export function ApiRequests() {
   const [listKey, setListKey] = useState(0);
   return html`<h1 tabindex="-1">API Requests</h1>
     <p class="muted">Reusable HTTP requests that campaign workflows run (Fetch API Data) to pull JSON before later steps.
-      URL, headers, query and body are templates over <code>workspace</code>, <code>contact</code>, <code>campaign</code>,
-      <code>workflow</code> and <code>node</code>.</p>
+      URL, headers, query and body are templates over <code>workspace</code>, <code>contact</code>, <code>campaign</code>, <code>workflow</code> and <code>node</code>.</p>
     <${Limits} />
     <${Endpoints} key=${listKey} />
     <${NewEndpoint} onCreated=${() => setListKey((k) => k + 1)} />`;

@@ -80,8 +80,7 @@ export function WorkflowEditor({ campaignId }) {
   const errStep = stepOf(err);
   return html`<section class="panel" aria-labelledby="workflow" data-testid="workflow-editor">
     <div class="spread"><h2 id="workflow">Workflow</h2>${version && html`<span class="muted">version ${version}</span>`}</div>
-    <p class="hint">Steps run in order for every lead of the campaign. Templates read <code>contact</code>, <code>campaign</code>
-      and earlier outputs as <code>workflow.&lt;output key&gt;</code>.</p>
+    <p class="hint">Steps run in order for every lead of the campaign. Templates read <code>contact</code>, <code>campaign</code> and earlier outputs as <code>${'workflow.<output key>'}</code>.</p>
     <${ErrorBanner} error=${loadError} />
     ${nodes && html`<form onSubmit=${save} novalidate>
       ${nodes.length === 0 && html`<p>No steps yet. Add one below.</p>`}
@@ -181,7 +180,7 @@ export function WorkflowRuns({ leadId }) {
         <caption class="sr-only">Steps of the latest run</caption>
         <thead><tr><th scope="col">Step</th><th scope="col">Type</th><th scope="col">Status</th><th scope="col" class="num">Attempts</th>
           <th scope="col" class="num">Duration</th><th scope="col">Detail</th></tr></thead>
-        <tbody>${latest.nodes.map((n) => html`<tr><td><code>${n.id}</code></td><td>${typeName(n.node_type)}</td>
+        <tbody>${latest.nodes.map((n) => html`<tr><td><code>${n.id}</code></td><td>${typeName(n.type)}</td>
           <td><${Badge} value=${n.status} /></td><td class="num">${n.attempts}</td><td class="num">${n.duration_ms} ms</td>
           <td class="excerpt">${n.error ? `${n.error.code}: ${n.error.message}` : n.result !== null && n.result !== undefined ? `condition ${n.result ? 'true' : 'false'}` : n.push_id ? html`push <code>${n.push_id}</code>` : n.cached ? 'from cache' : ''}</td></tr>`)}
         </tbody></table></div>

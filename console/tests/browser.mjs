@@ -644,12 +644,22 @@ async function apiRequestsAndWorkflow() {
   const endpointRow = page.getByTestId('endpoints').locator('tbody tr').filter({ hasText: 'Customer profile' });
   await endpointRow.waitFor();
 
-  // A lead for the templates: a webhook campaign, activated, one lead.
+  // A lead for the templates: one lead of a webhook campaign (not active yet).
   const cmp = (await call('POST', '/api/v1/campaigns', { key: ws.key, body: { name: 'Workflow campaign', type: 'standard', lead_source: 'webhook' } })).body.data;
+  const sent = await call('POST', '/api/v1/webhook/leads', {
+    token, body: { idempotency_key: 'wf-1', leads: [{ name: 'Alice', email: 'alice@example.com', campaign_id: cmp.id }] },
+  });
+  assert(sent.status === 202, sent.text);
 
-  // The Test button: the rendered request (secret masked) and the JSON answer.
+  // The Test button: without a lead the template cannot render, and the page says why;
+  // with one, the rendered request (secret masked) and the JSON answer.
   await endpointRow.getByRole('button', { name: 'Test Customer profile' }).click();
-  await page.getByTestId('test-panel').getByRole('button', { name: 'Send test request' }).click();
+  const testPanel = page.getByTestId('test-panel');
+  await testPanel.getByRole('button', { name: 'Send test request' }).click();
+  await testPanel.getByText('template_error').waitFor();
+  assert((await testPanel.innerText()).includes('contact.email'), 'the template error names the variable');
+  await testPanel.getByLabel('Lead id for the template variables (optional)').fill(sent.body.data.lead_ids[0]);
+  await testPanel.getByRole('button', { name: 'Send test request' }).click();
   const rendered = page.getByTestId('rendered-request');
   await rendered.waitFor();
   const renderedText = await rendered.innerText();
@@ -680,11 +690,7 @@ async function apiRequestsAndWorkflow() {
   await assertLabelled(page, 'workflow editor');
   await shot(page, 'workflow');
 
-  // A lead arrives; after activation its run generates the message, shown in the preview.
-  const sent = await call('POST', '/api/v1/webhook/leads', {
-    token, body: { idempotency_key: 'wf-1', leads: [{ name: 'Alice', email: 'alice@example.com', campaign_id: cmp.id }] },
-  });
-  assert(sent.status === 202, sent.text);
+  // After activation the lead's run generates the message, shown in the preview.
   await page.getByRole('button', { name: 'Activate' }).click();
   await page.getByRole('button', { name: 'Pause' }).waitFor();
   const preview = page.getByTestId('lead-preview');
