@@ -35,3 +35,4 @@ pub mod telemetry;
 pub mod testing;
 pub mod text;
 pub mod time;
+pub mod workflow;

@@ -2,6 +2,8 @@
 //! serves them all. Routes and the OpenAPI document come from the same declarations
 //! (utoipa-axum), so the spec cannot drift from what is served.
 
+#[cfg(feature = "workflow")]
+pub mod api_requests;
 pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
@@ -14,6 +16,8 @@ pub mod leads;
 pub mod platform;
 pub mod push;
 pub mod webhooks;
+#[cfg(feature = "workflow")]
+pub mod workflows;
 
 use std::time::Instant;
 
@@ -42,10 +46,12 @@ pub enum Function {
     Webhooks,
     FeedbackEvents,
     Insights,
+    ApiRequests,
+    Workflows,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 11] = [
         Function::Platform,
         Function::Campaigns,
         Function::IngestLeads,
@@ -55,6 +61,8 @@ impl Function {
         Function::Webhooks,
         Function::FeedbackEvents,
         Function::Insights,
+        Function::ApiRequests,
+        Function::Workflows,
     ];
 
     /// The crate and binary name under `functions/`.
@@ -69,6 +77,8 @@ impl Function {
             Function::Webhooks => "webhooks",
             Function::FeedbackEvents => "feedback-events",
             Function::Insights => "insights",
+            Function::ApiRequests => "api-requests",
+            Function::Workflows => "workflows",
         }
     }
 
@@ -83,6 +93,13 @@ impl Function {
             Function::Webhooks => webhooks::routes().merge(callbacks::routes()),
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
+            #[cfg(feature = "workflow")]
+            Function::ApiRequests => api_requests::routes(),
+            #[cfg(feature = "workflow")]
+            Function::Workflows => workflows::routes(),
+            // Builds without the workflow engine serve no workflow routes.
+            #[cfg(not(feature = "workflow"))]
+            Function::ApiRequests | Function::Workflows => OpenApiRouter::new(),
         }
     }
 }
