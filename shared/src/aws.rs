@@ -158,3 +158,99 @@ pub async fn provision(table: &str, queue: &str, max_receives: u32) -> Result<Pr
     let urls = ensure_queues(&aws_sdk_sqs::Client::new(&sdk), queue, max_receives, WORK_QUEUE_VISIBILITY_SECS).await?;
     Ok(Provisioned { table: table.to_owned(), queue_url: urls.queue_url, dlq_url: urls.dlq_url })
 }
+
+/// `template.yaml` read as text (the checks need no YAML parser): the settings that make
+/// the stack behave on AWS as it does under moto.
+#[cfg(test)]
+mod template_tests {
+    fn template() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).expect("template.yaml")
+    }
+
+    /// The text of one top-level resource: its header line and everything indented deeper.
+    fn resource<'a>(text: &'a str, name: &str) -> &'a str {
+        let start = text.find(&format!("\n  {name}:\n")).unwrap_or_else(|| panic!("resource {name} missing")) + 1;
+        let body = &text[start..];
+        let mut end = body.len();
+        let mut offset = body.find('\n').map_or(body.len(), |i| i + 1);
+        while offset < body.len() {
+            let line = &body[offset..body[offset..].find('\n').map_or(body.len(), |i| offset + i)];
+            let deeper = line.starts_with("   ") || line.trim().is_empty() || line.trim_start().starts_with('#');
+            if !deeper {
+                end = offset;
+                break;
+            }
+            offset += line.len() + 1;
+        }
+        &body[..end]
+    }
+
+    fn number_after(text: &str, label: &str) -> u64 {
+        let at = text.find(label).unwrap_or_else(|| panic!("{label} missing"));
+        text[at + label.len()..].split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
+    }
+
+    #[test]
+    fn the_dispatcher_scales_by_its_event_source_not_reserved_concurrency() {
+        let text = template();
+        let dispatcher = resource(&text, "DispatcherFunction");
+        assert!(!dispatcher.contains("ReservedConcurrentExecutions"), "{dispatcher}");
+        let scaling = dispatcher.find("ScalingConfig:").expect("ScalingConfig on the SQS event");
+        assert!(dispatcher[scaling..].contains("MaximumConcurrency:"));
+        assert!(dispatcher.contains("Type: SQS") && dispatcher.contains("ReportBatchItemFailures"));
+    }
+
+    #[test]
+    fn the_visibility_timeout_is_at_least_six_dispatcher_timeouts() {
+        let text = template();
+        let timeout = number_after(resource(&text, "DispatcherFunction"), "Timeout:");
+        let queue = resource(&text, "WorkQueue");
+        let visibility = number_after(queue, "VisibilityTimeout:");
+        assert!(visibility >= 6 * timeout, "visibility {visibility} s < 6 × {timeout} s");
+        assert!(number_after(queue, "maxReceiveCount:") >= 10, "backoff for throttling needs 10 receives");
+    }
+
+    #[test]
+    fn policies_name_their_actions_without_wildcards_or_scans() {
+        let text = template();
+        for line in text.lines().filter(|l| l.contains("Action")) {
+            assert!(!line.contains('*'), "wildcard action: {line}");
+        }
+        assert!(!text.contains("dynamodb:Scan"), "no function scans the table");
+        // SAM's DynamoDB policy templates include Scan (and table-wide deletes).
+        for template in ["DynamoDBCrudPolicy", "DynamoDBReadPolicy", "DynamoDBWritePolicy"] {
+            assert!(!text.contains(template), "{template} grants Scan; name the actions");
+        }
+    }
+
+    #[test]
+    fn logs_are_kept_for_a_bounded_time_and_alarms_watch_the_failure_modes() {
+        let text = template();
+        assert!(text.contains("LoggingConfig:\n      LogGroup: !Ref LogGroup"), "every function logs to LogGroup");
+        for group in ["LogGroup", "AccessLogGroup"] {
+            assert!(resource(&text, group).contains("RetentionInDays:"), "{group} without retention");
+        }
+        let api = resource(&text, "HttpApi");
+        assert!(api.contains("AccessLogSettings:") && api.contains("ThrottlingRateLimit:"), "{api}");
+        for (alarm, metric) in [
+            ("DeadLetterAlarm", "ApproximateNumberOfMessagesVisible"),
+            ("DispatcherErrorsAlarm", "Errors"),
+            ("LambdaThrottlesAlarm", "Throttles"),
+            ("TableThrottlesAlarm", "ThrottledRequests"),
+            ("QueueAgeAlarm", "ApproximateAgeOfOldestMessage"),
+            ("StalledPushAlarm", "StalledPushes"),
+        ] {
+            assert!(resource(&text, alarm).contains(&format!("MetricName: {metric}")), "{alarm}");
+        }
+        // The stalled-push metric counts what the sweeper logs.
+        assert!(resource(&text, "StalledPushMetric").contains("sweeper re-queued a stalled push"));
+        let sweep = resource(&text, "SweepSchedule");
+        assert!(sweep.contains(r#"Input: '{"task":"sweep"}'"#), "{sweep}");
+    }
+
+    #[test]
+    fn the_sweep_message_is_a_task_the_dispatcher_runs() {
+        let task: crate::dispatch::Task = serde_json::from_str(r#"{"task":"sweep"}"#).unwrap();
+        assert_eq!(task, crate::dispatch::Task::Sweep);
+    }
+}

@@ -22,6 +22,9 @@ pub struct AppContext {
     pub outbound: Outbound,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    /// Resolver, per-host SMTP bounds and single-flight locks of enrichment.
+    #[cfg(feature = "enrich")]
+    pub enrich: Arc<crate::enrich::Engine>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +53,15 @@ impl AppContext {
             Arc::new(faulty)
         };
         let outbound = Outbound::new(config.allow_private_targets, config.outbound_timeout)?;
-        Ok(Self { store, queue, outbound, config: Arc::new(config), clock: Arc::new(SystemClock) })
+        Ok(Self {
+            store,
+            queue,
+            outbound,
+            #[cfg(feature = "enrich")]
+            enrich: Arc::new(crate::enrich::Engine::new(config.enrich.clone())),
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// Builds the adapters the configuration names.
@@ -84,6 +95,40 @@ impl AppContext {
 
     #[cfg(not(feature = "embedded"))]
     fn embedded(_config: Config) -> Result<Self, StartupError> {
+        Err(StartupError::Unsupported("this build has no embedded store; set LEADPUSH_STORE=dynamodb".into()))
+    }
+
+    /// The dead-letter queue beside the configured work queue: the embedded one in the
+    /// same file, or on AWS the SQS queue at `dlq_url` (the stack's `DeadLetterQueueUrl`).
+    pub async fn dead_letter_queue(config: &Config, dlq_url: Option<String>) -> Result<Arc<dyn Queue>, StartupError> {
+        match config.store {
+            StoreKind::Aws => {
+                let url = dlq_url.ok_or_else(|| {
+                    StartupError::Unsupported(
+                        "--dlq-url is required with dynamodb (the stack's DeadLetterQueueUrl)".into(),
+                    )
+                })?;
+                let sdk = crate::aws::sdk_config().await;
+                Ok(Arc::new(crate::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)))
+            }
+            StoreKind::Embedded => Self::embedded_dead_letter_queue(config),
+        }
+    }
+
+    #[cfg(feature = "embedded")]
+    fn embedded_dead_letter_queue(config: &Config) -> Result<Arc<dyn Queue>, StartupError> {
+        use crate::queue::embedded::{EmbeddedQueue, EmbeddedQueueConfig};
+        let db = crate::embedded::EmbeddedDb::open(&config.data_dir)?;
+        let dlq = EmbeddedQueueConfig {
+            name: DEAD_LETTER_QUEUE.into(),
+            visibility_timeout: EMBEDDED_VISIBILITY_TIMEOUT,
+            dead_letter: None,
+        };
+        Ok(Arc::new(EmbeddedQueue::new(db, dlq)))
+    }
+
+    #[cfg(not(feature = "embedded"))]
+    fn embedded_dead_letter_queue(_config: &Config) -> Result<Arc<dyn Queue>, StartupError> {
         Err(StartupError::Unsupported("this build has no embedded store; set LEADPUSH_STORE=dynamodb".into()))
     }
 

@@ -179,6 +179,22 @@ impl From<crate::push::PushError> for ApiError {
     }
 }
 
+impl From<crate::repo::api_requests::SaveError> for ApiError {
+    fn from(e: crate::repo::api_requests::SaveError) -> Self {
+        use crate::repo::api_requests::SaveError;
+        match e {
+            SaveError::NameTaken => {
+                ApiError::conflict("duplicate_name", "name: another API request of this workspace has this name")
+            }
+            SaveError::Conflict => ApiError::conflict(
+                "conflict",
+                "The API request was changed or deleted by another request meanwhile; read it again and retry.",
+            ),
+            SaveError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::ingest::IngestError> for ApiError {
     fn from(e: crate::ingest::IngestError) -> Self {
         use crate::ingest::IngestError;
@@ -213,6 +229,28 @@ impl From<crate::ingest::IngestError> for ApiError {
     }
 }
 
+#[cfg(feature = "workflow")]
+impl From<crate::workflow::save::SaveError> for ApiError {
+    fn from(e: crate::workflow::save::SaveError) -> Self {
+        use crate::workflow::save::SaveError;
+        match e {
+            SaveError::Invalid(e) => e.into(),
+            SaveError::Conflict => ApiError::conflict(
+                "conflict",
+                "The workflow was saved by another request meanwhile; read it again and retry.",
+            ),
+            SaveError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(feature = "workflow")]
+impl From<crate::workflow::template::TemplateError> for ApiError {
+    fn from(e: crate::workflow::template::TemplateError) -> Self {
+        ApiError::Validation { field: e.field, message: format!("template error: {}", e.message) }
+    }
+}
+
 impl From<crate::feedback::FeedbackError> for ApiError {
     fn from(e: crate::feedback::FeedbackError) -> Self {
         use crate::feedback::FeedbackError;
@@ -222,6 +260,22 @@ impl From<crate::feedback::FeedbackError> for ApiError {
             FeedbackError::Internal(cause) => ApiError::Internal(cause),
             FeedbackError::Store(e) => e.into(),
             FeedbackError::Queue(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(feature = "enrich")]
+impl From<crate::enrich::EnrichError> for ApiError {
+    fn from(e: crate::enrich::EnrichError) -> Self {
+        use crate::enrich::EnrichError;
+        match e {
+            EnrichError::Invalid { field, message } => ApiError::validation(field, message),
+            EnrichError::NotFound => {
+                ApiError::not_found("enrichment_not_found", "Enrichment not found in this workspace.")
+            }
+            EnrichError::Store(e) => e.into(),
+            EnrichError::Queue(e) => e.into(),
+            EnrichError::Other(cause) => ApiError::internal(cause),
         }
     }
 }

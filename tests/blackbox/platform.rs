@@ -64,6 +64,16 @@ async fn admin_creates_a_workspace_while_the_server_runs_and_its_key_works_at_on
     let out = server.cli(&["admin", "webhook-token", "create", "--workspace", "ws_does_not_exist"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+
+    // Redrive reaches the dead-letter queue (`--max 0`: other tests' dead letters stay put).
+    match backend {
+        Backend::Embedded => assert_eq!(server.admin(&["admin", "redrive", "--max", "0"]), json!({"moved": 0})),
+        Backend::Aws => {
+            let out = server.cli(&["admin", "redrive"]);
+            assert!(!out.status.success());
+            assert!(String::from_utf8_lossy(&out.stderr).contains("--dlq-url is required"), "{out:?}");
+        }
+    }
 }
 
 async fn bad_input_gets_a_clear_4xx_never_a_5xx(backend: Backend) {

@@ -66,6 +66,15 @@ enum Admin {
     ApiKey(CredentialCmd),
     #[command(subcommand, name = "webhook-token")]
     WebhookToken(CredentialCmd),
+    /// Move dead-lettered tasks back to the work queue (after fixing their cause); prints {"moved"}.
+    Redrive {
+        /// The dead-letter queue URL (with dynamodb: the stack's DeadLetterQueueUrl output).
+        #[arg(long)]
+        dlq_url: Option<String>,
+        /// Move at most this many.
+        #[arg(long, default_value_t = 10_000)]
+        max: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             leadpush::local::serve(config, options).await?;
         }
         Command::Admin { command } => {
+            let queues = config.clone();
             let ctx = AppContext::from_config(config).await?;
             let store = &*ctx.store;
             let out = match command {
@@ -138,6 +148,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Admin::Workspace(WorkspaceCmd::List) => leadpush::admin::list_workspaces(store).await?,
                 Admin::ApiKey(cmd) => credential(store, CredentialKind::ApiKey, cmd).await?,
                 Admin::WebhookToken(cmd) => credential(store, CredentialKind::WebhookToken, cmd).await?,
+                Admin::Redrive { dlq_url, max } => {
+                    let dlq = AppContext::dead_letter_queue(&queues, dlq_url).await?;
+                    serde_json::json!({ "moved": leadpush::queue::redrive(&*dlq, &*ctx.queue, max).await? })
+                }
             };
             println!("{out}");
         }

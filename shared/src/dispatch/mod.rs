@@ -40,6 +40,22 @@ pub enum Task {
     PushFollowUp { workspace_id: String, push_id: String, attempt: u32 },
     /// Re-queue the work of stalled pushes (sent by a schedule; see `push::sweep`).
     Sweep,
+    /// Compute a pending enrichment result (`enrich::results`) and send its callbacks.
+    Enrich { workspace_id: String, id: String },
+    /// Verify one chunk of a bulk verification job (`enrich::jobs`).
+    VerifyChunk { workspace_id: String, job_id: String, chunk: usize },
+    /// Create (once per workflow version) and queue the runs of these leads.
+    WorkflowStart {
+        workspace_id: String,
+        campaign_id: String,
+        version: u32,
+        lead_ids: Vec<String>,
+        trigger: crate::domain::workflow::RunTrigger,
+    },
+    /// One page of an activated campaign's leads: runs for those without one.
+    WorkflowBackfill { workspace_id: String, campaign_id: String, cursor: Option<String> },
+    /// Execute (or resume) one workflow run.
+    WorkflowRun { workspace_id: String, lead_id: String, run_id: String },
 }
 
 impl Task {
@@ -50,6 +66,11 @@ impl Task {
             Task::PushRetry { .. } => "push_retry",
             Task::PushFollowUp { .. } => "push_follow_up",
             Task::Sweep => "sweep",
+            Task::Enrich { .. } => "enrich",
+            Task::VerifyChunk { .. } => "verify_chunk",
+            Task::WorkflowStart { .. } => "workflow_start",
+            Task::WorkflowBackfill { .. } => "workflow_backfill",
+            Task::WorkflowRun { .. } => "workflow_run",
         }
     }
 
@@ -109,7 +130,10 @@ impl From<crate::store::StoreError> for TaskError {
 
 impl From<QueueError> for TaskError {
     fn from(e: QueueError) -> Self {
-        TaskError::Transient(e.to_string())
+        match e {
+            QueueError::TooLarge(_) => TaskError::Failed(e.to_string()),
+            QueueError::Backend(_) => TaskError::Transient(e.to_string()),
+        }
     }
 }
 
@@ -132,7 +156,38 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
             tracing::info!(requeued, "sweep finished");
             Ok(())
         }
+        Task::WorkflowStart { workspace_id, campaign_id, version, lead_ids, trigger } => {
+            Ok(crate::workflow::trigger::start_runs(ctx, &workspace_id, &campaign_id, version, &lead_ids, trigger)
+                .await?)
+        }
+        Task::WorkflowBackfill { workspace_id, campaign_id, cursor } => {
+            Ok(crate::workflow::trigger::backfill(ctx, &workspace_id, &campaign_id, cursor.as_deref()).await?)
+        }
+        Task::WorkflowRun { workspace_id, lead_id, run_id } => {
+            run_workflow(ctx, &workspace_id, &lead_id, &run_id).await
+        }
+        #[cfg(feature = "enrich")]
+        Task::Enrich { workspace_id, id } => Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?),
+        #[cfg(feature = "enrich")]
+        Task::VerifyChunk { workspace_id, job_id, chunk } => {
+            Ok(crate::enrich::jobs::run_chunk(ctx, &workspace_id, &job_id, chunk).await?)
+        }
+        #[cfg(not(feature = "enrich"))]
+        Task::Enrich { .. } | Task::VerifyChunk { .. } => {
+            Err(TaskError::Failed("this build has no enrichment (cargo feature `enrich`)".into()))
+        }
     }
+}
+
+#[cfg(feature = "workflow")]
+async fn run_workflow(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id: &str) -> Result<(), TaskError> {
+    Ok(crate::workflow::run::execute(ctx, workspace_id, lead_id, run_id).await?)
+}
+
+/// A dispatcher built without the workflow engine leaves the task for one that has it.
+#[cfg(not(feature = "workflow"))]
+async fn run_workflow(_ctx: &AppContext, _workspace_id: &str, _lead_id: &str, run_id: &str) -> Result<(), TaskError> {
+    Err(TaskError::Failed(format!("run {run_id}: this build has no workflow engine (cargo feature `workflow`)")))
 }
 
 /// The result for one message: done (delete it) or retry after a delay.

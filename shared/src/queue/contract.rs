@@ -97,6 +97,20 @@ pub async fn messages_dead_letter_after_max_receives(f: Fixture) {
     assert_eq!(dead[0].body, "poison");
 }
 
+pub async fn dead_letters_redrive_back_to_the_work_queue(f: Fixture) {
+    f.queue.send(vec![OutgoingMessage::now("was poison")]).await.unwrap();
+    for _ in 1..=MAX_RECEIVES {
+        let got = receive_n(&*f.queue, 1).await;
+        f.queue.set_visibility(&got[0].receipt, Duration::ZERO).await.unwrap();
+    }
+    assert!(f.queue.receive(10, Duration::from_millis(300)).await.unwrap().is_empty());
+    let moved = redrive(&*f.dlq, &*f.queue, 100).await.unwrap();
+    assert_eq!(moved, 1);
+    let back = receive_n(&*f.queue, 1).await;
+    assert_eq!((back.len(), back[0].body.as_str(), back[0].receive_count), (1, "was poison", 1));
+    assert!(f.dlq.receive(10, Duration::from_millis(300)).await.unwrap().is_empty(), "the dead-letter queue is empty");
+}
+
 pub async fn batches_of_many_messages_all_arrive(f: Fixture) {
     let bodies: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
     f.queue.send(bodies.iter().map(OutgoingMessage::now).collect()).await.unwrap();
@@ -134,4 +148,5 @@ queue_suite!(
     visibility_change_redelivers_with_a_higher_receive_count,
     messages_dead_letter_after_max_receives,
     batches_of_many_messages_all_arrive,
+    dead_letters_redrive_back_to_the_work_queue,
 );

@@ -69,6 +69,25 @@ pub trait Queue: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
 }
 
+/// Moves up to `max` messages from a dead-letter queue back to `to` (a redrive, after the
+/// cause was fixed), each sent before it is deleted, so a failure midway loses nothing
+/// (a message may then be moved twice; every task is idempotent). Returns how many moved.
+pub async fn redrive(from: &dyn Queue, to: &dyn Queue, max: usize) -> Result<usize, QueueError> {
+    let mut moved = 0;
+    while moved < max {
+        let batch = from.receive((max - moved).min(10), Duration::from_secs(1)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        to.send(batch.iter().map(|m| OutgoingMessage::now(m.body.clone())).collect()).await?;
+        for message in &batch {
+            from.delete(&message.receipt).await?;
+        }
+        moved += batch.len();
+    }
+    Ok(moved)
+}
+
 pub(crate) fn check_size(messages: &[OutgoingMessage]) -> Result<(), QueueError> {
     match messages.iter().find(|m| m.body.len() > MAX_MESSAGE_BYTES) {
         Some(m) => Err(QueueError::TooLarge(m.body.len())),
