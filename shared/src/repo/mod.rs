@@ -3,10 +3,12 @@
 //! Key layout (single table): configuration items under `W#{ws}`, every growing kind in a
 //! partition of its own with sharded listings; the full table is in the README's "Storage
 //! layout" and each module's docs. Items of the first layout (all under `W#{ws}`) move with
-//! [`migrate::rekey`].
+//! [`migrate::rekey`]. API requests, settings and the response cache: see `api_requests`;
+//! workflows and runs: see `workflows`.
 //!
 //! The scheme every item kind follows is in [`keys`].
 
+pub mod api_requests;
 pub mod campaigns;
 pub mod deliveries;
 pub mod feedback;
@@ -19,6 +21,7 @@ pub mod leads;
 pub mod migrate;
 pub mod pushes;
 pub mod webhooks;
+pub mod workflows;
 pub mod workspaces;
 
 use serde::Serialize;
