@@ -25,6 +25,7 @@ pub mod integrations;
 pub mod keys;
 pub mod lead_lookup;
 pub mod leads;
+pub mod provider_activity;
 pub mod pushes;
 pub mod webhooks;
 pub mod workspaces;
