@@ -16,6 +16,8 @@ pub mod dispatch;
 pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "enrich")]
+pub mod enrich;
 pub mod error;
 pub mod feedback;
 pub mod http;
@@ -35,3 +37,4 @@ pub mod telemetry;
 pub mod testing;
 pub mod text;
 pub mod time;
+pub mod workflow;

@@ -13,3 +13,4 @@ mod leads;
 mod platform;
 mod push;
 mod webhooks;
+mod workflow;

@@ -2,10 +2,14 @@
 //! serves them all. Routes and the OpenAPI document come from the same declarations
 //! (utoipa-axum), so the spec cannot drift from what is served.
 
+#[cfg(feature = "workflow")]
+pub mod api_requests;
 pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
 pub mod docs;
+#[cfg(feature = "enrich")]
+pub mod enrich;
 pub mod feedback;
 pub mod ingest;
 pub mod insights;
@@ -14,6 +18,8 @@ pub mod leads;
 pub mod platform;
 pub mod push;
 pub mod webhooks;
+#[cfg(feature = "workflow")]
+pub mod workflows;
 
 use std::time::Instant;
 
@@ -42,10 +48,14 @@ pub enum Function {
     Webhooks,
     FeedbackEvents,
     Insights,
+    /// Hunter-compatible email verifier, phone validator, results and bulk jobs.
+    Enrich,
+    ApiRequests,
+    Workflows,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 12] = [
         Function::Platform,
         Function::Campaigns,
         Function::IngestLeads,
@@ -55,6 +65,9 @@ impl Function {
         Function::Webhooks,
         Function::FeedbackEvents,
         Function::Insights,
+        Function::Enrich,
+        Function::ApiRequests,
+        Function::Workflows,
     ];
 
     /// The crate and binary name under `functions/`.
@@ -69,6 +82,9 @@ impl Function {
             Function::Webhooks => "webhooks",
             Function::FeedbackEvents => "feedback-events",
             Function::Insights => "insights",
+            Function::Enrich => "enrich",
+            Function::ApiRequests => "api-requests",
+            Function::Workflows => "workflows",
         }
     }
 
@@ -83,6 +99,18 @@ impl Function {
             Function::Webhooks => webhooks::routes().merge(callbacks::routes()),
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
+            #[cfg(feature = "enrich")]
+            Function::Enrich => enrich::routes(),
+            // Built without the `enrich` feature: the function serves nothing.
+            #[cfg(not(feature = "enrich"))]
+            Function::Enrich => OpenApiRouter::new(),
+            #[cfg(feature = "workflow")]
+            Function::ApiRequests => api_requests::routes(),
+            #[cfg(feature = "workflow")]
+            Function::Workflows => workflows::routes(),
+            // Builds without the workflow engine serve no workflow routes.
+            #[cfg(not(feature = "workflow"))]
+            Function::ApiRequests | Function::Workflows => OpenApiRouter::new(),
         }
     }
 }

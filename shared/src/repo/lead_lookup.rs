@@ -61,6 +61,18 @@ async fn best(store: &dyn Store, workspace_id: &str, ids: Vec<String>) -> Result
     Ok(choose(leads::get_many(store, workspace_id, &ids).await?))
 }
 
+/// The newest leads (at most [`MAX_CANDIDATES`]) whose email normalises to `email`.
+pub async fn leads_with_email(store: &dyn Store, workspace_id: &str, email: &str) -> Result<Vec<Lead>, StoreError> {
+    let Some(email) = normalize_email(email) else { return Ok(Vec::new()) };
+    let ids = candidates(store, Query::index(Index::Gsi2, email_partition(workspace_id, &email))).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut leads = leads::get_many(store, workspace_id, &ids).await?;
+    leads.sort_by(|a, b| b.id.cmp(&a.id));
+    Ok(leads)
+}
+
 /// Our id first (when it names a lead of this workspace), then LinkedIn, then email.
 pub async fn find(store: &dyn Store, workspace_id: &str, lead: &LeadRef) -> Result<Option<Lead>, StoreError> {
     if let Some(id) = lead.lead_id.as_deref().filter(|id| !id.is_empty() && id.len() <= 128 && !id.contains('#'))

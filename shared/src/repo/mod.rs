@@ -13,9 +13,12 @@
 //! | provider integration | `W#{ws}` | `INTEG#{provider}` | |
 //! | push record | `W#{ws}` | `PUSH#{id}` | |
 //! | lead lookup, feedback events, insights | see `lead_lookup`, `feedback`, `insights` | | |
+//! | API requests, settings, response cache | see `api_requests` | | |
+//! | workflows and runs | see `workflows` | | |
 //!
 //! The scheme new item kinds follow (and old ones move to) is in [`keys`].
 
+pub mod api_requests;
 pub mod campaigns;
 pub mod deliveries;
 pub mod feedback;
@@ -28,6 +31,7 @@ pub mod leads;
 pub mod provider_activity;
 pub mod pushes;
 pub mod webhooks;
+pub mod workflows;
 pub mod workspaces;
 
 use serde::Serialize;
