@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod enrich;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -46,6 +46,8 @@ pub struct OutboundResponse {
     pub duration: Duration,
     /// `Retry-After` in seconds, when the receiver sent one.
     pub retry_after: Option<Duration>,
+    /// `Location` of a redirect (the client never follows one itself).
+    pub location: Option<String>,
 }
 
 impl OutboundResponse {
@@ -132,6 +134,8 @@ impl Outbound {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let location =
+            response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut body = Vec::new();
         let mut truncated = false;
         loop {
@@ -157,6 +161,7 @@ impl Outbound {
             truncated,
             duration: started.elapsed(),
             retry_after,
+            location,
         })
     }
 }

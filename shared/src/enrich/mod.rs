@@ -1,0 +1,4 @@
+//! Enrichment: verifying and finding contact data.
+
+#[cfg(feature = "enrich")]
+pub mod find;
