@@ -14,10 +14,13 @@ pub mod dispatch;
 pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "enrich")]
 pub mod enrich;
 pub mod error;
+pub mod feedback;
 pub mod http;
 pub mod ids;
+pub mod ingest;
 pub mod lambda;
 #[cfg(feature = "embedded")]
 pub mod local;

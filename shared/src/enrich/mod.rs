@@ -1,4 +1,3 @@
 //! Enrichment: verifying and finding contact data.
 
-#[cfg(feature = "enrich")]
 pub mod find;
