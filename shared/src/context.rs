@@ -22,6 +22,9 @@ pub struct AppContext {
     pub outbound: Outbound,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    /// Resolver, per-host SMTP bounds and single-flight locks of enrichment.
+    #[cfg(feature = "enrich")]
+    pub enrich: Arc<crate::enrich::Engine>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +43,15 @@ pub enum StartupError {
 impl AppContext {
     pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>, config: Config) -> Result<Self, StartupError> {
         let outbound = Outbound::new(config.allow_private_targets, config.outbound_timeout)?;
-        Ok(Self { store, queue, outbound, config: Arc::new(config), clock: Arc::new(SystemClock) })
+        Ok(Self {
+            store,
+            queue,
+            outbound,
+            #[cfg(feature = "enrich")]
+            enrich: Arc::new(crate::enrich::Engine::new(config.enrich.clone())),
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// Builds the adapters the configuration names.

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
 pub mod docs;
+#[cfg(feature = "enrich")]
+pub mod enrich;
 pub mod feedback;
 pub mod ingest;
 pub mod insights;
@@ -42,10 +44,12 @@ pub enum Function {
     Webhooks,
     FeedbackEvents,
     Insights,
+    /// Hunter-compatible email verifier, phone validator, results and bulk jobs.
+    Enrich,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 10] = [
         Function::Platform,
         Function::Campaigns,
         Function::IngestLeads,
@@ -55,6 +59,7 @@ impl Function {
         Function::Webhooks,
         Function::FeedbackEvents,
         Function::Insights,
+        Function::Enrich,
     ];
 
     /// The crate and binary name under `functions/`.
@@ -69,6 +74,7 @@ impl Function {
             Function::Webhooks => "webhooks",
             Function::FeedbackEvents => "feedback-events",
             Function::Insights => "insights",
+            Function::Enrich => "enrich",
         }
     }
 
@@ -83,6 +89,11 @@ impl Function {
             Function::Webhooks => webhooks::routes().merge(callbacks::routes()),
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
+            #[cfg(feature = "enrich")]
+            Function::Enrich => enrich::routes(),
+            // Built without the `enrich` feature: the function serves nothing.
+            #[cfg(not(feature = "enrich"))]
+            Function::Enrich => OpenApiRouter::new(),
         }
     }
 }

@@ -43,6 +43,11 @@ fn email_sort(email: &str, lead_id: &str) -> String {
     format!("{email}#LEAD#{lead_id}")
 }
 
+/// The leads of one normalised address: its shard, its sort-key prefix.
+fn email_query(workspace_id: &str, email: &str) -> Query {
+    Query::index(Index::Gsi2, email_partition(workspace_id, email)).prefix(email_sort(email, ""))
+}
+
 /// The address and lead id of a `gsi2` sort key.
 fn parse_email_sort(sort: &str) -> Option<(&str, &str)> {
     sort.rsplit_once("#LEAD#")
@@ -95,6 +100,18 @@ async fn best(store: &dyn Store, workspace_id: &str, ids: Vec<String>) -> Result
     Ok(choose(leads::get_many(store, workspace_id, &ids).await?))
 }
 
+/// The newest leads (at most [`MAX_CANDIDATES`]) whose email normalises to `email`.
+pub async fn leads_with_email(store: &dyn Store, workspace_id: &str, email: &str) -> Result<Vec<Lead>, StoreError> {
+    let Some(email) = normalize_email(email) else { return Ok(Vec::new()) };
+    let ids = candidates(store, email_query(workspace_id, &email)).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut leads = leads::get_many(store, workspace_id, &ids).await?;
+    leads.sort_by(|a, b| b.id.cmp(&a.id));
+    Ok(leads)
+}
+
 /// Our id first (when it names a lead of this workspace), then LinkedIn, then email.
 pub async fn find(store: &dyn Store, workspace_id: &str, lead: &LeadRef) -> Result<Option<Lead>, StoreError> {
     if let Some(id) = lead.lead_id.as_deref().filter(|id| !id.is_empty() && id.len() <= 128 && !id.contains('#'))
@@ -109,8 +126,7 @@ pub async fn find(store: &dyn Store, workspace_id: &str, lead: &LeadRef) -> Resu
         }
     }
     if let Some(email) = &lead.email {
-        let query = Query::index(Index::Gsi2, email_partition(workspace_id, email)).prefix(email_sort(email, ""));
-        let ids = candidates(store, query).await?;
+        let ids = candidates(store, email_query(workspace_id, email)).await?;
         return best(store, workspace_id, ids).await;
     }
     Ok(None)
