@@ -8,6 +8,8 @@ pub mod campaigns;
 pub mod docs;
 #[cfg(feature = "enrich")]
 pub mod enrich;
+#[cfg(feature = "enrich")]
+pub mod finders;
 pub mod feedback;
 pub mod ingest;
 pub mod insights;
@@ -90,7 +92,7 @@ impl Function {
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
             #[cfg(feature = "enrich")]
-            Function::Enrich => enrich::routes(),
+            Function::Enrich => enrich::routes().merge(finders::routes()),
             // Built without the `enrich` feature: the function serves nothing.
             #[cfg(not(feature = "enrich"))]
             Function::Enrich => OpenApiRouter::new(),

@@ -10,3 +10,5 @@ pub mod extract;
 pub mod names;
 pub mod phones;
 pub mod roles;
+pub mod web;
+pub mod finders;
