@@ -10,7 +10,7 @@ Everything listens on loopback only:
                         text), about page, and /private/ which robots.txt disallows
           blog.test     one article per author rule, one without an author
           private.test  robots.txt disallows everything
-          slow.test     the home page answers after 3 s
+          slow.test     the home page answers after 9 s (tests crawl with a 6 s budget)
           big.test      a team page over 1 MB (an address after the first MB), a small contact page
           bench.test    a small site for the bench
   DNS   A records of every site (and www.) -> 127.0.0.1; MX of each site to mx.{site}:
@@ -23,6 +23,7 @@ Prints one JSON line with the ports, then serves until stdin closes.
 
 import asyncio
 import json
+import os
 import socket
 import sys
 import threading
@@ -31,10 +32,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 from dnslib import QTYPE, RR, A, MX, RCODE
-from dnslib.server import BaseResolver, DNSServer
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 SITES = ["acme.test", "blog.test", "private.test", "slow.test", "big.test", "bench.test"]
-ACCEPT = {"jmuller", "jdoe", "bsmith", "alee", "dscully", "info", "hello"}
+ACCEPT = {"jmuller", "jdoe", "bsmith", "alee", "dscully", "fmulder", "wskinner", "info", "hello"}
 LOCK = threading.Lock()
 HITS = {}
 
@@ -141,7 +142,7 @@ class Sites(BaseHTTPRequestHandler):
         with LOCK:
             HITS.setdefault(host, []).append({"path": path, "agent": self.headers.get("user-agent", "")})
         if host == "slow.test" and path == "/":
-            time.sleep(3)
+            time.sleep(9)
         body = CONTENT.get(host, {}).get(path)
         if self.path == "/_hits":
             with LOCK:
@@ -222,9 +223,10 @@ async def main():
                 c.stop()
     if not controllers:
         sys.exit("no free port for the SMTP servers")
-    dns = DNSServer(Zones(), port=0, address="127.0.0.1", tcp=False)
+    quiet = DNSLogger(log="-request,-reply,-truncated,-error", prefix=False)
+    dns = DNSServer(Zones(), port=0, address="127.0.0.1", tcp=False, logger=quiet)
     dns.start_thread()
-    dns_tcp = DNSServer(Zones(), port=dns.server.server_address[1], address="127.0.0.1", tcp=True)
+    dns_tcp = DNSServer(Zones(), port=dns.server.server_address[1], address="127.0.0.1", tcp=True, logger=quiet)
     dns_tcp.start_thread()
     http = ThreadingHTTPServer(("127.0.0.1", 0), Sites)
     http.daemon_threads = True
@@ -234,6 +236,8 @@ async def main():
         "smtp_port": port,
         "http_port": http.server_address[1],
     }), flush=True)
+    # The parent reads only that line: nothing else may write to stdout.
+    sys.stdout = open(os.devnull, "w")
     await loop.run_in_executor(None, sys.stdin.read)  # until the parent goes away
     for c in controllers:
         c.stop()

@@ -316,7 +316,8 @@ impl Config {
         if config.enrich.crawl_http_port.is_some() && !config.allow_private_targets {
             return Err(ConfigError {
                 name: "LEADPUSH_CRAWL_HTTP_PORT",
-                message: "plain-http crawls are for local runs and tests: also set LEADPUSH_ALLOW_PRIVATE_TARGETS=1".into(),
+                message: "plain-http crawls are for local runs and tests: also set LEADPUSH_ALLOW_PRIVATE_TARGETS=1"
+                    .into(),
             });
         }
         if config.store == StoreKind::Aws && config.queue_url.is_none() {

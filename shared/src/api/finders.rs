@@ -66,7 +66,10 @@ pub fn domain(field: &str, value: &str) -> Result<String, ApiError> {
     let host = finders::website_domain(value).ok_or_else(bad)?;
     let labels: Vec<&str> = host.split('.').collect();
     let label_ok = |l: &&str| {
-        !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     let tld_ok = labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic() || c == '-'));
@@ -169,10 +172,16 @@ struct EmailFinderAnswer {
     meta: Meta,
 }
 
-async fn find_email(ctx: AppContext, caller: HunterCaller, callback: Callback, q: EmailFinderQuery) -> Result<Response, ApiError> {
+async fn find_email(
+    ctx: AppContext,
+    caller: HunterCaller,
+    callback: Callback,
+    q: EmailFinderQuery,
+) -> Result<Response, ApiError> {
     let name = person(q.first_name.as_deref(), q.last_name.as_deref(), q.full_name.as_deref())?;
     let wait = max_duration(q.max_duration.as_deref())?;
-    let (domain, company) = domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
+    let (domain, company) =
+        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
     let mut params = EnrichParams::from([
         ("domain".to_owned(), domain.clone()),
         ("first_name".to_owned(), name.first_display.clone()),
@@ -306,7 +315,12 @@ fn choices(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<Option<
     Ok((!picked.is_empty()).then(|| picked.join(",")))
 }
 
-async fn search_domain(ctx: AppContext, caller: HunterCaller, callback: Callback, q: DomainSearchQuery) -> Result<Response, ApiError> {
+async fn search_domain(
+    ctx: AppContext,
+    caller: HunterCaller,
+    callback: Callback,
+    q: DomainSearchQuery,
+) -> Result<Response, ApiError> {
     let limit = number("limit", q.limit.as_deref(), 10, 1, MAX_LIMIT)?;
     let offset = number("offset", q.offset.as_deref(), 0, 0, MAX_OFFSET)?;
     let kind = choices("type", q.kind.as_deref(), &["personal", "generic"])?;
@@ -316,7 +330,8 @@ async fn search_domain(ctx: AppContext, caller: HunterCaller, callback: Callback
     let seniority = choices("seniority", q.seniority.as_deref(), &SENIORITIES)?;
     let department = choices("department", q.department.as_deref(), &DEPARTMENTS)?;
     let wait = max_duration(q.max_duration.as_deref())?;
-    let (domain, company) = domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
+    let (domain, company) =
+        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
     let mut params = EnrichParams::from([
         ("domain".to_owned(), domain.clone()),
         ("limit".to_owned(), limit.to_string()),
@@ -394,7 +409,12 @@ struct AuthorFinderAnswer {
     meta: Meta,
 }
 
-async fn find_author(ctx: AppContext, caller: HunterCaller, callback: Callback, q: AuthorFinderQuery) -> Result<Response, ApiError> {
+async fn find_author(
+    ctx: AppContext,
+    caller: HunterCaller,
+    callback: Callback,
+    q: AuthorFinderQuery,
+) -> Result<Response, ApiError> {
     let url = bounded("url", q.url.as_deref(), 2048)?.ok_or_else(|| ApiError::validation("url", "is required"))?;
     let checked = ctx.outbound.check_url(&url).map_err(|e| ApiError::validation("url", e.to_string()))?;
     let wait = max_duration(q.max_duration.as_deref())?;
@@ -469,7 +489,12 @@ struct PhoneFinderAnswer {
     meta: Meta,
 }
 
-async fn find_phone(ctx: AppContext, caller: HunterCaller, callback: Callback, q: PhoneFinderQuery) -> Result<Response, ApiError> {
+async fn find_phone(
+    ctx: AppContext,
+    caller: HunterCaller,
+    callback: Callback,
+    q: PhoneFinderQuery,
+) -> Result<Response, ApiError> {
     let wait = max_duration(q.max_duration.as_deref())?;
     let mut params = EnrichParams::new();
     if let Some(email) = bounded("email", q.email.as_deref(), MAX_EMAIL_CHARS)? {
@@ -498,7 +523,10 @@ async fn find_phone(ctx: AppContext, caller: HunterCaller, callback: Callback, q
         params.insert("last_name".into(), name.last_display);
     }
     if params.is_empty() {
-        return Err(ApiError::validation("email", "give email, linkedin_handle, domain, or first_name + last_name + domain"));
+        return Err(ApiError::validation(
+            "email",
+            "give email, linkedin_handle, domain, or first_name + last_name + domain",
+        ));
     }
     let shown = json!(params);
     let answer = results::request(&ctx, &caller.workspace_id, Kind::PhoneFinder, params, wait, callback.url()).await?;

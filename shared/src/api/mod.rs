@@ -8,9 +8,9 @@ pub mod campaigns;
 pub mod docs;
 #[cfg(feature = "enrich")]
 pub mod enrich;
+pub mod feedback;
 #[cfg(feature = "enrich")]
 pub mod finders;
-pub mod feedback;
 pub mod ingest;
 pub mod insights;
 pub mod integrations;

@@ -42,7 +42,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::EmailVerifier, Kind::EmailFinder, Kind::DomainSearch, Kind::AuthorFinder, Kind::PhoneFinder];
+    pub const ALL: [Kind; 5] =
+        [Kind::EmailVerifier, Kind::EmailFinder, Kind::DomainSearch, Kind::AuthorFinder, Kind::PhoneFinder];
 
     pub fn id_prefix(self) -> &'static str {
         match self {

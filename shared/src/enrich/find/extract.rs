@@ -162,13 +162,16 @@ fn twitter_handle(url: &str) -> Option<String> {
     parsed.path_segments()?.next().filter(|s| !s.is_empty()).map(|s| s.trim_start_matches('@').to_owned())
 }
 
-/// The person card around an element: the nearest ancestor (at most 4 up) holding a name.
+/// The person card around an element: the nearest ancestor (at most 4 up) holding a name,
+/// and only one (an ancestor holding several people's names is a list, not a card).
 fn card_of(element: ElementRef<'_>) -> Option<ElementRef<'_>> {
     let mut current = element;
     for _ in 0..4 {
         current = current.parent().and_then(ElementRef::wrap)?;
-        if current.select(&CARD_NAME).next().is_some() {
-            return Some(current);
+        match current.select(&CARD_NAME).take(2).count() {
+            0 => continue,
+            1 => return Some(current),
+            _ => return None,
         }
     }
     None
@@ -255,10 +258,13 @@ pub fn page_facts(html: &str, url: &Url, domain: &str) -> PageFacts {
             continue;
         };
         let mut email = new_email(value, uri);
-        if let Some((first, last)) = name_like(&element_text(anchor)) {
+        // The card's name first: link texts are often "Email Dana".
+        describe_from_card(&mut email, anchor);
+        if email.first_name.is_none()
+            && let Some((first, last)) = name_like(&element_text(anchor))
+        {
             (email.first_name, email.last_name) = (Some(first), Some(last));
         }
-        describe_from_card(&mut email, anchor);
         add_email(&mut facts, email);
     }
 
@@ -468,7 +474,7 @@ mod tests {
            "telephone":"+1 415 555 0134","sameAs":["https://twitter.com/dscully"]}]}</script></head>
         <body>
           <div class="person"><h3>Jane Doe</h3><p class="job-title">Chief Technology Officer</p>
-            <a href="mailto:Jane.Doe@acme.com?subject=Hi">Write to Jane</a>
+            <a href="mailto:Jane.Doe@acme.com?subject=Hi">Email Jane</a>
             <a href="https://www.linkedin.com/in/janedoe">LinkedIn</a></div>
           <div class="person"><h3>José Müller</h3><span class="role">Sales Manager</span>
             <p>jose.muller [at] acme [dot] com</p></div>

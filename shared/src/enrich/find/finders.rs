@@ -20,7 +20,7 @@ use crate::enrich::results::{Computed, Params};
 use crate::enrich::verify::{self, Status, Verification};
 use crate::enrich::{EnrichError, phone};
 use crate::repo::lead_lookup::{self, KnownAddress};
-use crate::repo::{leads, lead_lookup::addresses_at_domain};
+use crate::repo::{lead_lookup::addresses_at_domain, leads};
 use crate::time::Timestamp;
 
 /// Index entries read for the email and phone finders (pattern and membership checks).
@@ -242,7 +242,8 @@ pub async fn find_email(
     let ranked = names::candidates(name, &stats, 40);
 
     // 1. A lead of this workspace with that name at that domain.
-    let mut person: Option<Lead> = known.sample.iter().find(|l| lead_name(l).is_some_and(|n| same_person(&n, name))).cloned();
+    let mut person: Option<Lead> =
+        known.sample.iter().find(|l| lead_name(l).is_some_and(|n| same_person(&n, name))).cloned();
     if person.is_none() {
         for candidate in &ranked {
             let Some(address) = known.has(&format!("{}@{domain}", candidate.local)) else { continue };
@@ -444,7 +445,10 @@ fn describe(value: &str, lead: Option<&Lead>, web: Option<&WebEmail>) -> DomainE
     let generic = roles::is_generic(local_of(value));
     let mut first = lead_first.or_else(|| web.and_then(|w| w.first_name.clone()));
     let mut last = lead_last.or_else(|| web.and_then(|w| w.last_name.clone()));
-    if first.is_none() && !generic && let Some((f, l)) = names::guess_name(local_of(value)) {
+    if first.is_none()
+        && !generic
+        && let Some((f, l)) = names::guess_name(local_of(value))
+    {
         (first, last) = (Some(f), Some(l));
     }
     let confidence = match (lead.is_some(), web.is_some()) {
@@ -464,16 +468,16 @@ fn describe(value: &str, lead: Option<&Lead>, web: Option<&WebEmail>) -> DomainE
         position,
         linkedin: lead.and_then(|l| l.linkedin.clone()).or_else(|| web.and_then(|w| w.linkedin.clone())),
         twitter: lead.and_then(|l| l.twitter.clone()).or_else(|| web.and_then(|w| w.twitter.clone())),
-        phone_number: lead
-            .and_then(|l| l.phone.clone())
-            .or_else(|| web.and_then(|w| w.phone_number.clone())),
+        phone_number: lead.and_then(|l| l.phone.clone()).or_else(|| web.and_then(|w| w.phone_number.clone())),
         verification: VerificationView::none(),
         sources: Vec::new(),
     }
 }
 
 fn list_param(params: &Params, name: &str) -> Vec<String> {
-    param(params, name).map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
+    param(params, name)
+        .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
 }
 
 /// The domain search's work: a page of the domain's addresses.
@@ -573,7 +577,8 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
         true => Some(true),
         false => crate::enrich::cache::get_catch_all(store, workspace_id, domain, ctx.now()).await?,
     };
-    let organization = site.organization.clone().or_else(|| most_common(known.sample.iter().filter_map(|l| l.company.clone())));
+    let organization =
+        site.organization.clone().or_else(|| most_common(known.sample.iter().filter_map(|l| l.company.clone())));
     let data = json!({
         "domain": domain,
         "disposable": flags.disposable,
@@ -621,7 +626,14 @@ pub struct FoundPhone {
     pub sources: Vec<FinderSource>,
 }
 
-fn add_phone(phones: &mut Vec<FoundPhone>, number: &str, domain: &str, kind: &str, confidence: u8, source: FinderSource) {
+fn add_phone(
+    phones: &mut Vec<FoundPhone>,
+    number: &str,
+    domain: &str,
+    kind: &str,
+    confidence: u8,
+    source: FinderSource,
+) {
     let Some((e164, line_type, country_code)) = valid_phone(number, domain) else { return };
     match phones.iter_mut().find(|p| p.number == e164) {
         Some(known) => {
@@ -692,7 +704,14 @@ pub async fn phone_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
     let (site, from_cache) = web::site(ctx, workspace_id, &domain).await?;
     for found in &site.phones {
         let confidence = if found.how == "text" { 70 } else { 80 };
-        add_phone(&mut phones, &found.phone.number, &domain, "company", confidence, web_source(&domain, &found.uri, site.crawled_at));
+        add_phone(
+            &mut phones,
+            &found.phone.number,
+            &domain,
+            "company",
+            confidence,
+            web_source(&domain, &found.uri, site.crawled_at),
+        );
     }
     phones.sort_by(|a, b| (b.kind == "personal", b.confidence).cmp(&(a.kind == "personal", a.confidence)));
     let data = json!({
@@ -721,7 +740,11 @@ fn company_key(name: &str) -> String {
 
 /// The domain of a company, from this workspace's newest [`COMPANY_SCAN`] leads naming it:
 /// the most common of their websites' hosts and (non-webmail) email domains.
-pub async fn company_domain(ctx: &AppContext, workspace_id: &str, company: &str) -> Result<Option<String>, EnrichError> {
+pub async fn company_domain(
+    ctx: &AppContext,
+    workspace_id: &str,
+    company: &str,
+) -> Result<Option<String>, EnrichError> {
     let wanted = company_key(company);
     if wanted.is_empty() {
         return Ok(None);

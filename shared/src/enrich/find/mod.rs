@@ -7,8 +7,8 @@
 pub mod author;
 pub mod crawl;
 pub mod extract;
+pub mod finders;
 pub mod names;
 pub mod phones;
 pub mod roles;
 pub mod web;
-pub mod finders;

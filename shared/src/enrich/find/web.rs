@@ -10,7 +10,7 @@ use super::crawl::{self, Limits, SiteCrawl};
 use crate::context::AppContext;
 use crate::delivery::ssrf::is_forbidden;
 use crate::delivery::{Outbound, OutboundError};
-use crate::enrich::{EnrichError, Engine};
+use crate::enrich::{Engine, EnrichError};
 use crate::repo::keys;
 use crate::store::{Condition, Item, Key};
 
@@ -32,8 +32,11 @@ impl reqwest::dns::Resolve for FinderResolver {
             let engine = engine.upgrade().ok_or_else(|| fail("enrichment engine is gone".into()))?;
             let host = name.as_str().to_owned();
             let ips = engine.resolver().map_err(fail)?.ips(&host).await.map_err(fail)?;
-            let allowed: Vec<SocketAddr> =
-                ips.into_iter().filter(|ip| allow_private || !is_forbidden(*ip)).map(|ip| SocketAddr::new(ip, 0)).collect();
+            let allowed: Vec<SocketAddr> = ips
+                .into_iter()
+                .filter(|ip| allow_private || !is_forbidden(*ip))
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect();
             if allowed.is_empty() {
                 return Err(fail(format!("{host} has no address we may connect to")));
             }
