@@ -54,11 +54,15 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         println!("{}", demo.banner(&format!("http://{local}")));
     }
     println!("Leadpush listening on http://{local} (store: {}, queue: {})", ctx.store.kind(), ctx.queue.kind());
+    #[cfg(feature = "console")]
+    println!("Console: http://{local}/   API reference: http://{local}/docs");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = crate::dispatch::worker::spawn(ctx.clone(), options.workers, stop_rx.clone());
     background.push(tokio::spawn(purge_loop(ctx.clone(), stop_rx)));
     let app = api::app(ctx, &Function::ALL);
+    #[cfg(feature = "console")]
+    let app = app.merge(crate::console::router());
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
 
     tracing::info!("shutting down: finishing in-flight tasks");

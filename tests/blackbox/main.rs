@@ -14,3 +14,4 @@ mod leads;
 mod platform;
 mod push;
 mod webhooks;
+mod workflow;

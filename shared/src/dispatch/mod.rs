@@ -40,6 +40,18 @@ pub enum Task {
     Enrich { workspace_id: String, id: String },
     /// Verify one chunk of a bulk verification job (`enrich::jobs`).
     VerifyChunk { workspace_id: String, job_id: String, chunk: usize },
+    /// Create (once per workflow version) and queue the runs of these leads.
+    WorkflowStart {
+        workspace_id: String,
+        campaign_id: String,
+        version: u32,
+        lead_ids: Vec<String>,
+        trigger: crate::domain::workflow::RunTrigger,
+    },
+    /// One page of an activated campaign's leads: runs for those without one.
+    WorkflowBackfill { workspace_id: String, campaign_id: String, cursor: Option<String> },
+    /// Execute (or resume) one workflow run.
+    WorkflowRun { workspace_id: String, lead_id: String, run_id: String },
 }
 
 impl Task {
@@ -50,6 +62,9 @@ impl Task {
             Task::PushRetry { .. } => "push_retry",
             Task::Enrich { .. } => "enrich",
             Task::VerifyChunk { .. } => "verify_chunk",
+            Task::WorkflowStart { .. } => "workflow_start",
+            Task::WorkflowBackfill { .. } => "workflow_backfill",
+            Task::WorkflowRun { .. } => "workflow_run",
         }
     }
 
@@ -114,6 +129,16 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
         Task::PushRetry { workspace_id, push_id, attempt } => {
             Ok(crate::push::retry(ctx, &workspace_id, &push_id, attempt).await?)
         }
+        Task::WorkflowStart { workspace_id, campaign_id, version, lead_ids, trigger } => {
+            Ok(crate::workflow::trigger::start_runs(ctx, &workspace_id, &campaign_id, version, &lead_ids, trigger)
+                .await?)
+        }
+        Task::WorkflowBackfill { workspace_id, campaign_id, cursor } => {
+            Ok(crate::workflow::trigger::backfill(ctx, &workspace_id, &campaign_id, cursor.as_deref()).await?)
+        }
+        Task::WorkflowRun { workspace_id, lead_id, run_id } => {
+            run_workflow(ctx, &workspace_id, &lead_id, &run_id).await
+        }
         #[cfg(feature = "enrich")]
         Task::Enrich { workspace_id, id } => Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?),
         #[cfg(feature = "enrich")]
@@ -125,6 +150,17 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
             Err(TaskError::Failed("this build has no enrichment (cargo feature `enrich`)".into()))
         }
     }
+}
+
+#[cfg(feature = "workflow")]
+async fn run_workflow(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id: &str) -> Result<(), TaskError> {
+    Ok(crate::workflow::run::execute(ctx, workspace_id, lead_id, run_id).await?)
+}
+
+/// A dispatcher built without the workflow engine leaves the task for one that has it.
+#[cfg(not(feature = "workflow"))]
+async fn run_workflow(_ctx: &AppContext, _workspace_id: &str, _lead_id: &str, run_id: &str) -> Result<(), TaskError> {
+    Err(TaskError::Failed(format!("run {run_id}: this build has no workflow engine (cargo feature `workflow`)")))
 }
 
 /// The result for one message: done (delete it) or retry after a delay.
