@@ -23,8 +23,10 @@ use crate::repo::lead_lookup::{self, KnownAddress};
 use crate::repo::{lead_lookup::addresses_at_domain, leads};
 use crate::time::Timestamp;
 
-/// Index entries read for the email and phone finders (pattern and membership checks).
-pub const FINDER_KEYS: usize = 2_000;
+/// Index entries read for the email and phone finders (the sample that shows the pattern).
+pub const FINDER_KEYS: usize = 200;
+/// Best candidates looked up by address among the workspace's leads.
+pub const LOOKED_UP_CANDIDATES: usize = 5;
 /// Index entries read for a domain search (its `meta.results` counts these).
 pub const SEARCH_KEYS: usize = 50_000;
 /// Leads read to learn a domain's pattern and people.
@@ -128,12 +130,6 @@ async fn known_at(ctx: &AppContext, workspace_id: &str, domain: &str, max_keys: 
     let mut sample = leads::get_many(&*ctx.store, workspace_id, &ids).await?;
     sample.sort_by(|a, b| a.email.cmp(&b.email));
     Ok(Known { addresses, complete, sample })
-}
-
-impl Known {
-    fn has(&self, email: &str) -> Option<&KnownAddress> {
-        self.addresses.binary_search_by(|a| a.email.as_str().cmp(email)).ok().map(|i| &self.addresses[i])
-    }
 }
 
 /// The pattern stats of named addresses: the workspace's sample and the site's people.
@@ -245,9 +241,10 @@ pub async fn find_email(
     let mut person: Option<Lead> =
         known.sample.iter().find(|l| lead_name(l).is_some_and(|n| same_person(&n, name))).cloned();
     if person.is_none() {
-        for candidate in &ranked {
-            let Some(address) = known.has(&format!("{}@{domain}", candidate.local)) else { continue };
-            let found = leads::get_many(&*ctx.store, workspace_id, &address.lead_ids[..1]).await?;
+        // Not in the sample: the best candidates, each one indexed lookup by address.
+        for candidate in ranked.iter().take(LOOKED_UP_CANDIDATES) {
+            let email = format!("{}@{domain}", candidate.local);
+            let found = lead_lookup::leads_with_email(&*ctx.store, workspace_id, &email).await?;
             if let Some(lead) = found.into_iter().find(|l| lead_name(l).is_none_or(|n| same_person(&n, name))) {
                 person = Some(lead);
                 break;
@@ -264,9 +261,8 @@ pub async fn find_email(
         out.twitter = lead.twitter.clone();
         out.linkedin_url = lead.linkedin.clone();
         out.phone_number = lead.phone.as_deref().and_then(|p| valid_phone(p, domain)).map(|p| p.0);
-        let ids = known.has(&email).map(|a| a.lead_ids.clone()).unwrap_or_else(|| vec![lead.id.clone()]);
-        let mut sources: Vec<Lead> = leads::get_many(&*ctx.store, workspace_id, &ids[..ids.len().min(5)]).await?;
-        sources.sort_by(|a, b| b.id.cmp(&a.id));
+        let mut sources = lead_lookup::leads_with_email(&*ctx.store, workspace_id, &email).await?;
+        sources.truncate(5);
         out.sources = sources.iter().map(|l| lead_source(domain, l)).collect();
         out.email = Some(email);
         out.accept_all = crate::enrich::cache::get_catch_all(&*ctx.store, workspace_id, domain, ctx.now()).await?;
@@ -321,7 +317,7 @@ pub async fn find_email(
             verification: verification.map(VerificationView::of).unwrap_or_else(VerificationView::none),
         });
     }
-    scored.sort_by(|a, b| b.score.cmp(&a.score));
+    scored.sort_by_key(|a| std::cmp::Reverse(a.score));
     out.accept_all = if checked.is_empty() { None } else { Some(accept_all) };
     out.company = out.company.or_else(|| site.organization.clone());
     if scored.is_empty() {
@@ -713,7 +709,7 @@ pub async fn phone_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
             web_source(&domain, &found.uri, site.crawled_at),
         );
     }
-    phones.sort_by(|a, b| (b.kind == "personal", b.confidence).cmp(&(a.kind == "personal", a.confidence)));
+    phones.sort_by_key(|p| std::cmp::Reverse((p.kind == "personal", p.confidence)));
     let data = json!({
         "domain": domain,
         "person": person.as_ref().map(|l| json!({"lead_id": l.id, "email": l.email, "name": l.display_name()})),
