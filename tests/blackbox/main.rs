@@ -5,6 +5,7 @@ mod harness;
 
 mod callbacks;
 mod campaigns;
+mod enrich;
 mod feedback;
 mod ingest;
 mod insights;
