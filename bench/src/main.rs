@@ -3,6 +3,7 @@
 
 mod aws_counter;
 mod delivery;
+mod enrich;
 mod feedback;
 mod ingest;
 mod push;
@@ -25,6 +26,8 @@ async fn main() -> anyhow::Result<()> {
     rows.extend(feedback::run().await?);
     eprintln!("bench: delivery ...");
     rows.extend(delivery::run(&moto).await?);
+    eprintln!("bench: enrich ...");
+    rows.extend(enrich::run().await?);
     println!();
     table::print(&rows);
     Ok(())
