@@ -39,6 +39,7 @@ def empty_stats():
 
 
 STATS = empty_stats()
+SEEN = set()
 # A catch-all probe's mailbox: 20 random lower-case letters and digits (see enrich::verify).
 PROBE = re.compile(r"^[a-z0-9]{20}$")
 
@@ -76,10 +77,15 @@ class Zones(BaseResolver):
         reply = request.reply()
         qname = str(request.q.qname).rstrip(".").lower()
         qtype = QTYPE[request.q.qtype]
-        count("dns_queries")
-        # Keyed by name and type; queries over TCP (the resolver's fallback) are keyed apart.
+        # A resolver re-sends a UDP query it got no answer to yet (hickory: after 333 ms) with
+        # the same message id: that is one lookup, counted once. TCP queries are keyed apart.
         tcp = "" if handler.protocol == "udp" else " tcp"
-        count("dns_by_name", f"{qname} {qtype}{tcp}")
+        with LOCK:
+            first = (request.header.id, qname, qtype, tcp) not in SEEN
+            SEEN.add((request.header.id, qname, qtype, tcp))
+        if first:
+            count("dns_queries")
+            count("dns_by_name", f"{qname} {qtype}{tcp}")
         if qname.startswith("mx.") and zone_of(qname[3:]):
             if qtype == "A":
                 reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=300, rdata=A(SERVERS[MX_ZONES[zone_of(qname[3:])]])))

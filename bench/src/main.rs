@@ -15,19 +15,34 @@ mod table;
 async fn main() -> anyhow::Result<()> {
     let moto = std::env::var("LEADPUSH_TEST_MOTO_URL")
         .map_err(|_| anyhow::anyhow!("LEADPUSH_TEST_MOTO_URL is not set: run `make bench`, which starts moto"))?;
+    // `LEADPUSH_BENCH_ONLY=enrich,push` runs only those areas (all by default).
+    let only = std::env::var("LEADPUSH_BENCH_ONLY").unwrap_or_default();
+    let wanted = |area: &str| only.is_empty() || only.split(',').any(|a| a.trim() == area);
     let mut rows = Vec::new();
-    eprintln!("bench: storage ...");
-    rows.extend(storage::run(&moto).await?);
-    eprintln!("bench: ingest ...");
-    rows.extend(ingest::run(&moto).await?);
-    eprintln!("bench: push ...");
-    rows.extend(push::run().await?);
-    eprintln!("bench: feedback ...");
-    rows.extend(feedback::run().await?);
-    eprintln!("bench: delivery ...");
-    rows.extend(delivery::run(&moto).await?);
-    eprintln!("bench: enrich ...");
-    rows.extend(enrich::run().await?);
+    if wanted("storage") {
+        eprintln!("bench: storage ...");
+        rows.extend(storage::run(&moto).await?);
+    }
+    if wanted("ingest") {
+        eprintln!("bench: ingest ...");
+        rows.extend(ingest::run(&moto).await?);
+    }
+    if wanted("push") {
+        eprintln!("bench: push ...");
+        rows.extend(push::run().await?);
+    }
+    if wanted("feedback") {
+        eprintln!("bench: feedback ...");
+        rows.extend(feedback::run().await?);
+    }
+    if wanted("delivery") {
+        eprintln!("bench: delivery ...");
+        rows.extend(delivery::run(&moto).await?);
+    }
+    if wanted("enrich") {
+        eprintln!("bench: enrich ...");
+        rows.extend(enrich::run().await?);
+    }
     println!();
     table::print(&rows);
     Ok(())
