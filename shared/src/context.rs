@@ -38,6 +38,8 @@ pub enum StartupError {
     Embedded(#[from] crate::embedded::EmbeddedError),
     #[error("{0}")]
     Unsupported(String),
+    #[error("moving stored items to the current key layout: {0}")]
+    Migrate(#[from] crate::store::StoreError),
 }
 
 impl AppContext {
@@ -74,7 +76,12 @@ impl AppContext {
                 let queue = crate::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
                 Self::new(Arc::new(store), Arc::new(queue), config)
             }
-            StoreKind::Embedded => Self::embedded(config),
+            StoreKind::Embedded => {
+                let ctx = Self::embedded(config)?;
+                // A data file of an earlier build moves to the current key layout in place.
+                crate::repo::migrate::rekey(&*ctx.store).await?;
+                Ok(ctx)
+            }
         }
     }
 

@@ -44,8 +44,10 @@ pub fn with_lookup_keys(mut item: Item, workspace_id: &str, lead: &Lead) -> Item
 
 /// Lead ids in one lookup partition, newest first (the index holds keys only).
 async fn candidates(store: &dyn Store, query: Query) -> Result<Vec<String>, StoreError> {
+    let index = query.index;
     let page = store.query(&query.limit(MAX_CANDIDATES).descending()).await?;
-    Ok(page.items.iter().filter_map(|i| i.key.sk.strip_prefix("LEAD#").map(str::to_owned)).collect())
+    let sort = |i: &Item| i.index_key(index).and_then(|k| k.sk.strip_prefix("LEAD#")).map(str::to_owned);
+    Ok(page.items.iter().filter_map(sort).collect())
 }
 
 /// The rule for several matches: most recently pushed, then newest.
