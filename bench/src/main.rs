@@ -5,6 +5,7 @@ mod aws_counter;
 mod delivery;
 mod enrich;
 mod feedback;
+mod finders;
 mod ingest;
 mod push;
 mod server;
@@ -42,6 +43,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("enrich") {
         eprintln!("bench: enrich ...");
         rows.extend(enrich::run().await?);
+    }
+    if wanted("finders") {
+        eprintln!("bench: finders ...");
+        rows.extend(finders::run().await?);
     }
     println!();
     table::print(&rows);

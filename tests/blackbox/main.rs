@@ -7,6 +7,7 @@ mod callbacks;
 mod campaigns;
 mod enrich;
 mod feedback;
+mod finders;
 mod ingest;
 mod insights;
 mod integrations;
