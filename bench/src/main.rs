@@ -5,6 +5,7 @@ mod aws_counter;
 mod delivery;
 mod feedback;
 mod ingest;
+mod partitions;
 mod push;
 mod server;
 mod storage;
@@ -19,6 +20,8 @@ async fn main() -> anyhow::Result<()> {
     rows.extend(storage::run(&moto).await?);
     eprintln!("bench: ingest ...");
     rows.extend(ingest::run(&moto).await?);
+    eprintln!("bench: partitions ...");
+    rows.extend(partitions::run().await?);
     eprintln!("bench: push ...");
     rows.extend(push::run().await?);
     eprintln!("bench: feedback ...");
