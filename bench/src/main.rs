@@ -9,22 +9,42 @@ mod push;
 mod server;
 mod storage;
 mod table;
+mod workflow;
+
+/// `LEADPUSH_BENCH_ONLY=workflow,push` runs only those areas (all when unset).
+fn wanted(area: &str) -> bool {
+    std::env::var("LEADPUSH_BENCH_ONLY").map_or(true, |only| only.split(',').any(|a| a.trim() == area))
+}
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let moto = std::env::var("LEADPUSH_TEST_MOTO_URL")
         .map_err(|_| anyhow::anyhow!("LEADPUSH_TEST_MOTO_URL is not set: run `make bench`, which starts moto"))?;
     let mut rows = Vec::new();
-    eprintln!("bench: storage ...");
-    rows.extend(storage::run(&moto).await?);
-    eprintln!("bench: ingest ...");
-    rows.extend(ingest::run(&moto).await?);
-    eprintln!("bench: push ...");
-    rows.extend(push::run().await?);
-    eprintln!("bench: feedback ...");
-    rows.extend(feedback::run().await?);
-    eprintln!("bench: delivery ...");
-    rows.extend(delivery::run(&moto).await?);
+    if wanted("storage") {
+        eprintln!("bench: storage ...");
+        rows.extend(storage::run(&moto).await?);
+    }
+    if wanted("ingest") {
+        eprintln!("bench: ingest ...");
+        rows.extend(ingest::run(&moto).await?);
+    }
+    if wanted("push") {
+        eprintln!("bench: push ...");
+        rows.extend(push::run().await?);
+    }
+    if wanted("feedback") {
+        eprintln!("bench: feedback ...");
+        rows.extend(feedback::run().await?);
+    }
+    if wanted("delivery") {
+        eprintln!("bench: delivery ...");
+        rows.extend(delivery::run(&moto).await?);
+    }
+    if wanted("workflow") {
+        eprintln!("bench: workflow ...");
+        rows.extend(workflow::run().await?);
+    }
     println!();
     table::print(&rows);
     Ok(())

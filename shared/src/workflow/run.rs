@@ -119,8 +119,25 @@ pub async fn execute(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id
     }
     version += 1;
 
-    let workflow = workflows::get_version(store, workspace_id, &run.campaign_id, run.workflow_version).await?;
-    let lead = leads::get(store, workspace_id, lead_id).await?;
+    // Everything the nodes read, in one batch read.
+    let keys = [
+        workflows::version_key(workspace_id, &run.campaign_id, run.workflow_version),
+        leads::key(workspace_id, lead_id),
+        workspaces::workspace_key(workspace_id),
+        campaigns::key(workspace_id, &run.campaign_id),
+        api_requests::settings_key(workspace_id),
+    ];
+    let mut found: Vec<Option<crate::store::Item>> = vec![None; keys.len()];
+    for item in store.batch_get(&keys).await? {
+        if let Some(slot) = keys.iter().position(|k| *k == item.key) {
+            found[slot] = Some(item);
+        }
+    }
+    let workflow: Option<Workflow> = parse_slot(&found, 0)?;
+    let lead: Option<Lead> = parse_slot(&found, 1)?;
+    let workspace: Option<Workspace> = parse_slot(&found, 2)?;
+    let campaign: Option<Campaign> = parse_slot(&found, 3)?;
+    let settings: Option<WorkspaceSettings> = parse_slot(&found, 4)?;
     let (Some(workflow), Some(lead)) = (workflow, lead) else {
         let error = node_error("run_abandoned", "the lead or its workflow version no longer exists", None);
         run.finish(RunStatus::Stopped, Some(error), ctx.now());
@@ -132,14 +149,15 @@ pub async fn execute(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id
     if fetched_before {
         outputs.extend(workflows::outputs(store, workspace_id, lead_id, &run.id).await?);
     }
-    let mut scope = Scope {
-        workspace: workspaces::get_workspace(store, workspace_id).await?,
-        campaign: campaigns::get(store, workspace_id, &run.campaign_id).await?,
-        lead,
-        settings: None,
-        outputs,
-    };
+    let mut scope = Scope { workspace, campaign, lead, settings: Some(settings.unwrap_or_default()), outputs };
     run_nodes(ctx, workspace_id, &workflow, &mut run, version, &mut scope).await
+}
+
+fn parse_slot<T: serde::de::DeserializeOwned>(
+    found: &[Option<crate::store::Item>],
+    slot: usize,
+) -> Result<Option<T>, StoreError> {
+    found[slot].as_ref().map(|i| i.parse()).transpose()
 }
 
 fn hold(run: &mut Run, ctx: &AppContext) {
@@ -249,20 +267,30 @@ async fn run_nodes(
                 }
             }
         }
+        let last = next >= workflow.nodes.len();
+        if end.is_none() && last {
+            end = Some((RunStatus::Succeeded, None));
+        }
         let summary = end.is_some();
         match end {
             Some((status, error)) => run.finish(status, error, ctx.now()),
             None => hold(run, ctx),
         }
-        if !workflows::save_run(store, workspace_id, run, version, &fetched, summary).await? {
-            return Err(RunError::Busy(run.id.clone()));
+        // A node with an effect outside the run (a call, a lead change, a push) is recorded
+        // before the next starts; conditions and renders are only recomputed if lost, so
+        // they ride along with the next write.
+        if summary || has_effect(&node.kind) {
+            if !workflows::save_run(store, workspace_id, run, version, &fetched, summary).await? {
+                return Err(RunError::Busy(run.id.clone()));
+            }
+            version += 1;
         }
-        version += 1;
         if summary {
             return Ok(());
         }
         index = next;
     }
+    // Only reached by a workflow whose nodes had all run before (a redelivered task).
     run.finish(RunStatus::Succeeded, None, ctx.now());
     if !workflows::save_run(store, workspace_id, run, version, &[], true).await? {
         return Err(RunError::Busy(run.id.clone()));
@@ -287,9 +315,6 @@ async fn execute_node(
                     then: *on_error,
                 });
             };
-            if scope.settings.is_none() {
-                scope.settings = Some(api_requests::settings(&*ctx.store, workspace_id).await?);
-            }
             let settings = scope.settings.unwrap_or_default();
             let answer = match request::render(ctx, &request, &vars) {
                 Ok(rendered) => request::call(ctx, workspace_id, &request, &rendered, &settings).await,
@@ -378,6 +403,10 @@ async fn execute_node(
             }
         }
     })
+}
+
+fn has_effect(kind: &NodeKind) -> bool {
+    matches!(kind, NodeKind::FetchApiData { .. } | NodeKind::SetFields { .. } | NodeKind::Push { .. })
 }
 
 fn call_error(e: &CallError) -> NodeError {
