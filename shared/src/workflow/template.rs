@@ -4,10 +4,10 @@
 //! - Every render has fuel (an instruction budget) and an output size cap, so a template
 //!   cannot loop forever or grow without bound.
 //! - Escaping follows where the text goes: values inserted into a URL are percent-encoded
-//!   (a lone `.` or `..` is refused so no value can climb the path); values inserted into
-//!   a JSON body are JSON-escaped (strings without their quotes, so `"{{ x }}"` stays one
-//!   string; other values as JSON); plain text is inserted as is. `none` renders as
-//!   nothing; `| tojson` inserts any value as JSON.
+//!   (always, even `| safe` output; a lone `.` or `..` is refused so no value can climb
+//!   the path); values inserted into a JSON body are JSON-escaped (strings without their
+//!   quotes, so `"{{ x }}"` stays one string; other values as JSON); plain text is
+//!   inserted as is. `none` renders as nothing; `| tojson` inserts any value as JSON.
 
 use std::collections::BTreeSet;
 use std::sync::{OnceLock, RwLock};
@@ -71,10 +71,8 @@ fn environment() -> &'static Environment<'static> {
             let write = |out: &mut minijinja::Output, text: &str| {
                 out.write_str(text).map_err(|e| minijinja::Error::new(ErrorKind::WriteFailure, e.to_string()))
             };
-            if value.is_safe() {
-                return write(out, value.as_str().unwrap_or_default());
-            }
             match state.auto_escape() {
+                // Always encoded, even `| safe` or `| tojson` output: no value may shape the URL.
                 AutoEscape::Custom("url") => {
                     let text = value.to_string();
                     if text == "." || text == ".." {
@@ -85,6 +83,8 @@ fn environment() -> &'static Environment<'static> {
                     }
                     write(out, &utf8_percent_encode(&text, URL_VALUE).to_string())
                 }
+                // `| tojson` (and `| safe`) output is already JSON: inserted as is.
+                AutoEscape::Custom("json") if value.is_safe() => write(out, value.as_str().unwrap_or_default()),
                 AutoEscape::Custom("json") => match value.kind() {
                     ValueKind::String => {
                         let quoted = serde_json::to_string(value.as_str().unwrap_or_default()).unwrap_or_default();
@@ -257,6 +257,8 @@ mod tests {
         let out = render("url", "https://x.test/u/{{ contact.path }}?e={{ contact.email }}", Mode::Url, &vars(), 4096)
             .unwrap();
         assert_eq!(out, "https://x.test/u/..%2Fadmin?e=a%2Bb%40x.com");
+        let out = render("url", "https://x.test/{{ contact.path | tojson }}", Mode::Url, &vars(), 4096).unwrap();
+        assert_eq!(out, "https://x.test/%22..%2Fadmin%22", "safe output is encoded too");
         let err = render("url", "https://x.test/{{ '..' }}/x", Mode::Url, &vars(), 4096).unwrap_err();
         assert!(err.message.contains("`.` or `..`"), "{err}");
     }
