@@ -9,6 +9,9 @@ import { WebhookList, WebhookNew, WebhookDetail } from './screens/webhooks.js';
 import { Integrations } from './screens/integrations.js';
 import { Push } from './screens/push.js';
 import { Insights } from './screens/insights.js';
+import { Enrichment } from './screens/enrichment.js';
+import { ApiRequests } from './screens/api-requests.js';
+import { loadApiDocument, queryTools, hasPath } from './lib/capabilities.js';
 
 const NAV = [
   ['campaigns', 'Campaigns'],
@@ -16,6 +19,12 @@ const NAV = [
   ['integrations', 'Integrations'],
   ['push', 'Push'],
   ['insights', 'Insights'],
+];
+
+/** Screens shown only when this server's API document has their routes. */
+const OPTIONAL_NAV = [
+  ['api-requests', 'API Requests', (doc) => hasPath(doc, '/api/v1/api-requests')],
+  ['enrichment', 'Enrichment', (doc) => queryTools(doc, 'enrichment').length > 0],
 ];
 
 function parseRoute() {
@@ -50,6 +59,10 @@ function Screen({ route }) {
       return html`<${Push} pushId=${a === 'result' ? b : null} />`;
     case 'insights':
       return html`<${Insights} />`;
+    case 'enrichment':
+      return html`<${Enrichment} />`;
+    case 'api-requests':
+      return html`<${ApiRequests} />`;
     default:
       return html`<h1 tabindex="-1">Page not found</h1><p>There is no console page at this address. <a href="#/campaigns">Go to campaigns</a>.</p>`;
   }
@@ -97,7 +110,12 @@ function App() {
   const [workspace, setWorkspace] = useState(null);
   const [checking, setChecking] = useState(!!session.key());
   const [reason, setReason] = useState(null);
+  const [nav, setNav] = useState(NAV);
   const mainRef = useRef(null);
+
+  useEffect(() => {
+    loadApiDocument().then((doc) => setNav([...NAV, ...OPTIONAL_NAV.filter(([, , has]) => has(doc)).map(([id, label]) => [id, label])]));
+  }, []);
 
   useEffect(() => {
     session.onUnauthorized(() => {
@@ -135,7 +153,7 @@ function App() {
       <a class="brand" href="#/campaigns">Leadpush</a>
       <nav aria-label="Main">
         <ul>
-          ${NAV.map(([id, label]) => html`<li><a href=${`#/${id}`}
+          ${nav.map(([id, label]) => html`<li><a href=${`#/${id}`}
             aria-current=${route.section === id || (id === 'campaigns' && route.section === 'leads') ? 'page' : undefined}>${label}</a></li>`)}
           <li><a href="/docs">API reference</a></li>
         </ul>

@@ -4,6 +4,8 @@
 // each lead's feedback and event log.
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
+import { useApiDocument, hasPath } from '../lib/capabilities.js';
+import { WorkflowEditor, WorkflowRuns } from './workflow.js';
 import {
   html, Field, ErrorBanner, Notice, Pager, CopyButton, Badge, LeadId, usePaged, useAction, useResource,
   fieldError, when, go, splitLeadId,
@@ -79,6 +81,7 @@ function NewCampaign() {
 export function CampaignDetail({ id }) {
   const campaign = useResource(() => api('GET', `/api/v1/campaigns/${encodeURIComponent(id)}`).then((b) => b.data), [id]);
   const action = useAction();
+  const doc = useApiDocument();
   const [previewKey, setPreviewKey] = useState(0);
   const transition = (verb) => action.run(async () => {
     const body = await api('POST', `/api/v1/campaigns/${encodeURIComponent(id)}/${verb}`);
@@ -110,6 +113,7 @@ export function CampaignDetail({ id }) {
       </dl>
     </section>`}
     ${c && c.lead_source === 'webhook' && html`<${WebhookSetup} id=${id} />`}
+    ${c && hasPath(doc, '/api/v1/campaigns/{id}/workflow') && html`<${WorkflowEditor} campaignId=${id} />`}
     ${c && html`<${LeadPreview} id=${id} key=${previewKey} />`}`;
 }
 
@@ -150,6 +154,8 @@ function LeadPreview({ id }) {
     setSelected(next);
   };
   const notActive = paged.error && paged.error.code === 'campaign_not_active';
+  // Servers with campaign workflows attach each lead's latest run (and its message).
+  const withRuns = paged.items.some((l) => 'workflow_run' in l);
   const allOnPage = paged.items.length > 0 && paged.items.every((l) => selected.has(l.id));
   const toggleAll = () => {
     const next = new Set(selected);
@@ -173,13 +179,15 @@ function LeadPreview({ id }) {
       <caption class="sr-only">Leads of this campaign, newest first, page ${paged.page}</caption>
       <thead><tr><th scope="col"><input type="checkbox" aria-label="Select every lead on this page" checked=${allOnPage} onChange=${toggleAll} /></th>
         <th scope="col">Lead (request id prefix)</th><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Company</th>
-        <th scope="col">Status</th><th scope="col">Feedback</th><th scope="col">Received</th></tr></thead>
+        <th scope="col">Status</th><th scope="col">Feedback</th>${withRuns && html`<th scope="col">Generated message</th>`}<th scope="col">Received</th></tr></thead>
       <tbody>${paged.items.map((l) => html`<tr data-lead-id=${l.id}>
         <td><input type="checkbox" aria-label=${`Select lead ${l.id}`} checked=${selected.has(l.id)} onChange=${() => toggle(l.id)} /></td>
         <td><a href=${`#/leads/${l.id}`}><${LeadId} id=${l.id} /></a></td>
         <td>${l.name || [l.first_name, l.last_name].filter(Boolean).join(' ') || '—'}</td>
         <td>${l.email || '—'}</td><td>${l.company || '—'}</td>
         <td><${Badge} value=${l.status} /></td><td>${l.feedback ? html`<${Badge} value=${l.feedback} />` : '—'}</td>
+        ${withRuns && html`<td class="excerpt" data-testid="preview-message">${l.workflow_run
+          ? html`<${Badge} value=${l.workflow_run.status} /> ${l.workflow_run.message || ''}` : '—'}</td>`}
         <td>${when(l.created_at)}</td></tr>`)}
       </tbody></table></div>`}
     <${Pager} paged=${paged} label="Lead" />
@@ -189,6 +197,7 @@ function LeadPreview({ id }) {
 const FIELDS = ['email', 'first_name', 'last_name', 'company', 'position', 'website', 'phone', 'linkedin', 'twitter', 'score', 'signal_type', 'notes'];
 
 export function LeadDetail({ id }) {
+  const doc = useApiDocument();
   const lead = useResource(() => api('GET', `/api/v1/leads/${encodeURIComponent(id)}`).then((b) => b.data), [id]);
   const l = lead.data;
   const { request } = splitLeadId(id);
@@ -219,6 +228,7 @@ export function LeadDetail({ id }) {
         </dl>
       </section>
     </div>
+    ${hasPath(doc, '/api/v1/leads/{id}/workflow-runs') && html`<${WorkflowRuns} leadId=${id} />`}
     <${EventLog} id=${id} />`}`;
 }
 

@@ -121,7 +121,9 @@ async function startReceiver() {
       requests.push({ method: req.method, path: req.url, headers: req.headers, body });
       const failing = req.url.startsWith('/fail');
       res.writeHead(failing ? 500 : 200, { 'content-type': 'application/json' });
-      res.end(failing ? '{"error":"receiver is down"}' : '{"ok":true}');
+      if (failing) res.end('{"error":"receiver is down"}');
+      else if (req.url.startsWith('/profile')) res.end(JSON.stringify({ plan: 'pro', seats: 12 }));
+      else res.end('{"ok":true}');
     });
   });
   await new Promise((ok) => srv.listen(0, '127.0.0.1', ok));
@@ -603,6 +605,147 @@ async function keyboard() {
   await page.context().close();
 }
 
+/** Seed 004: workspace limits, an endpoint with its Test, a campaign workflow (Fetch API Data,
+ * then a generated message) whose message shows in the lead preview and the lead's runs. */
+async function apiRequestsAndWorkflow() {
+  const ws = newWorkspace('Seed 004 workspace');
+  const token = admin('admin', 'webhook-token', 'create', '--workspace', ws.id).token;
+  const page = await newPage();
+  await signIn(page, ws.key);
+  await page.getByRole('link', { name: 'API Requests' }).click();
+  await page.getByRole('heading', { name: 'API Requests', level: 1 }).waitFor();
+
+  // The workspace limits, as the API reports them; then lowered through the form.
+  const settings = (await call('GET', '/api/v1/workspace/settings', { key: ws.key })).body.data;
+  const limits = page.getByTestId('workspace-limits');
+  await limits.getByTestId('limit-timeout').waitFor();
+  assert((await limits.getByTestId('limit-timeout').innerText()).startsWith(`${settings.api_request_max_timeout_ms} ms`), 'the timeout limit is shown');
+  assert((await limits.getByTestId('limit-response').innerText()).startsWith(`${settings.api_request_max_response_bytes} bytes`), 'the response limit is shown');
+  await limits.getByRole('button', { name: 'Change limits' }).click();
+  await page.getByLabel('Longest timeout (ms)').fill('99999999');
+  await limits.getByRole('button', { name: 'Save limits' }).click();
+  const limitErr = page.locator('#limit-timeout-ms-error');
+  await limitErr.waitFor();
+  assert((await limitErr.innerText()).includes('api_request_max_timeout_ms'), 'an out-of-range limit is refused beside its field');
+  await page.getByLabel('Longest timeout (ms)').fill('5000');
+  await limits.getByRole('button', { name: 'Save limits' }).click();
+  await until('the new limit shown', async () => (await limits.getByTestId('limit-timeout').count()) === 1
+    && (await limits.getByTestId('limit-timeout').innerText()).startsWith('5000 ms'));
+
+  // A new endpoint through the form.
+  await page.getByLabel('Name', { exact: true }).fill('Customer profile');
+  await page.getByLabel('Method').selectOption('GET');
+  await page.getByLabel('URL template').fill(`${receiver.url}/profile/{{ contact.email }}`);
+  await page.getByRole('button', { name: 'Add header' }).click();
+  await page.getByLabel('Headers 1 name').fill('X-Api-Key');
+  await page.getByLabel('Headers 1 value').fill('profile-secret-key');
+  await assertLabelled(page, 'API requests');
+  await page.getByRole('button', { name: 'Save API request' }).click();
+  const endpointRow = page.getByTestId('endpoints').locator('tbody tr').filter({ hasText: 'Customer profile' });
+  await endpointRow.waitFor();
+
+  // A lead for the templates: one lead of a webhook campaign (not active yet).
+  const cmp = (await call('POST', '/api/v1/campaigns', { key: ws.key, body: { name: 'Workflow campaign', type: 'standard', lead_source: 'webhook' } })).body.data;
+  const sent = await call('POST', '/api/v1/webhook/leads', {
+    token, body: { idempotency_key: 'wf-1', leads: [{ name: 'Alice', email: 'alice@example.com', campaign_id: cmp.id }] },
+  });
+  assert(sent.status === 202, sent.text);
+
+  // The Test button: without a lead the template cannot render, and the page says why;
+  // with one, the rendered request (secret masked) and the JSON answer.
+  await endpointRow.getByRole('button', { name: 'Test Customer profile' }).click();
+  const testPanel = page.getByTestId('test-panel');
+  await testPanel.getByRole('button', { name: 'Send test request' }).click();
+  await testPanel.getByText('template_error').waitFor();
+  assert((await testPanel.innerText()).includes('contact.email'), 'the template error names the variable');
+  await testPanel.getByLabel('Lead id for the template variables (optional)').fill(sent.body.data.lead_ids[0]);
+  await testPanel.getByRole('button', { name: 'Send test request' }).click();
+  const rendered = page.getByTestId('rendered-request');
+  await rendered.waitFor();
+  const renderedText = await rendered.innerText();
+  assert(renderedText.startsWith(`GET ${receiver.url}/profile/`) && !renderedText.includes('profile-secret-key'), `rendered request: ${renderedText}`);
+  assert((await page.getByTestId('test-response').innerText()).includes('"plan": "pro"'), 'the JSON answer is shown');
+  await shot(page, 'api-requests');
+  await assertContrast(page, 'API requests');
+
+  // The workflow editor: a template reading an output no step produces is refused at its step.
+  const endpointId = await endpointRow.getAttribute('data-api-request-id');
+  await page.goto(`${server.base}/#/campaigns/${cmp.id}`);
+  const editor = page.getByTestId('workflow-editor');
+  await editor.getByText('No steps yet').waitFor();
+  await editor.getByLabel('Type of step to add').selectOption('fetch_api_data');
+  await editor.getByRole('button', { name: 'Add step' }).click();
+  await editor.getByLabel('API request').selectOption(endpointId);
+  await editor.getByLabel('Output key').fill('customer_profile');
+  await editor.getByLabel('Type of step to add').selectOption('render_message');
+  await editor.getByRole('button', { name: 'Add step' }).click();
+  await editor.getByLabel('Message template').fill('Hi {{ contact.name }}, you are on {{ workflow.nope.plan }}');
+  await editor.getByRole('button', { name: 'Save workflow' }).click();
+  const stepErr = editor.locator('#step-1-error');
+  await stepErr.waitFor();
+  assert((await stepErr.innerText()).includes('nodes[1]'), `the error names the second step: ${await stepErr.innerText()}`);
+  await editor.getByLabel('Message template').fill('Hi {{ contact.name }}, you are on {{ workflow.customer_profile.plan }}');
+  await editor.getByRole('button', { name: 'Save workflow' }).click();
+  await editor.getByText('Saved as version 1').waitFor();
+  await assertLabelled(page, 'workflow editor');
+  await shot(page, 'workflow');
+
+  // After activation the lead's run generates the message, shown in the preview.
+  await page.getByRole('button', { name: 'Activate' }).click();
+  await page.getByRole('button', { name: 'Pause' }).waitFor();
+  const preview = page.getByTestId('lead-preview');
+  await until('the generated message in the preview', async () => {
+    await preview.getByRole('button', { name: 'Refresh' }).click();
+    try {
+      await preview.getByTestId('preview-message').filter({ hasText: 'Hi Alice, you are on pro' }).waitFor({ timeout: 300 });
+      return true;
+    } catch { return false; }
+  }, 30000);
+  await shot(page, 'campaign-messages');
+  const profileCall = receiver.requests.find((r) => r.path === '/profile/alice%40example.com' || r.path === '/profile/alice@example.com');
+  assert(profileCall && profileCall.headers['x-api-key'] === 'profile-secret-key', 'the workflow called the endpoint with its header');
+
+  // The lead's runs: the latest with its message and steps; run it again.
+  await preview.locator('tbody a').first().click();
+  const runs = page.getByTestId('workflow-runs');
+  await runs.getByTestId('run-message').filter({ hasText: 'Hi Alice, you are on pro' }).waitFor();
+  assert((await runs.getByTestId('latest-run').innerText()).includes('customer_profile'), 'the run shows its steps and outputs');
+  await runs.getByRole('button', { name: 'Run again' }).click();
+  await runs.getByText(/Run wfr_\w+ queued/).waitFor();
+  await shot(page, 'lead-run');
+  assertClean(page, 'API requests and workflow');
+  await page.context().close();
+}
+
+/** Enrichment forms: the phone validator's answer, and the API's message beside a field. */
+async function enrichment() {
+  const ws = newWorkspace('Enrichment workspace');
+  const page = await newPage();
+  await signIn(page, ws.key);
+  await page.getByRole('link', { name: 'Enrichment' }).click();
+  await page.getByRole('heading', { name: 'Enrichment', level: 1 }).waitFor();
+  const phone = page.getByTestId('tool-phone-validator');
+  await phone.getByLabel('Phone', { exact: false }).first().fill('+1 415 555 2671');
+  await phone.getByRole('button', { name: 'Run' }).click();
+  const expected = await call('GET', '/api/v1/phone-validator?phone=%2B1%20415%20555%202671', { key: ws.key });
+  assert(expected.status === 200, expected.text);
+  const result = phone.getByTestId('result');
+  await result.waitFor();
+  const text = await result.innerText();
+  assert(text.includes(expected.body.data.e164) && text.includes(expected.body.data.line_type), `phone result: ${text}`);
+  const verifier = page.getByTestId('tool-email-verifier');
+  await verifier.getByRole('button', { name: 'Run' }).click();
+  const emailErr = verifier.locator('#email-verifier-email-error');
+  await emailErr.waitFor();
+  const apiErr = await call('GET', '/api/v1/email-verifier', { key: ws.key });
+  assert(await emailErr.innerText() === apiErr.body.error.message, `beside the email: ${await emailErr.innerText()}`);
+  await assertLabelled(page, 'enrichment');
+  await assertContrast(page, 'enrichment');
+  await shot(page, 'enrichment');
+  assertClean(page, 'enrichment');
+  await page.context().close();
+}
+
 // ---------------------------------------------------------------------------------------
 
 async function main() {
@@ -623,6 +766,9 @@ async function main() {
     await scenario('seed 003: webhook form, test send, delivery log and redelivery, toggle, rotation', seed003);
     await scenario('a failing form shows the API validation message beside its field', validation);
     await scenario('keyboard only: sign in, navigate, focus follows', keyboard);
+    await scenario('seed 004: workspace limits, endpoint Test, workflow editor, generated message in preview and runs', apiRequestsAndWorkflow);
+    // Registered once its routes are on main (issues 12/14):
+    // await scenario('enrichment forms: phone validator result, API message beside the email field', enrichment);
     await scenario('integrations masked, push with per-lead outcome, insights chart, /docs offline, sign-out', integrationsPushInsightsDocs);
   }
   if (browser) await browser.close().catch(() => {});
