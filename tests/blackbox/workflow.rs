@@ -382,7 +382,7 @@ async fn a_three_node_workflow_runs_for_leads_ingested_into_an_active_campaign(b
             "node \"early\"",
             "workflow.customer_profile",
         ),
-        (json!({"nodes": [{"id": "v", "type": "verify_email"}]}), "node \"v\"", "not available yet"),
+        (json!({"nodes": [{"id": "v", "type": "find_email"}]}), "node \"v\"", "not available yet"),
         (json!({"nodes": [{"id": "c", "type": "condition", "if": "contact.name =="}]}), "node \"c\"", "if"),
     ];
     for (doc, node, words) in bad {
@@ -584,6 +584,44 @@ async fn set_fields_and_push_nodes_change_and_send_the_lead(backend: Backend) {
     );
 }
 
+async fn verify_email_nodes_store_the_verifiers_verdict(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let key = ws.api_key.as_str();
+    let campaign = api.campaign(key, "Verify", "webhook").await;
+    // No network here: a lead without an email, then one whose email fails the syntax check.
+    let doc = json!({"nodes": [
+        {"id": "check_none", "type": "verify_email", "output_key": "none_check", "on_error": "continue"},
+        {"id": "typo", "type": "set_fields", "fields": {"email": "grace@@example..com"}},
+        {"id": "check", "type": "verify_email", "output_key": "email_check"},
+        {"id": "say", "type": "render_message", "output_key": "m", "template": "{{ workflow.email_check.status }}"}
+    ]});
+    let r = api.send("PUT", &format!("/api/v1/campaigns/{campaign}/workflow"), Auth::Key(key), Some(&doc)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api
+        .send(
+            "PUT",
+            &format!("/api/v1/campaigns/{campaign}/workflow"),
+            Auth::Key(key),
+            Some(&json!({"nodes": [{"id": "f", "type": "find_email"}]})),
+        )
+        .await;
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("not available yet"), "{}", r.text);
+    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), key).await.status, 200);
+    let token = server.webhook_token(&ws);
+    let ids = ingest(&api, &token, &campaign, vec![json!({"name": "Grace"})]).await;
+    let run = finished_run(&api, key, &ids[0]).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["nodes"][0]["error"]["code"], "no_email", "{run}");
+    let verdict = &run["outputs"]["email_check"];
+    assert_eq!(
+        (verdict["email"].as_str(), verdict["regexp"].as_bool()),
+        (Some("grace@@example..com"), Some(false)),
+        "{run}"
+    );
+    assert_eq!(run["outputs"]["m"], verdict["status"]);
+}
+
 both_backends!(
     every_method_renders_templates_safely_and_defaults_to_json,
     api_requests_crud_masks_secrets_and_enforces_workspace_limits,
@@ -591,4 +629,5 @@ both_backends!(
     a_three_node_workflow_runs_for_leads_ingested_into_an_active_campaign,
     a_run_is_retried_after_a_503_and_get_answers_are_cached,
     set_fields_and_push_nodes_change_and_send_the_lead,
+    verify_email_nodes_store_the_verifiers_verdict,
 );

@@ -144,7 +144,9 @@ pub async fn execute(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id
         workflows::save_run(store, workspace_id, &run, version, &[], true).await?;
         return Ok(());
     };
-    let fetched_before = run.nodes.iter().any(|n| n.node_type == "fetch_api_data" && n.status == NodeStatus::Succeeded);
+    let stored_outputs =
+        |n: &crate::domain::workflow::NodeRun| matches!(n.node_type.as_str(), "fetch_api_data" | "verify_email");
+    let fetched_before = run.nodes.iter().any(|n| stored_outputs(n) && n.status == NodeStatus::Succeeded);
     let mut outputs = run.outputs.clone();
     if fetched_before {
         outputs.extend(workflows::outputs(store, workspace_id, lead_id, &run.id).await?);
@@ -369,6 +371,9 @@ async fn execute_node(
                 },
             }
         }
+        NodeKind::VerifyEmail { output_key, on_error } => {
+            verify_email(ctx, workspace_id, &scope.lead, output_key, *on_error).await?
+        }
         NodeKind::Push { destination, webhook_url } => {
             let target =
                 match crate::push::resolve_target(ctx, workspace_id, *destination, webhook_url.as_deref()).await {
@@ -406,7 +411,56 @@ async fn execute_node(
 }
 
 fn has_effect(kind: &NodeKind) -> bool {
-    matches!(kind, NodeKind::FetchApiData { .. } | NodeKind::SetFields { .. } | NodeKind::Push { .. })
+    matches!(
+        kind,
+        NodeKind::FetchApiData { .. }
+            | NodeKind::SetFields { .. }
+            | NodeKind::Push { .. }
+            | NodeKind::VerifyEmail { .. }
+    )
+}
+
+/// The enrichment service's verdict on the lead's email, stored as the node's output.
+#[cfg(feature = "enrich")]
+async fn verify_email(
+    ctx: &AppContext,
+    workspace_id: &str,
+    lead: &Lead,
+    output_key: &str,
+    on_error: OnError,
+) -> Result<Outcome, RunError> {
+    let Some(email) = lead.email.as_deref().filter(|e| !e.trim().is_empty()) else {
+        return Ok(Outcome::Failed {
+            error: node_error("no_email", "the lead has no email to verify", None),
+            then: on_error,
+        });
+    };
+    match crate::enrich::verify::verify_email(ctx, workspace_id, email).await {
+        Ok(verification) => {
+            let value = serde_json::to_value(&verification).unwrap_or(Value::Null);
+            let text = value.to_string();
+            Ok(Outcome::Done {
+                output: Some((output_key.to_owned(), value, Some(text))),
+                result: None,
+                push_id: None,
+                cached: verification.cached,
+            })
+        }
+        Err(crate::enrich::EnrichError::Store(e)) => Err(e.into()),
+        Err(e) => Ok(Outcome::Failed { error: node_error("verification_failed", e.to_string(), None), then: on_error }),
+    }
+}
+
+#[cfg(not(feature = "enrich"))]
+async fn verify_email(
+    _ctx: &AppContext,
+    _workspace_id: &str,
+    _lead: &Lead,
+    _output_key: &str,
+    on_error: OnError,
+) -> Result<Outcome, RunError> {
+    let message = "this build has no enrichment service (cargo feature `enrich`)";
+    Ok(Outcome::Failed { error: node_error("verification_failed", message, None), then: on_error })
 }
 
 fn call_error(e: &CallError) -> NodeError {
