@@ -4,6 +4,7 @@
 mod aws_counter;
 mod delivery;
 mod feedback;
+mod finders;
 mod ingest;
 mod push;
 mod server;
@@ -11,16 +12,14 @@ mod storage;
 mod table;
 mod workflow;
 
-/// `LEADPUSH_BENCH_ONLY=workflow,push` runs only those areas (all when unset).
-fn wanted(area: &str) -> bool {
-    std::env::var("LEADPUSH_BENCH_ONLY").map_or(true, |only| only.split(',').any(|a| a.trim() == area))
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let moto = std::env::var("LEADPUSH_TEST_MOTO_URL")
         .map_err(|_| anyhow::anyhow!("LEADPUSH_TEST_MOTO_URL is not set: run `make bench`, which starts moto"))?;
     let mut rows = Vec::new();
+    // `LEADPUSH_BENCH_ONLY=finders` (comma-separated areas) runs only those areas.
+    let only = std::env::var("LEADPUSH_BENCH_ONLY").unwrap_or_default();
+    let wanted = |area: &str| only.is_empty() || only.split(',').any(|a| a.trim() == area);
     if wanted("storage") {
         eprintln!("bench: storage ...");
         rows.extend(storage::run(&moto).await?);
@@ -44,6 +43,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("workflow") {
         eprintln!("bench: workflow ...");
         rows.extend(workflow::run().await?);
+    }
+    if wanted("finders") {
+        eprintln!("bench: finders ...");
+        rows.extend(finders::run().await?);
     }
     println!();
     table::print(&rows);

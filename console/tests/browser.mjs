@@ -767,8 +767,7 @@ async function main() {
     await scenario('a failing form shows the API validation message beside its field', validation);
     await scenario('keyboard only: sign in, navigate, focus follows', keyboard);
     await scenario('seed 004: workspace limits, endpoint Test, workflow editor, generated message in preview and runs', apiRequestsAndWorkflow);
-    // Registered once its routes are on main (issues 12/14):
-    // await scenario('enrichment forms: phone validator result, API message beside the email field', enrichment);
+    await scenario('enrichment forms: phone validator result, API message beside the email field', enrichment);
     await scenario('integrations masked, push with per-lead outcome, insights chart, /docs offline, sign-out', integrationsPushInsightsDocs);
   }
   if (browser) await browser.close().catch(() => {});
