@@ -12,6 +12,7 @@ mod push;
 mod server;
 mod storage;
 mod table;
+mod workflow;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -48,6 +49,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("enrich") {
         eprintln!("bench: enrich ...");
         rows.extend(enrich::run().await?);
+    }
+    if wanted("workflow") {
+        eprintln!("bench: workflow ...");
+        rows.extend(workflow::run().await?);
     }
     if wanted("finders") {
         eprintln!("bench: finders ...");
