@@ -6,6 +6,7 @@ mod delivery;
 mod feedback;
 mod finders;
 mod ingest;
+mod partitions;
 mod push;
 mod server;
 mod storage;
@@ -26,6 +27,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("ingest") {
         eprintln!("bench: ingest ...");
         rows.extend(ingest::run(&moto).await?);
+    }
+    if wanted("scale") {
+        eprintln!("bench: partitions ...");
+        rows.extend(partitions::run().await?);
     }
     if wanted("push") {
         eprintln!("bench: push ...");
