@@ -31,6 +31,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("Too many requests.")]
     RateLimited { retry_after_secs: u64 },
+    /// 408: the body did not arrive in time; the connection is closed.
+    #[error("The request body was not received within {0} seconds.")]
+    RequestTimeout(u64),
+    /// 503 with `Retry-After`: a dependency (the store) is throttling or timing out.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after_secs: u64 },
     /// 500. The cause is logged; the client only sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -71,6 +77,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -86,6 +94,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -117,10 +127,13 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %cause, "internal error");
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self
+        if let ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs, .. } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if let ApiError::RequestTimeout(_) = self {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

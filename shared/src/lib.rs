@@ -19,6 +19,8 @@ pub mod http;
 pub mod ids;
 pub mod lambda;
 #[cfg(feature = "embedded")]
+pub mod listener;
+#[cfg(feature = "embedded")]
 pub mod local;
 pub mod memory;
 pub mod push;

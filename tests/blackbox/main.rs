@@ -12,4 +12,5 @@ mod integrations;
 mod leads;
 mod platform;
 mod push;
+mod reliability;
 mod webhooks;

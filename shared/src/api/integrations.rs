@@ -1,7 +1,7 @@
 //! Provider integrations: a workspace's HeyReach and Instantly keys and targets, needed to
 //! push leads there. Keys go in once and come back only masked.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -12,7 +12,7 @@ use crate::context::AppContext;
 use crate::domain::ValidationError;
 use crate::domain::integration::{Integration, IntegrationInput, Provider};
 use crate::error::ApiError;
-use crate::http::{Data, Json, List};
+use crate::http::{Data, Json, List, Path};
 use crate::repo::integrations;
 use crate::time::Timestamp;
 

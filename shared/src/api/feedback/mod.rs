@@ -8,7 +8,7 @@
 pub mod providers;
 pub mod record;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -26,7 +26,7 @@ use crate::domain::feedback::{
 };
 use crate::domain::lead::{Feedback, LeadStatus};
 use crate::error::ApiError;
-use crate::http::{Data, Json, List, Pagination, Params};
+use crate::http::{Data, Json, List, Pagination, Params, Path};
 use crate::repo;
 use crate::secrets;
 use crate::time::Timestamp;
