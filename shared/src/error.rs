@@ -175,3 +175,50 @@ impl From<crate::push::PushError> for ApiError {
         }
     }
 }
+
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(e: crate::ingest::IngestError) -> Self {
+        use crate::ingest::IngestError;
+        use crate::repo::idempotency::IdempotencyState;
+        match e {
+            IngestError::Invalid(e) => e.into(),
+            IngestError::TooManyLeads(_) => ApiError::PayloadTooLarge(e.to_string()),
+            IngestError::DuplicateKey { record, window } => {
+                let message = match record.state {
+                    IdempotencyState::InProgress => format!(
+                        "A request with idempotency key \"{}\" is still being processed (request {}). \
+                         Retry with the same key only if that request fails.",
+                        record.key, record.request_id
+                    ),
+                    IdempotencyState::Completed => format!(
+                        "Idempotency key \"{}\" was already used within the last {} (request {}); those leads were \
+                         accepted then. Use a unique key for each batch.",
+                        record.key,
+                        crate::time::human_duration(window),
+                        record.request_id
+                    ),
+                };
+                let mut extra = Map::new();
+                extra.insert("request_id".into(), json!(record.request_id));
+                extra.insert("idempotency_key".into(), json!(record.key));
+                extra.insert("first_seen_at".into(), json!(record.created_at));
+                ApiError::Conflict { code: "duplicate_idempotency_key", message, extra }
+            }
+            IngestError::Store(e) => e.into(),
+            IngestError::Queue(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::feedback::FeedbackError> for ApiError {
+    fn from(e: crate::feedback::FeedbackError) -> Self {
+        use crate::feedback::FeedbackError;
+        match e {
+            FeedbackError::LeadNotFound => crate::api::leads::lead_not_found(),
+            FeedbackError::ReusedEventId(_) => ApiError::conflict("duplicate_idempotency_key", e.to_string()),
+            FeedbackError::Internal(cause) => ApiError::Internal(cause),
+            FeedbackError::Store(e) => e.into(),
+            FeedbackError::Queue(e) => e.into(),
+        }
+    }
+}

@@ -15,8 +15,10 @@ pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;
+pub mod feedback;
 pub mod http;
 pub mod ids;
+pub mod ingest;
 pub mod lambda;
 #[cfg(feature = "embedded")]
 pub mod listener;

@@ -117,9 +117,9 @@ mod tests {
     #[cfg(feature = "embedded")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pushed_leads_and_their_outcomes_give_rates() {
-        use crate::api::feedback::record::{NewEvent, record};
         use crate::domain::feedback::{EventSource, EventType};
         use crate::domain::lead::{Lead, LeadFields};
+        use crate::feedback::{NewEvent, record};
         use crate::repo::leads;
 
         let (ctx, _dir) = crate::testing::embedded_context();

@@ -2,15 +2,13 @@
 //! (`/api/v1/feedback/providers/instantly`, `/heyreach`) and each lead's event log
 //! (`GET /api/v1/leads/{id}/events`).
 //!
-//! A bench or script can drive [`record::record`] directly in a loop (no HTTP), or POST
-//! to the route; see the README's "Feedback events" section.
+//! The work is in [`crate::feedback`].
 
 pub mod providers;
-pub mod record;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -24,13 +22,12 @@ use crate::domain::ValidationError;
 use crate::domain::feedback::{
     self as rules, EventSource, EventType, FeedbackEvent, MAX_CONTENT_CHARS, MAX_EVENT_ID_CHARS,
 };
-use crate::domain::lead::{Feedback, LeadStatus};
 use crate::error::ApiError;
+use crate::feedback::{self as recorder, FeedbackResult, NewEvent};
 use crate::http::{Data, Json, List, Pagination, Params, Path};
 use crate::repo;
 use crate::secrets;
 use crate::time::Timestamp;
-use record::NewEvent;
 
 /// Enough for the longest `content` (10,000 characters) and `metadata` (16 KB).
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
@@ -67,33 +64,6 @@ pub struct FeedbackRequest {
     /// Your id for this event (at most 255 characters). Retries with the same id are applied
     /// once and answered with the first response. The `Idempotency-Key` header does the same.
     event_id: Option<String>,
-}
-
-/// The lead after the event (seed 001).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct LeadSnapshot {
-    pub id: String,
-    pub status: LeadStatus,
-    pub replied_at: Option<Timestamp>,
-    pub meeting_booked_at: Option<Timestamp>,
-    pub feedback: Option<Feedback>,
-    pub feedback_reason: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct FeedbackResult {
-    /// Always true for a recognised event type with a known lead.
-    pub accepted: bool,
-    pub event_type: EventType,
-    pub source: EventSource,
-    pub lead_id: String,
-    /// Whether the lead record was updated.
-    pub mutated_lead: bool,
-    /// Whether an entry was written to the lead's event log (always, for accepted events).
-    pub stored_event: bool,
-    /// What changed, or why nothing did.
-    pub note: String,
-    pub lead: LeadSnapshot,
 }
 
 fn validate_event_id(field: &str, value: Option<&str>) -> Result<Option<String>, ValidationError> {
@@ -181,7 +151,7 @@ async fn post_event(
     if lead_id.len() > 128 || lead_id.contains('#') {
         return Err(lead_not_found());
     }
-    let result = record::record(&ctx, &caller.workspace_id, &lead_id, event).await?;
+    let result = recorder::record(&ctx, &caller.workspace_id, &lead_id, event).await?;
     callback.send(&ctx, &caller.workspace_id, "feedback.event", &result).await;
     Ok(Data(result))
 }

@@ -8,23 +8,17 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
-use super::FeedbackResult;
-use super::record::{NewEvent, record};
 use crate::api::auth::WEBHOOK_TOKEN_HEADER;
 use crate::api::docs::{DataOf, ErrorBody};
-use crate::api::leads::lead_not_found;
 use crate::context::AppContext;
-use crate::domain::feedback::EventSource;
-use crate::domain::providers::{self, Parsed, Provider};
+use crate::domain::providers::{self, Provider};
 use crate::domain::workspace::CredentialKind;
 use crate::error::ApiError;
+use crate::feedback::providers::{ProviderResult, record_provider};
 use crate::http::{Data, Json};
-use crate::repo::{lead_lookup, workspaces};
-use crate::secrets;
+use crate::repo::workspaces;
 
 /// Provider payloads carry whole emails (`email_html`, `reply_html`).
 pub const MAX_PROVIDER_BODY_BYTES: usize = 1024 * 1024;
@@ -94,73 +88,6 @@ impl FromRequestParts<AppContext> for HeyreachCaller {
     }
 }
 
-/// A provider event we recorded: the usual result plus the provider's event name.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderRecorded {
-    /// The provider's name for the event, e.g. `reply_received`.
-    provider_event: String,
-    #[serde(flatten)]
-    result: FeedbackResult,
-}
-
-/// A known provider event that is not an outcome we track: acknowledged, nothing stored.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderIgnored {
-    /// Always false.
-    accepted: bool,
-    source: EventSource,
-    provider_event: String,
-    mutated_lead: bool,
-    stored_event: bool,
-    note: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum ProviderResult {
-    Recorded(ProviderRecorded),
-    Ignored(ProviderIgnored),
-}
-
-async fn handle(
-    ctx: &AppContext,
-    workspace_id: &str,
-    provider: Provider,
-    parsed: Parsed,
-) -> Result<ProviderResult, ApiError> {
-    let event = match parsed {
-        Parsed::Ignored { provider_event } => {
-            let note = format!(
-                "{} event `{provider_event}` acknowledged and ignored: it is not an outcome Leadpush tracks.",
-                provider.label()
-            );
-            return Ok(ProviderResult::Ignored(ProviderIgnored {
-                accepted: false,
-                source: provider.source(),
-                provider_event,
-                mutated_lead: false,
-                stored_event: false,
-                note,
-            }));
-        }
-        Parsed::Event(event) => *event,
-    };
-    let lead = lead_lookup::find(&*ctx.store, workspace_id, &event.lead).await?.ok_or_else(lead_not_found)?;
-    let new = NewEvent {
-        event_type: event.event_type,
-        source: provider.source(),
-        content: event.content,
-        meeting_url: None,
-        occurred_at: event.occurred_at.unwrap_or_else(|| ctx.now()),
-        metadata: Some(event.metadata),
-        // The id is derived from the payload, so it alone says "same event".
-        payload_hash: secrets::hash(&event.event_id),
-        event_id: Some(event.event_id),
-    };
-    let result = record(ctx, workspace_id, &lead.id, new).await?;
-    Ok(ProviderResult::Recorded(ProviderRecorded { provider_event: event.provider_event, result }))
-}
-
 /// Instantly's webhook (configure it with the custom header `Authorization: Bearer <webhook token>`).
 ///
 /// Maps `email_opened`, `link_clicked`/`email_link_clicked`, `reply_received`, `lead_interested`,
@@ -180,7 +107,7 @@ pub(super) async fn instantly(
     Json(payload): Json<Value, MAX_PROVIDER_BODY_BYTES>,
 ) -> Result<Data<ProviderResult>, ApiError> {
     let parsed = providers::parse_instantly(&payload, ctx.now())?;
-    Ok(Data(handle(&ctx, &caller.workspace_id, Provider::Instantly, parsed).await?))
+    Ok(Data(record_provider(&ctx, &caller.workspace_id, Provider::Instantly, parsed).await?))
 }
 
 /// HeyReach's webhook (configure the URL with `?token=<webhook token>`).
@@ -204,5 +131,5 @@ pub(super) async fn heyreach(
     Json(payload): Json<Value, MAX_PROVIDER_BODY_BYTES>,
 ) -> Result<Data<ProviderResult>, ApiError> {
     let parsed = providers::parse_heyreach(&payload, ctx.now())?;
-    Ok(Data(handle(&ctx, &caller.workspace_id, Provider::Heyreach, parsed).await?))
+    Ok(Data(record_provider(&ctx, &caller.workspace_id, Provider::Heyreach, parsed).await?))
 }

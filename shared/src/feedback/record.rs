@@ -3,13 +3,11 @@
 //! record + insights counters in one transaction (re-reading on any race), then announce
 //! the change (`save_lead`).
 
-use super::{FeedbackResult, LeadSnapshot};
-use crate::api::leads::lead_not_found;
+use super::{FeedbackError, FeedbackResult, LeadSnapshot};
 use crate::context::AppContext;
 use crate::dispatch;
 use crate::domain::feedback::{self, EventSource, EventType, FeedbackEvent, Outcome};
 use crate::domain::lead::Lead;
-use crate::error::ApiError;
 use crate::ids;
 use crate::repo::feedback::{self as log, Committed, DedupeRecord, EventWrite};
 use crate::repo::{self, insights, leads};
@@ -34,17 +32,6 @@ pub struct NewEvent {
     pub payload_hash: String,
 }
 
-fn reused_id(event_id: &str) -> ApiError {
-    ApiError::conflict(
-        "duplicate_idempotency_key",
-        format!(
-            "Event id \"{}\" was already used for a different event. Use a unique event_id \
-             (or Idempotency-Key) per event; retries must send the same body.",
-            event_id.chars().take(80).collect::<String>()
-        ),
-    )
-}
-
 /// Answers a retry with the first delivery's response (and announces the lead again if
 /// that delivery changed it: `save_lead` is at-least-once).
 async fn replay(
@@ -52,11 +39,12 @@ async fn replay(
     workspace_id: &str,
     event: &NewEvent,
     record: DedupeRecord,
-) -> Result<FeedbackResult, ApiError> {
+) -> Result<FeedbackResult, FeedbackError> {
     if record.payload_hash != event.payload_hash {
-        return Err(reused_id(event.event_id.as_deref().unwrap_or_default()));
+        return Err(FeedbackError::ReusedEventId(event.event_id.clone().unwrap_or_default()));
     }
-    let result: FeedbackResult = serde_json::from_value(record.response).map_err(ApiError::internal)?;
+    let result: FeedbackResult =
+        serde_json::from_value(record.response).map_err(|e| FeedbackError::Internal(e.to_string()))?;
     if result.mutated_lead {
         dispatch::emit_leads_saved(&*ctx.queue, workspace_id, std::slice::from_ref(&result.lead_id)).await?;
     }
@@ -81,7 +69,7 @@ pub async fn record(
     workspace_id: &str,
     lead_id: &str,
     event: NewEvent,
-) -> Result<FeedbackResult, ApiError> {
+) -> Result<FeedbackResult, FeedbackError> {
     let store = &*ctx.store;
     let received_at = ctx.now();
     if let Some(event_id) = &event.event_id
@@ -102,7 +90,7 @@ pub async fn record(
     let mut counted = std::collections::HashSet::new();
     for attempt in 0..ATTEMPTS {
         let Some(item) = store.get(&leads::key(workspace_id, lead_id)).await? else {
-            return Err(lead_not_found());
+            return Err(FeedbackError::LeadNotFound);
         };
         let version = item.version;
         let mut lead: Lead = item.parse()?;
@@ -145,7 +133,7 @@ pub async fn record(
                     payload_hash: event.payload_hash.clone(),
                     lead_id: lead.id.clone(),
                     event_log_id: event_log_id.clone(),
-                    response: serde_json::to_value(&result).map_err(ApiError::internal)?,
+                    response: serde_json::to_value(&result).map_err(|e| FeedbackError::Internal(e.to_string()))?,
                     created_at: received_at,
                 };
                 Some((event_id.as_str(), record))
@@ -242,9 +230,9 @@ mod tests {
 
         // The same id for a different event is refused.
         let err = record(&ctx, "ws_s", &lead.id, event(EventType::Bounce, Some("r1"))).await.unwrap_err();
-        assert_eq!(err.code(), "duplicate_idempotency_key");
+        assert_eq!(crate::error::ApiError::from(err).code(), "duplicate_idempotency_key");
 
         let err = record(&ctx, "ws_s", "req_S_0404", event(EventType::Reply, None)).await.unwrap_err();
-        assert_eq!(err.code(), "lead_not_found");
+        assert_eq!(crate::error::ApiError::from(err).code(), "lead_not_found");
     }
 }
