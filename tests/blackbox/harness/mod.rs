@@ -143,6 +143,11 @@ impl Server {
         Self::spawn(env, dir, false)
     }
 
+    /// The embedded store's directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("data dir").path()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
