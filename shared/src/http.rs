@@ -266,6 +266,7 @@ pub const MAX_PAGE_SIZE: usize = 100;
 #[into_params(parameter_in = Query)]
 pub struct Pagination {
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

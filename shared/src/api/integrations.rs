@@ -86,7 +86,7 @@ async fn list_integrations(
 
 /// Configure (or replace) a provider integration.
 #[utoipa::path(put, path = "/api/v1/integrations/{provider}", tag = "integrations", security(("api_key" = [])),
-    params(("provider" = String, Path, description = "`heyreach` or `instantly`")),
+    params(("provider" = Provider, Path, description = "`heyreach` or `instantly`")),
     request_body = IntegrationInputSchema,
     responses((status = 200, body = DataOf<IntegrationView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn configure_integration(
@@ -111,7 +111,7 @@ pub struct IntegrationDeleted {
 
 /// Remove a provider integration (its key is deleted).
 #[utoipa::path(delete, path = "/api/v1/integrations/{provider}", tag = "integrations", security(("api_key" = [])),
-    params(("provider" = String, Path, description = "`heyreach` or `instantly`")),
+    params(("provider" = Provider, Path, description = "`heyreach` or `instantly`")),
     responses((status = 200, body = DataOf<IntegrationDeleted>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_integration(
     State(ctx): State<AppContext>,

@@ -47,8 +47,10 @@ pub struct LeadQuery {
     /// Only this campaign's leads.
     campaign_id: Option<String>,
     /// `new`, `pushed`, `replied`, `meeting_booked` or `skipped`.
+    #[param(value_type = Option<LeadStatus>)]
     status: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,

@@ -44,6 +44,11 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateWebhook {
     /// Unique within the workspace (1 to 200 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     name: String,
     /// https; private and internal addresses are refused.
     url: String,

@@ -44,6 +44,7 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct FeedbackRequest {
     /// Lead ID in your workspace.
+    #[schema(min_length = 1)]
     lead_id: String,
     /// `open`, `click`, `reply`, `positive_reply`, `bounce` or `meeting_booked`.
     #[schema(value_type = EventType)]
