@@ -10,10 +10,13 @@ PIP_PINS    := moto[server]==5.2.5 cfn-lint==1.58.0
 LAMBDA_PINS := cargo-lambda==1.9.2
 ADDR        ?= 127.0.0.1:3000
 DATA_DIR    ?= .leadpush
-# Lambda functions (crates under functions/, except the CLI).
-FUNCTIONS   := $(filter-out leadpush,$(notdir $(wildcard functions/*)))
+# Lambda functions (crates under functions/, except the CLI). The console function is
+# built on its own so that the others do not get its embedded files by feature unification.
+FUNCTIONS   := $(filter-out leadpush console,$(notdir $(wildcard functions/*)))
+CONSOLE_NPM := console/node_modules/.installed
+CHROMIUM    ?= /usr/bin/chromium
 
-.PHONY: help run test test-rust lint build bench deploy clean
+.PHONY: help run test test-rust test-console console-screenshots console-vendor chromium lint build bench deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,9 +33,30 @@ $(VENV)/.lambda-installed: $(VENV)/.installed
 run: ## Build and start `leadpush serve` on the embedded store (ADDR, DATA_DIR)
 	cargo run -p leadpush-cli -- serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
-test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, lint
+test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, browser, lint
 	@scripts/with_moto.sh $(PY) cargo test --workspace
+	$(MAKE) test-console
 	$(MAKE) lint
+
+# npm packages pinned by console/package-lock.json: the vendored libraries' sources and
+# playwright-core (install scripts off: nothing downloads a browser or phones home).
+$(CONSOLE_NPM): console/package.json console/package-lock.json
+	npm ci --prefix console --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+chromium: ## Install Debian's chromium for the browser tests when it is missing
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test-console: $(CONSOLE_NPM) chromium ## Browser tests of the console: real Chromium against `leadpush serve`
+	cargo build -q -p leadpush-cli
+	CHROMIUM=$(CHROMIUM) node console/tests/browser.mjs --bin target/debug/leadpush --screenshots target/console-screenshots
+
+console-screenshots: $(CONSOLE_NPM) chromium ## The browser tests, saving their screenshots as docs/console-*.png
+	cargo build -q -p leadpush-cli
+	CHROMIUM=$(CHROMIUM) node console/tests/browser.mjs --bin target/debug/leadpush --screenshots docs
+
+console-vendor: $(CONSOLE_NPM) ## Refresh console/vendor from the pinned npm packages (after changing a pin)
+	node console/tests/vendor.mjs --write
 
 lint: $(VENV)/.installed ## cfn-lint, rustfmt and clippy (warnings are errors)
 	$(VENV)/bin/cfn-lint template.yaml
@@ -43,7 +67,8 @@ lint: $(VENV)/.installed ## cfn-lint, rustfmt and clippy (warnings are errors)
 build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/lambda/<fn>/bootstrap)
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
-	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap | awk -v f=$$f '{printf "  %-16s %6.1f MB\n", f, $$5/1048576}'; done
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 -p console
+	@for f in $(FUNCTIONS) console; do ls -l target/lambda/$$f/bootstrap | awk -v f=$$f '{printf "  %-16s %6.1f MB\n", f, $$5/1048576}'; done
 
 bench: $(VENV)/.installed ## Benchmarks on an optimised build: figures beside their floors
 	cargo build --profile perf -p leadpush-cli -p leadpush-bench
@@ -54,4 +79,4 @@ deploy: build ## sam deploy (needs AWS credentials and the SAM CLI; not run in C
 
 clean: ## Remove build output, the local store and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(DATA_DIR)
+	rm -rf $(VENV) $(DATA_DIR) console/node_modules

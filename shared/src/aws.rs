@@ -23,6 +23,14 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// The DynamoDB client: adaptive retries (client-side rate limiting once throttled, so a
+/// throttled Lambda slows down instead of burning its attempts), five attempts.
+pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    let retry = aws_sdk_dynamodb::config::retry::RetryConfig::adaptive().with_max_attempts(5);
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk).retry_config(retry).build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
 /// Creates the single table (keys, `gsi1`..`gsi3`, TTL on `expires_at`) unless it exists.
 /// `gsi1` projects whole items (it serves listings); `gsi2`/`gsi3` are lookups and project
 /// keys only (callers read the items by key).

@@ -31,6 +31,8 @@ pub struct Config {
     pub push_retry_schedule: Vec<Duration>,
     pub outbound_timeout: Duration,
     pub max_receives: u32,
+    /// Store faults to inject (`store::faulty`); empty in production.
+    pub faults: Vec<crate::store::faulty::Rule>,
     /// Disable an endpoint after this many deliveries in a row failed every retry...
     pub webhook_disable_after_failures: u32,
     /// ...or after failing this long without a single success.
@@ -113,6 +115,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "LEADPUSH_MAX_CONNECTIONS",
         "4096",
         "`leadpush serve`: open connections at most; at the cap idle and anonymous ones are shed first.",
+    ),
+    (
+        "LEADPUSH_FAULTS",
+        "(none)",
+        "Tests only: store faults to inject, e.g. `transact_write:LEAD#=conflict*3` (see `store::faulty`).",
     ),
     ("LEADPUSH_LOG", "info", "Log filter (tracing EnvFilter syntax)."),
     ("LEADPUSH_LOG_FORMAT", "json", "`json` or `pretty`."),
@@ -206,6 +213,8 @@ impl Config {
             push_retry_schedule: push_schedule,
             outbound_timeout: Duration::from_millis(number("LEADPUSH_OUTBOUND_TIMEOUT_MS", 10_000)?.max(1)),
             max_receives: number("LEADPUSH_MAX_RECEIVES", 5)?.clamp(1, 1000) as u32,
+            faults: crate::store::faulty::FaultyStore::parse_rules(&text("LEADPUSH_FAULTS", ""))
+                .map_err(|e| ConfigError { name: "LEADPUSH_FAULTS", message: e.to_string() })?,
             webhook_disable_after_failures: number("LEADPUSH_WEBHOOK_DISABLE_AFTER_FAILURES", 20)?.clamp(1, 100_000)
                 as u32,
             webhook_disable_after: humantime::parse_duration(&text("LEADPUSH_WEBHOOK_DISABLE_AFTER", "24h")).map_err(

@@ -39,6 +39,16 @@ pub enum StartupError {
 
 impl AppContext {
     pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>, config: Config) -> Result<Self, StartupError> {
+        let store = if config.faults.is_empty() {
+            store
+        } else {
+            tracing::warn!(rules = config.faults.len(), "LEADPUSH_FAULTS set: injecting store faults (tests only)");
+            let faulty = crate::store::faulty::FaultyStore::new(store);
+            for rule in &config.faults {
+                faulty.add(rule.clone());
+            }
+            Arc::new(faulty)
+        };
         let outbound = Outbound::new(config.allow_private_targets, config.outbound_timeout)?;
         Ok(Self { store, queue, outbound, config: Arc::new(config), clock: Arc::new(SystemClock) })
     }
@@ -48,8 +58,7 @@ impl AppContext {
         match config.store {
             StoreKind::Aws => {
                 let sdk = crate::aws::sdk_config().await;
-                let store =
-                    crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+                let store = crate::store::dynamodb::DynamoStore::new(crate::aws::dynamodb_client(&sdk), &config.table);
                 let queue_url = config.queue_url.clone().unwrap_or_default();
                 let queue = crate::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
                 Self::new(Arc::new(store), Arc::new(queue), config)

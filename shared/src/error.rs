@@ -34,9 +34,10 @@ pub enum ApiError {
     /// 408: the body did not arrive in time; the connection is closed.
     #[error("The request body was not received within {0} seconds.")]
     RequestTimeout(u64),
-    /// 503 with `Retry-After`: a dependency (the store) is throttling or timing out.
-    #[error("{message}")]
-    Unavailable { message: String, retry_after_secs: u64 },
+    /// 503 with `Retry-After`: the store is throttling or contended; nothing was committed
+    /// that a retry of the same request would not complete.
+    #[error("The service is busy. Retry the same request after the Retry-After delay.")]
+    Unavailable { retry_after_secs: u64 },
     /// 500. The cause is logged; the client only sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -127,7 +128,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %cause, "internal error");
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs, .. } = self
+        if let ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -141,14 +142,22 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
+        match &e {
             StoreError::InvalidCursor => {
                 ApiError::validation("cursor", "is not a cursor returned by this listing; start again without it")
             }
-            other => ApiError::Internal(other.to_string()),
+            StoreError::Busy(_) | StoreError::TransactionCanceled { failed_op: None } => {
+                tracing::warn!(error = %e, "store busy");
+                ApiError::Unavailable { retry_after_secs: BUSY_RETRY_AFTER_SECS }
+            }
+            _ => ApiError::Internal(e.to_string()),
         }
     }
 }
+
+/// Seconds a client waits before retrying after a 503: long enough for DynamoDB's adaptive
+/// capacity to react to a hot partition, short enough not to stall an import.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 2;
 
 impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> Self {
@@ -172,6 +181,22 @@ impl From<crate::push::PushError> for ApiError {
             ),
             PushError::Store(e) => e.into(),
             PushError::Queue(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::repo::api_requests::SaveError> for ApiError {
+    fn from(e: crate::repo::api_requests::SaveError) -> Self {
+        use crate::repo::api_requests::SaveError;
+        match e {
+            SaveError::NameTaken => {
+                ApiError::conflict("duplicate_name", "name: another API request of this workspace has this name")
+            }
+            SaveError::Conflict => ApiError::conflict(
+                "conflict",
+                "The API request was changed or deleted by another request meanwhile; read it again and retry.",
+            ),
+            SaveError::Store(e) => e.into(),
         }
     }
 }
@@ -210,6 +235,28 @@ impl From<crate::ingest::IngestError> for ApiError {
     }
 }
 
+#[cfg(feature = "workflow")]
+impl From<crate::workflow::save::SaveError> for ApiError {
+    fn from(e: crate::workflow::save::SaveError) -> Self {
+        use crate::workflow::save::SaveError;
+        match e {
+            SaveError::Invalid(e) => e.into(),
+            SaveError::Conflict => ApiError::conflict(
+                "conflict",
+                "The workflow was saved by another request meanwhile; read it again and retry.",
+            ),
+            SaveError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(feature = "workflow")]
+impl From<crate::workflow::template::TemplateError> for ApiError {
+    fn from(e: crate::workflow::template::TemplateError) -> Self {
+        ApiError::Validation { field: e.field, message: format!("template error: {}", e.message) }
+    }
+}
+
 impl From<crate::feedback::FeedbackError> for ApiError {
     fn from(e: crate::feedback::FeedbackError) -> Self {
         use crate::feedback::FeedbackError;
@@ -219,6 +266,30 @@ impl From<crate::feedback::FeedbackError> for ApiError {
             FeedbackError::Internal(cause) => ApiError::Internal(cause),
             FeedbackError::Store(e) => e.into(),
             FeedbackError::Queue(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_store_answers_503_with_retry_after() {
+        for cause in [StoreError::Busy("throttled".into()), StoreError::TransactionCanceled { failed_op: None }] {
+            let response = ApiError::from(cause).into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], BUSY_RETRY_AFTER_SECS.to_string().as_str());
+        }
+        let body = ApiError::from(StoreError::Busy("secret internals".into())).body();
+        assert_eq!(body["error"]["code"], "service_unavailable");
+        assert!(!body.to_string().contains("secret internals"), "{body}");
+    }
+
+    #[test]
+    fn refused_and_failed_writes_stay_internal_errors() {
+        for cause in [StoreError::Refused("too big".into()), StoreError::TransactionCanceled { failed_op: Some(0) }] {
+            assert_eq!(ApiError::from(cause).status(), StatusCode::INTERNAL_SERVER_ERROR);
         }
     }
 }

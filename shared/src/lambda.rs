@@ -22,6 +22,15 @@ pub async fn run_http(function: Function) -> Result<(), Error> {
     lambda_http::run(api::app(ctx, &[function])).await
 }
 
+/// Serves the web console and API reference files (no store, no queue: the console calls
+/// the API's own functions from the browser).
+#[cfg(feature = "console")]
+pub async fn run_console() -> Result<(), Error> {
+    crate::telemetry::init();
+    tracing::info!(function = "console", "lambda initialised");
+    lambda_http::run(crate::console::router()).await
+}
+
 /// The SQS-triggered dispatcher (`ReportBatchItemFailures`).
 pub async fn run_dispatcher() -> Result<(), Error> {
     crate::memory::limit_malloc_arenas();
@@ -105,6 +114,8 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("dispatcher.sqs.json"))
+            // The console's static files have their own test (console::tests).
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("console.")))
             .collect();
         files.sort();
         for path in files {

@@ -8,6 +8,8 @@ pub mod admin;
 pub mod api;
 pub mod aws;
 pub mod config;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod context;
 pub mod delivery;
 pub mod dispatch;
@@ -35,3 +37,4 @@ pub mod telemetry;
 pub mod testing;
 pub mod text;
 pub mod time;
+pub mod workflow;

@@ -55,6 +55,8 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         println!("{}", demo.banner(&format!("http://{local}")));
     }
     println!("Leadpush listening on http://{local} (store: {}, queue: {})", ctx.store.kind(), ctx.queue.kind());
+    #[cfg(feature = "console")]
+    println!("Console: http://{local}/   API reference: http://{local}/docs");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = crate::dispatch::worker::spawn(ctx.clone(), options.workers, stop_rx.clone());
@@ -65,6 +67,8 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         max_connections: ctx.config.max_connections,
     };
     let app = api::app(ctx.clone(), &Function::ALL);
+    #[cfg(feature = "console")]
+    let app = app.merge(crate::console::router());
     crate::listener::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await?;
 
     tracing::info!("shutting down: finishing in-flight tasks");

@@ -14,3 +14,4 @@ mod platform;
 mod push;
 mod reliability;
 mod webhooks;
+mod workflow;

@@ -494,8 +494,8 @@ async fn instantly_gets_one_batch_and_reports_each_lead(backend: Backend) {
         body["leads"][0],
         json!({
             "email": "jane@acme.com", "first_name": "Jane", "last_name": "Doe", "company_name": "Acme",
-            "website": "https://acme.com", "personalization": "Loved your talk",
-            "custom_variables": {"tier": 2, "vip": true, "address": "{\"city\":\"Berlin\"}", "leadpush_id": ids[0], "position": "CTO"}
+            "job_title": "CTO", "website": "https://acme.com", "personalization": "Loved your talk",
+            "custom_variables": {"tier": 2, "vip": true, "address": "{\"city\":\"Berlin\"}", "leadpush_id": ids[0]}
         })
     );
 
@@ -526,6 +526,142 @@ async fn instantly_gets_one_batch_and_reports_each_lead(backend: Backend) {
     assert_eq!(record(&api, &ws.api_key, &push_id).await["status"], "dispatch_failed");
 }
 
+async fn heyreach_leads_without_both_names_are_skipped_not_silently_lost(backend: Backend) {
+    let heyreach = fakes::heyreach().await;
+    let server = Server::start_with(backend, &[("LEADPUSH_HEYREACH_BASE_URL", heyreach.base_url.as_str())], false);
+    let (api, ws) = (server.api(), server.workspace());
+    configure(&api, &ws.api_key, "heyreach", json!({"api_key": HEYREACH_KEY, "list_id": 7})).await;
+    let profile = |slug: &str| format!("https://www.linkedin.com/in/{slug}");
+    let ids = ingest(
+        &server,
+        &ws,
+        vec![
+            json!({"name": "Ada King Lovelace", "linkedin": profile("ada")}),
+            json!({"first_name": "Grace", "last_name": "Hopper", "linkedin": profile("grace")}),
+            json!({"name": "Cher", "linkedin": profile("cher")}),
+            json!({"first_name": "Alan", "linkedin": profile("alan")}),
+            json!({"email": "anon@example.com", "linkedin": profile("anon")}),
+        ],
+    )
+    .await;
+
+    let r = api.post(PUSH, &ws.api_key, &json!({"lead_ids": ids, "destination": "heyreach"})).await;
+    let (data, push_id) = seed_fields(&r);
+    assert_eq!(
+        (&data["status"], &data["lead_count"], &data["missing_lead_ids"]),
+        (&json!("dispatched"), &json!(2), &json!([ids[2], ids[3], ids[4]])),
+        "{data}"
+    );
+    let sent = heyreach.receiver.requests()[0].json();
+    assert_eq!(sent["leads"].as_array().unwrap().len(), 2, "nameless leads are never sent");
+    assert_eq!(
+        (&sent["leads"][0]["firstName"], &sent["leads"][0]["lastName"]),
+        (&json!("Ada"), &json!("King Lovelace"))
+    );
+    // What HeyReach holds is what the push record says was pushed.
+    let held: Vec<Value> = heyreach.leads().iter().map(|l| l["profileUrl"].clone()).collect();
+    assert_eq!(held, [json!(profile("ada")), json!(profile("grace"))]);
+
+    let push = record(&api, &ws.api_key, &push_id).await;
+    assert_eq!((&push["lead_count"], &push["skipped_count"]), (&json!(2), &json!(3)), "{push}");
+    let reason = |i: usize| push["leads"][i]["reason"].as_str().unwrap().to_owned();
+    assert!(reason(2).starts_with("no last name: `name` \"Cher\" is one word"), "{}", reason(2));
+    assert!(reason(3).starts_with("no last name (") && reason(3).contains("silently drops"), "{}", reason(3));
+    assert!(reason(4).starts_with("no name ("), "{}", reason(4));
+    for (i, status) in [(0, "pushed"), (1, "pushed"), (2, "new"), (3, "new"), (4, "new")] {
+        if status == "pushed" {
+            becomes_pushed(&api, &ws.api_key, &ids[i]).await;
+        } else {
+            assert_eq!(lead(&api, &ws.api_key, &ids[i]).await["status"], status);
+        }
+    }
+
+    // Pushed again: HeyReach updates what it holds and counts it as updated.
+    let r = api.post(PUSH, &ws.api_key, &json!({"lead_ids": [ids[0]], "destination": "heyreach"})).await;
+    let (data, _) = seed_fields(&r);
+    assert_eq!(data["provider_response"], r#"{"addedLeadsCount":0,"failedLeadsCount":0,"updatedLeadsCount":1}"#);
+    assert_eq!((&data["status"], &data["lead_count"]), (&json!("dispatched"), &json!(1)));
+    assert_eq!(heyreach.leads().len(), 2);
+}
+
+async fn instantly_repush_updates_the_lead_in_the_campaign_and_attributes_each_lead(backend: Backend) {
+    let instantly = fakes::instantly().await;
+    let server = Server::start_with(backend, &[("LEADPUSH_INSTANTLY_BASE_URL", instantly.base_url.as_str())], false);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    configure(&api, &ws.api_key, "instantly", json!({"api_key": INSTANTLY_KEY, "campaign_id": INSTANTLY_CAMPAIGN}))
+        .await;
+    // Custom fields named like Instantly's webhook keys must not break our reading of its events.
+    let first = ingest(
+        &server,
+        &ws,
+        vec![json!({"name": "Dee Old", "email": "dee@acme.com", "position": "CTO",
+                    "custom_fields": {"event_type": "vip", "timestamp": "last week", "lead_email": "other@acme.com"}})],
+    )
+    .await;
+    let r = api.post(PUSH, &ws.api_key, &json!({"lead_ids": first, "destination": "instantly"})).await;
+    assert_eq!(seed_fields(&r).0["lead_count"], 1);
+    let held = instantly.lead("dee@acme.com");
+    assert_eq!(held["job_title"], "CTO");
+    assert_eq!(
+        (&held["custom_variables"]["custom_event_type"], &held["custom_variables"]["leadpush_id"]),
+        (&json!("vip"), &json!(first[0]))
+    );
+
+    let later = ingest(
+        &server,
+        &ws,
+        vec![
+            json!({"name": "Dee New", "email": "DEE@acme.com", "position": "VP Sales"}),
+            json!({"name": "Blocked", "email": format!("b{BLOCKED_DOMAIN}")}),
+            json!({"name": "Typo", "email": "typo@acme.invalid"}),
+            json!({"name": "Fresh", "email": "fresh@acme.com"}),
+        ],
+    )
+    .await;
+    let r = api.post(PUSH, &ws.api_key, &json!({"lead_ids": later, "destination": "instantly"})).await;
+    let (data, push_id) = seed_fields(&r);
+    assert_eq!(
+        (&data["status"], &data["lead_count"], &data["missing_lead_ids"]),
+        (&json!("dispatched"), &json!(2), &json!([later[1], later[2]])),
+        "{data}"
+    );
+    let calls: Vec<(String, String)> =
+        instantly.receiver.requests().iter().map(|c| (c.method.clone(), c.path.clone())).collect();
+    assert_eq!(
+        calls[1..],
+        [
+            ("POST".to_owned(), "/api/v2/leads/add".to_owned()),
+            ("POST".to_owned(), "/api/v2/leads/list".to_owned()),
+            ("PATCH".to_owned(), "/api/v2/leads/in-lead-0".to_owned()),
+        ]
+    );
+    let push = record(&api, &ws.api_key, &push_id).await;
+    assert_eq!(push["status"], "partially_dispatched");
+    let leads = push["leads"].as_array().unwrap();
+    assert_eq!((&leads[0]["outcome"], &leads[0]["provider_lead_id"]), (&json!("pushed"), &json!("in-lead-0")));
+    assert!(leads[0]["reason"].as_str().unwrap().contains("already in the Instantly campaign: updated"), "{push}");
+    for i in [1, 2] {
+        assert_eq!(
+            (&leads[i]["outcome"], &leads[i]["reason"]),
+            (&json!("failed"), &json!("not created by Instantly (in_blocklist: 1, invalid_email_count: 1)")),
+            "{push}"
+        );
+    }
+    assert_eq!((&leads[3]["outcome"], &leads[3]["provider_lead_id"]), (&json!("pushed"), &json!("in-lead-1")));
+    // Instantly now holds the re-pushed lead's fields, so its events name that lead.
+    let held = instantly.lead("dee@acme.com");
+    assert_eq!((&held["job_title"], &held["last_name"]), (&json!("VP Sales"), &json!("New")));
+    assert_eq!(held["custom_variables"]["leadpush_id"], json!(later[0]));
+    becomes_pushed(&api, &ws.api_key, &later[0]).await;
+
+    let event = fakes::instantly_webhook(&held, "reply_received", "2026-05-02T10:00:00.000Z");
+    assert_eq!(event["custom_event_type"], "vip", "the old custom variable is still merged in");
+    let r = api.send("POST", "/api/v1/feedback/providers/instantly", Auth::Bearer(&token), Some(&event)).await;
+    assert_eq!((r.status, r.data()["lead_id"].as_str()), (200, Some(later[0].as_str())), "{}", r.text);
+    assert_eq!(r.data()["event_type"], "reply");
+}
+
 both_backends!(
     webhook_push_delivers_every_field_and_marks_leads_pushed,
     a_501_receiver_gets_exactly_the_seed_dispatch_failed_answer,
@@ -535,6 +671,8 @@ both_backends!(
     heyreach_gets_batches_of_100_with_mapped_fields,
     heyreach_429_500_and_timeouts_are_retried_until_the_push_record_shows_success,
     instantly_gets_one_batch_and_reports_each_lead,
+    heyreach_leads_without_both_names_are_skipped_not_silently_lost,
+    instantly_repush_updates_the_lead_in_the_campaign_and_attributes_each_lead,
 );
 
 /// Without `LEADPUSH_ALLOW_PRIVATE_TARGETS` a webhook URL must be https on a public address.

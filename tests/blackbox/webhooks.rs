@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use leadpush::delivery::signing;
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -90,6 +91,10 @@ async fn save_lead_deliveries_are_signed_and_carry_the_seed_payload(backend: Bac
         let ts: i64 = request.header("webhook-timestamp").unwrap().parse().unwrap();
         assert!((now - ts).abs() < 300, "timestamp within the 5-minute tolerance");
         assert!(signature_verifies(&secret, request), "signature must verify with the endpoint secret");
+        // The helper customers may use agrees, and refuses the same delivery replayed 6 minutes later.
+        let (msg, sig) = (request.header("webhook-id").unwrap(), request.header("webhook-signature").unwrap());
+        assert_eq!(signing::verify(&secret, msg, ts, &request.body, sig, now), Ok(()));
+        assert_eq!(signing::verify(&secret, msg, ts, &request.body, sig, ts + 360), Err(signing::VerifyError::TooOld));
         let body = request.json();
         assert_eq!(body["event"], "save_lead");
         assert!(lead_ids.contains(&body["lead_id"].as_str().unwrap().to_owned()));

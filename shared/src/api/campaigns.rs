@@ -14,11 +14,12 @@ use super::leads::{LeadListParams, list_leads};
 use crate::context::AppContext;
 use crate::domain::campaign::{Campaign, CampaignType, LeadSource};
 use crate::domain::lead::Lead;
+use crate::domain::workflow::RunSummary;
 use crate::domain::workspace::CredentialKind;
 use crate::error::ApiError;
 use crate::http::{Created, Data, Json, List, Pagination, Params, Path};
 use crate::ids;
-use crate::repo::{self, UpdateError, campaigns, workspaces};
+use crate::repo::{self, UpdateError, campaigns, workflows, workspaces};
 use crate::time::Timestamp;
 
 /// The seed's words, shown until a CSM creates the organisation's webhook token.
@@ -236,6 +237,12 @@ async fn activate_campaign(
     let now = ctx.now();
     let updated = change(&ctx, &caller.workspace_id, &id, |c| c.activate(now).map_err(transition_error)).await?;
     tracing::info!(campaign_id = id, "campaign activated");
+    // Leads that arrived while the campaign was not active get their workflow runs now.
+    // The campaign is active either way; a failure here is logged, and runs can be started
+    // per lead with POST /api/v1/leads/{id}/workflow-runs.
+    if let Err(e) = crate::workflow::trigger::on_activate(&ctx, &caller.workspace_id, &updated.id).await {
+        tracing::error!(campaign_id = id, error = %e, "workflow backfill not queued");
+    }
     Ok(Data(view(&ctx, &caller.workspace_id, updated).await?))
 }
 
@@ -363,17 +370,27 @@ async fn webhook_setup(
     }))
 }
 
-/// The lead preview: the campaign's leads, newest first, once it has been activated.
+/// A lead in the preview, with its latest workflow run (status and rendered message).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewLead {
+    #[serde(flatten)]
+    lead: Lead,
+    /// `null` until the campaign's workflow has run for this lead.
+    workflow_run: Option<RunSummary>,
+}
+
+/// The lead preview: the campaign's leads, newest first, once it has been activated, each
+/// with its latest workflow run.
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/leads", tag = "campaigns", security(("api_key" = [])),
     params(("id" = String, Path, description = "Campaign id"), Pagination),
-    responses((status = 200, body = ListOf<Lead>), (status = 404, body = ErrorBody),
+    responses((status = 200, body = ListOf<PreviewLead>), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`campaign_not_active`: leads appear after activation")))]
 async fn campaign_leads(
     State(ctx): State<AppContext>,
     caller: ApiCaller,
     Path(id): Path<String>,
     Params(page): Params<Pagination>,
-) -> Result<List<Lead>, ApiError> {
+) -> Result<List<PreviewLead>, ApiError> {
     let campaign = load(&ctx, &caller.workspace_id, &id).await?;
     if !campaign.leads_visible() {
         return Err(ApiError::conflict(
@@ -383,7 +400,11 @@ async fn campaign_leads(
         ));
     }
     let params = LeadListParams { campaign_id: Some(campaign.id), status: None, page };
-    list_leads(&ctx, &caller.workspace_id, params).await
+    let list = list_leads(&ctx, &caller.workspace_id, params).await?;
+    let ids: Vec<String> = list.data.iter().map(|l| l.id.clone()).collect();
+    let mut runs = workflows::latest(&*ctx.store, &caller.workspace_id, &ids).await?;
+    let data = list.data.into_iter().map(|lead| PreviewLead { workflow_run: runs.remove(&lead.id), lead }).collect();
+    Ok(List { data, next_cursor: list.next_cursor })
 }
 
 #[cfg(test)]

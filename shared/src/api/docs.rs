@@ -23,6 +23,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "integrations", description = "HeyReach and Instantly keys and targets (keys shown masked)."),
         (name = "feedback", description = "Outcome events (opens, replies, bounces, meetings) and provider webhooks."),
         (name = "insights", description = "Which positions, companies, signal types, sources and campaigns produce outcomes."),
+        (name = "api-requests", description = "Reusable HTTP requests workflows run to fetch JSON, their test endpoint, and the workspace limits."),
+        (name = "workflows", description = "Campaign workflows (fetch, condition, set fields, render, push) and their per-lead runs."),
     )
 )]
 pub struct ApiDoc;

@@ -2,6 +2,8 @@
 //! serves them all. Routes and the OpenAPI document come from the same declarations
 //! (utoipa-axum), so the spec cannot drift from what is served.
 
+#[cfg(feature = "workflow")]
+pub mod api_requests;
 pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
@@ -14,6 +16,8 @@ pub mod leads;
 pub mod platform;
 pub mod push;
 pub mod webhooks;
+#[cfg(feature = "workflow")]
+pub mod workflows;
 
 use std::time::Instant;
 
@@ -42,10 +46,12 @@ pub enum Function {
     Webhooks,
     FeedbackEvents,
     Insights,
+    ApiRequests,
+    Workflows,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 11] = [
         Function::Platform,
         Function::Campaigns,
         Function::IngestLeads,
@@ -55,6 +61,8 @@ impl Function {
         Function::Webhooks,
         Function::FeedbackEvents,
         Function::Insights,
+        Function::ApiRequests,
+        Function::Workflows,
     ];
 
     /// The crate and binary name under `functions/`.
@@ -69,6 +77,8 @@ impl Function {
             Function::Webhooks => "webhooks",
             Function::FeedbackEvents => "feedback-events",
             Function::Insights => "insights",
+            Function::ApiRequests => "api-requests",
+            Function::Workflows => "workflows",
         }
     }
 
@@ -83,6 +93,13 @@ impl Function {
             Function::Webhooks => webhooks::routes().merge(callbacks::routes()),
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
+            #[cfg(feature = "workflow")]
+            Function::ApiRequests => api_requests::routes(),
+            #[cfg(feature = "workflow")]
+            Function::Workflows => workflows::routes(),
+            // Builds without the workflow engine serve no workflow routes.
+            #[cfg(not(feature = "workflow"))]
+            Function::ApiRequests | Function::Workflows => OpenApiRouter::new(),
         }
     }
 }
@@ -198,7 +215,8 @@ mod tests {
 
     #[test]
     fn template_routers_and_openapi_list_the_same_routes() {
-        let template = template_routes();
+        // The console's static files are not API routes (console::tests checks them).
+        let template: Vec<_> = template_routes().into_iter().filter(|(f, _, _)| f != "console").collect();
         let mut all = Routes::new();
         for function in Function::ALL {
             let (_, api) = function.routes().split_for_parts();
@@ -257,10 +275,11 @@ mod tests {
             std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert!(crates.remove("leadpush"), "the CLI crate");
         assert!(crates.remove("dispatcher"), "the dispatcher crate");
+        assert!(crates.remove("console"), "the console crate (static files, not API routes)");
         let known: BTreeSet<String> = Function::ALL.iter().map(|f| f.name().to_owned()).collect();
         assert_eq!(crates, known, "functions/ and api::Function must agree");
         let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-        for name in known.iter().chain(std::iter::once(&"dispatcher".to_owned())) {
+        for name in known.iter().chain(["dispatcher".to_owned(), "console".to_owned()].iter()) {
             assert!(template.contains(&format!("CodeUri: target/lambda/{name}/")), "{name} is not in template.yaml");
         }
     }

@@ -36,6 +36,18 @@ pub enum Task {
     },
     /// The next attempt of a push with leads left to deliver (the push record lists them).
     PushRetry { workspace_id: String, push_id: String, attempt: u32 },
+    /// Create (once per workflow version) and queue the runs of these leads.
+    WorkflowStart {
+        workspace_id: String,
+        campaign_id: String,
+        version: u32,
+        lead_ids: Vec<String>,
+        trigger: crate::domain::workflow::RunTrigger,
+    },
+    /// One page of an activated campaign's leads: runs for those without one.
+    WorkflowBackfill { workspace_id: String, campaign_id: String, cursor: Option<String> },
+    /// Execute (or resume) one workflow run.
+    WorkflowRun { workspace_id: String, lead_id: String, run_id: String },
 }
 
 impl Task {
@@ -44,6 +56,9 @@ impl Task {
             Task::LeadsSaved { .. } => "leads_saved",
             Task::Deliver { .. } => "deliver",
             Task::PushRetry { .. } => "push_retry",
+            Task::WorkflowStart { .. } => "workflow_start",
+            Task::WorkflowBackfill { .. } => "workflow_backfill",
+            Task::WorkflowRun { .. } => "workflow_run",
         }
     }
 
@@ -108,7 +123,28 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
         Task::PushRetry { workspace_id, push_id, attempt } => {
             Ok(crate::push::retry(ctx, &workspace_id, &push_id, attempt).await?)
         }
+        Task::WorkflowStart { workspace_id, campaign_id, version, lead_ids, trigger } => {
+            Ok(crate::workflow::trigger::start_runs(ctx, &workspace_id, &campaign_id, version, &lead_ids, trigger)
+                .await?)
+        }
+        Task::WorkflowBackfill { workspace_id, campaign_id, cursor } => {
+            Ok(crate::workflow::trigger::backfill(ctx, &workspace_id, &campaign_id, cursor.as_deref()).await?)
+        }
+        Task::WorkflowRun { workspace_id, lead_id, run_id } => {
+            run_workflow(ctx, &workspace_id, &lead_id, &run_id).await
+        }
     }
+}
+
+#[cfg(feature = "workflow")]
+async fn run_workflow(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id: &str) -> Result<(), TaskError> {
+    Ok(crate::workflow::run::execute(ctx, workspace_id, lead_id, run_id).await?)
+}
+
+/// A dispatcher built without the workflow engine leaves the task for one that has it.
+#[cfg(not(feature = "workflow"))]
+async fn run_workflow(_ctx: &AppContext, _workspace_id: &str, _lead_id: &str, run_id: &str) -> Result<(), TaskError> {
+    Err(TaskError::Failed(format!("run {run_id}: this build has no workflow engine (cargo feature `workflow`)")))
 }
 
 /// The result for one message: done (delete it) or retry after a delay.

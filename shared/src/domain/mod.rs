@@ -1,5 +1,6 @@
 //! Types and rules, no I/O: what a campaign, lead, event or webhook is and may become.
 
+pub mod api_request;
 pub mod campaign;
 pub mod contact;
 pub mod delivery;
@@ -9,6 +10,7 @@ pub mod lead;
 pub mod providers;
 pub mod push;
 pub mod webhook;
+pub mod workflow;
 pub mod workspace;
 
 /// A rule broken by client input; the API turns it into `400 validation_error`.

@@ -152,7 +152,7 @@ pub async fn ingest(
         })
         .collect();
     let lead_ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
-    if let Err(e) = store_and_announce(ctx, workspace_id, &leads, &lead_ids).await {
+    if let Err(e) = store_and_announce(ctx, workspace_id, &leads, &lead_ids, &found).await {
         undo(ctx, record, &lead_ids).await;
         return Err(e);
     }
@@ -192,9 +192,15 @@ async fn store_and_announce(
     workspace_id: &str,
     leads: &[Lead],
     ids: &[String],
+    campaigns: &HashMap<String, Campaign>,
 ) -> Result<(), IngestError> {
     leads::put_many(&*ctx.store, workspace_id, leads).await?;
     dispatch::emit_leads_saved(&*ctx.queue, workspace_id, ids).await?;
+    // Leads of active campaigns with a workflow get their runs queued.
+    crate::workflow::trigger::on_ingest(ctx, workspace_id, leads, campaigns).await.map_err(|e| match e {
+        crate::workflow::trigger::TriggerError::Store(e) => IngestError::Store(e),
+        crate::workflow::trigger::TriggerError::Queue(e) => IngestError::Queue(e),
+    })?;
     Ok(())
 }
 

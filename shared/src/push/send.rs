@@ -42,10 +42,8 @@ pub async fn attempt(ctx: &AppContext, push_id: &str, attempt: u32, target: &Tar
         Target::Instantly { api_key, campaign_id } => {
             let base = ctx.config.instantly_base_url.as_str();
             let batches = prepare(&mut result, leads, instantly::lead, instantly::MAX_LEADS_PER_CALL);
-            let calls = batches.into_iter().map(|(ids, body)| {
-                let request = instantly::request(base, api_key, campaign_id, &body);
-                call(ctx, "Instantly", ids, request, move |response| instantly::accepted(&body, &response.body))
-            });
+            let account = instantly::Account { outbound: &ctx.outbound, base_url: base, api_key, campaign_id };
+            let calls = batches.into_iter().map(|(ids, body)| instantly_call(ctx, &account, ids, body));
             collect(&mut result, calls).await;
         }
     }
@@ -93,6 +91,30 @@ async fn call(
     let (call, results) = settle_call(label, ids.len(), outcome, accepted);
     if !call.succeeded {
         tracing::warn!(provider = label, status = call.status_code, leads = ids.len(), "provider call failed");
+    }
+    (ids, call, results)
+}
+
+/// An Instantly add call, then (when its answer counts duplicates) the lookups and updates
+/// that settle the leads it did not create.
+async fn instantly_call(
+    ctx: &AppContext,
+    account: &instantly::Account<'_>,
+    ids: Vec<String>,
+    body: Vec<Value>,
+) -> CallOutput {
+    let request = instantly::request(account.base_url, account.api_key, account.campaign_id, &body);
+    let outcome = ctx.outbound.send_capped(request, PROVIDER_MAX_RESPONSE_BYTES).await;
+    let mut settled = None;
+    if let Ok(response) = &outcome
+        && response.is_success()
+    {
+        let added = instantly::read_added(&body, &response.body);
+        settled = Some(instantly::resolve_duplicates(account, &body, added).await);
+    }
+    let (call, results) = settle_call("Instantly", ids.len(), outcome, |_| settled.unwrap_or_default());
+    if !call.succeeded {
+        tracing::warn!(provider = "Instantly", status = call.status_code, leads = ids.len(), "provider call failed");
     }
     (ids, call, results)
 }

@@ -13,9 +13,12 @@
 //! | provider integration | `W#{ws}` | `INTEG#{provider}` | |
 //! | push record | `W#{ws}` | `PUSH#{id}` | |
 //! | lead lookup, feedback events, insights | see `lead_lookup`, `feedback`, `insights` | | |
+//! | API requests, settings, response cache | see `api_requests` | | |
+//! | workflows and runs | see `workflows` | | |
 //!
 //! The scheme new item kinds follow (and old ones move to) is in [`keys`].
 
+pub mod api_requests;
 pub mod campaigns;
 pub mod deliveries;
 pub mod feedback;
@@ -27,6 +30,7 @@ pub mod lead_lookup;
 pub mod leads;
 pub mod pushes;
 pub mod webhooks;
+pub mod workflows;
 pub mod workspaces;
 
 use serde::Serialize;

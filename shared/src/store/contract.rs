@@ -248,6 +248,48 @@ pub async fn data_round_trips_exactly(store: Arc<dyn Store>) {
     assert_eq!(got.version, 1);
 }
 
+/// The fault-injecting wrapper fails chosen calls the way DynamoDB does, over any adapter,
+/// and lets the rest through.
+pub async fn injected_faults_fail_chosen_calls_only(store: Arc<dyn Store>) {
+    use super::faulty::{Fault, FaultyStore, Op, Rule};
+    let faulty = FaultyStore::new(store.clone())
+        .inject(Rule::new(Op::Put, Fault::Timeout).on_keys_containing("P#flt"))
+        .inject(Rule::new(Op::Put, Fault::TimeoutAfterWrite).on_keys_containing("P#flt").skip(1))
+        .inject(Rule::new(Op::TransactWrite, Fault::Conflict).times(2))
+        .inject(Rule::new(Op::Get, Fault::Throttle).on_keys_containing("hot"))
+        .inject(Rule::new(Op::BatchPut, Fault::Invalid));
+
+    // Timed out before the write: nothing stored.
+    let err = faulty.put(item("P#flt", "a", json!({"n": 1})), Condition::NotExists).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)) && err.is_transient(), "{err:?}");
+    assert!(store.get(&Key::new("P#flt", "a")).await.unwrap().is_none());
+    // Timed out after the write: stored, yet an error came back.
+    let err = faulty.put(item("P#flt", "a", json!({"n": 2})), Condition::NotExists).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert_eq!(store.get(&Key::new("P#flt", "a")).await.unwrap().unwrap().data["n"], 2);
+    // Rules are spent: the retry meets our own write.
+    let err = faulty.put(item("P#flt", "a", json!({"n": 3})), Condition::NotExists).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    // Other keys pass untouched.
+    faulty.put(item("P#ok", "a", json!({})), Condition::NotExists).await.unwrap();
+
+    let ops = || vec![WriteOp::Put { item: item("P#flt", "t", json!({})), condition: Condition::NotExists }];
+    for _ in 0..2 {
+        let err = faulty.transact_write(ops()).await.unwrap_err();
+        assert!(matches!(err, StoreError::TransactionCanceled { failed_op: None }), "{err:?}");
+        assert!(store.get(&Key::new("P#flt", "t")).await.unwrap().is_none());
+    }
+    faulty.transact_write(ops()).await.unwrap();
+
+    let err = faulty.get(&Key::new("P#hot", "x")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+    let err = faulty.batch_put(vec![item("P#flt", "b", json!({}))]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Refused(_)) && !err.is_transient(), "{err:?}");
+    assert!(store.get(&Key::new("P#flt", "b")).await.unwrap().is_none());
+    assert_eq!(faulty.injected(), 6);
+    assert_eq!(faulty.kind(), store.kind());
+}
+
 macro_rules! contract_suite {
     ($($name:ident),* $(,)?) => {
         #[cfg(feature = "embedded")]
@@ -281,4 +323,5 @@ contract_suite!(
     batch_put_get_and_delete_handle_a_thousand_items,
     increments_are_atomic_under_concurrency,
     data_round_trips_exactly,
+    injected_faults_fail_chosen_calls_only,
 );

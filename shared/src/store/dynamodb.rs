@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
@@ -24,22 +22,54 @@ use super::{
 
 /// Parallel BatchWriteItem / BatchGetItem calls per request.
 const BATCH_CONCURRENCY: usize = 8;
-/// Attempts for unprocessed batch items before giving up (backoff doubles from 25 ms).
-const BATCH_ATTEMPTS: u32 = 8;
 /// Query calls one page may make while a filter skips items.
 const MAX_QUERY_CALLS_PER_PAGE: usize = 10;
 
 type Attrs = HashMap<String, AttributeValue>;
 
+/// How the adapter retries what the SDK does not: transaction conflicts, throttled
+/// transactions and unprocessed batch items. Pauses grow exponentially to `cap` with "equal
+/// jitter" (half fixed, half random), so writers that collided spread out instead of
+/// colliding again in lockstep.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Calls in all (for batches: calls that made no progress).
+    pub attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// About 4 s of pauses at most: long enough to ride out a hot key, short enough for an
+    /// API request to answer 503 well within API Gateway's 29 s.
+    fn default() -> Self {
+        Self { attempts: 8, base: Duration::from_millis(25), cap: Duration::from_secs(1) }
+    }
+}
+
+impl RetryPolicy {
+    pub fn pause(&self, attempt: u32) -> Duration {
+        let ceiling = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.cap);
+        let half = ceiling / 2;
+        half + half.mul_f64(rand::random::<f64>())
+    }
+}
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    retry: RetryPolicy,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), retry: RetryPolicy::default() }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -49,6 +79,79 @@ impl DynamoStore {
 
 fn backend<E: std::error::Error>(e: E) -> StoreError {
     StoreError::Backend(format!("dynamodb: {}", DisplayErrorContext(e)))
+}
+
+/// What an error (or a transaction cancellation reason) code means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// A condition we set did not hold: a domain answer, never retried here.
+    Condition,
+    /// Another transaction held one of the items: retry after a pause.
+    Conflict,
+    /// Over the table's or partition's throughput: retry after a longer pause.
+    Throttled,
+    /// DynamoDB refuses the request itself (item over 400 KB, nesting over 32, number out of
+    /// range, ...): the same request fails every time.
+    Invalid,
+    Other,
+}
+
+fn classify(code: Option<&str>) -> Class {
+    match code {
+        Some("ConditionalCheckFailed" | "ConditionalCheckFailedException") => Class::Condition,
+        Some("TransactionConflict" | "TransactionConflictException" | "TransactionInProgressException") => {
+            Class::Conflict
+        }
+        Some(
+            "ThrottlingError"
+            | "ThrottlingException"
+            | "Throttling"
+            | "ProvisionedThroughputExceeded"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded",
+        ) => Class::Throttled,
+        Some(
+            "ValidationError"
+            | "ValidationException"
+            | "ItemCollectionSizeLimitExceeded"
+            | "ItemCollectionSizeLimitExceededException",
+        ) => Class::Invalid,
+        _ => Class::Other,
+    }
+}
+
+/// The outcome of a cancelled transaction from its per-operation reasons (`None` and
+/// `"None"` mean that operation was fine). A failed condition wins: it is the answer the
+/// caller asked for. Then a refusal (permanent), then throttling, then conflicts.
+fn cancellation(reasons: &[Option<&str>]) -> (Class, Option<usize>) {
+    let classes: Vec<Class> = reasons.iter().map(|code| classify(*code)).collect();
+    if let Some(i) = classes.iter().position(|c| *c == Class::Condition) {
+        return (Class::Condition, Some(i));
+    }
+    for class in [Class::Invalid, Class::Throttled, Class::Conflict] {
+        if let Some(i) = classes.iter().position(|c| *c == class) {
+            return (class, Some(i));
+        }
+    }
+    // No usable reason: treat as a conflict, which is what DynamoDB means most often.
+    (Class::Conflict, None)
+}
+
+/// A call's error as a store error plus whether to retry it here.
+fn sdk_error<E, R>(what: &str, e: SdkError<E, R>) -> (Class, StoreError)
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let class = classify(e.code());
+    let text = format!("dynamodb {what}: {}", DisplayErrorContext(&e));
+    let error = match class {
+        Class::Condition => StoreError::ConditionFailed,
+        Class::Conflict | Class::Throttled => StoreError::Busy(text),
+        Class::Invalid => StoreError::Refused(text),
+        Class::Other => StoreError::Backend(text),
+    };
+    (class, error)
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -199,11 +302,32 @@ fn filter_attr(value: &Value) -> Result<AttributeValue, StoreError> {
     }
 }
 
-async fn backoff(attempt: u32) {
-    tokio::time::sleep(Duration::from_millis(25u64 << attempt.min(6))).await;
-}
-
 impl DynamoStore {
+    /// Sends a single-item call, retrying conflicts and throttling (the SDK's own retries
+    /// cover throttling too, but not `TransactionConflictException` on an item a running
+    /// transaction holds).
+    async fn call<T, E, R, Fut>(&self, what: &str, mut send: impl FnMut() -> Fut) -> Result<T, StoreError>
+    where
+        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let mut attempt = 0;
+        loop {
+            match send().await {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    let (class, error) = sdk_error(what, e);
+                    attempt += 1;
+                    if !matches!(class, Class::Conflict | Class::Throttled) || attempt >= self.retry.attempts {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(self.retry.pause(attempt)).await;
+                }
+            }
+        }
+    }
+
     /// BatchWriteItem in chunks of 25, several chunks in flight.
     async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         let chunks: Vec<Vec<WriteRequest>> =
@@ -216,35 +340,61 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Unprocessed items (throttling) are resent after a jittered pause; only calls that made
+    /// no progress count against the retry budget.
     async fn write_chunk(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for attempt in 0..BATCH_ATTEMPTS {
-            let out =
-                self.client.batch_write_item().request_items(&self.table, requests).send().await.map_err(backend)?;
-            requests = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
-            if requests.is_empty() {
+        let mut stalled = 0;
+        loop {
+            let sent = requests.clone();
+            let out = self
+                .call("BatchWriteItem", || {
+                    self.client.batch_write_item().request_items(&self.table, sent.clone()).send()
+                })
+                .await?;
+            let left = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+            if left.is_empty() {
                 return Ok(());
             }
-            backoff(attempt).await;
+            stalled = if left.len() < requests.len() { 0 } else { stalled + 1 };
+            if stalled >= self.retry.attempts {
+                return Err(StoreError::Busy(format!(
+                    "dynamodb: {} items still unprocessed after retries",
+                    left.len()
+                )));
+            }
+            requests = left;
+            tokio::time::sleep(self.retry.pause(stalled)).await;
         }
-        Err(StoreError::Backend(format!("dynamodb: {} items still unprocessed after retries", requests.len())))
     }
 
     async fn get_chunk(&self, mut keys: Vec<Attrs>) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::with_capacity(keys.len());
-        for attempt in 0..BATCH_ATTEMPTS {
-            let request =
-                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(backend)?;
-            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(backend)?;
+        let mut stalled = 0;
+        loop {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys.clone()))
+                .consistent_read(true)
+                .build()
+                .map_err(backend)?;
+            let out = self
+                .call("BatchGetItem", || {
+                    self.client.batch_get_item().request_items(&self.table, request.clone()).send()
+                })
+                .await?;
             for attrs in out.responses.and_then(|mut m| m.remove(&self.table)).unwrap_or_default() {
                 items.push(decode(attrs)?);
             }
-            keys = out.unprocessed_keys.and_then(|mut m| m.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
-            if keys.is_empty() {
+            let left = out.unprocessed_keys.and_then(|mut m| m.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            if left.is_empty() {
                 return Ok(items);
             }
-            backoff(attempt).await;
+            stalled = if left.len() < keys.len() { 0 } else { stalled + 1 };
+            if stalled >= self.retry.attempts {
+                return Err(StoreError::Busy(format!("dynamodb: {} keys still unprocessed after retries", left.len())));
+            }
+            keys = left;
+            tokio::time::sleep(self.retry.pause(stalled)).await;
         }
-        Err(StoreError::Backend(format!("dynamodb: {} keys still unprocessed after retries", keys.len())))
     }
 
     fn transact_item(&self, op: WriteOp) -> Result<TransactWriteItem, StoreError> {
@@ -307,14 +457,15 @@ impl DynamoStore {
 impl Store for DynamoStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
+            .call("GetItem", || {
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attrs(key)))
+                    .consistent_read(true)
+                    .send()
+            })
+            .await?;
         out.item.map(decode).transpose()
     }
 
@@ -332,59 +483,42 @@ impl Store for DynamoStore {
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         let cond = condition_expr(condition);
-        let result = self
+        let attrs = encode(&item)?;
+        let request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(encode(&item)?))
+            .set_item(Some(attrs))
             .set_condition_expression(cond.as_ref().map(|c| c.expression.clone()))
             .set_expression_attribute_names(cond.as_ref().map(|c| c.names.clone()))
-            .set_expression_attribute_values(cond.and_then(|c| c.values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
-                other => Err(backend(other)),
-            },
-        }
+            .set_expression_attribute_values(cond.and_then(|c| c.values));
+        self.call("PutItem", || request.clone().send()).await.map(|_| ())
     }
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
         let cond = condition_expr(condition);
-        let result = self
+        let request = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
             .set_condition_expression(cond.as_ref().map(|c| c.expression.clone()))
             .set_expression_attribute_names(cond.as_ref().map(|c| c.names.clone()))
-            .set_expression_attribute_values(cond.and_then(|c| c.values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                DeleteItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
-                other => Err(backend(other)),
-            },
-        }
+            .set_expression_attribute_values(cond.and_then(|c| c.values));
+        self.call("DeleteItem", || request.clone().send()).await.map(|_| ())
     }
 
     async fn increment(&self, key: &Key, counters: &[(String, i64)]) -> Result<(), StoreError> {
         let (expression, names, values) = increment_update(counters)?;
-        self.client
+        let request = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
             .update_expression(expression)
             .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
+            .set_expression_attribute_values(Some(values));
+        self.call("UpdateItem", || request.clone().send()).await.map(|_| ())
     }
 
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
@@ -417,7 +551,7 @@ impl Store for DynamoStore {
         // Ask for one more than the page so we know whether a next page exists.
         for _ in 0..MAX_QUERY_CALLS_PER_PAGE {
             let want = (limit + 1 - items.len()) as i32;
-            let out = self
+            let request = self
                 .client
                 .query()
                 .table_name(&self.table)
@@ -428,10 +562,8 @@ impl Store for DynamoStore {
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(!q.descending)
                 .limit(want)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
+                .set_exclusive_start_key(start.take());
+            let out = self.call("Query", || request.clone().send()).await?;
             for attrs in out.items.unwrap_or_default() {
                 items.push(decode(attrs)?);
             }
@@ -459,23 +591,49 @@ impl Store for DynamoStore {
     async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         validate_transaction(&ops)?;
         let items = ops.into_iter().map(|op| self.transact_item(op)).collect::<Result<Vec<_>, _>>()?;
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancel) => {
-                    let failed_op =
-                        cancel.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
-                    Err(StoreError::TransactionCanceled { failed_op })
-                }
-                TransactWriteItemsError::TransactionInProgressException(_) => {
-                    Err(StoreError::TransactionCanceled { failed_op: None })
-                }
-                other if other.code() == Some("TransactionConflict") => {
-                    Err(StoreError::TransactionCanceled { failed_op: None })
-                }
-                other => Err(backend(other)),
-            },
+        // One token for every attempt of this transaction: if an attempt succeeded but its
+        // answer was lost (a timeout), the retry succeeds as a no-op instead of failing its
+        // own conditions against our earlier write.
+        let token = ulid::Ulid::new().to_string();
+        let request = self.client.transact_write_items().set_transact_items(Some(items)).client_request_token(token);
+        let mut attempt = 0;
+        loop {
+            let (class, error) = match request.clone().send().await {
+                Ok(_) => return Ok(()),
+                Err(e) => match e.into_service_error() {
+                    TransactWriteItemsError::TransactionCanceledException(cancel) => {
+                        let codes: Vec<Option<&str>> = cancel.cancellation_reasons().iter().map(|r| r.code()).collect();
+                        let (class, op) = cancellation(&codes);
+                        let error = match class {
+                            Class::Condition => StoreError::TransactionCanceled { failed_op: op },
+                            Class::Invalid => StoreError::Refused(format!(
+                                "dynamodb TransactWriteItems: operation {op:?} refused: {}",
+                                op.and_then(|i| cancel.cancellation_reasons().get(i))
+                                    .and_then(|r| r.message())
+                                    .unwrap_or("validation error")
+                            )),
+                            Class::Throttled => StoreError::Busy("dynamodb TransactWriteItems: throttled".into()),
+                            _ => StoreError::TransactionCanceled { failed_op: None },
+                        };
+                        (class, error)
+                    }
+                    other => {
+                        let class = classify(other.code());
+                        let text = format!("dynamodb TransactWriteItems: {}", DisplayErrorContext(&other));
+                        match class {
+                            Class::Conflict => (class, StoreError::TransactionCanceled { failed_op: None }),
+                            Class::Throttled => (class, StoreError::Busy(text)),
+                            Class::Invalid => (class, StoreError::Refused(text)),
+                            _ => (class, StoreError::Backend(text)),
+                        }
+                    }
+                },
+            };
+            attempt += 1;
+            if !matches!(class, Class::Conflict | Class::Throttled) || attempt >= self.retry.attempts {
+                return Err(error);
+            }
+            tokio::time::sleep(self.retry.pause(attempt)).await;
         }
     }
 
@@ -505,5 +663,239 @@ impl Store for DynamoStore {
 
     fn kind(&self) -> &'static str {
         "dynamodb"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::{HeaderMap, StatusCode};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn cancellation_reasons_are_told_apart() {
+        let reasons = |codes: &[&str]| cancellation(&codes.iter().map(|c| Some(*c)).collect::<Vec<_>>());
+        assert_eq!(reasons(&["None", "ConditionalCheckFailed"]), (Class::Condition, Some(1)));
+        assert_eq!(reasons(&["TransactionConflict", "None"]), (Class::Conflict, Some(0)));
+        assert_eq!(reasons(&["None", "ThrottlingError"]), (Class::Throttled, Some(1)));
+        assert_eq!(reasons(&["None", "ProvisionedThroughputExceeded"]), (Class::Throttled, Some(1)));
+        assert_eq!(reasons(&["ValidationError", "TransactionConflict"]), (Class::Invalid, Some(0)));
+        // A failed condition is the caller's answer even beside a conflict.
+        assert_eq!(reasons(&["TransactionConflict", "ConditionalCheckFailed"]), (Class::Condition, Some(1)));
+        assert_eq!(cancellation(&[None, None]), (Class::Conflict, None));
+    }
+
+    #[test]
+    fn pauses_grow_with_jitter_up_to_the_cap() {
+        let policy = RetryPolicy { attempts: 8, base: Duration::from_millis(100), cap: Duration::from_secs(1) };
+        for attempt in 0..10 {
+            let ceiling = Duration::from_millis(100 << attempt.min(4)).min(Duration::from_secs(1));
+            let pause = policy.pause(attempt);
+            assert!(pause >= ceiling / 2 && pause <= ceiling, "attempt {attempt}: {pause:?}");
+        }
+        let distinct: std::collections::HashSet<Duration> = (0..20).map(|_| policy.pause(5)).collect();
+        assert!(distinct.len() > 1, "pauses are jittered");
+    }
+
+    /// A stand-in DynamoDB endpoint on loopback answering each call with the next scripted
+    /// reply (status, body); records the operation and request body of every call.
+    struct FakeDynamo {
+        url: String,
+        calls: Arc<Mutex<Vec<(String, Value)>>>,
+    }
+
+    async fn fake_dynamo(replies: Vec<(u16, Value)>) -> FakeDynamo {
+        let calls: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let replies = Arc::new(Mutex::new(replies.into_iter()));
+        let recorded = calls.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let recorded = recorded.clone();
+            let replies = replies.clone();
+            async move {
+                let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let op = target.rsplit('.').next().unwrap_or("").to_owned();
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                recorded.lock().unwrap().push((op, request));
+                let (status, body) = replies.lock().unwrap().next().unwrap_or((200, json!({})));
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    [("content-type", "application/x-amz-json-1.0")],
+                    body.to_string(),
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake DynamoDB");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeDynamo { url, calls }
+    }
+
+    impl FakeDynamo {
+        fn store(&self) -> DynamoStore {
+            let config = aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .endpoint_url(&self.url)
+                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("t", "t", None, None, "test"))
+                // Only the adapter's own retries, so the script is consumed predictably.
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+                .build();
+            let fast = RetryPolicy { attempts: 4, base: Duration::from_millis(1), cap: Duration::from_millis(5) };
+            DynamoStore::new(Client::from_conf(config), "t").with_retry(fast)
+        }
+
+        fn calls(&self) -> Vec<(String, Value)> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    fn cancelled(codes: &[&str]) -> (u16, Value) {
+        let reasons: Vec<Value> = codes.iter().map(|c| json!({"Code": c, "Message": format!("{c} here")})).collect();
+        (
+            400,
+            json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled",
+                "CancellationReasons": reasons,
+            }),
+        )
+    }
+
+    fn error(kind: &str) -> (u16, Value) {
+        (400, json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": kind}))
+    }
+
+    fn two_puts() -> Vec<WriteOp> {
+        ["a", "b"]
+            .iter()
+            .map(|sk| WriteOp::Put {
+                item: Item::new(Key::new("P", *sk), &json!({})).unwrap(),
+                condition: Condition::NotExists,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn transaction_conflicts_are_retried_with_the_same_request_token() {
+        let fake =
+            fake_dynamo(vec![cancelled(&["TransactionConflict", "None"]), cancelled(&["None", "ThrottlingError"])])
+                .await;
+        fake.store().transact_write(two_puts()).await.expect("third attempt succeeds");
+        let calls = fake.calls();
+        assert_eq!(calls.len(), 3);
+        let tokens: Vec<&Value> = calls.iter().map(|(_, body)| &body["ClientRequestToken"]).collect();
+        assert!(tokens[0].is_string(), "{tokens:?}");
+        assert!(tokens.iter().all(|t| *t == tokens[0]), "one token for every attempt: {tokens:?}");
+    }
+
+    #[tokio::test]
+    async fn each_transaction_has_its_own_request_token() {
+        let fake = fake_dynamo(vec![]).await;
+        let store = fake.store();
+        store.transact_write(two_puts()).await.unwrap();
+        store.transact_write(two_puts()).await.unwrap();
+        let calls = fake.calls();
+        assert_ne!(calls[0].1["ClientRequestToken"], calls[1].1["ClientRequestToken"]);
+    }
+
+    #[tokio::test]
+    async fn validation_errors_in_a_transaction_are_refused_at_once() {
+        let fake = fake_dynamo(vec![cancelled(&["None", "ValidationError"])]).await;
+        let err = fake.store().transact_write(two_puts()).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Refused(text) if text.contains("ValidationError here")), "{err:?}");
+        assert!(!err.is_transient());
+        assert_eq!(fake.calls().len(), 1, "never retried");
+    }
+
+    #[tokio::test]
+    async fn failed_conditions_name_their_operation_and_are_not_retried() {
+        let fake = fake_dynamo(vec![cancelled(&["None", "ConditionalCheckFailed"])]).await;
+        let err = fake.store().transact_write(two_puts()).await.unwrap_err();
+        assert!(matches!(err, StoreError::TransactionCanceled { failed_op: Some(1) }), "{err:?}");
+        assert_eq!(fake.calls().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn persistent_throttling_becomes_busy_after_the_retry_budget() {
+        let fake = fake_dynamo(vec![cancelled(&["ThrottlingError", "None"]); 10]).await;
+        let err = fake.store().transact_write(two_puts()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+        assert!(err.is_transient());
+        assert_eq!(fake.calls().len(), 4, "the policy's four attempts");
+    }
+
+    #[tokio::test]
+    async fn persistent_conflicts_are_reported_as_contention() {
+        let fake = fake_dynamo(vec![cancelled(&["TransactionConflict", "None"]); 10]).await;
+        let err = fake.store().transact_write(two_puts()).await.unwrap_err();
+        assert!(matches!(err, StoreError::TransactionCanceled { failed_op: None }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_put_on_an_item_inside_a_running_transaction_is_retried() {
+        let fake =
+            fake_dynamo(vec![error("TransactionConflictException"), error("TransactionConflictException")]).await;
+        let item = Item::new(Key::new("P", "a"), &json!({"n": 1})).unwrap();
+        fake.store().put(item, Condition::Always).await.expect("third attempt succeeds");
+        assert_eq!(fake.calls().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn single_item_errors_map_to_their_class() {
+        let fake = fake_dynamo(vec![
+            error("ConditionalCheckFailedException"),
+            error("ValidationException"),
+            error("ProvisionedThroughputExceededException"),
+            error("ProvisionedThroughputExceededException"),
+            error("ProvisionedThroughputExceededException"),
+            error("ProvisionedThroughputExceededException"),
+            error("InternalServerError"),
+        ])
+        .await;
+        let store = fake.store();
+        let item = || Item::new(Key::new("P", "a"), &json!({})).unwrap();
+        let err = store.put(item(), Condition::NotExists).await.unwrap_err();
+        assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+        let err = store.put(item(), Condition::Always).await.unwrap_err();
+        assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
+        let err = store.increment(&Key::new("P", "c"), &[("n".into(), 1)]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+        let err = store.get(&Key::new("P", "a")).await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert_eq!(fake.calls().len(), 7);
+    }
+
+    #[tokio::test]
+    async fn unprocessed_batch_items_are_resent_until_written() {
+        let unprocessed = |sks: &[&str]| {
+            let requests: Vec<Value> = sks
+                .iter()
+                .map(|sk| json!({"PutRequest": {"Item": {"pk": {"S": "P"}, "sk": {"S": sk}, "version": {"N": "1"}}}}))
+                .collect();
+            (200, json!({"UnprocessedItems": {"t": requests}}))
+        };
+        // Progress resets the budget: six throttled rounds pass with a budget of four.
+        let fake = fake_dynamo(vec![
+            unprocessed(&["a", "b", "c"]),
+            unprocessed(&["a", "b", "c"]),
+            unprocessed(&["a", "b"]),
+            unprocessed(&["a", "b"]),
+            unprocessed(&["a"]),
+            unprocessed(&["a"]),
+        ])
+        .await;
+        let items = ["a", "b", "c", "d"].iter().map(|sk| Item::new(Key::new("P", *sk), &json!({})).unwrap()).collect();
+        fake.store().batch_put(items).await.expect("written in the end");
+        let calls = fake.calls();
+        assert_eq!(calls.len(), 7);
+        assert_eq!(calls[6].1["RequestItems"]["t"].as_array().unwrap().len(), 1);
+
+        let stuck = fake_dynamo(vec![unprocessed(&["a"]); 10]).await;
+        let items = vec![Item::new(Key::new("P", "a"), &json!({})).unwrap()];
+        let err = stuck.store().batch_put(items).await.unwrap_err();
+        assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod cursor;
 pub mod dynamodb;
+pub mod faulty;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
 
@@ -288,8 +289,29 @@ pub enum StoreError {
     InvalidCursor,
     #[error("stored item could not be decoded: {0}")]
     Corrupt(String),
+    /// The backend is throttling, or concurrent transactions kept getting in the way, even
+    /// after the adapter's own jittered retries. Nothing was written; retry later (the API
+    /// answers 503 with `Retry-After`, the dispatcher backs off without counting it as poison).
+    #[error("storage busy: {0}")]
+    Busy(String),
+    /// The backend refused the request itself (an item over 400 KB, nesting deeper than 32
+    /// levels, a number out of range): the same request will always fail, so never retry it.
+    #[error("storage refused the request: {0}")]
+    Refused(String),
+    /// Anything else from the backend, including timeouts (the write may or may not have
+    /// happened: retries must be idempotent).
     #[error("storage backend error: {0}")]
     Backend(String),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later: infrastructure trouble, not a bad request.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Busy(_) | StoreError::Backend(_) | StoreError::TransactionCanceled { failed_op: None }
+        )
+    }
 }
 
 #[async_trait]

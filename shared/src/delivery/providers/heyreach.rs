@@ -4,14 +4,20 @@
 //! Field mapping (absent values are left out, never sent as null):
 //! | HeyReach | Leadpush |
 //! |---|---|
-//! | `firstName`, `lastName` | `first_name`, `last_name`, else `name` split at its first space |
+//! | `firstName`, `lastName` | `first_name`, `last_name`, else `name` split at its first space (both required) |
 //! | `profileUrl` | `linkedin`, normalised to `https://www.linkedin.com/in/<slug>` |
 //! | `companyName`, `position`, `emailAddress` | `company`, `position`, `email` |
 //! | `location`, `summary`, `about` | custom fields of those names |
 //! | `customUserFields` | `leadpush_id` (our id), `website`, `phone`, `twitter`, `score`, `signal_type`, other custom fields |
 //!
 //! Custom field names keep only letters, digits and `_` (others become `_`), the form
-//! public clients use so they work as `{VARIABLE}`s in sequences. `notes` stays in Leadpush.
+//! public clients use so they work as `{VARIABLE}`s in sequences. A custom field whose name
+//! is one of ours (`leadpush_id`, `website`, ...) goes as `custom_<name>`. `notes` stays in
+//! Leadpush.
+//!
+//! HeyReach answers 200 and silently drops a lead without both `firstName` and `lastName`
+//! (not even counted as failed; docs/provider-research.md §1.3), so such leads are skipped
+//! here with a reason instead of being reported pushed.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -25,6 +31,9 @@ use crate::domain::push::LeadResult;
 pub const MAX_LEADS_PER_CALL: usize = 100;
 pub const PATH: &str = "/list/AddLeadsToListV2";
 pub const NO_PROFILE_URL: &str = "no LinkedIn profile URL (`linkedin` must be a linkedin.com/in/... URL)";
+pub const NO_NAME: &str = "no name (HeyReach silently drops leads without firstName and lastName: set `first_name` and `last_name`, or `name`)";
+/// Prefix for a custom field whose name is taken by one of ours.
+pub const RENAMED_PREFIX: &str = "custom_";
 /// Custom fields that map to HeyReach's own lead fields.
 const NATIVE_CUSTOM_FIELDS: [&str; 3] = ["location", "summary", "about"];
 
@@ -59,11 +68,11 @@ pub fn field_name(name: &str) -> String {
 /// The lead as HeyReach wants it, or why it cannot be sent.
 pub fn lead(lead: &Lead) -> Result<Value, String> {
     let profile_url = lead.linkedin.as_deref().and_then(profile_url).ok_or_else(|| NO_PROFILE_URL.to_owned())?;
-    let (first_name, last_name) = lead.name_parts();
+    let (first_name, last_name) = names(lead)?;
     let custom_text = |name: &str| lead.custom_fields.get(name).and_then(as_text);
     let mut out = Map::new();
-    put(&mut out, "firstName", first_name);
-    put(&mut out, "lastName", last_name);
+    out.insert("firstName".into(), json!(first_name));
+    out.insert("lastName".into(), json!(last_name));
     out.insert("profileUrl".into(), json!(profile_url));
     put(&mut out, "companyName", lead.company.clone());
     put(&mut out, "position", lead.position.clone());
@@ -84,7 +93,10 @@ pub fn lead(lead: &Lead) -> Result<Value, String> {
         if NATIVE_CUSTOM_FIELDS.contains(&name.as_str()) {
             continue;
         }
-        let name = field_name(name);
+        let mut name = field_name(name);
+        if fields.iter().any(|(n, _)| *n == name) {
+            name = format!("{RENAMED_PREFIX}{name}");
+        }
         if let (false, Some(value)) = (name.is_empty() || fields.iter().any(|(n, _)| *n == name), as_text(value)) {
             fields.push((name, value));
         }
@@ -92,6 +104,24 @@ pub fn lead(lead: &Lead) -> Result<Value, String> {
     let custom: Vec<Value> = fields.into_iter().map(|(name, value)| json!({"name": name, "value": value})).collect();
     out.insert("customUserFields".into(), Value::Array(custom));
     Ok(Value::Object(out))
+}
+
+/// The first and last name HeyReach requires, or why the lead has none. A one-word `name`
+/// ("Cher") gives no last name: it is refused rather than sent with an invented one, which
+/// would show in messages that use `{LAST_NAME}`.
+fn names(lead: &Lead) -> Result<(String, String), String> {
+    const DROPS: &str = "HeyReach silently drops leads without firstName and lastName";
+    match lead.name_parts() {
+        (Some(first), Some(last)) => Ok((first, last)),
+        (Some(_), None) => match lead.name.as_deref().filter(|n| !n.contains(' ')) {
+            Some(one_word) => {
+                Err(format!("no last name: `name` \"{one_word}\" is one word and {DROPS} (set `last_name`)"))
+            }
+            None => Err(format!("no last name ({DROPS}: set `last_name`)")),
+        },
+        (None, Some(_)) => Err(format!("no first name ({DROPS}: set `first_name`)")),
+        (None, None) => Err(NO_NAME.to_owned()),
+    }
 }
 
 pub fn request(base_url: &str, api_key: &ProviderKey, list_id: i64, leads: &[Value]) -> OutboundRequest {
@@ -115,8 +145,9 @@ struct Counts {
 }
 
 /// Per-lead results of a 2xx answer to a call of `sent` leads. HeyReach gives counts, not
-/// rows: all accepted, none accepted (the "0/0/0" answer, a silent refusal), or some
-/// failed without saying which (then every lead counts as pushed, with a note).
+/// rows: all accepted, none accepted (the "0/0/0" answer, a silent refusal), or fewer
+/// added or updated than sent without saying which (then every lead counts as pushed, with
+/// a note saying so: the names check above removes the known cause of silent drops).
 pub fn accepted(sent: usize, body: &str) -> Vec<LeadResult> {
     let pushed = |note: Option<String>| vec![LeadResult::Pushed { provider_lead_id: None, note }; sent];
     let counts = serde_json::from_str::<Counts>(body).unwrap_or_default();
@@ -134,7 +165,8 @@ pub fn accepted(sent: usize, body: &str) -> Vec<LeadResult> {
     }
     if failed > 0 || (added as usize) < sent {
         return pushed(Some(format!(
-            "HeyReach counted {failed} of {sent} leads in this batch as failed without naming them"
+            "HeyReach added or updated {added} of the {sent} leads in this batch ({failed} counted as failed) and does \
+             not say which; the others were dropped"
         )));
     }
     pushed(None)
@@ -212,6 +244,51 @@ mod tests {
     }
 
     #[test]
+    fn leads_without_a_first_and_last_name_are_refused_with_the_reason() {
+        let with = |name: Option<&str>, first: Option<&str>, last: Option<&str>| {
+            super::lead(&stored(LeadFields {
+                name: name.map(str::to_owned),
+                first_name: first.map(str::to_owned),
+                last_name: last.map(str::to_owned),
+                linkedin: Some("linkedin.com/in/x".into()),
+                ..LeadFields::default()
+            }))
+        };
+        let sent = with(Some("Mary Ann van Dyke"), None, None).unwrap();
+        assert_eq!((&sent["firstName"], &sent["lastName"]), (&json!("Mary"), &json!("Ann van Dyke")));
+        let sent = with(Some("Cher"), None, Some("Sarkisian")).unwrap();
+        assert_eq!((&sent["firstName"], &sent["lastName"]), (&json!("Cher"), &json!("Sarkisian")));
+        let one_word = with(Some("Cher"), None, None).unwrap_err();
+        assert!(one_word.starts_with("no last name: `name` \"Cher\" is one word"), "{one_word}");
+        assert!(with(None, Some("Jane"), None).unwrap_err().starts_with("no last name ("));
+        assert!(with(None, None, Some("Doe")).unwrap_err().starts_with("no first name ("));
+        assert_eq!(with(None, None, None), Err(NO_NAME.to_owned()));
+    }
+
+    #[test]
+    fn custom_fields_named_like_ours_are_renamed_not_dropped() {
+        let mut custom = Map::new();
+        custom.insert("leadpush_id".into(), json!("spoofed"));
+        custom.insert("score".into(), json!("A+"));
+        let lead = stored(LeadFields {
+            name: Some("Jane Doe".into()),
+            linkedin: Some("linkedin.com/in/jane".into()),
+            score: Some(3),
+            custom_fields: custom,
+            ..LeadFields::default()
+        });
+        assert_eq!(
+            super::lead(&lead).unwrap()["customUserFields"],
+            json!([
+                {"name": "leadpush_id", "value": "req_1_0001"},
+                {"name": "score", "value": "3"},
+                {"name": "custom_leadpush_id", "value": "spoofed"},
+                {"name": "custom_score", "value": "A+"},
+            ])
+        );
+    }
+
+    #[test]
     fn requests_go_to_the_list_endpoint_with_the_key_header() {
         let key: ProviderKey = serde_json::from_value(json!("hr-key")).unwrap();
         let request = request("http://127.0.0.1:9/api/public", &key, 614694, &[json!({"profileUrl": "x"})]);
@@ -233,7 +310,7 @@ mod tests {
             matches!(&accepted(2, r#"{"addedLeadsCount":0,"updatedLeadsCount":0,"failedLeadsCount":0}"#)[1], LeadResult::Rejected(r) if r.contains("none of this batch"))
         );
         assert!(
-            matches!(&accepted(3, r#"{"addedLeadsCount":2,"failedLeadsCount":1}"#)[0], LeadResult::Pushed { note: Some(n), .. } if n.contains("1 of 3"))
+            matches!(&accepted(3, r#"{"addedLeadsCount":2,"failedLeadsCount":1}"#)[0], LeadResult::Pushed { note: Some(n), .. } if n.contains("2 of the 3") && n.contains("1 counted as failed"))
         );
         assert!(matches!(&accepted(1, "12")[0], LeadResult::Pushed { note: Some(_), .. }));
     }

@@ -1,0 +1,6 @@
+//! Lambda: the web console at `/` and the API reference at `/docs`, from embedded files.
+
+#[tokio::main]
+async fn main() -> Result<(), leadpush::lambda::Error> {
+    leadpush::lambda::run_console().await
+}

@@ -1,0 +1,156 @@
+//! API requests and the workspace settings: configuration items in the workspace's
+//! partition (`W#{ws}`: `APR#{id}`, a name claim `APRNAME#{lowercase name}`, `SETTINGS`),
+//! and the response cache, a growing kind with a partition per entry.
+
+use super::{keys, workspace_pk};
+use crate::domain::api_request::{ApiRequest, WorkspaceSettings};
+use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
+
+const PREFIX: &str = "APR#";
+
+pub fn key(workspace_id: &str, id: &str) -> Key {
+    Key::new(workspace_pk(workspace_id), format!("{PREFIX}{id}"))
+}
+
+fn name_key(workspace_id: &str, name: &str) -> Key {
+    Key::new(workspace_pk(workspace_id), format!("APRNAME#{}", name.to_lowercase()))
+}
+
+fn item(workspace_id: &str, request: &ApiRequest) -> Result<Item, StoreError> {
+    Item::new(key(workspace_id, &request.id), request)
+}
+
+fn name_claim(workspace_id: &str, request: &ApiRequest) -> Result<Item, StoreError> {
+    Item::new(name_key(workspace_id, &request.name), &serde_json::json!({"api_request_id": request.id}))
+}
+
+/// Why a write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("the name is taken")]
+    NameTaken,
+    #[error("not found or changed meanwhile")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a request and claims its name, atomically.
+pub async fn create(store: &dyn Store, workspace_id: &str, request: &ApiRequest) -> Result<(), SaveError> {
+    let ops = vec![
+        WriteOp::Put { item: name_claim(workspace_id, request)?, condition: Condition::NotExists },
+        WriteOp::Put { item: item(workspace_id, request)?, condition: Condition::NotExists },
+    ];
+    match store.transact_write(ops).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Err(SaveError::NameTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(store: &dyn Store, workspace_id: &str, id: &str) -> Result<Option<(ApiRequest, u64)>, StoreError> {
+    match store.get(&key(workspace_id, id)).await? {
+        Some(item) => Ok(Some((item.parse()?, item.version))),
+        None => Ok(None),
+    }
+}
+
+/// Replaces a request read at `version`; a rename moves the name claim in the same write.
+pub async fn replace(
+    store: &dyn Store,
+    workspace_id: &str,
+    old: &ApiRequest,
+    version: u64,
+    new: &ApiRequest,
+) -> Result<(), SaveError> {
+    let mut ops = vec![WriteOp::Put {
+        item: item(workspace_id, new)?.with_version(version + 1),
+        condition: Condition::VersionIs(version),
+    }];
+    if old.name.to_lowercase() != new.name.to_lowercase() {
+        ops.push(WriteOp::Put { item: name_claim(workspace_id, new)?, condition: Condition::NotExists });
+        ops.push(WriteOp::Delete { key: name_key(workspace_id, &old.name), condition: Condition::Always });
+    } else if old.name != new.name {
+        ops.push(WriteOp::Put { item: name_claim(workspace_id, new)?, condition: Condition::Always });
+    }
+    match store.transact_write(ops).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { failed_op: Some(1) }) => Err(SaveError::NameTaken),
+        Err(StoreError::TransactionCanceled { .. }) => Err(SaveError::Conflict),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether there was one to delete.
+pub async fn delete(store: &dyn Store, workspace_id: &str, request: &ApiRequest) -> Result<bool, StoreError> {
+    let ops = vec![
+        WriteOp::Delete { key: key(workspace_id, &request.id), condition: Condition::Exists },
+        WriteOp::Delete { key: name_key(workspace_id, &request.name), condition: Condition::Always },
+    ];
+    match store.transact_write(ops).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Newest first.
+pub async fn list(
+    store: &dyn Store,
+    workspace_id: &str,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<Page, StoreError> {
+    store.query(&Query::table(workspace_pk(workspace_id)).prefix(PREFIX).limit(limit).after(cursor).descending()).await
+}
+
+fn settings_key(workspace_id: &str) -> Key {
+    Key::new(workspace_pk(workspace_id), "SETTINGS")
+}
+
+/// The workspace's settings (defaults until first changed).
+pub async fn settings(store: &dyn Store, workspace_id: &str) -> Result<WorkspaceSettings, StoreError> {
+    Ok(store.get(&settings_key(workspace_id)).await?.map(|i| i.parse()).transpose()?.unwrap_or_default())
+}
+
+pub async fn put_settings(
+    store: &dyn Store,
+    workspace_id: &str,
+    settings: &WorkspaceSettings,
+) -> Result<(), StoreError> {
+    store.put(Item::new(settings_key(workspace_id), settings)?, Condition::Always).await
+}
+
+const CACHE_KIND: &str = "APICACHE";
+
+fn cache_key(workspace_id: &str, fingerprint: &str) -> Key {
+    Key::new(keys::item_pk(workspace_id, CACHE_KIND, fingerprint), CACHE_KIND)
+}
+
+/// A cached answer (the response body as text), unless missing or expired at `now`.
+pub async fn cached(
+    store: &dyn Store,
+    workspace_id: &str,
+    fingerprint: &str,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    let Some(item) = store.get(&cache_key(workspace_id, fingerprint)).await? else {
+        return Ok(None);
+    };
+    if item.is_expired(now) {
+        return Ok(None);
+    }
+    Ok(item.data.get("body").and_then(|b| b.as_str()).map(str::to_owned))
+}
+
+pub async fn put_cached(
+    store: &dyn Store,
+    workspace_id: &str,
+    fingerprint: &str,
+    body: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    let item =
+        Item::new(cache_key(workspace_id, fingerprint), &serde_json::json!({"body": body}))?.with_expiry(expires_at);
+    store.put(item, Condition::Always).await
+}

@@ -1,0 +1,535 @@
+//! Executing one run (the `workflow_run` task): its nodes in order, each result stored
+//! before the next node starts. A redelivered task therefore skips every node that
+//! already succeeded (no API is called twice for it), and a run a worker holds (a lease
+//! renewed on every write) is not executed by a second worker at the same time.
+//! Transient fetch failures (timeout, connection, 429, 5xx) are retried by re-queueing
+//! the task after the request's backoff or the answer's `Retry-After`, whichever is longer.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::request::{self, CallError};
+use super::template::{self, Mode, TemplateError};
+use crate::context::AppContext;
+use crate::dispatch::{Task, TaskError};
+use crate::domain::api_request::WorkspaceSettings;
+use crate::domain::campaign::Campaign;
+use crate::domain::lead::Lead;
+use crate::domain::workflow::{
+    MAX_MESSAGE_BYTES, Node, NodeError, NodeKind, NodeStatus, OnError, Run, RunStatus, Workflow,
+};
+use crate::domain::workspace::Workspace;
+use crate::queue::MAX_DELAY;
+use crate::repo::{self, api_requests, campaigns, leads, workflows, workspaces};
+use crate::store::StoreError;
+
+/// How long a worker holds a run between writes (longer than any one node may take).
+const LEASE: Duration = Duration::from_secs(60);
+/// After this long a task starts no further node: it queues its own continuation, so a
+/// long workflow never outlives the dispatcher's Lambda timeout (60 s).
+const TASK_BUDGET: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("run {0} is being executed by another worker")]
+    Busy(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+}
+
+impl From<RunError> for TaskError {
+    fn from(e: RunError) -> Self {
+        TaskError::Failed(e.to_string())
+    }
+}
+
+/// What one node did.
+enum Outcome {
+    Done {
+        output: Option<(String, Value, Option<String>)>,
+        result: Option<bool>,
+        push_id: Option<String>,
+        cached: bool,
+    },
+    /// A condition was false: jump to this node, or (None) stop the run.
+    Halt {
+        result: bool,
+        goto: Option<String>,
+    },
+    Retry {
+        error: NodeError,
+        delay: Duration,
+    },
+    Failed {
+        error: NodeError,
+        then: OnError,
+    },
+}
+
+fn node_error(code: &str, message: impl Into<String>, status: Option<u16>) -> NodeError {
+    NodeError { code: code.to_owned(), message: message.into(), status }
+}
+
+fn template_failure(e: TemplateError) -> Outcome {
+    Outcome::Failed { error: node_error("template_error", e.to_string(), None), then: OnError::Fail }
+}
+
+/// Everything the nodes read, loaded once per task.
+struct Scope {
+    workspace: Option<Workspace>,
+    lead: Lead,
+    campaign: Option<Campaign>,
+    settings: Option<WorkspaceSettings>,
+    outputs: Map<String, Value>,
+}
+
+impl Scope {
+    fn vars(&self, node: &Node) -> Value {
+        super::variables(
+            self.workspace.as_ref(),
+            Some(&self.lead),
+            self.campaign.as_ref(),
+            &self.outputs,
+            serde_json::to_value(node).ok(),
+        )
+    }
+}
+
+/// Runs (or resumes) a run. Finished runs are left alone.
+pub async fn execute(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id: &str) -> Result<(), RunError> {
+    let store = &*ctx.store;
+    let Some((mut run, mut version)) = workflows::get_run(store, workspace_id, lead_id, run_id).await? else {
+        tracing::warn!(run_id, "workflow run not found");
+        return Ok(());
+    };
+    if run.status.is_final() {
+        return Ok(());
+    }
+    let now = ctx.now().unix_millis();
+    if run.lease_until.is_some_and(|until| until > now) {
+        return Err(RunError::Busy(run.id));
+    }
+    run.status = RunStatus::Running;
+    hold(&mut run, ctx);
+    if !workflows::save_run(store, workspace_id, &run, version, &[], true).await? {
+        return Err(RunError::Busy(run.id));
+    }
+    version += 1;
+
+    let workflow = workflows::get_version(store, workspace_id, &run.campaign_id, run.workflow_version).await?;
+    let lead = leads::get(store, workspace_id, lead_id).await?;
+    let (Some(workflow), Some(lead)) = (workflow, lead) else {
+        let error = node_error("run_abandoned", "the lead or its workflow version no longer exists", None);
+        run.finish(RunStatus::Stopped, Some(error), ctx.now());
+        workflows::save_run(store, workspace_id, &run, version, &[], true).await?;
+        return Ok(());
+    };
+    let fetched_before = run.nodes.iter().any(|n| n.node_type == "fetch_api_data" && n.status == NodeStatus::Succeeded);
+    let mut outputs = run.outputs.clone();
+    if fetched_before {
+        outputs.extend(workflows::outputs(store, workspace_id, lead_id, &run.id).await?);
+    }
+    let mut scope = Scope {
+        workspace: workspaces::get_workspace(store, workspace_id).await?,
+        campaign: campaigns::get(store, workspace_id, &run.campaign_id).await?,
+        lead,
+        settings: None,
+        outputs,
+    };
+    run_nodes(ctx, workspace_id, &workflow, &mut run, version, &mut scope).await
+}
+
+fn hold(run: &mut Run, ctx: &AppContext) {
+    let now = ctx.now();
+    run.lease_until = Some(now.unix_millis() + LEASE.as_millis() as i64);
+    run.updated_at = now;
+}
+
+async fn run_nodes(
+    ctx: &AppContext,
+    workspace_id: &str,
+    workflow: &Workflow,
+    run: &mut Run,
+    mut version: u64,
+    scope: &mut Scope,
+) -> Result<(), RunError> {
+    let store = &*ctx.store;
+    let task_started = Instant::now();
+    let mut index = 0;
+    while index < workflow.nodes.len() {
+        let node = &workflow.nodes[index];
+        if matches!(run.nodes[index].status, NodeStatus::Succeeded | NodeStatus::Skipped | NodeStatus::Failed) {
+            index += 1;
+            continue;
+        }
+        if task_started.elapsed() > TASK_BUDGET {
+            run.lease_until = None;
+            if !workflows::save_run(store, workspace_id, run, version, &[], false).await? {
+                return Err(RunError::Busy(run.id.clone()));
+            }
+            let task = Task::WorkflowRun {
+                workspace_id: workspace_id.to_owned(),
+                lead_id: run.lead_id.clone(),
+                run_id: run.id.clone(),
+            };
+            ctx.queue.send(vec![task.message()]).await?;
+            return Ok(());
+        }
+        let started = Instant::now();
+        let attempt = run.nodes[index].attempts + 1;
+        let outcome = execute_node(ctx, workspace_id, node, attempt, scope).await?;
+        let state = &mut run.nodes[index];
+        state.attempts = attempt;
+        state.duration_ms += started.elapsed().as_millis() as u64;
+        state.next_attempt_at = None;
+        let mut fetched = Vec::new();
+        let mut next = index + 1;
+        let mut end: Option<(RunStatus, Option<NodeError>)> = None;
+        match outcome {
+            Outcome::Done { output, result, push_id, cached } => {
+                state.status = NodeStatus::Succeeded;
+                state.error = None;
+                state.result = result;
+                state.push_id = push_id;
+                state.cached = cached;
+                if let Some((key, value, separate)) = output {
+                    match separate {
+                        Some(text) => fetched.push((key.clone(), text)),
+                        None => {
+                            if let Value::String(text) = &value {
+                                run.message = Some(text.clone());
+                            }
+                            run.outputs.insert(key.clone(), value.clone());
+                        }
+                    }
+                    scope.outputs.insert(key, value);
+                }
+            }
+            Outcome::Halt { result, goto } => {
+                state.status = NodeStatus::Succeeded;
+                state.result = Some(result);
+                match goto.and_then(|id| workflow.nodes.iter().position(|n| n.id == id)) {
+                    Some(target) => {
+                        for skipped in &mut run.nodes[index + 1..target] {
+                            skipped.status = NodeStatus::Skipped;
+                        }
+                        next = target;
+                    }
+                    None => end = Some((RunStatus::Stopped, None)),
+                }
+            }
+            Outcome::Retry { error, delay } => {
+                state.status = NodeStatus::Retrying;
+                state.error = Some(error);
+                let due = ctx.now().plus(delay);
+                state.next_attempt_at = Some(due);
+                run.lease_until = None;
+                run.updated_at = ctx.now();
+                if workflows::save_run(store, workspace_id, run, version, &[], false).await? {
+                    let task = Task::WorkflowRun {
+                        workspace_id: workspace_id.to_owned(),
+                        lead_id: run.lead_id.clone(),
+                        run_id: run.id.clone(),
+                    };
+                    ctx.queue.send(vec![task.delayed(delay)]).await?;
+                    return Ok(());
+                }
+                return Err(RunError::Busy(run.id.clone()));
+            }
+            Outcome::Failed { error, then } => {
+                state.status = NodeStatus::Failed;
+                state.error = Some(error.clone());
+                match then {
+                    OnError::Fail => end = Some((RunStatus::Failed, Some(error))),
+                    OnError::SkipLead => end = Some((RunStatus::Stopped, Some(error))),
+                    OnError::Continue => {}
+                }
+            }
+        }
+        let summary = end.is_some();
+        match end {
+            Some((status, error)) => run.finish(status, error, ctx.now()),
+            None => hold(run, ctx),
+        }
+        if !workflows::save_run(store, workspace_id, run, version, &fetched, summary).await? {
+            return Err(RunError::Busy(run.id.clone()));
+        }
+        version += 1;
+        if summary {
+            return Ok(());
+        }
+        index = next;
+    }
+    run.finish(RunStatus::Succeeded, None, ctx.now());
+    if !workflows::save_run(store, workspace_id, run, version, &[], true).await? {
+        return Err(RunError::Busy(run.id.clone()));
+    }
+    Ok(())
+}
+
+async fn execute_node(
+    ctx: &AppContext,
+    workspace_id: &str,
+    node: &Node,
+    attempt: u32,
+    scope: &mut Scope,
+) -> Result<Outcome, RunError> {
+    let vars = scope.vars(node);
+    Ok(match &node.kind {
+        NodeKind::FetchApiData { api_request_id, output_key, on_error } => {
+            let Some((request, _)) = api_requests::get(&*ctx.store, workspace_id, api_request_id).await? else {
+                let message = format!("API request `{api_request_id}` no longer exists");
+                return Ok(Outcome::Failed {
+                    error: node_error("api_request_not_found", message, None),
+                    then: *on_error,
+                });
+            };
+            if scope.settings.is_none() {
+                scope.settings = Some(api_requests::settings(&*ctx.store, workspace_id).await?);
+            }
+            let settings = scope.settings.unwrap_or_default();
+            let answer = match request::render(ctx, &request, &vars) {
+                Ok(rendered) => request::call(ctx, workspace_id, &request, &rendered, &settings).await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(answer) => Outcome::Done {
+                    output: Some((output_key.clone(), answer.json, Some(answer.text))),
+                    result: None,
+                    push_id: None,
+                    cached: answer.cached,
+                },
+                Err(e) if e.is_transient() && attempt < request.retry.attempts => {
+                    let delay = request.retry.delay_before(attempt + 1, e.retry_after()).min(MAX_DELAY);
+                    Outcome::Retry { error: call_error(&e), delay }
+                }
+                Err(e) => Outcome::Failed { error: call_error(&e), then: *on_error },
+            }
+        }
+        NodeKind::Condition { condition, else_goto } => match template::condition("if", condition, &vars) {
+            Ok(true) => Outcome::Done { output: None, result: Some(true), push_id: None, cached: false },
+            Ok(false) => Outcome::Halt { result: false, goto: else_goto.clone() },
+            Err(e) => template_failure(e),
+        },
+        NodeKind::RenderMessage { template: source, output_key } => {
+            match template::render("template", source, Mode::Text, &vars, MAX_MESSAGE_BYTES) {
+                Ok(text) => Outcome::Done {
+                    output: Some((output_key.clone(), Value::String(text), None)),
+                    result: None,
+                    push_id: None,
+                    cached: false,
+                },
+                Err(e) => template_failure(e),
+            }
+        }
+        NodeKind::SetFields { fields } => {
+            let mut values = Vec::with_capacity(fields.len());
+            for (name, source) in fields {
+                match template::render(&format!("fields.{name}"), source, Mode::Text, &vars, 10_000) {
+                    Ok(text) => values.push((name.clone(), text)),
+                    Err(e) => return Ok(template_failure(e)),
+                }
+            }
+            match set_fields(ctx, workspace_id, &scope.lead.id, &values).await? {
+                Some(lead) => {
+                    scope.lead = lead;
+                    Outcome::Done { output: None, result: None, push_id: None, cached: false }
+                }
+                None => Outcome::Failed {
+                    error: node_error("lead_not_found", "the lead was deleted during the run", None),
+                    then: OnError::Fail,
+                },
+            }
+        }
+        NodeKind::Push { destination, webhook_url } => {
+            let target =
+                match crate::push::resolve_target(ctx, workspace_id, *destination, webhook_url.as_deref()).await {
+                    Ok(target) => target,
+                    Err(crate::push::PushError::Store(e)) => return Err(e.into()),
+                    Err(e) => {
+                        return Ok(Outcome::Failed {
+                            error: node_error("push_failed", e.to_string(), None),
+                            then: OnError::Fail,
+                        });
+                    }
+                };
+            match crate::push::start(ctx, workspace_id, target, vec![scope.lead.id.clone()]).await {
+                Ok(summary) if summary.dispatched => {
+                    Outcome::Done { output: None, result: None, push_id: Some(summary.push_id), cached: false }
+                }
+                Ok(summary) => Outcome::Failed {
+                    error: node_error(
+                        "push_failed",
+                        format!(
+                            "the push did not dispatch ({}); see GET /api/v1/pushes/{}",
+                            summary.provider_response, summary.push_id
+                        ),
+                        summary.provider_status_code,
+                    ),
+                    then: OnError::Fail,
+                },
+                Err(crate::push::PushError::Store(e)) => return Err(e.into()),
+                Err(e) => {
+                    Outcome::Failed { error: node_error("push_failed", e.to_string(), None), then: OnError::Fail }
+                }
+            }
+        }
+    })
+}
+
+fn call_error(e: &CallError) -> NodeError {
+    node_error(e.code(), e.to_string(), e.status())
+}
+
+/// Writes rendered values into the lead (empty text clears a field) and announces it.
+async fn set_fields(
+    ctx: &AppContext,
+    workspace_id: &str,
+    lead_id: &str,
+    values: &[(String, String)],
+) -> Result<Option<Lead>, RunError> {
+    let now = ctx.now();
+    let apply = |lead: &mut Lead| {
+        for (name, text) in values {
+            let value = Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+            if let Some(custom) = name.strip_prefix("custom_fields.") {
+                match value {
+                    Some(v) => lead.custom_fields.insert(custom.to_owned(), Value::String(v)),
+                    None => lead.custom_fields.remove(custom),
+                };
+                continue;
+            }
+            let slot = match name.as_str() {
+                "name" => &mut lead.name,
+                "email" => &mut lead.email,
+                "first_name" => &mut lead.first_name,
+                "last_name" => &mut lead.last_name,
+                "company" => &mut lead.company,
+                "website" => &mut lead.website,
+                "phone" => &mut lead.phone,
+                "position" => &mut lead.position,
+                "twitter" => &mut lead.twitter,
+                "linkedin" => &mut lead.linkedin,
+                "notes" => &mut lead.notes,
+                "signal_type" => &mut lead.signal_type,
+                _ => continue,
+            };
+            *slot = value;
+        }
+        lead.updated_at = now;
+        Ok::<(), std::convert::Infallible>(())
+    };
+    let key = leads::key(workspace_id, lead_id);
+    match repo::update_versioned(&*ctx.store, &key, apply, |l| leads::item(workspace_id, l)).await {
+        Ok(lead) => {
+            crate::dispatch::emit_leads_saved(&*ctx.queue, workspace_id, &[lead_id.to_owned()]).await?;
+            Ok(Some(lead))
+        }
+        Err(repo::UpdateError::NotFound) => Ok(None),
+        Err(repo::UpdateError::Store(e)) => Err(e.into()),
+        Err(repo::UpdateError::Rejected(never)) => match never {},
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::api_request::{ApiRequest, ApiRequestInput};
+    use crate::domain::campaign::LeadSource;
+    use crate::domain::lead::LeadFields;
+    use crate::domain::workflow::RunTrigger;
+    use crate::workflow::{save, trigger};
+
+    /// A local JSON API that counts its calls.
+    async fn counting_api() -> (String, Arc<AtomicUsize>) {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                axum::Json(json!({"plan": "pro"}))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/profile", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    }
+
+    /// The queue delivers at least once: a second `workflow_start` for the same leads
+    /// creates no second run, and a `workflow_run` redelivered after its fetch node
+    /// succeeded (the worker died before the next node) never calls the API again.
+    async fn redelivered_tasks_never_call_an_api_twice(ctx: AppContext) {
+        let store = &*ctx.store;
+        let ws = workspaces::create_workspace(store, "Runs", ctx.now()).await.unwrap().id;
+        let campaign = Campaign::new(crate::ids::new_id("cmp"), "Runs", LeadSource::Webhook, None, ctx.now()).unwrap();
+        campaigns::create(store, &ws, &campaign).await.unwrap();
+        let fields = LeadFields { first_name: Some("Ada".into()), ..LeadFields::default() };
+        let lead = Lead::new("req_RUNS_0001".into(), campaign.id.clone(), None, fields, ctx.now());
+        leads::put_many(store, &ws, std::slice::from_ref(&lead)).await.unwrap();
+        let (url, calls) = counting_api().await;
+        let input: ApiRequestInput =
+            serde_json::from_value(json!({"name": "Profile", "method": "GET", "url": url})).unwrap();
+        let request = ApiRequest::new("apr_RUNS".into(), input, &WorkspaceSettings::default(), ctx.now()).unwrap();
+        api_requests::create(store, &ws, &request).await.unwrap();
+        let doc = json!({"nodes": [
+            {"id": "profile", "type": "fetch_api_data", "api_request_id": "apr_RUNS", "output_key": "p"},
+            {"id": "opener", "type": "render_message", "template": "{{ contact.first_name }} on {{ workflow.p.plan }}", "output_key": "m"}
+        ]});
+        let workflow = save::save(&ctx, &ws, &campaign.id, &doc).await.unwrap();
+
+        let ids = vec![lead.id.clone()];
+        trigger::start_runs(&ctx, &ws, &campaign.id, workflow.workflow_version, &ids, RunTrigger::Ingest)
+            .await
+            .unwrap();
+        trigger::start_runs(&ctx, &ws, &campaign.id, workflow.workflow_version, &ids, RunTrigger::Ingest)
+            .await
+            .unwrap();
+        let page = workflows::list_runs(store, &ws, &lead.id, 10, None).await.unwrap();
+        assert_eq!(page.items.len(), 1, "one run per lead and workflow version");
+        let run: Run = page.items[0].parse().unwrap();
+
+        execute(&ctx, &ws, &lead.id, &run.id).await.unwrap();
+        let (done, version) = workflows::get_run(store, &ws, &lead.id, &run.id).await.unwrap().unwrap();
+        assert_eq!((done.status, done.message.as_deref()), (RunStatus::Succeeded, Some("Ada on pro")));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        execute(&ctx, &ws, &lead.id, &run.id).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a finished run is left alone");
+
+        // As if the worker died after storing the fetch and before the render.
+        let mut crashed = done.clone();
+        crashed.status = RunStatus::Running;
+        crashed.finished_at = None;
+        crashed.outputs.remove("m");
+        crashed.message = None;
+        crashed.nodes[1].status = NodeStatus::Pending;
+        assert!(workflows::save_run(store, &ws, &crashed, version, &[], false).await.unwrap());
+        execute(&ctx, &ws, &lead.id, &run.id).await.unwrap();
+        let (resumed, _) = workflows::get_run(store, &ws, &lead.id, &run.id).await.unwrap().unwrap();
+        assert_eq!((resumed.status, resumed.message.as_deref()), (RunStatus::Succeeded, Some("Ada on pro")));
+        assert_eq!(resumed.nodes[0].attempts, 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the succeeded fetch was not called again");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redelivered_tasks_never_call_an_api_twice_embedded() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        redelivered_tasks_never_call_an_api_twice(ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redelivered_tasks_never_call_an_api_twice_dynamodb() {
+        let (mut ctx, _dir) = crate::testing::embedded_context();
+        ctx.store = crate::testing::dynamo_store().await;
+        redelivered_tasks_never_call_an_api_twice(ctx).await;
+    }
+}

@@ -1,0 +1,274 @@
+//! Templates (minijinja, Jinja syntax) for API requests and workflow nodes.
+//!
+//! - Undefined variables are errors that name the variable, never empty strings.
+//! - Every render has fuel (an instruction budget) and an output size cap, so a template
+//!   cannot loop forever or grow without bound.
+//! - Escaping follows where the text goes: values inserted into a URL are percent-encoded
+//!   (a lone `.` or `..` is refused so no value can climb the path); values inserted into
+//!   a JSON body are JSON-escaped (strings without their quotes, so `"{{ x }}"` stays one
+//!   string; other values as JSON); plain text is inserted as is. `none` renders as
+//!   nothing; `| tojson` inserts any value as JSON.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use minijinja::value::ValueKind;
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Instructions one render may execute.
+pub const FUEL: u64 = 50_000;
+
+/// Where a rendered template goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Text,
+    Url,
+    Json,
+}
+
+impl Mode {
+    fn template_name(self) -> &'static str {
+        match self {
+            Mode::Text => "text",
+            Mode::Url => "url",
+            Mode::Json => "json",
+        }
+    }
+}
+
+/// A template that did not render: which field, which variable (when one was undefined).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct TemplateError {
+    pub field: String,
+    pub variable: Option<String>,
+    pub message: String,
+}
+
+/// Unreserved characters (RFC 3986) stay; everything else is encoded.
+const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(64);
+        env.set_auto_escape_callback(|name| match name {
+            "url" => AutoEscape::Custom("url"),
+            "json" => AutoEscape::Custom("json"),
+            _ => AutoEscape::None,
+        });
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                return Ok(());
+            }
+            let write = |out: &mut minijinja::Output, text: &str| {
+                out.write_str(text).map_err(|e| minijinja::Error::new(ErrorKind::WriteFailure, e.to_string()))
+            };
+            if value.is_safe() {
+                return write(out, value.as_str().unwrap_or_default());
+            }
+            match state.auto_escape() {
+                AutoEscape::Custom("url") => {
+                    let text = value.to_string();
+                    if text == "." || text == ".." {
+                        return Err(minijinja::Error::new(
+                            ErrorKind::InvalidOperation,
+                            "a value rendered into a URL may not be `.` or `..`",
+                        ));
+                    }
+                    write(out, &utf8_percent_encode(&text, URL_VALUE).to_string())
+                }
+                AutoEscape::Custom("json") => match value.kind() {
+                    ValueKind::String => {
+                        let quoted = serde_json::to_string(value.as_str().unwrap_or_default()).unwrap_or_default();
+                        write(out, &quoted[1..quoted.len() - 1])
+                    }
+                    _ => {
+                        let text = serde_json::to_string(value).map_err(|e| {
+                            minijinja::Error::new(ErrorKind::BadSerialization, format!("not JSON-serialisable: {e}"))
+                        })?;
+                        write(out, &text)
+                    }
+                },
+                _ => write(out, &value.to_string()),
+            }
+        });
+        env
+    })
+}
+
+/// Finds which dotted variable path is undefined in `vars`, from the template's paths.
+/// The answer is the path up to its first missing part (`workflow.nope` of `workflow.nope.plan`).
+fn missing_variable(paths: BTreeSet<String>, vars: &serde_json::Value) -> Option<String> {
+    paths.into_iter().find_map(|path| {
+        let mut at = vars;
+        let mut seen = Vec::new();
+        for part in path.split('.') {
+            seen.push(part);
+            match at.get(part) {
+                Some(next) => at = next,
+                None => return Some(seen.join(".")),
+            }
+        }
+        None
+    })
+}
+
+fn error(field: &str, source: Option<&str>, err: &minijinja::Error, vars: Option<&serde_json::Value>) -> TemplateError {
+    let line = err.line().map(|l| format!(" (line {l})")).unwrap_or_default();
+    if err.kind() == ErrorKind::UndefinedError
+        && let (Some(source), Some(vars)) = (source, vars)
+    {
+        let paths = references(source).unwrap_or_default();
+        if let Some(variable) = missing_variable(paths, vars) {
+            return TemplateError {
+                field: field.to_owned(),
+                message: format!("`{variable}` is undefined{line}; use `| default(...)` for optional values"),
+                variable: Some(variable),
+            };
+        }
+    }
+    let message = match err.kind() {
+        ErrorKind::OutOfFuel => format!("the template ran out of fuel ({FUEL} steps){line}: is there a runaway loop?"),
+        _ => format!("{}{line}", err.detail().map_or_else(|| err.kind().to_string(), str::to_owned)),
+    };
+    TemplateError { field: field.to_owned(), variable: None, message }
+}
+
+/// Renders `source` for `field`; the output may be at most `max_bytes`.
+pub fn render(
+    field: &str,
+    source: &str,
+    mode: Mode,
+    vars: &serde_json::Value,
+    max_bytes: usize,
+) -> Result<String, TemplateError> {
+    // No tags at all: the text is its own output (cheap, and the common case for headers).
+    if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
+        return check_size(field, source.to_owned(), max_bytes);
+    }
+    let env = environment();
+    let template =
+        env.template_from_named_str(mode.template_name(), source).map_err(|e| error(field, None, &e, None))?;
+    let out = template.render(Value::from_serialize(vars)).map_err(|e| error(field, Some(source), &e, Some(vars)))?;
+    check_size(field, out, max_bytes)
+}
+
+fn check_size(field: &str, out: String, max_bytes: usize) -> Result<String, TemplateError> {
+    if out.len() > max_bytes {
+        return Err(TemplateError {
+            field: field.to_owned(),
+            variable: None,
+            message: format!("renders to {} bytes; the limit is {max_bytes}", out.len()),
+        });
+    }
+    Ok(out)
+}
+
+/// Evaluates a condition expression to true or false (Jinja truthiness).
+pub fn condition(field: &str, expression: &str, vars: &serde_json::Value) -> Result<bool, TemplateError> {
+    let env = environment();
+    let compiled = env.compile_expression(expression).map_err(|e| error(field, None, &e, None))?;
+    match compiled.eval(Value::from_serialize(vars)) {
+        Ok(value) => Ok(value.is_true()),
+        Err(e) if e.kind() == ErrorKind::UndefinedError => {
+            let paths: BTreeSet<String> = compiled.undeclared_variables(true).into_iter().collect();
+            let variable = missing_variable(paths, vars);
+            Err(TemplateError {
+                field: field.to_owned(),
+                message: match &variable {
+                    Some(v) => format!("`{v}` is undefined; use `is defined` or `| default(...)` for optional values"),
+                    None => "uses an undefined value".to_owned(),
+                },
+                variable,
+            })
+        }
+        Err(e) => Err(error(field, None, &e, None)),
+    }
+}
+
+/// Checks a template's syntax and returns the variable paths it reads (`workflow.x.y`).
+pub fn references(source: &str) -> Result<BTreeSet<String>, TemplateError> {
+    let template = environment().template_from_str(source).map_err(|e| error("template", None, &e, None))?;
+    Ok(template.undeclared_variables(true).into_iter().collect())
+}
+
+/// [`references`] for a condition expression.
+pub fn expression_references(expression: &str) -> Result<BTreeSet<String>, TemplateError> {
+    let compiled = environment().compile_expression(expression).map_err(|e| error("if", None, &e, None))?;
+    Ok(compiled.undeclared_variables(true).into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn vars() -> serde_json::Value {
+        json!({"contact": {"first_name": "O\"Brien", "email": "a+b@x.com", "path": "../admin", "phone": null,
+                           "score": 7, "custom_fields": {"tier": "A"}},
+               "workflow": {"customer_profile": {"plan": "pro"}}})
+    }
+
+    #[test]
+    fn url_values_are_percent_encoded_and_dot_segments_refused() {
+        let out = render("url", "https://x.test/u/{{ contact.path }}?e={{ contact.email }}", Mode::Url, &vars(), 4096)
+            .unwrap();
+        assert_eq!(out, "https://x.test/u/..%2Fadmin?e=a%2Bb%40x.com");
+        let err = render("url", "https://x.test/{{ '..' }}/x", Mode::Url, &vars(), 4096).unwrap_err();
+        assert!(err.message.contains("`.` or `..`"), "{err}");
+    }
+
+    #[test]
+    fn json_bodies_escape_inserted_strings() {
+        let out = render(
+            "body",
+            r#"{"name": "{{ contact.first_name }}", "score": {{ contact.score }}, "p": {{ workflow.customer_profile | tojson }}}"#,
+            Mode::Json,
+            &vars(),
+            4096,
+        )
+        .unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, json!({"name": "O\"Brien", "score": 7, "p": {"plan": "pro"}}));
+        assert_eq!(render("t", "{{ contact.phone }}|{{ '{{' }}", Mode::Text, &vars(), 100).unwrap(), "|{{");
+    }
+
+    #[test]
+    fn undefined_variables_are_errors_naming_the_variable() {
+        let err = render("body", "{{ contact.custom_fields.missing }}", Mode::Text, &vars(), 100).unwrap_err();
+        assert_eq!((err.field.as_str(), err.variable.as_deref()), ("body", Some("contact.custom_fields.missing")));
+        let err = condition("if", "workflow.nope.plan == 'pro'", &vars()).unwrap_err();
+        assert_eq!(err.variable.as_deref(), Some("workflow.nope"));
+        assert!(condition("if", "workflow.customer_profile.plan == \"pro\"", &vars()).unwrap());
+        assert_eq!(render("t", "{{ contact.missing | default('x') }}", Mode::Text, &vars(), 100).unwrap(), "x");
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel_or_size() {
+        let err = render(
+            "t",
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            Mode::Text,
+            &vars(),
+            1 << 20,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("fuel") || err.message.contains("limit"), "{err}");
+        let err =
+            render("t", "{% for i in range(5000) %}xxxxxxxxxx{% endfor %}", Mode::Text, &vars(), 1000).unwrap_err();
+        assert!(err.message.contains("limit is 1000"), "{err}");
+        assert_eq!(
+            references("{{ workflow.a.b }}{% set y = 1 %}{{ y }}{{ contact.x }}")
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["contact.x", "workflow.a.b"]
+        );
+    }
+}
