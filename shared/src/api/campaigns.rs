@@ -261,10 +261,19 @@ async fn pause_campaign(
     Ok(Data(view(&ctx, &caller.workspace_id, updated).await?))
 }
 
+/// `reveal` is documented as it is served: only `false` is accepted.
+fn only_false() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([false]))
+        .build()
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SetupParams {
     /// Not supported: tokens are shown once, when created. `true` answers 400.
+    #[param(schema_with = only_false)]
     reveal: Option<bool>,
 }
 
