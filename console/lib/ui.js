@@ -33,7 +33,7 @@ export function Field({ id, label, error, hint, children }) {
 export function ErrorBanner({ error, fields = [] }) {
   if (!error) return null;
   if (error.field && fields.some((f) => fieldError(error, f))) {
-    return html`<div class="alert error" role="alert">Please correct the field marked below.</div>`;
+    return html`<div class="alert error" role="alert">Please correct the field marked above.</div>`;
   }
   return html`<div class="alert error" role="alert">
     <div>${error.message}</div>

@@ -13,6 +13,11 @@ const FOLLOW_TIMES = 40;
 
 const label = (name) => name.replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase());
 const slug = (path) => path.replace('/api/v1/', '').replaceAll('/', '-');
+// The API document's text is Markdown; the console shows it plain.
+const plain = (text) => (text || '').replaceAll('`', '');
+// An operation's summary: its first sentence is the title, the rest a hint.
+const title = (summary) => plain(summary).split(/\.\s/)[0].split(/:\s/)[0].replace(/\.$/, '');
+const rest = (summary) => plain(summary).slice(title(summary).length).replace(/^[.:]\s*/, '').trim();
 
 export function Enrichment() {
   const [tools, setTools] = useState(null);
@@ -70,11 +75,11 @@ function Tool({ tool }) {
   const err = action.error;
   const names = tool.params.map((p) => p.name);
   return html`<section class="panel" aria-labelledby=${`${id}-title`} data-testid=${`tool-${id}`}>
-    <h2 id=${`${id}-title`}>${tool.summary.replace(/\.$/, '')}</h2>
-    <p class="hint"><code>GET ${tool.path}</code></p>
+    <h2 id=${`${id}-title`}>${title(tool.summary)}</h2>
+    <p class="hint"><code>GET ${tool.path}</code>${rest(tool.summary) ? ` — ${rest(tool.summary)}` : ''}</p>
     <form onSubmit=${submit} novalidate>
-      ${tool.params.map((p) => html`<${Field} id=${`${id}-${p.name}`} label=${`${label(p.name)}${p.required ? '' : ' (optional)'}`}
-          hint=${p.description} error=${fieldError(err, p.name)}>
+      ${tool.params.map((p) => html`<${Field} id=${`${id}-${p.name}`} label=${label(p.name)}
+          hint=${plain(p.description)} error=${fieldError(err, p.name)}>
         ${(a) => html`<input ...${a} type="text" value=${values[p.name] || ''}
           onInput=${(e) => setValues({ ...values, [p.name]: e.target.value })} />`}
       </${Field}>`)}

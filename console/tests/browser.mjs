@@ -766,9 +766,8 @@ async function main() {
     await scenario('seed 003: webhook form, test send, delivery log and redelivery, toggle, rotation', seed003);
     await scenario('a failing form shows the API validation message beside its field', validation);
     await scenario('keyboard only: sign in, navigate, focus follows', keyboard);
-    // Registered once their routes are on main (issues 13 and 12/14):
-    // await scenario('seed 004: workspace limits, endpoint Test, workflow editor, generated message in preview and runs', apiRequestsAndWorkflow);
-    // await scenario('enrichment forms: phone validator result, API message beside the email field', enrichment);
+    await scenario('seed 004: workspace limits, endpoint Test, workflow editor, generated message in preview and runs', apiRequestsAndWorkflow);
+    await scenario('enrichment forms: phone validator result, API message beside the email field', enrichment);
     await scenario('integrations masked, push with per-lead outcome, insights chart, /docs offline, sign-out', integrationsPushInsightsDocs);
   }
   if (browser) await browser.close().catch(() => {});

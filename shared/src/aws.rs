@@ -31,9 +31,9 @@ pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
-/// Creates the single table (keys, `gsi1`..`gsi3`, TTL on `expires_at`) unless it exists.
-/// `gsi1` projects whole items (it serves listings); `gsi2`/`gsi3` are lookups and project
-/// keys only (callers read the items by key).
+/// Creates the single table (keys, `gsi1`..`gsi4`, TTL on `expires_at`) unless it exists.
+/// `gsi1` and `gsi4` project whole items (they serve listings); `gsi2`/`gsi3` are lookups
+/// and project keys only (callers read the items by key).
 pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
     let exists = client.describe_table().table_name(table).send().await.is_ok();
     if !exists {
@@ -44,7 +44,10 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         let mut indexes = Vec::new();
         for index in Index::SECONDARY {
             let (pk, sk) = index.key_attrs();
-            let projection = if index == Index::Gsi1 { ProjectionType::All } else { ProjectionType::KeysOnly };
+            let projection = match index {
+                Index::Gsi1 | Index::Gsi4 => ProjectionType::All,
+                _ => ProjectionType::KeysOnly,
+            };
             indexes.push(
                 GlobalSecondaryIndex::builder()
                     .index_name(index.name().unwrap_or_default())
@@ -60,7 +63,7 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(
-                ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"]
+                ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk"]
                     .into_iter()
                     .map(attr)
                     .collect::<Result<Vec<_>, _>>()

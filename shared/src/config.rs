@@ -43,6 +43,42 @@ pub struct Config {
     pub body_timeout: Duration,
     /// `leadpush serve`: open connections at most (see `listener`).
     pub max_connections: usize,
+    /// Email verification and the caches of enrichment (see `crate::enrich`).
+    pub enrich: EnrichConfig,
+}
+
+/// How the SMTP probe reaches mail servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeMode {
+    /// No SMTP: results say the mailbox was not checked.
+    Off,
+    /// Straight to port 25 of the MX host (blocked on AWS Lambda unless AWS lifts it).
+    Direct,
+    /// Through a SOCKS5 proxy (`host:port`) that may reach port 25.
+    Socks5(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct EnrichConfig {
+    pub probe: ProbeMode,
+    /// Our name in EHLO.
+    pub helo_name: String,
+    /// The reverse path in MAIL FROM; empty sends the null sender `<>`.
+    pub mail_from: String,
+    /// The port MX hosts are probed on (25; tests point it at local servers).
+    pub smtp_port: u16,
+    /// Connect timeout and the wait for each SMTP reply.
+    pub smtp_timeout: Duration,
+    /// SMTP connections open at once to one MX host, per process.
+    pub smtp_per_host: usize,
+    /// `ip:port` of DNS servers to ask; empty uses the system's resolver configuration.
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    pub dns_timeout: Duration,
+    /// How long a finished result answers a repeated call (and `unknown` ones, shorter).
+    pub result_ttl: Duration,
+    pub unknown_ttl: Duration,
+    pub mx_cache_ttl: Duration,
+    pub catch_all_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +153,26 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "`leadpush serve`: open connections at most; at the cap idle and anonymous ones are shed first.",
     ),
     (
+        "LEADPUSH_SMTP_PROBE",
+        "direct",
+        "`off`, `direct` (port 25 of the MX host) or `socks5://host:port`. AWS blocks port 25 from Lambda: off there unless a proxy is set.",
+    ),
+    ("LEADPUSH_SMTP_HELO", "localhost", "Name sent in EHLO by the SMTP probe (use a name that resolves to you)."),
+    ("LEADPUSH_SMTP_MAIL_FROM", "(null sender)", "Address in MAIL FROM; empty sends `<>`."),
+    ("LEADPUSH_SMTP_PORT", "25", "Port the probe connects to on MX hosts."),
+    ("LEADPUSH_SMTP_TIMEOUT_MS", "10000", "Connect timeout and wait for each SMTP reply, per host."),
+    ("LEADPUSH_SMTP_PER_HOST", "2", "SMTP connections open at once to one MX host (per process)."),
+    ("LEADPUSH_DNS_SERVERS", "(system)", "Comma-separated `ip:port` DNS servers for MX lookups."),
+    ("LEADPUSH_DNS_TIMEOUT_MS", "3000", "Timeout of each DNS query."),
+    ("LEADPUSH_ENRICH_RESULT_TTL", "24h", "How long a verification result answers a repeated call."),
+    (
+        "LEADPUSH_ENRICH_UNKNOWN_TTL",
+        "15m",
+        "The same for `unknown` results (greylisting, timeouts), so they are re-checked sooner.",
+    ),
+    ("LEADPUSH_MX_CACHE_TTL", "1h", "How long MX answers are cached per domain."),
+    ("LEADPUSH_CATCH_ALL_TTL", "24h", "How long a domain's catch-all verdict is cached."),
+    (
         "LEADPUSH_FAULTS",
         "(none)",
         "Tests only: store faults to inject, e.g. `transact_write:LEAD#=conflict*3` (see `store::faulty`).",
@@ -149,6 +205,62 @@ fn retry_schedule(name: &'static str, text: &str) -> Result<Vec<Duration>, Confi
         return Err(ConfigError { name, message: format!("{long:?} exceeds the queue's 15-minute maximum delay") });
     }
     Ok(schedule)
+}
+
+fn duration_var(name: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(text).map_err(|e| ConfigError { name, message: format!("is not a duration ({e})") })
+}
+
+fn enrich_config(
+    text: &impl Fn(&str, &str) -> String,
+    number: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
+) -> Result<EnrichConfig, ConfigError> {
+    let probe = match text("LEADPUSH_SMTP_PROBE", "direct").trim() {
+        "off" | "0" | "false" => ProbeMode::Off,
+        "direct" => ProbeMode::Direct,
+        other => match other.strip_prefix("socks5://").map(|rest| rest.trim_end_matches('/')) {
+            Some(proxy) if proxy.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) => {
+                ProbeMode::Socks5(proxy.to_owned())
+            }
+            _ => {
+                return Err(ConfigError {
+                    name: "LEADPUSH_SMTP_PROBE",
+                    message: format!("`{other}` is not off, direct or socks5://host:port"),
+                });
+            }
+        },
+    };
+    let dns_servers = text("LEADPUSH_DNS_SERVERS", "")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<std::net::SocketAddr>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                .map_err(|_| ConfigError {
+                    name: "LEADPUSH_DNS_SERVERS",
+                    message: format!("`{s}` is not ip or ip:port"),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let port = number("LEADPUSH_SMTP_PORT", 25)?;
+    Ok(EnrichConfig {
+        probe,
+        helo_name: text("LEADPUSH_SMTP_HELO", "localhost"),
+        mail_from: text("LEADPUSH_SMTP_MAIL_FROM", ""),
+        smtp_port: u16::try_from(port)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or(ConfigError { name: "LEADPUSH_SMTP_PORT", message: "must be a port (1-65535)".into() })?,
+        smtp_timeout: Duration::from_millis(number("LEADPUSH_SMTP_TIMEOUT_MS", 10_000)?.max(1)),
+        smtp_per_host: number("LEADPUSH_SMTP_PER_HOST", 2)?.clamp(1, 64) as usize,
+        dns_servers,
+        dns_timeout: Duration::from_millis(number("LEADPUSH_DNS_TIMEOUT_MS", 3_000)?.max(1)),
+        result_ttl: duration_var("LEADPUSH_ENRICH_RESULT_TTL", &text("LEADPUSH_ENRICH_RESULT_TTL", "24h"))?,
+        unknown_ttl: duration_var("LEADPUSH_ENRICH_UNKNOWN_TTL", &text("LEADPUSH_ENRICH_UNKNOWN_TTL", "15m"))?,
+        mx_cache_ttl: duration_var("LEADPUSH_MX_CACHE_TTL", &text("LEADPUSH_MX_CACHE_TTL", "1h"))?,
+        catch_all_ttl: duration_var("LEADPUSH_CATCH_ALL_TTL", &text("LEADPUSH_CATCH_ALL_TTL", "24h"))?,
+    })
 }
 
 impl Config {
@@ -223,6 +335,7 @@ impl Config {
             header_timeout: Duration::from_millis(number("LEADPUSH_HEADER_TIMEOUT_MS", 10_000)?.max(100)),
             body_timeout: Duration::from_millis(number("LEADPUSH_BODY_TIMEOUT_MS", 30_000)?.max(100)),
             max_connections: number("LEADPUSH_MAX_CONNECTIONS", 4096)?.clamp(8, 1_000_000) as usize,
+            enrich: enrich_config(&text, &number)?,
         };
         if config.store == StoreKind::Aws && config.queue_url.is_none() {
             return Err(ConfigError {
@@ -272,6 +385,15 @@ mod tests {
         assert!(e.message.contains("`soon`"), "{e}");
         let e = config(&[("LEADPUSH_PUSH_RETRY_SCHEDULE", "1m,20m")]).unwrap_err();
         assert_eq!(e.name, "LEADPUSH_PUSH_RETRY_SCHEDULE");
+        let e = config(&[("LEADPUSH_SMTP_PROBE", "socks5://nope")]).unwrap_err();
+        assert_eq!(e.name, "LEADPUSH_SMTP_PROBE");
+        let e = config(&[("LEADPUSH_DNS_SERVERS", "127.0.0.1:53,localhost")]).unwrap_err();
+        assert!(e.message.contains("`localhost`"), "{e}");
+        let c =
+            config(&[("LEADPUSH_SMTP_PROBE", "socks5://127.0.0.1:1080"), ("LEADPUSH_DNS_SERVERS", "127.0.0.1:5353")])
+                .unwrap();
+        assert_eq!(c.enrich.probe, ProbeMode::Socks5("127.0.0.1:1080".into()));
+        assert_eq!(c.enrich.dns_servers, vec!["127.0.0.1:5353".parse().unwrap()]);
         let c = config(&[("LEADPUSH_WEBHOOK_RETRY_SCHEDULE", "10ms, 20ms,40ms")]).unwrap();
         assert_eq!(c.webhook_retry_schedule[1], Duration::from_millis(20));
     }

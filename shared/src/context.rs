@@ -22,6 +22,9 @@ pub struct AppContext {
     pub outbound: Outbound,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    /// Resolver, per-host SMTP bounds and single-flight locks of enrichment.
+    #[cfg(feature = "enrich")]
+    pub enrich: Arc<crate::enrich::Engine>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,8 @@ pub enum StartupError {
     Embedded(#[from] crate::embedded::EmbeddedError),
     #[error("{0}")]
     Unsupported(String),
+    #[error("moving stored items to the current key layout: {0}")]
+    Migrate(#[from] crate::store::StoreError),
 }
 
 impl AppContext {
@@ -50,7 +55,15 @@ impl AppContext {
             Arc::new(faulty)
         };
         let outbound = Outbound::new(config.allow_private_targets, config.outbound_timeout)?;
-        Ok(Self { store, queue, outbound, config: Arc::new(config), clock: Arc::new(SystemClock) })
+        Ok(Self {
+            store,
+            queue,
+            outbound,
+            #[cfg(feature = "enrich")]
+            enrich: Arc::new(crate::enrich::Engine::new(config.enrich.clone())),
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// Builds the adapters the configuration names.
@@ -63,7 +76,12 @@ impl AppContext {
                 let queue = crate::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
                 Self::new(Arc::new(store), Arc::new(queue), config)
             }
-            StoreKind::Embedded => Self::embedded(config),
+            StoreKind::Embedded => {
+                let ctx = Self::embedded(config)?;
+                // A data file of an earlier build moves to the current key layout in place.
+                crate::repo::migrate::rekey(&*ctx.store).await?;
+                Ok(ctx)
+            }
         }
     }
 

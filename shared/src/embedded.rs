@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS items (
     gsi3h INTEGER,
     gsi3pk TEXT,
     gsi3sk TEXT,
+    gsi4h INTEGER,
+    gsi4pk TEXT,
+    gsi4sk TEXT,
     expires_at INTEGER,
     version INTEGER NOT NULL,
     data TEXT NOT NULL
@@ -49,6 +52,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS items_key ON items (pk, sk);
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1h, gsi1sk) WHERE gsi1h IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2h, gsi2sk) WHERE gsi2h IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_gsi3 ON items (gsi3h, gsi3sk) WHERE gsi3h IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi4 ON items (gsi4h, gsi4sk) WHERE gsi4h IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS queue_messages (
     id TEXT PRIMARY KEY,
@@ -178,13 +182,24 @@ pub fn partition_hash(key: &str) -> i64 {
     hash as i64
 }
 
-/// Moves a data file written by an earlier build (a WITHOUT ROWID `items` table keyed by
-/// text) to the current layout, in one transaction.
+/// Moves a data file written by an earlier build to the current table layout, in one
+/// transaction: the first layout (a WITHOUT ROWID `items` table keyed by text) is copied
+/// over; the second only lacks the `gsi4` columns. (Item keys move to the current key
+/// scheme separately, through the store: `repo::migrate`.)
 fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     let columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('items')")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    if columns.iter().any(|c| c == "gsi1h") && !columns.iter().any(|c| c == "gsi4h") {
+        return conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE items ADD COLUMN gsi4h INTEGER;
+             ALTER TABLE items ADD COLUMN gsi4pk TEXT;
+             ALTER TABLE items ADD COLUMN gsi4sk TEXT;
+             COMMIT;",
+        );
+    }
     if columns.is_empty() || columns.iter().any(|c| c == "gsi1h") {
         return Ok(());
     }
@@ -194,7 +209,8 @@ fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     tx.execute_batch(
         "ALTER TABLE items RENAME TO items_old;
          DROP INDEX IF EXISTS items_gsi1; DROP INDEX IF EXISTS items_gsi2;
-         DROP INDEX IF EXISTS items_gsi3; DROP INDEX IF EXISTS items_expiry;",
+         DROP INDEX IF EXISTS items_gsi3; DROP INDEX IF EXISTS items_gsi4;
+         DROP INDEX IF EXISTS items_expiry;",
     )?;
     tx.execute_batch(SCHEMA)?;
     {

@@ -270,6 +270,22 @@ impl From<crate::feedback::FeedbackError> for ApiError {
     }
 }
 
+#[cfg(feature = "enrich")]
+impl From<crate::enrich::EnrichError> for ApiError {
+    fn from(e: crate::enrich::EnrichError) -> Self {
+        use crate::enrich::EnrichError;
+        match e {
+            EnrichError::Invalid { field, message } => ApiError::validation(field, message),
+            EnrichError::NotFound => {
+                ApiError::not_found("enrichment_not_found", "Enrichment not found in this workspace.")
+            }
+            EnrichError::Store(e) => e.into(),
+            EnrichError::Queue(e) => e.into(),
+            EnrichError::Other(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,8 @@ pub mod dispatch;
 pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "enrich")]
+pub mod enrich;
 pub mod error;
 pub mod feedback;
 pub mod http;

@@ -55,8 +55,16 @@ pub fn embedded_context() -> (crate::context::AppContext, tempfile::TempDir) {
         _ => None,
     })
     .expect("test config");
-    let ctx = futures_util::FutureExt::now_or_never(crate::context::AppContext::from_config(config))
-        .expect("embedded context builds without awaiting")
-        .expect("embedded context");
+    // Its own thread and runtime, so that sync and async tests alike can call this.
+    let ctx = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                runtime.block_on(crate::context::AppContext::from_config(config))
+            })
+            .join()
+            .expect("embedded context thread")
+    })
+    .expect("embedded context");
     (ctx, dir)
 }

@@ -54,6 +54,9 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         max_receives: u32,
     },
+    /// Move stored items to the current key layout (once, after deploying a build that
+    /// changes it; the embedded store does this itself at start). Safe to run again.
+    MigrateKeys,
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -145,6 +148,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let table = table.unwrap_or(config.table);
             let provisioned = leadpush::aws::provision(&table, &queue, max_receives).await?;
             println!("{}", serde_json::to_string(&provisioned)?);
+        }
+        Command::MigrateKeys => {
+            let ctx = AppContext::from_config(config).await?;
+            let report = leadpush::repo::migrate::rekey(&*ctx.store).await?;
+            println!("{}", serde_json::to_string(&report)?);
         }
         Command::Openapi => println!("{}", serde_json::to_string_pretty(&leadpush::api::openapi())?),
     }

@@ -52,6 +52,49 @@ impl FromRequestParts<AppContext> for ApiCaller {
     }
 }
 
+/// The caller of a Hunter-compatible route (`/email-verifier`, `/phone-validator`, ...):
+/// `X-Satellyte-API-Key` as everywhere, or Hunter's `X-API-KEY` header, `Authorization:
+/// Bearer <key>` or `?api_key=` query parameter. The request log never records the query
+/// string, so a key sent there is not written down; responses never echo it.
+#[derive(Debug, Clone)]
+pub struct HunterCaller {
+    pub workspace_id: String,
+    pub key_id: String,
+}
+
+pub const HUNTER_KEY_HEADER: &str = "x-api-key";
+pub const HUNTER_KEY_PARAM: &str = "api_key";
+
+/// The `api_key` query parameter, if any.
+pub fn query_api_key(parts: &Parts) -> Option<String> {
+    let query = parts.uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == HUNTER_KEY_PARAM)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+impl FromRequestParts<AppContext> for HunterCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, Self::Rejection> {
+        let bearer = header_text(&parts.headers, header::AUTHORIZATION.as_str()).and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+        });
+        let key = header_text(&parts.headers, API_KEY_HEADER)
+            .or_else(|| header_text(&parts.headers, HUNTER_KEY_HEADER))
+            .map(str::to_owned)
+            .or(bearer)
+            .or_else(|| query_api_key(parts))
+            .ok_or(ApiError::Unauthorized(
+                "Missing API key: send X-Satellyte-API-Key (or X-API-KEY, or the api_key query parameter).",
+            ))?;
+        let credential = authenticate(ctx, CredentialKind::ApiKey, &key).await?;
+        Ok(HunterCaller { workspace_id: credential.workspace_id, key_id: credential.id })
+    }
+}
+
 impl FromRequestParts<AppContext> for WebhookCaller {
     type Rejection = ApiError;
 

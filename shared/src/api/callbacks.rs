@@ -12,12 +12,10 @@ use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
 use super::webhooks::{DeliveryView, ROTATION_GRACE, delivery_log};
 use crate::context::AppContext;
-use crate::dispatch::deliver::{CALLBACK, enqueue, new_delivery};
+use crate::dispatch::deliver::{CALLBACK, queue_callback};
 use crate::error::ApiError;
 use crate::http::{Data, List, Pagination, Params};
-use crate::ids;
-use crate::repo::{deliveries, webhooks};
-use crate::store::Condition;
+use crate::repo::webhooks;
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
@@ -52,26 +50,14 @@ impl Callback {
     /// work succeeded, so a failure to queue is logged rather than turned into an error.
     pub async fn send(&self, ctx: &AppContext, workspace_id: &str, event: &str, data: &impl Serialize) {
         let Some(url) = &self.0 else { return };
-        if let Err(e) = self.queue(ctx, workspace_id, url, event, data).await {
+        if let Err(e) = queue_callback(ctx, workspace_id, url, event, data).await {
             tracing::error!(workspace_id, event, error = %e, "callback could not be queued");
         }
     }
 
-    async fn queue(
-        &self,
-        ctx: &AppContext,
-        workspace_id: &str,
-        url: &str,
-        event: &str,
-        data: &impl Serialize,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let payload = serde_json::json!({ "data": data });
-        let delivery =
-            new_delivery(ids::new_id(ids::DELIVERY), CALLBACK, event, None, Some(url.to_owned()), payload, ctx.now());
-        ctx.store.put(deliveries::item(workspace_id, &delivery)?, Condition::NotExists).await?;
-        enqueue(ctx, workspace_id, std::slice::from_ref(&delivery), false).await.map_err(|e| e.to_string())?;
-        tracing::info!(workspace_id, event, delivery_id = delivery.id, "callback queued");
-        Ok(())
+    /// The checked URL, for work that finishes later and sends the callback itself.
+    pub fn url(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 }
 

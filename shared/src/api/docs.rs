@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "integrations", description = "HeyReach and Instantly keys and targets (keys shown masked)."),
         (name = "feedback", description = "Outcome events (opens, replies, bounces, meetings) and provider webhooks."),
         (name = "insights", description = "Which positions, companies, signal types, sources and campaigns produce outcomes."),
+        (name = "enrichment", description = "Hunter-compatible email verifier and phone validator (also under /v2), async results, bulk jobs."),
         (name = "api-requests", description = "Reusable HTTP requests workflows run to fetch JSON, their test endpoint, and the workspace limits."),
         (name = "workflows", description = "Campaign workflows (fetch, condition, set fields, render, push) and their per-lead runs."),
     )
@@ -38,6 +39,8 @@ impl Modify for Security {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Satellyte-API-Key"))),
         );
+        components
+            .add_security_scheme("hunter_key", SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("api_key"))));
         components.add_security_scheme(
             "webhook_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
 pub mod docs;
+#[cfg(feature = "enrich")]
+pub mod enrich;
 pub mod feedback;
 pub mod ingest;
 pub mod insights;
@@ -46,12 +48,14 @@ pub enum Function {
     Webhooks,
     FeedbackEvents,
     Insights,
+    /// Hunter-compatible email verifier, phone validator, results and bulk jobs.
+    Enrich,
     ApiRequests,
     Workflows,
 }
 
 impl Function {
-    pub const ALL: [Function; 11] = [
+    pub const ALL: [Function; 12] = [
         Function::Platform,
         Function::Campaigns,
         Function::IngestLeads,
@@ -61,6 +65,7 @@ impl Function {
         Function::Webhooks,
         Function::FeedbackEvents,
         Function::Insights,
+        Function::Enrich,
         Function::ApiRequests,
         Function::Workflows,
     ];
@@ -77,6 +82,7 @@ impl Function {
             Function::Webhooks => "webhooks",
             Function::FeedbackEvents => "feedback-events",
             Function::Insights => "insights",
+            Function::Enrich => "enrich",
             Function::ApiRequests => "api-requests",
             Function::Workflows => "workflows",
         }
@@ -93,6 +99,11 @@ impl Function {
             Function::Webhooks => webhooks::routes().merge(callbacks::routes()),
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
+            #[cfg(feature = "enrich")]
+            Function::Enrich => enrich::routes(),
+            // Built without the `enrich` feature: the function serves nothing.
+            #[cfg(not(feature = "enrich"))]
+            Function::Enrich => OpenApiRouter::new(),
             #[cfg(feature = "workflow")]
             Function::ApiRequests => api_requests::routes(),
             #[cfg(feature = "workflow")]

@@ -51,6 +51,31 @@ pub fn new_delivery(
     }
 }
 
+/// Records a `?webhook_url=` callback carrying `{"data": data}` and queues its first attempt.
+/// The URL must already have passed the SSRF check (`Outbound::check_url`).
+pub async fn queue_callback(
+    ctx: &AppContext,
+    workspace_id: &str,
+    url: &str,
+    event: &str,
+    data: &impl serde::Serialize,
+) -> Result<String, TaskError> {
+    let payload = serde_json::json!({ "data": data });
+    let delivery = new_delivery(
+        crate::ids::new_id(crate::ids::DELIVERY),
+        CALLBACK,
+        event,
+        None,
+        Some(url.to_owned()),
+        payload,
+        ctx.now(),
+    );
+    ctx.store.put(deliveries::item(workspace_id, &delivery)?, crate::store::Condition::NotExists).await?;
+    enqueue(ctx, workspace_id, std::slice::from_ref(&delivery), false).await?;
+    tracing::info!(workspace_id, event, delivery_id = delivery.id, "callback queued");
+    Ok(delivery.id)
+}
+
 /// Queues one attempt for each delivery.
 pub async fn enqueue(
     ctx: &AppContext,

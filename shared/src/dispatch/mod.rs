@@ -36,6 +36,10 @@ pub enum Task {
     },
     /// The next attempt of a push with leads left to deliver (the push record lists them).
     PushRetry { workspace_id: String, push_id: String, attempt: u32 },
+    /// Compute a pending enrichment result (`enrich::results`) and send its callbacks.
+    Enrich { workspace_id: String, id: String },
+    /// Verify one chunk of a bulk verification job (`enrich::jobs`).
+    VerifyChunk { workspace_id: String, job_id: String, chunk: usize },
     /// Create (once per workflow version) and queue the runs of these leads.
     WorkflowStart {
         workspace_id: String,
@@ -56,6 +60,8 @@ impl Task {
             Task::LeadsSaved { .. } => "leads_saved",
             Task::Deliver { .. } => "deliver",
             Task::PushRetry { .. } => "push_retry",
+            Task::Enrich { .. } => "enrich",
+            Task::VerifyChunk { .. } => "verify_chunk",
             Task::WorkflowStart { .. } => "workflow_start",
             Task::WorkflowBackfill { .. } => "workflow_backfill",
             Task::WorkflowRun { .. } => "workflow_run",
@@ -132,6 +138,16 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
         }
         Task::WorkflowRun { workspace_id, lead_id, run_id } => {
             run_workflow(ctx, &workspace_id, &lead_id, &run_id).await
+        }
+        #[cfg(feature = "enrich")]
+        Task::Enrich { workspace_id, id } => Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?),
+        #[cfg(feature = "enrich")]
+        Task::VerifyChunk { workspace_id, job_id, chunk } => {
+            Ok(crate::enrich::jobs::run_chunk(ctx, &workspace_id, &job_id, chunk).await?)
+        }
+        #[cfg(not(feature = "enrich"))]
+        Task::Enrich { .. } | Task::VerifyChunk { .. } => {
+            Err(TaskError::Failed("this build has no enrichment (cargo feature `enrich`)".into()))
         }
     }
 }

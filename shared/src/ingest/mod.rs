@@ -163,7 +163,7 @@ pub async fn ingest(
     }
     for (campaign_id, count) in &per_campaign {
         // A counter for display; the leads themselves are already safe.
-        if let Err(e) = campaigns::add_leads(&*ctx.store, workspace_id, campaign_id, *count as i64).await {
+        if let Err(e) = campaigns::add_leads(&*ctx.store, workspace_id, campaign_id, *count as i64, request_id).await {
             tracing::warn!(campaign_id, error = %e, "campaign lead counter not updated");
         }
     }

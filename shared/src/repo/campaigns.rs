@@ -1,7 +1,13 @@
 //! Campaign records and their lead counters.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | campaign | `W#{ws}` | `CMP#{id}` |
+//! | lead counter (one part per shard, summed on read) | `W#{ws}#CMPSTAT#{id}#{shard}` | `CMPSTAT` |
 
 use std::collections::HashMap;
 
+use super::keys::{all_shards, sharded};
 use super::workspace_pk;
 use crate::domain::campaign::Campaign;
 use crate::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
@@ -10,8 +16,20 @@ pub fn key(workspace_id: &str, campaign_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), format!("CMP#{campaign_id}"))
 }
 
-fn stats_key(workspace_id: &str, campaign_id: &str) -> Key {
-    Key::new(workspace_pk(workspace_id), format!("CMPSTAT#{campaign_id}"))
+const STATS: &str = "CMPSTAT";
+
+fn stats_partition(workspace_id: &str, campaign_id: &str) -> String {
+    format!("W#{workspace_id}#{STATS}#{campaign_id}")
+}
+
+/// One part of a campaign's lead counter.
+pub(crate) fn stats_part(workspace_id: &str, campaign_id: &str, shard: u32) -> Key {
+    Key::new(format!("{}#{shard:02}", stats_partition(workspace_id, campaign_id)), STATS)
+}
+
+/// Every part of a campaign's lead counter.
+fn stats_keys(workspace_id: &str, campaign_id: &str) -> Vec<Key> {
+    all_shards(&stats_partition(workspace_id, campaign_id)).map(|pk| Key::new(pk, STATS)).collect()
 }
 
 pub fn item(workspace_id: &str, campaign: &Campaign) -> Result<Item, StoreError> {
@@ -33,12 +51,13 @@ pub async fn get_many(store: &dyn Store, workspace_id: &str, ids: &[&str]) -> Re
 }
 
 pub async fn delete(store: &dyn Store, workspace_id: &str, campaign_id: &str) -> Result<bool, StoreError> {
-    let result = store
-        .transact_write(vec![
-            WriteOp::Delete { key: key(workspace_id, campaign_id), condition: Condition::Exists },
-            WriteOp::Delete { key: stats_key(workspace_id, campaign_id), condition: Condition::Always },
-        ])
-        .await;
+    let mut ops = vec![WriteOp::Delete { key: key(workspace_id, campaign_id), condition: Condition::Exists }];
+    ops.extend(
+        stats_keys(workspace_id, campaign_id)
+            .into_iter()
+            .map(|key| WriteOp::Delete { key, condition: Condition::Always }),
+    );
+    let result = store.transact_write(ops).await;
     match result {
         Ok(()) => Ok(true),
         Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Ok(false),
@@ -56,8 +75,17 @@ pub async fn list(
     store.query(&Query::table(workspace_pk(workspace_id)).prefix("CMP#").limit(limit).after(cursor).descending()).await
 }
 
-pub async fn add_leads(store: &dyn Store, workspace_id: &str, campaign_id: &str, count: i64) -> Result<(), StoreError> {
-    store.increment(&stats_key(workspace_id, campaign_id), &[("lead_count".to_owned(), count)]).await
+/// Adds to a campaign's lead counter, in the part `spread_by` (e.g. the request id) picks,
+/// so that concurrent ingests do not all write one item.
+pub async fn add_leads(
+    store: &dyn Store,
+    workspace_id: &str,
+    campaign_id: &str,
+    count: i64,
+    spread_by: &str,
+) -> Result<(), StoreError> {
+    let key = Key::new(sharded(&stats_partition(workspace_id, campaign_id), spread_by), STATS);
+    store.increment(&key, &[("lead_count".to_owned(), count)]).await
 }
 
 /// Lead counts of the given campaigns (0 where none arrived yet).
@@ -66,11 +94,14 @@ pub async fn lead_counts(
     workspace_id: &str,
     ids: &[&str],
 ) -> Result<HashMap<String, i64>, StoreError> {
-    let keys: Vec<Key> = ids.iter().map(|id| stats_key(workspace_id, id)).collect();
+    let keys: Vec<Key> = ids.iter().flat_map(|id| stats_keys(workspace_id, id)).collect();
     let mut counts: HashMap<String, i64> = ids.iter().map(|id| ((*id).to_owned(), 0)).collect();
+    let prefix = stats_partition(workspace_id, "");
     for item in store.batch_get(&keys).await? {
-        if let Some(id) = item.key.sk.strip_prefix("CMPSTAT#") {
-            counts.insert(id.to_owned(), item.counter("lead_count"));
+        // `{prefix}{campaign}#{shard}`
+        let campaign = item.key.pk.strip_prefix(&prefix).and_then(|rest| rest.rsplit_once('#')).map(|(id, _)| id);
+        if let Some(count) = campaign.and_then(|id| counts.get_mut(id)) {
+            *count += item.counter("lead_count");
         }
     }
     Ok(counts)

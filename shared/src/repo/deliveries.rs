@@ -1,18 +1,30 @@
 //! Delivery records: one per notification and endpoint, listed newest first per endpoint,
 //! expiring after the retention period.
+//!
+//! | item | pk | sk | gsi1 |
+//! |---|---|---|---|
+//! | delivery | `W#{ws}#DLV#{webhook or "callback"}#{id}` | `DLV` | `W#{ws}#DLV#{webhook}#{shard}` / `DLV#{id}` |
 
 use std::collections::HashSet;
 
-use super::workspace_pk;
+use super::keys::{self, all_shards, item_pk, sharded};
 use crate::domain::delivery::{Delivery, RETENTION};
 use crate::store::{Cursor, Item, Key, Page, Query, Store, StoreError};
 
+const KIND: &str = "DLV";
+
 pub fn key(workspace_id: &str, webhook_id: &str, delivery_id: &str) -> Key {
-    Key::new(workspace_pk(workspace_id), format!("DLV#{webhook_id}#{delivery_id}"))
+    Key::new(item_pk(workspace_id, KIND, &format!("{webhook_id}#{delivery_id}")), KIND)
+}
+
+/// An endpoint's deliveries, before sharding.
+fn listing(workspace_id: &str, webhook_id: &str) -> String {
+    format!("W#{workspace_id}#{KIND}#{webhook_id}")
 }
 
 pub fn item(workspace_id: &str, delivery: &Delivery) -> Result<Item, StoreError> {
     Ok(Item::new(key(workspace_id, &delivery.webhook_id, &delivery.id), delivery)?
+        .with_gsi1(sharded(&listing(workspace_id, &delivery.webhook_id), &delivery.id), format!("DLV#{}", delivery.id))
         .with_expiry(delivery.created_at.plus(RETENTION).unix_seconds()))
 }
 
@@ -59,7 +71,7 @@ pub async fn list(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    let query =
-        Query::table(workspace_pk(workspace_id)).prefix(format!("DLV#{webhook_id}#")).limit(limit).after(cursor);
-    store.query(&query.descending()).await
+    let shards: Vec<String> = all_shards(&listing(workspace_id, webhook_id)).collect();
+    let query = Query::gsi1("").prefix("DLV#").limit(limit).descending();
+    keys::scatter_gather(store, &shards, &query, cursor).await
 }

@@ -4,31 +4,32 @@
 //!
 //! | item | pk | sk |
 //! |---|---|---|
-//! | event log entry | `W#{ws}` | `FEVT#{lead}#{occurred_at ms, 13 digits}#{evt id}` |
-//! | dedupe record | `W#{ws}` | `FDUP#{sha256(event_id or Idempotency-Key)}` (expires) |
+//! | event log entry | `W#{ws}#LEAD#{lead}` (the lead's partition) | `FEVT#{occurred_at ms, 13 digits}#{evt id}` |
+//! | dedupe record | `W#{ws}#FDUP#{sha256(event_id or Idempotency-Key)}` | `FDUP` (expires) |
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{insights::CountPlan, leads, workspace_pk};
+use super::keys::item_pk;
+use super::{insights::CountPlan, leads};
 use crate::domain::feedback::FeedbackEvent;
 use crate::domain::lead::Lead;
 use crate::secrets;
 use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
 use crate::time::Timestamp;
 
-fn events_prefix(lead_id: &str) -> String {
-    format!("FEVT#{lead_id}#")
-}
+const EVENTS_PREFIX: &str = "FEVT#";
 
 pub fn event_key(workspace_id: &str, event: &FeedbackEvent) -> Key {
     // Fixed-width millis (occurred_at is never before 2000) sort the log by event time.
     let millis = event.occurred_at.unix_millis().max(0);
-    Key::new(workspace_pk(workspace_id), format!("{}{millis:013}#{}", events_prefix(&event.lead_id), event.id))
+    Key::new(leads::partition(workspace_id, &event.lead_id), format!("{EVENTS_PREFIX}{millis:013}#{}", event.id))
 }
 
+pub const DEDUPE_KIND: &str = "FDUP";
+
 fn dedupe_key(workspace_id: &str, event_id: &str) -> Key {
-    Key::new(workspace_pk(workspace_id), format!("FDUP#{}", secrets::hash(event_id)))
+    Key::new(item_pk(workspace_id, DEDUPE_KIND, &secrets::hash(event_id)), DEDUPE_KIND)
 }
 
 /// What a retry of the same event is answered with.
@@ -118,7 +119,10 @@ pub async fn list_events(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    let query =
-        Query::table(workspace_pk(workspace_id)).prefix(events_prefix(lead_id)).limit(limit).after(cursor).descending();
+    let query = Query::table(leads::partition(workspace_id, lead_id))
+        .prefix(EVENTS_PREFIX)
+        .limit(limit)
+        .after(cursor)
+        .descending();
     store.query(&query).await
 }

@@ -8,10 +8,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::workspace_pk;
+use super::keys::item_pk;
 use crate::secrets;
 use crate::store::{Condition, Item, Key, Store, StoreError};
 use crate::time::Timestamp;
+
+/// A partition per record: `W#{ws}#IDEM#{scope}#{sha256(key)}`, sort key `IDEM`.
+pub const KIND: &str = "IDEM";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,7 +47,8 @@ pub struct RecordKey<'a> {
 
 impl RecordKey<'_> {
     fn store_key(&self) -> Key {
-        Key::new(workspace_pk(self.workspace_id), format!("IDEM#{}#{}", self.scope, secrets::hash(self.key)))
+        let id = format!("{}#{}", self.scope, secrets::hash(self.key));
+        Key::new(item_pk(self.workspace_id, KIND, &id), KIND)
     }
 }
 

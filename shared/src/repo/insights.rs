@@ -7,16 +7,21 @@
 //! source for outcomes, the push destination for `pushed`; a lead counts once per kind in
 //! each channel it was seen in.
 //!
+//! Counters are sharded so that no partition takes every event of a workspace: a lead's
+//! increments go to the shard of its id, and reading a group sums its shards
+//! (`keys::scatter_gather`). Markers live in the lead's own partition.
+//!
 //! | item | pk | sk |
 //! |---|---|---|
-//! | group counters | `W#{ws}` | `INS#{dimension}#{group}` |
-//! | counted marker | `W#{ws}` | `CNT#{lead}#{kind}` and `CNT#{lead}#{kind}@{channel}` |
+//! | group counters (one part per shard) | `W#{ws}#INS#{shard of lead}` | `INS#{dimension}#{group}` |
+//! | counted marker | `W#{ws}#LEAD#{lead}` | `CNT#{kind}` and `CNT#{kind}@{channel}` |
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::json;
 
-use super::workspace_pk;
+use super::keys::{self, all_shards, sharded};
+use super::leads;
 use crate::domain::feedback::OutcomeKind;
 use crate::domain::lead::Lead;
 use crate::store::{Condition, Cursor, Item, Key, MAX_TRANSACT_ITEMS, Page, Query, Store, StoreError, WriteOp};
@@ -74,8 +79,14 @@ pub fn normalize_channel(channel: &str) -> String {
     }
 }
 
-fn group_key(workspace_id: &str, dimension: Dimension, group: &str) -> Key {
-    Key::new(workspace_pk(workspace_id), format!("{}{group}", dimension.prefix()))
+/// The counters of a workspace, before sharding.
+pub(crate) fn counters_partition(workspace_id: &str) -> String {
+    format!("W#{workspace_id}#INS")
+}
+
+/// The part of a group's counters that `lead_id`'s increments go to.
+fn group_key(workspace_id: &str, lead_id: &str, dimension: Dimension, group: &str) -> Key {
+    Key::new(sharded(&counters_partition(workspace_id), lead_id), format!("{}{group}", dimension.prefix()))
 }
 
 /// The groups a lead belongs to by its own fields (`source` depends on the event).
@@ -90,10 +101,10 @@ fn lead_groups(lead: &Lead) -> [(Dimension, String); 4] {
 
 fn marker(workspace_id: &str, lead_id: &str, kind: OutcomeKind, channel: Option<&str>) -> Key {
     let sk = match channel {
-        None => format!("CNT#{lead_id}#{}", kind.as_str()),
-        Some(channel) => format!("CNT#{lead_id}#{}@{channel}", kind.as_str()),
+        None => format!("CNT#{}", kind.as_str()),
+        Some(channel) => format!("CNT#{}@{channel}", kind.as_str()),
     };
-    Key::new(workspace_pk(workspace_id), sk)
+    Key::new(leads::partition(workspace_id, lead_id), sk)
 }
 
 /// The markers that say whether this lead was already counted for these kinds.
@@ -136,13 +147,13 @@ impl CountPlan {
             if !counted.contains(&once) {
                 self.markers.push(put_marker(once)?);
                 for (dimension, group) in lead_groups(lead) {
-                    self.bump(group_key(workspace_id, dimension, &group), *kind);
+                    self.bump(group_key(workspace_id, &lead.id, dimension, &group), *kind);
                 }
             }
             let in_channel = marker(workspace_id, &lead.id, *kind, Some(channel));
             if !counted.contains(&in_channel) {
                 self.markers.push(put_marker(in_channel)?);
-                self.bump(group_key(workspace_id, Dimension::Source, channel), *kind);
+                self.bump(group_key(workspace_id, &lead.id, Dimension::Source, channel), *kind);
             }
         }
         Ok(())
@@ -220,7 +231,8 @@ async fn count_chunk(
     Err(StoreError::Backend(format!("insights counters still contended after {ATTEMPTS} attempts")))
 }
 
-/// One page of a dimension's groups, in group order.
+/// One page of a dimension's groups, in group order, each group's shards summed into one
+/// item.
 pub async fn list(
     store: &dyn Store,
     workspace_id: &str,
@@ -228,7 +240,22 @@ pub async fn list(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    store.query(&Query::table(workspace_pk(workspace_id)).prefix(dimension.prefix()).limit(limit).after(cursor)).await
+    let shards: Vec<String> = all_shards(&counters_partition(workspace_id)).collect();
+    let query = Query::table("").prefix(dimension.prefix()).limit(limit);
+    let page = keys::scatter_gather(store, &shards, &query, cursor).await?;
+    let mut summed: Vec<Item> = Vec::new();
+    for part in page.items {
+        match summed.last_mut() {
+            Some(group) if group.key.sk == part.key.sk => {
+                for (name, value) in part.data {
+                    let total = group.counter(&name) + value.as_i64().unwrap_or(0);
+                    group.data.insert(name, json!(total));
+                }
+            }
+            _ => summed.push(part),
+        }
+    }
+    Ok(Page { items: summed, next: page.next })
 }
 
 /// The group name of a counters item (`None`: leads without a value).

@@ -14,6 +14,10 @@
 //!   partitions.
 //! - **Counters many writers touch** are sharded the same way and summed on read.
 
+use std::cmp::Ordering;
+
+use crate::store::{Cursor, Index, Item, Page, Query, Store, StoreError};
+
 /// Shards per sharded listing or counter. 16 partitions take 16,000 writes/s together.
 pub const LIST_SHARDS: u32 = 16;
 
@@ -43,9 +47,187 @@ pub fn all_shards(partition: &str) -> impl Iterator<Item = String> + '_ {
     (0..LIST_SHARDS).map(move |shard| format!("{partition}#{shard:02}"))
 }
 
+/// The sort key of `item` in `index`.
+fn sort_key(item: &Item, index: Index) -> &str {
+    item.index_key(index).map(|k| k.sk.as_str()).unwrap_or_default()
+}
+
+/// How far a query's next page starts: the sort key of its cursor.
+fn reached(cursor: &Cursor, index: Index) -> &str {
+    match index {
+        Index::Table => &cursor.sk,
+        _ => cursor.isk.as_deref().unwrap_or_default(),
+    }
+}
+
+/// One page of a listing spread over `partitions` (the shards of [`all_shards`]), merged in
+/// sort-key order as if it were one partition. `query` gives the index, prefix, filter,
+/// direction and limit; its partition and cursor are ignored.
+///
+/// The cursor is one sort key, from which every shard resumes (`Query::sort_after`). A page
+/// ends at the earliest point some shard has not read past, so nothing before the cursor is
+/// ever skipped; `limit` counts distinct sort keys, so the parts of a sharded counter (one
+/// per shard, same sort key) always arrive in the same page. Shards are read concurrently,
+/// each for a little more than its share of the page; a page may hold fewer than `limit`
+/// items while `next` is set, as with any filtered query.
+pub async fn scatter_gather(
+    store: &dyn Store,
+    partitions: &[String],
+    query: &Query,
+    cursor: Option<Cursor>,
+) -> Result<Page, StoreError> {
+    let tag = format!("SG#{}", partitions.first().map(String::as_str).unwrap_or_default());
+    let after = match cursor {
+        Some(cursor) => {
+            cursor.check(Index::Table, &tag)?;
+            Some(cursor.sk)
+        }
+        None => None,
+    };
+    let limit = query.limit.max(1);
+    let shards = partitions.len().max(1);
+    let per_shard = limit.min(limit.div_ceil(shards) * 2 + 2);
+    let reads = partitions.iter().map(|partition| {
+        let shard = Query {
+            partition: partition.clone(),
+            cursor: None,
+            sk_after: after.clone(),
+            limit: per_shard,
+            ..query.clone()
+        };
+        async move { store.query(&shard).await }
+    });
+    let pages = futures_util::future::try_join_all(reads).await?;
+
+    let index = query.index;
+    let order = |a: &str, b: &str| if query.descending { b.cmp(a) } else { a.cmp(b) };
+    let earliest = |bound: Option<String>, candidate: &str| match bound {
+        Some(b) if order(&b, candidate) != Ordering::Greater => Some(b),
+        _ => Some(candidate.to_owned()),
+    };
+    let mut bound: Option<String> = None;
+    let mut items = Vec::new();
+    for page in pages {
+        if let Some(next) = &page.next {
+            bound = earliest(bound, reached(next, index));
+        }
+        items.extend(page.items);
+    }
+    items.sort_by(|a, b| order(sort_key(a, index), sort_key(b, index)).then_with(|| a.key.cmp(&b.key)));
+    let mut distinct: Vec<&str> = items.iter().map(|i| sort_key(i, index)).collect();
+    distinct.dedup();
+    if distinct.len() > limit {
+        let last = distinct[limit - 1].to_owned();
+        bound = earliest(bound, &last);
+    }
+    if let Some(bound) = &bound {
+        items.retain(|item| order(sort_key(item, index), bound) != Ordering::Greater);
+    }
+    let next = bound.map(|sk| Cursor { pk: tag, sk, ipk: None, isk: None });
+    Ok(Page { items, next })
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
     use super::*;
+    use crate::store::Key;
+
+    /// Reads a whole sharded listing page by page.
+    async fn collect(store: &dyn Store, partitions: &[String], query: &Query) -> (Vec<Item>, usize) {
+        let (mut items, mut pages, mut cursor) = (Vec::new(), 0, None);
+        loop {
+            let page = scatter_gather(store, partitions, query, cursor).await.unwrap();
+            pages += 1;
+            items.extend(page.items);
+            cursor = page.next;
+            if cursor.is_none() || pages > 200 {
+                return (items, pages);
+            }
+        }
+    }
+
+    /// 120 items over 16 shards in an index, plus counter parts that share sort keys.
+    async fn scatter_gather_pages_through_every_shard_once(store: Arc<dyn Store>) {
+        let store = &*store;
+        let ids: Vec<String> = (0..120).map(|i| format!("req_{i:04}")).collect();
+        let items: Vec<Item> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                Item::new(Key::new(item_pk("ws", "T", id), "T"), &json!({"odd": i % 2 == 1})).unwrap().with_index(
+                    Index::Gsi4,
+                    sharded("W#ws#TS", id),
+                    format!("T#{id}"),
+                )
+            })
+            .collect();
+        store.batch_put(items).await.unwrap();
+        let shards: Vec<String> = all_shards("W#ws#TS").collect();
+        let sorted = |items: &[Item]| -> Vec<String> {
+            items.iter().map(|i| i.index_key(Index::Gsi4).unwrap().sk.clone()).collect()
+        };
+        let expected: Vec<String> = ids.iter().map(|id| format!("T#{id}")).collect();
+
+        let (items, pages) = collect(store, &shards, &Query::index(Index::Gsi4, "").prefix("T#").limit(40)).await;
+        assert_eq!(sorted(&items), expected);
+        assert!((3..=5).contains(&pages), "{pages} pages of at most 40");
+        let query = Query::index(Index::Gsi4, "").prefix("T#").limit(25).descending();
+        let (items, _) = collect(store, &shards, &query).await;
+        assert_eq!(sorted(&items), expected.iter().rev().cloned().collect::<Vec<_>>());
+        let query = Query::index(Index::Gsi4, "").prefix("T#").filter_eq("odd", json!(true)).limit(30).descending();
+        let (items, _) = collect(store, &shards, &query).await;
+        assert_eq!(sorted(&items), expected.iter().skip(1).step_by(2).rev().cloned().collect::<Vec<_>>());
+
+        // Counter parts: group g{n} has a part in n+1 shards; one page holds all of a group.
+        let parts: Vec<Item> = (0..10u32)
+            .flat_map(|n| {
+                (0..=n).map(move |shard| {
+                    Item::new(Key::new(format!("W#ws#C#{shard:02}"), format!("G#{n}")), &json!({"n": 1})).unwrap()
+                })
+            })
+            .collect();
+        store.batch_put(parts).await.unwrap();
+        let shards: Vec<String> = all_shards("W#ws#C").collect();
+        let mut cursor = None;
+        let mut groups = Vec::new();
+        for _ in 0..20 {
+            let page = scatter_gather(store, &shards, &Query::table("").prefix("G#").limit(3), cursor).await.unwrap();
+            let mut sks: Vec<&str> = page.items.iter().map(|i| i.key.sk.as_str()).collect();
+            let total = sks.len();
+            sks.dedup();
+            assert!(sks.len() <= 3);
+            groups.extend(sks.iter().map(|sk| (*sk).to_owned()));
+            let parts: usize = sks.iter().map(|sk| sk[2..].parse::<usize>().unwrap() + 1).sum();
+            assert_eq!(total, parts, "every part of a group in one page");
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(groups, (0..10).map(|n| format!("G#{n}")).collect::<Vec<_>>());
+
+        // A cursor of another listing is refused.
+        let page = scatter_gather(store, &shards, &Query::table("").prefix("G#").limit(1), None).await.unwrap();
+        let other: Vec<String> = all_shards("W#ws#TS").collect();
+        let err = scatter_gather(store, &other, &Query::index(Index::Gsi4, ""), page.next).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidCursor), "{err:?}");
+    }
+
+    #[cfg(feature = "embedded")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scatter_gather_pages_through_every_shard_once_embedded() {
+        let (db, _dir) = crate::testing::embedded_db();
+        scatter_gather_pages_through_every_shard_once(Arc::new(crate::store::sqlite::SqliteStore::new(db))).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scatter_gather_pages_through_every_shard_once_dynamodb() {
+        scatter_gather_pages_through_every_shard_once(crate::testing::dynamo_store().await).await;
+    }
 
     #[test]
     fn shards_are_stable_and_spread() {

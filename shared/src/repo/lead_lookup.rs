@@ -44,8 +44,10 @@ pub fn with_lookup_keys(mut item: Item, workspace_id: &str, lead: &Lead) -> Item
 
 /// Lead ids in one lookup partition, newest first (the index holds keys only).
 async fn candidates(store: &dyn Store, query: Query) -> Result<Vec<String>, StoreError> {
+    let index = query.index;
     let page = store.query(&query.limit(MAX_CANDIDATES).descending()).await?;
-    Ok(page.items.iter().filter_map(|i| i.key.sk.strip_prefix("LEAD#").map(str::to_owned)).collect())
+    let sort = |i: &Item| i.index_key(index).and_then(|k| k.sk.strip_prefix("LEAD#")).map(str::to_owned);
+    Ok(page.items.iter().filter_map(sort).collect())
 }
 
 /// The rule for several matches: most recently pushed, then newest.
@@ -59,6 +61,18 @@ async fn best(store: &dyn Store, workspace_id: &str, ids: Vec<String>) -> Result
         return Ok(None);
     }
     Ok(choose(leads::get_many(store, workspace_id, &ids).await?))
+}
+
+/// The newest leads (at most [`MAX_CANDIDATES`]) whose email normalises to `email`.
+pub async fn leads_with_email(store: &dyn Store, workspace_id: &str, email: &str) -> Result<Vec<Lead>, StoreError> {
+    let Some(email) = normalize_email(email) else { return Ok(Vec::new()) };
+    let ids = candidates(store, Query::index(Index::Gsi2, email_partition(workspace_id, &email))).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut leads = leads::get_many(store, workspace_id, &ids).await?;
+    leads.sort_by(|a, b| b.id.cmp(&a.id));
+    Ok(leads)
 }
 
 /// Our id first (when it names a lead of this workspace), then LinkedIn, then email.

@@ -1,22 +1,44 @@
-//! Lead records: by id within a workspace, by campaign through `gsi1`, and by email or
-//! LinkedIn URL through `gsi2`/`gsi3` (see `lead_lookup`).
+//! Lead records: a partition per lead (its events and counter markers live beside it),
+//! listed through sharded index partitions (all of a workspace's leads in `gsi4`, a
+//! campaign's in `gsi1`; see `keys`), and found by email or LinkedIn URL through
+//! `gsi2`/`gsi3` (see `lead_lookup`).
+//!
+//! | item | pk | sk | index keys |
+//! |---|---|---|---|
+//! | lead | `W#{ws}#LEAD#{id}` | `LEAD` | gsi1 `W#{ws}#CMP#{campaign}#{shard}`, gsi4 `W#{ws}#LEADS#{shard}`, both sorted by `LEAD#{id}` |
 
-use super::{UpdateError, update_versioned, workspace_pk};
+use super::keys::{self, all_shards, item_pk, sharded};
+use super::{UpdateError, update_versioned};
 use crate::domain::lead::{Lead, LeadStatus};
-use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
+use crate::store::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, WriteOp};
 use crate::time::Timestamp;
 
-pub fn key(workspace_id: &str, lead_id: &str) -> Key {
-    Key::new(workspace_pk(workspace_id), format!("LEAD#{lead_id}"))
+pub const KIND: &str = "LEAD";
+
+/// The partition of one lead, which also holds its events and counter markers.
+pub fn partition(workspace_id: &str, lead_id: &str) -> String {
+    item_pk(workspace_id, KIND, lead_id)
 }
 
-fn campaign_partition(workspace_id: &str, campaign_id: &str) -> String {
+pub fn key(workspace_id: &str, lead_id: &str) -> Key {
+    Key::new(partition(workspace_id, lead_id), KIND)
+}
+
+/// The listing of a campaign's leads (gsi1), before sharding.
+fn campaign_listing(workspace_id: &str, campaign_id: &str) -> String {
     format!("W#{workspace_id}#CMP#{campaign_id}")
 }
 
+/// The listing of all of a workspace's leads (gsi4), before sharding.
+fn workspace_listing(workspace_id: &str) -> String {
+    format!("W#{workspace_id}#LEADS")
+}
+
 pub fn item(workspace_id: &str, lead: &Lead) -> Result<Item, StoreError> {
+    let sort = format!("LEAD#{}", lead.id);
     let item = Item::new(key(workspace_id, &lead.id), lead)?
-        .with_gsi1(campaign_partition(workspace_id, &lead.campaign_id), format!("LEAD#{}", lead.id));
+        .with_gsi1(sharded(&campaign_listing(workspace_id, &lead.campaign_id), &lead.id), sort.clone())
+        .with_index(Index::Gsi4, sharded(&workspace_listing(workspace_id), &lead.id), sort);
     Ok(super::lead_lookup::with_lookup_keys(item, workspace_id, lead))
 }
 
@@ -50,18 +72,16 @@ pub async fn list(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    let mut query = match &filter.campaign_id {
-        Some(campaign) => Query::gsi1(campaign_partition(workspace_id, campaign)),
-        None => Query::table(workspace_pk(workspace_id)),
-    }
-    .prefix("LEAD#")
-    .limit(limit)
-    .after(cursor)
-    .descending();
+    let (index, listing) = match &filter.campaign_id {
+        Some(campaign) => (Index::Gsi1, campaign_listing(workspace_id, campaign)),
+        None => (Index::Gsi4, workspace_listing(workspace_id)),
+    };
+    let mut query = Query::index(index, "").prefix("LEAD#").limit(limit).descending();
     if let Some(status) = filter.status {
         query = query.filter_eq("status", serde_json::json!(status.as_str()));
     }
-    store.query(&query).await
+    let shards: Vec<String> = all_shards(&listing).collect();
+    keys::scatter_gather(store, &shards, &query, cursor).await
 }
 
 /// The leads among `ids` that exist in this workspace, each with its stored version so a

@@ -1,22 +1,12 @@
 //! Domain repositories over the generic store: key layout and typed reads and writes.
 //!
-//! Key layout (single table):
-//! | item | pk | sk | gsi1pk / gsi1sk |
-//! |---|---|---|---|
-//! | workspace | `W#{ws}` | `META` | `WORKSPACES` / `{ws}` |
-//! | credential (by workspace) | `W#{ws}` | `CRED#{kind}#{id}` | |
-//! | credential lookup | `CRED#{sha256}` | `CRED` | |
-//! | campaign | `W#{ws}` | `CMP#{id}` | |
-//! | campaign lead counter | `W#{ws}` | `CMPSTAT#{id}` | |
-//! | lead | `W#{ws}` | `LEAD#{id}` | `W#{ws}#CMP#{campaign}` / `LEAD#{id}` |
-//! | idempotency record | `W#{ws}` | `IDEM#{scope}#{sha256(key)}` | (expires) |
-//! | provider integration | `W#{ws}` | `INTEG#{provider}` | |
-//! | push record | `W#{ws}` | `PUSH#{id}` | |
-//! | lead lookup, feedback events, insights | see `lead_lookup`, `feedback`, `insights` | | |
-//! | API requests, settings, response cache | see `api_requests` | | |
-//! | workflows and runs | see `workflows` | | |
+//! Key layout (single table): configuration items under `W#{ws}`, every growing kind in a
+//! partition of its own with sharded listings; the full table is in the README's "Storage
+//! layout" and each module's docs. Items of the first layout (all under `W#{ws}`) move with
+//! [`migrate::rekey`]. API requests, settings and the response cache: see `api_requests`;
+//! workflows and runs: see `workflows`.
 //!
-//! The scheme new item kinds follow (and old ones move to) is in [`keys`].
+//! The scheme every item kind follows is in [`keys`].
 
 pub mod api_requests;
 pub mod campaigns;
@@ -28,6 +18,7 @@ pub mod integrations;
 pub mod keys;
 pub mod lead_lookup;
 pub mod leads;
+pub mod migrate;
 pub mod pushes;
 pub mod webhooks;
 pub mod workflows;

@@ -1,12 +1,16 @@
 //! Push records: one item per push, holding every requested lead's outcome and the
 //! attempt log (at most 1000 leads and a bounded log, well under DynamoDB's 400 KB).
 
-use super::{UpdateError, update_versioned, workspace_pk};
+use super::keys::item_pk;
+use super::{UpdateError, update_versioned};
 use crate::domain::push::Push;
 use crate::store::{Condition, Item, Key, Store, StoreError};
 
+pub const KIND: &str = "PUSH";
+
+/// A partition per push (`W#{ws}#PUSH#{id}`, sort key `PUSH`).
 pub fn key(workspace_id: &str, push_id: &str) -> Key {
-    Key::new(workspace_pk(workspace_id), format!("PUSH#{push_id}"))
+    Key::new(item_pk(workspace_id, KIND, push_id), KIND)
 }
 
 fn item(workspace_id: &str, push: &Push) -> Result<Item, StoreError> {

@@ -7,7 +7,7 @@ use crate::secrets;
 use crate::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
 use crate::time::Timestamp;
 
-const WORKSPACES_INDEX: &str = "WORKSPACES";
+pub(crate) const WORKSPACES_INDEX: &str = "WORKSPACES";
 
 fn workspace_key(id: &str) -> Key {
     Key::new(workspace_pk(id), "META")

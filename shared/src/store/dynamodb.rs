@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::{
     Condition, Cursor, Index, Item, Key, MAX_BATCH_GET_KEYS, MAX_BATCH_WRITE_ITEMS, Page, Query, RESERVED_ATTRIBUTES,
-    Store, StoreError, WriteOp, dedupe_last_wins, validate_transaction,
+    Store, StoreError, WriteOp, dedupe_last_wins, prefix_upper_bound, validate_transaction,
 };
 
 /// Parallel BatchWriteItem / BatchGetItem calls per request.
@@ -527,11 +527,42 @@ impl Store for DynamoStore {
         let mut names = HashMap::from([("#p".to_owned(), pk_attr.to_owned())]);
         let mut values = HashMap::from([(":p".to_owned(), s(&q.partition))]);
         let mut key_condition = "#p = :p".to_owned();
-        if let Some(prefix) = &q.sk_prefix {
-            key_condition.push_str(" AND begins_with(#s, :s)");
-            names.insert("#s".into(), sk_attr.into());
-            values.insert(":s".into(), s(prefix));
+        // One condition may name the sort key: a prefix with a bound becomes a range whose
+        // ends (the bound itself, keys past the prefix) are dropped below.
+        match (&q.sk_prefix, &q.sk_after) {
+            (Some(prefix), None) => {
+                key_condition.push_str(" AND begins_with(#s, :s)");
+                values.insert(":s".into(), s(prefix));
+            }
+            (None, Some(bound)) => {
+                key_condition.push_str(if q.descending { " AND #s < :b" } else { " AND #s > :b" });
+                values.insert(":b".into(), s(bound));
+            }
+            (Some(prefix), Some(bound)) if q.descending => {
+                key_condition.push_str(" AND #s BETWEEN :s AND :b");
+                values.insert(":s".into(), s(prefix));
+                values.insert(":b".into(), s(bound));
+            }
+            (Some(prefix), Some(bound)) => match prefix_upper_bound(prefix) {
+                Some(upper) => {
+                    key_condition.push_str(" AND #s BETWEEN :b AND :u");
+                    values.insert(":b".into(), s(bound));
+                    values.insert(":u".into(), s(&upper));
+                }
+                None => {
+                    key_condition.push_str(" AND #s > :b");
+                    values.insert(":b".into(), s(bound));
+                }
+            },
+            (None, None) => {}
         }
+        if q.sk_prefix.is_some() || q.sk_after.is_some() {
+            names.insert("#s".into(), sk_attr.into());
+        }
+        let outside = |item: &Item| {
+            let Some(sort) = item.index_key(q.index).map(|k| k.sk.as_str()) else { return true };
+            q.sk_after.as_deref() == Some(sort) || q.sk_prefix.as_deref().is_some_and(|p| !sort.starts_with(p))
+        };
         let mut filter = None;
         if let Some((field, value)) = &q.filter {
             names.insert("#f".into(), field.clone());
@@ -565,7 +596,10 @@ impl Store for DynamoStore {
                 .set_exclusive_start_key(start.take());
             let out = self.call("Query", || request.clone().send()).await?;
             for attrs in out.items.unwrap_or_default() {
-                items.push(decode(attrs)?);
+                let item = decode(attrs)?;
+                if !outside(&item) {
+                    items.push(item);
+                }
             }
             start = out.last_evaluated_key;
             if start.is_none() {

@@ -1,6 +1,6 @@
 //! The storage port: a small, generic single-table interface (see DESIGN.md).
 //!
-//! Items have string `pk`/`sk` keys, optional keys in up to three secondary indexes (sparse:
+//! Items have string `pk`/`sk` keys, optional keys in up to four secondary indexes (sparse:
 //! an item without a `gsiN` key is not in that index),
 //! an optional `expires_at` (unix seconds; DynamoDB TTL only cleans up, so readers compare it
 //! themselves), a `version` for optimistic updates and a JSON object of data. Domain
@@ -23,8 +23,20 @@ use serde_json::{Map, Value};
 pub use cursor::Cursor;
 
 /// Attribute names the adapters own; data fields may not use them.
-pub const RESERVED_ATTRIBUTES: [&str; 10] =
-    ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "expires_at", "version"];
+pub const RESERVED_ATTRIBUTES: [&str; 12] = [
+    "pk",
+    "sk",
+    "gsi1pk",
+    "gsi1sk",
+    "gsi2pk",
+    "gsi2sk",
+    "gsi3pk",
+    "gsi3sk",
+    "gsi4pk",
+    "gsi4sk",
+    "expires_at",
+    "version",
+];
 
 /// DynamoDB's limits, honoured by every adapter so behaviour is the same everywhere.
 pub const MAX_TRANSACT_ITEMS: usize = 100;
@@ -46,8 +58,8 @@ impl Key {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub key: Key,
-    /// Keys in the secondary indexes `gsi1`..`gsi3` (`gsiNpk` / `gsiNsk`).
-    pub indexes: [Option<Key>; 3],
+    /// Keys in the secondary indexes `gsi1`..`gsi4` (`gsiNpk` / `gsiNsk`).
+    pub indexes: [Option<Key>; 4],
     /// Unix seconds after which the item counts as absent for expiry-aware conditions.
     pub expires_at: Option<i64>,
     pub version: u64,
@@ -67,7 +79,7 @@ impl Item {
         if let Some(name) = RESERVED_ATTRIBUTES.iter().find(|name| data.contains_key(**name)) {
             return Err(StoreError::InvalidItem(format!("data field `{name}` is reserved")));
         }
-        Ok(Self { key, indexes: [None, None, None], expires_at: None, version: 1, data })
+        Ok(Self { key, indexes: [None, None, None, None], expires_at: None, version: 1, data })
     }
 
     pub fn with_gsi1(self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
@@ -152,10 +164,11 @@ pub enum Index {
     Gsi1,
     Gsi2,
     Gsi3,
+    Gsi4,
 }
 
 impl Index {
-    pub const SECONDARY: [Index; 3] = [Index::Gsi1, Index::Gsi2, Index::Gsi3];
+    pub const SECONDARY: [Index; 4] = [Index::Gsi1, Index::Gsi2, Index::Gsi3, Index::Gsi4];
 
     fn slot(self) -> Option<usize> {
         match self {
@@ -163,19 +176,22 @@ impl Index {
             Index::Gsi1 => Some(0),
             Index::Gsi2 => Some(1),
             Index::Gsi3 => Some(2),
+            Index::Gsi4 => Some(3),
         }
     }
 
     /// The DynamoDB index name (`None` for the table).
     pub fn name(self) -> Option<&'static str> {
-        self.slot().map(|slot| ["gsi1", "gsi2", "gsi3"][slot])
+        self.slot().map(|slot| ["gsi1", "gsi2", "gsi3", "gsi4"][slot])
     }
 
     /// The partition and sort key attribute names.
     pub fn key_attrs(self) -> (&'static str, &'static str) {
         match self.slot() {
             None => ("pk", "sk"),
-            Some(slot) => [("gsi1pk", "gsi1sk"), ("gsi2pk", "gsi2sk"), ("gsi3pk", "gsi3sk")][slot],
+            Some(slot) => {
+                [("gsi1pk", "gsi1sk"), ("gsi2pk", "gsi2sk"), ("gsi3pk", "gsi3sk"), ("gsi4pk", "gsi4sk")][slot]
+            }
         }
     }
 }
@@ -187,6 +203,10 @@ pub struct Query {
     pub partition: String,
     /// Only sort keys starting with this.
     pub sk_prefix: Option<String>,
+    /// Only sort keys strictly after this one in the query's direction (greater when
+    /// ascending, smaller when descending): how a scatter-gather read resumes every shard
+    /// from one position (`repo::keys::scatter_gather`).
+    pub sk_after: Option<String>,
     /// Equality on a top-level data field (string, number or bool).
     pub filter: Option<(String, Value)>,
     pub limit: usize,
@@ -210,6 +230,11 @@ impl Query {
 
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.sk_prefix = Some(prefix.into());
+        self
+    }
+
+    pub fn sort_after(mut self, sort_key: Option<String>) -> Self {
+        self.sk_after = sort_key;
         self
     }
 
@@ -242,6 +267,8 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+// Puts are most of the operations written; boxing their item would allocate for each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum WriteOp {
     Put {
@@ -373,6 +400,22 @@ pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The smallest string greater than every string starting with `prefix`, if there is one.
+pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        while next <= char::MAX as u32 {
+            if let Some(c) = char::from_u32(next) {
+                chars.push(c);
+                return Some(chars.into_iter().collect());
+            }
+            next += 1; // skip the surrogate gap
+        }
+    }
+    None
+}
+
 /// Keeps the last item for each key, preserving first-seen order.
 pub(crate) fn dedupe_last_wins(items: Vec<Item>) -> Vec<Item> {
     let mut position = std::collections::HashMap::new();
@@ -392,6 +435,13 @@ pub(crate) fn dedupe_last_wins(items: Vec<Item>) -> Vec<Item> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_upper_bound_increments_last_char() {
+        assert_eq!(prefix_upper_bound("L#").as_deref(), Some("L$"));
+        assert_eq!(prefix_upper_bound("").as_deref(), None);
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+    }
 
     #[test]
     fn item_rejects_reserved_data_fields() {

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, types::Value as SqlV
 use serde_json::{Map, Value};
 
 use super::{
-    Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, WriteOp, dedupe_last_wins,
+    Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, WriteOp, dedupe_last_wins, prefix_upper_bound,
     validate_transaction,
 };
 use crate::embedded::{EmbeddedDb, EmbeddedError, partition_hash};
@@ -35,7 +35,8 @@ impl SqliteStore {
     }
 }
 
-const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, expires_at, version, data";
+const COLUMNS: &str =
+    "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, gsi4sk, expires_at, version, data";
 
 fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
     let index = |n: usize| -> rusqlite::Result<Option<Key>> {
@@ -43,14 +44,14 @@ fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
         let sk: Option<String> = row.get(3 + 2 * n)?;
         Ok(pk.zip(sk).map(|(pk, sk)| Key { pk, sk }))
     };
-    let data: String = row.get(10)?;
+    let data: String = row.get(12)?;
     let data: Map<String, Value> = serde_json::from_str(&data)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e)))?;
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e)))?;
     Ok(Item {
         key: Key { pk: row.get(0)?, sk: row.get(1)? },
-        indexes: [index(0)?, index(1)?, index(2)?],
-        expires_at: row.get(8)?,
-        version: row.get::<_, i64>(9)? as u64,
+        indexes: [index(0)?, index(1)?, index(2)?, index(3)?],
+        expires_at: row.get(10)?,
+        version: row.get::<_, i64>(11)? as u64,
         data,
     })
 }
@@ -70,15 +71,17 @@ fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
     // Cached: a batch writes thousands of rows with this one statement. An upsert keeps
     // the row (and its rowid) in place, so unchanged index entries stay untouched.
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO items (pk, sk, gsi1h, gsi1pk, gsi1sk, gsi2h, gsi2pk, gsi2sk, gsi3h, gsi3pk, gsi3sk, expires_at, version, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+        "INSERT INTO items (pk, sk, gsi1h, gsi1pk, gsi1sk, gsi2h, gsi2pk, gsi2sk, gsi3h, gsi3pk, gsi3sk,
+                            gsi4h, gsi4pk, gsi4sk, expires_at, version, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (pk, sk) DO UPDATE SET
            gsi1h = excluded.gsi1h, gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk,
            gsi2h = excluded.gsi2h, gsi2pk = excluded.gsi2pk, gsi2sk = excluded.gsi2sk,
            gsi3h = excluded.gsi3h, gsi3pk = excluded.gsi3pk, gsi3sk = excluded.gsi3sk,
+           gsi4h = excluded.gsi4h, gsi4pk = excluded.gsi4pk, gsi4sk = excluded.gsi4sk,
            expires_at = excluded.expires_at, version = excluded.version, data = excluded.data",
     )?;
-    let [g1, g2, g3] = &item.indexes;
+    let [g1, g2, g3, g4] = &item.indexes;
     let hash = |g: &Option<Key>| g.as_ref().map(|k| partition_hash(&k.pk));
     stmt.execute(params![
         item.key.pk,
@@ -92,6 +95,9 @@ fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
         hash(g3),
         g3.as_ref().map(|k| &k.pk),
         g3.as_ref().map(|k| &k.sk),
+        hash(g4),
+        g4.as_ref().map(|k| &k.pk),
+        g4.as_ref().map(|k| &k.sk),
         item.expires_at,
         item.version as i64,
         data
@@ -108,7 +114,9 @@ fn remove(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
 fn add_counters(tx: &Transaction<'_>, key: &Key, counters: &[(String, i64)]) -> Result<(), StoreError> {
     let mut item = match read(tx, key)? {
         Some(item) => item,
-        None => Item { key: key.clone(), indexes: [None, None, None], expires_at: None, version: 0, data: Map::new() },
+        None => {
+            Item { key: key.clone(), indexes: [None, None, None, None], expires_at: None, version: 0, data: Map::new() }
+        }
     };
     for (name, delta) in counters {
         let current = item.data.get(name).and_then(Value::as_i64).unwrap_or(0);
@@ -138,22 +146,6 @@ fn filter_value(value: &Value) -> Result<SqlValue, StoreError> {
     })
 }
 
-/// The smallest string greater than every string starting with `prefix`, if there is one.
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let mut next = last as u32 + 1;
-        while next <= char::MAX as u32 {
-            if let Some(c) = char::from_u32(next) {
-                chars.push(c);
-                return Some(chars.into_iter().collect());
-            }
-            next += 1; // skip the surrogate gap
-        }
-    }
-    None
-}
-
 fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
     let (pk_col, sk_col) = q.index.key_attrs();
     let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {pk_col} = ?");
@@ -172,6 +164,10 @@ fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
         }
     }
     let cmp = if q.descending { "<" } else { ">" };
+    if let Some(bound) = &q.sk_after {
+        sql.push_str(&format!(" AND {sk_col} {cmp} ?"));
+        args.push(SqlValue::Text(bound.clone()));
+    }
     if let Some(cursor) = &q.cursor {
         cursor.check(q.index, &q.partition)?;
         match q.index {
@@ -355,17 +351,5 @@ impl Store for SqliteStore {
 
     fn kind(&self) -> &'static str {
         "sqlite"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_upper_bound_increments_last_char() {
-        assert_eq!(prefix_upper_bound("L#").as_deref(), Some("L$"));
-        assert_eq!(prefix_upper_bound("").as_deref(), None);
-        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
     }
 }

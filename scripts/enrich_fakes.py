@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Local DNS (dnslib), SMTP (aiosmtpd) and SOCKS5 servers for the email verifier's tests and bench.
+
+Everything listens on loopback only. The SMTP servers share one port on different loopback
+addresses (the verifier is pointed at that port with LEADPUSH_SMTP_PORT), one per behaviour:
+
+  127.0.0.1  normal     accepts alice, bob, user<N>; rejects other mailboxes (550 5.1.1)
+  127.0.0.2  catch-all  accepts every mailbox
+  127.0.0.3  rejecting  rejects every mailbox (550 5.1.1)
+  127.0.0.4  greylist   defers every mailbox (451 4.7.1)
+  127.0.0.5  silent     accepts the connection and never says a word
+
+DNS zones: normal.test, catchall.test, reject.test, greylist.test, silent.test (MX to the
+server above), implicit.test (no MX, an A record: its own mail server), nomail.test (exists,
+no MX and no address), gmail.com and bulk1.test..bulk5.test (MX to the normal server).
+Every other name is NXDOMAIN.
+
+Prints one JSON line with the addresses, then serves until stdin closes (so it never outlives
+the test that started it). A small HTTP control server answers GET /stats (DNS queries by
+name and type, SMTP connections and RCPTs by server, SOCKS5 connections) and POST /reset.
+"""
+
+import asyncio
+import json
+import re
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+from dnslib import QTYPE, RR, A, MX, TXT, RCODE
+from dnslib.server import BaseResolver, DNSServer
+
+LOCK = threading.Lock()
+STATS = {"dns_queries": 0, "dns_by_name": {}, "smtp_connections": {}, "rcpt": {}, "socks_connections": 0}
+
+SERVERS = {"normal": "127.0.0.1", "catchall": "127.0.0.2", "reject": "127.0.0.3", "greylist": "127.0.0.4", "silent": "127.0.0.5"}
+MX_ZONES = {
+    "normal.test": "normal",
+    "catchall.test": "catchall",
+    "reject.test": "reject",
+    "greylist.test": "greylist",
+    "silent.test": "silent",
+    "gmail.com": "normal",
+    **{f"bulk{n}.test": "normal" for n in range(1, 6)},
+}
+KNOWN = re.compile(r"^(alice|bob|user\d+)$")
+
+
+def count(key, sub=None):
+    with LOCK:
+        if sub is None:
+            STATS[key] += 1
+        else:
+            STATS[key][sub] = STATS[key].get(sub, 0) + 1
+
+
+class Zones(BaseResolver):
+    def resolve(self, request, handler):
+        reply = request.reply()
+        qname = str(request.q.qname).rstrip(".").lower()
+        qtype = QTYPE[request.q.qtype]
+        count("dns_queries")
+        count("dns_by_name", f"{qname} {qtype}")
+        if qname in MX_ZONES:
+            if qtype == "MX":
+                reply.add_answer(RR(request.q.qname, QTYPE.MX, ttl=300, rdata=MX(f"mx.{qname}", 10)))
+            return reply
+        if qname.startswith("mx.") and qname[3:] in MX_ZONES:
+            if qtype == "A":
+                reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=300, rdata=A(SERVERS[MX_ZONES[qname[3:]]])))
+            return reply
+        if qname == "implicit.test":
+            if qtype == "A":
+                reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=300, rdata=A(SERVERS["normal"])))
+            return reply
+        if qname == "nomail.test":
+            if qtype == "TXT":
+                reply.add_answer(RR(request.q.qname, QTYPE.TXT, ttl=300, rdata=TXT("no mail here")))
+            return reply
+        reply.header.rcode = RCODE.NXDOMAIN
+        return reply
+
+
+class Handler:
+    def __init__(self, name):
+        self.name = name
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        count("rcpt", self.name)
+        local = address.split("@", 1)[0].lower()
+        if self.name == "catchall" or (self.name == "normal" and KNOWN.match(local)):
+            envelope.rcpt_tos.append(address)
+            return "250 2.1.5 OK"
+        if self.name == "greylist":
+            return "451 4.7.1 Greylisted, please try again later"
+        return "550 5.1.1 The email account that you tried to reach does not exist"
+
+    async def handle_DATA(self, server, session, envelope):
+        return "554 5.7.1 This test server takes no mail"
+
+
+class CountingController(Controller):
+    def __init__(self, name, **kwargs):
+        self.name = name
+        super().__init__(Handler(name), **kwargs)
+
+    def factory(self):
+        count("smtp_connections", self.name)
+        return super().factory()
+
+
+async def silent_server(host, port):
+    async def hold(reader, writer):
+        count("smtp_connections", "silent")
+        try:
+            await reader.read()  # until the client gives up
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(hold, host, port)
+
+
+async def socks5_server():
+    """SOCKS5, no authentication, CONNECT only: enough for the probe's socks5 mode."""
+
+    async def pipe(reader, writer):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def serve(reader, writer):
+        count("socks_connections")
+        try:
+            version, n = await reader.readexactly(2)
+            await reader.readexactly(n)
+            writer.write(b"\x05\x00")
+            _, cmd, _, atyp = await reader.readexactly(4)
+            if atyp == 1:
+                host = socket.inet_ntoa(await reader.readexactly(4))
+            elif atyp == 3:
+                host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+            else:
+                host = socket.inet_ntop(socket.AF_INET6, await reader.readexactly(16))
+            port = int.from_bytes(await reader.readexactly(2), "big")
+            if cmd != 1 or not (host.startswith("127.") or host in ("localhost", "::1")):
+                writer.write(b"\x05\x02\x00\x01" + bytes(6))  # loopback only
+                writer.close()
+                return
+            up_reader, up_writer = await asyncio.open_connection(host, port)
+            writer.write(b"\x05\x00\x00\x01" + bytes(6))
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+class Control(BaseHTTPRequestHandler):
+    def do_GET(self):
+        with LOCK:
+            body = json.dumps(STATS).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        with LOCK:
+            STATS.update({"dns_queries": 0, "dns_by_name": {}, "smtp_connections": {}, "rcpt": {}, "socks_connections": 0})
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    controllers, silent, port = [], None, None
+    for _ in range(20):  # one port free on all five loopback addresses
+        port = free_port()
+        started = []
+        try:
+            for name in ("normal", "catchall", "reject", "greylist"):
+                c = CountingController(name, hostname=SERVERS[name], port=port, ready_timeout=10)
+                c.start()
+                started.append(c)
+            silent = await silent_server(SERVERS["silent"], port)
+            controllers = started
+            break
+        except (OSError, RuntimeError):
+            for c in started:
+                c.stop()
+    if not controllers:
+        sys.exit("no free port for the SMTP servers")
+    dns = DNSServer(Zones(), port=0, address="127.0.0.1", tcp=False)
+    dns.start_thread()
+    dns_tcp = DNSServer(Zones(), port=dns.server.server_address[1], address="127.0.0.1", tcp=True)
+    dns_tcp.start_thread()
+    socks = await socks5_server()
+    control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    print(json.dumps({
+        "dns": f"127.0.0.1:{dns.server.server_address[1]}",
+        "smtp_port": port,
+        "socks5": f"127.0.0.1:{socks.sockets[0].getsockname()[1]}",
+        "control": f"http://127.0.0.1:{control.server_address[1]}",
+    }), flush=True)
+    await loop.run_in_executor(None, sys.stdin.read)  # until the parent goes away
+    for c in controllers:
+        c.stop()
+    silent.close()
+    socks.close()
+    dns.stop()
+    dns_tcp.stop()
+    control.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

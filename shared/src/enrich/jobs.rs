@@ -1,0 +1,331 @@
+//! Bulk verification jobs: up to [`MAX_ADDRESSES`] addresses, split into chunks of
+//! [`CHUNK`] that run as dispatcher tasks. Within a chunk, addresses are grouped by domain:
+//! one MX lookup and one SMTP session per domain (catch-all and MX cached across chunks,
+//! per-host connection bounds in the engine).
+//!
+//! One partition per job, `W#{ws}#VJOB#{id}`: the job (`VJOB`), its inputs
+//! (`IN#{chunk}`), one result per address (`OUT#{index}`, in input order), the progress
+//! counters (`PROGRESS`), a marker per finished chunk (`DONE#{chunk}`, written with the
+//! counters in one transaction so a redelivered task counts once) and `FINAL`, which
+//! makes completion (and its callbacks) happen exactly once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::EnrichError;
+use super::verify::{self, Verification};
+use crate::context::AppContext;
+use crate::dispatch::Task;
+use crate::repo::{keys, update_versioned};
+use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, WriteOp};
+use crate::time::Timestamp;
+
+pub const MAX_ADDRESSES: usize = 10_000;
+/// Addresses per task (and per callback page).
+pub const CHUNK: usize = 100;
+/// Domains of one chunk verified at once.
+const DOMAINS_AT_ONCE: usize = 8;
+/// Jobs and their results are kept this long.
+pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const ID_PREFIX: &str = "vjob";
+const KIND: &str = "VJOB";
+pub const CALLBACK_EVENT: &str = "email_verifier.bulk";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub total: usize,
+    pub chunks: usize,
+    pub completed: bool,
+    pub webhook_url: Option<String>,
+    pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// One address's result, in input order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobResult {
+    /// Position in the submitted list (0-based).
+    pub index: usize,
+    pub verification: Verification,
+}
+
+/// Counts by status so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Progress {
+    pub processed: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub accept_all: u64,
+    pub webmail: u64,
+    pub disposable: u64,
+    pub unknown: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub status: JobStatus,
+    pub total: usize,
+    pub progress: Progress,
+    pub webhook_url: Option<String>,
+    pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+    /// This page of results, in input order.
+    pub results: Vec<JobResult>,
+    /// Pass as `cursor` for the next page of results; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn pk(workspace_id: &str, job_id: &str) -> String {
+    keys::item_pk(workspace_id, KIND, job_id)
+}
+
+fn job_key(workspace_id: &str, job_id: &str) -> Key {
+    Key::new(pk(workspace_id, job_id), KIND)
+}
+
+fn job_item(workspace_id: &str, job: &Job) -> Result<Item, StoreError> {
+    Ok(Item::new(job_key(workspace_id, &job.id), job)?.with_expiry(job.created_at.plus(RETENTION).unix_seconds()))
+}
+
+fn child(workspace_id: &str, job: &Job, sk: String, value: &impl Serialize) -> Result<Item, StoreError> {
+    Ok(Item::new(Key::new(pk(workspace_id, &job.id), sk), value)?
+        .with_expiry(job.created_at.plus(RETENTION).unix_seconds()))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Input {
+    first_index: usize,
+    addresses: Vec<String>,
+}
+
+/// Checks the submitted list: 1 to [`MAX_ADDRESSES`] non-empty strings of at most 254
+/// characters (anything else is a 400 naming the entry; bad syntax is a result, not an error).
+pub fn validate_addresses(addresses: &[String]) -> Result<(), EnrichError> {
+    if addresses.is_empty() || addresses.len() > MAX_ADDRESSES {
+        return Err(EnrichError::invalid(
+            "emails",
+            format!("must hold 1 to {MAX_ADDRESSES} addresses, got {}", addresses.len()),
+        ));
+    }
+    for (i, address) in addresses.iter().enumerate() {
+        let chars = address.trim().chars().count();
+        if chars == 0 || chars > 254 {
+            return Err(EnrichError::invalid(
+                format!("emails[{i}]"),
+                "must be a non-empty string of at most 254 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Stores the job and queues one task per chunk.
+pub async fn create(
+    ctx: &AppContext,
+    workspace_id: &str,
+    addresses: Vec<String>,
+    webhook_url: Option<String>,
+) -> Result<Job, EnrichError> {
+    validate_addresses(&addresses)?;
+    let job = Job {
+        id: crate::ids::new_id(ID_PREFIX),
+        total: addresses.len(),
+        chunks: addresses.len().div_ceil(CHUNK),
+        completed: false,
+        webhook_url,
+        created_at: ctx.now(),
+        completed_at: None,
+    };
+    let mut items = Vec::with_capacity(job.chunks);
+    for (n, chunk) in addresses.chunks(CHUNK).enumerate() {
+        let input = Input { first_index: n * CHUNK, addresses: chunk.iter().map(|a| a.trim().to_owned()).collect() };
+        items.push(child(workspace_id, &job, format!("IN#{n:04}"), &input)?);
+    }
+    ctx.store.batch_put(items).await?;
+    ctx.store.put(job_item(workspace_id, &job)?, Condition::NotExists).await?;
+    let tasks = (0..job.chunks)
+        .map(|chunk| {
+            Task::VerifyChunk { workspace_id: workspace_id.to_owned(), job_id: job.id.clone(), chunk }.message()
+        })
+        .collect();
+    ctx.queue.send(tasks).await?;
+    tracing::info!(workspace_id, job_id = job.id, total = job.total, chunks = job.chunks, "bulk verification queued");
+    Ok(job)
+}
+
+pub async fn get(ctx: &AppContext, workspace_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
+    if !crate::ids::has_prefix(job_id, ID_PREFIX) {
+        return Ok(None);
+    }
+    ctx.store.get(&job_key(workspace_id, job_id)).await?.map(|i| i.parse()).transpose()
+}
+
+async fn progress(ctx: &AppContext, workspace_id: &str, job_id: &str) -> Result<(Progress, u64), StoreError> {
+    let Some(item) = ctx.store.get(&Key::new(pk(workspace_id, job_id), "PROGRESS")).await? else {
+        return Ok((Progress::default(), 0));
+    };
+    let n = |name: &str| item.counter(name).max(0) as u64;
+    let progress = Progress {
+        processed: n("processed"),
+        valid: n("valid"),
+        invalid: n("invalid"),
+        accept_all: n("accept_all"),
+        webmail: n("webmail"),
+        disposable: n("disposable"),
+        unknown: n("unknown"),
+    };
+    Ok((progress, n("chunks_done")))
+}
+
+/// A page of results (in input order) with the job's progress.
+pub async fn view(
+    ctx: &AppContext,
+    workspace_id: &str,
+    job: Job,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<JobView, StoreError> {
+    let (progress, _) = progress(ctx, workspace_id, &job.id).await?;
+    let page =
+        ctx.store.query(&Query::table(pk(workspace_id, &job.id)).prefix("OUT#").limit(limit).after(cursor)).await?;
+    let results = page.items.iter().map(Item::parse).collect::<Result<Vec<JobResult>, _>>()?;
+    let status = if job.completed {
+        JobStatus::Completed
+    } else if progress.processed > 0 {
+        JobStatus::Running
+    } else {
+        JobStatus::Queued
+    };
+    Ok(JobView {
+        id: job.id,
+        status,
+        total: job.total,
+        progress,
+        webhook_url: job.webhook_url,
+        created_at: job.created_at,
+        completed_at: job.completed_at,
+        results,
+        next_cursor: page.next.map(|c| c.encode()),
+    })
+}
+
+fn status_counter(v: &Verification) -> &'static str {
+    match v.status {
+        verify::Status::Valid => "valid",
+        verify::Status::Invalid => "invalid",
+        verify::Status::AcceptAll => "accept_all",
+        verify::Status::Webmail => "webmail",
+        verify::Status::Disposable => "disposable",
+        verify::Status::Unknown => "unknown",
+    }
+}
+
+/// The task of one chunk: verify, store the results, count the chunk once, and finish the
+/// job when it was the last.
+pub async fn run_chunk(ctx: &AppContext, workspace_id: &str, job_id: &str, chunk: usize) -> Result<(), EnrichError> {
+    let Some(job) = get(ctx, workspace_id, job_id).await? else { return Ok(()) };
+    let store = &*ctx.store;
+    let done_key = Key::new(pk(workspace_id, job_id), format!("DONE#{chunk:04}"));
+    if store.get(&done_key).await?.is_some() {
+        return Ok(());
+    }
+    let Some(input) = store.get(&Key::new(pk(workspace_id, job_id), format!("IN#{chunk:04}"))).await? else {
+        return Ok(());
+    };
+    let input: Input = input.parse()?;
+    let groups = verify::by_domain(&input.addresses);
+    let verified: Vec<Vec<(usize, Verification)>> = stream::iter(groups)
+        .map(|(domain, members)| async move {
+            let (positions, checked): (Vec<usize>, Vec<verify::Offline>) = members.into_iter().unzip();
+            // Addresses with bad syntax share the empty domain and need no network.
+            let results = verify::verify_domain(ctx, workspace_id, &domain, &checked).await;
+            positions.into_iter().zip(results).collect()
+        })
+        .buffer_unordered(DOMAINS_AT_ONCE)
+        .collect()
+        .await;
+    let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
+    let mut items = Vec::with_capacity(input.addresses.len());
+    for (position, verification) in verified.into_iter().flatten() {
+        *counts.entry(status_counter(&verification)).or_default() += 1;
+        let index = input.first_index + position;
+        items.push(child(workspace_id, &job, format!("OUT#{index:05}"), &JobResult { index, verification })?);
+    }
+    store.batch_put(items).await?;
+    let mut counters: Vec<(String, i64)> = counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    counters.push(("processed".into(), input.addresses.len() as i64));
+    counters.push(("chunks_done".into(), 1));
+    let marker = child(workspace_id, &job, format!("DONE#{chunk:04}"), &serde_json::json!({ "at": ctx.now() }))?;
+    let ops = vec![
+        WriteOp::Put { item: marker, condition: Condition::NotExists },
+        WriteOp::Increment { key: Key::new(pk(workspace_id, job_id), "PROGRESS"), counters },
+    ];
+    match store.transact_write(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => return Ok(()), // counted already
+        Err(e) => return Err(e.into()),
+    }
+    let (_, chunks_done) = progress(ctx, workspace_id, job_id).await?;
+    if chunks_done as usize >= job.chunks {
+        finish(ctx, workspace_id, job).await?;
+    }
+    Ok(())
+}
+
+/// Marks the job completed and sends its results to `webhook_url`, exactly once.
+async fn finish(ctx: &AppContext, workspace_id: &str, job: Job) -> Result<(), EnrichError> {
+    let marker = child(workspace_id, &job, "FINAL".into(), &serde_json::json!({ "at": ctx.now() }))?;
+    match ctx.store.put(marker, Condition::NotExists).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    let now = ctx.now();
+    let job = update_versioned(
+        &*ctx.store,
+        &job_key(workspace_id, &job.id),
+        |j: &mut Job| {
+            j.completed = true;
+            j.completed_at = Some(now);
+            Ok::<(), ()>(())
+        },
+        |j| job_item(workspace_id, j),
+    )
+    .await
+    .map_err(|e| EnrichError::Other(format!("completing job: {e}")))?;
+    tracing::info!(workspace_id, job_id = job.id, total = job.total, "bulk verification completed");
+    let Some(url) = job.webhook_url.clone() else { return Ok(()) };
+    // One callback per page of results: each delivery stays far below the item size limit.
+    let pages = job.chunks;
+    let mut cursor = None;
+    for page_number in 1..=pages {
+        let view = view(ctx, workspace_id, job.clone(), CHUNK, cursor).await?;
+        let data = serde_json::json!({
+            "id": view.id,
+            "status": view.status,
+            "total": view.total,
+            "progress": view.progress,
+            "page": page_number,
+            "pages": pages,
+            "results": view.results,
+        });
+        crate::dispatch::deliver::queue_callback(ctx, workspace_id, &url, CALLBACK_EVENT, &data).await?;
+        let Some(next) = view.next_cursor else { break };
+        cursor = Some(Cursor::decode(&next)?);
+    }
+    Ok(())
+}

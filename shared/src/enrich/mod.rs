@@ -1,0 +1,144 @@
+//! Enrichment: the Hunter-compatible checking and finding services (seed 003's
+//! `?webhook_url=` endpoints) and the machinery they share.
+//!
+//! - [`verify`]: email verification (syntax, lists, MX, SMTP probe, score). The library call
+//!   for other capabilities (workflows, finders) is [`verify::verify_email`].
+//! - [`phone`]: phone number validation (pure, in-process).
+//! - [`results`]: stored, asynchronous results. A call either answers with the finished
+//!   result or, after `max_duration`, 202 with an id; repeating the same call (or
+//!   `GET /api/v1/enrichments/{id}`) returns it once ready, and the work runs once, as a
+//!   queued task ([`crate::dispatch::Task::Enrich`]) that survives the API's timeout.
+//! - [`cache`]: MX answers and catch-all verdicts per domain, with TTLs, in the store.
+//! - [`probe`]: the polite SMTP prober (per-MX-host concurrency bound, one session per
+//!   domain batch); [`dns`]: the resolver.
+//! - [`jobs`]: bulk verification jobs (up to 10,000 addresses, spread over the dispatcher).
+//!
+//! # Adding an enrichment kind (e.g. a finder)
+//!
+//! 1. Add a variant to [`results::Kind`] with its id prefix and callback event name.
+//! 2. Write its work as `async fn(&AppContext, workspace_id, &Params) -> Result<Computed,
+//!    EnrichError>` (a JSON `data` object plus how long it stays fresh) in its own module,
+//!    and add it to the match in [`results::compute`].
+//! 3. In its route (`api/enrich*.rs`): authenticate with `api::auth::HunterCaller`, parse
+//!    and canonicalise the parameters into [`results::Params`], then call
+//!    [`results::request`] with the caller's `max_duration` and `?webhook_url=`
+//!    (`api::callbacks::Callback`), and answer with `api::enrich::respond`, which gives
+//!    200 `{"data", "meta": {"params"}}` or 202 `{"data": {"id", "status": "pending"}}`.
+//!    Add the `/v2/...` alias as a second handler calling the same function.
+//!
+//! The same parameters give the same result for its TTL: the store holds a lookup item per
+//! (workspace, kind, parameters hash) pointing at the result's id, so concurrent and
+//! repeated calls share one result and one task. Callbacks use the existing
+//! `?webhook_url=` delivery mechanism and its log (`dispatch::deliver::queue_callback`).
+
+pub mod cache;
+pub mod dns;
+pub mod jobs;
+pub mod phone;
+pub mod probe;
+pub mod results;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::Semaphore;
+
+use crate::config::EnrichConfig;
+use crate::queue::QueueError;
+use crate::store::StoreError;
+
+/// Why an enrichment could not be done (the checks' own verdicts are results, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum EnrichError {
+    /// 400: the message names the parameter.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("result not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl EnrichError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        EnrichError::Invalid { field: field.into(), message: message.into() }
+    }
+}
+
+impl From<crate::dispatch::TaskError> for EnrichError {
+    fn from(e: crate::dispatch::TaskError) -> Self {
+        EnrichError::Other(e.to_string())
+    }
+}
+
+impl From<EnrichError> for crate::dispatch::TaskError {
+    fn from(e: EnrichError) -> Self {
+        crate::dispatch::TaskError::Failed(e.to_string())
+    }
+}
+
+/// Counters of outbound network work, for logs and `make bench`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub dns_queries: std::sync::atomic::AtomicU64,
+    pub smtp_connections: std::sync::atomic::AtomicU64,
+}
+
+/// Per-process enrichment state: the resolver, per-MX-host connection bounds and
+/// per-domain single-flight locks (so concurrent tasks ask DNS and probe catch-all once).
+pub struct Engine {
+    pub config: EnrichConfig,
+    resolver: OnceLock<Result<dns::Resolver, String>>,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    domains: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub stats: Stats,
+}
+
+/// Entries kept in the per-host and per-domain maps before idle ones are dropped.
+const MAP_CAP: usize = 10_000;
+
+impl Engine {
+    pub fn new(config: EnrichConfig) -> Self {
+        Self {
+            config,
+            resolver: OnceLock::new(),
+            hosts: Mutex::new(HashMap::new()),
+            domains: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The resolver, built on first use (reading the system configuration may fail).
+    pub fn resolver(&self) -> Result<&dns::Resolver, String> {
+        self.resolver.get_or_init(|| dns::Resolver::new(&self.config)).as_ref().map_err(Clone::clone)
+    }
+
+    /// The connection bound of one MX host.
+    pub fn host_slots(&self, host: &str) -> Arc<Semaphore> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if hosts.len() > MAP_CAP {
+            hosts.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        hosts.entry(host.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(self.config.smtp_per_host))).clone()
+    }
+
+    /// The single-flight lock of one (workspace, domain).
+    pub fn domain_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut domains = self.domains.lock().unwrap_or_else(|e| e.into_inner());
+        if domains.len() > MAP_CAP {
+            domains.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        domains.entry(key.to_owned()).or_default().clone()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("probe", &self.config.probe).finish_non_exhaustive()
+    }
+}
