@@ -319,6 +319,7 @@ async fn bulk_create(
 #[into_params(parameter_in = Query)]
 pub struct JobPage {
     /// Results per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,
