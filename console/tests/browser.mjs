@@ -739,6 +739,12 @@ async function enrichment() {
   await emailErr.waitFor();
   const apiErr = await call('GET', '/api/v1/email-verifier', { key: ws.key });
   assert(await emailErr.innerText() === apiErr.body.error.message, `beside the email: ${await emailErr.innerText()}`);
+  // Finders get their forms from the API document too; an empty one shows the API's message.
+  const finderErr = await call('GET', '/api/v1/email-finder', { key: ws.key });
+  assert(finderErr.status === 400, `the email finder refuses an empty query: ${finderErr.text}`);
+  const finder = page.getByTestId('tool-email-finder');
+  await finder.getByRole('button', { name: 'Run' }).click();
+  await finder.getByText(finderErr.body.error.message).first().waitFor();
   await assertLabelled(page, 'enrichment');
   await assertContrast(page, 'enrichment');
   await shot(page, 'enrichment');
@@ -767,7 +773,7 @@ async function main() {
     await scenario('a failing form shows the API validation message beside its field', validation);
     await scenario('keyboard only: sign in, navigate, focus follows', keyboard);
     await scenario('seed 004: workspace limits, endpoint Test, workflow editor, generated message in preview and runs', apiRequestsAndWorkflow);
-    await scenario('enrichment forms: phone validator result, API message beside the email field', enrichment);
+    await scenario('enrichment forms: phone validator result, API messages of the verifier and the email finder', enrichment);
     await scenario('integrations masked, push with per-lead outcome, insights chart, /docs offline, sign-out', integrationsPushInsightsDocs);
   }
   if (browser) await browser.close().catch(() => {});

@@ -79,6 +79,11 @@ pub struct EnrichConfig {
     pub unknown_ttl: Duration,
     pub mx_cache_ttl: Duration,
     pub catch_all_ttl: Duration,
+    /// The finders' crawl: wall-time budget per crawl, how long a crawl is cached, and (local
+    /// runs and tests only) plain `http` on this port instead of `https`.
+    pub crawl_budget: Duration,
+    pub crawl_cache_ttl: Duration,
+    pub crawl_http_port: Option<u16>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +177,13 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     ("LEADPUSH_MX_CACHE_TTL", "1h", "How long MX answers are cached per domain."),
     ("LEADPUSH_CATCH_ALL_TTL", "24h", "How long a domain's catch-all verdict is cached."),
+    ("LEADPUSH_CRAWL_BUDGET_MS", "10000", "Wall-time budget of one finder crawl of a site (at most 10 s)."),
+    ("LEADPUSH_CRAWL_CACHE_TTL", "24h", "How long a site's crawl answers later finder calls."),
+    (
+        "LEADPUSH_CRAWL_HTTP_PORT",
+        "(none)",
+        "Crawl sites over plain http on this port instead of https (needs LEADPUSH_ALLOW_PRIVATE_TARGETS=1).",
+    ),
     (
         "LEADPUSH_FAULTS",
         "(none)",
@@ -260,6 +272,15 @@ fn enrich_config(
         unknown_ttl: duration_var("LEADPUSH_ENRICH_UNKNOWN_TTL", &text("LEADPUSH_ENRICH_UNKNOWN_TTL", "15m"))?,
         mx_cache_ttl: duration_var("LEADPUSH_MX_CACHE_TTL", &text("LEADPUSH_MX_CACHE_TTL", "1h"))?,
         catch_all_ttl: duration_var("LEADPUSH_CATCH_ALL_TTL", &text("LEADPUSH_CATCH_ALL_TTL", "24h"))?,
+        crawl_budget: Duration::from_millis(number("LEADPUSH_CRAWL_BUDGET_MS", 10_000)?.clamp(1, 10_000)),
+        crawl_cache_ttl: duration_var("LEADPUSH_CRAWL_CACHE_TTL", &text("LEADPUSH_CRAWL_CACHE_TTL", "24h"))?,
+        crawl_http_port: match number("LEADPUSH_CRAWL_HTTP_PORT", 0)? {
+            0 => None,
+            port => Some(u16::try_from(port).map_err(|_| ConfigError {
+                name: "LEADPUSH_CRAWL_HTTP_PORT",
+                message: "must be a port (1-65535)".into(),
+            })?),
+        },
     })
 }
 
@@ -337,6 +358,13 @@ impl Config {
             max_connections: number("LEADPUSH_MAX_CONNECTIONS", 4096)?.clamp(8, 1_000_000) as usize,
             enrich: enrich_config(&text, &number)?,
         };
+        if config.enrich.crawl_http_port.is_some() && !config.allow_private_targets {
+            return Err(ConfigError {
+                name: "LEADPUSH_CRAWL_HTTP_PORT",
+                message: "plain-http crawls are for local runs and tests: also set LEADPUSH_ALLOW_PRIVATE_TARGETS=1"
+                    .into(),
+            });
+        }
         if config.store == StoreKind::Aws && config.queue_url.is_none() {
             return Err(ConfigError {
                 name: "LEADPUSH_QUEUE_URL",

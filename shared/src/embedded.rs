@@ -253,6 +253,36 @@ fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     tx.commit()
 }
 
+/// Moves email lookup keys written by an earlier build (`gsi2` = `W#{ws}#E#{email}` /
+/// `LEAD#{lead}`) to the domain listing (`W#{ws}#D#{domain}#{shard}` /
+/// `{email}#LEAD#{lead}`, see `repo::lead_lookup`), once per data file.
+fn migrate_email_lookups(conn: &mut Connection) -> Result<(), rusqlite::Error> {
+    const NAME: &str = "gsi2_email_by_domain";
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)")?;
+    let done: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM migrations WHERE name = ?1)", [NAME], |r| r.get(0))?;
+    if !done {
+        let old: Vec<(i64, String, String)> = tx
+            .prepare(
+                "SELECT id, gsi2pk, gsi2sk FROM items WHERE gsi2pk IS NOT NULL AND substr(gsi2sk, 1, 5) = 'LEAD#'",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut update = tx.prepare("UPDATE items SET gsi2h = ?2, gsi2pk = ?3, gsi2sk = ?4 WHERE id = ?1")?;
+        for (id, pk, sk) in old {
+            let Some((workspace, email)) = pk.strip_prefix("W#").and_then(|rest| rest.split_once("#E#")) else {
+                continue;
+            };
+            let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+            let new_pk = crate::repo::keys::sharded(&format!("W#{workspace}#D#{domain}"), email);
+            update.execute(rusqlite::params![id, partition_hash(&new_pk), new_pk, format!("{email}#{sk}")])?;
+        }
+        drop(update);
+        tx.execute("INSERT INTO migrations (name) VALUES (?1)", [NAME])?;
+    }
+    tx.commit()
+}
+
 /// A small pool of connections to one database file.
 #[derive(Clone)]
 pub struct EmbeddedDb {
@@ -288,6 +318,7 @@ impl EmbeddedDb {
         let mut conn = pool.get()?;
         migrate(&mut conn)?;
         conn.execute_batch(SCHEMA)?;
+        migrate_email_lookups(&mut conn)?;
         drop(conn);
         let alive = std::sync::Arc::new(());
         checkpointer(path.clone(), policy, std::sync::Arc::downgrade(&alive));
@@ -432,6 +463,29 @@ mod tests {
         }
         let written = (0..i).filter(|n| n % 50 == 7).count();
         assert_eq!(store.query(&Query::table("P#7")).await.unwrap().items.len(), written, "nothing lost");
+    }
+
+    #[tokio::test]
+    async fn email_lookup_keys_of_earlier_builds_move_to_the_domain_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = EmbeddedDb::open(dir.path()).unwrap();
+        db.run(|conn| {
+            conn.execute_batch(
+                "INSERT INTO items (pk, sk, gsi2h, gsi2pk, gsi2sk, version, data)
+                 VALUES ('W#1', 'LEAD#a', 1, 'W#1#E#jane@acme.com', 'LEAD#a', 1, '{}');
+                 DELETE FROM migrations;",
+            )
+            .map_err(EmbeddedError::from)
+        })
+        .await
+        .unwrap();
+        drop(db);
+        let store = SqliteStore::new(EmbeddedDb::open(dir.path()).unwrap());
+        let partition = crate::repo::lead_lookup::email_partition("1", "jane@acme.com");
+        let page = store.query(&Query::index(crate::store::Index::Gsi2, partition)).await.unwrap();
+        let key = page.items[0].index_key(crate::store::Index::Gsi2).unwrap();
+        assert_eq!(key.sk, "jane@acme.com#LEAD#a");
+        assert!(key.pk.starts_with("W#1#D#acme.com#"), "{}", key.pk);
     }
 
     #[test]

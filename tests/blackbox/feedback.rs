@@ -8,7 +8,7 @@ use leadpush::time::Timestamp;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{Api, Auth, Backend, Resp, Server, Workspace, shared};
+use crate::harness::{Api, Auth, Backend, Resp, Server, Workspace, fakes, shared};
 
 const EVENTS: &str = "/api/v1/feedback/events";
 const INSTANTLY: &str = "/api/v1/feedback/providers/instantly";
@@ -495,23 +495,35 @@ async fn instantly_webhooks_are_mapped_and_find_leads_by_email(backend: Backend)
         (r.data()["accepted"].as_bool(), r.data()["stored_event"].as_bool(), r.data()["provider_event"].as_str()),
         (Some(false), Some(false), Some("email_sent"))
     );
-    // Unknown payloads and events: 400 saying why.
+    // Only a body that is not Instantly's at all is a 400.
     let r = provider(&s.api, INSTANTLY, token, &json!({"hello": "world"})).await;
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("event_type")));
     assert!(r.body["error"]["message"].as_str().unwrap().contains("Instantly"), "{}", r.text);
+    // Routine misses are 200 `accepted: false` with the reason, so Instantly keeps the webhook.
+    let not_accepted = |r: &Resp, reason: &str| {
+        assert_eq!(r.status, 200, "{}", r.text);
+        let d = r.data();
+        assert_eq!(
+            (d["accepted"].as_bool(), d["reason"].as_str(), d["stored_event"].as_bool()),
+            (Some(false), Some(reason), Some(false)),
+            "{}",
+            r.text
+        );
+        d["note"].as_str().unwrap().to_owned()
+    };
     let r =
         provider(&s.api, INSTANTLY, token, &instantly("lead_maybe_later", "jane@acme.com", "2026-05-02T09:00:00.000Z"))
             .await;
-    assert_eq!((r.status, r.error_code()), (400, "validation_error"));
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("reply_received"), "{}", r.text);
+    assert!(not_accepted(&r, "unknown_event").contains("reply_received"), "{}", r.text);
     let mut no_email = instantly("reply_received", "x@y.z", "2026-05-02T09:00:00.000Z");
     no_email.as_object_mut().unwrap().remove("lead_email");
     let r = provider(&s.api, INSTANTLY, token, &no_email).await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("lead_email")));
+    assert!(not_accepted(&r, "unusable_payload").contains("lead_email"), "{}", r.text);
     let r =
         provider(&s.api, INSTANTLY, token, &instantly("reply_received", "nobody@acme.com", "2026-05-02T09:00:00.000Z"))
             .await;
-    assert_eq!((r.status, &r.body), (404, &json!({"error": {"code": "lead_not_found", "message": NOT_FOUND}})));
+    let note = not_accepted(&r, "lead_not_found");
+    assert!(!note.contains("nobody@acme.com"), "no lead PII in the answer: {note}");
     // Without the token, or with another credential: 401 explaining the setup.
     let r =
         provider(&s.api, INSTANTLY, None, &instantly("reply_received", "jane@acme.com", "2026-05-02T09:00:00.000Z"))
@@ -532,7 +544,8 @@ async fn instantly_webhooks_are_mapped_and_find_leads_by_email(backend: Backend)
         &instantly("reply_received", "bob@acme.com", "2026-05-02T12:00:00.000Z"),
     )
     .await;
-    assert_eq!(r.status, 404, "{}", r.text);
+    not_accepted(&r, "lead_not_found");
+    assert_eq!(s.lead(&s.leads[1]).await["status"], "meeting_booked", "untouched by the other workspace");
 }
 
 fn heyreach(profile_url: &str, message: &str, at: &str) -> Value {
@@ -588,7 +601,10 @@ async fn heyreach_webhooks_take_a_url_token_and_find_leads_by_linkedin(backend: 
     assert_eq!((r.status, r.data()["lead_id"].as_str()), (200, Some(s.leads[2].as_str())), "{}", r.text);
 
     let r = provider(&s.api, &path, None, &json!({"event_type": "CONNECTION_REQUEST_SENT", "lead": {}})).await;
-    assert_eq!((r.status, r.data()["accepted"].as_bool()), (200, Some(false)));
+    assert_eq!(
+        (r.status, r.data()["accepted"].as_bool(), r.data()["reason"].as_str()),
+        (200, Some(false), Some("untracked_event"))
+    );
     let r = provider(
         &s.api,
         &path,
@@ -596,10 +612,15 @@ async fn heyreach_webhooks_take_a_url_token_and_find_leads_by_linkedin(backend: 
         &json!({"event_type": "MESSAGE_REPLY_RECEIVED", "lead": {"profile_url": "https://example.com/x"}}),
     )
     .await;
-    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("lead.profile_url")));
+    assert_eq!((r.status, r.data()["reason"].as_str()), (200, Some("unusable_payload")), "{}", r.text);
     let r = provider(&s.api, &path, None, &heyreach("https://www.linkedin.com/in/nobody", "?", "2026-05-02T10:00:00Z"))
         .await;
-    assert_eq!((r.status, r.error_code()), (404, "lead_not_found"));
+    assert_eq!((r.status, r.data()["reason"].as_str()), (200, Some("lead_not_found")), "{}", r.text);
+    // Not HeyReach's shape at all (no event type in the body or the URL): 400 saying how to fix it.
+    let r =
+        provider(&s.api, &path, None, &json!({"lead": {"profile_url": "https://www.linkedin.com/in/jane-doe"}})).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("event_type")));
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("&event="), "{}", r.text);
 
     let r = provider(
         &s.api,
@@ -621,6 +642,99 @@ async fn heyreach_webhooks_take_a_url_token_and_find_leads_by_linkedin(backend: 
     assert!(!r.text.contains("lp_wht_wrong"), "the token is never echoed");
 }
 
+async fn provider_webhook_misses_are_answered_200_and_counted_where_users_see_them(backend: Backend) {
+    let server = shared(backend);
+    let s = setup(
+        server,
+        vec![json!({"name": "Jane Doe", "email": "jane@acme.com", "linkedin": "https://www.linkedin.com/in/jane-doe"})],
+    )
+    .await;
+    for (provider, body) in [
+        ("instantly", json!({"api_key": "in-key-1234", "campaign_id": "0195e2a4-6f1c-7b1e-9c55-3f2a8d1e4b7a"})),
+        ("heyreach", json!({"api_key": "hr-key-1234", "list_id": 7})),
+    ] {
+        let r =
+            s.api.send("PUT", &format!("/api/v1/integrations/{provider}"), Auth::Key(&s.ws.api_key), Some(&body)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.data()["webhook_activity"],
+            json!({"received": 0, "recorded": 0, "not_accepted": {}, "latest_not_accepted": []})
+        );
+    }
+    let token = Some(s.token.as_str());
+    // The lead as Instantly holds it after our push: its custom variables come back merged in.
+    let held = json!({"email": "jane@acme.com", "campaign": "0195e2a4-6f1c-7b1e-9c55-3f2a8d1e4b7a", "first_name": "Jane",
+                      "job_title": "CTO", "custom_variables": {"leadpush_id": s.leads[0], "custom_event_type": "vip"}});
+    let label = fakes::instantly_webhook(&held, "Interested - Q3 follow up", "2026-05-02T09:00:00.000Z");
+    let r = provider(&s.api, INSTANTLY, token, &label).await;
+    assert_eq!((r.status, r.data()["reason"].as_str()), (200, Some("unknown_event")), "{}", r.text);
+    assert_eq!(r.data()["provider_event"], "Interested - Q3 follow up");
+    let stranger = json!({"email": "stranger@acme.com", "campaign": held["campaign"]});
+    let r = provider(
+        &s.api,
+        INSTANTLY,
+        token,
+        &fakes::instantly_webhook(&stranger, "reply_received", "2026-05-02T09:01:00.000Z"),
+    )
+    .await;
+    assert_eq!((r.status, r.data()["reason"].as_str()), (200, Some("lead_not_found")), "{}", r.text);
+    let r = provider(
+        &s.api,
+        INSTANTLY,
+        token,
+        &fakes::instantly_webhook(&held, "reply_received", "2026-05-02T09:02:00.000Z"),
+    )
+    .await;
+    assert_eq!((r.status, r.data()["lead_id"].as_str()), (200, Some(s.leads[0].as_str())), "{}", r.text);
+
+    // HeyReach payloads without `event_type` take the event named in the webhook URL.
+    let hr_held = json!({"profileUrl": "https://www.linkedin.com/in/jane-doe", "firstName": "Jane", "lastName": "Doe",
+                         "customUserFields": [{"name": "leadpush_id", "value": s.leads[0]}]});
+    let nameless = fakes::heyreach_webhook(&hr_held, None, "Happy to chat", "2026-05-02T09:03:00Z");
+    let base = format!("/api/v1/feedback/providers/heyreach?token={}", s.token);
+    let r = provider(&s.api, &base, None, &nameless).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("event_type")), "{}", r.text);
+    let r = provider(&s.api, &format!("{base}&event=MESSAGE_REPLY_RECEIVED"), None, &nameless).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.data()["lead_id"].as_str(), r.data()["event_type"].as_str(), r.data()["provider_event"].as_str()),
+        (Some(s.leads[0].as_str()), Some("reply"), Some("message_reply_received"))
+    );
+    assert_eq!(s.lead(&s.leads[0]).await["reply_content"], "Happy to chat");
+
+    let r = s.api.get("/api/v1/integrations", &s.ws.api_key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let activity = |name: &str| {
+        r.data().as_array().unwrap().iter().find(|i| i["provider"] == name).unwrap()["webhook_activity"].clone()
+    };
+    let instantly_activity = activity("instantly");
+    assert_eq!(
+        (&instantly_activity["received"], &instantly_activity["recorded"], &instantly_activity["not_accepted"]),
+        (&json!(3), &json!(1), &json!({"unknown_event": 1, "lead_not_found": 1})),
+        "{instantly_activity}"
+    );
+    let latest: BTreeSet<(String, String)> = instantly_activity["latest_not_accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["reason"].as_str().unwrap().to_owned(), e["provider_event"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        latest,
+        BTreeSet::from([
+            ("lead_not_found".to_owned(), "reply_received".to_owned()),
+            ("unknown_event".to_owned(), "Interested - Q3 follow up".to_owned())
+        ])
+    );
+    assert!(!instantly_activity.to_string().contains("stranger@acme.com"), "no lead PII: {instantly_activity}");
+    let heyreach_activity = activity("heyreach");
+    assert_eq!(
+        (&heyreach_activity["received"], &heyreach_activity["recorded"], &heyreach_activity["not_accepted"]),
+        (&json!(1), &json!(1), &json!({})),
+        "the 400 is not a delivery we acknowledged: {heyreach_activity}"
+    );
+}
+
 both_backends!(
     each_event_type_updates_the_lead_as_documented,
     source_defaults_to_custom_and_occurred_at_to_now,
@@ -631,4 +745,5 @@ both_backends!(
     lead_events_page_newest_first,
     instantly_webhooks_are_mapped_and_find_leads_by_email,
     heyreach_webhooks_take_a_url_token_and_find_leads_by_linkedin,
+    provider_webhook_misses_are_answered_200_and_counted_where_users_see_them,
 );

@@ -6,6 +6,7 @@ mod harness;
 mod callbacks;
 mod campaigns;
 mod feedback;
+mod finders;
 mod ingest;
 mod insights;
 mod integrations;

@@ -11,9 +11,10 @@ use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::context::AppContext;
 use crate::domain::ValidationError;
 use crate::domain::integration::{Integration, IntegrationInput, Provider};
+use crate::domain::providers::{self, WebhookActivity};
 use crate::error::ApiError;
 use crate::http::{Data, Json, List, Path};
-use crate::repo::integrations;
+use crate::repo::{integrations, provider_activity};
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
@@ -34,18 +35,27 @@ pub struct IntegrationView {
     campaign_id: Option<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    /// What the provider's own webhooks (`/api/v1/feedback/providers/...`) brought to this
+    /// workspace: deliveries by outcome, and the latest of each kind not recorded.
+    webhook_activity: WebhookActivity,
 }
 
-impl From<Integration> for IntegrationView {
-    fn from(i: Integration) -> Self {
-        IntegrationView {
+impl IntegrationView {
+    async fn load(ctx: &AppContext, workspace_id: &str, i: Integration) -> Result<Self, ApiError> {
+        let source = match i.provider {
+            Provider::Heyreach => providers::Provider::Heyreach,
+            Provider::Instantly => providers::Provider::Instantly,
+        };
+        let webhook_activity = provider_activity::read(&*ctx.store, workspace_id, source).await?;
+        Ok(IntegrationView {
             provider: i.provider,
             api_key_masked: i.api_key.masked(),
             list_id: i.list_id,
             campaign_id: i.campaign_id,
             created_at: i.created_at,
             updated_at: i.updated_at,
-        }
+            webhook_activity,
+        })
     }
 }
 
@@ -80,8 +90,11 @@ async fn list_integrations(
     State(ctx): State<AppContext>,
     caller: ApiCaller,
 ) -> Result<List<IntegrationView>, ApiError> {
-    let all = integrations::list(&*ctx.store, &caller.workspace_id).await?;
-    Ok(List { data: all.into_iter().map(IntegrationView::from).collect(), next_cursor: None })
+    let mut data = Vec::new();
+    for integration in integrations::list(&*ctx.store, &caller.workspace_id).await? {
+        data.push(IntegrationView::load(&ctx, &caller.workspace_id, integration).await?);
+    }
+    Ok(List { data, next_cursor: None })
 }
 
 /// Configure (or replace) a provider integration.
@@ -100,7 +113,7 @@ async fn configure_integration(
     let integration = Integration::configure(provider, &body, existing.as_ref(), ctx.now())?;
     integrations::put(&*ctx.store, &caller.workspace_id, &integration).await?;
     tracing::info!(provider = provider.as_str(), replaced = existing.is_some(), "integration configured");
-    Ok(Data(integration.into()))
+    Ok(Data(IntegrationView::load(&ctx, &caller.workspace_id, integration).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

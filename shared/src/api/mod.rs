@@ -11,6 +11,8 @@ pub mod docs;
 #[cfg(feature = "enrich")]
 pub mod enrich;
 pub mod feedback;
+#[cfg(feature = "enrich")]
+pub mod finders;
 pub mod ingest;
 pub mod insights;
 pub mod integrations;
@@ -100,7 +102,7 @@ impl Function {
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
             #[cfg(feature = "enrich")]
-            Function::Enrich => enrich::routes(),
+            Function::Enrich => enrich::routes().merge(finders::routes()),
             // Built without the `enrich` feature: the function serves nothing.
             #[cfg(not(feature = "enrich"))]
             Function::Enrich => OpenApiRouter::new(),

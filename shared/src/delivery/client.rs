@@ -46,6 +46,8 @@ pub struct OutboundResponse {
     pub duration: Duration,
     /// `Retry-After` in seconds, when the receiver sent one.
     pub retry_after: Option<Duration>,
+    /// `Location` of a redirect (the client never follows one itself).
+    pub location: Option<String>,
 }
 
 impl OutboundResponse {
@@ -77,6 +79,18 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn new(allow_private: bool, timeout: Duration) -> Result<Self, OutboundError> {
+        let resolver: Option<Arc<dyn reqwest::dns::Resolve>> =
+            if allow_private { None } else { Some(Arc::new(GuardedResolver)) };
+        Self::with_resolver(allow_private, timeout, resolver)
+    }
+
+    /// A client whose names are resolved by `resolver` (which must apply the SSRF guard
+    /// unless `allow_private`); `None` uses the system resolver unguarded.
+    pub fn with_resolver(
+        allow_private: bool,
+        timeout: Duration,
+        resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+    ) -> Result<Self, OutboundError> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -84,8 +98,8 @@ impl Outbound {
             .timeout(timeout)
             .pool_max_idle_per_host(32)
             .user_agent(concat!("Leadpush/", env!("CARGO_PKG_VERSION")));
-        if !allow_private {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
+        if let Some(resolver) = resolver {
+            builder = builder.dns_resolver(resolver);
         }
         let client = builder.build().map_err(|e| OutboundError::Other(e.to_string()))?;
         Ok(Self { client, allow_private, timeout })
@@ -143,6 +157,8 @@ impl Outbound {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let location =
+            response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut body = Vec::new();
         let mut truncated = false;
         loop {
@@ -168,6 +184,7 @@ impl Outbound {
             truncated,
             duration: started.elapsed(),
             retry_after,
+            location,
         })
     }
 }

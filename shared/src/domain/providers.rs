@@ -86,6 +86,33 @@ const HEYREACH_EVENTS: &[(&str, Option<EventType>)] = &[
     ("lead_finished_sequence_without_replying", None),
 ];
 
+/// The latest event of one reason that was acknowledged but not recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct NotAcceptedEvent {
+    pub reason: NotAccepted,
+    /// The provider's event name as received (at most 60 characters).
+    pub provider_event: String,
+    /// Why, in words.
+    pub note: String,
+    pub at: Timestamp,
+}
+
+/// What a provider's webhooks brought: every delivery counted by outcome, and the latest
+/// one of each reason Leadpush did not record, so nothing is dropped unseen.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct WebhookActivity {
+    /// Deliveries answered 200 (retries included).
+    pub received: i64,
+    /// Recorded as a feedback event (a retried delivery counts each time).
+    pub recorded: i64,
+    /// Acknowledged with `accepted: false`, by reason (`untracked_event`, `unknown_event`,
+    /// `lead_not_found`, `unusable_payload`).
+    #[schema(value_type = Object)]
+    pub not_accepted: std::collections::BTreeMap<NotAccepted, i64>,
+    /// The latest delivery of each reason, newest first.
+    pub latest_not_accepted: Vec<NotAcceptedEvent>,
+}
+
 /// Who the payload is about, in the order we try: our id, then LinkedIn, then email.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeadRef {
@@ -108,14 +135,59 @@ pub struct ProviderEvent {
     pub metadata: Map<String, Value>,
 }
 
+/// What a well-formed provider payload comes to. Only a body that is not the provider's
+/// shape at all (not an object, no event name) is an error: everything routine is answered
+/// 200, because Instantly disables a webhook after repeated delivery failures.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     Event(Box<ProviderEvent>),
-    /// A known event that is not an outcome we track; acknowledged so the tool keeps the
-    /// webhook enabled.
-    Ignored {
+    /// An event Leadpush does not record, and why (acknowledged with `accepted: false`).
+    NotAccepted {
         provider_event: String,
+        reason: NotAccepted,
+        detail: String,
     },
+}
+
+impl Parsed {
+    fn not_accepted(provider_event: String, reason: NotAccepted, detail: impl Into<String>) -> Self {
+        Parsed::NotAccepted { provider_event, reason, detail: detail.into() }
+    }
+}
+
+/// Why a provider event was acknowledged without being recorded.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NotAccepted {
+    /// A documented event that is not an outcome Leadpush tracks (`email_sent`, ...).
+    UntrackedEvent,
+    /// An event name Leadpush does not know: with `all_events`, Instantly sends workspace
+    /// custom labels as raw text.
+    UnknownEvent,
+    /// No lead of the workspace matches (e.g. a reply from a lead Leadpush did not push).
+    LeadNotFound,
+    /// A tracked event whose payload cannot be used (no lead identity, a bad timestamp).
+    UnusablePayload,
+}
+
+impl NotAccepted {
+    pub const ALL: [NotAccepted; 4] = [
+        NotAccepted::UntrackedEvent,
+        NotAccepted::UnknownEvent,
+        NotAccepted::LeadNotFound,
+        NotAccepted::UnusablePayload,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotAccepted::UntrackedEvent => "untracked_event",
+            NotAccepted::UnknownEvent => "unknown_event",
+            NotAccepted::LeadNotFound => "lead_not_found",
+            NotAccepted::UnusablePayload => "unusable_payload",
+        }
+    }
 }
 
 fn str_at<'a>(value: &'a Value, names: &[&str]) -> Option<&'a str> {
@@ -129,14 +201,10 @@ fn object(payload: &Value, provider: Provider) -> Result<(), ValidationError> {
     Err(ValidationError::new("body", format!("must be a JSON object: the {} webhook payload", provider.label())))
 }
 
-/// Looks the event name up; unknown names are refused with the list we handle.
-fn map_event(
-    provider: Provider,
-    field: &str,
-    name: Option<&str>,
-) -> Result<(String, Option<EventType>), ValidationError> {
-    let known: Vec<&str> = provider.events().iter().map(|(name, _)| *name).collect();
+/// The event name, required: without one the body is not this provider's payload at all.
+fn event_name(provider: Provider, field: &str, name: Option<&str>) -> Result<String, ValidationError> {
     let Some(name) = name else {
+        let known: Vec<&str> = provider.events().iter().map(|(name, _)| *name).collect();
         return Err(ValidationError::new(
             field,
             format!(
@@ -146,18 +214,41 @@ fn map_event(
             ),
         ));
     };
+    Ok(name.to_owned())
+}
+
+/// Maps a payload with event name `name`: known and tracked events through `read`, whose
+/// errors make the event unusable rather than the request bad.
+fn classify(
+    provider: Provider,
+    name: String,
+    read: impl FnOnce(String, EventType) -> Result<ProviderEvent, ValidationError>,
+) -> Parsed {
     let lower = name.to_ascii_lowercase();
     match provider.events().iter().find(|(known, _)| *known == lower) {
-        Some((_, mapped)) => Ok((lower, *mapped)),
-        None => Err(ValidationError::new(
-            field,
-            format!(
-                "`{}` is not an event we handle from {}; subscribe the webhook to one of {}",
-                name.chars().take(60).collect::<String>(),
+        None => {
+            let shown: String = name.chars().take(60).collect();
+            let detail = format!(
+                "`{shown}` is not an event Leadpush handles from {} (a custom label?); it is tracked only as {}",
                 provider.label(),
-                known.join(", ")
-            ),
-        )),
+                provider
+                    .events()
+                    .iter()
+                    .filter(|(_, ours)| ours.is_some())
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Parsed::not_accepted(shown, NotAccepted::UnknownEvent, detail)
+        }
+        Some((_, None)) => {
+            let detail = format!("{} event `{lower}` is not an outcome Leadpush tracks", provider.label());
+            Parsed::not_accepted(lower, NotAccepted::UntrackedEvent, detail)
+        }
+        Some((_, Some(event_type))) => match read(lower.clone(), *event_type) {
+            Ok(event) => Parsed::Event(Box::new(event)),
+            Err(e) => Parsed::not_accepted(lower, NotAccepted::UnusablePayload, e.to_string()),
+        },
     }
 }
 
@@ -193,10 +284,17 @@ fn keep(metadata: &mut Map<String, Value>, payload: &Value, names: &[&str]) {
 pub fn parse_instantly(payload: &Value, now: Timestamp) -> Result<Parsed, ValidationError> {
     let provider = Provider::Instantly;
     object(payload, provider)?;
-    let (name, mapped) = map_event(provider, "event_type", str_at(payload, &["event_type"]))?;
-    let Some(event_type) = mapped else {
-        return Ok(Parsed::Ignored { provider_event: name });
-    };
+    let name = event_name(provider, "event_type", str_at(payload, &["event_type"]))?;
+    Ok(classify(provider, name, |name, event_type| read_instantly(payload, name, event_type, now)))
+}
+
+fn read_instantly(
+    payload: &Value,
+    name: String,
+    event_type: EventType,
+    now: Timestamp,
+) -> Result<ProviderEvent, ValidationError> {
+    let provider = Provider::Instantly;
     let raw_email = str_at(payload, &["lead_email"]);
     let email = match raw_email {
         None => None,
@@ -242,16 +340,7 @@ pub fn parse_instantly(payload: &Value, now: Timestamp) -> Result<Parsed, Valida
         payload,
         &["campaign_id", "campaign_name", "step", "variant", "email_account", "unibox_url", "is_first", "email_id"],
     );
-    Ok(Parsed::Event(Box::new(ProviderEvent {
-        provider,
-        provider_event: name,
-        event_type,
-        lead,
-        content,
-        occurred_at,
-        event_id,
-        metadata,
-    })))
+    Ok(ProviderEvent { provider, provider_event: name, event_type, lead, content, occurred_at, event_id, metadata })
 }
 
 /// Our lead id in a HeyReach lead: its custom fields (several shapes are seen in the wild).
@@ -291,14 +380,26 @@ fn heyreach_reply(payload: &Value) -> (Option<&str>, Option<&str>) {
 }
 
 /// A HeyReach webhook. Event names arrive lower-cased (`message_reply_received`); some
-/// payloads use camelCase or flattened `lead...` keys.
-pub fn parse_heyreach(payload: &Value, now: Timestamp) -> Result<Parsed, ValidationError> {
+/// payloads use camelCase or flattened `lead...` keys, and some have no event name at all:
+/// each HeyReach webhook has exactly one event type, so `url_event` (the webhook URL's
+/// `?event=`) stands in for it.
+pub fn parse_heyreach(payload: &Value, url_event: Option<&str>, now: Timestamp) -> Result<Parsed, ValidationError> {
     let provider = Provider::Heyreach;
     object(payload, provider)?;
-    let (name, mapped) = map_event(provider, "event_type", str_at(payload, &["event_type", "eventType"]))?;
-    let Some(event_type) = mapped else {
-        return Ok(Parsed::Ignored { provider_event: name });
-    };
+    let given = str_at(payload, &["event_type", "eventType"]).or(url_event.map(str::trim).filter(|e| !e.is_empty()));
+    let name = event_name(provider, "event_type", given).map_err(|e| {
+        ValidationError::new(e.field, format!("{} (or add `&event=<EVENT_TYPE>` to the webhook URL)", e.message))
+    })?;
+    Ok(classify(provider, name, |name, event_type| read_heyreach(payload, name, event_type, now)))
+}
+
+fn read_heyreach(
+    payload: &Value,
+    name: String,
+    event_type: EventType,
+    now: Timestamp,
+) -> Result<ProviderEvent, ValidationError> {
+    let provider = Provider::Heyreach;
     let empty = Value::Null;
     let lead_value = payload.get("lead").filter(|l| l.is_object()).unwrap_or(&empty);
     let profile = str_at(lead_value, &["profile_url", "profileUrl", "linkedin_url"])
@@ -350,16 +451,7 @@ pub fn parse_heyreach(payload: &Value, now: Timestamp) -> Result<Parsed, Validat
         keep(&mut kept, campaign, &["id", "name"]);
         metadata.insert("campaign".into(), Value::Object(kept));
     }
-    Ok(Parsed::Event(Box::new(ProviderEvent {
-        provider,
-        provider_event: name,
-        event_type,
-        lead,
-        content,
-        occurred_at,
-        event_id,
-        metadata,
-    })))
+    Ok(ProviderEvent { provider, provider_event: name, event_type, lead, content, occurred_at, event_id, metadata })
 }
 
 #[cfg(test)]
@@ -370,10 +462,21 @@ mod tests {
         Timestamp::parse("2026-05-02T12:00:00Z").unwrap()
     }
 
+    fn parse_heyreach_at(payload: &Value, now: Timestamp) -> Result<Parsed, ValidationError> {
+        parse_heyreach(payload, None, now)
+    }
+
+    fn reason(parsed: Parsed) -> (String, NotAccepted, String) {
+        match parsed {
+            Parsed::NotAccepted { provider_event, reason, detail } => (provider_event, reason, detail),
+            Parsed::Event(e) => panic!("{} was accepted", e.provider_event),
+        }
+    }
+
     fn event(parsed: Parsed) -> ProviderEvent {
         match parsed {
             Parsed::Event(e) => *e,
-            Parsed::Ignored { provider_event } => panic!("{provider_event} was ignored"),
+            Parsed::NotAccepted { provider_event, reason, .. } => panic!("{provider_event} not accepted: {reason:?}"),
         }
     }
 
@@ -419,28 +522,26 @@ mod tests {
     }
 
     #[test]
-    fn instantly_unknown_or_unfit_payloads_are_refused_with_reasons() {
-        assert_eq!(
-            parse_instantly(&instantly("email_sent"), now()).unwrap(),
-            Parsed::Ignored { provider_event: "email_sent".into() }
-        );
-        let e = parse_instantly(&instantly("custom_label_x"), now()).unwrap_err();
-        assert_eq!(e.field, "event_type");
-        assert!(e.message.contains("reply_received"), "{}", e.message);
-        let e = parse_instantly(&json!({"hello": "world"}), now()).unwrap_err();
-        assert!(
-            e.message.contains("does not look like a Instantly") || e.message.contains("Instantly"),
-            "{}",
-            e.message
-        );
+    fn instantly_routine_misses_are_not_accepted_and_only_foreign_bodies_are_errors() {
+        assert_eq!(reason(parse_instantly(&instantly("email_sent"), now()).unwrap()).1, NotAccepted::UntrackedEvent);
+        // A workspace custom label arrives as raw text in `event_type`.
+        let (name, why, detail) = reason(parse_instantly(&instantly("Interested - Q3 follow up"), now()).unwrap());
+        assert_eq!((name.as_str(), why), ("Interested - Q3 follow up", NotAccepted::UnknownEvent));
+        assert!(detail.contains("custom label") && detail.contains("reply_received"), "{detail}");
         let mut no_lead = instantly("reply_received");
         no_lead.as_object_mut().unwrap().remove("lead_email");
-        assert_eq!(parse_instantly(&no_lead, now()).unwrap_err().field, "lead_email");
+        let (_, why, detail) = reason(parse_instantly(&no_lead, now()).unwrap());
+        assert_eq!(why, NotAccepted::UnusablePayload);
+        assert!(detail.starts_with("lead_email: is required"), "{detail}");
         no_lead["leadpush_id"] = json!("req_1_0001");
         assert_eq!(event(parse_instantly(&no_lead, now()).unwrap()).lead.lead_id.as_deref(), Some("req_1_0001"));
         let mut bad_time = instantly("reply_received");
         bad_time["timestamp"] = json!("tuesday");
-        assert_eq!(parse_instantly(&bad_time, now()).unwrap_err().field, "timestamp");
+        assert!(reason(parse_instantly(&bad_time, now()).unwrap()).2.starts_with("timestamp:"));
+        // Not Instantly's shape at all: still a 400.
+        let e = parse_instantly(&json!({"hello": "world"}), now()).unwrap_err();
+        assert_eq!(e.field, "event_type");
+        assert!(e.message.contains("Instantly"), "{}", e.message);
         assert_eq!(parse_instantly(&json!([1]), now()).unwrap_err().field, "body");
     }
 
@@ -462,20 +563,23 @@ mod tests {
     #[test]
     fn heyreach_replies_map_with_the_last_reply_text() {
         for name in ["MESSAGE_REPLY_RECEIVED", "inmail_reply_received", "every_message_reply_received"] {
-            let e = event(parse_heyreach(&heyreach(name), now()).unwrap());
+            let e = event(parse_heyreach_at(&heyreach(name), now()).unwrap());
             assert_eq!(e.event_type, EventType::Reply);
             assert_eq!(e.content.as_deref(), Some("Happy to chat"));
             assert_eq!(e.lead.linkedin.as_deref(), Some("linkedin.com/in/jane-doe"));
             assert_eq!(e.lead.lead_id.as_deref(), Some("req_X_0001"));
             assert_eq!(e.metadata["campaign"], json!({"id": 456, "name": "LinkedIn Q1"}));
         }
-        assert!(matches!(parse_heyreach(&heyreach("connection_request_sent"), now()).unwrap(), Parsed::Ignored { .. }));
-        let per_campaign = event(parse_heyreach(&heyreach("message_reply_received"), now()).unwrap());
-        let every = event(parse_heyreach(&heyreach("every_message_reply_received"), now()).unwrap());
+        assert_eq!(
+            reason(parse_heyreach_at(&heyreach("connection_request_sent"), now()).unwrap()).1,
+            NotAccepted::UntrackedEvent
+        );
+        let per_campaign = event(parse_heyreach_at(&heyreach("message_reply_received"), now()).unwrap());
+        let every = event(parse_heyreach_at(&heyreach("every_message_reply_received"), now()).unwrap());
         assert_eq!(per_campaign.event_id, every.event_id, "one reply seen through two subscriptions");
         let mut later = heyreach("message_reply_received");
         later["timestamp"] = json!("2026-05-02T11:30:00Z");
-        assert_ne!(event(parse_heyreach(&later, now()).unwrap()).event_id, per_campaign.event_id);
+        assert_ne!(event(parse_heyreach_at(&later, now()).unwrap()).event_id, per_campaign.event_id);
     }
 
     #[test]
@@ -486,16 +590,27 @@ mod tests {
             "lead": {"profileUrl": "linkedin.com/in/jane-doe", "emailAddress": "Jane@Acme.com",
                      "customUserFields": [{"name": "leadpush_id", "value": "req_Y_0002"}]}
         });
-        let e = event(parse_heyreach(&payload, now()).unwrap());
+        let e = event(parse_heyreach_at(&payload, now()).unwrap());
         assert_eq!(e.lead.lead_id.as_deref(), Some("req_Y_0002"));
         assert_eq!(e.lead.email.as_deref(), Some("jane@acme.com"));
         assert_eq!(e.occurred_at, Timestamp::parse("2026-05-02T10:59:00Z"), "the reply's own time");
-        let e = parse_heyreach(&json!({"event_type": "message_reply_received", "lead": {}}), now()).unwrap_err();
-        assert_eq!(e.field, "lead.profile_url");
-        let e = parse_heyreach(&json!({"lead": {"profile_url": "x"}}), now()).unwrap_err();
-        assert_eq!(e.field, "event_type");
-        assert!(e.message.contains("HeyReach"), "{}", e.message);
+        let (_, why, detail) =
+            reason(parse_heyreach_at(&json!({"event_type": "message_reply_received", "lead": {}}), now()).unwrap());
+        assert_eq!(why, NotAccepted::UnusablePayload);
+        assert!(detail.starts_with("lead.profile_url:"), "{detail}");
         let bad = json!({"event_type": "message_reply_received", "lead": {"profile_url": "https://example.com/jane"}});
-        assert_eq!(parse_heyreach(&bad, now()).unwrap_err().field, "lead.profile_url");
+        assert!(reason(parse_heyreach_at(&bad, now()).unwrap()).2.starts_with("lead.profile_url:"));
+        // No event name in the body: the webhook URL's `?event=` stands in; without it, a 400.
+        let nameless = json!({"lead": {"profile_url": "https://www.linkedin.com/in/jane"},
+                              "recent_messages": [{"message": "Yes", "is_reply": true}]});
+        let e = parse_heyreach_at(&nameless, now()).unwrap_err();
+        assert_eq!(e.field, "event_type");
+        assert!(e.message.contains("HeyReach") && e.message.contains("&event="), "{}", e.message);
+        let e = event(parse_heyreach(&nameless, Some("MESSAGE_REPLY_RECEIVED"), now()).unwrap());
+        assert_eq!((e.event_type, e.provider_event.as_str()), (EventType::Reply, "message_reply_received"));
+        let mut named = nameless.clone();
+        named["event_type"] = json!("connection_request_accepted");
+        let (name, _, _) = reason(parse_heyreach(&named, Some("MESSAGE_REPLY_RECEIVED"), now()).unwrap());
+        assert_eq!(name, "connection_request_accepted", "the payload's own name wins");
     }
 }

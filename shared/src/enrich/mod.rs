@@ -33,6 +33,7 @@
 
 pub mod cache;
 pub mod dns;
+pub mod find;
 pub mod jobs;
 pub mod phone;
 pub mod probe;
@@ -97,6 +98,8 @@ pub struct Engine {
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     domains: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub stats: Stats,
+    /// The finders' web client (`find::web::client`), built on first use.
+    pub web: OnceLock<Result<crate::delivery::Outbound, String>>,
 }
 
 /// Entries kept in the per-host and per-domain maps before idle ones are dropped.
@@ -110,6 +113,7 @@ impl Engine {
             hosts: Mutex::new(HashMap::new()),
             domains: Mutex::new(HashMap::new()),
             stats: Stats::default(),
+            web: OnceLock::new(),
         }
     }
 

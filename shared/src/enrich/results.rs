@@ -35,12 +35,23 @@ pub type Params = BTreeMap<String, String>;
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     EmailVerifier,
+    EmailFinder,
+    DomainSearch,
+    AuthorFinder,
+    PhoneFinder,
 }
 
 impl Kind {
+    pub const ALL: [Kind; 5] =
+        [Kind::EmailVerifier, Kind::EmailFinder, Kind::DomainSearch, Kind::AuthorFinder, Kind::PhoneFinder];
+
     pub fn id_prefix(self) -> &'static str {
         match self {
             Kind::EmailVerifier => "ver",
+            Kind::EmailFinder => "efn",
+            Kind::DomainSearch => "dsr",
+            Kind::AuthorFinder => "afn",
+            Kind::PhoneFinder => "pfn",
         }
     }
 
@@ -48,11 +59,15 @@ impl Kind {
     pub fn event(self) -> &'static str {
         match self {
             Kind::EmailVerifier => "email_verifier",
+            Kind::EmailFinder => "email_finder",
+            Kind::DomainSearch => "domain_search",
+            Kind::AuthorFinder => "author_finder",
+            Kind::PhoneFinder => "phone_finder",
         }
     }
 
     pub fn from_id(id: &str) -> Option<Kind> {
-        [Kind::EmailVerifier].into_iter().find(|k| crate::ids::has_prefix(id, k.id_prefix()))
+        Kind::ALL.into_iter().find(|k| crate::ids::has_prefix(id, k.id_prefix()))
     }
 }
 
@@ -76,6 +91,10 @@ pub async fn compute(
             let fresh_for = super::verify::freshness(ctx, &v);
             Ok(Computed { data: serde_json::to_value(&v).map_err(|e| EnrichError::Other(e.to_string()))?, fresh_for })
         }
+        Kind::EmailFinder => super::find::finders::email_finder(ctx, workspace_id, params).await,
+        Kind::DomainSearch => super::find::finders::domain_search(ctx, workspace_id, params).await,
+        Kind::AuthorFinder => super::find::finders::author_finder(ctx, workspace_id, params).await,
+        Kind::PhoneFinder => super::find::finders::phone_finder(ctx, workspace_id, params).await,
     }
 }
 

@@ -8,8 +8,8 @@ use super::record::{NewEvent, record};
 use super::{FeedbackError, FeedbackResult};
 use crate::context::AppContext;
 use crate::domain::feedback::EventSource;
-use crate::domain::providers::{Parsed, Provider};
-use crate::repo::lead_lookup;
+use crate::domain::providers::{LeadRef, NotAccepted, NotAcceptedEvent, Parsed, Provider};
+use crate::repo::{lead_lookup, provider_activity};
 use crate::secrets;
 
 /// A provider event we recorded: the usual result plus the provider's event name.
@@ -21,11 +21,14 @@ pub struct ProviderRecorded {
     result: FeedbackResult,
 }
 
-/// A known provider event that is not an outcome we track: acknowledged, nothing stored.
+/// A provider event acknowledged but not recorded (answered 200 so the tool keeps the
+/// webhook enabled), with the reason; counted in the integration's `webhook_activity`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderIgnored {
+pub struct ProviderNotAccepted {
     /// Always false.
     accepted: bool,
+    /// `untracked_event`, `unknown_event`, `lead_not_found` or `unusable_payload`.
+    reason: NotAccepted,
     source: EventSource,
     provider_event: String,
     mutated_lead: bool,
@@ -37,10 +40,12 @@ pub struct ProviderIgnored {
 #[serde(untagged)]
 pub enum ProviderResult {
     Recorded(ProviderRecorded),
-    Ignored(ProviderIgnored),
+    NotAccepted(ProviderNotAccepted),
 }
 
-/// Records a parsed provider payload for `workspace_id`.
+/// Records a parsed provider payload for `workspace_id`; anything routine that cannot be
+/// recorded (unknown or untracked event, unknown lead, unusable payload) is answered
+/// `accepted: false`, logged and counted.
 pub async fn record_provider(
     ctx: &AppContext,
     workspace_id: &str,
@@ -48,23 +53,21 @@ pub async fn record_provider(
     parsed: Parsed,
 ) -> Result<ProviderResult, FeedbackError> {
     let event = match parsed {
-        Parsed::Ignored { provider_event } => {
-            let note = format!(
-                "{} event `{provider_event}` acknowledged and ignored: it is not an outcome Leadpush tracks.",
-                provider.label()
-            );
-            return Ok(ProviderResult::Ignored(ProviderIgnored {
-                accepted: false,
-                source: provider.source(),
-                provider_event,
-                mutated_lead: false,
-                stored_event: false,
-                note,
-            }));
+        Parsed::NotAccepted { provider_event, reason, detail } => {
+            return Ok(not_accepted(ctx, workspace_id, provider, provider_event, reason, detail).await);
         }
         Parsed::Event(event) => *event,
     };
-    let lead = lead_lookup::find(&*ctx.store, workspace_id, &event.lead).await?.ok_or(FeedbackError::LeadNotFound)?;
+    let Some(lead) = lead_lookup::find(&*ctx.store, workspace_id, &event.lead).await? else {
+        let detail = format!(
+            "no lead of this workspace matches the {} event (by {}); replies from leads Leadpush did not push land here",
+            provider.label(),
+            identity(&event.lead)
+        );
+        return Ok(
+            not_accepted(ctx, workspace_id, provider, event.provider_event, NotAccepted::LeadNotFound, detail).await
+        );
+    };
     let new = NewEvent {
         event_type: event.event_type,
         source: provider.source(),
@@ -74,8 +77,58 @@ pub async fn record_provider(
         metadata: Some(event.metadata),
         // The id is derived from the payload, so it alone says "same event".
         payload_hash: secrets::hash(&event.event_id),
-        event_id: Some(event.event_id),
+        event_id: Some(event.event_id.clone()),
     };
     let result = record(ctx, workspace_id, &lead.id, new).await?;
+    count(ctx, workspace_id, provider, &event.event_id, None).await;
     Ok(ProviderResult::Recorded(ProviderRecorded { provider_event: event.provider_event, result }))
+}
+
+/// Which identities the lookup tried, without their values (no lead PII in answers or logs).
+fn identity(lead: &LeadRef) -> String {
+    let tried: Vec<&str> = [
+        (lead.lead_id.is_some(), "leadpush_id"),
+        (lead.linkedin.is_some(), "LinkedIn profile URL"),
+        (lead.email.is_some(), "email"),
+    ]
+    .into_iter()
+    .filter_map(|(given, name)| given.then_some(name))
+    .collect();
+    tried.join(", ")
+}
+
+async fn not_accepted(
+    ctx: &AppContext,
+    workspace_id: &str,
+    provider: Provider,
+    provider_event: String,
+    reason: NotAccepted,
+    detail: String,
+) -> ProviderResult {
+    let note = format!("Acknowledged, not recorded ({}): {detail}.", reason.as_str());
+    tracing::info!(
+        provider = provider.label(),
+        provider_event,
+        reason = reason.as_str(),
+        "provider event not accepted"
+    );
+    let seen = NotAcceptedEvent { reason, provider_event: provider_event.clone(), note: note.clone(), at: ctx.now() };
+    let by = format!("{provider_event}.{}", ctx.now().unix_millis());
+    count(ctx, workspace_id, provider, &by, Some(&seen)).await;
+    ProviderResult::NotAccepted(ProviderNotAccepted {
+        accepted: false,
+        reason,
+        source: provider.source(),
+        provider_event,
+        mutated_lead: false,
+        stored_event: false,
+        note,
+    })
+}
+
+/// Counts the delivery; a failure here must not turn a 200 into an error the tool retries.
+async fn count(ctx: &AppContext, workspace_id: &str, provider: Provider, by: &str, seen: Option<&NotAcceptedEvent>) {
+    if let Err(e) = provider_activity::record(&*ctx.store, workspace_id, provider, by, seen).await {
+        tracing::error!(provider = provider.label(), error = %e, "could not count a provider webhook delivery");
+    }
 }

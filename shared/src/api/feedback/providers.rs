@@ -8,6 +8,7 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::auth::WEBHOOK_TOKEN_HEADER;
@@ -17,7 +18,7 @@ use crate::domain::providers::{self, Provider};
 use crate::domain::workspace::CredentialKind;
 use crate::error::ApiError;
 use crate::feedback::providers::{ProviderResult, record_provider};
-use crate::http::{Data, Json};
+use crate::http::{Data, Json, Params};
 use crate::repo::workspaces;
 
 /// Provider payloads carry whole emails (`email_html`, `reply_html`).
@@ -149,16 +150,17 @@ impl FromRequestParts<AppContext> for HeyreachCaller {
 /// Instantly's webhook (configure it with the custom header `Authorization: Bearer <webhook token>`).
 ///
 /// Maps `email_opened`, `link_clicked`/`email_link_clicked`, `reply_received`, `lead_interested`,
-/// `email_bounced` and `lead_meeting_booked`; other documented Instantly events are
-/// acknowledged and ignored. The lead is found by the `leadpush_id` custom variable, else
-/// by `lead_email`.
+/// `email_bounced` and `lead_meeting_booked`. Anything routine that is not recorded (other
+/// events, custom labels, leads Leadpush does not have, unusable payloads) is answered 200
+/// with `accepted: false` and a `reason`, and counted in the integration's
+/// `webhook_activity`: Instantly disables webhooks that keep failing. The lead is found by
+/// the `leadpush_id` custom variable, else by `lead_email`.
 #[utoipa::path(post, path = "/api/v1/feedback/providers/instantly", tag = "feedback",
     security(("webhook_token" = [])), request_body(content = InstantlyPayload, description = "Instantly's webhook payload"),
     responses(
-        (status = 200, body = DataOf<ProviderResult>, description = "Recorded, or a known event acknowledged and ignored"),
-        (status = 400, body = ErrorBody, description = "Not an Instantly payload, an unknown event, or no lead email"),
-        (status = 401, body = ErrorBody, description = "Missing or invalid webhook token"),
-        (status = 404, body = ErrorBody, description = "`lead_not_found`")))]
+        (status = 200, body = DataOf<ProviderResult>, description = "Recorded, or acknowledged with `accepted: false` and a `reason`"),
+        (status = 400, body = ErrorBody, description = "Not an Instantly payload at all (not an object, no `event_type`)"),
+        (status = 401, body = ErrorBody, description = "Missing or invalid webhook token")))]
 pub(super) async fn instantly(
     State(ctx): State<AppContext>,
     InstantlyCaller(caller): InstantlyCaller,
@@ -168,26 +170,35 @@ pub(super) async fn instantly(
     Ok(Data(record_provider(&ctx, &caller.workspace_id, Provider::Instantly, parsed).await?))
 }
 
-/// HeyReach's webhook (configure the URL with `?token=<webhook token>`).
+/// The HeyReach webhook URL's query: the token, and the webhook's one event type for
+/// payloads that arrive without `event_type`.
+#[derive(Debug, Deserialize)]
+pub struct HeyreachQuery {
+    event: Option<String>,
+}
+
+/// HeyReach's webhook (configure the URL with `?token=<webhook token>&event=<EVENT_TYPE>`).
 ///
 /// Maps `MESSAGE_REPLY_RECEIVED`, `INMAIL_REPLY_RECEIVED` and `EVERY_MESSAGE_REPLY_RECEIVED`
 /// to `reply` (subscribe to the first two or the last, not both) and the auto-tags
-/// `LEAD_AUTO_TAGGED_INTERESTED`/`_POSITIVE` to `positive_reply`; other documented HeyReach
-/// events are acknowledged and ignored. The lead is found by a `leadpush_id` custom field,
-/// else by `lead.profile_url`, else by `lead.email_address`.
+/// `LEAD_AUTO_TAGGED_INTERESTED`/`_POSITIVE` to `positive_reply`. Anything routine that is
+/// not recorded is answered 200 with `accepted: false` and a `reason`, and counted. A payload
+/// without `event_type` takes the URL's `event`. The lead is found by a `leadpush_id` custom
+/// field, else by `lead.profile_url`, else by `lead.email_address`.
 #[utoipa::path(post, path = "/api/v1/feedback/providers/heyreach", tag = "feedback",
-    params(("token" = Option<String>, Query, description = "The organisation's webhook token")),
+    params(("token" = Option<String>, Query, description = "The organisation's webhook token"),
+        ("event" = Option<String>, Query, description = "The webhook's event type (e.g. `MESSAGE_REPLY_RECEIVED`), used when a payload has no `event_type`")),
     request_body(content = HeyreachPayload, description = "HeyReach's webhook payload"),
     responses(
-        (status = 200, body = DataOf<ProviderResult>, description = "Recorded, or a known event acknowledged and ignored"),
-        (status = 400, body = ErrorBody, description = "Not a HeyReach payload, an unknown event, or no lead profile URL"),
-        (status = 401, body = ErrorBody, description = "Missing or invalid token"),
-        (status = 404, body = ErrorBody, description = "`lead_not_found`")))]
+        (status = 200, body = DataOf<ProviderResult>, description = "Recorded, or acknowledged with `accepted: false` and a `reason`"),
+        (status = 400, body = ErrorBody, description = "Not a HeyReach payload at all (not an object; no event type in the body or the URL)"),
+        (status = 401, body = ErrorBody, description = "Missing or invalid token")))]
 pub(super) async fn heyreach(
     State(ctx): State<AppContext>,
     HeyreachCaller(caller): HeyreachCaller,
+    Params(query): Params<HeyreachQuery>,
     Json(payload): Json<Value, MAX_PROVIDER_BODY_BYTES>,
 ) -> Result<Data<ProviderResult>, ApiError> {
-    let parsed = providers::parse_heyreach(&payload, ctx.now())?;
+    let parsed = providers::parse_heyreach(&payload, query.event.as_deref(), ctx.now())?;
     Ok(Data(record_provider(&ctx, &caller.workspace_id, Provider::Heyreach, parsed).await?))
 }

@@ -112,6 +112,7 @@ mod tests {
             truncated: false,
             duration: Duration::ZERO,
             retry_after: Some(Duration::from_secs(3)),
+            location: None,
         }
     }
 

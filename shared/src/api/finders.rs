@@ -1,0 +1,591 @@
+//! Hunter-compatible finder routes (seed 003): `GET /api/v1/email-finder`,
+//! `/api/v1/domain-search`, `/api/v1/author-finder`, `/api/v1/phone-finder`, and the same
+//! under `/v2/...`. Parse and check the parameters (400 names the parameter), resolve a
+//! `company` to a domain, then hand the work to `enrich::results` (202 / repeat the call /
+//! `GET /api/v1/enrichments/{id}`, `?webhook_url=`, cached results); the work itself is
+//! `enrich::find::finders`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::auth::HunterCaller;
+use super::callbacks::Callback;
+use super::docs::ErrorBody;
+use super::enrich::{MAX_EMAIL_CHARS, max_duration};
+use crate::context::AppContext;
+use crate::domain::lead::is_valid_email;
+use crate::enrich::find::finders::{self, DomainEmail, EmailFinding, FoundPhone};
+use crate::enrich::find::names::MailName;
+use crate::enrich::find::roles::{DEPARTMENTS, SENIORITIES};
+use crate::enrich::results::{self, Answer, Kind, Params as EnrichParams};
+use crate::error::ApiError;
+use crate::http::Params;
+
+pub fn routes() -> OpenApiRouter<AppContext> {
+    OpenApiRouter::new()
+        .routes(routes!(email_finder))
+        .routes(routes!(email_finder_v2))
+        .routes(routes!(domain_search))
+        .routes(routes!(domain_search_v2))
+        .routes(routes!(author_finder))
+        .routes(routes!(author_finder_v2))
+        .routes(routes!(phone_finder))
+        .routes(routes!(phone_finder_v2))
+}
+
+const MAX_NAME_CHARS: usize = 100;
+const MAX_COMPANY_CHARS: usize = 200;
+pub const MAX_LIMIT: usize = 100;
+pub const MAX_OFFSET: usize = 10_000;
+
+fn text(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn bounded(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+    let Some(value) = text(value) else { return Ok(None) };
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(ApiError::validation(field, format!("must be at most {max} characters, got {chars}")));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// A domain name (a URL is cut to its host, `www.` dropped), lower-cased; 400 otherwise.
+pub fn domain(field: &str, value: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::validation(field, format!("`{}` is not a domain", crate::text::truncate(value, 64)));
+    let value = value.trim();
+    if value.len() > 253 || value.contains(char::is_whitespace) || value.contains('@') {
+        return Err(bad());
+    }
+    let host = finders::website_domain(value).ok_or_else(bad)?;
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let tld_ok = labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic() || c == '-'));
+    if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
+        return Err(bad());
+    }
+    Ok(host)
+}
+
+/// `domain`, or the domain the workspace's leads give `company`; 400 when neither works.
+async fn domain_or_company(
+    ctx: &AppContext,
+    workspace_id: &str,
+    domain_param: Option<&str>,
+    company: Option<&str>,
+) -> Result<(String, Option<String>), ApiError> {
+    let company = bounded("company", company, MAX_COMPANY_CHARS)?;
+    if let Some(value) = text(domain_param) {
+        return Ok((domain("domain", value)?, company));
+    }
+    let Some(company) = company else {
+        return Err(ApiError::validation("domain", "is required (or give company)"));
+    };
+    match finders::company_domain(ctx, workspace_id, &company).await? {
+        Some(found) => Ok((found, Some(company))),
+        None => Err(ApiError::validation(
+            "company",
+            format!("no lead of this workspace at `{company}` has a website or company email; give domain instead"),
+        )),
+    }
+}
+
+/// `first_name` + `last_name`, or `full_name` split; 400 naming the missing part.
+fn person(first: Option<&str>, last: Option<&str>, full: Option<&str>) -> Result<MailName, ApiError> {
+    let first = bounded("first_name", first, MAX_NAME_CHARS)?;
+    let last = bounded("last_name", last, MAX_NAME_CHARS)?;
+    let full = bounded("full_name", full, MAX_NAME_CHARS * 2)?;
+    match (first, last, full) {
+        (Some(first), Some(last), _) => MailName::new(&first, &last)
+            .ok_or_else(|| ApiError::validation("first_name", "first_name and last_name must contain letters")),
+        (None, None, Some(full)) => MailName::from_full(&full)
+            .ok_or_else(|| ApiError::validation("full_name", "must hold a first and a last name")),
+        (Some(_), None, None) => Err(ApiError::validation("last_name", "is required with first_name")),
+        (None, Some(_), None) => Err(ApiError::validation("first_name", "is required with last_name")),
+        _ => Err(ApiError::validation("first_name", "first_name and last_name (or full_name) are required")),
+    }
+}
+
+/// 200 `{"data", "meta": {"params", ...}}` (the work's own `meta`, e.g. a domain search's
+/// `results`/`limit`/`offset`, joins the top-level `meta`), or 202 with the pending id.
+fn respond(answer: Answer, params: Value) -> Response {
+    match answer {
+        Answer::Ready { mut data, .. } => {
+            let mut meta = json!({ "params": params });
+            if let (Some(extra), Some(meta)) =
+                (data.as_object_mut().and_then(|d| d.remove("meta")), meta.as_object_mut())
+                && let Value::Object(extra) = extra
+            {
+                meta.extend(extra);
+            }
+            (StatusCode::OK, axum::Json(json!({ "data": data, "meta": meta }))).into_response()
+        }
+        pending => super::enrich::respond(pending, params),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EmailFinderQuery {
+    /// The company's domain (`acme.com`); or give `company`.
+    domain: Option<String>,
+    /// The company's name, resolved to a domain through this workspace's leads.
+    company: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    /// Instead of `first_name` + `last_name`.
+    full_name: Option<String>,
+    /// Seconds to wait for the result, 3 to 20 (default 10); then 202 with an id.
+    max_duration: Option<String>,
+    /// https URL that also receives the result (signed, retried).
+    #[allow(dead_code)] // read by the `Callback` extractor; here for the API document
+    webhook_url: Option<String>,
+    /// Hunter-style API key (instead of a header). Never logged.
+    #[allow(dead_code)] // read by `HunterCaller`; here for the API document
+    api_key: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Meta {
+    /// The parameters the answer is for (never the API key).
+    #[schema(value_type = Object)]
+    params: Value,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct EmailFinderAnswer {
+    data: EmailFinding,
+    meta: Meta,
+}
+
+async fn find_email(
+    ctx: AppContext,
+    caller: HunterCaller,
+    callback: Callback,
+    q: EmailFinderQuery,
+) -> Result<Response, ApiError> {
+    let name = person(q.first_name.as_deref(), q.last_name.as_deref(), q.full_name.as_deref())?;
+    let wait = max_duration(q.max_duration.as_deref())?;
+    let (domain, company) =
+        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
+    let mut params = EnrichParams::from([
+        ("domain".to_owned(), domain.clone()),
+        ("first_name".to_owned(), name.first_display.clone()),
+        ("last_name".to_owned(), name.last_display.clone()),
+    ]);
+    if let Some(company) = &company {
+        params.insert("company".into(), company.clone());
+    }
+    let shown = json!({ "domain": domain, "company": company, "first_name": name.first_display, "last_name": name.last_display });
+    let answer = results::request(&ctx, &caller.workspace_id, Kind::EmailFinder, params, wait, callback.url()).await?;
+    Ok(respond(answer, shown))
+}
+
+/// Find a person's email address at a company (Hunter's Email Finder): this workspace's
+/// leads first, then the company site, then the common patterns ranked by the domain's
+/// known addresses and verified. 202 while it runs longer than `max_duration`.
+#[utoipa::path(get, path = "/api/v1/email-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(EmailFinderQuery),
+    responses((status = 200, body = EmailFinderAnswer), (status = 202, description = "Still working: repeat the call"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn email_finder(
+    State(ctx): State<AppContext>,
+    caller: HunterCaller,
+    callback: Callback,
+    Params(query): Params<EmailFinderQuery>,
+) -> Result<Response, ApiError> {
+    find_email(ctx, caller, callback, query).await
+}
+
+/// The same as `/api/v1/email-finder`, at Hunter's path.
+#[utoipa::path(get, path = "/v2/email-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(EmailFinderQuery),
+    responses((status = 200, body = EmailFinderAnswer), (status = 202), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn email_finder_v2(
+    State(ctx): State<AppContext>,
+    caller: HunterCaller,
+    callback: Callback,
+    Params(query): Params<EmailFinderQuery>,
+) -> Result<Response, ApiError> {
+    find_email(ctx, caller, callback, query).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DomainSearchQuery {
+    /// The domain (`acme.com`); or give `company`.
+    domain: Option<String>,
+    company: Option<String>,
+    /// Addresses per page, 1 to 100 (default 10).
+    limit: Option<String>,
+    /// Addresses to skip, 0 to 10,000 (default 0).
+    offset: Option<String>,
+    /// `personal` or `generic`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    kind: Option<String>,
+    /// Comma-separated: junior, senior, executive.
+    seniority: Option<String>,
+    /// Comma-separated: executive, it, finance, management, sales, legal, support, hr,
+    /// marketing, communication, education, design, health, operations.
+    department: Option<String>,
+    max_duration: Option<String>,
+    #[allow(dead_code)]
+    webhook_url: Option<String>,
+    #[allow(dead_code)]
+    api_key: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DomainSearchData {
+    domain: String,
+    disposable: bool,
+    webmail: bool,
+    accept_all: Option<bool>,
+    pattern: Option<String>,
+    organization: Option<String>,
+    socials: Vec<String>,
+    emails: Vec<DomainEmail>,
+    /// The crawl behind the answer: `crawled_at`, `cached`, `complete`, `pages[{url, outcome}]`.
+    #[schema(value_type = Object)]
+    crawl: Value,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DomainSearchMeta {
+    #[schema(value_type = Object)]
+    params: Value,
+    /// Addresses matching the filters in all.
+    results: usize,
+    limit: usize,
+    offset: usize,
+    /// False when the workspace holds more addresses at the domain than one search reads.
+    complete: bool,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DomainSearchAnswer {
+    data: DomainSearchData,
+    meta: DomainSearchMeta,
+}
+
+fn number(field: &str, value: Option<&str>, default: usize, min: usize, max: usize) -> Result<usize, ApiError> {
+    let Some(value) = text(value) else { return Ok(default) };
+    match value.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::validation(
+            field,
+            format!("must be a whole number from {min} to {max}, got `{}`", crate::text::truncate(value, 32)),
+        )),
+    }
+}
+
+fn choices(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+    let Some(value) = text(value) else { return Ok(None) };
+    let mut picked: Vec<String> = Vec::new();
+    for part in value.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()) {
+        if !allowed.contains(&part.as_str()) {
+            return Err(ApiError::validation(
+                field,
+                format!("`{}` is not one of {}", crate::text::truncate(&part, 32), allowed.join(", ")),
+            ));
+        }
+        if !picked.contains(&part) {
+            picked.push(part);
+        }
+    }
+    picked.sort();
+    Ok((!picked.is_empty()).then(|| picked.join(",")))
+}
+
+async fn search_domain(
+    ctx: AppContext,
+    caller: HunterCaller,
+    callback: Callback,
+    q: DomainSearchQuery,
+) -> Result<Response, ApiError> {
+    let limit = number("limit", q.limit.as_deref(), 10, 1, MAX_LIMIT)?;
+    let offset = number("offset", q.offset.as_deref(), 0, 0, MAX_OFFSET)?;
+    let kind = choices("type", q.kind.as_deref(), &["personal", "generic"])?;
+    if kind.as_deref().is_some_and(|k| k.contains(',')) {
+        return Err(ApiError::validation("type", "is either personal or generic"));
+    }
+    let seniority = choices("seniority", q.seniority.as_deref(), &SENIORITIES)?;
+    let department = choices("department", q.department.as_deref(), &DEPARTMENTS)?;
+    let wait = max_duration(q.max_duration.as_deref())?;
+    let (domain, company) =
+        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
+    let mut params = EnrichParams::from([
+        ("domain".to_owned(), domain.clone()),
+        ("limit".to_owned(), limit.to_string()),
+        ("offset".to_owned(), offset.to_string()),
+    ]);
+    for (name, value) in [("type", &kind), ("seniority", &seniority), ("department", &department)] {
+        if let Some(value) = value {
+            params.insert(name.into(), value.clone());
+        }
+    }
+    let shown = json!({
+        "domain": domain, "company": company, "limit": limit, "offset": offset,
+        "type": kind, "seniority": seniority, "department": department,
+    });
+    let answer = results::request(&ctx, &caller.workspace_id, Kind::DomainSearch, params, wait, callback.url()).await?;
+    Ok(respond(answer, shown))
+}
+
+/// Every address at a domain (Hunter's Domain Search): this workspace's leads at the domain
+/// and a bounded crawl of its site, a page at a time (`meta.results`, `limit`, `offset`).
+#[utoipa::path(get, path = "/api/v1/domain-search", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(DomainSearchQuery),
+    responses((status = 200, body = DomainSearchAnswer), (status = 202, description = "Still working: repeat the call"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn domain_search(
+    State(ctx): State<AppContext>,
+    caller: HunterCaller,
+    callback: Callback,
+    Params(query): Params<DomainSearchQuery>,
+) -> Result<Response, ApiError> {
+    search_domain(ctx, caller, callback, query).await
+}
+
+/// The same as `/api/v1/domain-search`, at Hunter's path.
+#[utoipa::path(get, path = "/v2/domain-search", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(DomainSearchQuery),
+    responses((status = 200, body = DomainSearchAnswer), (status = 202), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn domain_search_v2(
+    State(ctx): State<AppContext>,
+    caller: HunterCaller,
+    callback: Callback,
+    Params(query): Params<DomainSearchQuery>,
+) -> Result<Response, ApiError> {
+    search_domain(ctx, caller, callback, query).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuthorFinderQuery {
+    /// The article's URL (https; fetched through the SSRF guard, robots.txt honoured).
+    url: Option<String>,
+    max_duration: Option<String>,
+    #[allow(dead_code)]
+    webhook_url: Option<String>,
+    #[allow(dead_code)]
+    api_key: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AuthorFinderData {
+    #[schema(inline)]
+    finding: EmailFinding,
+    /// `{name, rule, twitter}`: the rule is json_ld, meta, itemprop, rel_author, byline or
+    /// twitter_creator. Null when no author was found (then `email` is null and `reason` says why).
+    #[schema(value_type = Object)]
+    author: Value,
+    url: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AuthorFinderAnswer {
+    data: AuthorFinderData,
+    meta: Meta,
+}
+
+async fn find_author(
+    ctx: AppContext,
+    caller: HunterCaller,
+    callback: Callback,
+    q: AuthorFinderQuery,
+) -> Result<Response, ApiError> {
+    let url = bounded("url", q.url.as_deref(), 2048)?.ok_or_else(|| ApiError::validation("url", "is required"))?;
+    let checked = ctx.outbound.check_url(&url).map_err(|e| ApiError::validation("url", e.to_string()))?;
+    let wait = max_duration(q.max_duration.as_deref())?;
+    let params = EnrichParams::from([("url".to_owned(), checked.to_string())]);
+    let answer = results::request(&ctx, &caller.workspace_id, Kind::AuthorFinder, params, wait, callback.url()).await?;
+    Ok(respond(answer, json!({ "url": checked.as_str() })))
+}
+
+/// The author of an article and their email address (Hunter's Author Finder). No author
+/// found is a 200 with `email: null` and a `reason`.
+#[utoipa::path(get, path = "/api/v1/author-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(AuthorFinderQuery),
+    responses((status = 200, body = AuthorFinderAnswer), (status = 202, description = "Still working: repeat the call"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn author_finder(
+    State(ctx): State<AppContext>,
+    caller: HunterCaller,
+    callback: Callback,
+    Params(query): Params<AuthorFinderQuery>,
+) -> Result<Response, ApiError> {
+    find_author(ctx, caller, callback, query).await
+}
+
+/// The same as `/api/v1/author-finder`, at Hunter's path.
+#[utoipa::path(get, path = "/v2/author-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(AuthorFinderQuery),
+    responses((status = 200, body = AuthorFinderAnswer), (status = 202), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn author_finder_v2(
+    State(ctx): State<AppContext>,
+    caller: HunterCaller,
+    callback: Callback,
+    Params(query): Params<AuthorFinderQuery>,
+) -> Result<Response, ApiError> {
+    find_author(ctx, caller, callback, query).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PhoneFinderQuery {
+    /// The person's email address.
+    email: Option<String>,
+    /// The person's LinkedIn handle (`jane-doe`, or the profile URL).
+    linkedin_handle: Option<String>,
+    /// The company's domain (alone: the company's numbers).
+    domain: Option<String>,
+    /// With `last_name` and `domain`: the person at that company.
+    first_name: Option<String>,
+    last_name: Option<String>,
+    max_duration: Option<String>,
+    #[allow(dead_code)]
+    webhook_url: Option<String>,
+    #[allow(dead_code)]
+    api_key: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct PhoneFinderData {
+    domain: String,
+    /// The lead the number search is about, when one was found.
+    #[schema(value_type = Object)]
+    person: Value,
+    phones: Vec<FoundPhone>,
+    #[schema(value_type = Object)]
+    crawl: Value,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct PhoneFinderAnswer {
+    data: PhoneFinderData,
+    meta: Meta,
+}
+
+async fn find_phone(
+    ctx: AppContext,
+    caller: HunterCaller,
+    callback: Callback,
+    q: PhoneFinderQuery,
+) -> Result<Response, ApiError> {
+    let wait = max_duration(q.max_duration.as_deref())?;
+    let mut params = EnrichParams::new();
+    if let Some(email) = bounded("email", q.email.as_deref(), MAX_EMAIL_CHARS)? {
+        if !is_valid_email(&email) {
+            return Err(ApiError::validation("email", format!("`{email}` is not a valid email address")));
+        }
+        params.insert("email".into(), email.to_lowercase());
+    } else if let Some(handle) = bounded("linkedin_handle", q.linkedin_handle.as_deref(), 200)? {
+        let slug = handle.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned();
+        if slug.is_empty() || slug.contains(char::is_whitespace) {
+            return Err(ApiError::validation("linkedin_handle", "is not a LinkedIn handle"));
+        }
+        params.insert("linkedin_handle".into(), slug.to_lowercase());
+    }
+    if let Some(value) = text(q.domain.as_deref()) {
+        params.insert("domain".into(), domain("domain", value)?);
+    }
+    let first = bounded("first_name", q.first_name.as_deref(), MAX_NAME_CHARS)?;
+    let last = bounded("last_name", q.last_name.as_deref(), MAX_NAME_CHARS)?;
+    if first.is_some() || last.is_some() {
+        let name = person(first.as_deref(), last.as_deref(), None)?;
+        if !params.contains_key("domain") {
+            return Err(ApiError::validation("domain", "is required with first_name and last_name"));
+        }
+        params.insert("first_name".into(), name.first_display);
+        params.insert("last_name".into(), name.last_display);
+    }
+    if params.is_empty() {
+        return Err(ApiError::validation(
+            "email",
+            "give email, linkedin_handle, domain, or first_name + last_name + domain",
+        ));
+    }
+    let shown = json!(params);
+    let answer = results::request(&ctx, &caller.workspace_id, Kind::PhoneFinder, params, wait, callback.url()).await?;
+    Ok(respond(answer, shown))
+}
+
+/// Phone numbers of a person or company: the person's own (from this workspace's leads),
+/// the company's (other leads, and the site's `tel:` links, JSON-LD and contact pages),
+/// each validated, in E.164.
+#[utoipa::path(get, path = "/api/v1/phone-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(PhoneFinderQuery),
+    responses((status = 200, body = PhoneFinderAnswer), (status = 202, description = "Still working: repeat the call"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn phone_finder(
+    State(ctx): State<AppContext>,
+    caller: HunterCaller,
+    callback: Callback,
+    Params(query): Params<PhoneFinderQuery>,
+) -> Result<Response, ApiError> {
+    find_phone(ctx, caller, callback, query).await
+}
+
+/// The same as `/api/v1/phone-finder`, at Hunter's path.
+#[utoipa::path(get, path = "/v2/phone-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(PhoneFinderQuery),
+    responses((status = 200, body = PhoneFinderAnswer), (status = 202), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn phone_finder_v2(
+    State(ctx): State<AppContext>,
+    caller: HunterCaller,
+    callback: Callback,
+    Params(query): Params<PhoneFinderQuery>,
+) -> Result<Response, ApiError> {
+    find_phone(ctx, caller, callback, query).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_checked_and_urls_cut_to_their_host() {
+        assert_eq!(domain("domain", "Acme.COM").unwrap(), "acme.com");
+        assert_eq!(domain("domain", "https://www.acme.com/about").unwrap(), "acme.com");
+        for bad in ["acme", "not a domain", "jane@acme.com", "-acme.com", "acme.c0m", "acme..com", ""] {
+            let e = domain("domain", bad).unwrap_err();
+            assert!(matches!(&e, ApiError::Validation { field, .. } if field == "domain"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn names_come_in_parts_or_whole_and_errors_name_the_parameter() {
+        assert_eq!(person(Some("José"), Some("Müller"), None).unwrap().first(), "jose");
+        assert_eq!(person(None, None, Some("Ada Lovelace")).unwrap().last(), "lovelace");
+        let field = |r: Result<MailName, ApiError>| match r {
+            Err(ApiError::Validation { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(person(Some("Ada"), None, None)), "last_name");
+        assert_eq!(field(person(None, None, None)), "first_name");
+        assert_eq!(field(person(None, None, Some("Cher"))), "full_name");
+    }
+}
