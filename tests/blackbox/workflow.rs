@@ -382,7 +382,7 @@ async fn a_three_node_workflow_runs_for_leads_ingested_into_an_active_campaign(b
             "node \"early\"",
             "workflow.customer_profile",
         ),
-        (json!({"nodes": [{"id": "v", "type": "verify_email"}]}), "node \"v\"", "not available yet"),
+        (json!({"nodes": [{"id": "v", "type": "find_email"}]}), "node \"v\"", "not available yet"),
         (json!({"nodes": [{"id": "c", "type": "condition", "if": "contact.name =="}]}), "node \"c\"", "if"),
     ];
     for (doc, node, words) in bad {
@@ -506,10 +506,128 @@ async fn a_run_is_retried_after_a_503_and_get_answers_are_cached(backend: Backen
     assert_eq!(calls(), 2, "the second run made no request");
 }
 
+async fn set_fields_and_push_nodes_change_and_send_the_lead(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let key = ws.api_key.as_str();
+    let remote = Receiver::start_fn(|req: &Recorded| match req.path.as_str() {
+        "/company" => Reply::status(200, r#"{"company": "Acme \"Rockets\"", "tier": "gold"}"#),
+        _ => Reply::status(404, r#"{"error":"nope"}"#),
+    })
+    .await;
+    let hook = Receiver::start(Reply::ok()).await;
+    let company = create_request(
+        &api,
+        key,
+        &json!({"name": "Company", "method": "POST", "url": format!("{}/company", remote.url),
+                "body": r#"{"email": "{{ contact.email }}"}"#, "retry": {"attempts": 1, "backoff_ms": 100}}),
+    )
+    .await;
+    let missing = create_request(
+        &api,
+        key,
+        &json!({"name": "Missing", "method": "GET", "url": format!("{}/missing", remote.url), "retry": {"attempts": 1, "backoff_ms": 100}}),
+    )
+    .await;
+    let campaign = api.campaign(key, "Enrich and push", "webhook").await;
+    let doc = json!({"nodes": [
+        {"id": "extra", "type": "fetch_api_data", "api_request_id": missing, "output_key": "extra", "on_error": "continue"},
+        {"id": "firm", "type": "fetch_api_data", "api_request_id": company, "output_key": "firm", "on_error": "skip_lead"},
+        {"id": "fill", "type": "set_fields", "fields": {"company": "{{ workflow.firm.company }}", "custom_fields.tier": "{{ workflow.firm.tier }}"}},
+        {"id": "gold", "type": "condition", "if": "contact.custom_fields.tier == 'silver'", "else": "send"},
+        {"id": "never", "type": "render_message", "template": "not for gold", "output_key": "skipped_text"},
+        {"id": "send", "type": "push", "destination": "webhook_url", "webhook_url": format!("{}/leads", hook.url)}
+    ]});
+    let r = api.send("PUT", &format!("/api/v1/campaigns/{campaign}/workflow"), Auth::Key(key), Some(&doc)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), key).await.status, 200);
+    let token = server.webhook_token(&ws);
+    let ids = ingest(&api, &token, &campaign, vec![json!({"name": "Grace", "email": "grace@example.com"})]).await;
+    let run = finished_run(&api, key, &ids[0]).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let nodes: Vec<(&str, &str)> = run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            ("extra", "failed"),
+            ("firm", "succeeded"),
+            ("fill", "succeeded"),
+            ("gold", "succeeded"),
+            ("never", "skipped"),
+            ("send", "succeeded")
+        ]
+    );
+    assert_eq!(
+        (run["nodes"][0]["error"]["code"].as_str(), run["nodes"][0]["error"]["status"].as_u64()),
+        (Some("http_status"), Some(404))
+    );
+    assert_eq!(run["nodes"][3]["result"], false);
+    let push_id = run["nodes"][5]["push_id"].as_str().unwrap();
+    // The lead was changed, then pushed with its new fields.
+    let lead = api.get(&format!("/api/v1/leads/{}", ids[0]), key).await;
+    assert_eq!(
+        (lead.data()["company"].as_str(), lead.data()["custom_fields"]["tier"].as_str()),
+        (Some("Acme \"Rockets\""), Some("gold"))
+    );
+    let sent = hook.wait_for(1, SETTLE).await;
+    let body = sent[0].json();
+    assert_eq!(body["push_id"], push_id);
+    assert_eq!(body["leads"][0]["company"], "Acme \"Rockets\"", "{body}");
+    assert_eq!(
+        remote.requests().iter().find(|q| q.path == "/company").unwrap().json(),
+        json!({"email": "grace@example.com"})
+    );
+}
+
+async fn verify_email_nodes_store_the_verifiers_verdict(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let key = ws.api_key.as_str();
+    let campaign = api.campaign(key, "Verify", "webhook").await;
+    // No network here: a lead without an email, then one whose email fails the syntax check.
+    let doc = json!({"nodes": [
+        {"id": "check_none", "type": "verify_email", "output_key": "none_check", "on_error": "continue"},
+        {"id": "typo", "type": "set_fields", "fields": {"email": "grace@@example..com"}},
+        {"id": "check", "type": "verify_email", "output_key": "email_check"},
+        {"id": "say", "type": "render_message", "output_key": "m", "template": "{{ workflow.email_check.status }}"}
+    ]});
+    let r = api.send("PUT", &format!("/api/v1/campaigns/{campaign}/workflow"), Auth::Key(key), Some(&doc)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api
+        .send(
+            "PUT",
+            &format!("/api/v1/campaigns/{campaign}/workflow"),
+            Auth::Key(key),
+            Some(&json!({"nodes": [{"id": "f", "type": "find_email"}]})),
+        )
+        .await;
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("not available yet"), "{}", r.text);
+    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), key).await.status, 200);
+    let token = server.webhook_token(&ws);
+    let ids = ingest(&api, &token, &campaign, vec![json!({"name": "Grace"})]).await;
+    let run = finished_run(&api, key, &ids[0]).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["nodes"][0]["error"]["code"], "no_email", "{run}");
+    let verdict = &run["outputs"]["email_check"];
+    assert_eq!(
+        (verdict["email"].as_str(), verdict["regexp"].as_bool()),
+        (Some("grace@@example..com"), Some(false)),
+        "{run}"
+    );
+    assert_eq!(run["outputs"]["m"], verdict["status"]);
+}
+
 both_backends!(
     every_method_renders_templates_safely_and_defaults_to_json,
     api_requests_crud_masks_secrets_and_enforces_workspace_limits,
     failures_are_typed_errors_never_truncated,
     a_three_node_workflow_runs_for_leads_ingested_into_an_active_campaign,
     a_run_is_retried_after_a_503_and_get_answers_are_cached,
+    set_fields_and_push_nodes_change_and_send_the_lead,
+    verify_email_nodes_store_the_verifiers_verdict,
 );

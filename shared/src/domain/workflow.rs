@@ -19,8 +19,8 @@ pub const MAX_TEMPLATE_CHARS: usize = 8192;
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 pub const MAX_SET_FIELDS: usize = 30;
 
-/// Node types that need the email verifier, which this deployment does not have yet.
-pub const UNAVAILABLE_NODE_TYPES: [&str; 2] = ["verify_email", "find_email"];
+/// Node types whose enrichment service has not landed yet (the email finder).
+pub const UNAVAILABLE_NODE_TYPES: [&str; 1] = ["find_email"];
 
 /// What `fetch_api_data` does when its request fails for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -59,6 +59,13 @@ pub enum NodeKind {
     /// A template rendered and stored on the run (`workflow.<output_key>`) and shown in
     /// the campaign preview.
     RenderMessage { template: String, output_key: String },
+    /// Verifies the lead's email with the enrichment service (syntax, MX, SMTP) and stores
+    /// the verdict at `workflow.<output_key>` (`status`, `score`, `reason`, ...).
+    VerifyEmail {
+        output_key: String,
+        #[serde(default)]
+        on_error: OnError,
+    },
     /// Pushes the lead with the existing push (webhook URL, HeyReach or Instantly).
     Push {
         destination: Destination,
@@ -74,13 +81,16 @@ impl NodeKind {
             NodeKind::Condition { .. } => "condition",
             NodeKind::SetFields { .. } => "set_fields",
             NodeKind::RenderMessage { .. } => "render_message",
+            NodeKind::VerifyEmail { .. } => "verify_email",
             NodeKind::Push { .. } => "push",
         }
     }
 
     pub fn output_key(&self) -> Option<&str> {
         match self {
-            NodeKind::FetchApiData { output_key, .. } | NodeKind::RenderMessage { output_key, .. } => Some(output_key),
+            NodeKind::FetchApiData { output_key, .. }
+            | NodeKind::RenderMessage { output_key, .. }
+            | NodeKind::VerifyEmail { output_key, .. } => Some(output_key),
             _ => None,
         }
     }
@@ -155,8 +165,8 @@ impl WorkflowDoc {
                 return Err(ValidationError::new(
                     format!("nodes[{i}].type"),
                     format!(
-                        "{label}: `{kind}` is not available yet in this deployment (the email verification \
-                         service has not been installed); remove the node or use set_fields"
+                        "{label}: `{kind}` is not available yet in this deployment (the email finder has not \
+                         been installed); remove the node, or use verify_email on a known address"
                     ),
                 ));
             }
@@ -164,8 +174,8 @@ impl WorkflowDoc {
                 ValidationError::new(
                     format!("nodes[{i}]"),
                     format!(
-                        "{label}: {e} (types: fetch_api_data, condition, set_fields, render_message, push; \
-                         see the README)"
+                        "{label}: {e} (types: fetch_api_data, condition, set_fields, render_message, \
+                         verify_email, push; see the README)"
                     ),
                 )
             })?;
@@ -465,7 +475,7 @@ mod tests {
         assert_eq!(err.field, "nodes[1].output_key");
         assert!(err.message.starts_with("node \"b\""), "{}", err.message);
 
-        let err = WorkflowDoc::parse(&json!({"nodes": [{"id": "v", "type": "verify_email"}]})).unwrap_err();
+        let err = WorkflowDoc::parse(&json!({"nodes": [{"id": "v", "type": "find_email"}]})).unwrap_err();
         assert!(err.message.contains("not available yet"), "{}", err.message);
         let err = WorkflowDoc::parse(&json!({"nodes": [{"id": "c", "type": "condition", "if": "true", "else": "c"}]}))
             .unwrap_err();

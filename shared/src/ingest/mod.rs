@@ -1,9 +1,10 @@
 //! Taking in leads from the campaign webhook (seed 002).
 //!
 //! All or nothing: every lead is validated and every campaign checked before anything is
-//! written. The idempotency key is claimed with a short lease, leads are written in
-//! batches (about N/25 writes), `save_lead` is queued, then the key is marked completed for
-//! the idempotency window. A failure after the claim undoes what was written and releases
+//! written. The idempotency key is claimed with a short lease, together with the first 25
+//! leads, the other leads are written in batches of 25, `save_lead` is queued, then the key
+//! is marked completed for the idempotency window (with the campaigns' lead counters):
+//! ceil(N/25) + 3 DynamoDB calls in all, with the token and campaign reads. A failure after the claim undoes what was written and releases
 //! the key, so the sender can simply retry.
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,10 +21,10 @@ use crate::domain::campaign::{Campaign, LeadSource};
 use crate::domain::lead::{IncomingLead, Lead};
 use crate::ids;
 use crate::queue::QueueError;
-use crate::repo::idempotency::{self, Claim, ClaimRequest, IdempotencyRecord, RecordKey};
+use crate::repo::idempotency::{self, ClaimRequest, IdempotencyRecord, RecordKey};
 use crate::repo::{campaigns, leads};
 use crate::secrets;
-use crate::store::StoreError;
+use crate::store::{Condition, MAX_BATCH_WRITE_ITEMS, MAX_TRANSACT_ITEMS, StoreError, WriteOp};
 
 pub const MAX_LEADS: usize = 1000;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
@@ -134,16 +135,6 @@ pub async fn ingest(
     let now = ctx.now();
     let payload_hash = secrets::hash(&serde_json::to_string(batch.leads).unwrap_or_default());
     let record = RecordKey { workspace_id, scope: SCOPE, key: batch.idempotency_key };
-    let claim = idempotency::claim(
-        &*ctx.store,
-        ClaimRequest { at: record, request_id, payload_hash, now, lease: ctx.config.idempotency_lease },
-    )
-    .await?;
-    if let Claim::Taken(record) = claim {
-        tracing::info!(original_request_id = record.request_id, "duplicate idempotency key refused");
-        return Err(IngestError::DuplicateKey { record: Box::new(record), window: ctx.config.idempotency_ttl });
-    }
-
     let leads: Vec<Lead> = incoming
         .into_iter()
         .enumerate()
@@ -152,7 +143,22 @@ pub async fn ingest(
         })
         .collect();
     let lead_ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
-    if let Err(e) = store_and_announce(ctx, workspace_id, &leads, &lead_ids, &found).await {
+    // The first batch of leads is written with the claim, in one transaction: one call
+    // fewer, and a refused key writes nothing.
+    let (first, rest) = leads.split_at(leads.len().min(MAX_BATCH_WRITE_ITEMS));
+    let with = first
+        .iter()
+        .map(|lead| Ok(WriteOp::Put { item: leads::item(workspace_id, lead)?, condition: Condition::Always }))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let request = ClaimRequest { at: record, request_id, payload_hash, now, lease: ctx.config.idempotency_lease };
+    let held = match idempotency::claim_writing(&*ctx.store, request, with).await? {
+        Ok(held) => held,
+        Err(record) => {
+            tracing::info!(original_request_id = record.request_id, "duplicate idempotency key refused");
+            return Err(IngestError::DuplicateKey { record: Box::new(record), window: ctx.config.idempotency_ttl });
+        }
+    };
+    if let Err(e) = store_and_announce(ctx, workspace_id, rest, &leads, &lead_ids, &found).await {
         undo(ctx, record, &lead_ids).await;
         return Err(e);
     }
@@ -161,10 +167,16 @@ pub async fn ingest(
     for lead in &leads {
         *per_campaign.entry(lead.campaign_id.as_str()).or_default() += 1;
     }
-    for (campaign_id, count) in &per_campaign {
-        // A counter for display; the leads themselves are already safe.
-        if let Err(e) = campaigns::add_leads(&*ctx.store, workspace_id, campaign_id, *count as i64, request_id).await {
-            tracing::warn!(campaign_id, error = %e, "campaign lead counter not updated");
+    // The key's completion and the campaigns' lead counters, in one transaction (more
+    // campaigns than fit go in further ones). The leads are already safe: a failure here
+    // only weakens duplicate protection (the key frees up when its lease ends) or a count.
+    let mut ops = vec![idempotency::completion(record, held, ctx.now(), ctx.config.idempotency_ttl)?];
+    ops.extend(
+        per_campaign.iter().map(|(campaign, n)| campaigns::add_leads_op(workspace_id, campaign, *n as i64, request_id)),
+    );
+    for chunk in ops.chunks(MAX_TRANSACT_ITEMS) {
+        if let Err(e) = ctx.store.transact_write(chunk.to_vec()).await {
+            tracing::error!(error = %e, "idempotency key not marked completed or campaign lead counters not updated");
         }
     }
     let accepted = IngestAccepted {
@@ -177,24 +189,20 @@ pub async fn ingest(
             .map(|(campaign_id, accepted)| CampaignCount { campaign_id: campaign_id.to_owned(), accepted })
             .collect(),
     };
-    let completed =
-        idempotency::complete(&*ctx.store, record, request_id, None, ctx.now(), ctx.config.idempotency_ttl).await;
-    if let Err(e) = completed {
-        // The leads are stored and announced; only duplicate protection is weakened.
-        tracing::error!(error = %e, "idempotency key not marked completed; it frees up when its lease ends");
-    }
     tracing::info!(accepted = accepted.accepted, campaigns = accepted.campaigns.len(), "leads ingested");
     Ok(accepted)
 }
 
+/// Writes the leads not written with the claim, then announces all of them.
 async fn store_and_announce(
     ctx: &AppContext,
     workspace_id: &str,
+    rest: &[Lead],
     leads: &[Lead],
     ids: &[String],
     campaigns: &HashMap<String, Campaign>,
 ) -> Result<(), IngestError> {
-    leads::put_many(&*ctx.store, workspace_id, leads).await?;
+    leads::put_many(&*ctx.store, workspace_id, rest).await?;
     dispatch::emit_leads_saved(&*ctx.queue, workspace_id, ids).await?;
     // Leads of active campaigns with a workflow get their runs queued.
     crate::workflow::trigger::on_ingest(ctx, workspace_id, leads, campaigns).await.map_err(|e| match e {

@@ -104,7 +104,7 @@ pub async fn list(
     store.query(&Query::table(workspace_pk(workspace_id)).prefix(PREFIX).limit(limit).after(cursor).descending()).await
 }
 
-fn settings_key(workspace_id: &str) -> Key {
+pub fn settings_key(workspace_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), "SETTINGS")
 }
 

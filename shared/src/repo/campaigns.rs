@@ -84,8 +84,16 @@ pub async fn add_leads(
     count: i64,
     spread_by: &str,
 ) -> Result<(), StoreError> {
+    match add_leads_op(workspace_id, campaign_id, count, spread_by) {
+        WriteOp::Increment { key, counters } => store.increment(&key, &counters).await,
+        other => store.transact_write(vec![other]).await,
+    }
+}
+
+/// [`add_leads`] as a write for the caller's transaction.
+pub fn add_leads_op(workspace_id: &str, campaign_id: &str, count: i64, spread_by: &str) -> WriteOp {
     let key = Key::new(sharded(&stats_partition(workspace_id, campaign_id), spread_by), STATS);
-    store.increment(&key, &[("lead_count".to_owned(), count)]).await
+    WriteOp::Increment { key, counters: vec![("lead_count".to_owned(), count)] }
 }
 
 /// Lead counts of the given campaigns (0 where none arrived yet).

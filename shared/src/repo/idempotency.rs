@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::keys::item_pk;
 use crate::secrets;
-use crate::store::{Condition, Item, Key, Store, StoreError};
+use crate::store::{Condition, Item, Key, Store, StoreError, WriteOp};
 use crate::time::Timestamp;
 
 /// A partition per record: `W#{ws}#IDEM#{scope}#{sha256(key)}`, sort key `IDEM`.
@@ -69,6 +69,28 @@ pub struct ClaimRequest<'a> {
 }
 
 pub async fn claim(store: &dyn Store, req: ClaimRequest<'_>) -> Result<Claim, StoreError> {
+    Ok(match claim_writing(store, req, Vec::new()).await? {
+        Ok(_) => Claim::Claimed,
+        Err(record) => Claim::Taken(record),
+    })
+}
+
+/// A claim this request holds. Its version is random, so [`completion`] can check that the
+/// key was not taken over (after the lease ended) without reading it first.
+#[derive(Debug, Clone)]
+pub struct Held {
+    record: IdempotencyRecord,
+    version: u64,
+}
+
+/// Claims the key and, in the same transaction, makes the writes `with` (all or none; at
+/// most `MAX_TRANSACT_ITEMS - 1`). The key taken by a live record: `Ok(Err(record))`, and
+/// nothing is written.
+pub async fn claim_writing(
+    store: &dyn Store,
+    req: ClaimRequest<'_>,
+    with: Vec<WriteOp>,
+) -> Result<Result<Held, IdempotencyRecord>, StoreError> {
     let key = req.at.store_key();
     let record = IdempotencyRecord {
         key: req.at.key.to_owned(),
@@ -80,21 +102,47 @@ pub async fn claim(store: &dyn Store, req: ClaimRequest<'_>) -> Result<Claim, St
         response: None,
     };
     let now = req.now.unix_seconds();
-    // A few rounds cover a record that expires or is released between our put and our read.
+    // Below 2^53, so the version reads back exactly wherever numbers are doubles.
+    let version = rand::random_range(1..1u64 << 53);
+    let condition = Condition::NotExistsOrExpired { now };
+    // A few rounds cover a record that expires or is released between our write and our read.
     for _ in 0..3 {
-        let item = Item::new(key.clone(), &record)?.with_expiry(req.now.plus(req.lease).unix_seconds());
-        match store.put(item, Condition::NotExistsOrExpired { now }).await {
-            Ok(()) => return Ok(Claim::Claimed),
+        let item =
+            Item::new(key.clone(), &record)?.with_expiry(req.now.plus(req.lease).unix_seconds()).with_version(version);
+        let result = if with.is_empty() {
+            store.put(item, condition).await
+        } else {
+            let mut ops = vec![WriteOp::Put { item, condition }];
+            ops.extend(with.iter().cloned());
+            match store.transact_write(ops).await {
+                Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Err(StoreError::ConditionFailed),
+                // Another transaction got in the way: try again.
+                Err(StoreError::TransactionCanceled { .. }) => continue,
+                other => other,
+            }
+        };
+        match result {
+            Ok(()) => return Ok(Ok(Held { record, version })),
             Err(StoreError::ConditionFailed) => match store.get(&key).await? {
-                Some(existing) if !existing.is_expired(now) => {
-                    return Ok(Claim::Taken(existing.parse()?));
-                }
+                Some(existing) if !existing.is_expired(now) => return Ok(Err(existing.parse()?)),
                 _ => continue,
             },
             Err(e) => return Err(e),
         }
     }
     Err(StoreError::Backend("idempotency key kept changing while being claimed".into()))
+}
+
+/// The write that marks a held key completed for `window` from its creation, for a
+/// transaction of the caller's; it fails if the key was taken over meanwhile.
+pub fn completion(at: RecordKey<'_>, held: Held, now: Timestamp, window: Duration) -> Result<WriteOp, StoreError> {
+    let mut record = held.record;
+    record.state = IdempotencyState::Completed;
+    record.completed_at = Some(now);
+    let item = Item::new(at.store_key(), &record)?
+        .with_expiry(record.created_at.plus(window).unix_seconds())
+        .with_version(held.version + 1);
+    Ok(WriteOp::Put { item, condition: Condition::VersionIs(held.version) })
 }
 
 /// Marks a claimed key completed for `window` from now, optionally with a response to replay.
@@ -179,5 +227,32 @@ mod tests {
         // The crashed request may not complete over the new owner.
         let err = complete(&store, at("k"), "req_crashed", None, after, Duration::from_secs(600)).await;
         assert!(err.is_err());
+    }
+
+    /// Ingest claims a key together with its first leads, and completes it without a read.
+    #[tokio::test]
+    async fn a_claim_writes_its_companions_only_when_it_wins_and_completes_only_its_own_key() {
+        let (db, _dir) = crate::testing::embedded_db();
+        let store = crate::store::sqlite::SqliteStore::new(db);
+        let t0 = Timestamp::parse("2026-05-01T00:00:00Z").unwrap();
+        let lead = |n: u32| WriteOp::Put {
+            item: Item::new(Key::new(format!("L#{n}"), "L"), &serde_json::json!({"n": n})).unwrap(),
+            condition: Condition::Always,
+        };
+        let held = claim_writing(&store, request("k", "req_a", t0), vec![lead(1)]).await.unwrap().unwrap();
+        assert!(store.get(&Key::new("L#1", "L")).await.unwrap().is_some());
+        let taken = claim_writing(&store, request("k", "req_b", t0), vec![lead(2)]).await.unwrap().unwrap_err();
+        assert_eq!(taken.request_id, "req_a");
+        assert!(store.get(&Key::new("L#2", "L")).await.unwrap().is_none(), "a refused key writes nothing");
+
+        // Taken over after the lease ended: the first owner's completion must fail.
+        let after = t0.plus(Duration::from_secs(60));
+        let new_owner = claim_writing(&store, request("k", "req_c", after), vec![]).await.unwrap().unwrap();
+        let stale = completion(at("k"), held, after, Duration::from_secs(600)).unwrap();
+        assert!(store.transact_write(vec![stale]).await.is_err());
+        let done = completion(at("k"), new_owner, after, Duration::from_secs(600)).unwrap();
+        store.transact_write(vec![done]).await.unwrap();
+        let record: IdempotencyRecord = store.get(&at("k").store_key()).await.unwrap().unwrap().parse().unwrap();
+        assert_eq!((record.request_id.as_str(), record.state), ("req_c", IdempotencyState::Completed));
     }
 }

@@ -26,7 +26,7 @@ pub fn key(workspace_id: &str, campaign_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), format!("WF#{campaign_id}"))
 }
 
-fn version_key(workspace_id: &str, campaign_id: &str, version: u32) -> Key {
+pub fn version_key(workspace_id: &str, campaign_id: &str, version: u32) -> Key {
     Key::new(workspace_pk(workspace_id), format!("WFV#{campaign_id}#{version:06}"))
 }
 

@@ -9,7 +9,7 @@ use crate::time::Timestamp;
 
 pub(crate) const WORKSPACES_INDEX: &str = "WORKSPACES";
 
-fn workspace_key(id: &str) -> Key {
+pub fn workspace_key(id: &str) -> Key {
     Key::new(workspace_pk(id), "META")
 }
 

@@ -119,27 +119,47 @@ pub async fn execute(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id
     }
     version += 1;
 
-    let workflow = workflows::get_version(store, workspace_id, &run.campaign_id, run.workflow_version).await?;
-    let lead = leads::get(store, workspace_id, lead_id).await?;
+    // Everything the nodes read, in one batch read.
+    let keys = [
+        workflows::version_key(workspace_id, &run.campaign_id, run.workflow_version),
+        leads::key(workspace_id, lead_id),
+        workspaces::workspace_key(workspace_id),
+        campaigns::key(workspace_id, &run.campaign_id),
+        api_requests::settings_key(workspace_id),
+    ];
+    let mut found: Vec<Option<crate::store::Item>> = vec![None; keys.len()];
+    for item in store.batch_get(&keys).await? {
+        if let Some(slot) = keys.iter().position(|k| *k == item.key) {
+            found[slot] = Some(item);
+        }
+    }
+    let workflow: Option<Workflow> = parse_slot(&found, 0)?;
+    let lead: Option<Lead> = parse_slot(&found, 1)?;
+    let workspace: Option<Workspace> = parse_slot(&found, 2)?;
+    let campaign: Option<Campaign> = parse_slot(&found, 3)?;
+    let settings: Option<WorkspaceSettings> = parse_slot(&found, 4)?;
     let (Some(workflow), Some(lead)) = (workflow, lead) else {
         let error = node_error("run_abandoned", "the lead or its workflow version no longer exists", None);
         run.finish(RunStatus::Stopped, Some(error), ctx.now());
         workflows::save_run(store, workspace_id, &run, version, &[], true).await?;
         return Ok(());
     };
-    let fetched_before = run.nodes.iter().any(|n| n.node_type == "fetch_api_data" && n.status == NodeStatus::Succeeded);
+    let stored_outputs =
+        |n: &crate::domain::workflow::NodeRun| matches!(n.node_type.as_str(), "fetch_api_data" | "verify_email");
+    let fetched_before = run.nodes.iter().any(|n| stored_outputs(n) && n.status == NodeStatus::Succeeded);
     let mut outputs = run.outputs.clone();
     if fetched_before {
         outputs.extend(workflows::outputs(store, workspace_id, lead_id, &run.id).await?);
     }
-    let mut scope = Scope {
-        workspace: workspaces::get_workspace(store, workspace_id).await?,
-        campaign: campaigns::get(store, workspace_id, &run.campaign_id).await?,
-        lead,
-        settings: None,
-        outputs,
-    };
+    let mut scope = Scope { workspace, campaign, lead, settings: Some(settings.unwrap_or_default()), outputs };
     run_nodes(ctx, workspace_id, &workflow, &mut run, version, &mut scope).await
+}
+
+fn parse_slot<T: serde::de::DeserializeOwned>(
+    found: &[Option<crate::store::Item>],
+    slot: usize,
+) -> Result<Option<T>, StoreError> {
+    found[slot].as_ref().map(|i| i.parse()).transpose()
 }
 
 fn hold(run: &mut Run, ctx: &AppContext) {
@@ -249,20 +269,30 @@ async fn run_nodes(
                 }
             }
         }
+        let last = next >= workflow.nodes.len();
+        if end.is_none() && last {
+            end = Some((RunStatus::Succeeded, None));
+        }
         let summary = end.is_some();
         match end {
             Some((status, error)) => run.finish(status, error, ctx.now()),
             None => hold(run, ctx),
         }
-        if !workflows::save_run(store, workspace_id, run, version, &fetched, summary).await? {
-            return Err(RunError::Busy(run.id.clone()));
+        // A node with an effect outside the run (a call, a lead change, a push) is recorded
+        // before the next starts; conditions and renders are only recomputed if lost, so
+        // they ride along with the next write.
+        if summary || has_effect(&node.kind) {
+            if !workflows::save_run(store, workspace_id, run, version, &fetched, summary).await? {
+                return Err(RunError::Busy(run.id.clone()));
+            }
+            version += 1;
         }
-        version += 1;
         if summary {
             return Ok(());
         }
         index = next;
     }
+    // Only reached by a workflow whose nodes had all run before (a redelivered task).
     run.finish(RunStatus::Succeeded, None, ctx.now());
     if !workflows::save_run(store, workspace_id, run, version, &[], true).await? {
         return Err(RunError::Busy(run.id.clone()));
@@ -287,9 +317,6 @@ async fn execute_node(
                     then: *on_error,
                 });
             };
-            if scope.settings.is_none() {
-                scope.settings = Some(api_requests::settings(&*ctx.store, workspace_id).await?);
-            }
             let settings = scope.settings.unwrap_or_default();
             let answer = match request::render(ctx, &request, &vars) {
                 Ok(rendered) => request::call(ctx, workspace_id, &request, &rendered, &settings).await,
@@ -344,6 +371,9 @@ async fn execute_node(
                 },
             }
         }
+        NodeKind::VerifyEmail { output_key, on_error } => {
+            verify_email(ctx, workspace_id, &scope.lead, output_key, *on_error).await?
+        }
         NodeKind::Push { destination, webhook_url } => {
             let target =
                 match crate::push::resolve_target(ctx, workspace_id, *destination, webhook_url.as_deref()).await {
@@ -378,6 +408,59 @@ async fn execute_node(
             }
         }
     })
+}
+
+fn has_effect(kind: &NodeKind) -> bool {
+    matches!(
+        kind,
+        NodeKind::FetchApiData { .. }
+            | NodeKind::SetFields { .. }
+            | NodeKind::Push { .. }
+            | NodeKind::VerifyEmail { .. }
+    )
+}
+
+/// The enrichment service's verdict on the lead's email, stored as the node's output.
+#[cfg(feature = "enrich")]
+async fn verify_email(
+    ctx: &AppContext,
+    workspace_id: &str,
+    lead: &Lead,
+    output_key: &str,
+    on_error: OnError,
+) -> Result<Outcome, RunError> {
+    let Some(email) = lead.email.as_deref().filter(|e| !e.trim().is_empty()) else {
+        return Ok(Outcome::Failed {
+            error: node_error("no_email", "the lead has no email to verify", None),
+            then: on_error,
+        });
+    };
+    match crate::enrich::verify::verify_email(ctx, workspace_id, email).await {
+        Ok(verification) => {
+            let value = serde_json::to_value(&verification).unwrap_or(Value::Null);
+            let text = value.to_string();
+            Ok(Outcome::Done {
+                output: Some((output_key.to_owned(), value, Some(text))),
+                result: None,
+                push_id: None,
+                cached: verification.cached,
+            })
+        }
+        Err(crate::enrich::EnrichError::Store(e)) => Err(e.into()),
+        Err(e) => Ok(Outcome::Failed { error: node_error("verification_failed", e.to_string(), None), then: on_error }),
+    }
+}
+
+#[cfg(not(feature = "enrich"))]
+async fn verify_email(
+    _ctx: &AppContext,
+    _workspace_id: &str,
+    _lead: &Lead,
+    _output_key: &str,
+    on_error: OnError,
+) -> Result<Outcome, RunError> {
+    let message = "this build has no enrichment service (cargo feature `enrich`)";
+    Ok(Outcome::Failed { error: node_error("verification_failed", message, None), then: on_error })
 }
 
 fn call_error(e: &CallError) -> NodeError {

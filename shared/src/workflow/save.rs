@@ -104,6 +104,15 @@ async fn check_nodes(ctx: &AppContext, workspace_id: &str, doc: &WorkflowDoc) ->
             NodeKind::RenderMessage { template: source, .. } => {
                 template::references(source).map_err(|e| template_error("template", e))?
             }
+            NodeKind::VerifyEmail { .. } => {
+                if !cfg!(feature = "enrich") {
+                    return Err(invalid(
+                        "type",
+                        "verify_email needs the enrichment service, which this build lacks".into(),
+                    ));
+                }
+                BTreeSet::new()
+            }
             NodeKind::Push { destination, webhook_url } => {
                 crate::push::resolve_target(ctx, workspace_id, *destination, webhook_url.as_deref()).await.map_err(
                     |e| match e {

@@ -4,13 +4,13 @@
 //! - Every render has fuel (an instruction budget) and an output size cap, so a template
 //!   cannot loop forever or grow without bound.
 //! - Escaping follows where the text goes: values inserted into a URL are percent-encoded
-//!   (a lone `.` or `..` is refused so no value can climb the path); values inserted into
-//!   a JSON body are JSON-escaped (strings without their quotes, so `"{{ x }}"` stays one
-//!   string; other values as JSON); plain text is inserted as is. `none` renders as
-//!   nothing; `| tojson` inserts any value as JSON.
+//!   (always, even `| safe` output; a lone `.` or `..` is refused so no value can climb
+//!   the path); values inserted into a JSON body are JSON-escaped (strings without their
+//!   quotes, so `"{{ x }}"` stays one string; other values as JSON); plain text is
+//!   inserted as is. `none` renders as nothing; `| tojson` inserts any value as JSON.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
@@ -18,6 +18,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Instructions one render may execute.
 pub const FUEL: u64 = 50_000;
+/// Compiled templates kept for reuse; the cache starts over when it holds this many.
+const CACHED_TEMPLATES: usize = 4096;
 
 /// Where a rendered template goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +58,10 @@ fn environment() -> &'static Environment<'static> {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(64);
-        env.set_auto_escape_callback(|name| match name {
-            "url" => AutoEscape::Custom("url"),
-            "json" => AutoEscape::Custom("json"),
+        // Cached templates are named `{mode}:{source}`: the mode picks the escaping.
+        env.set_auto_escape_callback(|name| match name.split(':').next() {
+            Some("url") => AutoEscape::Custom("url"),
+            Some("json") => AutoEscape::Custom("json"),
             _ => AutoEscape::None,
         });
         env.set_formatter(|out, state, value| {
@@ -68,10 +71,8 @@ fn environment() -> &'static Environment<'static> {
             let write = |out: &mut minijinja::Output, text: &str| {
                 out.write_str(text).map_err(|e| minijinja::Error::new(ErrorKind::WriteFailure, e.to_string()))
             };
-            if value.is_safe() {
-                return write(out, value.as_str().unwrap_or_default());
-            }
             match state.auto_escape() {
+                // Always encoded, even `| safe` or `| tojson` output: no value may shape the URL.
                 AutoEscape::Custom("url") => {
                     let text = value.to_string();
                     if text == "." || text == ".." {
@@ -82,6 +83,8 @@ fn environment() -> &'static Environment<'static> {
                     }
                     write(out, &utf8_percent_encode(&text, URL_VALUE).to_string())
                 }
+                // `| tojson` (and `| safe`) output is already JSON: inserted as is.
+                AutoEscape::Custom("json") if value.is_safe() => write(out, value.as_str().unwrap_or_default()),
                 AutoEscape::Custom("json") => match value.kind() {
                     ValueKind::String => {
                         let quoted = serde_json::to_string(value.as_str().unwrap_or_default()).unwrap_or_default();
@@ -139,6 +142,39 @@ fn error(field: &str, source: Option<&str>, err: &minijinja::Error, vars: Option
     TemplateError { field: field.to_owned(), variable: None, message }
 }
 
+/// Compiled templates by `{mode}:{source}`, so a workflow's templates are parsed once per
+/// process rather than once per lead.
+struct Compiled {
+    env: Environment<'static>,
+    count: usize,
+}
+
+fn compiled() -> &'static RwLock<Compiled> {
+    static CACHE: OnceLock<RwLock<Compiled>> = OnceLock::new();
+    CACHE.get_or_init(|| RwLock::new(Compiled { env: environment().clone(), count: 0 }))
+}
+
+fn render_cached(name: &str, source: &str, vars: &serde_json::Value) -> Result<String, minijinja::Error> {
+    let cache = compiled();
+    {
+        let read = cache.read().unwrap_or_else(|e| e.into_inner());
+        if let Ok(template) = read.env.get_template(name) {
+            return template.render(Value::from_serialize(vars));
+        }
+    }
+    {
+        let mut write = cache.write().unwrap_or_else(|e| e.into_inner());
+        if write.count >= CACHED_TEMPLATES {
+            write.env.clear_templates();
+            write.count = 0;
+        }
+        write.env.add_template_owned(name.to_owned(), source.to_owned())?;
+        write.count += 1;
+    }
+    let read = cache.read().unwrap_or_else(|e| e.into_inner());
+    read.env.get_template(name)?.render(Value::from_serialize(vars))
+}
+
 /// Renders `source` for `field`; the output may be at most `max_bytes`.
 pub fn render(
     field: &str,
@@ -151,10 +187,11 @@ pub fn render(
     if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
         return check_size(field, source.to_owned(), max_bytes);
     }
-    let env = environment();
-    let template =
-        env.template_from_named_str(mode.template_name(), source).map_err(|e| error(field, None, &e, None))?;
-    let out = template.render(Value::from_serialize(vars)).map_err(|e| error(field, Some(source), &e, Some(vars)))?;
+    let name = format!("{}:{source}", mode.template_name());
+    let out = render_cached(&name, source, vars).map_err(|e| {
+        let syntax = e.kind() == ErrorKind::SyntaxError;
+        error(field, (!syntax).then_some(source), &e, (!syntax).then_some(vars))
+    })?;
     check_size(field, out, max_bytes)
 }
 
@@ -220,6 +257,8 @@ mod tests {
         let out = render("url", "https://x.test/u/{{ contact.path }}?e={{ contact.email }}", Mode::Url, &vars(), 4096)
             .unwrap();
         assert_eq!(out, "https://x.test/u/..%2Fadmin?e=a%2Bb%40x.com");
+        let out = render("url", "https://x.test/{{ contact.path | tojson }}", Mode::Url, &vars(), 4096).unwrap();
+        assert_eq!(out, "https://x.test/%22..%2Fadmin%22", "safe output is encoded too");
         let err = render("url", "https://x.test/{{ '..' }}/x", Mode::Url, &vars(), 4096).unwrap_err();
         assert!(err.message.contains("`.` or `..`"), "{err}");
     }

@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 pub mod fakes;
 #[allow(dead_code)]
+pub mod mail;
+#[allow(dead_code)]
 pub mod receiver;
 
 use std::io::{BufRead, BufReader};
@@ -146,6 +148,12 @@ impl Server {
     /// The embedded store's directory.
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir.as_ref().expect("data dir").path()
+    }
+
+    /// What the server has written to its log so far.
+    pub fn log(&self) -> String {
+        let dir = self.dir.as_ref().expect("data dir");
+        std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {
