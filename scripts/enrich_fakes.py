@@ -12,8 +12,8 @@ addresses (the verifier is pointed at that port with LEADPUSH_SMTP_PORT), one pe
 
 DNS zones: normal.test, catchall.test, reject.test, greylist.test, silent.test (MX to the
 server above), implicit.test (no MX, an A record: its own mail server), nomail.test (exists,
-no MX and no address), gmail.com and bulk1.test..bulk5.test (MX to the normal server).
-Every other name is NXDOMAIN.
+no MX and no address), gmail.com and bulk.test (MX to the normal server). Subdomains of a
+zone behave like it (tests use unique ones: t1.silent.test). Every other name is NXDOMAIN.
 
 Prints one JSON line with the addresses, then serves until stdin closes (so it never outlives
 the test that started it). A small HTTP control server answers GET /stats (DNS queries by
@@ -22,6 +22,7 @@ name and type, SMTP connections and RCPTs by server, SOCKS5 connections) and POS
 
 import asyncio
 import json
+import os
 import re
 import socket
 import sys
@@ -30,10 +31,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 from dnslib import QTYPE, RR, A, MX, TXT, RCODE
-from dnslib.server import BaseResolver, DNSServer
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 LOCK = threading.Lock()
-STATS = {"dns_queries": 0, "dns_by_name": {}, "smtp_connections": {}, "rcpt": {}, "socks_connections": 0}
+def empty_stats():
+    return {"dns_queries": 0, "dns_by_name": {}, "smtp_connections": {}, "rcpt": {}, "probes": {}, "socks_connections": 0}
+
+
+STATS = empty_stats()
+SEEN = set()
+# A catch-all probe's mailbox: 20 random lower-case letters and digits (see enrich::verify).
+PROBE = re.compile(r"^[a-z0-9]{20}$")
 
 SERVERS = {"normal": "127.0.0.1", "catchall": "127.0.0.2", "reject": "127.0.0.3", "greylist": "127.0.0.4", "silent": "127.0.0.5"}
 MX_ZONES = {
@@ -43,8 +51,16 @@ MX_ZONES = {
     "greylist.test": "greylist",
     "silent.test": "silent",
     "gmail.com": "normal",
-    **{f"bulk{n}.test": "normal" for n in range(1, 6)},
+    "bulk.test": "normal",
 }
+
+
+def zone_of(name):
+    """The zone a name belongs to: itself or any subdomain (t1.silent.test is silent.test)."""
+    for zone in MX_ZONES:
+        if name == zone or name.endswith("." + zone):
+            return zone
+    return None
 KNOWN = re.compile(r"^(alice|bob|user\d+)$")
 
 
@@ -61,15 +77,22 @@ class Zones(BaseResolver):
         reply = request.reply()
         qname = str(request.q.qname).rstrip(".").lower()
         qtype = QTYPE[request.q.qtype]
-        count("dns_queries")
-        count("dns_by_name", f"{qname} {qtype}")
-        if qname in MX_ZONES:
+        # A resolver re-sends a UDP query it got no answer to yet (hickory: after 333 ms) with
+        # the same message id: that is one lookup, counted once. TCP queries are keyed apart.
+        tcp = "" if handler.protocol == "udp" else " tcp"
+        with LOCK:
+            first = (request.header.id, qname, qtype, tcp) not in SEEN
+            SEEN.add((request.header.id, qname, qtype, tcp))
+        if first:
+            count("dns_queries")
+            count("dns_by_name", f"{qname} {qtype}{tcp}")
+        if qname.startswith("mx.") and zone_of(qname[3:]):
+            if qtype == "A":
+                reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=300, rdata=A(SERVERS[MX_ZONES[zone_of(qname[3:])]])))
+            return reply
+        if zone_of(qname):
             if qtype == "MX":
                 reply.add_answer(RR(request.q.qname, QTYPE.MX, ttl=300, rdata=MX(f"mx.{qname}", 10)))
-            return reply
-        if qname.startswith("mx.") and qname[3:] in MX_ZONES:
-            if qtype == "A":
-                reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=300, rdata=A(SERVERS[MX_ZONES[qname[3:]]])))
             return reply
         if qname == "implicit.test":
             if qtype == "A":
@@ -89,7 +112,9 @@ class Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         count("rcpt", self.name)
-        local = address.split("@", 1)[0].lower()
+        local, _, domain = address.lower().partition("@")
+        if PROBE.match(local):
+            count("probes", domain)
         if self.name == "catchall" or (self.name == "normal" and KNOWN.match(local)):
             envelope.rcpt_tos.append(address)
             return "250 2.1.5 OK"
@@ -174,7 +199,7 @@ class Control(BaseHTTPRequestHandler):
 
     def do_POST(self):
         with LOCK:
-            STATS.update({"dns_queries": 0, "dns_by_name": {}, "smtp_connections": {}, "rcpt": {}, "socks_connections": 0})
+            STATS.update(empty_stats())
         self.send_response(204)
         self.end_headers()
 
@@ -207,9 +232,10 @@ async def main():
                 c.stop()
     if not controllers:
         sys.exit("no free port for the SMTP servers")
-    dns = DNSServer(Zones(), port=0, address="127.0.0.1", tcp=False)
+    quiet = DNSLogger(logf=lambda _line: None)  # stdout is the parent's pipe, read only once
+    dns = DNSServer(Zones(), port=0, address="127.0.0.1", tcp=False, logger=quiet)
     dns.start_thread()
-    dns_tcp = DNSServer(Zones(), port=dns.server.server_address[1], address="127.0.0.1", tcp=True)
+    dns_tcp = DNSServer(Zones(), port=dns.server.server_address[1], address="127.0.0.1", tcp=True, logger=quiet)
     dns_tcp.start_thread()
     socks = await socks5_server()
     control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
@@ -220,6 +246,7 @@ async def main():
         "socks5": f"127.0.0.1:{socks.sockets[0].getsockname()[1]}",
         "control": f"http://127.0.0.1:{control.server_address[1]}",
     }), flush=True)
+    sys.stdout = open(os.devnull, "w")  # the parent stops reading after that line
     await loop.run_in_executor(None, sys.stdin.read)  # until the parent goes away
     for c in controllers:
         c.stop()

@@ -24,6 +24,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [ -s "$dir/port" ] || { echo "moto did not start within 30 s" >&2; cat "$dir/moto.log" >&2; exit 1; }
+# The tests start local DNS/SMTP servers (scripts/enrich_fakes.py) with the same Python.
+export LEADPUSH_TEST_PYTHON="$(cd "$(dirname "$python")" && pwd)/$(basename "$python")"
 export LEADPUSH_TEST_MOTO_URL="http://127.0.0.1:$(cat "$dir/port")"
 echo "moto listening on $LEADPUSH_TEST_MOTO_URL"
 "$@"

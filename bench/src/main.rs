@@ -3,6 +3,7 @@
 
 mod aws_counter;
 mod delivery;
+mod enrich;
 mod feedback;
 mod finders;
 mod ingest;
@@ -17,10 +18,10 @@ mod workflow;
 async fn main() -> anyhow::Result<()> {
     let moto = std::env::var("LEADPUSH_TEST_MOTO_URL")
         .map_err(|_| anyhow::anyhow!("LEADPUSH_TEST_MOTO_URL is not set: run `make bench`, which starts moto"))?;
-    let mut rows = Vec::new();
-    // `LEADPUSH_BENCH_ONLY=finders` (comma-separated areas) runs only those areas.
+    // `LEADPUSH_BENCH_ONLY=enrich,push` runs only those areas (all by default).
     let only = std::env::var("LEADPUSH_BENCH_ONLY").unwrap_or_default();
     let wanted = |area: &str| only.is_empty() || only.split(',').any(|a| a.trim() == area);
+    let mut rows = Vec::new();
     if wanted("storage") {
         eprintln!("bench: storage ...");
         rows.extend(storage::run(&moto).await?);
@@ -44,6 +45,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("delivery") {
         eprintln!("bench: delivery ...");
         rows.extend(delivery::run(&moto).await?);
+    }
+    if wanted("enrich") {
+        eprintln!("bench: enrich ...");
+        rows.extend(enrich::run().await?);
     }
     if wanted("workflow") {
         eprintln!("bench: workflow ...");

@@ -106,9 +106,10 @@ fn child(workspace_id: &str, job: &Job, sk: String, value: &impl Serialize) -> R
         .with_expiry(job.created_at.plus(RETENTION).unix_seconds()))
 }
 
+/// One chunk's addresses with their positions in the submitted list.
 #[derive(Debug, Serialize, Deserialize)]
 struct Input {
-    first_index: usize,
+    indexes: Vec<usize>,
     addresses: Vec<String>,
 }
 
@@ -150,9 +151,20 @@ pub async fn create(
         created_at: ctx.now(),
         completed_at: None,
     };
+    // Chunks follow the domains (sorted), so a chunk holds one or two domains and each
+    // domain is probed over as few SMTP sessions as possible.
+    let mut order: Vec<(String, usize)> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.trim().rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default(), i))
+        .collect();
+    order.sort();
     let mut items = Vec::with_capacity(job.chunks);
-    for (n, chunk) in addresses.chunks(CHUNK).enumerate() {
-        let input = Input { first_index: n * CHUNK, addresses: chunk.iter().map(|a| a.trim().to_owned()).collect() };
+    for (n, chunk) in order.chunks(CHUNK).enumerate() {
+        let input = Input {
+            indexes: chunk.iter().map(|(_, i)| *i).collect(),
+            addresses: chunk.iter().map(|(_, i)| addresses[*i].trim().to_owned()).collect(),
+        };
         items.push(child(workspace_id, &job, format!("IN#{n:04}"), &input)?);
     }
     ctx.store.batch_put(items).await?;
@@ -262,7 +274,7 @@ pub async fn run_chunk(ctx: &AppContext, workspace_id: &str, job_id: &str, chunk
     let mut items = Vec::with_capacity(input.addresses.len());
     for (position, verification) in verified.into_iter().flatten() {
         *counts.entry(status_counter(&verification)).or_default() += 1;
-        let index = input.first_index + position;
+        let index = input.indexes[position];
         items.push(child(workspace_id, &job, format!("OUT#{index:05}"), &JobResult { index, verification })?);
     }
     store.batch_put(items).await?;

@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 pub mod fakes;
 #[allow(dead_code)]
+pub mod mail;
+#[allow(dead_code)]
 pub mod receiver;
 
 use std::io::{BufRead, BufReader};
@@ -141,6 +143,12 @@ impl Server {
         let status = self.stop();
         assert!(status.success(), "graceful stop failed: {status:?}");
         Self::spawn(env, dir, false)
+    }
+
+    /// What the server has written to its log so far.
+    pub fn log(&self) -> String {
+        let dir = self.dir.as_ref().expect("data dir");
+        std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {
