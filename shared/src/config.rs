@@ -19,6 +19,8 @@ pub struct Config {
     pub table: String,
     pub queue_url: Option<String>,
     pub public_url: Option<String>,
+    /// Honour `X-Forwarded-Host`/`-Proto` (only behind a proxy that sets them).
+    pub trust_forwarded_headers: bool,
     pub allow_private_targets: bool,
     pub idempotency_ttl: Duration,
     pub idempotency_lease: Duration,
@@ -35,6 +37,12 @@ pub struct Config {
     pub webhook_disable_after_failures: u32,
     /// ...or after failing this long without a single success.
     pub webhook_disable_after: Duration,
+    /// `leadpush serve`: time to receive a request's head (and keep-alive idle time).
+    pub header_timeout: Duration,
+    /// `leadpush serve`: time to receive a request's whole body.
+    pub body_timeout: Duration,
+    /// `leadpush serve`: open connections at most (see `listener`).
+    pub max_connections: usize,
     /// Email verification and the caches of enrichment (see `crate::enrich`).
     pub enrich: EnrichConfig,
 }
@@ -95,7 +103,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("LEADPUSH_DATA_DIR", ".leadpush", "Directory of the embedded SQLite file."),
     ("LEADPUSH_TABLE", "leadpush", "DynamoDB table name."),
     ("LEADPUSH_QUEUE_URL", "(none)", "SQS work queue URL; required with dynamodb."),
-    ("LEADPUSH_PUBLIC_URL", "(from Host header)", "Base URL shown in webhook setup instructions."),
+    (
+        "LEADPUSH_PUBLIC_URL",
+        "(from Host header)",
+        "Base URL shown in webhook setup instructions. Without it, a valid `Host` header is used.",
+    ),
+    (
+        "LEADPUSH_TRUST_FORWARDED_HEADERS",
+        "0",
+        "1 honours `X-Forwarded-Host`/`X-Forwarded-Proto` for that base URL; only behind a proxy that sets them.",
+    ),
     (
         "LEADPUSH_ALLOW_PRIVATE_TARGETS",
         "0",
@@ -124,6 +141,21 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "LEADPUSH_MAX_RECEIVES",
         "5",
         "Receives before the embedded queue dead-letters a message (SQS: the redrive policy).",
+    ),
+    (
+        "LEADPUSH_HEADER_TIMEOUT_MS",
+        "10000",
+        "`leadpush serve`: a client must send a request's headers within this time (also the keep-alive idle limit).",
+    ),
+    (
+        "LEADPUSH_BODY_TIMEOUT_MS",
+        "30000",
+        "`leadpush serve`: a client must send a request's whole body within this time.",
+    ),
+    (
+        "LEADPUSH_MAX_CONNECTIONS",
+        "4096",
+        "`leadpush serve`: open connections at most; at the cap idle and anonymous ones are shed first.",
     ),
     (
         "LEADPUSH_SMTP_PROBE",
@@ -301,6 +333,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .map(|u| u.trim_end_matches('/').to_owned()),
             allow_private_targets: flag("LEADPUSH_ALLOW_PRIVATE_TARGETS"),
+            trust_forwarded_headers: flag("LEADPUSH_TRUST_FORWARDED_HEADERS"),
             idempotency_ttl: Duration::from_secs(number("LEADPUSH_IDEMPOTENCY_TTL_SECS", 7 * 24 * 3600)?),
             idempotency_lease: Duration::from_secs(number("LEADPUSH_IDEMPOTENCY_LEASE_SECS", 60)?.max(1)),
             heyreach_base_url: text("LEADPUSH_HEYREACH_BASE_URL", "https://api.heyreach.io/api/public")
@@ -320,6 +353,9 @@ impl Config {
             webhook_disable_after: humantime::parse_duration(&text("LEADPUSH_WEBHOOK_DISABLE_AFTER", "24h")).map_err(
                 |e| ConfigError { name: "LEADPUSH_WEBHOOK_DISABLE_AFTER", message: format!("is not a duration ({e})") },
             )?,
+            header_timeout: Duration::from_millis(number("LEADPUSH_HEADER_TIMEOUT_MS", 10_000)?.max(100)),
+            body_timeout: Duration::from_millis(number("LEADPUSH_BODY_TIMEOUT_MS", 30_000)?.max(100)),
+            max_connections: number("LEADPUSH_MAX_CONNECTIONS", 4096)?.clamp(8, 1_000_000) as usize,
             enrich: enrich_config(&text, &number)?,
         };
         if config.enrich.crawl_http_port.is_some() && !config.allow_private_targets {

@@ -73,21 +73,102 @@ const POOL_SIZE: u32 = 4;
 const CACHE_KIB: u32 = 8 * 1024;
 /// How often the background thread moves the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Past this size a checkpoint waits for readers on old snapshots (TRUNCATE), so the next
+/// writer starts the WAL from its beginning again. PASSIVE checkpoints alone never reset it
+/// while some connection is always reading or writing: it grew past 1.6 GB under load.
+const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
+/// `journal_size_limit`: a reset WAL is truncated back to this size.
+const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// Checkpoint ticks without a write after which the WAL is truncated to zero bytes.
+const QUIET_TICKS: u32 = 4;
 
-/// Checkpoints the WAL from a thread of its own, so a request's commit never pays for it.
-/// The thread ends once every clone of the `EmbeddedDb` is gone (`alive` cannot upgrade).
-fn checkpointer(pool: Pool<SqliteConnectionManager>, alive: std::sync::Weak<()>) {
+/// The WAL file beside a database file.
+pub fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// When the checkpoint thread checkpoints how (sizes in bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct WalPolicy {
+    pub restart_at: u64,
+    pub size_limit: u64,
+}
+
+impl Default for WalPolicy {
+    fn default() -> Self {
+        Self { restart_at: WAL_RESTART_BYTES, size_limit: WAL_LIMIT_BYTES }
+    }
+}
+
+/// How long a TRUNCATE checkpoint waits for readers on old snapshots. Writers wait while
+/// it does, so it gives up soon and tries again on the next tick.
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(1);
+
+/// Checkpoints the WAL from a thread and connection of its own, so a request's commit
+/// never pays for it: PASSIVE while the WAL is small, TRUNCATE once it passes
+/// `restart_at` or once no frame was appended for `QUIET_TICKS`. The thread ends
+/// once every clone of the `EmbeddedDb` is gone (`alive` cannot upgrade).
+fn checkpointer(path: PathBuf, policy: WalPolicy, alive: std::sync::Weak<()>) {
     let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
+        let conn = match Connection::open(&path).and_then(|c| {
+            c.busy_timeout(CHECKPOINT_WAIT)?;
+            c.execute_batch(&format!("PRAGMA journal_size_limit = {};", policy.size_limit))?;
+            Ok(c)
+        }) {
+            Ok(conn) => conn,
+            Err(e) => {
+                return tracing::warn!(error = %e, "no checkpoint connection; the WAL is truncated at restarts only");
+            }
+        };
+        let wal = wal_path(&path);
+        let (mut last_frames, mut quiet) = (-1i64, 0u32);
         while alive.upgrade().is_some() {
             std::thread::sleep(CHECKPOINT_EVERY);
-            if let Ok(conn) = pool.get() {
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+            // TRUNCATE is RESTART (wait for readers of old snapshots, so the next writer
+            // starts the WAL afresh) plus cutting the file to zero bytes.
+            let mode =
+                if size >= policy.restart_at || (quiet >= QUIET_TICKS && size > 0) { "TRUNCATE" } else { "PASSIVE" };
+            match checkpoint(&conn, mode) {
+                Ok(state) => {
+                    // Quiet: everything is in the database and nothing new was appended.
+                    let settled = state.busy == 0 && state.log_frames == state.checkpointed;
+                    quiet = if settled && state.log_frames == last_frames { quiet + 1 } else { 0 };
+                    last_frames = state.log_frames;
+                }
+                Err(e) => tracing::warn!(error = %e, mode, "WAL checkpoint failed"),
             }
         }
     });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "no checkpoint thread; the WAL will grow until the next start");
     }
+}
+
+/// What `PRAGMA wal_checkpoint` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// 1 when readers or a writer kept it from completing.
+    pub busy: i64,
+    pub log_frames: i64,
+    pub checkpointed: i64,
+}
+
+fn checkpoint(conn: &Connection, mode: &str) -> Result<Checkpoint, rusqlite::Error> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok(Checkpoint { busy: r.get(0)?, log_frames: r.get(1)?, checkpointed: r.get(2)? })
+    })
+}
+
+/// Moves the whole WAL into the database and truncates it to zero bytes: at start-up (a
+/// WAL left by a crash) and at shutdown. Waits (busy timeout) for other connections'
+/// transactions to end.
+pub fn truncate_wal(data_dir: &Path) -> Result<Checkpoint, EmbeddedError> {
+    let conn = Connection::open(data_dir.join(DB_FILE))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(checkpoint(&conn, "TRUNCATE")?)
 }
 
 /// The 64-bit FNV-1a hash of a partition key, as stored in `gsiNh`. FNV-1a is fixed by its
@@ -214,17 +295,23 @@ pub struct EmbeddedDb {
 impl EmbeddedDb {
     /// Opens (creating if needed) `<data_dir>/leadpush.db` and applies the schema.
     pub fn open(data_dir: &Path) -> Result<Self, EmbeddedError> {
+        Self::open_with(data_dir, WalPolicy::default())
+    }
+
+    pub fn open_with(data_dir: &Path, policy: WalPolicy) -> Result<Self, EmbeddedError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| EmbeddedError::DataDir { path: data_dir.to_path_buf(), source })?;
         let path = data_dir.join(DB_FILE);
-        let manager = SqliteConnectionManager::file(&path).with_init(|c: &mut Connection| {
+        let manager = SqliteConnectionManager::file(&path).with_init(move |c: &mut Connection| {
             // WAL lets readers run beside the one writer; busy_timeout makes concurrent
             // writers (another process included) wait instead of failing. Checkpoints run
             // in the background (see `checkpointer`), not inside some request's commit.
             c.busy_timeout(Duration::from_secs(30))?;
             c.execute_batch(&format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-                 PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{CACHE_KIB};"
+                 PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{CACHE_KIB};
+                 PRAGMA journal_size_limit = {};",
+                policy.size_limit
             ))
         });
         let pool = Pool::builder().max_size(POOL_SIZE).connection_timeout(Duration::from_secs(30)).build(manager)?;
@@ -234,7 +321,7 @@ impl EmbeddedDb {
         migrate_email_lookups(&mut conn)?;
         drop(conn);
         let alive = std::sync::Arc::new(());
-        checkpointer(pool.clone(), std::sync::Arc::downgrade(&alive));
+        checkpointer(path.clone(), policy, std::sync::Arc::downgrade(&alive));
         Ok(Self { pool, path, _alive: alive })
     }
 
@@ -307,6 +394,75 @@ mod tests {
         drop(store);
         let store = SqliteStore::new(EmbeddedDb::open(dir.path()).unwrap());
         assert_eq!(store.query(&Query::table("W#1")).await.unwrap().items.len(), 2);
+    }
+
+    fn wal_size(dir: &Path) -> u64 {
+        std::fs::metadata(wal_path(&dir.join(DB_FILE))).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// A reader that holds an old snapshot stops every checkpoint short; PASSIVE ones alone
+    /// then let the WAL grow without bound, and it never shrank afterwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_after_a_long_reader_and_is_truncated_when_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = WalPolicy { restart_at: 512 * 1024, size_limit: 1024 * 1024 };
+        let store = SqliteStore::new(EmbeddedDb::open_with(dir.path(), policy).unwrap());
+        let blob = "x".repeat(4000);
+        let put = |i: usize| {
+            let item = crate::store::Item::new(
+                Key::new(format!("P#{}", i % 50), format!("S#{i}")),
+                &serde_json::json!({"b": blob}),
+            )
+            .unwrap();
+            store.put(item, crate::store::Condition::Always)
+        };
+        put(0).await.unwrap();
+        // An old snapshot, held while ~4 MB are written.
+        let reader = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        reader.execute_batch("BEGIN; SELECT COUNT(*) FROM items;").unwrap();
+        for i in 1..1000 {
+            put(i).await.unwrap();
+        }
+        let grown = wal_size(dir.path());
+        assert!(grown > 3 * 1024 * 1024, "the held snapshot should have kept the WAL growing ({grown} bytes)");
+        reader.execute_batch("COMMIT;").unwrap();
+        // Bursts of writes beside a busy reader: after each, checkpoints complete and the
+        // WAL comes back under its limit (it never shrank before).
+        let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let reading = {
+            let (store, busy) = (store.clone(), busy.clone());
+            tokio::spawn(async move {
+                while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.query(&Query::table("P#1")).await.unwrap();
+                }
+            })
+        };
+        let mut i = 1000;
+        for burst in 0..3 {
+            for _ in 0..300 {
+                put(i).await.unwrap();
+                i += 1;
+            }
+            let limit = tokio::time::Instant::now() + Duration::from_secs(30);
+            while wal_size(dir.path()) > policy.size_limit {
+                assert!(tokio::time::Instant::now() < limit, "burst {burst}: WAL still {} bytes", wal_size(dir.path()));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        busy.store(false, std::sync::atomic::Ordering::Relaxed);
+        reading.await.unwrap();
+        // Quiet: truncated to nothing.
+        let quiet = tokio::time::Instant::now() + Duration::from_secs(30);
+        while wal_size(dir.path()) > 0 {
+            assert!(
+                tokio::time::Instant::now() < quiet,
+                "WAL not truncated when quiet: {} bytes",
+                wal_size(dir.path())
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let written = (0..i).filter(|n| n % 50 == 7).count();
+        assert_eq!(store.query(&Query::table("P#7")).await.unwrap().items.len(), written, "nothing lost");
     }
 
     #[tokio::test]

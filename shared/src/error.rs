@@ -31,6 +31,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("Too many requests.")]
     RateLimited { retry_after_secs: u64 },
+    /// 408: the body did not arrive in time; the connection is closed.
+    #[error("The request body was not received within {0} seconds.")]
+    RequestTimeout(u64),
     /// 503 with `Retry-After`: the store is throttling or contended; nothing was committed
     /// that a retry of the same request would not complete.
     #[error("The service is busy. Retry the same request after the Retry-After delay.")]
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,6 +95,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -127,6 +132,9 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if let ApiError::RequestTimeout(_) = self {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

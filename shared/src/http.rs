@@ -53,7 +53,7 @@ pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiEr
             body.frame().await
         };
         let Some(frame) = next else { break };
-        let frame = frame.map_err(|e| ApiError::validation("body", format!("could not be read: {e}")))?;
+        let frame = frame.map_err(body_error)?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -72,6 +72,19 @@ pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiEr
         return Err(ApiError::body_too_large(limit));
     }
     Ok(buf.freeze())
+}
+
+/// A body that stopped arriving: 408 when the listener's deadline passed, else 400.
+fn body_error(e: axum::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(cause) = source {
+        #[cfg(feature = "embedded")]
+        if let Some(timeout) = cause.downcast_ref::<crate::listener::BodyTimedOut>() {
+            return ApiError::RequestTimeout(timeout.0.as_secs().max(1));
+        }
+        source = cause.source();
+    }
+    ApiError::validation("body", format!("could not be read: {e}"))
 }
 
 /// Parses a JSON object body, naming the offending field (`leads[3].score`) in the error.
@@ -162,6 +175,35 @@ where
     }
 }
 
+/// Path parameters, with our error shape on bad input (e.g. `%ff`, which is not UTF-8).
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(match e.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => {
+                    ApiError::validation(key.clone(), "is not valid UTF-8 once percent-decoded")
+                }
+                ErrorKind::ParseErrorAtKey { key, expected_type, .. } => {
+                    ApiError::validation(key.clone(), format!("must be {expected_type}"))
+                }
+                _ => ApiError::validation("path", e.body_text()),
+            }),
+            Err(other) => Err(ApiError::internal(other.body_text())),
+        }
+    }
+}
+
 /// `200 {"data": T}`.
 pub struct Data<T>(pub T);
 
@@ -224,6 +266,7 @@ pub const MAX_PAGE_SIZE: usize = 100;
 #[into_params(parameter_in = Query)]
 pub struct Pagination {
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
@@ -243,9 +286,68 @@ impl Pagination {
     }
 }
 
+/// Whether `text` is a plain `host[:port]`: a DNS name, an IPv4 address or a bracketed
+/// IPv6 address, and an optional port. Nothing else (no quotes, spaces, paths, userinfo).
+pub fn is_host_and_port(text: &str) -> bool {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else { return false };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            _ => match after.strip_prefix(':') {
+                Some(port) => ("", Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match text.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+    let name_ok = host.is_empty() && text.starts_with('[')
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            }));
+    port_ok && name_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_host_and_port_pass() {
+        for good in ["localhost:3000", "api.example.com", "127.0.0.1:8080", "[::1]:3000", "[2001:db8::1]", "a-b.c"] {
+            assert!(is_host_and_port(good), "{good}");
+        }
+        for bad in [
+            "evil.example\"; rm -rf /",
+            "a b",
+            "user@host",
+            "host/path",
+            "host:",
+            "host:99999",
+            "host:80:80",
+            "-a.com",
+            "a..com",
+            "[::1",
+            "[zz]:1",
+            "",
+            "h\u{7f}",
+        ] {
+            assert!(!is_host_and_port(bad), "{bad}");
+        }
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]

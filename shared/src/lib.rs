@@ -25,6 +25,8 @@ pub mod ids;
 pub mod ingest;
 pub mod lambda;
 #[cfg(feature = "embedded")]
+pub mod listener;
+#[cfg(feature = "embedded")]
 pub mod local;
 pub mod memory;
 pub mod push;

@@ -46,6 +46,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
 pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
     let ctx = AppContext::from_config(config).await?;
+    truncate_wal(&ctx, "start-up");
     let listener =
         TcpListener::bind(options.addr).await.map_err(|source| ServeError::Bind { addr: options.addr, source })?;
     let local = listener.local_addr()?;
@@ -62,10 +63,15 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = crate::dispatch::worker::spawn(ctx.clone(), options.workers, stop_rx.clone());
     background.push(tokio::spawn(purge_loop(ctx.clone(), stop_rx)));
-    let app = api::app(ctx, &Function::ALL);
+    let limits = crate::listener::Limits {
+        header_timeout: ctx.config.header_timeout,
+        body_timeout: ctx.config.body_timeout,
+        max_connections: ctx.config.max_connections,
+    };
+    let app = api::app(ctx.clone(), &Function::ALL);
     #[cfg(feature = "console")]
     let app = app.merge(crate::console::router());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    crate::listener::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await?;
 
     tracing::info!("shutting down: finishing in-flight tasks");
     let _ = stop_tx.send(true);
@@ -74,8 +80,21 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
             tracing::warn!("a worker did not stop within 30 s");
         }
     }
+    truncate_wal(&ctx, "shutdown");
     println!("Leadpush stopped.");
     Ok(())
+}
+
+/// Empties the embedded store's WAL into the database (a crash can leave a large one).
+fn truncate_wal(ctx: &AppContext, when: &str) {
+    if ctx.config.store != crate::config::StoreKind::Embedded {
+        return;
+    }
+    match crate::embedded::truncate_wal(&ctx.config.data_dir) {
+        Ok(state) if state.busy == 0 => {}
+        Ok(_) => tracing::warn!(when, "the WAL could not be truncated: a transaction was still open"),
+        Err(e) => tracing::warn!(when, error = %e, "the WAL could not be truncated"),
+    }
 }
 
 async fn purge_loop(ctx: AppContext, mut stop: watch::Receiver<bool>) {

@@ -12,9 +12,21 @@ pub fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// Quotes text as one POSIX shell word: inside single quotes nothing expands, and a
+/// single quote is written as `'\''`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_quoting_keeps_every_character_literal() {
+        assert_eq!(shell_quote("https://a.example/x"), "'https://a.example/x'");
+        assert_eq!(shell_quote(r#"evil"; rm -rf / 'x' $(id)"#), r#"'evil"; rm -rf / '\''x'\'' $(id)'"#);
+    }
 
     #[test]
     fn cuts_on_a_character_boundary_and_marks_the_cut() {

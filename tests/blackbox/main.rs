@@ -14,5 +14,6 @@ mod integrations;
 mod leads;
 mod platform;
 mod push;
+mod reliability;
 mod webhooks;
 mod workflow;

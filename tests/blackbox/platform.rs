@@ -176,11 +176,20 @@ async fn first_start_prints_a_demo_workspace_whose_keys_work() {
 }
 
 #[tokio::test]
-async fn sigterm_stops_the_server_gracefully() {
+async fn sigterm_stops_the_server_gracefully_leaving_an_empty_wal() {
     let mut server = Server::start(Backend::Embedded);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "WAL", "webhook").await;
+    let leads: Vec<_> = (0..200).map(|i| json!({"name": format!("L{i}"), "campaign_id": campaign})).collect();
+    assert_eq!(api.ingest(&token, &json!({"idempotency_key": "wal", "leads": leads})).await.status, 202);
+    let wal = server.data_dir().join("leadpush.db-wal");
+    assert!(std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0), "the ingest went through the WAL");
     let pid = server.pid();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(killed.success());
     let status = server.stop();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(left, 0, "the WAL is checkpointed and truncated at shutdown");
 }

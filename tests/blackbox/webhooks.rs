@@ -358,9 +358,43 @@ async fn private_and_plain_http_targets_are_refused_when_the_guard_is_on() {
         assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("url")), "{url}: {}", r.text);
         assert!(r.body["error"]["message"].as_str().unwrap().contains(says), "{url}: {}", r.text);
     }
-    let r =
-        api.post("/api/v1/webhooks", &ws.api_key, &json!({"name": "ok", "url": "https://hooks.example.com/x"})).await;
-    assert_eq!(r.status, 201);
+    // Names are resolved at configuration time, on create and on PATCH.
+    let inside = format!("https://{}/hook", internal_host_name());
+    let r = api.post("/api/v1/webhooks", &ws.api_key, &json!({"name": "in", "url": inside})).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("url")), "{}", r.text);
+    assert!(r.text.contains("private, loopback or otherwise internal"), "{}", r.text);
+    let r = api
+        .post("/api/v1/webhooks", &ws.api_key, &json!({"name": "nx", "url": "https://no-such-host.invalid/x"}))
+        .await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("url")), "{}", r.text);
+    assert!(r.text.contains("does not resolve"), "{}", r.text);
+    // A public address passes (nothing is sent at creation).
+    let r = api.post("/api/v1/webhooks", &ws.api_key, &json!({"name": "ok", "url": "https://8.8.8.8/x"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.data()["id"].as_str().unwrap().to_owned();
+    let patch = api
+        .send("PATCH", &format!("/api/v1/webhooks/{id}"), Auth::Key(&ws.api_key), Some(&json!({"url": inside})))
+        .await;
+    assert_eq!((patch.status, patch.body["error"]["field"].as_str()), (400, Some("url")), "{}", patch.text);
+    let r = api.get(&format!("/api/v1/webhooks/{id}"), &ws.api_key).await;
+    assert_eq!(r.data()["url"], "https://8.8.8.8/x", "the refused PATCH changed nothing");
+}
+
+/// This machine's host name, which resolves to an internal address (as it does in any
+/// container or VM): the test asserts that first, so it cannot pass vacuously.
+fn internal_host_name() -> String {
+    use std::net::ToSocketAddrs;
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host name").trim().to_owned();
+    let addrs: Vec<_> = (name.as_str(), 443).to_socket_addrs().expect("the host name resolves").collect();
+    assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback() || is_private(a.ip())), "{name}: {addrs:?}");
+    name
+}
+
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

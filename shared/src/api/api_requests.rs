@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -16,7 +16,7 @@ use crate::domain::api_request::{
     ApiRequest, ApiRequestInput, CEILING_RESPONSE_BYTES, CEILING_TIMEOUT_MS, HttpMethod, RetryPolicy, WorkspaceSettings,
 };
 use crate::error::ApiError;
-use crate::http::{Created, Data, Json, List, Pagination, Params};
+use crate::http::{Created, Data, Json, List, Pagination, Params, Path};
 use crate::ids;
 use crate::repo::{api_requests, campaigns, workspaces};
 use crate::workflow::request::{self, TestResult};

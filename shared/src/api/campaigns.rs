@@ -1,7 +1,7 @@
 //! Campaigns: CRUD, `draft -> active <-> paused`, webhook setup instructions (seed 002) and
 //! the lead preview that opens once a campaign has been activated.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use crate::domain::lead::Lead;
 use crate::domain::workflow::RunSummary;
 use crate::domain::workspace::CredentialKind;
 use crate::error::ApiError;
-use crate::http::{Created, Data, Json, List, Pagination, Params};
+use crate::http::{Created, Data, Json, List, Pagination, Params, Path};
 use crate::ids;
 use crate::repo::{self, UpdateError, campaigns, workflows, workspaces};
 use crate::time::Timestamp;
@@ -38,6 +38,11 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateCampaign {
     /// 1 to 200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     name: String,
     /// Only `standard` for now (the default).
     #[serde(rename = "type", default = "standard")]
@@ -256,10 +261,19 @@ async fn pause_campaign(
     Ok(Data(view(&ctx, &caller.workspace_id, updated).await?))
 }
 
+/// `reveal` is documented as it is served: only `false` is accepted.
+fn only_false() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([false]))
+        .build()
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SetupParams {
     /// Not supported: tokens are shown once, when created. `true` answers 400.
+    #[param(schema_with = only_false)]
     reveal: Option<bool>,
 }
 
@@ -284,15 +298,29 @@ pub struct WebhookSetup {
     example_curl: String,
 }
 
-/// `LEADPUSH_PUBLIC_URL`, else the address the caller used to reach us.
-fn public_base_url(ctx: &AppContext, headers: &HeaderMap) -> String {
-    if let Some(url) = &ctx.config.public_url {
+/// `LEADPUSH_PUBLIC_URL` when set. Otherwise the address the caller used to reach us, but
+/// only if it is a valid `host[:port]` (a hostile `Host` must not shape the instructions
+/// or the cURL example); `X-Forwarded-*` only when `LEADPUSH_TRUST_FORWARDED_HEADERS=1`.
+fn public_base_url(config: &crate::config::Config, headers: &HeaderMap) -> String {
+    if let Some(url) = &config.public_url {
         return url.clone();
     }
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let host = text("x-forwarded-host").or_else(|| text("host")).unwrap_or_else(|| "localhost:3000".into());
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let forwarded = |name: &str| if config.trust_forwarded_headers { text(name) } else { None };
+    // A proxy may append hops ("a, b"): the first is the client's view.
+    let first = |v: &str| v.split(',').next().unwrap_or_default().trim().to_owned();
+    let valid = |h: &String| crate::http::is_host_and_port(h);
+    let host = forwarded("x-forwarded-host")
+        .map(first)
+        .filter(valid)
+        .or_else(|| text("host").map(str::to_owned).filter(valid))
+        .unwrap_or_else(|| "localhost:3000".into());
     let local = host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
-    let proto = text("x-forwarded-proto").unwrap_or_else(|| if local { "http".into() } else { "https".into() });
+    let proto = forwarded("x-forwarded-proto")
+        .map(first)
+        .map(|p| p.to_ascii_lowercase())
+        .filter(|p| p == "http" || p == "https")
+        .unwrap_or_else(|| if local { "http".into() } else { "https".into() });
     format!("{proto}://{host}")
 }
 
@@ -329,13 +357,16 @@ async fn webhook_setup(
         workspaces::active_credentials(&*ctx.store, &caller.workspace_id, CredentialKind::WebhookToken).await?;
     let token =
         tokens.into_iter().next().ok_or_else(|| ApiError::conflict("webhook_token_missing", WEBHOOK_TOKEN_MISSING))?;
-    let ingest_url = format!("{}/api/v1/webhook/leads", public_base_url(&ctx, &headers));
+    let ingest_url = format!("{}/api/v1/webhook/leads", public_base_url(&ctx.config, &headers));
     let example_body = json!({
         "idempotency_key": "lead-batch-001",
         "leads": [{"name": "Alice", "email": "alice@example.com", "campaign_id": campaign.id}]
     });
+    // Values are single-quoted for the shell; only the token variable is left to expand.
     let example_curl = format!(
-        "curl -i -X POST \"{ingest_url}\" \\\n  -H \"Authorization: Bearer $LEADPUSH_WEBHOOK_TOKEN\" \\\n  -H \"Content-Type: application/json\" \\\n  -d '{example_body}'"
+        "curl -i -X POST {} \\\n  -H \"Authorization: Bearer $LEADPUSH_WEBHOOK_TOKEN\" \\\n  -H 'Content-Type: application/json' \\\n  -d {}",
+        crate::text::shell_quote(&ingest_url),
+        crate::text::shell_quote(&example_body.to_string())
     );
     Ok(Data(WebhookSetup {
         campaign_id: campaign.id,
@@ -383,4 +414,42 @@ async fn campaign_leads(
     let mut runs = workflows::latest(&*ctx.store, &caller.workspace_id, &ids).await?;
     let data = list.data.into_iter().map(|lead| PreviewLead { workflow_run: runs.remove(&lead.id), lead }).collect();
     Ok(List { data, next_cursor: list.next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn base(env: &[(&str, &str)], headers: &[(&'static str, &'static str)]) -> String {
+        let env: std::collections::HashMap<&str, &str> = env.iter().copied().collect();
+        let config = Config::from_lookup(|k| env.get(k).map(|v| (*v).to_owned())).unwrap();
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, axum::http::HeaderValue::from_static(v));
+        }
+        public_base_url(&config, &map)
+    }
+
+    #[test]
+    fn the_public_url_wins_and_hostile_hosts_are_ignored() {
+        let public = [("LEADPUSH_PUBLIC_URL", "https://leads.example.com/")];
+        assert_eq!(
+            base(&public, &[("host", "evil.example"), ("x-forwarded-host", "evil.example")]),
+            "https://leads.example.com"
+        );
+        assert_eq!(base(&[], &[("host", "api.example.com")]), "https://api.example.com");
+        assert_eq!(base(&[], &[("host", "127.0.0.1:3000")]), "http://127.0.0.1:3000");
+        assert_eq!(base(&[], &[("host", "evil.example\"; rm -rf /")]), "http://localhost:3000");
+        // Forwarded headers only when configured, and only if valid.
+        let forwarded =
+            [("host", "10.0.0.5:3000"), ("x-forwarded-host", "api.example.com, proxy"), ("x-forwarded-proto", "https")];
+        assert_eq!(base(&[], &forwarded), "https://10.0.0.5:3000");
+        let trust = [("LEADPUSH_TRUST_FORWARDED_HEADERS", "1")];
+        assert_eq!(base(&trust, &forwarded), "https://api.example.com");
+        assert_eq!(
+            base(&trust, &[("host", "a.example"), ("x-forwarded-host", "x y"), ("x-forwarded-proto", "javascript")]),
+            "https://a.example"
+        );
+    }
 }

@@ -80,3 +80,46 @@ pub struct ListOf<T: ToSchema> {
     /// Pass as `cursor` for the next page; `null` on the last page.
     next_cursor: Option<String>,
 }
+
+/// Adds the error answers the shared extractors give to every operation that uses them, so
+/// the document lists them without hand-kept lists per route: 401 where there is a security
+/// requirement, 400/413/415 where there is a JSON body, 400 where there are query or path
+/// parameters (bad values, or a path that is not UTF-8 once decoded).
+pub fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{Ref, ResponseBuilder};
+    let error = |text: &str| {
+        ResponseBuilder::new()
+            .description(text)
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, text: &str| {
+                responses.entry(status.to_owned()).or_insert_with(|| error(text).into());
+            };
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add("401", "`unauthorized`: missing or wrong credentials");
+            }
+            if operation.request_body.is_some() {
+                add("400", "`validation_error`: the body is not valid; `field` names the offending field");
+                add("413", "`payload_too_large`: the body exceeds this endpoint's limit");
+                add("415", "`unsupported_media_type`: the body must be `application/json`");
+            }
+            if operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Path))
+            {
+                add("400", "`validation_error`: a parameter is not valid; `field` names it");
+            }
+        }
+    }
+}

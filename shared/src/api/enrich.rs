@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ use crate::enrich::phone::{self, PhoneValidation};
 use crate::enrich::results::{self, Answer, Kind, Params as EnrichParams, State as ResultState};
 use crate::enrich::verify::Verification;
 use crate::error::ApiError;
-use crate::http::{Json, Params};
+use crate::http::{Json, Params, Path};
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
@@ -319,6 +319,7 @@ async fn bulk_create(
 #[into_params(parameter_in = Query)]
 pub struct JobPage {
     /// Results per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,

@@ -26,6 +26,11 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 pub struct IngestRequest {
     /// Unique per batch (1 to 255 characters); reuse within the idempotency window (one
     /// week) is refused with 409.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     idempotency_key: String,
     /// 1 to 1000 leads; each needs a `campaign_id` of a webhook campaign.
     #[schema(value_type = Vec<IncomingLeadSchema>)]

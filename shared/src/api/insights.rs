@@ -23,8 +23,10 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 #[into_params(parameter_in = Query)]
 pub struct InsightsQuery {
     /// `position`, `company`, `signal_type`, `source` or `campaign`.
+    #[param(required = true, value_type = crate::repo::insights::Dimension)]
     group_by: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,

@@ -1,7 +1,7 @@
 //! Provider integrations: a workspace's HeyReach and Instantly keys and targets, needed to
 //! push leads there. Keys go in once and come back only masked.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +13,7 @@ use crate::domain::ValidationError;
 use crate::domain::integration::{Integration, IntegrationInput, Provider};
 use crate::domain::providers::{self, WebhookActivity};
 use crate::error::ApiError;
-use crate::http::{Data, Json, List};
+use crate::http::{Data, Json, List, Path};
 use crate::repo::{integrations, provider_activity};
 use crate::time::Timestamp;
 
@@ -99,7 +99,7 @@ async fn list_integrations(
 
 /// Configure (or replace) a provider integration.
 #[utoipa::path(put, path = "/api/v1/integrations/{provider}", tag = "integrations", security(("api_key" = [])),
-    params(("provider" = String, Path, description = "`heyreach` or `instantly`")),
+    params(("provider" = Provider, Path, description = "`heyreach` or `instantly`")),
     request_body = IntegrationInputSchema,
     responses((status = 200, body = DataOf<IntegrationView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn configure_integration(
@@ -124,7 +124,7 @@ pub struct IntegrationDeleted {
 
 /// Remove a provider integration (its key is deleted).
 #[utoipa::path(delete, path = "/api/v1/integrations/{provider}", tag = "integrations", security(("api_key" = [])),
-    params(("provider" = String, Path, description = "`heyreach` or `instantly`")),
+    params(("provider" = Provider, Path, description = "`heyreach` or `instantly`")),
     responses((status = 200, body = DataOf<IntegrationDeleted>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_integration(
     State(ctx): State<AppContext>,

@@ -1,6 +1,6 @@
 //! Reading leads: one by id, or a filtered, paginated list.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -10,7 +10,7 @@ use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::context::AppContext;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::error::ApiError;
-use crate::http::{Data, List, Pagination, Params};
+use crate::http::{Data, List, Pagination, Params, Path};
 use crate::repo::leads::{self, LeadFilter};
 
 pub fn routes() -> OpenApiRouter<AppContext> {
@@ -47,8 +47,10 @@ pub struct LeadQuery {
     /// Only this campaign's leads.
     campaign_id: Option<String>,
     /// `new`, `pushed`, `replied`, `meeting_booked` or `skipped`.
+    #[param(value_type = Option<LeadStatus>)]
     status: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     /// `next_cursor` from the previous page.
     cursor: Option<String>,

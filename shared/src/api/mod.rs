@@ -127,7 +127,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     for function in Function::ALL {
         router = router.merge(function.routes());
     }
-    router.split_for_parts().1
+    let mut doc = router.split_for_parts().1;
+    docs::document_shared_errors(&mut doc);
+    doc
 }
 
 /// The router for some functions, with the middleware every route shares.
@@ -242,6 +244,38 @@ mod tests {
         }
         assert_eq!(operations(&openapi()), all, "the OpenAPI document lists exactly the served routes");
         assert_eq!(template.len(), all.len(), "template.yaml routes a path twice");
+    }
+
+    #[test]
+    fn the_document_says_what_the_server_does() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        // Feedback events and outbound webhooks each have their own event types.
+        let feedback: Vec<&str> =
+            schemas["FeedbackEventType"]["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(feedback, ["open", "click", "reply", "positive_reply", "bounce", "meeting_booked"]);
+        assert_eq!(schemas["EventType"]["enum"], serde_json::json!(["save_lead"]));
+        let request = &schemas["FeedbackRequest"]["properties"]["event_type"]["$ref"];
+        assert_eq!(request, "#/components/schemas/FeedbackEventType");
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = &op["responses"];
+                let secured = op.get("security").and_then(|s| s.as_array()).is_some_and(|s| !s.is_empty());
+                assert!(!secured || responses.get("401").is_some(), "{method} {path}: 401 undocumented");
+                if op.get("requestBody").is_some() {
+                    for status in ["400", "413", "415"] {
+                        assert!(responses.get(status).is_some(), "{method} {path}: {status} undocumented");
+                    }
+                }
+                for p in op.get("parameters").and_then(|p| p.as_array()).into_iter().flatten() {
+                    assert!(responses.get("400").is_some(), "{method} {path}: 400 undocumented");
+                    if p["name"] == "limit" {
+                        let (min, max) = (p["schema"]["minimum"].as_u64(), p["schema"]["maximum"].as_u64());
+                        assert!(min == Some(1) && max.is_some(), "{method} {path}: limit bounds {min:?}..{max:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Pushing leads out (seed 000): `POST /api/v1/leads/push` to a webhook URL, HeyReach or
 //! Instantly, and `GET /api/v1/pushes/{push_id}` to follow retries and per-lead outcomes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -13,7 +13,7 @@ use super::docs::{DataOf, ErrorBody};
 use crate::context::AppContext;
 use crate::domain::push::{Destination, Push, PushSummary, distinct_lead_ids};
 use crate::error::ApiError;
-use crate::http::{Data, Json};
+use crate::http::{Data, Json, Path};
 use crate::ids;
 use crate::push;
 use crate::repo::pushes;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -21,7 +21,7 @@ use crate::domain::webhook::{
     save_lead_payload,
 };
 use crate::error::ApiError;
-use crate::http::{Accepted, Created, Data, Json, List, Pagination, Params};
+use crate::http::{Accepted, Created, Data, Json, List, Pagination, Params, Path};
 use crate::ids;
 use crate::repo::webhooks::{self, MAX_WEBHOOKS, SaveError};
 use crate::repo::{UpdateError, deliveries, update_versioned};
@@ -44,6 +44,11 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateWebhook {
     /// Unique within the workspace (1 to 200 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     name: String,
     /// https; private and internal addresses are refused.
     url: String,
@@ -128,8 +133,10 @@ fn name_taken(name: &str) -> ApiError {
     ApiError::conflict("conflict", format!("A webhook named \"{name}\" already exists in this workspace."))
 }
 
-fn check_url(ctx: &AppContext, url: &str) -> Result<String, ApiError> {
-    ctx.outbound.check_url(url).map(|u| u.to_string()).map_err(|e| ApiError::validation("url", e.to_string()))
+/// Checks a webhook URL, resolving its host now (see `Outbound::check_url_resolved`).
+async fn check_url(ctx: &AppContext, url: &str) -> Result<String, ApiError> {
+    let checked = ctx.outbound.check_url_resolved(url).await;
+    checked.map(|u| u.to_string()).map_err(|e| ApiError::validation("url", e.to_string()))
 }
 
 async fn load(ctx: &AppContext, workspace_id: &str, id: &str) -> Result<(Webhook, u64), ApiError> {
@@ -150,7 +157,7 @@ async fn create_webhook(
     Json(body): Json<CreateWebhook>,
 ) -> Result<Created<WebhookWithSecret>, ApiError> {
     let name = check_name(&body.name)?;
-    let url = check_url(&ctx, &body.url)?;
+    let url = check_url(&ctx, &body.url).await?;
     check_headers(&body.headers)?;
     let events = check_events(&body.events.unwrap_or_else(|| vec![EventType::SaveLead]))?;
     if webhooks::all(&*ctx.store, &caller.workspace_id).await?.len() >= MAX_WEBHOOKS {
@@ -220,7 +227,10 @@ async fn update_webhook(
     Json(body): Json<UpdateWebhook>,
 ) -> Result<Data<WebhookView>, ApiError> {
     let name = body.name.as_deref().map(check_name).transpose()?;
-    let url = body.url.as_deref().map(|u| check_url(&ctx, u)).transpose()?;
+    let url = match body.url.as_deref() {
+        Some(u) => Some(check_url(&ctx, u).await?),
+        None => None,
+    };
     if let Some(headers) = &body.headers {
         check_headers(headers)?;
     }

@@ -1,7 +1,7 @@
 //! Campaign workflows and their runs: save and read a campaign's workflow, rerun one
 //! lead, and read runs back (per lead, or by id).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -10,7 +10,7 @@ use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::context::AppContext;
 use crate::domain::workflow::{Run, Workflow, WorkflowDoc};
 use crate::error::ApiError;
-use crate::http::{Accepted, Data, Json, List, Pagination, Params};
+use crate::http::{Accepted, Data, Json, List, Pagination, Params, Path};
 use crate::repo::workflows;
 use crate::workflow::{save, trigger};
 

@@ -114,6 +114,17 @@ impl Outbound {
         ssrf::check_url(url, self.allow_private)
     }
 
+    /// `check_url`, and the host resolved now: for URLs a customer configures, so a name
+    /// that points inside our network is refused at once, not at the first delivery.
+    /// Deliveries still check every connection (the name may re-resolve later).
+    pub async fn check_url_resolved(&self, url: &str) -> Result<url::Url, UrlError> {
+        let url = self.check_url(url)?;
+        if !self.allow_private {
+            ssrf::check_resolves_public(&url).await?;
+        }
+        Ok(url)
+    }
+
     pub async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         self.send_capped(request, MAX_RESPONSE_BYTES).await
     }

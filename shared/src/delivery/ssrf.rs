@@ -22,6 +22,8 @@ pub enum UrlError {
     PrivateTarget,
     #[error("is longer than 2048 characters")]
     TooLong,
+    #[error("has a host that does not resolve ({0})")]
+    Unresolvable(String),
 }
 
 /// Checks a URL a customer gave us before we store it or call it.
@@ -66,6 +68,32 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Url, UrlError> {
         return Err(UrlError::PrivateTarget);
     }
     Ok(url)
+}
+
+/// How long resolving a configured URL's host may take.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Resolves the host of a URL that passed [`check_url`] and refuses it if any address it
+/// resolves to is internal (a name with one private address among public ones is as
+/// suspect as one with only private addresses), or if it does not resolve at all.
+pub async fn check_resolves_public(url: &Url) -> Result<(), UrlError> {
+    let Some(Host::Domain(name)) = url.host() else {
+        return Ok(()); // IP literals were judged by `check_url`
+    };
+    let port = url.port_or_known_default().unwrap_or(443);
+    let lookup = tokio::net::lookup_host((name, port));
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+        Ok(Ok(addrs)) => addrs.collect(),
+        Ok(Err(e)) => return Err(UrlError::Unresolvable(e.to_string())),
+        Err(_) => return Err(UrlError::Unresolvable(format!("no answer within {RESOLVE_TIMEOUT:?}"))),
+    };
+    if addrs.is_empty() {
+        return Err(UrlError::Unresolvable("no addresses".into()));
+    }
+    if addrs.iter().any(|a| is_forbidden(a.ip())) {
+        return Err(UrlError::PrivateTarget);
+    }
+    Ok(())
 }
 
 /// Whether an address is one a customer URL must never reach.
@@ -188,6 +216,16 @@ mod tests {
         for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "100.128.0.1"] {
             assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
         }
+    }
+
+    #[tokio::test]
+    async fn names_are_resolved_and_refused_when_they_point_inside() {
+        // `check_url` refuses "localhost" by name; the resolution step must refuse it too,
+        // as it would any name whose DNS answer is loopback or private.
+        let url = Url::parse("https://localhost/hook").unwrap();
+        assert_eq!(check_resolves_public(&url).await, Err(UrlError::PrivateTarget));
+        let literal = Url::parse("https://8.8.8.8/hook").unwrap();
+        assert_eq!(check_resolves_public(&literal).await, Ok(()));
     }
 
     #[test]

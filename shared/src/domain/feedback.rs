@@ -32,7 +32,9 @@ pub const MAX_FUTURE_SKEW: std::time::Duration = std::time::Duration::from_secs(
 /// Older timestamps are certainly mistakes (and keep the event log's sort key fixed-width).
 pub const EARLIEST_OCCURRED_AT: &str = "2000-01-01T00:00:00Z";
 
+/// Named apart from the outbound webhooks' `EventType` in the OpenAPI document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[schema(as = FeedbackEventType)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     Open,

@@ -142,10 +142,66 @@ fn text(field: &str, value: &Value, max_chars: usize) -> Result<Option<String>, 
                 ));
             }
             // Empty strings (common in CSV exports) mean "not given".
-            Ok((!s.is_empty()).then(|| s.to_owned()))
+            if s.is_empty() {
+                return Ok(None);
+            }
+            super::check_free_text(field, s).map(Some)
         }
         other => Err(ValidationError::new(field, format!("must be a string, got {}", json_type(other)))),
     }
+}
+
+/// `website` and `linkedin`: shown as links, so only http(s). A bare domain
+/// (`acme.com`, `linkedin.com/in/ada`) gets `https://`; any other scheme (`javascript:`,
+/// `data:`, `file:`) is refused.
+pub fn web_url(field: &str, text: String) -> Result<String, ValidationError> {
+    let lower = text.to_ascii_lowercase();
+    let has_scheme = lower.starts_with("http://") || lower.starts_with("https://");
+    // `name:rest` where rest does not start with a digit is a scheme, not `host:port`.
+    let other_scheme = !has_scheme
+        && lower.split_once(':').is_some_and(|(scheme, rest)| {
+            !scheme.is_empty()
+                && !scheme.contains(['/', '.'])
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-'))
+                && !rest.starts_with(|c: char| c.is_ascii_digit())
+        });
+    let refuse = || ValidationError::new(field, "must be an http(s) URL or a bare domain such as acme.com");
+    if other_scheme || lower.starts_with("//") || text.chars().any(char::is_whitespace) {
+        return Err(refuse());
+    }
+    let text = if has_scheme { text } else { format!("https://{text}") };
+    match url::Url::parse(&text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()) => {
+            Ok(text)
+        }
+        _ => Err(refuse()),
+    }
+}
+
+/// Custom field names are one line; string values anywhere inside are free text.
+fn check_custom(field: &str, value: &mut Value) -> Result<(), ValidationError> {
+    match value {
+        Value::String(s) => {
+            let checked = super::check_free_text(field, s)?;
+            if checked != *s {
+                *s = checked;
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                check_custom(&format!("{field}[{i}]"), item)?;
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                let at = format!("{field}.{key}");
+                super::check_line(&at, key)?;
+                check_custom(&at, item)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 pub fn json_type(value: &Value) -> &'static str {
@@ -200,11 +256,15 @@ impl IncomingLead {
                 "first_name" => fields.first_name = text(&field, value, MAX_TEXT_CHARS)?,
                 "last_name" => fields.last_name = text(&field, value, MAX_TEXT_CHARS)?,
                 "company" => fields.company = text(&field, value, MAX_TEXT_CHARS)?,
-                "website" => fields.website = text(&field, value, MAX_TEXT_CHARS)?,
+                "website" => {
+                    fields.website = text(&field, value, MAX_TEXT_CHARS)?.map(|u| web_url(&field, u)).transpose()?
+                }
                 "phone" => fields.phone = text(&field, value, 64)?,
                 "position" => fields.position = text(&field, value, MAX_TEXT_CHARS)?,
                 "twitter" => fields.twitter = text(&field, value, MAX_TEXT_CHARS)?,
-                "linkedin" => fields.linkedin = text(&field, value, MAX_TEXT_CHARS)?,
+                "linkedin" => {
+                    fields.linkedin = text(&field, value, MAX_TEXT_CHARS)?.map(|u| web_url(&field, u)).transpose()?
+                }
                 "notes" => fields.notes = text(&field, value, MAX_NOTES_CHARS)?,
                 "signal_type" => fields.signal_type = text(&field, value, 100)?,
                 "score" => {
@@ -257,6 +317,11 @@ impl IncomingLead {
                     long.chars().take(20).collect::<String>()
                 ),
             ));
+        }
+        for (key, value) in extra.iter_mut() {
+            let at = format!("{}.{key}", at("custom_fields"));
+            super::check_line(&at, key)?;
+            check_custom(&at, value)?;
         }
         fields.custom_fields = extra;
         let has_identity = fields.name.is_some()
@@ -457,6 +522,48 @@ mod tests {
         assert_eq!(lead.name_parts(), (Some("Cher".into()), None));
         lead.name = None;
         assert_eq!(lead.name_parts(), (None, None));
+    }
+
+    #[test]
+    fn link_fields_take_http_urls_or_bare_domains_only() {
+        let lead =
+            parse(json!({"campaign_id": "c", "name": "A", "website": "acme.com", "linkedin": "linkedin.com/in/ada"}))
+                .unwrap();
+        assert_eq!(lead.fields.website.as_deref(), Some("https://acme.com"));
+        assert_eq!(lead.fields.linkedin.as_deref(), Some("https://linkedin.com/in/ada"));
+        for ok in ["https://acme.com/x?y=1", "HTTP://acme.com", "acme.com:8080/a", "www.acme.co.uk"] {
+            assert!(web_url("website", ok.into()).is_ok(), "{ok}");
+        }
+        for field in ["website", "linkedin", "linkedin_url"] {
+            for bad in [
+                "javascript:alert(1)",
+                "JavaScript:alert(1)",
+                "data:text/html,<script>alert(1)</script>",
+                "vbscript:msgbox",
+                "file:///etc/passwd",
+                "ftp://acme.com",
+                "//evil.example",
+                "https://",
+                "acme .com",
+            ] {
+                let e = parse(json!({"campaign_id": "c", "name": "A", field: bad})).unwrap_err();
+                let want = if field == "linkedin_url" { "leads[3].linkedin_url" } else { &format!("leads[3].{field}") };
+                assert_eq!(e.field, want, "{bad}");
+                assert!(e.message.contains("http(s) URL"), "{bad}: {}", e.message);
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_values_and_keys() {
+        let e = parse(json!({"campaign_id": "c", "name": "A\u{0}B"})).unwrap_err();
+        assert_eq!(e.field, "leads[3].name");
+        let e = parse(json!({"campaign_id": "c", "name": "A", "custom_fields": {"k\u{1b}": "v"}})).unwrap_err();
+        assert_eq!(e.field, "leads[3].custom_fields.k\u{1b}");
+        let e = parse(json!({"campaign_id": "c", "name": "A", "tags": ["ok", "bad\u{7}"]})).unwrap_err();
+        assert_eq!(e.field, "leads[3].custom_fields.tags[1]");
+        let lead = parse(json!({"campaign_id": "c", "name": "A", "notes": "line 1\r\n\tline 2"})).unwrap();
+        assert_eq!(lead.fields.notes.as_deref(), Some("line 1\n\tline 2"));
     }
 
     #[test]

@@ -79,7 +79,7 @@ fn validate_key(key: &str) -> Result<(), ValidationError> {
             format!("must be at most {MAX_IDEMPOTENCY_KEY_CHARS} characters, got {chars}"),
         ));
     }
-    Ok(())
+    crate::domain::check_line("idempotency_key", key)
 }
 
 /// Every referenced campaign must be a webhook campaign of this organisation; the error

@@ -30,7 +30,9 @@ use crate::store::{Condition, Cursor, Item, Key, MAX_TRANSACT_ITEMS, Page, Query
 pub const MAX_GROUP_CHARS: usize = 200;
 const ATTEMPTS: usize = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The document's `group_by` enum comes from this type (snake_case, as `as_str` spells it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Dimension {
     Position,
     Company,

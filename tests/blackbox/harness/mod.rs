@@ -145,6 +145,11 @@ impl Server {
         Self::spawn(env, dir, false)
     }
 
+    /// The embedded store's directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("data dir").path()
+    }
+
     /// What the server has written to its log so far.
     pub fn log(&self) -> String {
         let dir = self.dir.as_ref().expect("data dir");

@@ -6,7 +6,7 @@
 
 pub mod providers;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ use crate::domain::feedback::{
 };
 use crate::error::ApiError;
 use crate::feedback::{self as recorder, FeedbackResult, NewEvent};
-use crate::http::{Data, Json, List, Pagination, Params};
+use crate::http::{Data, Json, List, Pagination, Params, Path};
 use crate::repo;
 use crate::secrets;
 use crate::time::Timestamp;
@@ -44,6 +44,7 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct FeedbackRequest {
     /// Lead ID in your workspace.
+    #[schema(min_length = 1)]
     lead_id: String,
     /// `open`, `click`, `reply`, `positive_reply`, `bounce` or `meeting_booked`.
     #[schema(value_type = EventType)]

@@ -24,6 +24,64 @@ use crate::repo::workspaces;
 /// Provider payloads carry whole emails (`email_html`, `reply_html`).
 pub const MAX_PROVIDER_BODY_BYTES: usize = 1024 * 1024;
 
+/// The payloads as far as we read them (other fields are ignored), built from the same
+/// event tables the parsers use: a tracked event needs a way to find the lead; a known
+/// event we do not track is acknowledged with nothing else.
+mod payload_schema {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+
+    use crate::domain::providers::Provider;
+
+    fn events(provider: Provider, tracked: bool) -> ObjectBuilder {
+        let names: Vec<&str> =
+            provider.events().iter().filter(|(_, mapped)| mapped.is_some() == tracked).map(|(n, _)| *n).collect();
+        ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names))
+    }
+
+    /// What `normalize_email` accepts: one word with an `@`.
+    fn email() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[^\s@]+@[^\s@]+$")).max_length(Some(254))
+    }
+
+    pub fn payload(provider: Provider) -> RefOr<Schema> {
+        let tracked = ObjectBuilder::new().property("event_type", events(provider, true)).required("event_type");
+        let tracked = match provider {
+            Provider::Instantly => tracked.property("lead_email", email()).required("lead_email"),
+            Provider::Heyreach => tracked
+                .property("lead", ObjectBuilder::new().property("email_address", email()).required("email_address"))
+                .required("lead"),
+        };
+        let ignored = ObjectBuilder::new()
+            .description(Some("A known event we do not track: acknowledged, nothing recorded."))
+            .property("event_type", events(provider, false))
+            .required("event_type");
+        OneOfBuilder::new().item(tracked).item(ignored).into()
+    }
+}
+
+/// Instantly's webhook payload (see `payload_schema`).
+pub struct InstantlyPayload;
+
+impl utoipa::PartialSchema for InstantlyPayload {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        payload_schema::payload(Provider::Instantly)
+    }
+}
+
+impl utoipa::ToSchema for InstantlyPayload {}
+
+/// HeyReach's webhook payload (see `payload_schema`).
+pub struct HeyreachPayload;
+
+impl utoipa::PartialSchema for HeyreachPayload {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        payload_schema::payload(Provider::Heyreach)
+    }
+}
+
+impl utoipa::ToSchema for HeyreachPayload {}
+
 /// The workspace a provider webhook belongs to, from its webhook token.
 pub struct ProviderCaller {
     pub workspace_id: String,
@@ -98,7 +156,7 @@ impl FromRequestParts<AppContext> for HeyreachCaller {
 /// `webhook_activity`: Instantly disables webhooks that keep failing. The lead is found by
 /// the `leadpush_id` custom variable, else by `lead_email`.
 #[utoipa::path(post, path = "/api/v1/feedback/providers/instantly", tag = "feedback",
-    security(("webhook_token" = [])), request_body(content = Object, description = "Instantly's webhook payload"),
+    security(("webhook_token" = [])), request_body(content = InstantlyPayload, description = "Instantly's webhook payload"),
     responses(
         (status = 200, body = DataOf<ProviderResult>, description = "Recorded, or acknowledged with `accepted: false` and a `reason`"),
         (status = 400, body = ErrorBody, description = "Not an Instantly payload at all (not an object, no `event_type`)"),
@@ -130,7 +188,7 @@ pub struct HeyreachQuery {
 #[utoipa::path(post, path = "/api/v1/feedback/providers/heyreach", tag = "feedback",
     params(("token" = Option<String>, Query, description = "The organisation's webhook token"),
         ("event" = Option<String>, Query, description = "The webhook's event type (e.g. `MESSAGE_REPLY_RECEIVED`), used when a payload has no `event_type`")),
-    request_body(content = Object, description = "HeyReach's webhook payload"),
+    request_body(content = HeyreachPayload, description = "HeyReach's webhook payload"),
     responses(
         (status = 200, body = DataOf<ProviderResult>, description = "Recorded, or acknowledged with `accepted: false` and a `reason`"),
         (status = 400, body = ErrorBody, description = "Not a HeyReach payload at all (not an object; no event type in the body or the URL)"),

@@ -1,0 +1,317 @@
+//! The HTTP listener of `leadpush serve`, hardened against slow and numerous clients
+//! (Lambda sits behind API Gateway and never sees them):
+//! - a header-read timeout (also the keep-alive idle timeout) and a body-read deadline;
+//! - a cap on open connections. At the cap a new connection evicts the oldest one that is
+//!   not inside a request, else the oldest inside an unauthenticated request; connections
+//!   serving `/healthz` or a request that carries credentials are never evicted. Only when
+//!   every connection is such a one is the new connection refused;
+//! - freed memory handed back to the OS once a flood of connections is over.
+
+use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower::ServiceExt;
+
+/// Largest request head (request line + headers) a client may send.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// The error a request body yields once its deadline has passed (see `http::read_body`).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received within {0:?}")]
+pub struct BodyTimedOut(pub Duration);
+
+/// A request body that fails with [`BodyTimedOut`] once `deadline` passes.
+struct DeadlineBody {
+    inner: Incoming,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(self.limit))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Where a connection is, for choosing whom to evict at the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for (the rest of) a request head: the first, or the next on keep-alive.
+    Waiting,
+    /// Inside a request without credentials.
+    Anonymous,
+    /// Inside `/healthz` or a request with credentials: never evicted.
+    Protected,
+}
+
+#[derive(Default)]
+struct Registry {
+    stop: HashMap<u64, Arc<Notify>>,
+    waiting: BTreeSet<u64>,
+    anonymous: BTreeSet<u64>,
+    /// Most connections open at once since memory was last handed back.
+    peak: usize,
+}
+
+#[derive(Default)]
+struct Connections {
+    inner: Mutex<Registry>,
+}
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a new connection, evicting another if at `max`; `None` when all are protected.
+    fn admit(&self, id: u64, max: usize) -> Option<Arc<Notify>> {
+        let mut reg = self.lock();
+        if reg.stop.len() >= max {
+            let victim = reg.waiting.first().copied().or_else(|| reg.anonymous.first().copied())?;
+            reg.waiting.remove(&victim);
+            reg.anonymous.remove(&victim);
+            if let Some(stop) = reg.stop.remove(&victim) {
+                stop.notify_one();
+            }
+        }
+        let stop = Arc::new(Notify::new());
+        reg.stop.insert(id, stop.clone());
+        reg.waiting.insert(id);
+        reg.peak = reg.peak.max(reg.stop.len());
+        Some(stop)
+    }
+
+    fn set(&self, id: u64, stage: Stage) {
+        let mut reg = self.lock();
+        if !reg.stop.contains_key(&id) {
+            return; // already evicted
+        }
+        reg.waiting.remove(&id);
+        reg.anonymous.remove(&id);
+        match stage {
+            Stage::Waiting => reg.waiting.insert(id),
+            Stage::Anonymous => reg.anonymous.insert(id),
+            Stage::Protected => false,
+        };
+    }
+
+    fn remove(&self, id: u64) {
+        let mut reg = self.lock();
+        reg.stop.remove(&id);
+        reg.waiting.remove(&id);
+        reg.anonymous.remove(&id);
+    }
+
+    fn open(&self) -> usize {
+        self.lock().stop.len()
+    }
+
+    /// After a flood (many connections, now few) the allocator keeps their buffers;
+    /// returns whether memory should be handed back now.
+    fn flood_is_over(&self) -> bool {
+        let mut reg = self.lock();
+        let open = reg.stop.len();
+        if reg.peak >= 256 && open <= reg.peak / 4 {
+            reg.peak = open;
+            return true;
+        }
+        false
+    }
+}
+
+fn stage_of<B>(req: &http::Request<B>) -> Stage {
+    let headers = req.headers();
+    if req.uri().path() == "/healthz"
+        || headers.contains_key("x-satellyte-api-key")
+        || headers.contains_key(http::header::AUTHORIZATION)
+    {
+        Stage::Protected
+    } else {
+        Stage::Anonymous
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit, so the connection cap (not
+/// the default of 1,024 descriptors) is what bounds connections. Returns the limit.
+fn raise_fd_limit() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: plain syscalls on a struct we own.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return None;
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit = raised;
+                }
+            }
+        }
+        Some(usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight
+/// finish (bounded by `drain`).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+    drain: Duration,
+) -> std::io::Result<()> {
+    // Descriptors beyond connections: the SQLite files, the outbound client, logs.
+    let max = match raise_fd_limit() {
+        Some(fds) => limits.max_connections.min(fds.saturating_sub(128).max(16)),
+        None => limits.max_connections,
+    };
+    let connections = Arc::new(Connections::default());
+    let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let trimmer = tokio::spawn(trim_after_floods(connections.clone()));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(MAX_HEAD_BYTES);
+    tokio::pin!(shutdown);
+    let mut next_id: u64 = 0;
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or similar: pause instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        next_id += 1;
+        let id = next_id;
+        let Some(stop) = connections.admit(id, max) else {
+            tracing::warn!(max, "connection refused: every connection is serving a protected request");
+            continue; // dropping the stream closes it
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let conns = connections.clone();
+        let body_timeout = limits.body_timeout;
+        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            conns.set(id, stage_of(&req));
+            let (parts, body) = req.into_parts();
+            let body =
+                DeadlineBody { inner: body, sleep: Box::pin(tokio::time::sleep(body_timeout)), limit: body_timeout };
+            let req = http::Request::from_parts(parts, Body::new(body));
+            let app = app.clone();
+            let conns = conns.clone();
+            async move {
+                let response = app.oneshot(req).await.unwrap_or_else(|never: Infallible| match never {});
+                conns.set(id, Stage::Waiting);
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let mut closing = closing_rx.clone();
+        let registry = connections.clone();
+        tasks.spawn(async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.notified() => {} // evicted: dropping the connection closes it
+                _ = async { let _ = closing.wait_for(|c| *c).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            registry.remove(id);
+        });
+        // Reap finished tasks so the set does not grow with every connection ever made.
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = closing_tx.send(true);
+    let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+    trimmer.abort();
+    Ok(())
+}
+
+async fn trim_after_floods(connections: Arc<Connections>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if connections.flood_is_over() {
+            crate::memory::release_free_memory();
+            tracing::info!(open = connections.open(), "connection flood over; freed memory returned to the OS");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_the_cap_waiting_then_anonymous_connections_are_evicted_never_protected_ones() {
+        let conns = Connections::default();
+        let a = conns.admit(1, 3).unwrap();
+        conns.admit(2, 3).unwrap();
+        conns.admit(3, 3).unwrap();
+        conns.set(1, Stage::Anonymous);
+        conns.set(2, Stage::Protected);
+        // 3 is waiting for its headers: it goes first, even though 1 is older.
+        assert!(conns.admit(4, 3).is_some());
+        assert_eq!(conns.open(), 3);
+        conns.set(4, Stage::Protected);
+        // Then the anonymous request.
+        assert!(conns.admit(5, 3).is_some());
+        assert!(tokio_test_notified(&a), "connection 1 was told to stop");
+        conns.set(5, Stage::Protected);
+        // Everyone is protected: the newcomer is refused.
+        assert!(conns.admit(6, 3).is_none());
+        conns.remove(2);
+        assert!(conns.admit(6, 3).is_some());
+    }
+
+    fn tokio_test_notified(notify: &Notify) -> bool {
+        let fut = std::pin::pin!(notify.notified());
+        fut.poll(&mut Context::from_waker(std::task::Waker::noop())).is_ready()
+    }
+}

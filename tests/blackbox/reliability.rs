@@ -1,0 +1,207 @@
+//! Reliability: hostile paths, headers and values; slow clients; a bounded WAL; the
+//! store and receivers failing. Tests that need settings of their own share one server.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Auth, Backend, Server, shared};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_percent_encoding_in_any_path_parameter_gets_the_json_error_shape() {
+    let server = shared(Backend::Embedded);
+    let (api, ws) = (server.api(), server.workspace());
+    let r = api.get("/api/v1/campaigns/%ff", &ws.api_key).await;
+    assert_eq!((r.status, r.error_code()), (400, "validation_error"), "{}", r.text);
+    assert_eq!(r.body["error"]["field"], "id");
+    // Every route with a path parameter, whatever routes exist: from the served document.
+    let doc = api.send("GET", "/openapi.json", Auth::None, None).await.body;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.contains('{') {
+            continue;
+        }
+        let bad: String =
+            path.split('/').map(|s| if s.starts_with('{') { "%ff" } else { s }).collect::<Vec<_>>().join("/");
+        for method in ["get", "post", "put", "patch", "delete"].into_iter().filter(|m| item.get(*m).is_some()) {
+            let headers =
+                [("content-type", "application/json".to_owned()), ("x-satellyte-api-key", ws.api_key.clone())];
+            let r = api.raw(&method.to_uppercase(), &bad, Auth::None, &headers, Some(b"{}".to_vec())).await;
+            let content_type = r.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            assert!((400..500).contains(&r.status), "{method} {bad}: {} {}", r.status, r.text);
+            assert!(content_type.starts_with("application/json"), "{method} {bad}: {content_type} {}", r.text);
+            assert!(
+                r.body["error"]["code"].is_string() && r.body["error"]["message"].is_string(),
+                "{method} {bad}: {}",
+                r.text
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7, "only {checked} operations with path parameters");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_host_header_never_reaches_the_setup_instructions() {
+    let server = shared(Backend::Embedded);
+    let (api, ws) = (server.api(), server.workspace());
+    server.webhook_token(&ws);
+    let id = api.campaign(&ws.api_key, "Inbound", "webhook").await;
+    let setup = format!("/api/v1/campaigns/{id}/webhook-setup");
+    let key = ("x-satellyte-api-key", ws.api_key.clone());
+    for headers in [
+        vec![key.clone(), ("host", r#"evil.example"; rm -rf /"#.to_owned())],
+        vec![key.clone(), ("x-forwarded-host", "evil.example".to_owned()), ("x-forwarded-proto", "https".to_owned())],
+    ] {
+        let r = api.raw("GET", &setup, Auth::None, &headers, None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let (url, curl) = (r.data()["ingest_url"].as_str().unwrap(), r.data()["example_curl"].as_str().unwrap());
+        assert!(!url.contains("evil") && !curl.contains("evil"), "{url}\n{curl}");
+        assert!(url.starts_with("http://"), "{url}");
+        assert!(curl.contains(&format!("curl -i -X POST '{url}'")), "{curl}");
+    }
+    // A valid Host is used, and the example is one shell word per argument.
+    let r = api.raw("GET", &setup, Auth::None, &[key, ("host", "leads.example.com:8443".to_owned())], None).await;
+    assert_eq!(r.data()["ingest_url"], "https://leads.example.com:8443/api/v1/webhook/leads");
+    let curl = r.data()["example_curl"].as_str().unwrap();
+    assert!(curl.contains(" -d '{\"idempotency_key\":"), "{curl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lead_links_must_be_http_and_text_must_be_free_of_control_characters() {
+    let server = shared(Backend::Embedded);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Values", "webhook").await;
+    for (lead, field) in [
+        (json!({"name": "A", "website": "javascript:alert(document.cookie)"}), "leads[0].website"),
+        (json!({"name": "A", "linkedin": "data:text/html;base64,PHNjcmlwdD4="}), "leads[0].linkedin"),
+        (json!({"name": "A\u{0}B"}), "leads[0].name"),
+        (json!({"name": "A", "notes": "bell\u{7}"}), "leads[0].notes"),
+        (json!({"name": "A", "custom_fields": {"k\u{1b}[2J": 1}}), "leads[0].custom_fields.k\u{1b}[2J"),
+    ] {
+        let mut lead = lead;
+        lead["campaign_id"] = json!(campaign);
+        let r = api.ingest(&token, &json!({"idempotency_key": "v", "leads": [lead]})).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some(field)), "{}", r.text);
+    }
+    let r = api
+        .ingest(&token, &json!({"idempotency_key": "bad\u{0}key", "leads": [{"name": "A", "campaign_id": campaign}]}))
+        .await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("idempotency_key")), "{}", r.text);
+    let r = api.post("/api/v1/campaigns", &ws.api_key, &json!({"name": "x\u{1}", "lead_source": "webhook"})).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("name")), "{}", r.text);
+
+    let lead = json!({"name": "Ada", "website": "acme.com", "linkedin": "linkedin.com/in/ada", "notes": "a\r\n\tb", "campaign_id": campaign});
+    let r = api.ingest(&token, &json!({"idempotency_key": "ok", "leads": [lead]})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.data()["lead_ids"][0].as_str().unwrap().to_owned();
+    let stored = api.get(&format!("/api/v1/leads/{id}"), &ws.api_key).await;
+    let d: &Value = stored.data();
+    assert_eq!(
+        (d["website"].as_str(), d["linkedin"].as_str()),
+        (Some("https://acme.com"), Some("https://linkedin.com/in/ada"))
+    );
+    assert_eq!(d["notes"], "a\n\tb");
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Reads until the server closes the connection; the bytes it sent, or `None` if it was
+/// still open after `limit`.
+async fn until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    until_closed_by(stream, tokio::time::Instant::now() + limit).await
+}
+
+async fn until_closed_by(stream: &mut tokio::net::TcpStream, deadline: tokio::time::Instant) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    loop {
+        let mut buf = [0u8; 4096];
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// One test, one server: the flood, the timeouts and the memory check must not overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_timed_out_and_shed_while_health_and_authenticated_requests_answer() {
+    use tokio::io::AsyncWriteExt;
+    const FLOOD: usize = 3000;
+    let server = Server::start_with(
+        Backend::Embedded,
+        &[
+            ("LEADPUSH_MAX_CONNECTIONS", "1000"),
+            ("LEADPUSH_HEADER_TIMEOUT_MS", "3000"),
+            ("LEADPUSH_BODY_TIMEOUT_MS", "1000"),
+        ],
+        false,
+    );
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    assert_eq!(api.get("/api/v1/workspace", &ws.api_key).await.status, 200);
+    let baseline = rss_kib(server.pid());
+
+    // The flood: connections that never finish their headers, three times the cap.
+    let mut flood = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.expect("partial head");
+        flood.push(s);
+    }
+    let peak = rss_kib(server.pid());
+    // Health and authenticated requests still answer while the flood is held.
+    let r = api.send("GET", "/healthz", Auth::None, None).await;
+    assert_eq!((r.status, r.data()["status"].as_str()), (200, Some("ok")), "{}", r.text);
+    let r = api.get("/api/v1/workspace", &ws.api_key).await;
+    assert_eq!((r.status, r.data()["id"].as_str()), (200, Some(ws.id.as_str())), "{}", r.text);
+    // Every flood connection is closed: shed at the cap or timed out on its headers.
+    let mut open = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for s in &mut flood {
+        if until_closed_by(s, deadline).await.is_none() {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 0, "flood connections still open after the header timeout");
+    drop(flood);
+
+    // A body that stops arriving: 408 in the error shape, then the connection closes.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/webhook/leads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"idempo"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let answer = until_closed(&mut s, Duration::from_secs(20)).await.expect("closed after the body timeout");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    // The same on a route that never reads its body: answered, then closed.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n12345678").await.unwrap();
+    let answer = until_closed(&mut s, Duration::from_secs(20)).await.expect("closed");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+
+    // Memory comes back once the flood is over.
+    let returned = crate::harness::eventually(Duration::from_secs(20), || async {
+        let now = rss_kib(server.pid());
+        (now <= baseline + (peak.saturating_sub(baseline)) / 3 + 4096).then_some(now)
+    })
+    .await;
+    eprintln!("RSS KiB: baseline {baseline}, flood {peak}, after {:?}", returned);
+    assert!(peak > baseline + 8 * 1024, "the flood did not grow memory (baseline {baseline} KiB, peak {peak} KiB)");
+    assert!(
+        returned.is_some(),
+        "memory not returned: baseline {baseline} KiB, peak {peak} KiB, now {} KiB",
+        rss_kib(server.pid())
+    );
+}
