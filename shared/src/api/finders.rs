@@ -231,8 +231,10 @@ pub struct DomainSearchQuery {
     domain: Option<String>,
     company: Option<String>,
     /// Addresses per page, 1 to 100 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Addresses to skip, 0 to 10,000 (default 0).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 10000)]
     offset: Option<String>,
     /// `personal` or `generic`.
     #[serde(rename = "type")]
