@@ -233,9 +233,17 @@ async def main():
     if not controllers:
         sys.exit("no free port for the SMTP servers")
     quiet = DNSLogger(logf=lambda _line: None)  # stdout is the parent's pipe, read only once
-    dns = DNSServer(Zones(), port=0, address="127.0.0.1", tcp=False, logger=quiet)
+    dns = dns_tcp = None
+    for _ in range(20):  # a port free for UDP may be taken for TCP by another process: retry
+        dns = DNSServer(Zones(), port=0, address="127.0.0.1", tcp=False, logger=quiet)
+        try:
+            dns_tcp = DNSServer(Zones(), port=dns.server.server_address[1], address="127.0.0.1", tcp=True, logger=quiet)
+            break
+        except OSError:
+            dns.server.server_close()
+    if dns_tcp is None:
+        sys.exit("no port free for DNS on both UDP and TCP")
     dns.start_thread()
-    dns_tcp = DNSServer(Zones(), port=dns.server.server_address[1], address="127.0.0.1", tcp=True, logger=quiet)
     dns_tcp.start_thread()
     socks = await socks5_server()
     control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
