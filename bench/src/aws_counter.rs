@@ -37,7 +37,7 @@ impl Intercept for CallCounter {
 
 /// Clients pointed at moto that count their calls into `counter`.
 pub async fn clients(moto: &str, counter: &CallCounter) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let sdk = leadpush::tls::aws_config_loader()
         .endpoint_url(moto)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("bench", "bench", None, None, "bench"))

@@ -7,8 +7,10 @@ mod enrich;
 mod feedback;
 mod finders;
 mod ingest;
+mod lambda;
 mod partitions;
 mod push;
+mod runtime_api;
 mod server;
 mod storage;
 mod table;
@@ -16,8 +18,18 @@ mod workflow;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
+    // reqwest is built without a crypto provider of its own (see `leadpush::tls`).
+    leadpush::tls::install();
     let moto = std::env::var("LEADPUSH_TEST_MOTO_URL")
         .map_err(|_| anyhow::anyhow!("LEADPUSH_TEST_MOTO_URL is not set: run `make bench`, which starts moto"))?;
+    // `leadpush-bench invoke FUNCTION EVENT_FILE`: what `make invoke` runs.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [command, function, event] = args.as_slice()
+        && command == "invoke"
+    {
+        return lambda::invoke(&moto, function, std::path::Path::new(event)).await;
+    }
+    anyhow::ensure!(args.is_empty(), "usage: leadpush-bench [invoke FUNCTION EVENT_FILE]");
     // `LEADPUSH_BENCH_ONLY=enrich,push` runs only those areas (all by default).
     let only = std::env::var("LEADPUSH_BENCH_ONLY").unwrap_or_default();
     let wanted = |area: &str| only.is_empty() || only.split(',').any(|a| a.trim() == area);
@@ -53,6 +65,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("workflow") {
         eprintln!("bench: workflow ...");
         rows.extend(workflow::run().await?);
+    }
+    if wanted("lambda") {
+        eprintln!("bench: lambda ...");
+        rows.extend(lambda::run(&moto).await?);
     }
     if wanted("finders") {
         eprintln!("bench: finders ...");

@@ -1,7 +1,7 @@
 //! AWS clients and the provisioning `leadpush init-aws` runs against `AWS_ENDPOINT_URL`
 //! (moto locally); on AWS, `template.yaml` creates the same resources.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
@@ -20,7 +20,7 @@ fn err<E: std::error::Error>(what: &str) -> impl FnOnce(E) -> ProvisionError + '
 
 /// SDK configuration from the environment (`AWS_ENDPOINT_URL`, region, credentials).
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    crate::tls::aws_config_loader().load().await
 }
 
 /// The DynamoDB client: adaptive retries (client-side rate limiting once throttled, so a

@@ -189,7 +189,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "(none)",
         "Tests only: store faults to inject, e.g. `transact_write:LEAD#=conflict*3` (see `store::faulty`).",
     ),
-    ("LEADPUSH_LOG", "info", "Log filter (tracing EnvFilter syntax)."),
+    ("LEADPUSH_LOG", "info", "Log filter: a level, or `target=level` pairs such as `leadpush=debug,warn`."),
     ("LEADPUSH_LOG_FORMAT", "json", "`json` or `pretty`."),
     ("AWS_ENDPOINT_URL", "(AWS)", "Point the AWS SDK at a local emulator such as moto."),
 ];

@@ -290,6 +290,10 @@ pub struct EmbeddedDb {
     path: PathBuf,
     /// Keeps the checkpoint thread running while any clone of this handle exists.
     _alive: std::sync::Arc<()>,
+    /// One write transaction at a time in this process, queued fairly. Without it,
+    /// concurrent writers meet SQLite's busy handler, which polls with sleeps of up to
+    /// 100 ms instead of waking the next writer: 4 ingest senders were slower than 1.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl EmbeddedDb {
@@ -322,7 +326,7 @@ impl EmbeddedDb {
         drop(conn);
         let alive = std::sync::Arc::new(());
         checkpointer(path.clone(), policy, std::sync::Arc::downgrade(&alive));
-        Ok(Self { pool, path, _alive: alive })
+        Ok(Self { pool, path, _alive: alive, writer: Default::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -352,6 +356,9 @@ impl EmbeddedDb {
         E: From<EmbeddedError> + Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
     {
+        // Waiting here costs no blocking thread and no connection; other processes (the
+        // admin CLI) and the checkpointer are still ordered by SQLite's own lock.
+        let _turn = self.writer.lock().await;
         self.run(move |conn| {
             // Immediate: take the write lock up front so two writers never deadlock upgrading.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(EmbeddedError::from)?;

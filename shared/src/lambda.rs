@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use tower::ServiceExt;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::api::{self, Function};
 use crate::config::Config;
@@ -14,12 +15,16 @@ use crate::context::AppContext;
 pub type Error = lambda_runtime::Error;
 
 /// Serves one route group behind API Gateway (HTTP API, payload v2).
-pub async fn run_http(function: Function) -> Result<(), Error> {
+///
+/// `routes` is the function's route group itself (`api::leads::routes`), not a
+/// `Function` value matched at run time, so the bootstrap links only that group's
+/// handlers and their dependencies.
+pub async fn run_http(function: Function, routes: fn() -> OpenApiRouter<AppContext>) -> Result<(), Error> {
     crate::memory::limit_malloc_arenas();
     crate::telemetry::init();
     let ctx = AppContext::from_config(Config::from_env()?).await?;
     tracing::info!(function = function.name(), store = ctx.store.kind(), "lambda initialised");
-    lambda_http::run(api::app(ctx, &[function])).await
+    lambda_http::run(api::app_with(ctx, routes())).await
 }
 
 /// Serves the web console and API reference files (no store, no queue: the console calls

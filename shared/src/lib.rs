@@ -39,4 +39,5 @@ pub mod telemetry;
 pub mod testing;
 pub mod text;
 pub mod time;
+pub mod tls;
 pub mod workflow;

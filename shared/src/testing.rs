@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 
 use crate::store::Store;
 use crate::store::dynamodb::DynamoStore;
@@ -19,7 +19,7 @@ pub async fn moto_config() -> SdkConfig {
     let url = std::env::var(MOTO_ENV).unwrap_or_else(|_| {
         panic!("{MOTO_ENV} is not set: run the suite with `make test`, which starts a moto server and sets it")
     });
-    aws_config::defaults(BehaviorVersion::latest())
+    crate::tls::aws_config_loader()
         .endpoint_url(url)
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_http(leadpush::api::Function::ApiRequests).await
+    use leadpush::api::{self, Function};
+    leadpush::lambda::run_http(Function::ApiRequests, api::api_requests::routes).await
 }

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_http(leadpush::api::Function::Campaigns).await
+    use leadpush::api::{self, Function};
+    leadpush::lambda::run_http(Function::Campaigns, api::campaigns::routes).await
 }

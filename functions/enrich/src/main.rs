@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_http(leadpush::api::Function::Enrich).await
+    use leadpush::api::{self, Function};
+    leadpush::lambda::run_http(Function::Enrich, api::enrichment).await
 }

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_http(leadpush::api::Function::FeedbackEvents).await
+    use leadpush::api::{self, Function};
+    leadpush::lambda::run_http(Function::FeedbackEvents, api::feedback::routes).await
 }

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_http(leadpush::api::Function::Platform).await
+    use leadpush::api::{self, Function};
+    leadpush::lambda::run_http(Function::Platform, api::platform::routes).await
 }

@@ -98,11 +98,11 @@ impl Function {
             Function::Leads => leads::routes(),
             Function::PushLeads => push::routes(),
             Function::Integrations => integrations::routes(),
-            Function::Webhooks => webhooks::routes().merge(callbacks::routes()),
+            Function::Webhooks => webhooks_and_callbacks(),
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
             #[cfg(feature = "enrich")]
-            Function::Enrich => enrich::routes().merge(finders::routes()),
+            Function::Enrich => enrichment(),
             // Built without the `enrich` feature: the function serves nothing.
             #[cfg(not(feature = "enrich"))]
             Function::Enrich => OpenApiRouter::new(),
@@ -115,6 +115,17 @@ impl Function {
             Function::ApiRequests | Function::Workflows => OpenApiRouter::new(),
         }
     }
+}
+
+/// The webhooks function's routes: the endpoints and their delivery log.
+pub fn webhooks_and_callbacks() -> OpenApiRouter<AppContext> {
+    webhooks::routes().merge(callbacks::routes())
+}
+
+/// The enrich function's routes: the checking services and the finders.
+#[cfg(feature = "enrich")]
+pub fn enrichment() -> OpenApiRouter<AppContext> {
+    enrich::routes().merge(finders::routes())
 }
 
 /// The id of this HTTP request (`req_...`), also used as the ingest request id.
@@ -138,7 +149,13 @@ pub fn app(ctx: AppContext, functions: &[Function]) -> Router {
     for function in functions {
         router = router.merge(function.routes());
     }
-    let (router, _) = router.split_for_parts();
+    app_with(ctx, router)
+}
+
+/// The router for one set of routes, with the middleware every route shares. A Lambda
+/// passes its own routes' function, so its bootstrap links no other group's handlers.
+pub fn app_with(ctx: AppContext, routes: OpenApiRouter<AppContext>) -> Router {
+    let (router, _) = routes.split_for_parts();
     router
         .fallback(|| async {
             ApiError::not_found("route_not_found", "No such route. The API is described at /openapi.json.")

@@ -1,0 +1,371 @@
+//! Lambda figures: the real bootstraps (built for this machine) run through the local
+//! Runtime API (`runtime_api`) with DynamoDB and SQS on moto, the SDK clients built at
+//! init as on Lambda. Init time and memory sit beside `lambda-floor` (the same runtime
+//! and clients doing no work); warm invokes beside the moto round trips the work needs;
+//! sizes beside the floor's. Also `leadpush-bench invoke`, behind `make invoke`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use leadpush::config::Config;
+use leadpush::context::AppContext;
+use leadpush::domain::campaign::{Campaign, LeadSource};
+use leadpush::domain::lead::{Lead, LeadFields};
+use leadpush::domain::workspace::CredentialKind;
+use leadpush::queue::sqs::SqsQueue;
+use leadpush::repo::{campaigns, leads, workspaces};
+use leadpush::store::dynamodb::DynamoStore;
+use leadpush::time::Timestamp;
+use serde_json::{Value, json};
+
+use crate::aws_counter::{CallCounter, clients};
+use crate::runtime_api::{Instance, Outcome};
+use crate::server::{ingest_body, median};
+use crate::table::Row;
+
+const AREA: &str = "lambda";
+/// Cold starts per function (each a new process) and warm invokes per figure.
+const STARTS: usize = 5;
+const INVOKES: usize = 30;
+
+/// A table and queue on moto with one workspace, for the sample events' placeholders.
+pub struct Fixture {
+    pub env: Vec<(String, String)>,
+    pub vars: Vec<(&'static str, String)>,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    pub queue_url: String,
+    pub lead_id: String,
+    pub workspace_id: String,
+}
+
+impl Fixture {
+    pub async fn new(moto: &str, name: &str) -> anyhow::Result<Fixture> {
+        let (dynamo, sqs) = clients(moto, &CallCounter::default()).await;
+        let table = format!("{name}-{}", std::process::id());
+        leadpush::aws::ensure_table(&dynamo, &table).await?;
+        let queues = leadpush::aws::ensure_queues(&sqs, &table, 10, 360).await?;
+        let config = Config::from_lookup(|n| match n {
+            "LEADPUSH_STORE" => Some("dynamodb".into()),
+            "LEADPUSH_QUEUE_URL" => Some(queues.queue_url.clone()),
+            "LEADPUSH_TABLE" => Some(table.clone()),
+            _ => None,
+        })?;
+        let ctx = AppContext::new(
+            Arc::new(DynamoStore::new(dynamo.clone(), &table)),
+            Arc::new(SqsQueue::new(sqs.clone(), &queues.queue_url)),
+            config,
+        )?;
+        let store = &*ctx.store;
+        let now = Timestamp::now();
+        let ws = workspaces::create_workspace(store, "Lambda", now).await?;
+        let (_, api_key) = workspaces::issue_credential(store, &ws.id, CredentialKind::ApiKey, now).await?;
+        let (_, token) = workspaces::issue_credential(store, &ws.id, CredentialKind::WebhookToken, now).await?;
+        let campaign = Campaign::new(leadpush::ids::new_id("cmp"), "Lambda", LeadSource::Webhook, None, now)?;
+        campaigns::create(store, &ws.id, &campaign).await?;
+        let fields = LeadFields {
+            name: Some("Alice".into()),
+            email: Some("alice@example.com".into()),
+            linkedin: Some("https://www.linkedin.com/in/alice-example".into()),
+            ..LeadFields::default()
+        };
+        let lead = Lead::new(leadpush::ids::lead_id("req_LAMBDA", 1), campaign.id.clone(), None, fields, now);
+        leads::put_many(store, &ws.id, std::slice::from_ref(&lead)).await?;
+        let env = [
+            ("AWS_ENDPOINT_URL", moto),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "bench"),
+            ("AWS_SECRET_ACCESS_KEY", "bench"),
+            ("AWS_SESSION_TOKEN", "bench"),
+            ("LEADPUSH_STORE", "dynamodb"),
+            ("LEADPUSH_TABLE", &table),
+            ("LEADPUSH_QUEUE_URL", &queues.queue_url),
+            ("LEADPUSH_LOG", "info"),
+        ];
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        // `make invoke` passes the caller's own settings (log level, retry schedules ...).
+        env.extend(std::env::vars().filter(|(k, _)| k.starts_with("LEADPUSH_") && !k.starts_with("LEADPUSH_TEST")));
+        let vars = vec![
+            ("${API_KEY}", api_key),
+            ("${WEBHOOK_TOKEN}", token),
+            ("${CAMPAIGN_ID}", campaign.id.clone()),
+            ("${LEAD_ID}", lead.id.clone()),
+            ("${WORKSPACE_ID}", ws.id.clone()),
+        ];
+        Ok(Fixture {
+            env,
+            vars,
+            dynamo,
+            sqs,
+            table,
+            queue_url: queues.queue_url,
+            lead_id: lead.id,
+            workspace_id: ws.id,
+        })
+    }
+
+    /// A sample event from `events/` with its placeholders filled.
+    pub fn event(&self, path: &Path) -> anyhow::Result<Value> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = self.vars.iter().fold(text, |text, (name, value)| text.replace(name, value));
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+    }
+}
+
+/// The directory holding this binary and, built beside it, the function bootstraps.
+fn bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.parent().context("the bench binary has no directory")?.to_owned())
+}
+
+fn bootstrap(name: &str) -> anyhow::Result<PathBuf> {
+    let path = bin_dir()?.join(name);
+    anyhow::ensure!(path.exists(), "{} is missing: `make bench` builds it", path.display());
+    Ok(path)
+}
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// Checks an API Gateway answer and returns its parsed body.
+fn http_answer(outcome: Outcome, want: u16) -> anyhow::Result<Value> {
+    let response = match outcome {
+        Outcome::Response(v) => v,
+        Outcome::Error(e) => anyhow::bail!("the function reported an error: {e}"),
+    };
+    let status = response["statusCode"].as_u64().unwrap_or_default();
+    let body: Value = response["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
+    anyhow::ensure!(status == u64::from(want), "answered {status}: {body}");
+    Ok(body)
+}
+
+struct Cold {
+    init_ms: f64,
+    rss_mb: f64,
+}
+
+/// Starts `name` `STARTS` times; the median init time and RSS after init.
+async fn cold(name: &str, fixture: &Fixture, logs: &Path) -> anyhow::Result<Cold> {
+    let path = bootstrap(name)?;
+    let (mut inits, mut rss) = (Vec::new(), Vec::new());
+    for i in 0..STARTS {
+        let instance = Instance::start(&path, name, &fixture.env, &logs.join(format!("{name}-{i}.log"))).await?;
+        inits.push(instance.init.as_secs_f64() * 1000.0);
+        rss.push(instance.rss_mb()?);
+    }
+    Ok(Cold { init_ms: median(&mut inits), rss_mb: median(&mut rss) })
+}
+
+/// Stripped size of a bootstrap, in MB (a stripped copy, as `make build` ships it).
+fn stripped_mb(path: &Path, dir: &Path) -> anyhow::Result<f64> {
+    let copy = dir.join(format!("{}.stripped", path.file_name().and_then(|n| n.to_str()).unwrap_or("bin")));
+    let status = std::process::Command::new("strip").arg("-o").arg(&copy).arg(path).status()?;
+    anyhow::ensure!(status.success(), "strip failed on {}", path.display());
+    Ok(std::fs::metadata(&copy)?.len() as f64 / 1_048_576.0)
+}
+
+/// The shipped arm64 bootstraps, when `make build` has made them.
+fn arm64_sizes() -> Vec<(String, f64)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/lambda");
+    let mut sizes: Vec<(String, f64)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let size = std::fs::metadata(e.path().join("bootstrap")).ok()?.len();
+            Some((e.file_name().to_string_lossy().into_owned(), size as f64 / 1_048_576.0))
+        })
+        .collect();
+    sizes.sort_by(|a, b| b.1.total_cmp(&a.1));
+    sizes
+}
+
+pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let fixture = Fixture::new(moto, "bench-lambda").await?;
+    let logs = tempfile::tempdir()?;
+
+    let floor = cold("lambda-floor", &fixture, logs.path()).await?;
+    for name in ["leads", "ingest-leads"] {
+        let ours = cold(name, &fixture, logs.path()).await?;
+        rows.push(Row::time(
+            AREA,
+            format!("init: process start -> first /next poll ({name})"),
+            ours.init_ms,
+            floor.init_ms,
+            format!("median of {STARTS} starts; floor: lambda-floor (same runtime + SDK clients, no work)"),
+        ));
+        rows.push(Row::count(
+            AREA,
+            format!("RSS after init ({name})"),
+            ours.rss_mb,
+            floor.rss_mb,
+            "MB",
+            "VmRSS at the first poll; floor: lambda-floor",
+        ));
+    }
+
+    // Warm invokes: one lead read, one 100-lead ingest, each beside the moto calls it needs.
+    let mut leads_fn =
+        Instance::start(&bootstrap("leads")?, "leads", &fixture.env, &logs.path().join("leads.log")).await?;
+    let read = fixture.event(&events_dir().join("leads.get.json"))?;
+    http_answer(leads_fn.invoke(&read).await?, 200)?;
+    let mut ours = Vec::new();
+    for _ in 0..INVOKES {
+        let started = Instant::now();
+        let body = http_answer(leads_fn.invoke(&read).await?, 200)?;
+        ours.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(body["data"]["id"] == json!(fixture.lead_id), "read the wrong lead: {body}");
+    }
+    let mut floor_ms = Vec::new();
+    let (pk, sk) = lead_key(&fixture).await?;
+    for _ in 0..INVOKES {
+        let started = Instant::now();
+        let item = fixture
+            .dynamo
+            .get_item()
+            .table_name(&fixture.table)
+            .key("pk", pk.clone())
+            .key("sk", sk.clone())
+            .send()
+            .await?;
+        floor_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(item.item.is_some(), "floor read found no lead");
+    }
+    rows.push(Row::time(
+        AREA,
+        "warm invoke: GET one lead (leads fn, DynamoDB on moto)",
+        median(&mut ours),
+        median(&mut floor_ms),
+        format!("median of {INVOKES}; floor: one GetItem round trip to moto"),
+    ));
+    drop(leads_fn);
+
+    let mut ingest_fn =
+        Instance::start(&bootstrap("ingest-leads")?, "ingest-leads", &fixture.env, &logs.path().join("ingest.log"))
+            .await?;
+    let template = fixture.event(&events_dir().join("ingest-leads.ingest.json"))?;
+    let campaign =
+        fixture.vars.iter().find(|(k, _)| *k == "${CAMPAIGN_ID}").map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut ours = Vec::new();
+    for i in 0..=INVOKES {
+        let mut event = template.clone();
+        event["body"] = Value::String(String::from_utf8(ingest_body(&campaign, &format!("lambda-{i}"), 100))?);
+        let started = Instant::now();
+        let body = http_answer(ingest_fn.invoke(&event).await?, 202)?;
+        // The first invoke warms connections, as the floor's first call does below.
+        if i > 0 {
+            ours.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        anyhow::ensure!(body["data"]["accepted"] == json!(100), "ingest did not accept 100 leads: {body}");
+    }
+    drop(ingest_fn);
+    let mut floor_ms = Vec::new();
+    for i in 0..=INVOKES {
+        let started = Instant::now();
+        floor_ingest(&fixture, i).await?;
+        if i > 0 {
+            floor_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    rows.push(Row::time(
+        AREA,
+        "warm invoke: POST a 100-lead ingest (ingest-leads fn, moto)",
+        median(&mut ours),
+        median(&mut floor_ms),
+        format!("median of {INVOKES}; floor: 4 BatchWriteItem of 25 leads + 1 SendMessage to moto"),
+    ));
+
+    // Sizes: this machine's optimised builds, stripped, beside the floor's.
+    let floor_mb = stripped_mb(&bootstrap("lambda-floor")?, logs.path())?;
+    for name in ["leads", "ingest-leads"] {
+        rows.push(Row::count(
+            AREA,
+            format!("bootstrap size, {} perf build, stripped ({name})", std::env::consts::ARCH),
+            stripped_mb(&bootstrap(name)?, logs.path())?,
+            floor_mb,
+            "MB",
+            "floor: lambda-floor, same profile",
+        ));
+    }
+    // The shipped arm64 release bootstraps, when `make build` has run (it builds for 15+ min).
+    match arm64_sizes().first() {
+        Some((name, mb)) => rows.push(Row::count(
+            AREA,
+            format!("bootstrap size, arm64 release, largest ({name})"),
+            *mb,
+            6.0,
+            "MB",
+            "from target/lambda (make build); floor column: the 6 MB target",
+        )),
+        None => eprintln!("bench: no target/lambda/*/bootstrap; run `make build` for the arm64 size row"),
+    }
+    Ok(rows)
+}
+
+/// The stored lead's key, found as the store writes it (the floor reads it directly).
+async fn lead_key(fixture: &Fixture) -> anyhow::Result<(AttributeValue, AttributeValue)> {
+    let key = leads::key(&fixture.workspace_id, &fixture.lead_id);
+    Ok((AttributeValue::S(key.pk), AttributeValue::S(key.sk)))
+}
+
+/// The floor of a 100-lead ingest: the writes it needs, without our code.
+async fn floor_ingest(fixture: &Fixture, round: usize) -> anyhow::Result<()> {
+    let body: Value = serde_json::from_slice(&ingest_body("cmp_floor", "floor", 100))?;
+    let leads = body["leads"].as_array().cloned().unwrap_or_default();
+    for (chunk_no, chunk) in leads.chunks(25).enumerate() {
+        let writes = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, lead)| {
+                let id = format!("FLOOR#{round}#{chunk_no}#{i}");
+                let put = PutRequest::builder()
+                    .item("pk", AttributeValue::S(id))
+                    .item("sk", AttributeValue::S("LEAD".into()))
+                    .item("data", AttributeValue::S(lead.to_string()))
+                    .build()?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let out = fixture.dynamo.batch_write_item().request_items(&fixture.table, writes).send().await?;
+        anyhow::ensure!(out.unprocessed_items.is_none_or(|u| u.is_empty()), "moto left items unprocessed");
+    }
+    fixture.sqs.send_message().queue_url(&fixture.queue_url).message_body("{}").send().await?;
+    Ok(())
+}
+
+/// `make invoke FN=<function> EVENT=<file>`: one sample event through the real bootstrap.
+pub async fn invoke(moto: &str, function: &str, event_file: &Path) -> anyhow::Result<()> {
+    let fixture = Fixture::new(moto, "invoke").await?;
+    let event = fixture.event(event_file)?;
+    let logs = tempfile::tempdir()?;
+    let log = logs.path().join("function.log");
+    let mut instance = Instance::start(&bootstrap(function)?, function, &fixture.env, &log).await?;
+    eprintln!("{function}: init {:.1} ms, RSS {:.1} MB", instance.init.as_secs_f64() * 1000.0, instance.rss_mb()?);
+    let started = Instant::now();
+    let outcome = instance.invoke(&event).await?;
+    eprintln!("{function}: invoke {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+    drop(instance);
+    eprintln!("--- function log ---\n{}", std::fs::read_to_string(&log).unwrap_or_default().trim_end());
+    let printed = match outcome {
+        // Show an API Gateway answer's JSON body parsed, for reading.
+        Outcome::Response(mut v) => {
+            if let Some(body) = v["body"].as_str().and_then(|b| serde_json::from_str::<Value>(b).ok()) {
+                v["body"] = body;
+            }
+            v
+        }
+        Outcome::Error(e) => {
+            println!("{}", serde_json::to_string_pretty(&e)?);
+            anyhow::bail!("{function} reported an error");
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&printed)?);
+    Ok(())
+}
