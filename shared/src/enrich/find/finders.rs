@@ -774,6 +774,26 @@ pub async fn company_domain(
     Ok(most_common(domains.into_iter()))
 }
 
+/// A domain name (a URL is cut to its host, `www.` dropped), lower-cased, or `None` when
+/// the text is not one.
+pub fn domain_name(value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.len() > 253 || value.contains(char::is_whitespace) || value.contains('@') {
+        return None;
+    }
+    let host = website_domain(value)?;
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let tld_ok = labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic() || c == '-'));
+    (labels.len() >= 2 && labels.iter().all(label_ok) && tld_ok).then_some(host)
+}
+
 /// The host of a website field (`https://www.acme.com/about` -> `acme.com`).
 pub fn website_domain(website: &str) -> Option<String> {
     let text = website.trim();
