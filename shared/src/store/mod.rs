@@ -213,6 +213,10 @@ pub struct Query {
     pub cursor: Option<Cursor>,
     /// Newest first when sort keys are time-ordered ids.
     pub descending: bool,
+    /// Keys only: each item's table and index keys (and `expires_at`), with empty `data`
+    /// and `version` 0. For listings that only need keys (a keys-only DynamoDB index
+    /// returns nothing else anyway), so SQLite does not read and decode every row's data.
+    pub keys_only: bool,
 }
 
 impl Query {
@@ -255,6 +259,11 @@ impl Query {
 
     pub fn descending(mut self) -> Self {
         self.descending = true;
+        self
+    }
+
+    pub fn keys_only(mut self) -> Self {
+        self.keys_only = true;
         self
     }
 }
