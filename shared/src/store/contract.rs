@@ -305,6 +305,29 @@ pub async fn injected_faults_fail_chosen_calls_only(store: Arc<dyn Store>) {
     assert_eq!(faulty.kind(), store.kind());
 }
 
+pub async fn values_dynamodb_refuses_are_refused_at_its_limits(store: Arc<dyn Store>) {
+    let nested = |levels: usize| (1..levels).fold(json!({"leaf": 1}), |inner, _| json!({"n": inner}));
+    let put = |sk: &str, value: serde_json::Value| store.put(item("P#lim", sk, json!({"v": value})), Condition::Always);
+    put("deep", nested(MAX_NESTING)).await.unwrap();
+    assert_eq!(store.get(&Key::new("P#lim", "deep")).await.unwrap().unwrap().data["v"], nested(MAX_NESTING));
+    let err = put("deeper", nested(MAX_NESTING + 1)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Refused(text) if text.contains("nested")), "{err:?}");
+    for ok in [json!(9.99999999999999e125), json!(1e-130), json!(-1e125), json!(u64::MAX)] {
+        put("num", ok.clone()).await.unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+    }
+    for bad in [json!(1e126), json!(-1e300), json!(1e-131)] {
+        let err = put("num", bad.clone()).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Refused(text) if text.contains("range")), "{bad}: {err:?}");
+    }
+    // In a batch too: the whole batch is refused, never retried.
+    let batch = vec![item("P#lim", "b1", json!({})), item("P#lim", "b2", json!({"v": nested(MAX_NESTING + 1)}))];
+    assert!(matches!(store.batch_put(batch).await, Err(StoreError::Refused(_))));
+    // Item size: well under 400 KB is stored, over it is refused.
+    put("big", json!("x".repeat(MAX_ITEM_BYTES - 16 * 1024))).await.unwrap();
+    let err = put("big", json!("x".repeat(MAX_ITEM_BYTES + 1))).await.unwrap_err();
+    assert!(matches!(err, StoreError::Refused(_)) && !err.is_transient(), "{err:?}");
+}
+
 macro_rules! contract_suite {
     ($($name:ident),* $(,)?) => {
         #[cfg(feature = "embedded")]
@@ -339,4 +362,5 @@ contract_suite!(
     increments_are_atomic_under_concurrency,
     data_round_trips_exactly,
     injected_faults_fail_chosen_calls_only,
+    values_dynamodb_refuses_are_refused_at_its_limits,
 );

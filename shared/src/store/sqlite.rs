@@ -73,7 +73,17 @@ fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
 }
 
 fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
+    super::check_storable(item)?;
     let data = serde_json::to_string(&item.data).map_err(|e| StoreError::InvalidItem(e.to_string()))?;
+    let size = item.key.pk.len() + item.key.sk.len() + data.len();
+    if size > super::MAX_ITEM_BYTES {
+        return Err(StoreError::Refused(format!(
+            "{}/{}: item is {size} bytes, over DynamoDB's {} byte limit",
+            item.key.pk,
+            item.key.sk,
+            super::MAX_ITEM_BYTES
+        )));
+    }
     // Cached: a batch writes thousands of rows with this one statement. An upsert keeps
     // the row (and its rowid) in place, so unchanged index entries stay untouched.
     let mut stmt = tx.prepare_cached(
