@@ -50,7 +50,7 @@ pub async fn overdue(store: &dyn Store, before: Timestamp) -> Result<Vec<(String
     let mut keys = Vec::new();
     let mut workspaces = std::collections::HashMap::new();
     for partition in all_shards(SWEEP_PARTITION) {
-        let page = store.query(&Query::index(Index::Gsi2, partition).limit(SWEEP_PER_SHARD)).await?;
+        let page = store.query(&Query::index(Index::Gsi2, partition).limit(SWEEP_PER_SHARD).keys_only()).await?;
         for entry in page.items {
             let Some(sort) = entry.index_key(Index::Gsi2).map(|k| k.sk.clone()) else { continue };
             let mut parts = sort.splitn(2, '#');

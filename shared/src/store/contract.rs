@@ -155,6 +155,21 @@ pub async fn gsi_query_pages_by_the_second_key(store: Arc<dyn Store>) {
     assert_eq!(page.items[0].index_key(Index::Gsi2), Some(&Key::new("E#same", "T#0")));
     let foreign = Query::index(Index::Gsi3, "L#even").after(page.next);
     assert!(matches!(store.query(&foreign).await, Err(StoreError::InvalidCursor)));
+
+    // Keys only: the same keys and pages, no data; a filter still applies.
+    let (sks, pages) = collect(&*store, Query::index(Index::Gsi2, "E#same").limit(2).keys_only()).await;
+    assert_eq!((sks.len(), pages), (5, 3));
+    for query in [Query::index(Index::Gsi2, "E#same").keys_only(), Query::gsi1("C#x").keys_only()] {
+        let page = store.query(&query).await.unwrap();
+        assert!(!page.items.is_empty());
+        for found in &page.items {
+            assert!(found.data.is_empty() && found.index_key(query.index).is_some(), "{found:?}");
+            assert!(found.key.pk == "W#gsi", "{found:?}");
+        }
+    }
+    let page = store.query(&Query::table("W#gsi").prefix("L#").filter_eq("i", json!(4)).keys_only()).await.unwrap();
+    let keys: Vec<(&str, bool)> = page.items.iter().map(|i| (i.key.sk.as_str(), i.data.is_empty())).collect();
+    assert_eq!(keys, [("L#04", true)]);
 }
 
 pub async fn transact_write_is_all_or_nothing(store: Arc<dyn Store>) {

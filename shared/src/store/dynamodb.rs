@@ -581,6 +581,16 @@ impl Store for DynamoStore {
             }
             None => None,
         };
+        // Keys only: the table's and the index's key attributes, and the expiry.
+        let projection = q.keys_only.then(|| {
+            let mut attrs = vec![("#kp", "pk"), ("#ks", "sk"), ("#ke", "expires_at")];
+            if q.index != Index::Table {
+                attrs.extend([("#kip", pk_attr), ("#kis", sk_attr)]);
+            }
+            let expression: Vec<&str> = attrs.iter().map(|(alias, _)| *alias).collect();
+            names.extend(attrs.iter().map(|(alias, name)| ((*alias).to_owned(), (*name).to_owned())));
+            expression.join(", ")
+        });
         let limit = q.limit.max(1);
         let mut items = Vec::new();
         let mut exhausted = false;
@@ -598,6 +608,7 @@ impl Store for DynamoStore {
                 .set_index_name(index_name.clone())
                 .key_condition_expression(&key_condition)
                 .set_filter_expression(filter.clone())
+                .set_projection_expression(projection.clone())
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(!q.descending)

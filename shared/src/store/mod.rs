@@ -246,6 +246,10 @@ pub struct Query {
     /// eventually consistent, the embedded store always consistent): for reads that must
     /// see a write just made, such as a limit check.
     pub consistent: bool,
+    /// Keys only: each item's table and index keys (and `expires_at`), with empty `data`
+    /// and `version` 0. For listings that only need keys (a keys-only DynamoDB index
+    /// returns nothing else anyway), so SQLite does not read and decode every row's data.
+    pub keys_only: bool,
 }
 
 impl Query {
@@ -293,6 +297,11 @@ impl Query {
 
     pub fn consistent(mut self) -> Self {
         self.consistent = true;
+        self
+    }
+
+    pub fn keys_only(mut self) -> Self {
+        self.keys_only = true;
         self
     }
 }
