@@ -71,25 +71,57 @@ pub fn respond(answer: Answer, params: Value) -> Response {
 }
 
 /// A required text parameter: trimmed, non-empty, at most `max` characters.
+/// The length is counted before trimming, as the API document's `maxLength` counts it.
 pub fn required(field: &str, value: Option<&str>, max: usize) -> Result<String, ApiError> {
+    let chars = value.map_or(0, |v| v.chars().count());
     let value =
         value.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| ApiError::validation(field, "is required"))?;
-    let chars = value.chars().count();
     if chars > max {
         return Err(ApiError::validation(field, format!("must be at most {max} characters, got {chars}")));
     }
     Ok(value.to_owned())
 }
 
+/// The country codes `phone::parse_country` takes (either case; empty: none), found by
+/// asking it about every pair of letters.
+fn countries() -> utoipa::openapi::schema::Object {
+    let letters = || (b'A'..=b'Z').map(char::from);
+    let known: Vec<String> = letters()
+        .flat_map(|a| letters().map(move |b| format!("{a}{b}")))
+        .filter(|code| phone::parse_country(code).is_ok())
+        .collect();
+    let values =
+        std::iter::once(String::new()).chain(known.iter().cloned()).chain(known.iter().map(|c| c.to_lowercase()));
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .build()
+}
+
+super::docs::schema_type!(CountryParam = countries());
+super::docs::schema_type!(EmailParam = super::docs::required_query_text(MAX_EMAIL_CHARS));
+super::docs::schema_type!(PhoneParam = super::docs::required_query_text(phone::MAX_INPUT_CHARS));
+
+fn bulk_emails() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(super::docs::required_query_text(MAX_EMAIL_CHARS))
+        .min_items(Some(1))
+        .max_items(Some(jobs::MAX_ADDRESSES))
+        .build()
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VerifierQuery {
     /// The address to verify.
-    email: Option<String>,
+    #[param(inline, value_type = EmailParam)]
+    email: String,
     /// Seconds to wait for the result, 3 to 20 (default 10); then 202 with an id.
+    #[param(value_type = Option<u32>, minimum = 3, maximum = 20)]
     max_duration: Option<String>,
     /// https URL that also receives the result (signed, retried).
     #[allow(dead_code)] // read by the `Callback` extractor; here for the API document
+    #[param(inline, value_type = Option<super::docs::OptionalUrlParam>)]
     webhook_url: Option<String>,
     /// Hunter-style API key (instead of a header). Never logged.
     #[allow(dead_code)] // read by `HunterCaller`; here for the API document
@@ -132,7 +164,7 @@ async fn verify(
     callback: Callback,
     query: VerifierQuery,
 ) -> Result<Response, ApiError> {
-    let email = required("email", query.email.as_deref(), MAX_EMAIL_CHARS)?;
+    let email = required("email", Some(&query.email), MAX_EMAIL_CHARS)?;
     let wait = max_duration(query.max_duration.as_deref())?;
     let params = EnrichParams::from([("email".to_owned(), email.to_lowercase())]);
     let answer =
@@ -177,11 +209,14 @@ async fn email_verifier_v2(
 #[into_params(parameter_in = Query)]
 pub struct PhoneQuery {
     /// The number, international (`+44 7911 123456`) or national with `country`.
-    phone: Option<String>,
+    #[param(inline, value_type = PhoneParam)]
+    phone: String,
     /// ISO 3166-1 alpha-2 country for national numbers (e.g. `US`).
+    #[param(inline, value_type = Option<CountryParam>)]
     country: Option<String>,
     /// https URL that also receives the result (signed, retried).
     #[allow(dead_code)] // read by the `Callback` extractor; here for the API document
+    #[param(inline, value_type = Option<super::docs::OptionalUrlParam>)]
     webhook_url: Option<String>,
     /// Hunter-style API key (instead of a header). Never logged.
     #[allow(dead_code)] // read by `HunterCaller`; here for the API document
@@ -201,7 +236,7 @@ async fn validate_phone(
     callback: Callback,
     query: PhoneQuery,
 ) -> Result<Response, ApiError> {
-    let number = required("phone", query.phone.as_deref(), phone::MAX_INPUT_CHARS)?;
+    let number = required("phone", Some(&query.phone), phone::MAX_INPUT_CHARS)?;
     let country_text = query.country.as_deref().map(str::trim).filter(|c| !c.is_empty());
     let country = country_text.map(phone::parse_country).transpose()?;
     let data = phone::validate(&number, country);
@@ -279,8 +314,10 @@ async fn get_enrichment(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BulkRequest {
     /// 1 to 10,000 addresses.
+    #[schema(schema_with = bulk_emails)]
     emails: Vec<String>,
     /// https URL that receives the results when the job completes, one POST per 100.
+    #[schema(schema_with = super::docs::optional_url)]
     webhook_url: Option<String>,
 }
 
