@@ -87,6 +87,29 @@ fn body_error(e: axum::Error) -> ApiError {
     ApiError::validation("body", format!("could not be read: {e}"))
 }
 
+/// The most a request body may take once escaped into the JSON of an API Gateway event:
+/// Lambda refuses events over 6 MB (6,291,456 bytes) before our code runs, and headers and
+/// the event's other fields need room (512 KB is far more than they take).
+pub const MAX_EVENT_BODY_BYTES: usize = 5632 * 1024;
+
+/// Refuses a body that would not fit through Lambda once escaped (413 here rather than an
+/// error from API Gateway there). Dense JSON can double when escaped; typical JSON grows by
+/// about a tenth, so a 4 MB body of ordinary leads passes.
+pub fn check_event_size(body: &[u8]) -> Result<(), ApiError> {
+    if body.len() * 2 <= MAX_EVENT_BODY_BYTES {
+        return Ok(());
+    }
+    let escaped = crate::text::json_escaped_len(body);
+    if escaped > MAX_EVENT_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "Request body is {} bytes but {escaped} once escaped into the Lambda event (quotes, backslashes and \
+             line breaks count twice); at most {MAX_EVENT_BODY_BYTES} escaped bytes are accepted.",
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Parses a JSON object body, naming the offending field (`leads[3].score`) in the error.
 /// An integer written with a zero fraction (`6135.0`) is an integer, as JSON Schema counts
 /// it: serde refuses it, so only then the body is read again with such numbers as integers.
@@ -178,6 +201,7 @@ where
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes = read_body(req, LIMIT).await?;
+        check_event_size(&bytes)?;
         if bytes.is_empty() {
             return Err(ApiError::validation("body", "is empty; send a JSON object"));
         }

@@ -59,25 +59,8 @@ fn bounded(field: &str, value: Option<&str>, max: usize) -> Result<Option<String
 
 /// A domain name (a URL is cut to its host, `www.` dropped), lower-cased; 400 otherwise.
 pub fn domain(field: &str, value: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::validation(field, format!("`{}` is not a domain", crate::text::truncate(value, 64)));
-    let value = value.trim();
-    if value.len() > 253 || value.contains(char::is_whitespace) || value.contains('@') {
-        return Err(bad());
-    }
-    let host = finders::website_domain(value).ok_or_else(bad)?;
-    let labels: Vec<&str> = host.split('.').collect();
-    let label_ok = |l: &&str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    let tld_ok = labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic() || c == '-'));
-    if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
-        return Err(bad());
-    }
-    Ok(host)
+    finders::domain_name(value)
+        .ok_or_else(|| ApiError::validation(field, format!("`{}` is not a domain", crate::text::truncate(value, 64))))
 }
 
 /// `domain`, or the domain the workspace's leads give `company`; 400 when neither works.

@@ -16,7 +16,9 @@ use crate::error::ApiError;
 use crate::http::{Accepted, Json};
 use crate::ingest::{self, Batch, IngestAccepted};
 
-pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+/// 4 MiB: with the escaping of the Lambda event (see `http::MAX_EVENT_BODY_BYTES`) a
+/// typical body this large still fits through Lambda's 6 MB payload limit.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new().routes(routes!(ingest_leads))
@@ -80,7 +82,7 @@ pub struct IncomingLeadSchema {
         (status = 400, body = ErrorBody, description = "`validation_error` naming the field and lead index; nothing stored"),
         (status = 401, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`duplicate_idempotency_key`, with the original `request_id`"),
-        (status = 413, body = ErrorBody, description = "Body over 5 MB or more than 1000 leads"),
+        (status = 413, body = ErrorBody, description = "Body over 4 MiB (or over 5.5 MiB once JSON-escaped) or more than 1000 leads"),
         (status = 415, body = ErrorBody)))]
 async fn ingest_leads(
     State(ctx): State<AppContext>,

@@ -327,6 +327,7 @@ impl IncomingLead {
             let at = format!("{}.{key}", at("custom_fields"));
             super::check_line(&at, key)?;
             check_custom(&at, value)?;
+            super::storable_json(&at, value)?;
         }
         fields.custom_fields = extra;
         let has_identity = fields.name.is_some()

@@ -64,7 +64,8 @@ pub struct LeadFilter {
     pub status: Option<LeadStatus>,
 }
 
-/// Newest first. A page may be short when a status filter skips leads; follow the cursor.
+/// Newest first. A page may be short when a status filter skips leads or when it reaches
+/// [`keys::MAX_PAGE_BYTES`]; follow the cursor.
 pub async fn list(
     store: &dyn Store,
     workspace_id: &str,
@@ -81,7 +82,7 @@ pub async fn list(
         query = query.filter_eq("status", serde_json::json!(status.as_str()));
     }
     let shards: Vec<String> = all_shards(&listing).collect();
-    keys::scatter_gather(store, &shards, &query, cursor).await
+    keys::scatter_gather_within(store, &shards, &query, cursor, keys::MAX_PAGE_BYTES).await
 }
 
 /// The leads among `ids` that exist in this workspace, each with its stored version so a

@@ -42,6 +42,35 @@ pub const RESERVED_ATTRIBUTES: [&str; 12] = [
 pub const MAX_TRANSACT_ITEMS: usize = 100;
 pub const MAX_BATCH_WRITE_ITEMS: usize = 25;
 pub const MAX_BATCH_GET_KEYS: usize = 100;
+/// An item, keys and data together, may be at most 400 KB (DynamoDB counts attribute names
+/// and values; the embedded store counts the keys and the data's JSON, slightly more).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// Maps and lists may nest at most 32 levels (an attribute holding a map is level 1).
+pub const MAX_NESTING: usize = 32;
+
+/// Refuses data DynamoDB would refuse: nesting deeper than [`MAX_NESTING`] or a number out
+/// of its range. Every adapter checks this before writing (moto does not), so the embedded
+/// store and tests behave like DynamoDB.
+pub fn check_storable(item: &Item) -> Result<(), StoreError> {
+    fn walk(value: &Value, level: usize) -> Result<(), String> {
+        match value {
+            Value::Number(n) if !crate::domain::storable_number(&n.to_string()) => {
+                Err(format!("number {n} is out of DynamoDB's range"))
+            }
+            Value::Array(_) | Value::Object(_) if level > MAX_NESTING => {
+                Err(format!("nested deeper than {MAX_NESTING} levels"))
+            }
+            Value::Array(items) => items.iter().try_for_each(|v| walk(v, level + 1)),
+            Value::Object(map) => map.values().try_for_each(|v| walk(v, level + 1)),
+            _ => Ok(()),
+        }
+    }
+    for (name, value) in &item.data {
+        walk(value, 1)
+            .map_err(|e| StoreError::Refused(format!("{}/{} attribute `{name}`: {e}", item.key.pk, item.key.sk)))?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
@@ -213,6 +242,10 @@ pub struct Query {
     pub cursor: Option<Cursor>,
     /// Newest first when sort keys are time-ordered ids.
     pub descending: bool,
+    /// Keys only: each item's table and index keys (and `expires_at`), with empty `data`
+    /// and `version` 0. For listings that only need keys (a keys-only DynamoDB index
+    /// returns nothing else anyway), so SQLite does not read and decode every row's data.
+    pub keys_only: bool,
 }
 
 impl Query {
@@ -255,6 +288,11 @@ impl Query {
 
     pub fn descending(mut self) -> Self {
         self.descending = true;
+        self
+    }
+
+    pub fn keys_only(mut self) -> Self {
+        self.keys_only = true;
         self
     }
 }
