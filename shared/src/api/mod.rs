@@ -13,6 +13,7 @@ pub mod enrich;
 pub mod feedback;
 #[cfg(feature = "enrich")]
 pub mod finders;
+pub mod hunter;
 pub mod ingest;
 pub mod insights;
 pub mod integrations;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::names::{Claimed, NameClaims, write_claimed};
 use super::workspace_pk;
 use crate::domain::webhook::{EventType, SigningSecret, Webhook};
 use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
@@ -15,16 +16,10 @@ pub fn key(workspace_id: &str, webhook_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), format!("WH#{webhook_id}"))
 }
 
-fn name_key(workspace_id: &str, name: &str) -> Key {
-    Key::new(workspace_pk(workspace_id), format!("WHNAME#{}", name.to_lowercase()))
-}
+const NAMES: NameClaims = NameClaims { prefix: "WHNAME#", owner_field: "webhook_id" };
 
 pub fn item(workspace_id: &str, webhook: &Webhook) -> Result<Item, StoreError> {
     Item::new(key(workspace_id, &webhook.id), webhook)
-}
-
-fn name_item(workspace_id: &str, webhook: &Webhook) -> Result<Item, StoreError> {
-    Item::new(name_key(workspace_id, &webhook.name), &serde_json::json!({"webhook_id": webhook.id}))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +35,14 @@ pub enum SaveError {
 }
 
 pub async fn create(store: &dyn Store, workspace_id: &str, webhook: &Webhook) -> Result<(), SaveError> {
-    let result = store
-        .transact_write(vec![
-            WriteOp::Put { item: name_item(workspace_id, webhook)?, condition: Condition::NotExists },
-            WriteOp::Put { item: item(workspace_id, webhook)?, condition: Condition::NotExists },
-        ])
-        .await;
-    match result {
-        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Err(SaveError::NameTaken),
-        other => Ok(other?),
+    let ops = vec![
+        NAMES.claim(workspace_id, &webhook.name, &webhook.id)?,
+        WriteOp::Put { item: item(workspace_id, webhook)?, condition: Condition::NotExists },
+    ];
+    match write_claimed(store, ops, true).await? {
+        Claimed::Written => Ok(()),
+        Claimed::NameTaken => Err(SaveError::NameTaken),
+        Claimed::Conflict => Err(SaveError::Conflict),
     }
 }
 
@@ -80,18 +74,13 @@ pub async fn save(
             other => Ok(other?),
         };
     }
-    let put = WriteOp::Put { item: updated, condition };
-    let result = store
-        .transact_write(vec![
-            WriteOp::Put { item: name_item(workspace_id, webhook)?, condition: Condition::NotExists },
-            WriteOp::Delete { key: name_key(workspace_id, old_name), condition: Condition::Always },
-            put,
-        ])
-        .await;
-    match result {
-        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Err(SaveError::NameTaken),
-        Err(StoreError::TransactionCanceled { .. }) => Err(SaveError::Conflict),
-        other => Ok(other?),
+    let mut ops = NAMES.rename(workspace_id, old_name, &webhook.name, &webhook.id)?;
+    let claims = !ops.is_empty();
+    ops.push(WriteOp::Put { item: updated, condition });
+    match write_claimed(store, ops, claims).await? {
+        Claimed::Written => Ok(()),
+        Claimed::NameTaken => Err(SaveError::NameTaken),
+        Claimed::Conflict => Err(SaveError::Conflict),
     }
 }
 
@@ -100,7 +89,7 @@ pub async fn delete(store: &dyn Store, workspace_id: &str, webhook_id: &str) -> 
     let result = store
         .transact_write(vec![
             WriteOp::Delete { key: key(workspace_id, webhook_id), condition: Condition::VersionIs(version) },
-            WriteOp::Delete { key: name_key(workspace_id, &webhook.name), condition: Condition::Always },
+            NAMES.release(workspace_id, &webhook.name),
         ])
         .await;
     match result {
