@@ -14,7 +14,7 @@ use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::context::AppContext;
 use crate::delivery::webhook::{SignedRequest, send_signed};
 use crate::dispatch::deliver;
-use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, MAX_MANUAL_ATTEMPTS, Reopen};
 use crate::domain::lead::{Lead, LeadFields};
 use crate::domain::webhook::{
     EventType, SigningSecret, Webhook, WebhookMethod, check_events, check_headers, check_name, mask_value,
@@ -436,7 +436,11 @@ pub(crate) async fn delivery_log(
     page: &Pagination,
 ) -> Result<List<DeliveryView>, ApiError> {
     let result = deliveries::list(&*ctx.store, workspace_id, webhook_id, page.limit()?, page.cursor()?).await?;
-    List::from_page(result, |item| item.parse::<Delivery>().map(DeliveryView::from))
+    // Past retention a record is gone, even while DynamoDB's TTL has not removed it yet.
+    let now = ctx.now();
+    let list = List::from_page(result, |item| item.parse::<Delivery>())?;
+    let data = list.data.into_iter().filter(|d| !d.is_expired(now)).map(DeliveryView::from).collect();
+    Ok(List { data, next_cursor: list.next_cursor })
 }
 
 /// The delivery log: event, attempts with status code, duration, response and error, and
@@ -454,12 +458,13 @@ async fn list_deliveries(
     delivery_log(&ctx, &caller.workspace_id, &id, &page).await
 }
 
-/// Redeliver a settled delivery now: one attempt, recorded in its log.
+/// Redeliver a settled delivery now: one attempt, recorded in its log. A delivery may be
+/// redelivered by hand at most 20 times; records past their 30-day retention are gone (404).
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry", tag = "webhooks",
     security(("api_key" = [])),
     params(("id" = String, Path, description = "Webhook id"), ("delivery_id" = String, Path, description = "Delivery id")),
     responses((status = 202, body = DataOf<DeliveryView>), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "Still being retried automatically, or the endpoint is disabled")))]
+        (status = 409, body = ErrorBody, description = "`delivery_pending` (still being retried automatically), `webhook_disabled`, or `redelivery_limit_reached` (20 manual redeliveries per delivery)")))]
 async fn retry_delivery(
     State(ctx): State<AppContext>,
     caller: ApiCaller,
@@ -482,16 +487,20 @@ async fn retry_delivery(
         &*ctx.store,
         &key,
         |d: &mut Delivery| {
-            if !d.is_settled() {
-                return Err(ApiError::conflict(
+            d.reopen(now).map_err(|why| match why {
+                Reopen::Gone => missing(),
+                Reopen::Pending => ApiError::conflict(
                     "delivery_pending",
                     "This delivery is still being retried automatically; wait for it to settle.",
-                ));
-            }
-            d.status = DeliveryStatus::Pending;
-            d.next_attempt_at = Some(now);
-            d.updated_at = now;
-            Ok(())
+                ),
+                Reopen::LimitReached => ApiError::conflict(
+                    "redelivery_limit_reached",
+                    format!(
+                        "This delivery was redelivered by hand {MAX_MANUAL_ATTEMPTS} times already, the most one \
+                         delivery may be; fix the endpoint, then send the lead again with a push."
+                    ),
+                ),
+            })
         },
         |d| deliveries::item(&caller.workspace_id, d),
     )

@@ -107,7 +107,9 @@ pub async fn list(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    store.query(&Query::table(workspace_pk(workspace_id)).prefix("WH#").limit(limit).after(cursor)).await
+    // Consistent: the 50-endpoint cap and the fan-out's endpoint set must see a webhook
+    // created a moment ago.
+    store.query(&Query::table(workspace_pk(workspace_id)).prefix("WH#").limit(limit).after(cursor).consistent()).await
 }
 
 /// Every endpoint of the workspace (at most [`MAX_WEBHOOKS`]).

@@ -612,6 +612,7 @@ impl Store for DynamoStore {
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(!q.descending)
+                .consistent_read(q.consistent && q.index == Index::Table)
                 .limit(want)
                 .set_exclusive_start_key(start.take());
             let out = self.call("Query", || request.clone().send()).await?;

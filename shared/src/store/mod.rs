@@ -242,6 +242,10 @@ pub struct Query {
     pub cursor: Option<Cursor>,
     /// Newest first when sort keys are time-ordered ids.
     pub descending: bool,
+    /// A strongly consistent read (base table only; DynamoDB's indexes are always
+    /// eventually consistent, the embedded store always consistent): for reads that must
+    /// see a write just made, such as a limit check.
+    pub consistent: bool,
     /// Keys only: each item's table and index keys (and `expires_at`), with empty `data`
     /// and `version` 0. For listings that only need keys (a keys-only DynamoDB index
     /// returns nothing else anyway), so SQLite does not read and decode every row's data.
@@ -291,6 +295,11 @@ impl Query {
         self
     }
 
+    pub fn consistent(mut self) -> Self {
+        self.consistent = true;
+        self
+    }
+
     pub fn keys_only(mut self) -> Self {
         self.keys_only = true;
         self
@@ -335,6 +344,43 @@ impl WriteOp {
             WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } | WriteOp::Increment { key, .. } => key,
         }
     }
+
+    /// About what the operation counts against a transaction's 4 MB (keys and, for a put,
+    /// the data's JSON, which is at least what DynamoDB counts for it).
+    pub fn size(&self) -> usize {
+        let key = self.key().pk.len() + self.key().sk.len();
+        match self {
+            WriteOp::Put { item, .. } => key + serde_json::to_vec(&item.data).map_or(usize::MAX / 2, |json| json.len()),
+            WriteOp::Increment { counters, .. } => {
+                key + counters.iter().map(|(name, _)| name.len() + 21).sum::<usize>()
+            }
+            _ => key,
+        }
+    }
+}
+
+/// DynamoDB's limit on a transaction's total size.
+pub const MAX_TRANSACT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Splits operations into transactions within DynamoDB's limits: at most
+/// [`MAX_TRANSACT_ITEMS`] operations and [`MAX_TRANSACT_BYTES`] each.
+pub fn transaction_chunks(ops: Vec<WriteOp>) -> Vec<Vec<WriteOp>> {
+    let mut chunks: Vec<Vec<WriteOp>> = Vec::new();
+    let mut bytes = 0;
+    for op in ops {
+        let size = op.size();
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() < MAX_TRANSACT_ITEMS && bytes + size <= MAX_TRANSACT_BYTES => {
+                bytes += size;
+                chunk.push(op);
+            }
+            _ => {
+                bytes = size;
+                chunks.push(vec![op]);
+            }
+        }
+    }
+    chunks
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -425,6 +471,13 @@ pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
             ops.len()
         )));
     }
+    let bytes: usize = ops.iter().map(WriteOp::size).fold(0, usize::saturating_add);
+    if bytes > MAX_TRANSACT_BYTES {
+        return Err(StoreError::InvalidRequest(format!(
+            "a transaction may write at most {MAX_TRANSACT_BYTES} bytes, got about {bytes} (split it: \
+             `store::transaction_chunks`)"
+        )));
+    }
     let mut keys = std::collections::HashSet::new();
     for op in ops {
         if !keys.insert(op.key()) {
@@ -473,6 +526,26 @@ pub(crate) fn dedupe_last_wins(items: Vec<Item>) -> Vec<Item> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transactions_are_split_by_count_and_by_bytes() {
+        let put = |i: usize, bytes: usize| WriteOp::Put {
+            item: Item::new(Key::new(format!("P#{i}"), "x"), &serde_json::json!({"v": "x".repeat(bytes)})).unwrap(),
+            condition: Condition::Always,
+        };
+        let small: Vec<WriteOp> = (0..250).map(|i| put(i, 10)).collect();
+        let sizes: Vec<usize> = transaction_chunks(small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        // 30 items of 300 KB: 13 fit in 4 MB.
+        let big: Vec<WriteOp> = (0..30).map(|i| put(i, 300 * 1024)).collect();
+        let chunks = transaction_chunks(big);
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [13, 13, 4]);
+        for chunk in &chunks {
+            validate_transaction(chunk).unwrap();
+        }
+        let too_big: Vec<WriteOp> = (0..14).map(|i| put(i, 300 * 1024)).collect();
+        assert!(matches!(validate_transaction(&too_big), Err(StoreError::InvalidRequest(m)) if m.contains("bytes")));
+    }
 
     #[test]
     fn prefix_upper_bound_increments_last_char() {
