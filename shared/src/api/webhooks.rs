@@ -160,12 +160,6 @@ async fn create_webhook(
     let url = check_url(&ctx, &body.url).await?;
     check_headers(&body.headers)?;
     let events = check_events(&body.events.unwrap_or_else(|| vec![EventType::SaveLead]))?;
-    if webhooks::all(&*ctx.store, &caller.workspace_id).await?.len() >= MAX_WEBHOOKS {
-        return Err(ApiError::conflict(
-            "limit_reached",
-            format!("A workspace can have at most {MAX_WEBHOOKS} webhooks."),
-        ));
-    }
     let now = ctx.now();
     let webhook = Webhook {
         id: ids::new_id(ids::WEBHOOK),
@@ -184,7 +178,13 @@ async fn create_webhook(
     };
     webhooks::create(&*ctx.store, &caller.workspace_id, &webhook).await.map_err(|e| match e {
         SaveError::NameTaken => name_taken(&webhook.name),
-        other => ApiError::internal(other),
+        SaveError::LimitReached => {
+            ApiError::conflict("limit_reached", format!("A workspace can have at most {MAX_WEBHOOKS} webhooks."))
+        }
+        SaveError::Store(e) => e.into(),
+        SaveError::Conflict | SaveError::Missing => {
+            ApiError::conflict("conflict", "Webhooks are being created concurrently; retry.")
+        }
     })?;
     tracing::info!(webhook_id = webhook.id, "webhook created");
     Ok(Created(WebhookWithSecret { webhook: WebhookView::from(&webhook), secret: webhook.signing.secret.clone() }))
@@ -260,7 +260,8 @@ async fn update_webhook(
         webhook.updated_at = now;
         match webhooks::save(&*ctx.store, &caller.workspace_id, &webhook, &old_name, version).await {
             Ok(()) => return Ok(Data(WebhookView::from(&webhook))),
-            Err(SaveError::Conflict) => continue,
+            // `save` never creates, so never meets the cap.
+            Err(SaveError::Conflict | SaveError::LimitReached) => continue,
             Err(SaveError::NameTaken) => return Err(name_taken(&webhook.name)),
             Err(SaveError::Missing) => return Err(not_found()),
             Err(SaveError::Store(e)) => return Err(e.into()),
