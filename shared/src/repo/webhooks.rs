@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::names::{Claimed, NameClaims, write_claimed};
 use super::workspace_pk;
 use crate::domain::webhook::{EventType, SigningSecret, Webhook};
 use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
@@ -15,16 +16,10 @@ pub fn key(workspace_id: &str, webhook_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), format!("WH#{webhook_id}"))
 }
 
-fn name_key(workspace_id: &str, name: &str) -> Key {
-    Key::new(workspace_pk(workspace_id), format!("WHNAME#{}", name.to_lowercase()))
-}
+const NAMES: NameClaims = NameClaims { prefix: "WHNAME#", owner_field: "webhook_id" };
 
 pub fn item(workspace_id: &str, webhook: &Webhook) -> Result<Item, StoreError> {
     Item::new(key(workspace_id, &webhook.id), webhook)
-}
-
-fn name_item(workspace_id: &str, webhook: &Webhook) -> Result<Item, StoreError> {
-    Item::new(name_key(workspace_id, &webhook.name), &serde_json::json!({"webhook_id": webhook.id}))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +74,7 @@ pub async fn create(store: &dyn Store, workspace_id: &str, webhook: &Webhook) ->
         let slot_item = Item::new(slot, &serde_json::json!({"webhook_id": webhook.id}))?;
         let result = store
             .transact_write(vec![
-                WriteOp::Put { item: name_item(workspace_id, webhook)?, condition: Condition::NotExists },
+                NAMES.claim(workspace_id, &webhook.name, &webhook.id)?,
                 WriteOp::Put { item: item(workspace_id, webhook)?, condition: Condition::NotExists },
                 WriteOp::Put { item: slot_item, condition: Condition::NotExists },
             ])
@@ -125,18 +120,13 @@ pub async fn save(
             other => Ok(other?),
         };
     }
-    let put = WriteOp::Put { item: updated, condition };
-    let result = store
-        .transact_write(vec![
-            WriteOp::Put { item: name_item(workspace_id, webhook)?, condition: Condition::NotExists },
-            WriteOp::Delete { key: name_key(workspace_id, old_name), condition: Condition::Always },
-            put,
-        ])
-        .await;
-    match result {
-        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Err(SaveError::NameTaken),
-        Err(StoreError::TransactionCanceled { .. }) => Err(SaveError::Conflict),
-        other => Ok(other?),
+    let mut ops = NAMES.rename(workspace_id, old_name, &webhook.name, &webhook.id)?;
+    let claims = !ops.is_empty();
+    ops.push(WriteOp::Put { item: updated, condition });
+    match write_claimed(store, ops, claims).await? {
+        Claimed::Written => Ok(()),
+        Claimed::NameTaken => Err(SaveError::NameTaken),
+        Claimed::Conflict => Err(SaveError::Conflict),
     }
 }
 
@@ -144,7 +134,7 @@ pub async fn delete(store: &dyn Store, workspace_id: &str, webhook_id: &str) -> 
     let Some((webhook, version)) = get(store, workspace_id, webhook_id).await? else { return Ok(false) };
     let mut ops = vec![
         WriteOp::Delete { key: key(workspace_id, webhook_id), condition: Condition::VersionIs(version) },
-        WriteOp::Delete { key: name_key(workspace_id, &webhook.name), condition: Condition::Always },
+        NAMES.release(workspace_id, &webhook.name),
     ];
     let workspace_key = workspace_pk(workspace_id);
     for (sk, holder) in slots(store, workspace_id).await? {
