@@ -22,16 +22,16 @@ name and type, SMTP connections and RCPTs by server, SOCKS5 connections) and POS
 
 import asyncio
 import json
-import os
 import re
 import socket
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 from dnslib import QTYPE, RR, A, MX, TXT, RCODE
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from dnslib.server import BaseResolver, DNSLogger
+
+from loopback import dns_server, on_one_port, serve, started
 
 LOCK = threading.Lock()
 def empty_stats():
@@ -207,62 +207,25 @@ class Control(BaseHTTPRequestHandler):
         pass
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def main():
-    loop = asyncio.get_running_loop()
-    controllers, silent, port = [], None, None
-    for _ in range(20):  # one port free on all five loopback addresses
-        port = free_port()
-        started = []
-        try:
-            for name in ("normal", "catchall", "reject", "greylist"):
-                c = CountingController(name, hostname=SERVERS[name], port=port, ready_timeout=10)
-                c.start()
-                started.append(c)
-            silent = await silent_server(SERVERS["silent"], port)
-            controllers = started
-            break
-        except (OSError, RuntimeError):
-            for c in started:
-                c.stop()
-    if not controllers:
-        sys.exit("no free port for the SMTP servers")
+    starters = [
+        lambda port, name=name: started(CountingController(name, hostname=SERVERS[name], port=port, ready_timeout=10))
+        for name in ("normal", "catchall", "reject", "greylist")
+    ]
+    starters.append(lambda port: silent_server(SERVERS["silent"], port))
+    port, smtp = await on_one_port(starters, "the SMTP servers")
     quiet = DNSLogger(logf=lambda _line: None)  # stdout is the parent's pipe, read only once
-    dns = dns_tcp = None
-    for _ in range(20):  # a port free for UDP may be taken for TCP by another process: retry
-        dns = DNSServer(Zones(), port=0, address="127.0.0.1", tcp=False, logger=quiet)
-        try:
-            dns_tcp = DNSServer(Zones(), port=dns.server.server_address[1], address="127.0.0.1", tcp=True, logger=quiet)
-            break
-        except OSError:
-            dns.server.server_close()
-    if dns_tcp is None:
-        sys.exit("no port free for DNS on both UDP and TCP")
-    dns.start_thread()
-    dns_tcp.start_thread()
+    dns, dns_tcp = dns_server(Zones(), quiet)
     socks = await socks5_server()
     control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
     threading.Thread(target=control.serve_forever, daemon=True).start()
-    print(json.dumps({
+    info = {
         "dns": f"127.0.0.1:{dns.server.server_address[1]}",
         "smtp_port": port,
         "socks5": f"127.0.0.1:{socks.sockets[0].getsockname()[1]}",
         "control": f"http://127.0.0.1:{control.server_address[1]}",
-    }), flush=True)
-    sys.stdout = open(os.devnull, "w")  # the parent stops reading after that line
-    await loop.run_in_executor(None, sys.stdin.read)  # until the parent goes away
-    for c in controllers:
-        c.stop()
-    silent.close()
-    socks.close()
-    dns.stop()
-    dns_tcp.stop()
-    control.shutdown()
+    }
+    await serve(info, [*smtp, socks, dns, dns_tcp, control])
 
 
 if __name__ == "__main__":

@@ -23,16 +23,15 @@ Prints one JSON line with the ports, then serves until stdin closes.
 
 import asyncio
 import json
-import os
-import socket
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 from dnslib import QTYPE, RR, A, MX, RCODE
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from dnslib.server import BaseResolver, DNSLogger
+
+from loopback import dns_server, on_one_port, serve, started
 
 SITES = ["acme.test", "blog.test", "private.test", "slow.test", "big.test", "bench.test"]
 ACCEPT = {"jmuller", "jdoe", "bsmith", "alee", "dscully", "fmulder", "wskinner", "info", "hello"}
@@ -199,51 +198,25 @@ class Mailboxes:
         return "554 5.7.1 This test server takes no mail"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def main():
-    loop = asyncio.get_running_loop()
-    controllers, port = [], None
-    for _ in range(20):  # one port free on both loopback addresses
-        port = free_port()
-        started = []
-        try:
-            for host, catch_all in (("127.0.0.1", False), ("127.0.0.2", True)):
-                c = Controller(Mailboxes(catch_all), hostname=host, port=port, ready_timeout=10)
-                c.start()
-                started.append(c)
-            controllers = started
-            break
-        except (OSError, RuntimeError):
-            for c in started:
-                c.stop()
-    if not controllers:
-        sys.exit("no free port for the SMTP servers")
+    starters = [
+        lambda port, host=host, catch_all=catch_all: started(
+            Controller(Mailboxes(catch_all), hostname=host, port=port, ready_timeout=10)
+        )
+        for host, catch_all in (("127.0.0.1", False), ("127.0.0.2", True))
+    ]
+    port, smtp = await on_one_port(starters, "the SMTP servers")
     quiet = DNSLogger(log="-request,-reply,-truncated,-error", prefix=False)
-    dns = DNSServer(Zones(), port=0, address="127.0.0.1", tcp=False, logger=quiet)
-    dns.start_thread()
-    dns_tcp = DNSServer(Zones(), port=dns.server.server_address[1], address="127.0.0.1", tcp=True, logger=quiet)
-    dns_tcp.start_thread()
+    dns, dns_tcp = dns_server(Zones(), quiet)
     http = ThreadingHTTPServer(("127.0.0.1", 0), Sites)
     http.daemon_threads = True
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    print(json.dumps({
+    info = {
         "dns": f"127.0.0.1:{dns.server.server_address[1]}",
         "smtp_port": port,
         "http_port": http.server_address[1],
-    }), flush=True)
-    # The parent reads only that line: nothing else may write to stdout.
-    sys.stdout = open(os.devnull, "w")
-    await loop.run_in_executor(None, sys.stdin.read)  # until the parent goes away
-    for c in controllers:
-        c.stop()
-    dns.stop()
-    dns_tcp.stop()
-    http.shutdown()
+    }
+    await serve(info, [*smtp, dns, dns_tcp, http])
 
 
 if __name__ == "__main__":

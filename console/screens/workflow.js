@@ -9,7 +9,16 @@ const TYPES = [
   ['condition', 'Condition'],
   ['set_fields', 'Set lead fields'],
   ['render_message', 'Generate message'],
+  ['verify_email', 'Verify email'],
+  ['find_email', 'Find email'],
   ['push', 'Push lead'],
+];
+// find_email's optional input templates (empty: the lead's own value).
+const FINDER_INPUTS = [
+  ['first_name', 'First name', 'Empty: the lead\'s first name.'],
+  ['last_name', 'Last name', 'Empty: the lead\'s last name.'],
+  ['domain', 'Domain', 'Empty: the lead\'s website or company email domain.'],
+  ['company', 'Company', 'Empty: the lead\'s company (resolved to a domain when there is none).'],
 ];
 const typeName = (t) => (TYPES.find(([v]) => v === t) || [t, t])[1];
 
@@ -20,6 +29,8 @@ function blankNode(type, n) {
     case 'condition': return { id, type, if: '', else: '' };
     case 'set_fields': return { id, type, fields: [{ name: '', value: '' }] };
     case 'render_message': return { id, type, template: '', output_key: 'message' };
+    case 'verify_email': return { id, type, output_key: 'email_check', on_error: 'fail' };
+    case 'find_email': return { id, type, output_key: 'found_email', on_error: 'fail', first_name: '', last_name: '', domain: '', company: '' };
     default: return { id, type: 'push', destination: 'webhook_url', webhook_url: '' };
   }
 }
@@ -30,6 +41,7 @@ function toApi(node) {
   if (node.type === 'set_fields') out.fields = Object.fromEntries(node.fields.filter((f) => f.name || f.value).map((f) => [f.name, f.value]));
   if (node.type === 'condition' && !node.else) delete out.else;
   if (node.type === 'push' && node.destination !== 'webhook_url') delete out.webhook_url;
+  if (node.type === 'find_email') FINDER_INPUTS.forEach(([f]) => { if (!node[f]) delete out[f]; });
   return out;
 }
 
@@ -37,6 +49,7 @@ function fromApi(node) {
   if (node.type === 'set_fields') return { ...node, fields: Object.entries(node.fields || {}).map(([name, value]) => ({ name, value })) };
   if (node.type === 'condition') return { ...node, else: node.else || '' };
   if (node.type === 'push') return { ...node, webhook_url: node.webhook_url || '' };
+  if (node.type === 'find_email') return { ...node, ...Object.fromEntries(FINDER_INPUTS.map(([f]) => [f, node[f] || ''])) };
   return { ...node };
 }
 
@@ -112,6 +125,10 @@ function Step({ node, i, update, endpoints }) {
   const id = (f) => `step-${i}-${f}`;
   const text = (f, label, hint) => html`<${Field} id=${id(f)} label=${label} hint=${hint}>
     ${(p) => html`<input ...${p} type="text" value=${node[f]} onInput=${(e) => update({ [f]: e.target.value })} />`}</${Field}>`;
+  const onError = html`<${Field} id=${id('on_error')} label="When it fails">
+    ${(p) => html`<select ...${p} value=${node.on_error} onChange=${(e) => update({ on_error: e.target.value })}>
+      <option value="fail">Fail the run</option><option value="continue">Continue without it</option>
+      <option value="skip_lead">Stop for this lead</option></select>`}</${Field}>`;
   switch (node.type) {
     case 'fetch_api_data':
       return html`${text('id', 'Step id')}
@@ -120,10 +137,14 @@ function Step({ node, i, update, endpoints }) {
             <option value="">Choose an API request</option>
             ${endpoints.map((r) => html`<option value=${r.id}>${r.name}</option>`)}</select>`}</${Field}>
         ${text('output_key', 'Output key', 'Later steps read the answer as workflow.<output key>, e.g. customer_profile.')}
-        <${Field} id=${id('on_error')} label="When it fails">
-          ${(p) => html`<select ...${p} value=${node.on_error} onChange=${(e) => update({ on_error: e.target.value })}>
-            <option value="fail">Fail the run</option><option value="continue">Continue without it</option>
-            <option value="skip_lead">Stop for this lead</option></select>`}</${Field}>`;
+        ${onError}`;
+    case 'verify_email':
+      return html`${text('id', 'Step id')}
+        ${text('output_key', 'Output key', 'Later steps read the verdict as workflow.<output key>.status.')}${onError}`;
+    case 'find_email':
+      return html`${text('id', 'Step id')}
+        ${text('output_key', 'Output key', 'Later steps read the address as workflow.<output key>.email (null when none was found).')}
+        ${FINDER_INPUTS.map(([f, label, hint]) => text(f, `${label} template (optional)`, hint))}${onError}`;
     case 'condition':
       return html`${text('id', 'Step id')}${text('if', 'Condition', 'e.g. workflow.customer_profile.plan == "pro"')}
         ${text('else', 'Otherwise go to step id (optional)', 'Empty: the run stops when the condition is false.')}`;

@@ -685,6 +685,15 @@ async function apiRequestsAndWorkflow() {
   await stepErr.waitFor();
   assert((await stepErr.innerText()).includes('nodes[1]'), `the error names the second step: ${await stepErr.innerText()}`);
   await editor.getByLabel('Message template').fill('Hi {{ contact.name }}, you are on {{ workflow.customer_profile.plan }}');
+  // A find-email step with a broken input template is refused at its step, then removed.
+  await editor.getByLabel('Type of step to add').selectOption('find_email');
+  await editor.getByRole('button', { name: 'Add step' }).click();
+  await editor.getByLabel('Domain template (optional)').fill('{{ contact.website');
+  await editor.getByRole('button', { name: 'Save workflow' }).click();
+  const findErr = editor.locator('#step-2-error');
+  await findErr.waitFor();
+  assert((await findErr.innerText()).includes('nodes[2]'), `the error names the find-email step: ${await findErr.innerText()}`);
+  await editor.getByRole('button', { name: 'Remove step 3' }).click();
   await editor.getByRole('button', { name: 'Save workflow' }).click();
   await editor.getByText('Saved as version 1').waitFor();
   await assertLabelled(page, 'workflow editor');

@@ -110,6 +110,11 @@ async fn purge_loop(ctx: AppContext, mut stop: watch::Receiver<bool>) {
                     Ok(n) => tracing::warn!(requeued = n, "sweep re-queued stalled pushes"),
                     Err(e) => tracing::warn!(error = %e, "sweep failed"),
                 }
+                match crate::dispatch::deliver::sweep(&ctx, ctx.now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(requeued = n, "sweep re-queued overdue deliveries"),
+                    Err(e) => tracing::warn!(error = %e, "delivery sweep failed"),
+                }
             }
             _ = purge.tick() => {
                 match ctx.store.purge_expired(ctx.now().unix_seconds()).await {

@@ -12,6 +12,19 @@ pub fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// The length of `text` once escaped as a JSON string: what a body or response takes inside
+/// the JSON envelope of a Lambda event or result. Quotes, backslashes and the short escapes
+/// count twice, other control characters six times (`\u001f`).
+pub fn json_escaped_len(text: &[u8]) -> usize {
+    text.iter()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
 /// Quotes text as one POSIX shell word: inside single quotes nothing expands, and a
 /// single quote is written as `'\''`.
 pub fn shell_quote(text: &str) -> String {
@@ -26,6 +39,14 @@ mod tests {
     fn shell_quoting_keeps_every_character_literal() {
         assert_eq!(shell_quote("https://a.example/x"), "'https://a.example/x'");
         assert_eq!(shell_quote(r#"evil"; rm -rf / 'x' $(id)"#), r#"'evil"; rm -rf / '\''x'\'' $(id)'"#);
+    }
+
+    #[test]
+    fn escaped_length_is_what_serde_json_writes() {
+        for text in ["plain", "\"quoted\" \\ back", "line\nbreak\r\ttab", "\u{1}\u{8}\u{c}\u{1f}", "é名\u{7f}", ""] {
+            let escaped = serde_json::to_string(text).unwrap();
+            assert_eq!(json_escaped_len(text.as_bytes()), escaped.len() - 2, "{escaped}");
+        }
     }
 
     #[test]

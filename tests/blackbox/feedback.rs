@@ -170,7 +170,8 @@ async fn each_event_type_updates_the_lead_as_documented(backend: Backend) {
 async fn source_defaults_to_custom_and_occurred_at_to_now(backend: Backend) {
     let s = setup(shared(backend), named(1)).await;
     let before = Timestamp::now();
-    let r = s.event(json!({"lead_id": s.leads[0], "event_type": "reply", "metadata": {"crm_id": 42}})).await;
+    let metadata = json!({"crm_id": 42, "deep": (2..20).fold(json!([1e125]), |inner, _| json!({"k": inner}))});
+    let r = s.event(json!({"lead_id": s.leads[0], "event_type": "reply", "metadata": metadata})).await;
     let after = Timestamp::now().plus(Duration::from_secs(1));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.data()["source"], "custom");
@@ -178,7 +179,7 @@ async fn source_defaults_to_custom_and_occurred_at_to_now(backend: Backend) {
     assert!(replied.ends_with('Z') && replied.len() == 24, "millisecond UTC timestamp: {replied}");
     let replied = Timestamp::parse(replied).unwrap();
     assert!(replied >= before && replied <= after, "{replied} not between {before} and {after}");
-    assert_eq!(s.log(&s.leads[0]).await[0]["metadata"], json!({"crm_id": 42}));
+    assert_eq!(s.log(&s.leads[0]).await[0]["metadata"], metadata, "20 levels and 1e125 are stored");
 }
 
 async fn bad_input_is_a_clear_4xx(backend: Backend) {
@@ -196,6 +197,9 @@ async fn bad_input_is_a_clear_4xx(backend: Backend) {
     assert_eq!((r.status, &r.body), (404, &not_found));
     assert_eq!(theirs.lead(&theirs.leads[0]).await["status"], "new", "nothing happened to it");
 
+    // `metadata` itself is the first of at most 20 levels.
+    let nested = |levels: usize| (1..levels).fold(json!({"leaf": 1}), |inner, _| json!({"k": inner}));
+    let deepest = format!("metadata{}", ".k".repeat(20));
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({"lead_id": lead, "event_type": "opened"}), "event_type", "positive_reply"),
         (json!({"lead_id": lead, "event_type": 5}), "event_type", "string"),
@@ -211,6 +215,8 @@ async fn bad_input_is_a_clear_4xx(backend: Backend) {
         ),
         (json!({"lead_id": lead, "event_type": "reply", "metadata": [1, 2]}), "metadata", "object"),
         (json!({"lead_id": lead, "event_type": "reply", "metadata": "x"}), "metadata", "object"),
+        (json!({"lead_id": lead, "event_type": "reply", "metadata": {"n": [1e300]}}), "metadata.n[0]", "1e+300"),
+        (json!({"lead_id": lead, "event_type": "reply", "metadata": nested(21)}), &deepest, "20 levels"),
         (json!({"lead_id": lead, "event_type": "reply", "content": "x".repeat(10_001)}), "content", "10000"),
         (json!({"lead_id": lead, "event_type": "meeting_booked", "meeting_url": "not a url"}), "meeting_url", "URL"),
         (json!({"lead_id": lead, "event_type": "reply", "event_id": ""}), "event_id", "empty"),

@@ -96,6 +96,7 @@ async fn invalid_batches_are_refused_whole_and_store_nothing(backend: Backend) {
     let good = api.campaign(&ws.api_key, "Good", "webhook").await;
     let manual = api.campaign(&ws.api_key, "Manual", "manual").await;
     let foreign = api.campaign(&other.api_key, "Foreign", "webhook").await;
+    let deepest = format!("leads[0].custom_fields.deep{}", ".k".repeat(20));
     let cases: Vec<(Value, u16, &str)> = vec![
         (json!({"leads": [lead(&good)]}), 400, "idempotency_key"),
         (json!({"idempotency_key": "  ", "leads": [lead(&good)]}), 400, "idempotency_key"),
@@ -122,6 +123,13 @@ async fn invalid_batches_are_refused_whole_and_store_nothing(backend: Backend) {
             "leads[2].campaign_id",
         ),
         (json!({"idempotency_key": "k", "leads": ["Alice"]}), 400, "leads[0]"),
+        // Values DynamoDB could not store: too deep, or a number out of its range.
+        (json!({"idempotency_key": "k", "leads": [with(&good, "deep", nested(21))]}), 400, &deepest),
+        (
+            json!({"idempotency_key": "k", "leads": [lead(&good), with(&good, "revenue", json!({"v": [1e300]}))]}),
+            400,
+            "leads[1].custom_fields.revenue.v[0]",
+        ),
     ];
     for (body, status, field) in &cases {
         let r = api.ingest(&token, body).await;
@@ -132,9 +140,17 @@ async fn invalid_batches_are_refused_whole_and_store_nothing(backend: Backend) {
     let r = api.ingest(&token, &json!({"idempotency_key": "k", "leads": too_many})).await;
     assert_eq!((r.status, r.error_code()), (413, "payload_too_large"));
     assert!(r.body["error"]["message"].as_str().unwrap().contains("1000"));
-    let huge = json!({"idempotency_key": "k", "leads": [{"name": "x", "campaign_id": good, "notes": "n".repeat(5 * 1024 * 1024)}]});
-    let r = api.ingest(&token, &huge).await;
+    let body =
+        |notes: String| json!({"idempotency_key": "k", "leads": [{"name": "x", "campaign_id": good, "notes": notes}]});
+    let r = api.ingest(&token, &body("n".repeat(4 * 1024 * 1024))).await;
     assert_eq!((r.status, r.error_code()), (413, "payload_too_large"));
+    // Just under 4 MiB passes the size checks (and meets the 64 KB per lead rule).
+    let r = api.ingest(&token, &body("n".repeat(4 * 1024 * 1024 - 200))).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("leads[0]")), "{}", &r.text[..200]);
+    // 3.5 MiB of quotes is 7 MiB inside a Lambda event: refused everywhere, naming why.
+    let r = api.ingest(&token, &body("\"".repeat(1792 * 1024))).await;
+    assert_eq!((r.status, r.error_code()), (413, "payload_too_large"));
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("escaped"), "{}", r.text);
     let r = api.ingest("lp_wht_wrong", &json!({"idempotency_key": "k", "leads": [lead(&good)]})).await;
     assert_eq!((r.status, r.error_code()), (401, "unauthorized"));
     let r = api
@@ -149,8 +165,24 @@ async fn invalid_batches_are_refused_whole_and_store_nothing(backend: Backend) {
 
     // Nothing was stored, and the key "k" was never consumed.
     assert_eq!(api.get("/api/v1/leads", &ws.api_key).await.data().as_array().unwrap().len(), 0);
-    let r = api.ingest(&token, &json!({"idempotency_key": "k", "leads": [lead(&good)]})).await;
+    // At the limits: 20 levels and 1e125 are stored as sent.
+    let boundary = with(&good, "deep", json!({"n": nested(19), "big": 1e125, "small": -1e-129}));
+    let r = api.ingest(&token, &json!({"idempotency_key": "k", "leads": [boundary.clone()]})).await;
     assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.data()["lead_ids"][0].as_str().unwrap().to_owned();
+    let stored = api.get(&format!("/api/v1/leads/{id}"), &ws.api_key).await;
+    assert_eq!(stored.data()["custom_fields"]["deep"], boundary["deep"]);
+}
+
+/// `levels` objects nested in each other.
+fn nested(levels: usize) -> Value {
+    (1..levels).fold(json!({"leaf": 1}), |inner, _| json!({"k": inner}))
+}
+
+fn with(campaign: &str, field: &str, value: Value) -> Value {
+    let mut lead = lead(campaign);
+    lead[field] = value;
+    lead
 }
 
 async fn twenty_concurrent_requests_with_one_key_store_one_batch(backend: Backend) {

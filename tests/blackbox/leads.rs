@@ -64,4 +64,42 @@ async fn another_workspaces_lead_is_not_found(backend: Backend) {
     assert_eq!(r.data().as_array().unwrap().len(), 0);
 }
 
+/// 70 leads of 62 KB are 4.3 MB: one page of `limit=100` would not fit through Lambda, so
+/// the page ends at 4 MiB with a cursor. The byte cap lives in the repository layer, the
+/// same on both stores (its unit test runs on both); one backend shows it end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_large_leads_ends_early_within_four_mib() {
+    let server = shared(Backend::Embedded);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Big", "webhook").await;
+    for batch in 0..2 {
+        let leads: Vec<_> = (0..35)
+            .map(|i| json!({"name": format!("l{batch}-{i}"), "campaign_id": campaign, "blob": "x".repeat(62_000)}))
+            .collect();
+        let r = api.ingest(&token, &json!({"idempotency_key": format!("big-{batch}"), "leads": leads})).await;
+        assert_eq!(r.status, 202, "{}", &r.text[..r.text.len().min(300)]);
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/leads?limit=100".to_owned();
+    for page in 0..5 {
+        let r = api.get(&path, &ws.api_key).await;
+        assert_eq!(r.status, 200);
+        assert!(r.text.len() <= 4 * 1024 * 1024 + 64 * 1024, "page {page} is {} bytes", r.text.len());
+        let data = r.data().as_array().unwrap();
+        seen.extend(data.iter().map(|l| l["id"].as_str().unwrap().to_owned()));
+        match r.body["next_cursor"].as_str() {
+            Some(c) => {
+                assert!(data.len() < 70 && !data.is_empty(), "a short page: {}", data.len());
+                path = format!("/api/v1/leads?limit=100&cursor={c}");
+            }
+            None => break,
+        }
+    }
+    assert!(seen.len() == 70, "{} leads", seen.len());
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 70, "each lead once");
+}
+
 both_backends!(leads_list_filters_by_campaign_and_status_and_pages, another_workspaces_lead_is_not_found);

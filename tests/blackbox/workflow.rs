@@ -77,6 +77,17 @@ async fn ingest(api: &Api, token: &str, campaign: &str, leads: Vec<Value>) -> Ve
     r.data()["lead_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
 }
 
+/// An active webhook campaign running `doc` (saved first, then activated), and the
+/// workspace's ingest token.
+async fn running(server: &Server, ws: &Workspace, name: &str, doc: &Value) -> (String, String) {
+    let (api, key) = (server.api(), ws.api_key.as_str());
+    let campaign = api.campaign(key, name, "webhook").await;
+    let r = api.send("PUT", &format!("/api/v1/campaigns/{campaign}/workflow"), Auth::Key(key), Some(doc)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), key).await.status, 200);
+    (campaign, server.webhook_token(ws))
+}
+
 fn ulid_like() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     format!("{nanos}")
@@ -194,13 +205,8 @@ async fn api_requests_crud_masks_secrets_and_enforces_workspace_limits(backend: 
         let r = api.post("/api/v1/api-requests", key, &body).await;
         assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some(field)), "{}", r.text);
     }
-    let r = api
-        .post(
-            "/api/v1/api-requests",
-            key,
-            &json!({"name": "a", "method": "GET", "url": "http://x.test/", "timeout_ms": 20000}),
-        )
-        .await;
+    let slow_request = json!({"name": "a", "method": "GET", "url": "http://x.test/", "timeout_ms": 20000});
+    let r = api.post("/api/v1/api-requests", key, &slow_request).await;
     assert!(r.body["error"]["message"].as_str().unwrap().contains("api_request_max_timeout_ms = 10000"), "{}", r.text);
 
     // Workspace settings: defaults, ceilings refused, a raised limit admits the timeout.
@@ -210,31 +216,16 @@ async fn api_requests_crud_masks_secrets_and_enforces_workspace_limits(backend: 
         json!({"api_request_max_timeout_ms": 10000, "api_request_max_response_bytes": 262144,
                "ceilings": {"api_request_max_timeout_ms": 30000, "api_request_max_response_bytes": 327680}})
     );
-    let r = api
-        .send(
-            "PATCH",
-            "/api/v1/workspace/settings",
-            Auth::Key(key),
-            Some(&json!({"api_request_max_timeout_ms": 60000})),
-        )
-        .await;
+    let api = &api;
+    let max_timeout = |ms: u64| {
+        let body = json!({"api_request_max_timeout_ms": ms});
+        async move { api.send("PATCH", "/api/v1/workspace/settings", Auth::Key(key), Some(&body)).await }
+    };
+    let r = max_timeout(60000).await;
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("api_request_max_timeout_ms")));
-    let r = api
-        .send(
-            "PATCH",
-            "/api/v1/workspace/settings",
-            Auth::Key(key),
-            Some(&json!({"api_request_max_timeout_ms": 25000})),
-        )
-        .await;
+    let r = max_timeout(25000).await;
     assert_eq!((r.status, r.data()["api_request_max_timeout_ms"].as_u64()), (200, Some(25000)));
-    let r = api
-        .post(
-            "/api/v1/api-requests",
-            key,
-            &json!({"name": "a", "method": "GET", "url": "http://x.test/", "timeout_ms": 20000}),
-        )
-        .await;
+    let r = api.post("/api/v1/api-requests", key, &slow_request).await;
     assert_eq!(r.status, 201, "{}", r.text);
 
     // Listing, another workspace, delete.
@@ -382,7 +373,11 @@ async fn a_three_node_workflow_runs_for_leads_ingested_into_an_active_campaign(b
             "node \"early\"",
             "workflow.customer_profile",
         ),
-        (json!({"nodes": [{"id": "v", "type": "find_email"}]}), "node \"v\"", "not available yet"),
+        (
+            json!({"nodes": [{"id": "v", "type": "find_email", "output_key": "f", "domain": "{{ contact.website"}]}),
+            "node \"v\"",
+            "domain",
+        ),
         (json!({"nodes": [{"id": "c", "type": "condition", "if": "contact.name =="}]}), "node \"c\"", "if"),
     ];
     for (doc, node, words) in bad {
@@ -483,13 +478,7 @@ async fn a_run_is_retried_after_a_503_and_get_answers_are_cached(backend: Backen
                 "cache_ttl_s": 300, "retry": {"attempts": 3, "backoff_ms": 100}}),
     )
     .await;
-    let campaign = api.campaign(key, "Cached", "webhook").await;
-    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), key).await.status, 200);
-    let r = api
-        .send("PUT", &format!("/api/v1/campaigns/{campaign}/workflow"), Auth::Key(key), Some(&three_nodes(&profile)))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let token = server.webhook_token(&ws);
+    let (campaign, token) = running(server, &ws, "Cached", &three_nodes(&profile)).await;
     let ids = ingest(&api, &token, &campaign, vec![json!({"first_name": "Al", "email": "alice@example.com"})]).await;
     let run = finished_run(&api, key, &ids[0]).await;
     assert_eq!(run["status"], "succeeded", "{run}");
@@ -529,7 +518,6 @@ async fn set_fields_and_push_nodes_change_and_send_the_lead(backend: Backend) {
         &json!({"name": "Missing", "method": "GET", "url": format!("{}/missing", remote.url), "retry": {"attempts": 1, "backoff_ms": 100}}),
     )
     .await;
-    let campaign = api.campaign(key, "Enrich and push", "webhook").await;
     let doc = json!({"nodes": [
         {"id": "extra", "type": "fetch_api_data", "api_request_id": missing, "output_key": "extra", "on_error": "continue"},
         {"id": "firm", "type": "fetch_api_data", "api_request_id": company, "output_key": "firm", "on_error": "skip_lead"},
@@ -538,10 +526,7 @@ async fn set_fields_and_push_nodes_change_and_send_the_lead(backend: Backend) {
         {"id": "never", "type": "render_message", "template": "not for gold", "output_key": "skipped_text"},
         {"id": "send", "type": "push", "destination": "webhook_url", "webhook_url": format!("{}/leads", hook.url)}
     ]});
-    let r = api.send("PUT", &format!("/api/v1/campaigns/{campaign}/workflow"), Auth::Key(key), Some(&doc)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), key).await.status, 200);
-    let token = server.webhook_token(&ws);
+    let (campaign, token) = running(server, &ws, "Enrich and push", &doc).await;
     let ids = ingest(&api, &token, &campaign, vec![json!({"name": "Grace", "email": "grace@example.com"})]).await;
     let run = finished_run(&api, key, &ids[0]).await;
     assert_eq!(run["status"], "succeeded", "{run}");
@@ -588,7 +573,6 @@ async fn verify_email_nodes_store_the_verifiers_verdict(backend: Backend) {
     let server = shared(backend);
     let (api, ws) = (server.api(), server.workspace());
     let key = ws.api_key.as_str();
-    let campaign = api.campaign(key, "Verify", "webhook").await;
     // No network here: a lead without an email, then one whose email fails the syntax check.
     let doc = json!({"nodes": [
         {"id": "check_none", "type": "verify_email", "output_key": "none_check", "on_error": "continue"},
@@ -596,19 +580,7 @@ async fn verify_email_nodes_store_the_verifiers_verdict(backend: Backend) {
         {"id": "check", "type": "verify_email", "output_key": "email_check"},
         {"id": "say", "type": "render_message", "output_key": "m", "template": "{{ workflow.email_check.status }}"}
     ]});
-    let r = api.send("PUT", &format!("/api/v1/campaigns/{campaign}/workflow"), Auth::Key(key), Some(&doc)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = api
-        .send(
-            "PUT",
-            &format!("/api/v1/campaigns/{campaign}/workflow"),
-            Auth::Key(key),
-            Some(&json!({"nodes": [{"id": "f", "type": "find_email"}]})),
-        )
-        .await;
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("not available yet"), "{}", r.text);
-    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), key).await.status, 200);
-    let token = server.webhook_token(&ws);
+    let (campaign, token) = running(server, &ws, "Verify", &doc).await;
     let ids = ingest(&api, &token, &campaign, vec![json!({"name": "Grace"})]).await;
     let run = finished_run(&api, key, &ids[0]).await;
     assert_eq!(run["status"], "succeeded", "{run}");
@@ -622,6 +594,83 @@ async fn verify_email_nodes_store_the_verifiers_verdict(backend: Backend) {
     assert_eq!(run["outputs"]["m"], verdict["status"]);
 }
 
+/// `find_email` against the local DNS/SMTP fakes (normal.test: its mail server accepts
+/// alice, bob and user<N> only): a lead's own address, a verified pattern learnt from the
+/// workspace's leads, no candidate left, and per-node errors under `on_error: continue`.
+async fn find_email_nodes_store_the_finders_answer(backend: Backend) {
+    let server = crate::harness::mail::shared_enrich(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let key = ws.api_key.as_str();
+    let doc = json!({"nodes": [
+        {"id": "find", "type": "find_email", "output_key": "found", "on_error": "continue",
+         "domain": "{{ contact.custom_fields.mail_domain | default('') }}"},
+        {"id": "say", "type": "render_message", "output_key": "m",
+         "template": "{% if workflow.found is defined %}{{ workflow.found.email }} {{ workflow.found.method }}{% else %}none{% endif %}"}
+    ]});
+    let (campaign, token) = running(server, &ws, "Find", &doc).await;
+    let on = |name: &str, extra: Value| {
+        let mut lead = json!({"name": name, "custom_fields": {"mail_domain": "normal.test"}});
+        lead.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        lead
+    };
+    let ids = ingest(
+        &api,
+        &token,
+        &campaign,
+        vec![
+            on("Bob Jones", json!({"email": "bob@normal.test"})),
+            on("Alice Doe", json!({})),
+            json!({"name": "Dan Brown", "website": "https://www.normal.test/about"}),
+            on("Carol", json!({})),
+            json!({"name": "Eve Stone", "custom_fields": {"mail_domain": "not a domain"}}),
+        ],
+    )
+    .await;
+    let runs = futures_util::future::join_all(ids.iter().map(|id| finished_run(&api, key, id))).await;
+    for run in &runs {
+        assert_eq!(run["status"], "succeeded", "{run}");
+    }
+    // Bob is a lead of the workspace: his own address.
+    let bob = &runs[0]["outputs"]["found"];
+    assert_eq!(
+        (bob["email"].as_str(), bob["method"].as_str(), bob["score"].as_u64()),
+        (Some("bob@normal.test"), Some("workspace_lead"), Some(95)),
+        "{bob}"
+    );
+    assert_eq!(runs[0]["outputs"]["m"], "bob@normal.test workspace_lead");
+    // Alice follows Bob's `{first}` pattern, confirmed by the mail server.
+    let alice = &runs[1]["outputs"]["found"];
+    assert_eq!(
+        (
+            alice["email"].as_str(),
+            alice["pattern"].as_str(),
+            alice["method"].as_str(),
+            alice["verification"]["status"].as_str()
+        ),
+        (Some("alice@normal.test"), Some("{first}"), Some("pattern"), Some("valid")),
+        "{alice}"
+    );
+    assert_eq!(
+        (alice["first_name"].as_str(), alice["last_name"].as_str(), alice["accept_all"].as_bool()),
+        (Some("Alice"), Some("Doe"), Some(false))
+    );
+    // Dan: the domain comes from his website; the server rejects the verified candidates
+    // (dan@ first, by the pattern), so only unverified long shots are left.
+    let dan = &runs[2]["outputs"]["found"];
+    assert_eq!((dan["domain"].as_str(), dan["method"].as_str()), (Some("normal.test"), Some("pattern")), "{dan}");
+    assert!(dan["verification"]["status"].is_null() && dan["score"].as_u64().unwrap() < 20, "{dan}");
+    assert!(!dan.to_string().contains("\"dan@normal.test\""), "a rejected address is never offered: {dan}");
+    // Per-node errors, and the run goes on (`on_error: continue`).
+    for (run, code) in [(&runs[3], "no_name"), (&runs[4], "invalid_domain")] {
+        assert_eq!(
+            (run["nodes"][0]["status"].as_str(), run["nodes"][0]["error"]["code"].as_str()),
+            (Some("failed"), Some(code)),
+            "{run}"
+        );
+        assert_eq!(run["outputs"]["m"], "none", "{run}");
+    }
+}
+
 both_backends!(
     every_method_renders_templates_safely_and_defaults_to_json,
     api_requests_crud_masks_secrets_and_enforces_workspace_limits,
@@ -630,4 +679,5 @@ both_backends!(
     a_run_is_retried_after_a_503_and_get_answers_are_cached,
     set_fields_and_push_nodes_change_and_send_the_lead,
     verify_email_nodes_store_the_verifiers_verdict,
+    find_email_nodes_store_the_finders_answer,
 );

@@ -4,9 +4,7 @@
 //! `{"data": {...}, "meta": {"params": {...}}}`; a check still running after
 //! `max_duration` answers 202 `{"data": {"id", "status": "pending"}}`.
 //!
-//! Finder routes reuse [`respond`], [`max_duration`] and `HunterCaller` (see `crate::enrich`).
-
-use std::time::Duration;
+//! The parts every Hunter route shares are in [`super::hunter`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,10 +17,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::HunterCaller;
 use super::callbacks::Callback;
 use super::docs::{DataOf, ErrorBody};
+use super::hunter::{Delivery, Meta, PendingAnswer, Wait, ready, required, respond, with_v2_alias};
 use crate::context::AppContext;
 use crate::enrich::jobs::{self, JobStatus, JobView};
 use crate::enrich::phone::{self, PhoneValidation};
-use crate::enrich::results::{self, Answer, Kind, Params as EnrichParams, State as ResultState};
+use crate::enrich::results::{self, Kind, Params as EnrichParams, State as ResultState};
 use crate::enrich::verify::Verification;
 use crate::error::ApiError;
 use crate::http::{Json, Params, Path};
@@ -30,10 +29,8 @@ use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new()
-        .routes(routes!(email_verifier))
-        .routes(routes!(email_verifier_v2))
-        .routes(routes!(phone_validator))
-        .routes(routes!(phone_validator_v2))
+        .routes(with_v2_alias(routes!(email_verifier)))
+        .routes(with_v2_alias(routes!(phone_validator)))
         .routes(routes!(get_enrichment))
         .routes(routes!(bulk_create))
         .routes(routes!(bulk_get))
@@ -44,64 +41,40 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 /// A bulk request: 10,000 addresses of up to 254 characters, in JSON.
 pub const BULK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-/// Hunter's `max_duration`: 3 to 20 seconds, default 10.
-pub fn max_duration(value: Option<&str>) -> Result<Duration, ApiError> {
-    let Some(text) = value.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(Duration::from_secs(10)) };
-    match text.parse::<u64>() {
-        Ok(n) if (3..=20).contains(&n) => Ok(Duration::from_secs(n)),
-        _ => Err(ApiError::validation(
-            "max_duration",
-            format!("must be a whole number of seconds from 3 to 20, got `{}`", crate::text::truncate(text, 32)),
-        )),
-    }
-}
-
-/// 200 `{"data": data, "meta": {"params": ...}}`, or 202 with the pending id.
-pub fn respond(answer: Answer, params: Value) -> Response {
-    match answer {
-        Answer::Ready { data, .. } => {
-            (StatusCode::OK, axum::Json(json!({ "data": data, "meta": { "params": params } }))).into_response()
-        }
-        Answer::Pending { id } => (
-            StatusCode::ACCEPTED,
-            axum::Json(json!({ "data": { "id": id, "status": "pending" }, "meta": { "params": params } })),
-        )
-            .into_response(),
-    }
-}
-
-/// A required text parameter: trimmed, non-empty, at most `max` characters.
-pub fn required(field: &str, value: Option<&str>, max: usize) -> Result<String, ApiError> {
-    let value =
-        value.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| ApiError::validation(field, "is required"))?;
-    let chars = value.chars().count();
-    if chars > max {
-        return Err(ApiError::validation(field, format!("must be at most {max} characters, got {chars}")));
-    }
-    Ok(value.to_owned())
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VerifierQuery {
     /// The address to verify.
-    email: Option<String>,
-    /// Seconds to wait for the result, 3 to 20 (default 10); then 202 with an id.
-    max_duration: Option<String>,
-    /// https URL that also receives the result (signed, retried).
-    #[allow(dead_code)] // read by the `Callback` extractor; here for the API document
-    webhook_url: Option<String>,
-    /// Hunter-style API key (instead of a header). Never logged.
-    #[allow(dead_code)] // read by `HunterCaller`; here for the API document
-    api_key: Option<String>,
+    #[param(inline, value_type = EmailParam)]
+    email: String,
 }
 
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct Meta {
-    /// The parameters the answer is for (never the API key).
-    #[schema(value_type = Object)]
-    params: Value,
+/// The country codes `phone::parse_country` takes (either case; empty: none), found by
+/// asking it about every pair of letters.
+fn countries() -> utoipa::openapi::schema::Object {
+    let letters = || (b'A'..=b'Z').map(char::from);
+    let known: Vec<String> = letters()
+        .flat_map(|a| letters().map(move |b| format!("{a}{b}")))
+        .filter(|code| phone::parse_country(code).is_ok())
+        .collect();
+    let values =
+        std::iter::once(String::new()).chain(known.iter().cloned()).chain(known.iter().map(|c| c.to_lowercase()));
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .build()
+}
+
+super::docs::schema_type!(CountryParam = countries());
+super::docs::schema_type!(EmailParam = super::docs::required_query_text(MAX_EMAIL_CHARS));
+super::docs::schema_type!(PhoneParam = super::docs::required_query_text(phone::MAX_INPUT_CHARS));
+
+fn bulk_emails() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(super::docs::required_query_text(MAX_EMAIL_CHARS))
+        .min_items(Some(1))
+        .max_items(Some(jobs::MAX_ADDRESSES))
+        .build()
 }
 
 #[derive(ToSchema)]
@@ -111,39 +84,10 @@ struct VerifierAnswer {
     meta: Meta,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct PendingView {
-    /// Read it at `GET /api/v1/enrichments/{id}`, or repeat the call.
-    id: String,
-    /// Always `pending`.
-    status: String,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct PendingAnswer {
-    data: PendingView,
-    meta: Meta,
-}
-
-async fn verify(
-    ctx: AppContext,
-    caller: HunterCaller,
-    callback: Callback,
-    query: VerifierQuery,
-) -> Result<Response, ApiError> {
-    let email = required("email", query.email.as_deref(), MAX_EMAIL_CHARS)?;
-    let wait = max_duration(query.max_duration.as_deref())?;
-    let params = EnrichParams::from([("email".to_owned(), email.to_lowercase())]);
-    let answer =
-        results::request(&ctx, &caller.workspace_id, Kind::EmailVerifier, params, wait, callback.url()).await?;
-    Ok(respond(answer, json!({ "email": email })))
-}
-
 /// Verify an email address (Hunter's Email Verifier). 202 while the check runs longer than
 /// `max_duration`: repeat the same call to get the result (the check is not run twice).
 #[utoipa::path(get, path = "/api/v1/email-verifier", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(VerifierQuery),
+    params(VerifierQuery, Wait, Delivery),
     responses(
         (status = 200, body = VerifierAnswer),
         (status = 202, body = PendingAnswer, description = "Still verifying: repeat the call"),
@@ -153,39 +97,25 @@ async fn email_verifier(
     caller: HunterCaller,
     callback: Callback,
     Params(query): Params<VerifierQuery>,
+    Params(wait): Params<Wait>,
 ) -> Result<Response, ApiError> {
-    verify(ctx, caller, callback, query).await
-}
-
-/// The same as `/api/v1/email-verifier`, at Hunter's path.
-#[utoipa::path(get, path = "/v2/email-verifier", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(VerifierQuery),
-    responses(
-        (status = 200, body = VerifierAnswer),
-        (status = 202, body = PendingAnswer),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn email_verifier_v2(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<VerifierQuery>,
-) -> Result<Response, ApiError> {
-    verify(ctx, caller, callback, query).await
+    let email = required("email", Some(&query.email), MAX_EMAIL_CHARS)?;
+    let wait = wait.duration()?;
+    let params = EnrichParams::from([("email".to_owned(), email.to_lowercase())]);
+    let answer =
+        results::request(&ctx, &caller.workspace_id, Kind::EmailVerifier, params, wait, callback.url()).await?;
+    Ok(respond(answer, json!({ "email": email })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PhoneQuery {
     /// The number, international (`+44 7911 123456`) or national with `country`.
-    phone: Option<String>,
+    #[param(inline, value_type = PhoneParam)]
+    phone: String,
     /// ISO 3166-1 alpha-2 country for national numbers (e.g. `US`).
+    #[param(inline, value_type = Option<CountryParam>)]
     country: Option<String>,
-    /// https URL that also receives the result (signed, retried).
-    #[allow(dead_code)] // read by the `Callback` extractor; here for the API document
-    webhook_url: Option<String>,
-    /// Hunter-style API key (instead of a header). Never logged.
-    #[allow(dead_code)] // read by `HunterCaller`; here for the API document
-    api_key: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -195,25 +125,10 @@ struct PhoneAnswer {
     meta: Meta,
 }
 
-async fn validate_phone(
-    ctx: AppContext,
-    caller: HunterCaller,
-    callback: Callback,
-    query: PhoneQuery,
-) -> Result<Response, ApiError> {
-    let number = required("phone", query.phone.as_deref(), phone::MAX_INPUT_CHARS)?;
-    let country_text = query.country.as_deref().map(str::trim).filter(|c| !c.is_empty());
-    let country = country_text.map(phone::parse_country).transpose()?;
-    let data = phone::validate(&number, country);
-    callback.send(&ctx, &caller.workspace_id, "phone_validator", &data).await;
-    let params = json!({ "phone": number, "country": country_text.map(str::to_ascii_uppercase) });
-    Ok((StatusCode::OK, axum::Json(json!({ "data": data, "meta": { "params": params } }))).into_response())
-}
-
 /// Validate a phone number: validity, formats, country and line type (libphonenumber
 /// metadata). An unparseable number is a 200 with `valid: false` and its errors.
 #[utoipa::path(get, path = "/api/v1/phone-validator", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(PhoneQuery),
+    params(PhoneQuery, Delivery),
     responses((status = 200, body = PhoneAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn phone_validator(
     State(ctx): State<AppContext>,
@@ -221,20 +136,13 @@ async fn phone_validator(
     callback: Callback,
     Params(query): Params<PhoneQuery>,
 ) -> Result<Response, ApiError> {
-    validate_phone(ctx, caller, callback, query).await
-}
-
-/// The same as `/api/v1/phone-validator`, under `/v2`.
-#[utoipa::path(get, path = "/v2/phone-validator", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(PhoneQuery),
-    responses((status = 200, body = PhoneAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn phone_validator_v2(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<PhoneQuery>,
-) -> Result<Response, ApiError> {
-    validate_phone(ctx, caller, callback, query).await
+    let number = required("phone", Some(&query.phone), phone::MAX_INPUT_CHARS)?;
+    let country_text = query.country.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let country = country_text.map(phone::parse_country).transpose()?;
+    let data = phone::validate(&number, country);
+    callback.send(&ctx, &caller.workspace_id, "phone_validator", &data).await;
+    let params = json!({ "phone": number, "country": country_text.map(str::to_ascii_uppercase) });
+    Ok(ready(data, json!({ "params": params })))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -279,8 +187,10 @@ async fn get_enrichment(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BulkRequest {
     /// 1 to 10,000 addresses.
+    #[schema(schema_with = bulk_emails)]
     emails: Vec<String>,
     /// https URL that receives the results when the job completes, one POST per 100.
+    #[schema(schema_with = super::docs::optional_url)]
     webhook_url: Option<String>,
 }
 

@@ -6,9 +6,8 @@
 //! `enrich::find::finders`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -16,26 +15,23 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::HunterCaller;
 use super::callbacks::Callback;
 use super::docs::ErrorBody;
-use super::enrich::{MAX_EMAIL_CHARS, max_duration};
+use super::enrich::MAX_EMAIL_CHARS;
+use super::hunter::{Delivery, Meta, Wait, bounded, respond, text, with_v2_alias};
 use crate::context::AppContext;
 use crate::domain::lead::is_valid_email;
 use crate::enrich::find::finders::{self, DomainEmail, EmailFinding, FoundPhone};
 use crate::enrich::find::names::MailName;
 use crate::enrich::find::roles::{DEPARTMENTS, SENIORITIES};
-use crate::enrich::results::{self, Answer, Kind, Params as EnrichParams};
+use crate::enrich::results::{self, Kind, Params as EnrichParams};
 use crate::error::ApiError;
 use crate::http::Params;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new()
-        .routes(routes!(email_finder))
-        .routes(routes!(email_finder_v2))
-        .routes(routes!(domain_search))
-        .routes(routes!(domain_search_v2))
-        .routes(routes!(author_finder))
-        .routes(routes!(author_finder_v2))
-        .routes(routes!(phone_finder))
-        .routes(routes!(phone_finder_v2))
+        .routes(with_v2_alias(routes!(email_finder)))
+        .routes(with_v2_alias(routes!(domain_search)))
+        .routes(with_v2_alias(routes!(author_finder)))
+        .routes(with_v2_alias(routes!(phone_finder)))
 }
 
 const MAX_NAME_CHARS: usize = 100;
@@ -43,40 +39,10 @@ const MAX_COMPANY_CHARS: usize = 200;
 pub const MAX_LIMIT: usize = 100;
 pub const MAX_OFFSET: usize = 10_000;
 
-fn text(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn bounded(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
-    let Some(value) = text(value) else { return Ok(None) };
-    let chars = value.chars().count();
-    if chars > max {
-        return Err(ApiError::validation(field, format!("must be at most {max} characters, got {chars}")));
-    }
-    Ok(Some(value.to_owned()))
-}
-
 /// A domain name (a URL is cut to its host, `www.` dropped), lower-cased; 400 otherwise.
 pub fn domain(field: &str, value: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::validation(field, format!("`{}` is not a domain", crate::text::truncate(value, 64)));
-    let value = value.trim();
-    if value.len() > 253 || value.contains(char::is_whitespace) || value.contains('@') {
-        return Err(bad());
-    }
-    let host = finders::website_domain(value).ok_or_else(bad)?;
-    let labels: Vec<&str> = host.split('.').collect();
-    let label_ok = |l: &&str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    let tld_ok = labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic() || c == '-'));
-    if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
-        return Err(bad());
-    }
-    Ok(host)
+    finders::domain_name(value)
+        .ok_or_else(|| ApiError::validation(field, format!("`{}` is not a domain", crate::text::truncate(value, 64))))
 }
 
 /// `domain`, or the domain the workspace's leads give `company`; 400 when neither works.
@@ -118,24 +84,6 @@ fn person(first: Option<&str>, last: Option<&str>, full: Option<&str>) -> Result
     }
 }
 
-/// 200 `{"data", "meta": {"params", ...}}` (the work's own `meta`, e.g. a domain search's
-/// `results`/`limit`/`offset`, joins the top-level `meta`), or 202 with the pending id.
-fn respond(answer: Answer, params: Value) -> Response {
-    match answer {
-        Answer::Ready { mut data, .. } => {
-            let mut meta = json!({ "params": params });
-            if let (Some(extra), Some(meta)) =
-                (data.as_object_mut().and_then(|d| d.remove("meta")), meta.as_object_mut())
-                && let Value::Object(extra) = extra
-            {
-                meta.extend(extra);
-            }
-            (StatusCode::OK, axum::Json(json!({ "data": data, "meta": meta }))).into_response()
-        }
-        pending => super::enrich::respond(pending, params),
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EmailFinderQuery {
@@ -147,22 +95,6 @@ pub struct EmailFinderQuery {
     last_name: Option<String>,
     /// Instead of `first_name` + `last_name`.
     full_name: Option<String>,
-    /// Seconds to wait for the result, 3 to 20 (default 10); then 202 with an id.
-    max_duration: Option<String>,
-    /// https URL that also receives the result (signed, retried).
-    #[allow(dead_code)] // read by the `Callback` extractor; here for the API document
-    webhook_url: Option<String>,
-    /// Hunter-style API key (instead of a header). Never logged.
-    #[allow(dead_code)] // read by `HunterCaller`; here for the API document
-    api_key: Option<String>,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct Meta {
-    /// The parameters the answer is for (never the API key).
-    #[schema(value_type = Object)]
-    params: Value,
 }
 
 #[derive(ToSchema)]
@@ -172,14 +104,22 @@ struct EmailFinderAnswer {
     meta: Meta,
 }
 
-async fn find_email(
-    ctx: AppContext,
+/// Find a person's email address at a company (Hunter's Email Finder): this workspace's
+/// leads first, then the company site, then the common patterns ranked by the domain's
+/// known addresses and verified. 202 while it runs longer than `max_duration`.
+#[utoipa::path(get, path = "/api/v1/email-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(EmailFinderQuery, Wait, Delivery),
+    responses((status = 200, body = EmailFinderAnswer), (status = 202, description = "Still working: repeat the call"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn email_finder(
+    State(ctx): State<AppContext>,
     caller: HunterCaller,
     callback: Callback,
-    q: EmailFinderQuery,
+    Params(q): Params<EmailFinderQuery>,
+    Params(wait): Params<Wait>,
 ) -> Result<Response, ApiError> {
     let name = person(q.first_name.as_deref(), q.last_name.as_deref(), q.full_name.as_deref())?;
-    let wait = max_duration(q.max_duration.as_deref())?;
+    let wait = wait.duration()?;
     let (domain, company) =
         domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
     let mut params = EnrichParams::from([
@@ -193,35 +133,6 @@ async fn find_email(
     let shown = json!({ "domain": domain, "company": company, "first_name": name.first_display, "last_name": name.last_display });
     let answer = results::request(&ctx, &caller.workspace_id, Kind::EmailFinder, params, wait, callback.url()).await?;
     Ok(respond(answer, shown))
-}
-
-/// Find a person's email address at a company (Hunter's Email Finder): this workspace's
-/// leads first, then the company site, then the common patterns ranked by the domain's
-/// known addresses and verified. 202 while it runs longer than `max_duration`.
-#[utoipa::path(get, path = "/api/v1/email-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(EmailFinderQuery),
-    responses((status = 200, body = EmailFinderAnswer), (status = 202, description = "Still working: repeat the call"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn email_finder(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<EmailFinderQuery>,
-) -> Result<Response, ApiError> {
-    find_email(ctx, caller, callback, query).await
-}
-
-/// The same as `/api/v1/email-finder`, at Hunter's path.
-#[utoipa::path(get, path = "/v2/email-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(EmailFinderQuery),
-    responses((status = 200, body = EmailFinderAnswer), (status = 202), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn email_finder_v2(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<EmailFinderQuery>,
-) -> Result<Response, ApiError> {
-    find_email(ctx, caller, callback, query).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -238,19 +149,26 @@ pub struct DomainSearchQuery {
     offset: Option<String>,
     /// `personal` or `generic`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", inline, value_type = Option<SearchType>)]
     kind: Option<String>,
     /// Comma-separated: junior, senior, executive.
+    #[param(inline, value_type = Option<Seniorities>)]
     seniority: Option<String>,
     /// Comma-separated: executive, it, finance, management, sales, legal, support, hr,
     /// marketing, communication, education, design, health, operations.
+    #[param(inline, value_type = Option<Departments>)]
     department: Option<String>,
-    max_duration: Option<String>,
-    #[allow(dead_code)]
-    webhook_url: Option<String>,
-    #[allow(dead_code)]
-    api_key: Option<String>,
 }
+
+fn search_type() -> utoipa::openapi::schema::Object {
+    let mut schema = super::docs::comma_list(&["personal", "generic"]);
+    schema.pattern = Some(r"^\s*(personal|generic)?\s*$".into());
+    schema
+}
+
+super::docs::schema_type!(SearchType = search_type());
+super::docs::schema_type!(Seniorities = super::docs::comma_list(&SENIORITIES));
+super::docs::schema_type!(Departments = super::docs::comma_list(&DEPARTMENTS));
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -317,11 +235,18 @@ fn choices(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<Option<
     Ok((!picked.is_empty()).then(|| picked.join(",")))
 }
 
-async fn search_domain(
-    ctx: AppContext,
+/// Every address at a domain (Hunter's Domain Search): this workspace's leads at the domain
+/// and a bounded crawl of its site, a page at a time (`meta.results`, `limit`, `offset`).
+#[utoipa::path(get, path = "/api/v1/domain-search", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(DomainSearchQuery, Wait, Delivery),
+    responses((status = 200, body = DomainSearchAnswer), (status = 202, description = "Still working: repeat the call"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn domain_search(
+    State(ctx): State<AppContext>,
     caller: HunterCaller,
     callback: Callback,
-    q: DomainSearchQuery,
+    Params(q): Params<DomainSearchQuery>,
+    Params(wait): Params<Wait>,
 ) -> Result<Response, ApiError> {
     let limit = number("limit", q.limit.as_deref(), 10, 1, MAX_LIMIT)?;
     let offset = number("offset", q.offset.as_deref(), 0, 0, MAX_OFFSET)?;
@@ -331,7 +256,7 @@ async fn search_domain(
     }
     let seniority = choices("seniority", q.seniority.as_deref(), &SENIORITIES)?;
     let department = choices("department", q.department.as_deref(), &DEPARTMENTS)?;
-    let wait = max_duration(q.max_duration.as_deref())?;
+    let wait = wait.duration()?;
     let (domain, company) =
         domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
     let mut params = EnrichParams::from([
@@ -352,56 +277,65 @@ async fn search_domain(
     Ok(respond(answer, shown))
 }
 
-/// Every address at a domain (Hunter's Domain Search): this workspace's leads at the domain
-/// and a bounded crawl of its site, a page at a time (`meta.results`, `limit`, `offset`).
-#[utoipa::path(get, path = "/api/v1/domain-search", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(DomainSearchQuery),
-    responses((status = 200, body = DomainSearchAnswer), (status = 202, description = "Still working: repeat the call"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn domain_search(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<DomainSearchQuery>,
-) -> Result<Response, ApiError> {
-    search_domain(ctx, caller, callback, query).await
-}
-
-/// The same as `/api/v1/domain-search`, at Hunter's path.
-#[utoipa::path(get, path = "/v2/domain-search", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(DomainSearchQuery),
-    responses((status = 200, body = DomainSearchAnswer), (status = 202), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn domain_search_v2(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<DomainSearchQuery>,
-) -> Result<Response, ApiError> {
-    search_domain(ctx, caller, callback, query).await
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuthorFinderQuery {
     /// The article's URL (https; fetched through the SSRF guard, robots.txt honoured).
-    url: Option<String>,
-    max_duration: Option<String>,
-    #[allow(dead_code)]
-    webhook_url: Option<String>,
-    #[allow(dead_code)]
-    api_key: Option<String>,
+    #[param(inline, value_type = super::docs::UrlParam)]
+    url: String,
 }
 
-#[derive(ToSchema)]
+/// An author whose email was looked for: the email finder's answer, the author and the URL.
+#[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
-struct AuthorFinderData {
-    #[schema(inline)]
+struct AuthorFound {
+    #[serde(flatten)]
     finding: EmailFinding,
     /// `{name, rule, twitter}`: the rule is json_ld, meta, itemprop, rel_author, byline or
-    /// twitter_creator. Null when no author was found (then `email` is null and `reason` says why).
+    /// twitter_creator.
     #[schema(value_type = Object)]
     author: Value,
     url: String,
+}
+
+/// No email looked for: the page could not be read, named no author, or no person.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AuthorNotFound {
+    url: String,
+    domain: String,
+    /// Always null.
+    email: Option<String>,
+    /// Always 0.
+    score: u8,
+    /// The author found, if any (e.g. only a Twitter handle); null otherwise.
+    #[schema(value_type = Option<Object>)]
+    author: Value,
+    reason: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    sources: Vec<finders::FinderSource>,
+    alternatives: Vec<finders::Alternative>,
+    verification: finders::VerificationView,
+}
+
+/// `AuthorFound` or `AuthorNotFound` (`anyOf`: a found author is recognised by `method`).
+struct AuthorFinderData;
+
+impl utoipa::PartialSchema for AuthorFinderData {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(<AuthorFound as utoipa::PartialSchema>::schema())
+            .item(<AuthorNotFound as utoipa::PartialSchema>::schema())
+            .into()
+    }
+}
+
+impl ToSchema for AuthorFinderData {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <AuthorFound as ToSchema>::schemas(schemas);
+        <AuthorNotFound as ToSchema>::schemas(schemas);
+    }
 }
 
 #[derive(ToSchema)]
@@ -411,46 +345,25 @@ struct AuthorFinderAnswer {
     meta: Meta,
 }
 
-async fn find_author(
-    ctx: AppContext,
-    caller: HunterCaller,
-    callback: Callback,
-    q: AuthorFinderQuery,
-) -> Result<Response, ApiError> {
-    let url = bounded("url", q.url.as_deref(), 2048)?.ok_or_else(|| ApiError::validation("url", "is required"))?;
-    let checked = ctx.outbound.check_url(&url).map_err(|e| ApiError::validation("url", e.to_string()))?;
-    let wait = max_duration(q.max_duration.as_deref())?;
-    let params = EnrichParams::from([("url".to_owned(), checked.to_string())]);
-    let answer = results::request(&ctx, &caller.workspace_id, Kind::AuthorFinder, params, wait, callback.url()).await?;
-    Ok(respond(answer, json!({ "url": checked.as_str() })))
-}
-
 /// The author of an article and their email address (Hunter's Author Finder). No author
 /// found is a 200 with `email: null` and a `reason`.
 #[utoipa::path(get, path = "/api/v1/author-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(AuthorFinderQuery),
+    params(AuthorFinderQuery, Wait, Delivery),
     responses((status = 200, body = AuthorFinderAnswer), (status = 202, description = "Still working: repeat the call"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn author_finder(
     State(ctx): State<AppContext>,
     caller: HunterCaller,
     callback: Callback,
-    Params(query): Params<AuthorFinderQuery>,
+    Params(q): Params<AuthorFinderQuery>,
+    Params(wait): Params<Wait>,
 ) -> Result<Response, ApiError> {
-    find_author(ctx, caller, callback, query).await
-}
-
-/// The same as `/api/v1/author-finder`, at Hunter's path.
-#[utoipa::path(get, path = "/v2/author-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(AuthorFinderQuery),
-    responses((status = 200, body = AuthorFinderAnswer), (status = 202), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn author_finder_v2(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<AuthorFinderQuery>,
-) -> Result<Response, ApiError> {
-    find_author(ctx, caller, callback, query).await
+    let url = bounded("url", Some(&q.url), 2048)?.ok_or_else(|| ApiError::validation("url", "is required"))?;
+    let checked = ctx.outbound.check_url(&url).map_err(|e| ApiError::validation("url", e.to_string()))?;
+    let wait = wait.duration()?;
+    let params = EnrichParams::from([("url".to_owned(), checked.to_string())]);
+    let answer = results::request(&ctx, &caller.workspace_id, Kind::AuthorFinder, params, wait, callback.url()).await?;
+    Ok(respond(answer, json!({ "url": checked.as_str() })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -465,11 +378,6 @@ pub struct PhoneFinderQuery {
     /// With `last_name` and `domain`: the person at that company.
     first_name: Option<String>,
     last_name: Option<String>,
-    max_duration: Option<String>,
-    #[allow(dead_code)]
-    webhook_url: Option<String>,
-    #[allow(dead_code)]
-    api_key: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -491,13 +399,21 @@ struct PhoneFinderAnswer {
     meta: Meta,
 }
 
-async fn find_phone(
-    ctx: AppContext,
+/// Phone numbers of a person or company: the person's own (from this workspace's leads),
+/// the company's (other leads, and the site's `tel:` links, JSON-LD and contact pages),
+/// each validated, in E.164.
+#[utoipa::path(get, path = "/api/v1/phone-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(PhoneFinderQuery, Wait, Delivery),
+    responses((status = 200, body = PhoneFinderAnswer), (status = 202, description = "Still working: repeat the call"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn phone_finder(
+    State(ctx): State<AppContext>,
     caller: HunterCaller,
     callback: Callback,
-    q: PhoneFinderQuery,
+    Params(q): Params<PhoneFinderQuery>,
+    Params(wait): Params<Wait>,
 ) -> Result<Response, ApiError> {
-    let wait = max_duration(q.max_duration.as_deref())?;
+    let wait = wait.duration()?;
     let mut params = EnrichParams::new();
     if let Some(email) = bounded("email", q.email.as_deref(), MAX_EMAIL_CHARS)? {
         if !is_valid_email(&email) {
@@ -533,35 +449,6 @@ async fn find_phone(
     let shown = json!(params);
     let answer = results::request(&ctx, &caller.workspace_id, Kind::PhoneFinder, params, wait, callback.url()).await?;
     Ok(respond(answer, shown))
-}
-
-/// Phone numbers of a person or company: the person's own (from this workspace's leads),
-/// the company's (other leads, and the site's `tel:` links, JSON-LD and contact pages),
-/// each validated, in E.164.
-#[utoipa::path(get, path = "/api/v1/phone-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(PhoneFinderQuery),
-    responses((status = 200, body = PhoneFinderAnswer), (status = 202, description = "Still working: repeat the call"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn phone_finder(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<PhoneFinderQuery>,
-) -> Result<Response, ApiError> {
-    find_phone(ctx, caller, callback, query).await
-}
-
-/// The same as `/api/v1/phone-finder`, at Hunter's path.
-#[utoipa::path(get, path = "/v2/phone-finder", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(PhoneFinderQuery),
-    responses((status = 200, body = PhoneFinderAnswer), (status = 202), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn phone_finder_v2(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<PhoneFinderQuery>,
-) -> Result<Response, ApiError> {
-    find_phone(ctx, caller, callback, query).await
 }
 
 #[cfg(test)]

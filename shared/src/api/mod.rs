@@ -13,6 +13,8 @@ pub mod enrich;
 pub mod feedback;
 #[cfg(feature = "enrich")]
 pub mod finders;
+#[cfg(feature = "enrich")]
+pub mod hunter;
 pub mod ingest;
 pub mod insights;
 pub mod integrations;

@@ -29,20 +29,42 @@ pub struct Health {
     version: &'static str,
 }
 
-/// Liveness and store reachability; no authentication.
+/// Liveness and store reachability (checked at most every 5 s per instance); no authentication.
 #[utoipa::path(get, path = "/healthz", tag = "platform",
     responses((status = 200, body = DataOf<Health>), (status = 503, body = ErrorBody)))]
 async fn healthz(State(ctx): State<AppContext>) -> Response {
     let health =
         Health { status: "ok", store: ctx.store.kind(), queue: ctx.queue.kind(), version: env!("CARGO_PKG_VERSION") };
-    match ctx.store.get(&Key::new("HEALTH", "HEALTH")).await {
-        Ok(_) => Data(health).into_response(),
+    if store_reachable(&ctx).await {
+        Data(health).into_response()
+    } else {
+        let body = serde_json::json!({"error": {"code": "unavailable", "message": "The store is unreachable."}});
+        (StatusCode::SERVICE_UNAVAILABLE, AxumJson(body)).into_response()
+    }
+}
+
+/// How long one store check answers `/healthz` for. The route is unauthenticated: without
+/// this, every call (a load balancer's, a flood's) would read one item, on DynamoDB the
+/// same item (a strongly consistent read) from every instance.
+const HEALTH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The last store check of this process: when, and whether the store answered.
+static LAST_CHECK: std::sync::Mutex<Option<(std::time::Instant, bool)>> = std::sync::Mutex::new(None);
+
+async fn store_reachable(ctx: &AppContext) -> bool {
+    let cached = *LAST_CHECK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, ok)) = cached.filter(|(at, _)| at.elapsed() < HEALTH_CHECK_EVERY) {
+        return ok;
+    }
+    let ok = match ctx.store.get(&Key::new("HEALTH", "HEALTH")).await {
+        Ok(_) => true,
         Err(e) => {
             tracing::error!(error = %e, "health check: store unreachable");
-            let body = serde_json::json!({"error": {"code": "unavailable", "message": "The store is unreachable."}});
-            (StatusCode::SERVICE_UNAVAILABLE, AxumJson(body)).into_response()
+            false
         }
-    }
+    };
+    *LAST_CHECK.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((std::time::Instant::now(), ok));
+    ok
 }
 
 /// This document.

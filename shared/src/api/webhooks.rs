@@ -14,7 +14,7 @@ use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::context::AppContext;
 use crate::delivery::webhook::{SignedRequest, send_signed};
 use crate::dispatch::deliver;
-use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, MAX_MANUAL_ATTEMPTS, Reopen};
 use crate::domain::lead::{Lead, LeadFields};
 use crate::domain::webhook::{
     EventType, SigningSecret, Webhook, WebhookMethod, check_events, check_headers, check_name, mask_value,
@@ -51,6 +51,7 @@ pub struct CreateWebhook {
     )]
     name: String,
     /// https; private and internal addresses are refused.
+    #[schema(schema_with = super::docs::url)]
     url: String,
     /// POST (default), PUT or PATCH.
     method: Option<WebhookMethod>,
@@ -60,18 +61,22 @@ pub struct CreateWebhook {
     /// Default true.
     enabled: Option<bool>,
     /// Default `["save_lead"]`.
+    #[schema(min_items = 1)]
     events: Option<Vec<EventType>>,
 }
 
 /// Every field optional; `headers` replaces all headers.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateWebhook {
+    #[schema(schema_with = super::docs::name_200_or_null)]
     name: Option<String>,
+    #[schema(schema_with = super::docs::url_or_null)]
     url: Option<String>,
     method: Option<WebhookMethod>,
     headers: Option<BTreeMap<String, String>>,
     /// `true` re-enables an endpoint that was disabled automatically.
     enabled: Option<bool>,
+    #[schema(min_items = 1)]
     events: Option<Vec<EventType>>,
 }
 
@@ -160,12 +165,6 @@ async fn create_webhook(
     let url = check_url(&ctx, &body.url).await?;
     check_headers(&body.headers)?;
     let events = check_events(&body.events.unwrap_or_else(|| vec![EventType::SaveLead]))?;
-    if webhooks::all(&*ctx.store, &caller.workspace_id).await?.len() >= MAX_WEBHOOKS {
-        return Err(ApiError::conflict(
-            "limit_reached",
-            format!("A workspace can have at most {MAX_WEBHOOKS} webhooks."),
-        ));
-    }
     let now = ctx.now();
     let webhook = Webhook {
         id: ids::new_id(ids::WEBHOOK),
@@ -184,7 +183,13 @@ async fn create_webhook(
     };
     webhooks::create(&*ctx.store, &caller.workspace_id, &webhook).await.map_err(|e| match e {
         SaveError::NameTaken => name_taken(&webhook.name),
-        other => ApiError::internal(other),
+        SaveError::LimitReached => {
+            ApiError::conflict("limit_reached", format!("A workspace can have at most {MAX_WEBHOOKS} webhooks."))
+        }
+        SaveError::Store(e) => e.into(),
+        SaveError::Conflict | SaveError::Missing => {
+            ApiError::conflict("conflict", "Webhooks are being created concurrently; retry.")
+        }
     })?;
     tracing::info!(webhook_id = webhook.id, "webhook created");
     Ok(Created(WebhookWithSecret { webhook: WebhookView::from(&webhook), secret: webhook.signing.secret.clone() }))
@@ -260,7 +265,8 @@ async fn update_webhook(
         webhook.updated_at = now;
         match webhooks::save(&*ctx.store, &caller.workspace_id, &webhook, &old_name, version).await {
             Ok(()) => return Ok(Data(WebhookView::from(&webhook))),
-            Err(SaveError::Conflict) => continue,
+            // `save` never creates, so never meets the cap.
+            Err(SaveError::Conflict | SaveError::LimitReached) => continue,
             Err(SaveError::NameTaken) => return Err(name_taken(&webhook.name)),
             Err(SaveError::Missing) => return Err(not_found()),
             Err(SaveError::Store(e)) => return Err(e.into()),
@@ -436,7 +442,11 @@ pub(crate) async fn delivery_log(
     page: &Pagination,
 ) -> Result<List<DeliveryView>, ApiError> {
     let result = deliveries::list(&*ctx.store, workspace_id, webhook_id, page.limit()?, page.cursor()?).await?;
-    List::from_page(result, |item| item.parse::<Delivery>().map(DeliveryView::from))
+    // Past retention a record is gone, even while DynamoDB's TTL has not removed it yet.
+    let now = ctx.now();
+    let list = List::from_page(result, |item| item.parse::<Delivery>())?;
+    let data = list.data.into_iter().filter(|d| !d.is_expired(now)).map(DeliveryView::from).collect();
+    Ok(List { data, next_cursor: list.next_cursor })
 }
 
 /// The delivery log: event, attempts with status code, duration, response and error, and
@@ -454,12 +464,13 @@ async fn list_deliveries(
     delivery_log(&ctx, &caller.workspace_id, &id, &page).await
 }
 
-/// Redeliver a settled delivery now: one attempt, recorded in its log.
+/// Redeliver a settled delivery now: one attempt, recorded in its log. A delivery may be
+/// redelivered by hand at most 20 times; records past their 30-day retention are gone (404).
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry", tag = "webhooks",
     security(("api_key" = [])),
     params(("id" = String, Path, description = "Webhook id"), ("delivery_id" = String, Path, description = "Delivery id")),
     responses((status = 202, body = DataOf<DeliveryView>), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "Still being retried automatically, or the endpoint is disabled")))]
+        (status = 409, body = ErrorBody, description = "`delivery_pending` (still being retried automatically), `webhook_disabled`, or `redelivery_limit_reached` (20 manual redeliveries per delivery)")))]
 async fn retry_delivery(
     State(ctx): State<AppContext>,
     caller: ApiCaller,
@@ -482,16 +493,20 @@ async fn retry_delivery(
         &*ctx.store,
         &key,
         |d: &mut Delivery| {
-            if !d.is_settled() {
-                return Err(ApiError::conflict(
+            d.reopen(now).map_err(|why| match why {
+                Reopen::Gone => missing(),
+                Reopen::Pending => ApiError::conflict(
                     "delivery_pending",
                     "This delivery is still being retried automatically; wait for it to settle.",
-                ));
-            }
-            d.status = DeliveryStatus::Pending;
-            d.next_attempt_at = Some(now);
-            d.updated_at = now;
-            Ok(())
+                ),
+                Reopen::LimitReached => ApiError::conflict(
+                    "redelivery_limit_reached",
+                    format!(
+                        "This delivery was redelivered by hand {MAX_MANUAL_ATTEMPTS} times already, the most one \
+                         delivery may be; fix the endpoint, then send the lead again with a push."
+                    ),
+                ),
+            })
         },
         |d| deliveries::item(&caller.workspace_id, d),
     )

@@ -68,7 +68,7 @@ async fn get_workflow(
 
 /// A run with its fetched outputs.
 async fn with_outputs(ctx: &AppContext, workspace_id: &str, mut run: Run) -> Result<Run, ApiError> {
-    if run.nodes.iter().any(|n| matches!(n.node_type.as_str(), "fetch_api_data" | "verify_email")) {
+    if run.nodes.iter().any(|n| matches!(n.node_type.as_str(), "fetch_api_data" | "verify_email" | "find_email")) {
         let fetched = workflows::outputs(&*ctx.store, workspace_id, &run.lead_id, &run.id).await?;
         run.outputs.extend(fetched);
     }

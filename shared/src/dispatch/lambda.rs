@@ -88,6 +88,7 @@ mod tests {
             lead_ids: vec!["req_x_0001".into()],
             event_id: "evt_1".into(),
             occurred_at: crate::time::Timestamp::now(),
+            webhook_id: None,
         };
         fixture.queue.send(vec![valid.message(), OutgoingMessage::now("not a task")]).await.unwrap();
 

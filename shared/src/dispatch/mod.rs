@@ -19,12 +19,25 @@ use crate::time::Timestamp;
 pub const TASK_CONCURRENCY: usize = 16;
 /// Lead ids per `leads_saved` message (about 20 KB, well under SQS's 256 KB).
 pub const LEAD_IDS_PER_TASK: usize = 500;
+/// Leads per fan-out part (one endpoint each): a part reads at most this many leads (64 KB
+/// each at most, so 1.6 MB per task and about 26 MB for 16 at once) and writes and queues
+/// as many deliveries, a few seconds of work at worst.
+pub const FAN_OUT_LEADS: usize = 25;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum Task {
     /// Leads were saved or updated: the `save_lead` domain event, fanned out to endpoints.
-    LeadsSaved { workspace_id: String, lead_ids: Vec<String>, event_id: String, occurred_at: Timestamp },
+    /// Without `webhook_id` the task splits itself into one part per endpoint and
+    /// [`FAN_OUT_LEADS`] leads; a part (with `webhook_id`) writes and queues its deliveries.
+    LeadsSaved {
+        workspace_id: String,
+        lead_ids: Vec<String>,
+        event_id: String,
+        occurred_at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        webhook_id: Option<String>,
+    },
     /// One attempt of one delivery (endpoint or callback).
     Deliver {
         workspace_id: String,
@@ -33,12 +46,17 @@ pub enum Task {
         /// A `POST .../retry`: one attempt, no automatic retries after it.
         #[serde(default)]
         manual: bool,
+        /// The attempt this message is for (1 for the first): a stale or duplicate message
+        /// whose attempt was made already is skipped rather than starting a second chain.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
     },
     /// The next attempt of a push with leads left to deliver (the push record lists them).
     PushRetry { workspace_id: String, push_id: String, attempt: u32 },
     /// After a push attempt is recorded: mark its delivered leads, count them, emit `save_lead`.
     PushFollowUp { workspace_id: String, push_id: String, attempt: u32 },
-    /// Re-queue the work of stalled pushes (sent by a schedule; see `push::sweep`).
+    /// Re-queue the work of stalled pushes and overdue deliveries (sent by a schedule; see
+    /// `push::sweep` and `deliver::sweep`).
     Sweep,
     /// Compute a pending enrichment result (`enrich::results`) and send its callbacks.
     Enrich { workspace_id: String, id: String },
@@ -96,6 +114,7 @@ pub async fn emit_leads_saved(queue: &dyn Queue, workspace_id: &str, lead_ids: &
                 lead_ids: chunk.to_vec(),
                 event_id: crate::ids::new_id(crate::ids::EVENT),
                 occurred_at,
+                webhook_id: None,
             }
             .message()
         })
@@ -139,11 +158,12 @@ impl From<QueueError> for TaskError {
 
 pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     match task {
-        Task::LeadsSaved { workspace_id, lead_ids, event_id, occurred_at } => {
-            deliver::fan_out_save_lead(ctx, &workspace_id, &lead_ids, &event_id, occurred_at).await
+        Task::LeadsSaved { workspace_id, lead_ids, event_id, occurred_at, webhook_id } => {
+            let event = deliver::SaveLeadEvent { workspace_id: &workspace_id, event_id: &event_id, occurred_at };
+            deliver::fan_out_save_lead(ctx, event, &lead_ids, webhook_id.as_deref()).await
         }
-        Task::Deliver { workspace_id, webhook_id, delivery_id, manual } => {
-            deliver::deliver(ctx, &workspace_id, &webhook_id, &delivery_id, manual).await
+        Task::Deliver { workspace_id, webhook_id, delivery_id, manual, attempt } => {
+            deliver::deliver(ctx, &workspace_id, &webhook_id, &delivery_id, manual, attempt).await
         }
         Task::PushRetry { workspace_id, push_id, attempt } => {
             Ok(crate::push::retry(ctx, &workspace_id, &push_id, attempt).await?)
@@ -153,7 +173,8 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
         }
         Task::Sweep => {
             let requeued = crate::push::sweep(ctx, ctx.now()).await?;
-            tracing::info!(requeued, "sweep finished");
+            let deliveries = deliver::sweep(ctx, ctx.now()).await?;
+            tracing::info!(requeued, deliveries, "sweep finished");
             Ok(())
         }
         Task::WorkflowStart { workspace_id, campaign_id, version, lead_ids, trigger } => {

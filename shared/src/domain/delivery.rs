@@ -13,6 +13,9 @@ use crate::time::Timestamp;
 pub const MAX_LOGGED_RESPONSE: usize = 1024;
 /// A delivery's record is kept this long, then expires (TTL).
 pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Manual redeliveries (`POST .../retry`) one delivery may have: each appends an attempt,
+/// and the record must stay far below DynamoDB's 400 KB (an attempt is at most about 1.3 KB).
+pub const MAX_MANUAL_ATTEMPTS: usize = 20;
 /// Scheduled delays are spread by ±20% so retries of one outage do not arrive together.
 pub const JITTER: f64 = 0.2;
 
@@ -65,6 +68,17 @@ pub struct Delivery {
     pub updated_at: Timestamp,
 }
 
+/// Why a delivery cannot be redelivered by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopen {
+    /// Past its retention: treated as deleted.
+    Gone,
+    /// Still being retried automatically.
+    Pending,
+    /// [`MAX_MANUAL_ATTEMPTS`] manual attempts made already.
+    LimitReached,
+}
+
 /// What to do after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NextStep {
@@ -100,6 +114,31 @@ pub fn next_step(
     NextStep::RetryIn(delay)
 }
 
+/// What a started attempt says until its result replaces it; it stays so when the worker
+/// stopped mid-attempt (the receiver may have got the request).
+pub const INTERRUPTED: &str =
+    "no result recorded: still in progress, or the worker stopped during this attempt (the receiver may have got it)";
+
+impl Attempt {
+    /// An attempt on record before it is sent.
+    pub fn started(number: u32, at: Timestamp, manual: bool) -> Self {
+        Attempt {
+            number,
+            at,
+            status_code: None,
+            duration_ms: 0,
+            response: None,
+            error: Some(INTERRUPTED.to_owned()),
+            manual,
+        }
+    }
+
+    /// Still as [`Attempt::started`] left it: no result was recorded.
+    pub fn is_unfinished(&self) -> bool {
+        self.status_code.is_none() && self.error.as_deref() == Some(INTERRUPTED)
+    }
+}
+
 impl Delivery {
     pub fn is_settled(&self) -> bool {
         self.status != DeliveryStatus::Pending
@@ -107,6 +146,42 @@ impl Delivery {
 
     pub fn attempts_made(&self) -> u32 {
         self.attempts.len() as u32
+    }
+
+    pub fn manual_attempts(&self) -> usize {
+        self.attempts.iter().filter(|a| a.manual).count()
+    }
+
+    /// Opens a settled delivery for one manual attempt now (`POST .../retry`).
+    pub fn reopen(&mut self, now: Timestamp) -> Result<(), Reopen> {
+        if self.is_expired(now) {
+            return Err(Reopen::Gone);
+        }
+        if !self.is_settled() {
+            return Err(Reopen::Pending);
+        }
+        if self.manual_attempts() >= MAX_MANUAL_ATTEMPTS {
+            return Err(Reopen::LimitReached);
+        }
+        self.status = DeliveryStatus::Pending;
+        self.next_attempt_at = Some(now);
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Past its retention: the record counts as gone even before TTL removes it.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.created_at.plus(RETENTION) <= now
+    }
+
+    /// When the sweeper should look at a pending delivery: its next attempt, or the end of
+    /// the lease of an attempt in progress if later.
+    pub fn due_at(&self) -> Option<Timestamp> {
+        if self.is_settled() {
+            return None;
+        }
+        let next = self.next_attempt_at.unwrap_or(self.updated_at);
+        Some(self.in_flight_until.map_or(next, |until| until.max(next)))
     }
 
     /// Whether another worker holds this delivery right now.
@@ -128,6 +203,49 @@ mod tests {
         assert_eq!(next_step(false, 3, &S, None, false, 1.0), NextStep::RetryIn(Duration::from_secs(600)));
         assert_eq!(next_step(false, 4, &S, None, false, 1.0), NextStep::GiveUp, "1 try + 3 retries");
         assert_eq!(next_step(false, 1, &S, None, true, 1.0), NextStep::GiveUp, "manual retries are one attempt");
+    }
+
+    #[test]
+    fn manual_redelivery_is_capped_and_expired_records_are_gone() {
+        let t0 = Timestamp::parse("2026-05-02T12:00:00Z").unwrap();
+        let attempt = |manual| Attempt {
+            number: 1,
+            at: t0,
+            status_code: Some(500),
+            duration_ms: 1,
+            response: None,
+            error: None,
+            manual,
+        };
+        let mut d = Delivery {
+            id: "dlv_1".into(),
+            webhook_id: "wh_1".into(),
+            event: "save_lead".into(),
+            message_id: "msg_1".into(),
+            lead_id: None,
+            target_url: None,
+            payload: serde_json::json!({}),
+            status: DeliveryStatus::Failed,
+            attempts: vec![attempt(false)],
+            next_attempt_at: None,
+            in_flight_until: None,
+            created_at: t0,
+            updated_at: t0,
+        };
+        assert_eq!(d.due_at(), None, "settled deliveries are not swept");
+        let later = t0.plus(Duration::from_secs(60));
+        assert_eq!(d.reopen(later), Ok(()));
+        assert_eq!((d.status, d.next_attempt_at, d.due_at()), (DeliveryStatus::Pending, Some(later), Some(later)));
+        assert_eq!(d.reopen(later), Err(Reopen::Pending));
+        d.status = DeliveryStatus::Failed;
+        d.attempts.extend((0..MAX_MANUAL_ATTEMPTS).map(|_| attempt(true)));
+        assert_eq!(d.reopen(later), Err(Reopen::LimitReached));
+        assert!(!d.is_expired(t0.plus(RETENTION - Duration::from_secs(1))));
+        assert_eq!(d.reopen(t0.plus(RETENTION)), Err(Reopen::Gone));
+        // A leased attempt is due when its lease ends.
+        d.status = DeliveryStatus::Pending;
+        d.in_flight_until = Some(later.plus(Duration::from_secs(90)));
+        assert_eq!(d.due_at(), d.in_flight_until);
     }
 
     #[test]

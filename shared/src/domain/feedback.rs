@@ -411,11 +411,12 @@ pub fn check_occurred_at(field: &str, at: Timestamp, now: Timestamp) -> Result<T
     Ok(at)
 }
 
-/// `metadata`: absent, `null`, or an object of bounded size.
+/// `metadata`: absent, `null`, or an object of bounded size that DynamoDB can store.
 pub fn parse_metadata(field: &str, value: Option<&Value>) -> Result<Option<Map<String, Value>>, ValidationError> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(map)) => {
+        Some(whole @ Value::Object(map)) => {
+            super::storable_json(field, whole)?;
             let size = serde_json::to_string(map).map(|s| s.len()).unwrap_or(usize::MAX);
             if size > MAX_METADATA_BYTES {
                 return Err(ValidationError::new(

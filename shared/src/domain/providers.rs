@@ -271,11 +271,21 @@ fn derived_id(provider: Provider, parts: &[Option<&str>]) -> String {
     format!("{tag}:{}", crate::secrets::hash(&joined.join("\u{1f}")))
 }
 
+/// Longest provider string copied into an event's `metadata`.
+pub const MAX_KEPT_CHARS: usize = 500;
+
+/// Copies the named scalar fields into `metadata`, bounded by construction: strings are
+/// truncated to [`MAX_KEPT_CHARS`], numbers DynamoDB cannot store and nested values are
+/// left out (the provider owns their shape, we only keep identifiers and labels).
 fn keep(metadata: &mut Map<String, Value>, payload: &Value, names: &[&str]) {
     for name in names {
-        if let Some(value) = payload.get(*name).filter(|v| !v.is_null()) {
-            metadata.insert((*name).to_owned(), value.clone());
-        }
+        let kept = match payload.get(*name) {
+            Some(Value::String(text)) => Value::String(crate::text::truncate(text, MAX_KEPT_CHARS)),
+            Some(Value::Number(n)) if super::storable_number(&n.to_string()) => Value::Number(n.clone()),
+            Some(Value::Bool(b)) => Value::Bool(*b),
+            _ => continue,
+        };
+        metadata.insert((*name).to_owned(), kept);
     }
 }
 
@@ -486,6 +496,18 @@ mod tests {
             "campaign_id": "c-1", "campaign_name": "Q3", "lead_email": "Jane@Acme.com", "step": 1, "variant": 1,
             "reply_text": "Sounds good", "reply_text_snippet": "Sounds", "company_name": "Acme"
         })
+    }
+
+    #[test]
+    fn metadata_copies_are_bounded_scalars() {
+        let mut payload = instantly("reply_received");
+        payload["campaign_name"] = json!("n".repeat(100_000));
+        payload["step"] = json!({"deep": [[[1]]]});
+        payload["variant"] = json!(1e300);
+        let e = event(parse_instantly(&payload, now()).unwrap());
+        assert!(e.metadata["campaign_name"].as_str().unwrap().len() <= MAX_KEPT_CHARS + '…'.len_utf8());
+        assert!(!e.metadata.contains_key("step") && !e.metadata.contains_key("variant"), "{:?}", e.metadata);
+        assert!(serde_json::to_string(&e.metadata).unwrap().len() < 2 * 1024);
     }
 
     #[test]

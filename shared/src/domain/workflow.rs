@@ -19,9 +19,6 @@ pub const MAX_TEMPLATE_CHARS: usize = 8192;
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 pub const MAX_SET_FIELDS: usize = 30;
 
-/// Node types whose enrichment service has not landed yet (the email finder).
-pub const UNAVAILABLE_NODE_TYPES: [&str; 1] = ["find_email"];
-
 /// What `fetch_api_data` does when its request fails for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -66,6 +63,24 @@ pub enum NodeKind {
         #[serde(default)]
         on_error: OnError,
     },
+    /// Finds the lead's email address with the email finder (workspace leads, the company
+    /// site, verified patterns) and stores its answer at `workflow.<output_key>` (`email`,
+    /// `score`, `pattern`, `alternatives`, ...; `email` is null when none was found). Each
+    /// input is an optional template; without it the lead's name parts, its website's or
+    /// company email's domain, and its company are used.
+    FindEmail {
+        output_key: String,
+        #[serde(default)]
+        on_error: OnError,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        company: Option<String>,
+    },
     /// Pushes the lead with the existing push (webhook URL, HeyReach or Instantly).
     Push {
         destination: Destination,
@@ -82,6 +97,7 @@ impl NodeKind {
             NodeKind::SetFields { .. } => "set_fields",
             NodeKind::RenderMessage { .. } => "render_message",
             NodeKind::VerifyEmail { .. } => "verify_email",
+            NodeKind::FindEmail { .. } => "find_email",
             NodeKind::Push { .. } => "push",
         }
     }
@@ -90,7 +106,8 @@ impl NodeKind {
         match self {
             NodeKind::FetchApiData { output_key, .. }
             | NodeKind::RenderMessage { output_key, .. }
-            | NodeKind::VerifyEmail { output_key, .. } => Some(output_key),
+            | NodeKind::VerifyEmail { output_key, .. }
+            | NodeKind::FindEmail { output_key, .. } => Some(output_key),
             _ => None,
         }
     }
@@ -99,6 +116,7 @@ impl NodeKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Node {
     /// Unique in the workflow: letters, digits, `_` and `-`.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub id: String,
     #[serde(flatten)]
     pub kind: NodeKind,
@@ -147,8 +165,7 @@ fn identifier(text: &str) -> bool {
 }
 
 impl WorkflowDoc {
-    /// Parses a document, naming the node of any error; `verify_email`/`find_email` answer
-    /// that they are not available yet.
+    /// Parses a document, naming the node of any error.
     pub fn parse(value: &Value) -> Result<Self, ValidationError> {
         let nodes = value
             .get("nodes")
@@ -160,22 +177,12 @@ impl WorkflowDoc {
         let mut parsed = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {
             let label = node_label(i, node.get("id").and_then(Value::as_str));
-            let kind = node.get("type").and_then(Value::as_str).unwrap_or_default();
-            if UNAVAILABLE_NODE_TYPES.contains(&kind) {
-                return Err(ValidationError::new(
-                    format!("nodes[{i}].type"),
-                    format!(
-                        "{label}: `{kind}` is not available yet in this deployment (the email finder has not \
-                         been installed); remove the node, or use verify_email on a known address"
-                    ),
-                ));
-            }
             let node: Node = serde_json::from_value(node.clone()).map_err(|e| {
                 ValidationError::new(
                     format!("nodes[{i}]"),
                     format!(
                         "{label}: {e} (types: fetch_api_data, condition, set_fields, render_message, \
-                         verify_email, push; see the README)"
+                         verify_email, find_email, push; see the README)"
                     ),
                 )
             })?;
@@ -241,6 +248,22 @@ impl WorkflowDoc {
                         field("template"),
                         format!("{label}: must be at most {MAX_TEMPLATE_CHARS} characters"),
                     ));
+                }
+                NodeKind::FindEmail { first_name, last_name, domain, company, .. } => {
+                    let inputs = [
+                        ("first_name", first_name),
+                        ("last_name", last_name),
+                        ("domain", domain),
+                        ("company", company),
+                    ];
+                    if let Some((name, _)) =
+                        inputs.iter().find(|(_, t)| t.as_ref().is_some_and(|t| t.len() > MAX_TEMPLATE_CHARS))
+                    {
+                        return Err(ValidationError::new(
+                            field(name),
+                            format!("{label}: must be at most {MAX_TEMPLATE_CHARS} characters"),
+                        ));
+                    }
                 }
                 NodeKind::SetFields { fields } => {
                     if fields.is_empty() || fields.len() > MAX_SET_FIELDS {
@@ -476,7 +499,13 @@ mod tests {
         assert!(err.message.starts_with("node \"b\""), "{}", err.message);
 
         let err = WorkflowDoc::parse(&json!({"nodes": [{"id": "v", "type": "find_email"}]})).unwrap_err();
-        assert!(err.message.contains("not available yet"), "{}", err.message);
+        assert!(err.message.contains("output_key"), "{}", err.message);
+        let doc = WorkflowDoc::parse(&json!({"nodes": [
+            {"id": "v", "type": "find_email", "output_key": "found", "domain": "{{ contact.website }}"}
+        ]}))
+        .unwrap();
+        assert_eq!(doc.nodes[0].kind.output_key(), Some("found"));
+        assert_eq!(serde_json::to_value(&doc.nodes[0]).unwrap()["on_error"], "fail");
         let err = WorkflowDoc::parse(&json!({"nodes": [{"id": "c", "type": "condition", "if": "true", "else": "c"}]}))
             .unwrap_err();
         assert_eq!(err.field, "nodes[0].else");

@@ -1,6 +1,7 @@
 //! Per-domain caches in the store, one partition per (workspace, domain hash):
 //! `W#{ws}#MXC#{sha256(domain)}` / `MXC` holds the MX answer, `.../CATCHALL` the catch-all
-//! verdict, each with its own TTL. Expiry is compared on read; the TTL attribute only
+//! verdict, other entries by their own sort key (the finders' `PATTERN` facts), each with its
+//! own TTL. Expiry is compared on read; the TTL attribute only
 //! cleans up. Failures to get an answer are never cached.
 
 use std::time::Duration;
@@ -95,4 +96,26 @@ pub async fn put_catch_all(
 ) -> Result<(), StoreError> {
     let entry = CatchAllEntry { domain: domain.to_owned(), accept_all, at: now };
     write(store, catch_all_key(workspace_id, domain), &entry, now.plus(ttl)).await
+}
+
+/// Another per-domain entry, named by its sort key (e.g. the finders' `PATTERN`).
+pub async fn get_entry<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    workspace_id: &str,
+    domain: &str,
+    sort: &str,
+    now: Timestamp,
+) -> Result<Option<T>, StoreError> {
+    read(store, &Key::new(domain_pk(workspace_id, domain), sort), now).await
+}
+
+pub async fn put_entry(
+    store: &dyn Store,
+    workspace_id: &str,
+    domain: &str,
+    sort: &str,
+    value: &impl Serialize,
+    expires: Timestamp,
+) -> Result<(), StoreError> {
+    write(store, Key::new(domain_pk(workspace_id, domain), sort), value, expires).await
 }

@@ -24,7 +24,7 @@ use crate::queue::QueueError;
 use crate::repo::idempotency::{self, ClaimRequest, IdempotencyRecord, RecordKey};
 use crate::repo::{campaigns, leads};
 use crate::secrets;
-use crate::store::{Condition, MAX_BATCH_WRITE_ITEMS, MAX_TRANSACT_ITEMS, StoreError, WriteOp};
+use crate::store::{Condition, MAX_BATCH_WRITE_ITEMS, StoreError, WriteOp};
 
 pub const MAX_LEADS: usize = 1000;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
@@ -174,8 +174,8 @@ pub async fn ingest(
     ops.extend(
         per_campaign.iter().map(|(campaign, n)| campaigns::add_leads_op(workspace_id, campaign, *n as i64, request_id)),
     );
-    for chunk in ops.chunks(MAX_TRANSACT_ITEMS) {
-        if let Err(e) = ctx.store.transact_write(chunk.to_vec()).await {
+    for chunk in crate::store::transaction_chunks(ops) {
+        if let Err(e) = ctx.store.transact_write(chunk).await {
             tracing::error!(error = %e, "idempotency key not marked completed or campaign lead counters not updated");
         }
     }

@@ -2,6 +2,7 @@
 //! partition (`W#{ws}`: `APR#{id}`, a name claim `APRNAME#{lowercase name}`, `SETTINGS`),
 //! and the response cache, a growing kind with a partition per entry.
 
+use super::names::{Claimed, NameClaims, write_claimed};
 use super::{keys, workspace_pk};
 use crate::domain::api_request::{ApiRequest, WorkspaceSettings};
 use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
@@ -12,16 +13,10 @@ pub fn key(workspace_id: &str, id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), format!("{PREFIX}{id}"))
 }
 
-fn name_key(workspace_id: &str, name: &str) -> Key {
-    Key::new(workspace_pk(workspace_id), format!("APRNAME#{}", name.to_lowercase()))
-}
+const NAMES: NameClaims = NameClaims { prefix: "APRNAME#", owner_field: "api_request_id" };
 
 fn item(workspace_id: &str, request: &ApiRequest) -> Result<Item, StoreError> {
     Item::new(key(workspace_id, &request.id), request)
-}
-
-fn name_claim(workspace_id: &str, request: &ApiRequest) -> Result<Item, StoreError> {
-    Item::new(name_key(workspace_id, &request.name), &serde_json::json!({"api_request_id": request.id}))
 }
 
 /// Why a write did not happen.
@@ -38,13 +33,13 @@ pub enum SaveError {
 /// Creates a request and claims its name, atomically.
 pub async fn create(store: &dyn Store, workspace_id: &str, request: &ApiRequest) -> Result<(), SaveError> {
     let ops = vec![
-        WriteOp::Put { item: name_claim(workspace_id, request)?, condition: Condition::NotExists },
+        NAMES.claim(workspace_id, &request.name, &request.id)?,
         WriteOp::Put { item: item(workspace_id, request)?, condition: Condition::NotExists },
     ];
-    match store.transact_write(ops).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Err(SaveError::NameTaken),
-        Err(e) => Err(e.into()),
+    match write_claimed(store, ops, true).await? {
+        Claimed::Written => Ok(()),
+        Claimed::NameTaken => Err(SaveError::NameTaken),
+        Claimed::Conflict => Err(SaveError::Conflict),
     }
 }
 
@@ -63,21 +58,16 @@ pub async fn replace(
     version: u64,
     new: &ApiRequest,
 ) -> Result<(), SaveError> {
-    let mut ops = vec![WriteOp::Put {
+    let mut ops = NAMES.rename(workspace_id, &old.name, &new.name, &new.id)?;
+    let claims = !ops.is_empty();
+    ops.push(WriteOp::Put {
         item: item(workspace_id, new)?.with_version(version + 1),
         condition: Condition::VersionIs(version),
-    }];
-    if old.name.to_lowercase() != new.name.to_lowercase() {
-        ops.push(WriteOp::Put { item: name_claim(workspace_id, new)?, condition: Condition::NotExists });
-        ops.push(WriteOp::Delete { key: name_key(workspace_id, &old.name), condition: Condition::Always });
-    } else if old.name != new.name {
-        ops.push(WriteOp::Put { item: name_claim(workspace_id, new)?, condition: Condition::Always });
-    }
-    match store.transact_write(ops).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { failed_op: Some(1) }) => Err(SaveError::NameTaken),
-        Err(StoreError::TransactionCanceled { .. }) => Err(SaveError::Conflict),
-        Err(e) => Err(e.into()),
+    });
+    match write_claimed(store, ops, claims).await? {
+        Claimed::Written => Ok(()),
+        Claimed::NameTaken => Err(SaveError::NameTaken),
+        Claimed::Conflict => Err(SaveError::Conflict),
     }
 }
 
@@ -85,7 +75,7 @@ pub async fn replace(
 pub async fn delete(store: &dyn Store, workspace_id: &str, request: &ApiRequest) -> Result<bool, StoreError> {
     let ops = vec![
         WriteOp::Delete { key: key(workspace_id, &request.id), condition: Condition::Exists },
-        WriteOp::Delete { key: name_key(workspace_id, &request.name), condition: Condition::Always },
+        NAMES.release(workspace_id, &request.name),
     ];
     match store.transact_write(ops).await {
         Ok(()) => Ok(true),

@@ -1,15 +1,16 @@
 //! Delivery records: one per notification and endpoint, listed newest first per endpoint,
 //! expiring after the retention period.
 //!
-//! | item | pk | sk | gsi1 |
-//! |---|---|---|---|
-//! | delivery | `W#{ws}#DLV#{webhook or "callback"}#{id}` | `DLV` | `W#{ws}#DLV#{webhook}#{shard}` / `DLV#{id}` |
+//! | item | pk | sk | gsi1 | gsi2 (pending only) |
+//! |---|---|---|---|---|
+//! | delivery | `W#{ws}#DLV#{webhook or "callback"}#{id}` | `DLV` | `W#{ws}#DLV#{webhook}#{shard}` / `DLV#{id}` | `SWEEP#DLV#{shard}` / `{due}#{ws}#{webhook}#{id}` |
 
 use std::collections::HashSet;
 
 use super::keys::{self, all_shards, item_pk, sharded};
 use crate::domain::delivery::{Delivery, RETENTION};
-use crate::store::{Cursor, Item, Key, Page, Query, Store, StoreError};
+use crate::store::{Cursor, Index, Item, Key, Page, Query, Store, StoreError};
+use crate::time::Timestamp;
 
 const KIND: &str = "DLV";
 
@@ -22,10 +23,53 @@ fn listing(workspace_id: &str, webhook_id: &str) -> String {
     format!("W#{workspace_id}#{KIND}#{webhook_id}")
 }
 
+/// Pending deliveries, by when they are due, for the sweeper (gsi2, sparse: a settled
+/// delivery leaves it on its next write).
+const SWEEP_PARTITION: &str = "SWEEP#DLV";
+/// Index entries read per shard and sweep; the rest wait for the next sweep.
+const SWEEP_PER_SHARD: usize = 100;
+
 pub fn item(workspace_id: &str, delivery: &Delivery) -> Result<Item, StoreError> {
-    Ok(Item::new(key(workspace_id, &delivery.webhook_id, &delivery.id), delivery)?
+    let mut item = Item::new(key(workspace_id, &delivery.webhook_id, &delivery.id), delivery)?
         .with_gsi1(sharded(&listing(workspace_id, &delivery.webhook_id), &delivery.id), format!("DLV#{}", delivery.id))
-        .with_expiry(delivery.created_at.plus(RETENTION).unix_seconds()))
+        .with_expiry(delivery.created_at.plus(RETENTION).unix_seconds());
+    if let Some(due) = delivery.due_at() {
+        item = item.with_index(
+            Index::Gsi2,
+            sharded(SWEEP_PARTITION, &delivery.id),
+            format!("{due}#{workspace_id}#{}#{}", delivery.webhook_id, delivery.id),
+        );
+    }
+    Ok(item)
+}
+
+/// A pending delivery due before `before` (workspace id with it), up to
+/// [`SWEEP_PER_SHARD`] per shard, oldest first. The index holds keys only; the records
+/// are read whole.
+pub async fn overdue(store: &dyn Store, before: Timestamp) -> Result<Vec<(String, Delivery)>, StoreError> {
+    let mut keys = Vec::new();
+    let mut workspaces = std::collections::HashMap::new();
+    for partition in all_shards(SWEEP_PARTITION) {
+        let page = store.query(&Query::index(Index::Gsi2, partition).limit(SWEEP_PER_SHARD).keys_only()).await?;
+        for entry in page.items {
+            let Some(sort) = entry.index_key(Index::Gsi2).map(|k| k.sk.clone()) else { continue };
+            let mut parts = sort.splitn(2, '#');
+            let due = parts.next().and_then(Timestamp::parse);
+            if due.is_none_or(|due| due >= before) {
+                break; // ascending: the rest of this shard is due later
+            }
+            let workspace = parts.next().and_then(|rest| rest.split('#').next()).unwrap_or_default();
+            workspaces.insert(entry.key.clone(), workspace.to_owned());
+            keys.push(entry.key);
+        }
+    }
+    let found = store.batch_get(&keys).await?;
+    let mut out = Vec::with_capacity(found.len());
+    for item in found {
+        let Some(workspace) = workspaces.get(&item.key) else { continue };
+        out.push((workspace.clone(), item.parse()?));
+    }
+    Ok(out)
 }
 
 /// A delivery id that is the same each time one event is fanned out to one endpoint (so a

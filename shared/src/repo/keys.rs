@@ -76,6 +76,27 @@ pub async fn scatter_gather(
     query: &Query,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
+    scatter_gather_within(store, partitions, query, cursor, usize::MAX).await
+}
+
+/// Responses must fit through Lambda's 6 MB payload once escaped into its JSON envelope:
+/// a page of large items (leads of up to 64 KB) ends early at this many escaped bytes.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The bytes an item's data takes in a response, escaped as in a Lambda result.
+pub fn response_bytes(item: &Item) -> usize {
+    serde_json::to_vec(&item.data).map_or(usize::MAX, |json| crate::text::json_escaped_len(&json))
+}
+
+/// [`scatter_gather`] whose page also ends, with `next` set, before its items' data
+/// exceeds `max_bytes` ([`response_bytes`]); it always holds at least one sort key's items.
+pub async fn scatter_gather_within(
+    store: &dyn Store,
+    partitions: &[String],
+    query: &Query,
+    cursor: Option<Cursor>,
+    max_bytes: usize,
+) -> Result<Page, StoreError> {
     let tag = format!("SG#{}", partitions.first().map(String::as_str).unwrap_or_default());
     let after = match cursor {
         Some(cursor) => {
@@ -123,6 +144,28 @@ pub async fn scatter_gather(
     if let Some(bound) = &bound {
         items.retain(|item| order(sort_key(item, index), bound) != Ordering::Greater);
     }
+    if max_bytes < usize::MAX {
+        let mut total = 0usize;
+        let over = items.iter().position(|item| {
+            total = total.saturating_add(response_bytes(item));
+            total > max_bytes
+        });
+        if let Some(mut cut) = over {
+            // Never split the items of one sort key (a sharded counter's parts), never
+            // return an empty page.
+            while cut > 0 && sort_key(&items[cut - 1], index) == sort_key(&items[cut], index) {
+                cut -= 1;
+            }
+            if cut == 0 {
+                let first = sort_key(&items[0], index).to_owned();
+                cut = items.iter().position(|item| sort_key(item, index) != first).unwrap_or(items.len());
+            }
+            if cut < items.len() {
+                bound = Some(sort_key(&items[cut - 1], index).to_owned());
+                items.truncate(cut);
+            }
+        }
+    }
     let next = bound.map(|sk| Cursor { pk: tag, sk, ipk: None, isk: None });
     Ok(Page { items, next })
 }
@@ -148,6 +191,10 @@ mod tests {
                 return (items, pages);
             }
         }
+    }
+
+    fn parts_item() -> Item {
+        Item::new(Key::new("W#ws#C#00", "G#0"), &json!({"n": 1})).unwrap()
     }
 
     /// 120 items over 16 shards in an index, plus counter parts that share sort keys.
@@ -209,6 +256,28 @@ mod tests {
             }
         }
         assert_eq!(groups, (0..10).map(|n| format!("G#{n}")).collect::<Vec<_>>());
+
+        // A byte budget ends pages early, never splitting a group nor skipping anything.
+        let budget = response_bytes(&parts_item()) * 4;
+        let (mut cursor, mut groups, mut pages) = (None, Vec::new(), 0);
+        while pages < 40 {
+            let query = Query::table("").prefix("G#").limit(100);
+            let page = scatter_gather_within(store, &shards, &query, cursor, budget).await.unwrap();
+            pages += 1;
+            let mut sks: Vec<&str> = page.items.iter().map(|i| i.key.sk.as_str()).collect();
+            let total = sks.len();
+            sks.dedup();
+            let parts: usize = sks.iter().map(|sk| sk[2..].parse::<usize>().unwrap() + 1).sum();
+            assert_eq!(total, parts, "every part of a group in one page");
+            assert!(total <= 4 || sks.len() == 1, "over budget only for one group: {sks:?}");
+            groups.extend(sks.iter().map(|sk| (*sk).to_owned()));
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(groups, (0..10).map(|n| format!("G#{n}")).collect::<Vec<_>>());
+        assert_eq!(pages, 9, "G0+G1, then one group a page");
 
         // A cursor of another listing is refused.
         let page = scatter_gather(store, &shards, &Query::table("").prefix("G#").limit(1), None).await.unwrap();

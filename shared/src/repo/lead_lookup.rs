@@ -72,7 +72,7 @@ pub fn with_lookup_keys(mut item: Item, workspace_id: &str, lead: &Lead) -> Item
 /// Lead ids in one lookup partition, newest first (the index holds keys only).
 async fn candidates(store: &dyn Store, query: Query) -> Result<Vec<String>, StoreError> {
     let index = query.index;
-    let page = store.query(&query.limit(MAX_CANDIDATES).descending()).await?;
+    let page = store.query(&query.limit(MAX_CANDIDATES).descending().keys_only()).await?;
     Ok(page
         .items
         .iter()
@@ -159,7 +159,8 @@ pub async fn addresses_at_domain(
                 complete = false;
                 break 'shards;
             }
-            let query = Query::index(Index::Gsi2, partition.clone()).limit(room.min(1000)).after(cursor.take());
+            let query =
+                Query::index(Index::Gsi2, partition.clone()).limit(room.min(1000)).after(cursor.take()).keys_only();
             let page = store.query(&query).await?;
             pairs.extend(page.items.iter().filter_map(|item| {
                 let (email, id) = parse_email_sort(&item.index_key(Index::Gsi2)?.sk)?;

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod lead_lookup;
 pub mod leads;
 pub mod migrate;
+pub mod names;
 pub mod provider_activity;
 pub mod push_sweep;
 pub mod pushes;

@@ -155,6 +155,21 @@ pub async fn gsi_query_pages_by_the_second_key(store: Arc<dyn Store>) {
     assert_eq!(page.items[0].index_key(Index::Gsi2), Some(&Key::new("E#same", "T#0")));
     let foreign = Query::index(Index::Gsi3, "L#even").after(page.next);
     assert!(matches!(store.query(&foreign).await, Err(StoreError::InvalidCursor)));
+
+    // Keys only: the same keys and pages, no data; a filter still applies.
+    let (sks, pages) = collect(&*store, Query::index(Index::Gsi2, "E#same").limit(2).keys_only()).await;
+    assert_eq!((sks.len(), pages), (5, 3));
+    for query in [Query::index(Index::Gsi2, "E#same").keys_only(), Query::gsi1("C#x").keys_only()] {
+        let page = store.query(&query).await.unwrap();
+        assert!(!page.items.is_empty());
+        for found in &page.items {
+            assert!(found.data.is_empty() && found.index_key(query.index).is_some(), "{found:?}");
+            assert!(found.key.pk == "W#gsi", "{found:?}");
+        }
+    }
+    let page = store.query(&Query::table("W#gsi").prefix("L#").filter_eq("i", json!(4)).keys_only()).await.unwrap();
+    let keys: Vec<(&str, bool)> = page.items.iter().map(|i| (i.key.sk.as_str(), i.data.is_empty())).collect();
+    assert_eq!(keys, [("L#04", true)]);
 }
 
 pub async fn transact_write_is_all_or_nothing(store: Arc<dyn Store>) {
@@ -290,6 +305,29 @@ pub async fn injected_faults_fail_chosen_calls_only(store: Arc<dyn Store>) {
     assert_eq!(faulty.kind(), store.kind());
 }
 
+pub async fn values_dynamodb_refuses_are_refused_at_its_limits(store: Arc<dyn Store>) {
+    let nested = |levels: usize| (1..levels).fold(json!({"leaf": 1}), |inner, _| json!({"n": inner}));
+    let put = |sk: &str, value: serde_json::Value| store.put(item("P#lim", sk, json!({"v": value})), Condition::Always);
+    put("deep", nested(MAX_NESTING)).await.unwrap();
+    assert_eq!(store.get(&Key::new("P#lim", "deep")).await.unwrap().unwrap().data["v"], nested(MAX_NESTING));
+    let err = put("deeper", nested(MAX_NESTING + 1)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Refused(text) if text.contains("nested")), "{err:?}");
+    for ok in [json!(9.99999999999999e125), json!(1e-130), json!(-1e125), json!(u64::MAX)] {
+        put("num", ok.clone()).await.unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+    }
+    for bad in [json!(1e126), json!(-1e300), json!(1e-131)] {
+        let err = put("num", bad.clone()).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Refused(text) if text.contains("range")), "{bad}: {err:?}");
+    }
+    // In a batch too: the whole batch is refused, never retried.
+    let batch = vec![item("P#lim", "b1", json!({})), item("P#lim", "b2", json!({"v": nested(MAX_NESTING + 1)}))];
+    assert!(matches!(store.batch_put(batch).await, Err(StoreError::Refused(_))));
+    // Item size: well under 400 KB is stored, over it is refused.
+    put("big", json!("x".repeat(MAX_ITEM_BYTES - 16 * 1024))).await.unwrap();
+    let err = put("big", json!("x".repeat(MAX_ITEM_BYTES + 1))).await.unwrap_err();
+    assert!(matches!(err, StoreError::Refused(_)) && !err.is_transient(), "{err:?}");
+}
+
 macro_rules! contract_suite {
     ($($name:ident),* $(,)?) => {
         #[cfg(feature = "embedded")]
@@ -324,4 +362,5 @@ contract_suite!(
     increments_are_atomic_under_concurrency,
     data_round_trips_exactly,
     injected_faults_fail_chosen_calls_only,
+    values_dynamodb_refuses_are_refused_at_its_limits,
 );

@@ -24,6 +24,10 @@ use super::{
 const BATCH_CONCURRENCY: usize = 8;
 /// Query calls one page may make while a filter skips items.
 const MAX_QUERY_CALLS_PER_PAGE: usize = 10;
+/// A filtered page reads at most this many times its size: DynamoDB's Limit counts items
+/// before the filter, and skipped items cost reads too. The page may then come back short,
+/// with a cursor.
+const FILTERED_READ_FACTOR: usize = 3;
 
 type Attrs = HashMap<String, AttributeValue>;
 
@@ -167,6 +171,7 @@ fn key_attrs(key: &Key) -> Attrs {
 }
 
 fn encode(item: &Item) -> Result<Attrs, StoreError> {
+    super::check_storable(item)?;
     let mut attrs = key_attrs(&item.key);
     for index in Index::SECONDARY {
         if let Some(key) = item.index_key(index) {
@@ -576,12 +581,26 @@ impl Store for DynamoStore {
             }
             None => None,
         };
+        // Keys only: the table's and the index's key attributes, and the expiry.
+        let projection = q.keys_only.then(|| {
+            let mut attrs = vec![("#kp", "pk"), ("#ks", "sk"), ("#ke", "expires_at")];
+            if q.index != Index::Table {
+                attrs.extend([("#kip", pk_attr), ("#kis", sk_attr)]);
+            }
+            let expression: Vec<&str> = attrs.iter().map(|(alias, _)| *alias).collect();
+            names.extend(attrs.iter().map(|(alias, name)| ((*alias).to_owned(), (*name).to_owned())));
+            expression.join(", ")
+        });
         let limit = q.limit.max(1);
         let mut items = Vec::new();
         let mut exhausted = false;
+        let mut read_budget = if filter.is_some() { (limit + 1) * FILTERED_READ_FACTOR } else { usize::MAX };
         // Ask for one more than the page so we know whether a next page exists.
         for _ in 0..MAX_QUERY_CALLS_PER_PAGE {
-            let want = (limit + 1 - items.len()) as i32;
+            if read_budget == 0 {
+                break;
+            }
+            let want = (limit + 1 - items.len()).min(read_budget) as i32;
             let request = self
                 .client
                 .query()
@@ -589,12 +608,15 @@ impl Store for DynamoStore {
                 .set_index_name(index_name.clone())
                 .key_condition_expression(&key_condition)
                 .set_filter_expression(filter.clone())
+                .set_projection_expression(projection.clone())
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(!q.descending)
+                .consistent_read(q.consistent && q.index == Index::Table)
                 .limit(want)
                 .set_exclusive_start_key(start.take());
             let out = self.call("Query", || request.clone().send()).await?;
+            read_budget = read_budget.saturating_sub(out.scanned_count.max(1) as usize);
             for attrs in out.items.unwrap_or_default() {
                 let item = decode(attrs)?;
                 if !outside(&item) {

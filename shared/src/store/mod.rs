@@ -42,6 +42,35 @@ pub const RESERVED_ATTRIBUTES: [&str; 12] = [
 pub const MAX_TRANSACT_ITEMS: usize = 100;
 pub const MAX_BATCH_WRITE_ITEMS: usize = 25;
 pub const MAX_BATCH_GET_KEYS: usize = 100;
+/// An item, keys and data together, may be at most 400 KB (DynamoDB counts attribute names
+/// and values; the embedded store counts the keys and the data's JSON, slightly more).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// Maps and lists may nest at most 32 levels (an attribute holding a map is level 1).
+pub const MAX_NESTING: usize = 32;
+
+/// Refuses data DynamoDB would refuse: nesting deeper than [`MAX_NESTING`] or a number out
+/// of its range. Every adapter checks this before writing (moto does not), so the embedded
+/// store and tests behave like DynamoDB.
+pub fn check_storable(item: &Item) -> Result<(), StoreError> {
+    fn walk(value: &Value, level: usize) -> Result<(), String> {
+        match value {
+            Value::Number(n) if !crate::domain::storable_number(&n.to_string()) => {
+                Err(format!("number {n} is out of DynamoDB's range"))
+            }
+            Value::Array(_) | Value::Object(_) if level > MAX_NESTING => {
+                Err(format!("nested deeper than {MAX_NESTING} levels"))
+            }
+            Value::Array(items) => items.iter().try_for_each(|v| walk(v, level + 1)),
+            Value::Object(map) => map.values().try_for_each(|v| walk(v, level + 1)),
+            _ => Ok(()),
+        }
+    }
+    for (name, value) in &item.data {
+        walk(value, 1)
+            .map_err(|e| StoreError::Refused(format!("{}/{} attribute `{name}`: {e}", item.key.pk, item.key.sk)))?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
@@ -213,6 +242,14 @@ pub struct Query {
     pub cursor: Option<Cursor>,
     /// Newest first when sort keys are time-ordered ids.
     pub descending: bool,
+    /// A strongly consistent read (base table only; DynamoDB's indexes are always
+    /// eventually consistent, the embedded store always consistent): for reads that must
+    /// see a write just made, such as a limit check.
+    pub consistent: bool,
+    /// Keys only: each item's table and index keys (and `expires_at`), with empty `data`
+    /// and `version` 0. For listings that only need keys (a keys-only DynamoDB index
+    /// returns nothing else anyway), so SQLite does not read and decode every row's data.
+    pub keys_only: bool,
 }
 
 impl Query {
@@ -257,6 +294,16 @@ impl Query {
         self.descending = true;
         self
     }
+
+    pub fn consistent(mut self) -> Self {
+        self.consistent = true;
+        self
+    }
+
+    pub fn keys_only(mut self) -> Self {
+        self.keys_only = true;
+        self
+    }
 }
 
 /// One page of a query. A page may hold fewer than `limit` items (a filter skipped some)
@@ -297,6 +344,43 @@ impl WriteOp {
             WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } | WriteOp::Increment { key, .. } => key,
         }
     }
+
+    /// About what the operation counts against a transaction's 4 MB (keys and, for a put,
+    /// the data's JSON, which is at least what DynamoDB counts for it).
+    pub fn size(&self) -> usize {
+        let key = self.key().pk.len() + self.key().sk.len();
+        match self {
+            WriteOp::Put { item, .. } => key + serde_json::to_vec(&item.data).map_or(usize::MAX / 2, |json| json.len()),
+            WriteOp::Increment { counters, .. } => {
+                key + counters.iter().map(|(name, _)| name.len() + 21).sum::<usize>()
+            }
+            _ => key,
+        }
+    }
+}
+
+/// DynamoDB's limit on a transaction's total size.
+pub const MAX_TRANSACT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Splits operations into transactions within DynamoDB's limits: at most
+/// [`MAX_TRANSACT_ITEMS`] operations and [`MAX_TRANSACT_BYTES`] each.
+pub fn transaction_chunks(ops: Vec<WriteOp>) -> Vec<Vec<WriteOp>> {
+    let mut chunks: Vec<Vec<WriteOp>> = Vec::new();
+    let mut bytes = 0;
+    for op in ops {
+        let size = op.size();
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() < MAX_TRANSACT_ITEMS && bytes + size <= MAX_TRANSACT_BYTES => {
+                bytes += size;
+                chunk.push(op);
+            }
+            _ => {
+                bytes = size;
+                chunks.push(vec![op]);
+            }
+        }
+    }
+    chunks
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -387,6 +471,13 @@ pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
             ops.len()
         )));
     }
+    let bytes: usize = ops.iter().map(WriteOp::size).fold(0, usize::saturating_add);
+    if bytes > MAX_TRANSACT_BYTES {
+        return Err(StoreError::InvalidRequest(format!(
+            "a transaction may write at most {MAX_TRANSACT_BYTES} bytes, got about {bytes} (split it: \
+             `store::transaction_chunks`)"
+        )));
+    }
     let mut keys = std::collections::HashSet::new();
     for op in ops {
         if !keys.insert(op.key()) {
@@ -435,6 +526,26 @@ pub(crate) fn dedupe_last_wins(items: Vec<Item>) -> Vec<Item> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transactions_are_split_by_count_and_by_bytes() {
+        let put = |i: usize, bytes: usize| WriteOp::Put {
+            item: Item::new(Key::new(format!("P#{i}"), "x"), &serde_json::json!({"v": "x".repeat(bytes)})).unwrap(),
+            condition: Condition::Always,
+        };
+        let small: Vec<WriteOp> = (0..250).map(|i| put(i, 10)).collect();
+        let sizes: Vec<usize> = transaction_chunks(small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        // 30 items of 300 KB: 13 fit in 4 MB.
+        let big: Vec<WriteOp> = (0..30).map(|i| put(i, 300 * 1024)).collect();
+        let chunks = transaction_chunks(big);
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [13, 13, 4]);
+        for chunk in &chunks {
+            validate_transaction(chunk).unwrap();
+        }
+        let too_big: Vec<WriteOp> = (0..14).map(|i| put(i, 300 * 1024)).collect();
+        assert!(matches!(validate_transaction(&too_big), Err(StoreError::InvalidRequest(m)) if m.contains("bytes")));
+    }
 
     #[test]
     fn prefix_upper_bound_increments_last_char() {

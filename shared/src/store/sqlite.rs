@@ -37,6 +37,8 @@ impl SqliteStore {
 
 const COLUMNS: &str =
     "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, gsi4sk, expires_at, version, data";
+/// [`COLUMNS`] for a keys-only query: the row's data is neither read out nor decoded.
+const KEY_COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, gsi4sk, expires_at, 0, NULL";
 
 fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
     let index = |n: usize| -> rusqlite::Result<Option<Key>> {
@@ -44,9 +46,13 @@ fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
         let sk: Option<String> = row.get(3 + 2 * n)?;
         Ok(pk.zip(sk).map(|(pk, sk)| Key { pk, sk }))
     };
-    let data: String = row.get(12)?;
-    let data: Map<String, Value> = serde_json::from_str(&data)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e)))?;
+    // NULL: a keys-only query (the column is never NULL in the table).
+    let data: Option<String> = row.get(12)?;
+    let data: Map<String, Value> = match data {
+        Some(data) => serde_json::from_str(&data)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e)))?,
+        None => Map::new(),
+    };
     Ok(Item {
         key: Key { pk: row.get(0)?, sk: row.get(1)? },
         indexes: [index(0)?, index(1)?, index(2)?, index(3)?],
@@ -67,7 +73,17 @@ fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
 }
 
 fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
+    super::check_storable(item)?;
     let data = serde_json::to_string(&item.data).map_err(|e| StoreError::InvalidItem(e.to_string()))?;
+    let size = item.key.pk.len() + item.key.sk.len() + data.len();
+    if size > super::MAX_ITEM_BYTES {
+        return Err(StoreError::Refused(format!(
+            "{}/{}: item is {size} bytes, over DynamoDB's {} byte limit",
+            item.key.pk,
+            item.key.sk,
+            super::MAX_ITEM_BYTES
+        )));
+    }
     // Cached: a batch writes thousands of rows with this one statement. An upsert keeps
     // the row (and its rowid) in place, so unchanged index entries stay untouched.
     let mut stmt = tx.prepare_cached(
@@ -148,7 +164,8 @@ fn filter_value(value: &Value) -> Result<SqlValue, StoreError> {
 
 fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
     let (pk_col, sk_col) = q.index.key_attrs();
-    let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {pk_col} = ?");
+    let columns = if q.keys_only { KEY_COLUMNS } else { COLUMNS };
+    let mut sql = format!("SELECT {columns} FROM items WHERE {pk_col} = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(q.partition.clone())];
     if let Some(name) = q.index.name() {
         // The index is keyed by the partition's hash; the text comparison above settles collisions.

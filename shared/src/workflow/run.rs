@@ -144,8 +144,9 @@ pub async fn execute(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id
         workflows::save_run(store, workspace_id, &run, version, &[], true).await?;
         return Ok(());
     };
-    let stored_outputs =
-        |n: &crate::domain::workflow::NodeRun| matches!(n.node_type.as_str(), "fetch_api_data" | "verify_email");
+    let stored_outputs = |n: &crate::domain::workflow::NodeRun| {
+        matches!(n.node_type.as_str(), "fetch_api_data" | "verify_email" | "find_email")
+    };
     let fetched_before = run.nodes.iter().any(|n| stored_outputs(n) && n.status == NodeStatus::Succeeded);
     let mut outputs = run.outputs.clone();
     if fetched_before {
@@ -374,6 +375,7 @@ async fn execute_node(
         NodeKind::VerifyEmail { output_key, on_error } => {
             verify_email(ctx, workspace_id, &scope.lead, output_key, *on_error).await?
         }
+        NodeKind::FindEmail { .. } => find_email(ctx, workspace_id, &scope.lead, &node.kind, &vars).await?,
         NodeKind::Push { destination, webhook_url } => {
             let target =
                 match crate::push::resolve_target(ctx, workspace_id, *destination, webhook_url.as_deref()).await {
@@ -417,6 +419,7 @@ fn has_effect(kind: &NodeKind) -> bool {
             | NodeKind::SetFields { .. }
             | NodeKind::Push { .. }
             | NodeKind::VerifyEmail { .. }
+            | NodeKind::FindEmail { .. }
     )
 }
 
@@ -461,6 +464,110 @@ async fn verify_email(
 ) -> Result<Outcome, RunError> {
     let message = "this build has no enrichment service (cargo feature `enrich`)";
     Ok(Outcome::Failed { error: node_error("verification_failed", message, None), then: on_error })
+}
+
+/// The email finder's answer for the lead, stored as the node's output. Inputs are the
+/// node's templates, else the lead's name parts, its website's or (company) email's
+/// domain, and its company resolved through the workspace's leads.
+#[cfg(feature = "enrich")]
+async fn find_email(
+    ctx: &AppContext,
+    workspace_id: &str,
+    lead: &Lead,
+    kind: &NodeKind,
+    vars: &Value,
+) -> Result<Outcome, RunError> {
+    use crate::enrich::find::{finders, names::MailName};
+    let NodeKind::FindEmail { output_key, on_error, first_name, last_name, domain, company } = kind else {
+        return Ok(Outcome::Failed {
+            error: node_error("find_failed", "not a find_email node", None),
+            then: OnError::Fail,
+        });
+    };
+    let on_error = *on_error;
+    let failed =
+        |code: &str, message: String| Ok(Outcome::Failed { error: node_error(code, message, None), then: on_error });
+    let render = |field: &str, source: &Option<String>| -> Result<Option<String>, TemplateError> {
+        let Some(source) = source else { return Ok(None) };
+        let text = template::render(field, source, Mode::Text, vars, 1_000)?;
+        Ok(Some(text.trim().to_owned()).filter(|t| !t.is_empty()))
+    };
+    // Each input: its template's text, or (no template, or it rendered empty) the lead's.
+    let mut inputs = Vec::with_capacity(4);
+    for (field, source) in
+        [("first_name", first_name), ("last_name", last_name), ("domain", domain), ("company", company)]
+    {
+        match render(field, source) {
+            Ok(value) => inputs.push(value),
+            Err(e) => return failed("template_error", e.to_string()),
+        }
+    }
+    let [first, last, domain, company] = <[Option<String>; 4]>::try_from(inputs).unwrap_or_default();
+    let (lead_first, lead_last) = lead.name_parts();
+    let company = company.or_else(|| lead.company.clone());
+    let Some(name) = first.or(lead_first).zip(last.or(lead_last)).and_then(|(f, l)| MailName::new(&f, &l)) else {
+        return failed("no_name", "the lead has no first and last name with letters (set first_name/last_name)".into());
+    };
+    let domain = match domain {
+        Some(text) => match finders::domain_name(&text) {
+            Some(domain) => Some(domain),
+            None => {
+                let message = format!("domain: `{}` is not a domain", crate::text::truncate(&text, 64));
+                return failed("invalid_domain", message);
+            }
+        },
+        None => lead.website.as_deref().and_then(finders::domain_name).or_else(|| {
+            let checked = crate::enrich::verify::offline(lead.email.as_deref()?);
+            checked.domain.filter(|_| !checked.webmail && !checked.disposable)
+        }),
+    };
+    let domain = match (domain, &company) {
+        (Some(domain), _) => domain,
+        (None, Some(company)) => match finders::company_domain(ctx, workspace_id, company).await {
+            Ok(Some(domain)) => domain,
+            Ok(None) => {
+                let message = format!(
+                    "no domain: the lead has no website or company email, and no lead of this workspace at `{company}` has one"
+                );
+                return failed("no_domain", message);
+            }
+            Err(crate::enrich::EnrichError::Store(e)) => return Err(e.into()),
+            Err(e) => return failed("find_failed", e.to_string()),
+        },
+        (None, None) => {
+            return failed("no_domain", "no domain: the lead has no website, company email or company".into());
+        }
+    };
+    match finders::find_email(ctx, workspace_id, &name, &domain, company.as_deref()).await {
+        Ok(found) => {
+            let value = serde_json::to_value(&found).unwrap_or(Value::Null);
+            let text = value.to_string();
+            Ok(Outcome::Done {
+                output: Some((output_key.clone(), value, Some(text))),
+                result: None,
+                push_id: None,
+                cached: false,
+            })
+        }
+        Err(crate::enrich::EnrichError::Store(e)) => Err(e.into()),
+        Err(e) => failed("find_failed", e.to_string()),
+    }
+}
+
+#[cfg(not(feature = "enrich"))]
+async fn find_email(
+    _ctx: &AppContext,
+    _workspace_id: &str,
+    _lead: &Lead,
+    kind: &NodeKind,
+    _vars: &Value,
+) -> Result<Outcome, RunError> {
+    let then = match kind {
+        NodeKind::FindEmail { on_error, .. } => *on_error,
+        _ => OnError::Fail,
+    };
+    let message = "this build has no enrichment service (cargo feature `enrich`)";
+    Ok(Outcome::Failed { error: node_error("find_failed", message, None), then })
 }
 
 fn call_error(e: &CallError) -> NodeError {

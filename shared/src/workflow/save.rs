@@ -104,14 +104,20 @@ async fn check_nodes(ctx: &AppContext, workspace_id: &str, doc: &WorkflowDoc) ->
             NodeKind::RenderMessage { template: source, .. } => {
                 template::references(source).map_err(|e| template_error("template", e))?
             }
-            NodeKind::VerifyEmail { .. } => {
-                if !cfg!(feature = "enrich") {
-                    return Err(invalid(
-                        "type",
-                        "verify_email needs the enrichment service, which this build lacks".into(),
-                    ));
+            // Not gated on this build's `enrich` feature: the workflows Lambda (without it)
+            // saves, the dispatcher (with it) runs.
+            NodeKind::VerifyEmail { .. } | NodeKind::FindEmail { .. } => {
+                let mut refs = BTreeSet::new();
+                if let NodeKind::FindEmail { first_name, last_name, domain, company, .. } = &node.kind {
+                    for (name, source) in
+                        [("first_name", first_name), ("last_name", last_name), ("domain", domain), ("company", company)]
+                    {
+                        if let Some(source) = source {
+                            refs.extend(template::references(source).map_err(|e| template_error(name, e))?);
+                        }
+                    }
                 }
-                BTreeSet::new()
+                refs
             }
             NodeKind::Push { destination, webhook_url } => {
                 crate::push::resolve_target(ctx, workspace_id, *destination, webhook_url.as_deref()).await.map_err(

@@ -19,7 +19,7 @@ use crate::domain::providers::LeadRef;
 use crate::enrich::results::{Computed, Params};
 use crate::enrich::verify::{self, Status, Verification};
 use crate::enrich::{EnrichError, phone};
-use crate::repo::lead_lookup::{self, KnownAddress};
+use crate::repo::lead_lookup;
 use crate::repo::{lead_lookup::addresses_at_domain, leads};
 use crate::time::Timestamp;
 
@@ -109,16 +109,10 @@ fn same_person(a: &MailName, b: &MailName) -> bool {
     a.first() == b.first() && a.last() == b.last()
 }
 
-/// What the workspace knows at a domain: its addresses (sorted) and a sample of its
-/// people's leads (personal addresses first).
-struct Known {
-    addresses: Vec<KnownAddress>,
-    complete: bool,
-    sample: Vec<Lead>,
-}
-
-async fn known_at(ctx: &AppContext, workspace_id: &str, domain: &str, max_keys: usize) -> Result<Known, EnrichError> {
-    let (addresses, complete) = addresses_at_domain(&*ctx.store, workspace_id, domain, max_keys).await?;
+/// A sample of the workspace's leads at a domain: its people's leads (personal addresses
+/// first), read through the domain's index keys.
+async fn sample_at(ctx: &AppContext, workspace_id: &str, domain: &str) -> Result<Vec<Lead>, EnrichError> {
+    let (addresses, _) = addresses_at_domain(&*ctx.store, workspace_id, domain, FINDER_KEYS).await?;
     let mut ids: Vec<String> = addresses
         .iter()
         .filter(|a| !roles::is_generic(local_of(&a.email)))
@@ -129,23 +123,86 @@ async fn known_at(ctx: &AppContext, workspace_id: &str, domain: &str, max_keys: 
     ids.dedup();
     let mut sample = leads::get_many(&*ctx.store, workspace_id, &ids).await?;
     sample.sort_by(|a, b| a.email.cmp(&b.email));
-    Ok(Known { addresses, complete, sample })
+    Ok(sample)
 }
 
-/// The pattern stats of named addresses: the workspace's sample and the site's people.
-fn pattern_stats(sample: &[Lead], site: Option<&SiteCrawl>) -> PatternStats {
-    let mut named: Vec<(String, MailName)> = sample
-        .iter()
-        .filter_map(|l| Some((local_of(l.email.as_deref()?).to_ascii_lowercase(), lead_name(l)?)))
-        .filter(|(local, _)| !roles::is_generic(local))
-        .collect();
-    if let Some(site) = site {
-        named.extend(site.emails.iter().filter_map(|e| {
-            let name = MailName::new(e.first_name.as_deref()?, e.last_name.as_deref()?)?;
-            Some((local_of(&e.value).to_owned(), name))
-        }));
+/// How long a domain's [`DomainFacts`] answer repeated calls. Leads ingested meanwhile
+/// join the pattern and the named people when it expires; a new lead whose address follows
+/// one of the best patterns is found at once anyway (indexed lookup by address).
+pub const FACTS_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+/// The sort key of the cached facts in the domain's cache partition (`enrich::cache`).
+const FACTS_ENTRY: &str = "PATTERN";
+
+/// One named person of a domain's sample: enough to match a name without reading leads.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct KnownPerson {
+    first: String,
+    last: String,
+    email: String,
+    lead_id: String,
+}
+
+/// What a domain's sample of the workspace's leads says: its named people (whose
+/// addresses show the pattern) and the most common company name. Small by construction (at
+/// most [`SAMPLE_LEADS`] people), cached per (workspace, domain) for [`FACTS_TTL`], so
+/// repeated finder calls at a domain read one item instead of the sample.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct DomainFacts {
+    people: Vec<KnownPerson>,
+    organization: Option<String>,
+    at: Timestamp,
+}
+
+impl DomainFacts {
+    fn of(sample: &[Lead], now: Timestamp) -> Self {
+        let people = sample
+            .iter()
+            .filter_map(|l| {
+                let (first, last) = l.name_parts();
+                Some(KnownPerson {
+                    first: first?,
+                    last: last?,
+                    email: l.email.as_deref()?.to_lowercase(),
+                    lead_id: l.id.clone(),
+                })
+            })
+            .collect();
+        let organization = most_common(sample.iter().filter_map(|l| l.company.clone()));
+        DomainFacts { people, organization, at: now }
     }
-    PatternStats::tally(named.iter().map(|(l, n)| (l.as_str(), n)))
+
+    /// The pattern stats of the named personal addresses: the sample's, and the site's.
+    fn stats(&self, site: Option<&SiteCrawl>) -> PatternStats {
+        let mut named: Vec<(String, MailName)> = self
+            .people
+            .iter()
+            .filter_map(|p| Some((local_of(&p.email).to_owned(), MailName::new(&p.first, &p.last)?)))
+            .filter(|(local, _)| !roles::is_generic(local))
+            .collect();
+        if let Some(site) = site {
+            named.extend(site.emails.iter().filter_map(|e| {
+                let name = MailName::new(e.first_name.as_deref()?, e.last_name.as_deref()?)?;
+                Some((local_of(&e.value).to_owned(), name))
+            }));
+        }
+        PatternStats::tally(named.iter().map(|(l, n)| (l.as_str(), n)))
+    }
+
+    fn person(&self, name: &MailName) -> Option<&KnownPerson> {
+        self.people.iter().find(|p| MailName::new(&p.first, &p.last).is_some_and(|n| same_person(&n, name)))
+    }
+}
+
+/// The domain's facts: cached, or learnt from a sample of its leads (and cached).
+async fn domain_facts(ctx: &AppContext, workspace_id: &str, domain: &str) -> Result<DomainFacts, EnrichError> {
+    let store = &*ctx.store;
+    let now = ctx.now();
+    if let Some(facts) = crate::enrich::cache::get_entry(store, workspace_id, domain, FACTS_ENTRY, now).await? {
+        return Ok(facts);
+    }
+    let facts = DomainFacts::of(&sample_at(ctx, workspace_id, domain).await?, now);
+    crate::enrich::cache::put_entry(store, workspace_id, domain, FACTS_ENTRY, &facts, now.plus(FACTS_TTL)).await?;
+    Ok(facts)
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -233,20 +290,25 @@ pub async fn find_email(
     company: Option<&str>,
 ) -> Result<EmailFinding, EnrichError> {
     let mut out = finding(name, domain, company);
-    let known = known_at(ctx, workspace_id, domain, FINDER_KEYS).await?;
-    let stats = pattern_stats(&known.sample, None);
-    let ranked = names::candidates(name, &stats, 40);
+    let facts = domain_facts(ctx, workspace_id, domain).await?;
+    let ranked = names::candidates(name, &facts.stats(None), 40);
 
-    // 1. A lead of this workspace with that name at that domain.
-    let mut person: Option<Lead> =
-        known.sample.iter().find(|l| lead_name(l).is_some_and(|n| same_person(&n, name))).cloned();
+    // 1. A lead of this workspace with that name at that domain: a person of the sample,
+    // else the best candidates, each one indexed lookup by address.
+    let mut person: Option<Lead> = None;
+    let mut sources: Vec<Lead> = Vec::new();
+    if let Some(known) = facts.person(name) {
+        sources = lead_lookup::leads_with_email(&*ctx.store, workspace_id, &known.email).await?;
+        person = sources.iter().find(|l| l.id == known.lead_id).or(sources.first()).cloned();
+    }
     if person.is_none() {
         // Not in the sample: the best candidates, each one indexed lookup by address.
         for candidate in ranked.iter().take(LOOKED_UP_CANDIDATES) {
             let email = format!("{}@{domain}", candidate.local);
             let found = lead_lookup::leads_with_email(&*ctx.store, workspace_id, &email).await?;
-            if let Some(lead) = found.into_iter().find(|l| lead_name(l).is_none_or(|n| same_person(&n, name))) {
-                person = Some(lead);
+            if let Some(lead) = found.iter().find(|l| lead_name(l).is_none_or(|n| same_person(&n, name))) {
+                person = Some(lead.clone());
+                sources = found;
                 break;
             }
         }
@@ -261,7 +323,6 @@ pub async fn find_email(
         out.twitter = lead.twitter.clone();
         out.linkedin_url = lead.linkedin.clone();
         out.phone_number = lead.phone.as_deref().and_then(|p| valid_phone(p, domain)).map(|p| p.0);
-        let mut sources = lead_lookup::leads_with_email(&*ctx.store, workspace_id, &email).await?;
         sources.truncate(5);
         out.sources = sources.iter().map(|l| lead_source(domain, l)).collect();
         out.email = Some(email);
@@ -275,7 +336,7 @@ pub async fn find_email(
         let n = e.first_name.as_deref().zip(e.last_name.as_deref()).and_then(|(f, l)| MailName::new(f, l));
         n.is_some_and(|n| same_person(&n, name))
     });
-    let stats = pattern_stats(&known.sample, Some(&site));
+    let stats = facts.stats(Some(&site));
     if let Some(found) = on_site {
         out.email = Some(found.value.clone());
         out.score = 90;
@@ -486,10 +547,11 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
     let department = list_param(params, "department");
     let store = &*ctx.store;
 
-    let known = known_at(ctx, workspace_id, domain, SEARCH_KEYS).await?;
+    let (addresses, complete) = addresses_at_domain(store, workspace_id, domain, SEARCH_KEYS).await?;
+    let facts = domain_facts(ctx, workspace_id, domain).await?;
     let (site, from_cache) = web::site(ctx, workspace_id, domain).await?;
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-    for address in &known.addresses {
+    for address in &addresses {
         entries.entry(address.email.clone()).or_default().lead_ids = address.lead_ids.clone();
     }
     for email in &site.emails {
@@ -508,7 +570,7 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
     // seniority or department filter needs every position).
     let mut selected: Vec<(String, Entry, Option<Lead>)> = Vec::new();
     let results;
-    let mut scanned_all = known.complete;
+    let mut scanned_all = complete;
     if seniority.is_empty() && department.is_empty() {
         results = by_type.len();
         let page: Vec<(String, Entry)> = by_type.into_iter().skip(offset).take(limit).collect();
@@ -567,14 +629,13 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
         emails.push(described);
     }
 
-    let stats = pattern_stats(&known.sample, Some(&site));
+    let stats = facts.stats(Some(&site));
     let flags = verify::offline(&format!("postmaster@{domain}"));
     let accept_all = match verified.iter().any(|v| v.accept_all) {
         true => Some(true),
         false => crate::enrich::cache::get_catch_all(store, workspace_id, domain, ctx.now()).await?,
     };
-    let organization =
-        site.organization.clone().or_else(|| most_common(known.sample.iter().filter_map(|l| l.company.clone())));
+    let organization = site.organization.clone().or_else(|| facts.organization.clone());
     let data = json!({
         "domain": domain,
         "disposable": flags.disposable,
@@ -671,7 +732,7 @@ pub async fn phone_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
         });
     }
     let domain = domain.ok_or_else(|| EnrichError::invalid("domain", "is required"))?;
-    let known = known_at(ctx, workspace_id, &domain, FINDER_KEYS).await?;
+    let sample = sample_at(ctx, workspace_id, &domain).await?;
     if person.is_none()
         && let (Some(first), Some(last)) = (param(params, "first_name"), param(params, "last_name"))
     {
@@ -689,7 +750,7 @@ pub async fn phone_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
     {
         add_phone(&mut phones, number, &domain, "personal", 90, lead_source(&domain, lead));
     }
-    for lead in &known.sample {
+    for lead in &sample {
         if person.as_ref().is_some_and(|p| p.id == lead.id || p.email == lead.email) {
             continue;
         }
@@ -734,8 +795,24 @@ fn company_key(name: &str) -> String {
         .join(" ")
 }
 
+/// A resolved company's domain, cached per (workspace, company key) for [`FACTS_TTL`]:
+/// partition `W#{ws}#CODOM#{sha256(key)}`, one item each.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct CompanyDomain {
+    company: String,
+    domain: String,
+}
+
+fn company_cache_key(workspace_id: &str, wanted: &str) -> crate::store::Key {
+    let pk = crate::repo::keys::item_pk(workspace_id, "CODOM", &crate::secrets::hash(wanted)[..32]);
+    crate::store::Key::new(pk, "CODOM")
+}
+
 /// The domain of a company, from this workspace's newest [`COMPANY_SCAN`] leads naming it:
-/// the most common of their websites' hosts and (non-webmail) email domains.
+/// the most common of their websites' hosts and (non-webmail) email domains. There is no
+/// company index (every lead index is taken, and ingest writes no extra items), so a first
+/// resolution scans; a found domain is then cached for [`FACTS_TTL`]. A company not found
+/// is not cached, so a lead ingested meanwhile counts at the next call.
 pub async fn company_domain(
     ctx: &AppContext,
     workspace_id: &str,
@@ -745,6 +822,29 @@ pub async fn company_domain(
     if wanted.is_empty() {
         return Ok(None);
     }
+    let store = &*ctx.store;
+    let key = company_cache_key(workspace_id, &wanted);
+    if let Some(item) = store.get(&key).await?
+        && !item.is_expired(ctx.now().unix_seconds())
+        && let Ok(cached) = item.parse::<CompanyDomain>()
+        && cached.company == wanted
+    {
+        return Ok(Some(cached.domain));
+    }
+    let found = scan_company_domain(ctx, workspace_id, &wanted).await?;
+    if let Some(domain) = &found {
+        let entry = CompanyDomain { company: wanted, domain: domain.clone() };
+        let item = crate::store::Item::new(key, &entry)?.with_expiry(ctx.now().plus(FACTS_TTL).unix_seconds());
+        store.put(item, crate::store::Condition::Always).await?;
+    }
+    Ok(found)
+}
+
+async fn scan_company_domain(
+    ctx: &AppContext,
+    workspace_id: &str,
+    wanted: &str,
+) -> Result<Option<String>, EnrichError> {
     let mut domains: Vec<String> = Vec::new();
     let mut cursor = None;
     let mut read = 0;
@@ -774,6 +874,26 @@ pub async fn company_domain(
     Ok(most_common(domains.into_iter()))
 }
 
+/// A domain name (a URL is cut to its host, `www.` dropped), lower-cased, or `None` when
+/// the text is not one.
+pub fn domain_name(value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.len() > 253 || value.contains(char::is_whitespace) || value.contains('@') {
+        return None;
+    }
+    let host = website_domain(value)?;
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let tld_ok = labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic() || c == '-'));
+    (labels.len() >= 2 && labels.iter().all(label_ok) && tld_ok).then_some(host)
+}
+
 /// The host of a website field (`https://www.acme.com/about` -> `acme.com`).
 pub fn website_domain(website: &str) -> Option<String> {
     let text = website.trim();
@@ -781,4 +901,79 @@ pub fn website_domain(website: &str) -> Option<String> {
     let url = url::Url::parse(&with_scheme).ok()?;
     let host = url.host_str()?.trim_start_matches("www.").to_ascii_lowercase();
     host.contains('.').then_some(host)
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::domain::lead::LeadFields;
+    use crate::time::Clock;
+
+    struct TestClock(Mutex<Timestamp>);
+
+    impl Clock for TestClock {
+        fn now(&self) -> Timestamp {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    fn lead(id: &str, first: &str, last: &str, email: &str) -> Lead {
+        let fields = LeadFields {
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            email: Some(email.into()),
+            company: Some("Acme Corp".into()),
+            ..LeadFields::default()
+        };
+        Lead::new(id.into(), "cmp_1".into(), None, fields, Timestamp::now())
+    }
+
+    /// A domain's facts and a company's domain are read once, answered from their cache
+    /// items until they expire, then learnt again (with the leads ingested meanwhile).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn domain_facts_and_company_domains_are_cached_until_they_expire() {
+        let (mut ctx, _dir) = crate::testing::embedded_context();
+        let clock = Arc::new(TestClock(Mutex::new(Timestamp::now())));
+        ctx.clock = clock.clone();
+        let store = &*ctx.store;
+        let first = [
+            lead("req_F_0001", "Jane", "Doe", "jdoe@acme.test"),
+            lead("req_F_0002", "Bob", "Smith", "bsmith@acme.test"),
+        ];
+        leads::put_many(store, "ws_1", &first).await.unwrap();
+
+        let facts = domain_facts(&ctx, "ws_1", "acme.test").await.unwrap();
+        assert_eq!(facts.stats(None).pattern(), Some("{f}{last}"));
+        assert_eq!(facts.organization.as_deref(), Some("Acme Corp"));
+        let jane = MailName::new("Jane", "Doe").unwrap();
+        assert_eq!(facts.person(&jane).map(|p| p.email.as_str()), Some("jdoe@acme.test"));
+        assert_eq!(company_domain(&ctx, "ws_1", "ACME corp.").await.unwrap().as_deref(), Some("acme.test"));
+        assert_eq!(company_domain(&ctx, "ws_2", "Acme Corp").await.unwrap(), None, "another workspace");
+
+        // Leads arrive that change both answers: the caches still answer.
+        let more: Vec<Lead> = (0..3)
+            .map(|i| {
+                let mut l = lead(&format!("req_G_000{i}"), &format!("Ann{i}"), "Lee", &format!("ann{i}.lee@acme.test"));
+                l.company = Some("Acme Corp".into());
+                l.website = Some("https://www.acme.example".into());
+                l.email = Some(format!("ann{i}.lee@acme.example"));
+                l
+            })
+            .collect();
+        leads::put_many(store, "ws_1", &more).await.unwrap();
+        leads::put_many(store, "ws_1", &[lead("req_G_0009", "Zed", "Zulu", "zed.zulu@acme.test")]).await.unwrap();
+        let cached = domain_facts(&ctx, "ws_1", "acme.test").await.unwrap();
+        assert_eq!((cached.people.len(), cached.at), (2, facts.at));
+        assert_eq!(company_domain(&ctx, "ws_1", "Acme Corp").await.unwrap().as_deref(), Some("acme.test"));
+
+        // After the TTL both are learnt again.
+        let later = clock.now().plus(FACTS_TTL + std::time::Duration::from_secs(1));
+        *clock.0.lock().unwrap() = later;
+        let fresh = domain_facts(&ctx, "ws_1", "acme.test").await.unwrap();
+        let zed = MailName::new("Zed", "Zulu").unwrap();
+        assert_eq!((fresh.people.len(), fresh.person(&zed).map(|p| p.lead_id.as_str())), (3, Some("req_G_0009")));
+        assert_eq!(company_domain(&ctx, "ws_1", "Acme Corp").await.unwrap().as_deref(), Some("acme.example"));
+    }
 }
