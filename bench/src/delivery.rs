@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use futures_util::{StreamExt, stream};
 use leadpush::config::Config;
 use leadpush::context::AppContext;
@@ -171,5 +172,74 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
         "calls",
         format!("floor: 1 write of the outcome + receive/delete in tens; ours: {}", summary(&calls, M as f64)),
     ));
+
+    // The Lambda path: the SQS event source receives and deletes, so only the calls the
+    // dispatcher makes itself count. Messages are fetched with a client that is not counted.
+    let (_, plain_sqs) = clients(moto, &CallCounter::default()).await;
+    leadpush::dispatch::emit_leads_saved(&*ctx.queue, &ws.id, &ids).await?;
+    // Run the fan-out stages (not counted) until only Deliver messages are left.
+    let mut deliver = Vec::new();
+    for _ in 0..20 {
+        let (attempts, other): (Vec<SqsMessage>, Vec<SqsMessage>) =
+            receive(&plain_sqs, &queues.queue_url, usize::MAX).await?.records.into_iter().partition(|m| {
+                m.body.as_deref().is_some_and(|b| b.contains("\"task\":\"deliver\""))
+            });
+        deliver.extend(attempts);
+        if other.is_empty() {
+            break;
+        }
+        leadpush::dispatch::lambda::handle(&ctx, event(other)).await;
+    }
+    counter.take();
+    let mut handled = 0;
+    for batch in deliver.chunks(10) {
+        handled += batch.len();
+        let response = leadpush::dispatch::lambda::handle(&ctx, event(batch.to_vec())).await;
+        anyhow::ensure!(response.batch_item_failures.is_empty(), "deliveries failed on the Lambda path");
+    }
+    anyhow::ensure!(handled == M, "the Lambda path handled {handled} of {M} deliveries");
+    let calls = counter.take();
+    let total: u64 = calls.values().sum();
+    rows.push(Row::count(
+        AREA,
+        "DynamoDB + SQS calls per delivery, Lambda path (moto)",
+        total as f64 / M as f64,
+        1.0,
+        "calls",
+        format!("floor: 1 write of the outcome; ours: {}", summary(&calls, M as f64)),
+    ));
     Ok(rows)
+}
+
+/// Up to `max` waiting messages (in receives of 10), as the SQS event source would hand
+/// them to the dispatcher.
+async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, max: usize) -> anyhow::Result<SqsEvent> {
+    let mut records = Vec::new();
+    while records.len() < max {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10.min(max - records.len()) as i32)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        records.extend(messages.into_iter().map(|m| {
+            let mut message = SqsMessage::default();
+            message.message_id = m.message_id;
+            message.receipt_handle = m.receipt_handle;
+            message.body = m.body;
+            message
+        }));
+    }
+    Ok(event(records))
+}
+
+fn event(records: Vec<SqsMessage>) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records;
+    event
 }

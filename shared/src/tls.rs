@@ -15,13 +15,17 @@ pub fn install() {
     });
 }
 
-/// The AWS SDK's configuration loader with its HTTPS client on the same provider (the
-/// SDK crates are built without a default client of their own).
-pub fn aws_config_loader() -> aws_config::ConfigLoader {
+/// The AWS SDK's HTTPS client on the same provider (the SDK crates are built without a
+/// default client of their own).
+pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     install();
-    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(client)
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+/// The AWS SDK's configuration loader, with `aws_http_client`.
+pub fn aws_config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_http_client())
 }
 
 #[cfg(test)]

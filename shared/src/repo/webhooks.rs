@@ -182,7 +182,7 @@ pub struct CallbackSecret {
     pub created_at: Timestamp,
 }
 
-fn callback_secret_key(workspace_id: &str) -> Key {
+pub fn callback_secret_key(workspace_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), "CBSECRET")
 }
 
