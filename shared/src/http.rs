@@ -111,7 +111,36 @@ pub fn check_event_size(body: &[u8]) -> Result<(), ApiError> {
 }
 
 /// Parses a JSON object body, naming the offending field (`leads[3].score`) in the error.
+/// An integer written with a zero fraction (`6135.0`) is an integer, as JSON Schema counts
+/// it: serde refuses it, so only then the body is read again with such numbers as integers.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match parse_json_exact(bytes) {
+        Err(ApiError::Validation { message, .. }) if message.contains("invalid type: floating point") => {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|e| ApiError::validation("body", e.to_string()))?;
+            integral_floats_to_integers(&mut value);
+            parse_json_exact(&serde_json::to_vec(&value).unwrap_or_default())
+        }
+        other => other,
+    }
+}
+
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Within ±2^53 a float holds every integer exactly.
+            if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
+
+fn parse_json_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Serde would read a struct from an array too (positionally); our bodies are objects.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
@@ -194,6 +223,9 @@ where
         axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| Params(q.0)).map_err(|e| {
             let text = e.body_text();
             let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+            if let Some(field) = text.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+                return ApiError::validation(field, "is required");
+            }
             ApiError::validation("query", readable_serde_message(text))
         })
     }
@@ -347,6 +379,23 @@ pub fn is_host_and_port(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_integer_written_with_a_zero_fraction_is_read_as_an_integer() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Body {
+            n: u64,
+            #[allow(dead_code)]
+            extra: serde_json::Value,
+        }
+        let body: Body = parse_json(br#"{"n": 6135.0, "extra": [1.5, 2.0]}"#).unwrap();
+        assert_eq!(body.n, 6135);
+        let Err(ApiError::Validation { field, message }) = parse_json::<Body>(br#"{"n": 6135.5, "extra": 1}"#) else {
+            panic!("a fraction is not an integer")
+        };
+        assert_eq!(field, "n");
+        assert!(message.contains("floating point"), "{message}");
+    }
+
     use super::*;
 
     #[test]

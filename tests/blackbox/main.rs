@@ -5,6 +5,7 @@ mod harness;
 
 mod callbacks;
 mod campaigns;
+mod conformance;
 mod enrich;
 mod feedback;
 mod finders;

@@ -205,3 +205,144 @@ async fn slow_clients_are_timed_out_and_shed_while_health_and_authenticated_requ
         rss_kib(server.pid())
     );
 }
+
+/// How a hostile receiver answers a webhook POST.
+#[derive(Clone, Copy)]
+enum Hostile {
+    /// 200, then a chunked body that never ends (as a 10 GB answer would).
+    EndlessBody,
+    /// The whole answer, status line first, one byte per second.
+    DribbledHead,
+    /// 200 and its headers at once, then the body one byte per second.
+    DribbledBody,
+}
+
+/// A raw TCP receiver on a free loopback port; returns its URL and the bytes it managed to
+/// write (the client stops reading, so the kernel stops taking them).
+async fn hostile_receiver(kind: Hostile) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind hostile receiver");
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // Read the request head (the body is small and ignored).
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 1 << 20 {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                match kind {
+                    Hostile::EndlessBody => {
+                        let start =
+                            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                        if socket.write_all(start).await.is_err() {
+                            return;
+                        }
+                        let chunk =
+                            [format!("{:x}\r\n", 64 * 1024).into_bytes(), vec![b'a'; 64 * 1024], b"\r\n".to_vec()]
+                                .concat();
+                        // Bounded: 10 GB at most, but the client hangs up long before.
+                        for _ in 0..(10 * 1024 * 16) {
+                            if socket.write_all(&chunk).await.is_err() {
+                                return;
+                            }
+                            counter.fetch_add(chunk.len(), Ordering::SeqCst);
+                        }
+                    }
+                    Hostile::DribbledHead | Hostile::DribbledBody => {
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\n";
+                        let (at_once, slowly) = match kind {
+                            Hostile::DribbledBody => (answer.to_vec(), vec![b'a'; 100]),
+                            _ => (Vec::new(), [answer.to_vec(), vec![b'a'; 100]].concat()),
+                        };
+                        if socket.write_all(&at_once).await.is_err() {
+                            return;
+                        }
+                        let mut tick = tokio::time::interval(Duration::from_secs(1));
+                        for byte in slowly {
+                            tick.tick().await;
+                            if socket.write_all(&[byte]).await.is_err() {
+                                return;
+                            }
+                            counter.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, written)
+}
+
+/// Receivers that answer forever or a byte a second: the delivery reads at most 64 KB of
+/// an answer, gives up on a dribble at its timeout, and the server's memory stays flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_and_dribbling_receivers_are_cut_off_at_the_cap_and_the_timeout() {
+    const TIMEOUT_MS: u64 = 2000;
+    let server = Server::start_with(
+        Backend::Embedded,
+        &[("LEADPUSH_OUTBOUND_TIMEOUT_MS", "2000"), ("LEADPUSH_WEBHOOK_RETRY_SCHEDULE", "10m")],
+        false,
+    );
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Hostile", "webhook").await;
+    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), &ws.api_key).await.status, 200);
+    let mut hooks = Vec::new();
+    for (name, kind) in
+        [("endless", Hostile::EndlessBody), ("head", Hostile::DribbledHead), ("body", Hostile::DribbledBody)]
+    {
+        let (url, written) = hostile_receiver(kind).await;
+        let r = api.post("/api/v1/webhooks", &ws.api_key, &json!({"name": name, "url": url})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        hooks.push((name, r.data()["id"].as_str().unwrap().to_owned(), written));
+    }
+    let before = rss_kib(server.pid());
+    let lead = json!({"idempotency_key": "hostile", "leads": [{"name": "Ada", "campaign_id": campaign}]});
+    assert_eq!(api.ingest(&token, &lead).await.status, 202);
+
+    let mut first = std::collections::BTreeMap::new();
+    for (name, id, _) in &hooks {
+        let path = format!("/api/v1/webhooks/{id}/deliveries");
+        let attempt = crate::harness::eventually(Duration::from_secs(60), || async {
+            let r = api.get(&path, &ws.api_key).await;
+            let attempt = r.data().get(0)?.get("attempts")?.get(0)?.clone();
+            // Recorded with its result (not only as started).
+            (attempt["duration_ms"].as_u64()? > 0 || attempt["status_code"].is_number()).then_some(attempt)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{name}: no attempt recorded within 60 s"));
+        first.insert(*name, attempt);
+    }
+
+    // The endless answer: delivered on its status, its excerpt bounded, the rest unread.
+    let endless = &first["endless"];
+    assert_eq!(endless["status_code"], 200, "{endless}");
+    let excerpt = endless["response"].as_str().expect("an excerpt of the answer");
+    assert!(excerpt.starts_with("aaaa") && excerpt.len() <= 64 * 1024, "{} bytes: {excerpt:.80}", excerpt.len());
+    let written = hooks[0].2.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(written < 32 * 1024 * 1024, "the receiver wrote {written} bytes: the client kept reading");
+
+    // The dribbles: failed at the timeout, whether the head or the body dribbles.
+    for name in ["head", "body"] {
+        let attempt = &first[name];
+        let error = attempt["error"].as_str().unwrap_or_default();
+        assert!(error.contains("timed out"), "{name}: {attempt}");
+        assert!(attempt["status_code"].is_null(), "{name}: {attempt}");
+        let took = attempt["duration_ms"].as_u64().unwrap();
+        assert!(took >= TIMEOUT_MS * 9 / 10, "{name}: gave up after {took} ms, before its {TIMEOUT_MS} ms timeout");
+        // Not a speed figure: a dribble that kept the attempt open past its timeout.
+        assert!(took < TIMEOUT_MS + 10_000, "{name}: held for {took} ms with a {TIMEOUT_MS} ms timeout");
+    }
+    let after = rss_kib(server.pid());
+    assert!(after < before + 32 * 1024, "server memory grew from {before} KiB to {after} KiB");
+    println!("endless receiver wrote {written} bytes; server RSS {before} KiB -> {after} KiB");
+}

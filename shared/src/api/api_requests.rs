@@ -102,6 +102,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 /// header it omits (or echoes back masked) keeps its stored value; `null` removes one.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateApiRequest {
+    #[schema(schema_with = super::docs::name_200_or_null)]
     name: Option<String>,
     method: Option<HttpMethod>,
     url: Option<String>,
@@ -112,6 +113,8 @@ pub struct UpdateApiRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     body: Option<Option<String>>,
+    /// 100 ms up to the workspace limit.
+    #[schema(minimum = 100, maximum = 30000)]
     timeout_ms: Option<u64>,
     enabled: Option<bool>,
     /// `null` turns caching off.
@@ -202,8 +205,21 @@ pub struct TestVariables {
     /// A lead of this workspace: `contact` is the lead and `campaign` its campaign.
     lead_id: Option<String>,
     /// Any of `workspace`, `contact`, `campaign`, `workflow`, `node`, as JSON objects.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = variables_schema)]
     variables: Option<Map<String, Value>>,
+}
+
+/// `variables`: only the template variables, each a JSON object (from [`VARIABLE_NAMES`]).
+fn variables_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+    VARIABLE_NAMES
+        .iter()
+        .fold(ObjectBuilder::new(), |schema, name| {
+            schema.property(*name, ObjectBuilder::new().schema_type(Type::Object))
+        })
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .build()
 }
 
 const VARIABLE_NAMES: [&str; 5] = ["workspace", "contact", "campaign", "workflow", "node"];
@@ -255,9 +271,10 @@ async fn test_api_request(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UnsavedTest {
     /// The configuration to test, as for `POST /api/v1/api-requests` (`name` optional).
+    #[schema(value_type = Object)]
     request: Value,
     lead_id: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = variables_schema)]
     variables: Option<Map<String, Value>>,
 }
 
@@ -326,8 +343,10 @@ async fn get_settings(State(ctx): State<AppContext>, caller: ApiCaller) -> Resul
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateSettings {
     /// 100 up to the ceiling (30000).
+    #[schema(minimum = 100, maximum = 30000)]
     api_request_max_timeout_ms: Option<u64>,
     /// 1024 up to the ceiling (327680).
+    #[schema(minimum = 1024, maximum = 327680)]
     api_request_max_response_bytes: Option<usize>,
 }
 

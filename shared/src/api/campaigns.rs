@@ -58,6 +58,7 @@ fn standard() -> CampaignType {
 /// Every field optional; `description: null` clears it.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateCampaign {
+    #[schema(schema_with = super::docs::name_200_or_null)]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]

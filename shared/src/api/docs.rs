@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         description = "Push leads in through campaign webhooks, push them out to outreach tools, learn from outcomes."
     ),
     modifiers(&Security),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, crate::repo::insights::Dimension)),
     tags(
         (name = "platform", description = "Health, the API document and the calling workspace."),
         (name = "campaigns", description = "Campaigns and their webhook setup."),
@@ -123,3 +123,100 @@ pub fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
         }
     }
 }
+
+/// A one-line name: no control characters or bidi overrides (`domain::check_line`), at
+/// least one character that is not a space (names are trimmed, never empty). Lengths are
+/// counted before trimming, as `domain::required_text` counts them.
+pub const LINE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$";
+
+fn string_schema(min: usize, max: usize, pattern: Option<&str>, nullable: bool) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let kind =
+        if nullable { SchemaType::from_iter([Type::String, Type::Null]) } else { SchemaType::Type(Type::String) };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .pattern(pattern.map(str::to_owned))
+        .build()
+}
+
+/// A required name of at most 200 characters (campaigns, webhooks, API requests).
+pub fn name_200() -> utoipa::openapi::schema::Object {
+    string_schema(1, 200, Some(LINE_PATTERN), false)
+}
+
+/// The same, optional in a PATCH (`null` leaves it unchanged).
+pub fn name_200_or_null() -> utoipa::openapi::schema::Object {
+    string_schema(1, 200, Some(LINE_PATTERN), true)
+}
+
+/// Starts with http(s)://. Whether the rest is a URL (WHATWG syntax: hosts, IDNA, ports)
+/// is more than a pattern can state; the server answers 400 naming the field when not.
+const URL_PATTERN: &str = r"^[\t-\r ]*[hH][tT][tT][pP][sS]?://[^\t-\r ]";
+
+/// A URL the server fetches or posts to: http(s), at most 2048 characters
+/// (`delivery::ssrf::check_url`; plain http only where private targets are allowed).
+pub fn url() -> utoipa::openapi::schema::Object {
+    let mut schema = string_schema(8, 2048, Some(URL_PATTERN), false);
+    schema.format = Some(utoipa::openapi::schema::SchemaFormat::Custom("uri".into()));
+    schema
+}
+
+/// `url`, optional (`null` or absent: none).
+pub fn url_or_null() -> utoipa::openapi::schema::Object {
+    let mut schema = url();
+    schema.schema_type = utoipa::openapi::schema::SchemaType::from_iter([
+        utoipa::openapi::schema::Type::String,
+        utoipa::openapi::schema::Type::Null,
+    ]);
+    schema
+}
+
+/// A required query text: trimmed by the server, so it needs a character that is not a space.
+pub fn required_query_text(max: usize) -> utoipa::openapi::schema::Object {
+    string_schema(1, max, Some(NOT_ONLY_SPACES), false)
+}
+
+/// Holds a character that is not white space as Rust's `trim` counts it.
+pub const NOT_ONLY_SPACES: &str = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+/// An optional URL parameter: empty means none (the server trims it), else as [`url`].
+pub fn optional_url() -> utoipa::openapi::schema::Object {
+    let pattern = format!("^$|{URL_PATTERN}");
+    let mut schema = string_schema(0, 2048, Some(&pattern), true);
+    schema.min_length = None;
+    schema
+}
+
+/// An optional comma-separated list of `choices` (case-insensitive; empty items ignored).
+pub fn comma_list(choices: &[&str]) -> utoipa::openapi::schema::Object {
+    let one = format!("({})", choices.join("|"));
+    let item = format!(r"(\s*{one}?\s*)");
+    string_schema(0, 1000, Some(&format!("^{item}(,{item})*$")), true)
+}
+
+/// A type whose schema is the given expression, for `#[param(inline, value_type = T)]`: a
+/// parameter declared so keeps its description and required-ness (`schema_with` drops both).
+macro_rules! schema_type {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $schema:expr) => {
+        $(#[$meta])*
+        $vis struct $name;
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                ($schema).into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use schema_type;
+
+schema_type!(
+    /// [`url`] as a type.
+    pub UrlParam = url()
+);
+schema_type!(
+    /// [`optional_url`] as a type.
+    pub OptionalUrlParam = optional_url()
+);

@@ -45,7 +45,36 @@ pub const BULK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 #[into_params(parameter_in = Query)]
 pub struct VerifierQuery {
     /// The address to verify.
-    email: Option<String>,
+    #[param(inline, value_type = EmailParam)]
+    email: String,
+}
+
+/// The country codes `phone::parse_country` takes (either case; empty: none), found by
+/// asking it about every pair of letters.
+fn countries() -> utoipa::openapi::schema::Object {
+    let letters = || (b'A'..=b'Z').map(char::from);
+    let known: Vec<String> = letters()
+        .flat_map(|a| letters().map(move |b| format!("{a}{b}")))
+        .filter(|code| phone::parse_country(code).is_ok())
+        .collect();
+    let values =
+        std::iter::once(String::new()).chain(known.iter().cloned()).chain(known.iter().map(|c| c.to_lowercase()));
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .build()
+}
+
+super::docs::schema_type!(CountryParam = countries());
+super::docs::schema_type!(EmailParam = super::docs::required_query_text(MAX_EMAIL_CHARS));
+super::docs::schema_type!(PhoneParam = super::docs::required_query_text(phone::MAX_INPUT_CHARS));
+
+fn bulk_emails() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(super::docs::required_query_text(MAX_EMAIL_CHARS))
+        .min_items(Some(1))
+        .max_items(Some(jobs::MAX_ADDRESSES))
+        .build()
 }
 
 #[derive(ToSchema)]
@@ -70,7 +99,7 @@ async fn email_verifier(
     Params(query): Params<VerifierQuery>,
     Params(wait): Params<Wait>,
 ) -> Result<Response, ApiError> {
-    let email = required("email", query.email.as_deref(), MAX_EMAIL_CHARS)?;
+    let email = required("email", Some(&query.email), MAX_EMAIL_CHARS)?;
     let wait = wait.duration()?;
     let params = EnrichParams::from([("email".to_owned(), email.to_lowercase())]);
     let answer =
@@ -82,8 +111,10 @@ async fn email_verifier(
 #[into_params(parameter_in = Query)]
 pub struct PhoneQuery {
     /// The number, international (`+44 7911 123456`) or national with `country`.
-    phone: Option<String>,
+    #[param(inline, value_type = PhoneParam)]
+    phone: String,
     /// ISO 3166-1 alpha-2 country for national numbers (e.g. `US`).
+    #[param(inline, value_type = Option<CountryParam>)]
     country: Option<String>,
 }
 
@@ -105,7 +136,7 @@ async fn phone_validator(
     callback: Callback,
     Params(query): Params<PhoneQuery>,
 ) -> Result<Response, ApiError> {
-    let number = required("phone", query.phone.as_deref(), phone::MAX_INPUT_CHARS)?;
+    let number = required("phone", Some(&query.phone), phone::MAX_INPUT_CHARS)?;
     let country_text = query.country.as_deref().map(str::trim).filter(|c| !c.is_empty());
     let country = country_text.map(phone::parse_country).transpose()?;
     let data = phone::validate(&number, country);
@@ -156,8 +187,10 @@ async fn get_enrichment(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BulkRequest {
     /// 1 to 10,000 addresses.
+    #[schema(schema_with = bulk_emails)]
     emails: Vec<String>,
     /// https URL that receives the results when the job completes, one POST per 100.
+    #[schema(schema_with = super::docs::optional_url)]
     webhook_url: Option<String>,
 }
 

@@ -7,7 +7,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -149,14 +149,26 @@ pub struct DomainSearchQuery {
     offset: Option<String>,
     /// `personal` or `generic`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", inline, value_type = Option<SearchType>)]
     kind: Option<String>,
     /// Comma-separated: junior, senior, executive.
+    #[param(inline, value_type = Option<Seniorities>)]
     seniority: Option<String>,
     /// Comma-separated: executive, it, finance, management, sales, legal, support, hr,
     /// marketing, communication, education, design, health, operations.
+    #[param(inline, value_type = Option<Departments>)]
     department: Option<String>,
 }
+
+fn search_type() -> utoipa::openapi::schema::Object {
+    let mut schema = super::docs::comma_list(&["personal", "generic"]);
+    schema.pattern = Some(r"^\s*(personal|generic)?\s*$".into());
+    schema
+}
+
+super::docs::schema_type!(SearchType = search_type());
+super::docs::schema_type!(Seniorities = super::docs::comma_list(&SENIORITIES));
+super::docs::schema_type!(Departments = super::docs::comma_list(&DEPARTMENTS));
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -269,19 +281,61 @@ async fn domain_search(
 #[into_params(parameter_in = Query)]
 pub struct AuthorFinderQuery {
     /// The article's URL (https; fetched through the SSRF guard, robots.txt honoured).
-    url: Option<String>,
+    #[param(inline, value_type = super::docs::UrlParam)]
+    url: String,
 }
 
-#[derive(ToSchema)]
+/// An author whose email was looked for: the email finder's answer, the author and the URL.
+#[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
-struct AuthorFinderData {
-    #[schema(inline)]
+struct AuthorFound {
+    #[serde(flatten)]
     finding: EmailFinding,
     /// `{name, rule, twitter}`: the rule is json_ld, meta, itemprop, rel_author, byline or
-    /// twitter_creator. Null when no author was found (then `email` is null and `reason` says why).
+    /// twitter_creator.
     #[schema(value_type = Object)]
     author: Value,
     url: String,
+}
+
+/// No email looked for: the page could not be read, named no author, or no person.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AuthorNotFound {
+    url: String,
+    domain: String,
+    /// Always null.
+    email: Option<String>,
+    /// Always 0.
+    score: u8,
+    /// The author found, if any (e.g. only a Twitter handle); null otherwise.
+    #[schema(value_type = Option<Object>)]
+    author: Value,
+    reason: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    sources: Vec<finders::FinderSource>,
+    alternatives: Vec<finders::Alternative>,
+    verification: finders::VerificationView,
+}
+
+/// `AuthorFound` or `AuthorNotFound` (`anyOf`: a found author is recognised by `method`).
+struct AuthorFinderData;
+
+impl utoipa::PartialSchema for AuthorFinderData {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(<AuthorFound as utoipa::PartialSchema>::schema())
+            .item(<AuthorNotFound as utoipa::PartialSchema>::schema())
+            .into()
+    }
+}
+
+impl ToSchema for AuthorFinderData {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <AuthorFound as ToSchema>::schemas(schemas);
+        <AuthorNotFound as ToSchema>::schemas(schemas);
+    }
 }
 
 #[derive(ToSchema)]
@@ -304,7 +358,7 @@ async fn author_finder(
     Params(q): Params<AuthorFinderQuery>,
     Params(wait): Params<Wait>,
 ) -> Result<Response, ApiError> {
-    let url = bounded("url", q.url.as_deref(), 2048)?.ok_or_else(|| ApiError::validation("url", "is required"))?;
+    let url = bounded("url", Some(&q.url), 2048)?.ok_or_else(|| ApiError::validation("url", "is required"))?;
     let checked = ctx.outbound.check_url(&url).map_err(|e| ApiError::validation("url", e.to_string()))?;
     let wait = wait.duration()?;
     let params = EnrichParams::from([("url".to_owned(), checked.to_string())]);

@@ -43,6 +43,7 @@ pub fn with_v2_alias(mut route: UtoipaMethodRouter<AppContext>) -> UtoipaMethodR
 #[into_params(parameter_in = Query)]
 pub struct Wait {
     /// Seconds to wait for the result, 3 to 20 (default 10); then 202 with an id.
+    #[param(value_type = Option<u32>, minimum = 3, maximum = 20)]
     max_duration: Option<String>,
 }
 
@@ -58,6 +59,7 @@ impl Wait {
 #[allow(dead_code)]
 pub struct Delivery {
     /// https URL that also receives the result (signed, retried). Read by `Callback`.
+    #[param(inline, value_type = Option<super::docs::OptionalUrlParam>)]
     webhook_url: Option<String>,
     /// Hunter-style API key (instead of a header). Never logged. Read by `HunterCaller`.
     api_key: Option<String>,
@@ -80,10 +82,11 @@ pub fn text(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// An optional text parameter of at most `max` characters.
+/// An optional text parameter of at most `max` characters, counted before trimming as the
+/// API document's `maxLength` counts them.
 pub fn bounded(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+    let chars = value.map_or(0, |v| v.chars().count());
     let Some(value) = text(value) else { return Ok(None) };
-    let chars = value.chars().count();
     if chars > max {
         return Err(ApiError::validation(field, format!("must be at most {max} characters, got {chars}")));
     }

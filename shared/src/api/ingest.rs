@@ -35,7 +35,7 @@ pub struct IngestRequest {
     )]
     idempotency_key: String,
     /// 1 to 1000 leads; each needs a `campaign_id` of a webhook campaign.
-    #[schema(value_type = Vec<IncomingLeadSchema>)]
+    #[schema(value_type = Vec<IncomingLeadSchema>, min_items = 1, max_items = 1000)]
     leads: Vec<Value>,
 }
 
@@ -44,20 +44,31 @@ pub struct IngestRequest {
 #[schema(as = IncomingLead)]
 #[allow(dead_code)]
 pub struct IncomingLeadSchema {
+    /// A webhook campaign of this workspace.
+    #[schema(min_length = 1)]
     campaign_id: String,
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     name: Option<String>,
     email: Option<String>,
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     first_name: Option<String>,
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     last_name: Option<String>,
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     company: Option<String>,
     website: Option<String>,
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     phone: Option<String>,
     /// Job title (`title` is accepted too).
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     position: Option<String>,
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     twitter: Option<String>,
     linkedin: Option<String>,
+    #[schema(max_length = 10000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     notes: Option<String>,
     score: Option<i64>,
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     signal_type: Option<String>,
     #[schema(value_type = Option<Object>)]
     custom_fields: Option<Map<String, Value>>,

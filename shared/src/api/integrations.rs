@@ -65,6 +65,8 @@ impl IntegrationView {
 #[allow(dead_code)]
 pub struct IntegrationInputSchema {
     /// The provider's API key (HeyReach `X-API-KEY`, Instantly API v2 key).
+    /// Printable ASCII without spaces (it travels in a header); surrounding spaces are trimmed.
+    #[schema(min_length = 1, pattern = r"^[\t-\r ]*[\x21-\x7e]+[\t-\r ]*$")]
     api_key: String,
     /// HeyReach only: the integer id of an existing lead list.
     list_id: Option<i64>,

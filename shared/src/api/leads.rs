@@ -41,13 +41,20 @@ async fn get_lead(
     Ok(Data(load(&ctx, &caller.workspace_id, &id).await?))
 }
 
+super::docs::schema_type!(
+    StatusFilter = utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(std::iter::once("").chain(LeadStatus::ALL.iter().map(|s| s.as_str()))))
+        .build()
+);
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LeadQuery {
     /// Only this campaign's leads.
     campaign_id: Option<String>,
-    /// `new`, `pushed`, `replied`, `meeting_booked` or `skipped`.
-    #[param(value_type = Option<LeadStatus>)]
+    /// `new`, `pushed`, `replied`, `meeting_booked` or `skipped`; empty means any.
+    #[param(inline, value_type = Option<StatusFilter>)]
     status: Option<String>,
     /// Page size, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]

@@ -26,11 +26,13 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 pub struct PushRequest {
     /// 1 to 1000 lead ids of this workspace; a repeated id is pushed once. Ids that are not
     /// this workspace's leads come back in `missing_lead_ids`.
+    #[schema(min_items = 1, max_items = 1000)]
     lead_ids: Vec<String>,
     /// `webhook_url`, `heyreach` or `instantly` (the last two need `PUT /api/v1/integrations/{provider}`).
     destination: Destination,
     /// Required when `destination` is `webhook_url`: an https URL on a public address
     /// (ports 443/80). It receives one JSON POST with every stored field of the leads.
+    #[schema(schema_with = super::docs::optional_url)]
     webhook_url: Option<String>,
 }
 
@@ -41,7 +43,7 @@ pub struct PushRequest {
 /// the same key with the same body answers the first push's summary again.
 #[utoipa::path(post, path = "/api/v1/leads/push", tag = "push", security(("api_key" = [])),
     params(CallbackQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters; the same key and body replay the first answer (kept for `LEADPUSH_IDEMPOTENCY_TTL_SECS`)")),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$", description = "1 to 255 characters; the same key and body replay the first answer (kept for `LEADPUSH_IDEMPOTENCY_TTL_SECS`)")),
     request_body = PushRequest,
     responses(
         (status = 200, body = DataOf<PushSummary>, description = "`dispatched` or `dispatch_failed`"),

@@ -51,6 +51,7 @@ pub struct CreateWebhook {
     )]
     name: String,
     /// https; private and internal addresses are refused.
+    #[schema(schema_with = super::docs::url)]
     url: String,
     /// POST (default), PUT or PATCH.
     method: Option<WebhookMethod>,
@@ -60,18 +61,22 @@ pub struct CreateWebhook {
     /// Default true.
     enabled: Option<bool>,
     /// Default `["save_lead"]`.
+    #[schema(min_items = 1)]
     events: Option<Vec<EventType>>,
 }
 
 /// Every field optional; `headers` replaces all headers.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateWebhook {
+    #[schema(schema_with = super::docs::name_200_or_null)]
     name: Option<String>,
+    #[schema(schema_with = super::docs::url_or_null)]
     url: Option<String>,
     method: Option<WebhookMethod>,
     headers: Option<BTreeMap<String, String>>,
     /// `true` re-enables an endpoint that was disabled automatically.
     enabled: Option<bool>,
+    #[schema(min_items = 1)]
     events: Option<Vec<EventType>>,
 }
 

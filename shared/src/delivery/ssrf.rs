@@ -28,7 +28,7 @@ pub enum UrlError {
 
 /// Checks a URL a customer gave us before we store it or call it.
 pub fn check_url(text: &str, allow_private: bool) -> Result<Url, UrlError> {
-    if text.len() > 2048 {
+    if text.chars().count() > 2048 {
         return Err(UrlError::TooLong);
     }
     let url = Url::parse(text.trim()).map_err(|e| UrlError::Invalid(e.to_string()))?;

@@ -302,7 +302,11 @@ pub async fn deliver(
         &key,
         None,
         |d: &mut Delivery| {
-            let wrong_attempt = attempt.is_some_and(|n| n != d.attempts_made() + 1);
+            let made = d.attempts_made();
+            // An attempt on record without its result: its worker died after (or during) the
+            // send. Its message, redelivered once the lease ends, runs as the next attempt.
+            let interrupted = d.attempts.last().is_some_and(Attempt::is_unfinished);
+            let wrong_attempt = attempt.is_some_and(|n| n != made + 1 && !(interrupted && n == made));
             let early = d.next_attempt_at.is_some_and(|at| at > now.plus(EARLY_TOLERANCE));
             if d.is_settled() || d.is_expired(now) || wrong_attempt || early {
                 return Err(Skip::Stale);
@@ -312,6 +316,10 @@ pub async fn deliver(
                 return Err(Skip::Leased(Duration::from_millis(left)));
             }
             d.in_flight_until = Some(lease_until);
+            // The attempt is on record before anything is sent: if this worker dies between
+            // the send and the result, the attempt still counts, and the redelivery after the
+            // lease is the next number.
+            d.attempts.push(Attempt::started(made + 1, now, manual));
             Ok(())
         },
         |d| deliveries::item(workspace_id, d),
@@ -339,7 +347,8 @@ pub async fn deliver(
         Err(UpdateError::Store(e)) => return Err(e.into()),
     };
 
-    let number = delivery.attempts_made() + 1;
+    // The claim recorded this attempt as started: it is the last one.
+    let number = delivery.attempts_made();
     // `sent`: whether the attempt reached the network (and so says something about the endpoint).
     let (attempt, step, sent, failing) = match resolve_target(ctx, workspace_id, &delivery, now).await? {
         Err(reason) => {
@@ -388,7 +397,10 @@ pub async fn deliver(
         &key,
         Some((delivery, version)),
         |d: &mut Delivery| {
-            d.attempts.push(attempt.clone());
+            match d.attempts.iter_mut().rfind(|a| a.number == attempt.number) {
+                Some(started) => *started = attempt.clone(),
+                None => d.attempts.push(attempt.clone()),
+            }
             d.in_flight_until = None;
             d.updated_at = finished;
             match step {
@@ -652,5 +664,100 @@ mod tests {
         let stored = deliveries::get(&*ctx.store, &ws, &hook.id, "dlv_SWEEP").await.unwrap().unwrap();
         assert_eq!((stored.status, stored.attempts.len()), (DeliveryStatus::Delivered, 2));
         assert_eq!(sweep(&ctx, now.plus(SWEEP_GRACE * 2)).await.unwrap(), 0, "settled: out of the index");
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod crash_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::domain::delivery::INTERRUPTED;
+    use crate::repo::workspaces;
+    use crate::store::faulty::{Fault, FaultyStore, Op, Rule};
+
+    struct ManualClock(Mutex<Timestamp>);
+
+    impl crate::time::Clock for ManualClock {
+        fn now(&self) -> Timestamp {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    /// A real receiver on a free loopback port that counts the requests it answers.
+    async fn receiver() -> (String, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let seen = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                "ok"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, hits)
+    }
+
+    /// The worker sends, then dies before recording the result (here: the write of the
+    /// result is lost). The attempt was on record before the send, so the queue's redelivery
+    /// of the same message (attempt 1) runs after the lease as attempt 2, and the log counts
+    /// both sends.
+    async fn a_send_whose_result_was_never_recorded_still_counts(mut ctx: AppContext) {
+        let clock = Arc::new(ManualClock(Mutex::new(Timestamp::now())));
+        ctx.clock = clock.clone();
+        let faulty = Arc::new(FaultyStore::new(ctx.store.clone()));
+        ctx.store = faulty.clone();
+        let ws = workspaces::create_workspace(&*ctx.store, "Crash", ctx.now()).await.unwrap().id;
+        let (url, hits) = receiver().await;
+        let id = queue_callback(&ctx, &ws, &url, "test", &serde_json::json!({"n": 1})).await.unwrap();
+        // The claim is the delivery's next write and goes through; the result's write is lost.
+        faulty.add(Rule::new(Op::Put, Fault::Timeout).on_keys_containing(id.as_str()).skip(1));
+
+        let lost = deliver(&ctx, &ws, CALLBACK, &id, false, Some(1)).await;
+        assert!(lost.is_err(), "the task fails, so the queue hands it out again");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert_eq!(faulty.injected(), 1);
+        let stored = || async {
+            let item = ctx.store.get(&deliveries::key(&ws, CALLBACK, &id)).await.unwrap().unwrap();
+            item.parse::<Delivery>().unwrap()
+        };
+        let pending = stored().await;
+        assert_eq!(pending.attempts_made(), 1, "the attempt is on record although its result is not");
+        assert_eq!(pending.attempts[0].error.as_deref(), Some(INTERRUPTED));
+
+        // While the lease holds, a redelivery does not send (the worker may still be alive).
+        deliver(&ctx, &ws, CALLBACK, &id, false, Some(1)).await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+        // After the lease, it sends again: attempt 2, and the log counts both.
+        let later = ctx.now().plus(lease(&ctx) + Duration::from_secs(1));
+        *clock.0.lock().unwrap() = later;
+        deliver(&ctx, &ws, CALLBACK, &id, false, Some(1)).await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        let done = stored().await;
+        assert_eq!(done.status, DeliveryStatus::Delivered);
+        assert_eq!(done.attempts_made(), 2);
+        let numbers: Vec<u32> = done.attempts.iter().map(|a| a.number).collect();
+        assert_eq!(numbers, [1, 2]);
+        assert_eq!((done.attempts[0].status_code, done.attempts[0].error.as_deref()), (None, Some(INTERRUPTED)));
+        assert_eq!((done.attempts[1].status_code, done.attempts[1].error.as_deref()), (Some(200), None));
+        assert!(done.in_flight_until.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_whose_result_was_never_recorded_still_counts_embedded() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        a_send_whose_result_was_never_recorded_still_counts(ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_whose_result_was_never_recorded_still_counts_dynamodb() {
+        let (mut ctx, _dir) = crate::testing::embedded_context();
+        ctx.store = crate::testing::dynamo_store().await;
+        a_send_whose_result_was_never_recorded_still_counts(ctx).await;
     }
 }

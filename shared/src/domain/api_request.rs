@@ -57,8 +57,10 @@ impl HttpMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RetryPolicy {
     /// 1 to 10 (default 3).
+    #[schema(minimum = 1, maximum = 10)]
     pub attempts: u32,
     /// 100 to 600000 (default 1000).
+    #[schema(minimum = 100, maximum = 600000)]
     pub backoff_ms: u64,
 }
 
@@ -140,6 +142,11 @@ impl WorkspaceSettings {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ApiRequestInput {
     /// 1 to 200 characters, unique in the workspace.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub name: String,
     pub method: HttpMethod,
     /// A template of an http(s) URL; values inserted are percent-encoded.
@@ -154,10 +161,12 @@ pub struct ApiRequestInput {
     /// it must render to valid JSON; inserted strings are JSON-escaped.
     pub body: Option<String>,
     /// Per-call timeout, 100 ms up to the workspace limit (default: that limit).
+    #[schema(minimum = 100, maximum = 30000)]
     pub timeout_ms: Option<u64>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// GET only: reuse an identical request's answer for this many seconds (1 to 86400).
+    #[schema(minimum = 1, maximum = 86400)]
     pub cache_ttl_s: Option<u32>,
     #[serde(default)]
     pub retry: RetryPolicy,

@@ -114,6 +114,31 @@ pub fn next_step(
     NextStep::RetryIn(delay)
 }
 
+/// What a started attempt says until its result replaces it; it stays so when the worker
+/// stopped mid-attempt (the receiver may have got the request).
+pub const INTERRUPTED: &str =
+    "no result recorded: still in progress, or the worker stopped during this attempt (the receiver may have got it)";
+
+impl Attempt {
+    /// An attempt on record before it is sent.
+    pub fn started(number: u32, at: Timestamp, manual: bool) -> Self {
+        Attempt {
+            number,
+            at,
+            status_code: None,
+            duration_ms: 0,
+            response: None,
+            error: Some(INTERRUPTED.to_owned()),
+            manual,
+        }
+    }
+
+    /// Still as [`Attempt::started`] left it: no result was recorded.
+    pub fn is_unfinished(&self) -> bool {
+        self.status_code.is_none() && self.error.as_deref() == Some(INTERRUPTED)
+    }
+}
+
 impl Delivery {
     pub fn is_settled(&self) -> bool {
         self.status != DeliveryStatus::Pending

@@ -133,8 +133,9 @@ fn text(field: &str, value: &Value, max_chars: usize) -> Result<Option<String>, 
     match value {
         Value::Null => Ok(None),
         Value::String(s) => {
-            let s = s.trim();
+            // Counted before trimming, as the API document's `maxLength` counts it.
             let chars = s.chars().count();
+            let s = s.trim();
             if chars > max_chars {
                 return Err(ValidationError::new(
                     field,
@@ -271,6 +272,10 @@ impl IncomingLead {
                     fields.score = match value {
                         Value::Null => None,
                         Value::Number(n) if n.is_i64() => n.as_i64(),
+                        // `5.0` is an integer too (as JSON Schema counts it).
+                        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) => {
+                            n.as_f64().map(|f| f as i64)
+                        }
                         other => {
                             return Err(ValidationError::new(
                                 field,

@@ -67,13 +67,14 @@ pub fn check_line(field: &str, value: &str) -> Result<(), ValidationError> {
 }
 
 /// Trims a user-supplied name and checks its length in characters and that it is one line.
+/// The length is counted before trimming, as the API document's `maxLength` counts it.
 pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<String, ValidationError> {
+    let chars = value.chars().count();
     let value = value.trim();
     if value.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
     check_line(field, value)?;
-    let chars = value.chars().count();
     if chars > max_chars {
         return Err(ValidationError::new(field, format!("must be at most {max_chars} characters, got {chars}")));
     }

@@ -116,6 +116,7 @@ impl NodeKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Node {
     /// Unique in the workflow: letters, digits, `_` and `-`.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub id: String,
     #[serde(flatten)]
     pub kind: NodeKind,

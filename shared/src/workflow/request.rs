@@ -274,6 +274,7 @@ pub async fn call(
 /// What `POST /api/v1/api-requests/{id}/test` answers: the rendered request (secrets
 /// masked), the status and duration, and the parsed JSON or the typed error.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ApiRequestTestResult)]
 pub struct TestResult {
     /// Whether a JSON object or array came back.
     pub ok: bool,
@@ -281,12 +282,14 @@ pub struct TestResult {
     pub request: Option<RenderedRequest>,
     pub status: Option<u16>,
     pub duration_ms: u64,
-    #[schema(value_type = Option<Object>)]
+    /// The parsed JSON answer (an object or an array), or `null`.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub response: Option<serde_json::Value>,
     pub error: Option<TestError>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ApiRequestTestError)]
 pub struct TestError {
     /// `template_error`, `url_not_allowed`, `timeout`, `connect_failed`, `http_status`,
     /// `response_too_large`, `response_not_json`, `api_request_disabled`, `request_failed`.

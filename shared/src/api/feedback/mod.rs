@@ -57,13 +57,15 @@ pub struct FeedbackRequest {
     /// Used with `meeting_booked`: an http(s) URL.
     meeting_url: Option<String>,
     /// When the event happened (RFC 3339); defaults to now. Events are applied in this order.
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime, min_length = 20,
+        pattern = r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")]
     occurred_at: Option<String>,
     /// Reserved for future use: any JSON object (at most 16 KB), kept in the event log.
     #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
     /// Your id for this event (at most 255 characters). Retries with the same id are applied
     /// once and answered with the first response. The `Idempotency-Key` header does the same.
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     event_id: Option<String>,
 }
 
@@ -132,7 +134,7 @@ impl FeedbackRequest {
 /// every accepted event is kept in the lead's event log either way.
 #[utoipa::path(post, path = "/api/v1/feedback/events", tag = "feedback", security(("api_key" = [])),
     request_body = FeedbackRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same as `event_id`"), CallbackQuery),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"[^\t-\r ]", description = "Same as `event_id`"), CallbackQuery),
     responses(
         (status = 200, body = DataOf<FeedbackResult>, description = "Accepted; a retry of the same event gets the same answer"),
         (status = 400, body = ErrorBody, description = "`validation_error` naming the field"),

@@ -24,39 +24,41 @@ use crate::repo::workspaces;
 /// Provider payloads carry whole emails (`email_html`, `reply_html`).
 pub const MAX_PROVIDER_BODY_BYTES: usize = 1024 * 1024;
 
-/// The payloads as far as we read them (other fields are ignored), built from the same
-/// event tables the parsers use: a tracked event needs a way to find the lead; a known
-/// event we do not track is acknowledged with nothing else.
+/// The payloads as far as the server checks them: a JSON object with an event name.
+/// Everything else is read leniently (a tracked event without a usable lead, or an event
+/// name we do not know, is acknowledged with `accepted: false` and a reason), so the schema
+/// lists the events from the parsers' own tables in its description, not as constraints.
 mod payload_schema {
     use utoipa::openapi::RefOr;
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
     use crate::domain::providers::Provider;
 
-    fn events(provider: Provider, tracked: bool) -> ObjectBuilder {
+    fn names(provider: Provider, tracked: bool) -> String {
         let names: Vec<&str> =
             provider.events().iter().filter(|(_, mapped)| mapped.is_some() == tracked).map(|(n, _)| *n).collect();
-        ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names))
-    }
-
-    /// What `normalize_email` accepts: one word with an `@`.
-    fn email() -> ObjectBuilder {
-        ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[^\s@]+@[^\s@]+$")).max_length(Some(254))
+        names.join(", ")
     }
 
     pub fn payload(provider: Provider) -> RefOr<Schema> {
-        let tracked = ObjectBuilder::new().property("event_type", events(provider, true)).required("event_type");
-        let tracked = match provider {
-            Provider::Instantly => tracked.property("lead_email", email()).required("lead_email"),
-            Provider::Heyreach => tracked
-                .property("lead", ObjectBuilder::new().property("email_address", email()).required("email_address"))
-                .required("lead"),
+        let lead = match provider {
+            Provider::Instantly => "`lead_email` (or a `leadpush_id` custom variable)",
+            Provider::Heyreach => "`lead.email_address` (or a `leadpush_id` custom field)",
         };
-        let ignored = ObjectBuilder::new()
-            .description(Some("A known event we do not track: acknowledged, nothing recorded."))
-            .property("event_type", events(provider, false))
-            .required("event_type");
-        OneOfBuilder::new().item(tracked).item(ignored).into()
+        let description = format!(
+            "Tracked events: {}; the lead is found by {lead}. Acknowledged without recording: {}, \
+             and any other event name (`accepted: false` with a reason).",
+            names(provider, true),
+            names(provider, false)
+        );
+        let event_name = || ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"\S"));
+        let schema = ObjectBuilder::new().schema_type(Type::Object).description(Some(description));
+        match provider {
+            Provider::Instantly => schema.property("event_type", event_name()).required("event_type").into(),
+            // HeyReach may leave the event name out of the body (`event_type` or `eventType`):
+            // the URL's `?event=` gives it then, so no body is refused on its own.
+            Provider::Heyreach => schema.into(),
+        }
     }
 }
 
