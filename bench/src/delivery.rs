@@ -180,10 +180,11 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
     // Run the fan-out stages (not counted) until only Deliver messages are left.
     let mut deliver = Vec::new();
     for _ in 0..20 {
-        let (attempts, other): (Vec<SqsMessage>, Vec<SqsMessage>) =
-            receive(&plain_sqs, &queues.queue_url, usize::MAX).await?.records.into_iter().partition(|m| {
-                m.body.as_deref().is_some_and(|b| b.contains("\"task\":\"deliver\""))
-            });
+        let (attempts, other): (Vec<SqsMessage>, Vec<SqsMessage>) = receive(&plain_sqs, &queues.queue_url, usize::MAX)
+            .await?
+            .records
+            .into_iter()
+            .partition(|m| m.body.as_deref().is_some_and(|b| b.contains("\"task\":\"deliver\"")));
         deliver.extend(attempts);
         if other.is_empty() {
             break;
