@@ -96,7 +96,7 @@ pub async fn get_many_versioned(
     store.batch_get(&keys).await?.iter().map(|item| Ok((item.parse()?, item.version))).collect()
 }
 
-/// Leads per conditional transaction when marking pushes (well under DynamoDB's 4 MB).
+/// Leads per conditional transaction when marking pushes (fewer if they pass 4 MB).
 const MARK_BATCH: usize = 25;
 
 /// Marks leads pushed (`Lead::mark_pushed`) without losing concurrent writes: each batch is
@@ -110,16 +110,23 @@ pub async fn mark_pushed(
     now: Timestamp,
 ) -> Result<Vec<String>, StoreError> {
     let mut changed = Vec::with_capacity(leads.len());
-    for batch in leads.chunks(MARK_BATCH) {
-        let ops = batch
-            .iter()
-            .map(|(lead, version)| {
-                let mut lead = lead.clone();
-                lead.mark_pushed(now);
-                let item = item(workspace_id, &lead)?.with_version(version + 1);
-                Ok(WriteOp::Put { item, condition: Condition::VersionIs(*version) })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut rest = leads;
+    while !rest.is_empty() {
+        // Up to MARK_BATCH leads, and fewer when large leads would pass the 4 MB limit.
+        let (mut ops, mut bytes) = (Vec::new(), 0);
+        for (lead, version) in rest.iter().take(MARK_BATCH) {
+            let mut lead = lead.clone();
+            lead.mark_pushed(now);
+            let item = item(workspace_id, &lead)?.with_version(version + 1);
+            let op = WriteOp::Put { item, condition: Condition::VersionIs(*version) };
+            bytes += op.size();
+            if !ops.is_empty() && bytes > crate::store::MAX_TRANSACT_BYTES {
+                break;
+            }
+            ops.push(op);
+        }
+        let (batch, after) = rest.split_at(ops.len());
+        rest = after;
         match store.transact_write(ops).await {
             Ok(()) => changed.extend(batch.iter().map(|(lead, _)| lead.id.clone())),
             Err(StoreError::TransactionCanceled { .. }) => {
