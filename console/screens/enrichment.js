@@ -26,7 +26,64 @@ export function Enrichment() {
     <p class="muted">Verify and find contact details. Each form calls the public API, as your own code would.</p>
     ${tools === null && html`<p role="status">Loading…</p>`}
     ${tools && tools.length === 0 && html`<p>This server offers no enrichment lookups.</p>`}
-    <div class="grid2">${(tools || []).map((t) => html`<${Tool} tool=${t} key=${t.path} />`)}</div>`;
+    <div class="grid2">${(tools || []).map((t) => html`<${Tool} tool=${t} key=${t.path} />`)}</div>
+    ${tools && tools.some((t) => t.path === '/api/v1/email-verifier') && html`<${BulkVerify} />`}`;
+}
+
+const BULK_RESULTS = 100;
+
+/** Bulk verification: a job of many addresses, followed until it completes. */
+function BulkVerify() {
+  const [text, setText] = useState('');
+  const [job, setJob] = useState(null);
+  const action = useAction();
+  const follow = useRef(0);
+  useEffect(() => () => { follow.current += 1; }, []);
+  const poll = async (id, mine, left) => {
+    if (mine !== follow.current) return;
+    try {
+      const body = await api('GET', `/api/v1/email-verifier/bulk/${encodeURIComponent(id)}`, { query: { limit: BULK_RESULTS } });
+      if (mine !== follow.current) return;
+      setJob(body.data);
+      if (body.data.status === 'completed') return;
+    } catch (e) {
+      if (mine === follow.current) action.setError(e);
+      return;
+    }
+    if (left > 0) setTimeout(() => poll(id, mine, left - 1), FOLLOW_EVERY_MS);
+  };
+  const submit = (e) => {
+    e.preventDefault();
+    follow.current += 1;
+    setJob(null);
+    action.run(async () => {
+      const emails = text.split(/[\n,;]+/).map((t) => t.trim()).filter((t) => t !== '');
+      const body = await api('POST', '/api/v1/email-verifier/bulk', { body: { emails } });
+      setJob({ ...body.data, progress: null, results: [] });
+      const mine = follow.current;
+      setTimeout(() => poll(body.data.id, mine, FOLLOW_TIMES), FOLLOW_EVERY_MS);
+    });
+  };
+  const err = action.error;
+  return html`<section class="panel" aria-labelledby="bulk-verify-title" data-testid="tool-bulk-verify">
+    <h2 id="bulk-verify-title">Verify many addresses</h2>
+    <p class="hint"><code>POST /api/v1/email-verifier/bulk</code> — a job of up to 10,000 addresses; the first ${BULK_RESULTS} results show here.</p>
+    <form onSubmit=${submit} novalidate>
+      <${Field} id="bulk-verify-emails" label="Addresses" hint="One per line (or separated by commas)." error=${fieldError(err, 'emails')}>
+        ${(a) => html`<textarea ...${a} rows="4" value=${text} onInput=${(e) => setText(e.target.value)}></textarea>`}</${Field}>
+      <${ErrorBanner} error=${err} fields=${['emails']} />
+      <button type="submit" disabled=${action.busy}>${action.busy ? 'Working…' : 'Start job'}</button>
+    </form>
+    ${job && html`<div data-testid="bulk-job"><h3>Job <code>${job.id}</code> <${Badge} value=${job.status} /></h3>
+      ${job.progress && html`<p>${job.progress.processed} of ${job.total} checked: ${job.progress.valid} valid, ${job.progress.invalid} invalid,
+        ${job.progress.accept_all} accept-all, ${job.progress.unknown} unknown.</p>`}
+      ${job.results.length > 0 && html`<div class="table-wrap"><table>
+        <caption class="sr-only">Bulk verification results</caption>
+        <thead><tr><th scope="col">Address</th><th scope="col">Status</th><th scope="col" class="num">Score</th></tr></thead>
+        <tbody>${job.results.map((r) => html`<tr><td>${r.verification.email}</td><td><${Badge} value=${r.verification.status} /></td>
+          <td class="num">${r.verification.score}</td></tr>`)}</tbody></table></div>`}
+    </div>`}
+  </section>`;
 }
 
 function Tool({ tool }) {

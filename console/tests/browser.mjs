@@ -754,6 +754,20 @@ async function enrichment() {
   const finder = page.getByTestId('tool-email-finder');
   await finder.getByRole('button', { name: 'Run' }).click();
   await finder.getByText(finderErr.body.error.message).first().waitFor();
+  // Bulk verification: a job followed until it completes (addresses that fail the syntax
+  // check need no network), then the API's message for an empty list.
+  const bulk = page.getByTestId('tool-bulk-verify');
+  await bulk.getByLabel('Addresses').fill('not-an-email\nann@@example..com');
+  await bulk.getByRole('button', { name: 'Start job' }).click();
+  const job = bulk.getByTestId('bulk-job');
+  await job.getByText('completed').first().waitFor({ timeout: 30000 });
+  const jobText = await job.innerText();
+  assert(jobText.includes('2 of 2 checked') && jobText.includes('not-an-email') && jobText.includes('ann@@example..com'), `bulk job: ${jobText}`);
+  await bulk.getByLabel('Addresses').fill('');
+  await bulk.getByRole('button', { name: 'Start job' }).click();
+  const bulkErr = await call('POST', '/api/v1/email-verifier/bulk', { key: ws.key, body: { emails: [] } });
+  assert(bulkErr.status === 400, `an empty job is refused: ${bulkErr.text}`);
+  await bulk.getByText(bulkErr.body.error.message).first().waitFor();
   await assertLabelled(page, 'enrichment');
   await assertContrast(page, 'enrichment');
   await shot(page, 'enrichment');

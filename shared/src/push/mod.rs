@@ -174,6 +174,8 @@ where
         payload_hash: payload_hash.clone(),
         now: ctx.now(),
         lease: PUSH_KEY_LEASE,
+        keep_for: None,
+        replace: None,
     };
     match idempotency::claim(&*ctx.store, claim).await? {
         Claim::Taken(record) if record.payload_hash != payload_hash => Err(PushError::KeyReused(key.to_owned())),

@@ -34,6 +34,17 @@ pub struct IdempotencyRecord {
     pub completed_at: Option<Timestamp>,
     /// The response to replay for a retry, where the route replays instead of refusing.
     pub response: Option<Value>,
+    /// The stored version, to replace this record (resuming a dead claim).
+    #[serde(skip)]
+    pub version: u64,
+}
+
+impl IdempotencyRecord {
+    /// An in-progress claim whose lease has ended: the request that made it died (a
+    /// crash, a timeout) without completing or releasing it.
+    pub fn is_dead(&self, now: Timestamp, lease: Duration) -> bool {
+        self.state == IdempotencyState::InProgress && self.created_at.plus(lease) <= now
+    }
 }
 
 /// Names one idempotency record: a client's key, in one workspace, for one route.
@@ -66,6 +77,13 @@ pub struct ClaimRequest<'a> {
     pub payload_hash: String,
     pub now: Timestamp,
     pub lease: Duration,
+    /// Keep an in-progress record this long instead of expiring it with its lease, so a
+    /// retry of a request that died finds it ([`IdempotencyRecord::is_dead`]) and can
+    /// resume it. `None`: an abandoned claim simply expires when its lease ends.
+    pub keep_for: Option<Duration>,
+    /// Replace the record stored at this version (resuming or taking over a dead claim)
+    /// instead of requiring that none be live.
+    pub replace: Option<u64>,
 }
 
 pub async fn claim(store: &dyn Store, req: ClaimRequest<'_>) -> Result<Claim, StoreError> {
@@ -100,15 +118,19 @@ pub async fn claim_writing(
         created_at: req.now,
         completed_at: None,
         response: None,
+        version: 0,
     };
     let now = req.now.unix_seconds();
     // Below 2^53, so the version reads back exactly wherever numbers are doubles.
     let version = rand::random_range(1..1u64 << 53);
-    let condition = Condition::NotExistsOrExpired { now };
+    let condition = match req.replace {
+        Some(current) => Condition::VersionIs(current),
+        None => Condition::NotExistsOrExpired { now },
+    };
+    let expires_at = req.now.plus(req.keep_for.unwrap_or(req.lease)).unix_seconds();
     // A few rounds cover a record that expires or is released between our write and our read.
     for _ in 0..3 {
-        let item =
-            Item::new(key.clone(), &record)?.with_expiry(req.now.plus(req.lease).unix_seconds()).with_version(version);
+        let item = Item::new(key.clone(), &record)?.with_expiry(expires_at).with_version(version);
         let result = if with.is_empty() {
             store.put(item, condition).await
         } else {
@@ -124,7 +146,11 @@ pub async fn claim_writing(
         match result {
             Ok(()) => return Ok(Ok(Held { record, version })),
             Err(StoreError::ConditionFailed) => match store.get(&key).await? {
-                Some(existing) if !existing.is_expired(now) => return Ok(Err(existing.parse()?)),
+                Some(existing) if !existing.is_expired(now) => {
+                    let mut taken: IdempotencyRecord = existing.parse()?;
+                    taken.version = existing.version;
+                    return Ok(Err(taken));
+                }
                 _ => continue,
             },
             Err(e @ StoreError::Backend(_)) => {
@@ -213,6 +239,8 @@ mod tests {
             payload_hash: "h".into(),
             now,
             lease: Duration::from_secs(60),
+            keep_for: None,
+            replace: None,
         }
     }
 

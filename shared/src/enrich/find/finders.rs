@@ -136,60 +136,77 @@ const FACTS_ENTRY: &str = "PATTERN";
 /// One named person of a domain's sample: enough to match a name without reading leads.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 struct KnownPerson {
-    first: String,
-    last: String,
+    /// The name's mailbox forms, `first last` (see [`name_key`]).
+    name_key: String,
     email: String,
     lead_id: String,
 }
 
-/// What a domain's sample of the workspace's leads says: its named people (whose
-/// addresses show the pattern) and the most common company name. Small by construction (at
-/// most [`SAMPLE_LEADS`] people), cached per (workspace, domain) for [`FACTS_TTL`], so
-/// repeated finder calls at a domain read one item instead of the sample.
+fn name_key(name: &MailName) -> String {
+    format!("{} {}", name.first(), name.last())
+}
+
+/// What a domain's sample of the workspace's leads says: its named people, the patterns
+/// their personal addresses follow, and the most common company name. Small by
+/// construction (at most [`SAMPLE_LEADS`] people), cached per (workspace, domain) for
+/// [`FACTS_TTL`], so repeated finder calls at a domain read one item instead of the sample.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 struct DomainFacts {
     people: Vec<KnownPerson>,
+    /// Pattern -> personal addresses of the sample following it.
+    counts: Vec<(String, u32)>,
+    unmatched: u32,
     organization: Option<String>,
     at: Timestamp,
 }
 
 impl DomainFacts {
     fn of(sample: &[Lead], now: Timestamp) -> Self {
-        let people = sample
+        let named: Vec<(String, MailName, &Lead)> = sample
             .iter()
-            .filter_map(|l| {
-                let (first, last) = l.name_parts();
+            .filter_map(|l| Some((local_of(l.email.as_deref()?).to_ascii_lowercase(), lead_name(l)?, l)))
+            .collect();
+        let stats = PatternStats::tally(
+            named.iter().filter(|(local, _, _)| !roles::is_generic(local)).map(|(local, n, _)| (local.as_str(), n)),
+        );
+        let people = named
+            .iter()
+            .filter_map(|(_, name, lead)| {
                 Some(KnownPerson {
-                    first: first?,
-                    last: last?,
-                    email: l.email.as_deref()?.to_lowercase(),
-                    lead_id: l.id.clone(),
+                    name_key: name_key(name),
+                    email: lead.email.as_deref()?.to_lowercase(),
+                    lead_id: lead.id.clone(),
                 })
             })
             .collect();
-        let organization = most_common(sample.iter().filter_map(|l| l.company.clone()));
-        DomainFacts { people, organization, at: now }
+        DomainFacts {
+            people,
+            counts: stats.counts.iter().map(|(p, n)| ((*p).to_owned(), *n)).collect(),
+            unmatched: stats.unmatched,
+            organization: most_common(sample.iter().filter_map(|l| l.company.clone())),
+            at: now,
+        }
     }
 
     /// The pattern stats of the named personal addresses: the sample's, and the site's.
     fn stats(&self, site: Option<&SiteCrawl>) -> PatternStats {
-        let mut named: Vec<(String, MailName)> = self
-            .people
-            .iter()
-            .filter_map(|p| Some((local_of(&p.email).to_owned(), MailName::new(&p.first, &p.last)?)))
-            .filter(|(local, _)| !roles::is_generic(local))
-            .collect();
-        if let Some(site) = site {
-            named.extend(site.emails.iter().filter_map(|e| {
-                let name = MailName::new(e.first_name.as_deref()?, e.last_name.as_deref()?)?;
-                Some((local_of(&e.value).to_owned(), name))
-            }));
-        }
-        PatternStats::tally(named.iter().map(|(l, n)| (l.as_str(), n)))
+        let named: Vec<(String, MailName)> = site
+            .map(|site| {
+                site.emails
+                    .iter()
+                    .filter_map(|e| {
+                        let name = MailName::new(e.first_name.as_deref()?, e.last_name.as_deref()?)?;
+                        Some((local_of(&e.value).to_owned(), name))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        PatternStats::tally(named.iter().map(|(l, n)| (l.as_str(), n))).with_counts(&self.counts, self.unmatched)
     }
 
     fn person(&self, name: &MailName) -> Option<&KnownPerson> {
-        self.people.iter().find(|p| MailName::new(&p.first, &p.last).is_some_and(|n| same_person(&n, name)))
+        let key = name_key(name);
+        self.people.iter().find(|p| p.name_key == key)
     }
 }
 
@@ -197,8 +214,11 @@ impl DomainFacts {
 async fn domain_facts(ctx: &AppContext, workspace_id: &str, domain: &str) -> Result<DomainFacts, EnrichError> {
     let store = &*ctx.store;
     let now = ctx.now();
-    if let Some(facts) = crate::enrich::cache::get_entry(store, workspace_id, domain, FACTS_ENTRY, now).await? {
-        return Ok(facts);
+    match crate::enrich::cache::get_entry(store, workspace_id, domain, FACTS_ENTRY, now).await {
+        Ok(Some(facts)) => return Ok(facts),
+        // An entry of another shape (an older build's) is learnt again.
+        Ok(None) | Err(crate::store::StoreError::Corrupt(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     let facts = DomainFacts::of(&sample_at(ctx, workspace_id, domain).await?, now);
     crate::enrich::cache::put_entry(store, workspace_id, domain, FACTS_ENTRY, &facts, now.plus(FACTS_TTL)).await?;

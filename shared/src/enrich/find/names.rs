@@ -192,6 +192,20 @@ impl PatternStats {
         stats
     }
 
+    /// These stats plus stored `(pattern, count)` pairs (unknown pattern names are dropped).
+    pub fn with_counts(mut self, counts: &[(String, u32)], unmatched: u32) -> Self {
+        for (name, n) in counts {
+            let Some((pattern, _)) = PATTERNS.iter().find(|(p, _)| p == name) else { continue };
+            match self.counts.iter_mut().find(|(p, _)| p == pattern) {
+                Some((_, count)) => *count += n,
+                None => self.counts.push((pattern, *n)),
+            }
+        }
+        self.unmatched += unmatched;
+        self.counts.sort_by_key(|(p, n)| (std::cmp::Reverse(*n), prior_rank(p)));
+        self
+    }
+
     /// The domain's pattern: the most followed one, if any address follows one.
     pub fn pattern(&self) -> Option<&'static str> {
         self.counts.first().map(|(p, _)| *p)
