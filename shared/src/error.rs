@@ -150,6 +150,12 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "store busy");
                 ApiError::Unavailable { retry_after_secs: BUSY_RETRY_AFTER_SECS }
             }
+            // A timeout or an outage of the store is not the request's fault: the writes that
+            // depend on it undo what they may have done, so the same request can be retried.
+            StoreError::Backend(_) => {
+                tracing::error!(error = %e, "store unavailable");
+                ApiError::Unavailable { retry_after_secs: BUSY_RETRY_AFTER_SECS }
+            }
             _ => ApiError::Internal(e.to_string()),
         }
     }

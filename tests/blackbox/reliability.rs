@@ -346,3 +346,60 @@ async fn endless_and_dribbling_receivers_are_cut_off_at_the_cap_and_the_timeout(
     assert!(after < before + 32 * 1024, "server memory grew from {before} KiB to {after} KiB");
     println!("endless receiver wrote {written} bytes; server RSS {before} KiB -> {after} KiB");
 }
+
+/// The store throttles or times out (injected with `LEADPUSH_FAULTS`, once each): ingest
+/// answers 503 with `Retry-After` and leaves nothing behind, the key is free again and the
+/// retry stores every lead; feedback answers 503 and the retry records the event once.
+async fn store_faults_answer_503_and_a_retry_loses_nothing(backend: Backend) {
+    let faults = [
+        // The claim with the first leads is written, but its answer is lost.
+        "transact_write:IDEM=timeout_after_write*1",
+        // The leads after the first 25 cannot be written.
+        "batch_put:#LEAD#=throttle*1",
+        // A feedback event's transaction is throttled.
+        "transact_write:FEVT#=throttle*1",
+    ]
+    .join(";");
+    let server = Server::start_with(backend, &[("LEADPUSH_FAULTS", &faults)], false);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Faults", "webhook").await;
+    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), &ws.api_key).await.status, 200);
+    let leads_stored = || async {
+        let r = api.get("/api/v1/leads?limit=100", &ws.api_key).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.data().as_array().unwrap().len()
+    };
+    let batch = |key: &str, n: usize| {
+        let leads: Vec<Value> =
+            (0..n).map(|i| json!({"name": format!("{key} {i}"), "campaign_id": campaign})).collect();
+        json!({"idempotency_key": key, "leads": leads})
+    };
+    for (key, n, before) in [("timed-out-claim", 3, 0), ("throttled-rest", 30, 3)] {
+        let body = batch(key, n);
+        let r = api.ingest(&token, &body).await;
+        assert_eq!((r.status, r.error_code()), (503, "service_unavailable"), "{key}: {}", r.text);
+        assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("2"), "{key}");
+        assert_eq!(leads_stored().await, before, "{key}: a failed ingest left leads behind");
+        let r = api.ingest(&token, &body).await;
+        assert_eq!(r.status, 202, "{key}: the key was not released: {}", r.text);
+        assert_eq!(r.data()["accepted"], n);
+        assert_eq!(leads_stored().await, before + n, "{key}");
+    }
+
+    let lead = api.get("/api/v1/leads?limit=1", &ws.api_key).await.data()[0]["id"].as_str().unwrap().to_owned();
+    let reply = json!({"lead_id": lead, "event_type": "reply", "content": "Sounds good"});
+    let r = api.post("/api/v1/feedback/events", &ws.api_key, &reply).await;
+    assert_eq!((r.status, r.error_code()), (503, "service_unavailable"), "{}", r.text);
+    assert!(r.headers.get("retry-after").is_some());
+    let events = format!("/api/v1/leads/{lead}/events");
+    assert_eq!(api.get(&events, &ws.api_key).await.data().as_array().unwrap().len(), 0);
+    assert_eq!(api.get(&format!("/api/v1/leads/{lead}"), &ws.api_key).await.data()["status"], "new");
+    let r = api.post("/api/v1/feedback/events", &ws.api_key, &reply).await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text);
+    let logged = api.get(&events, &ws.api_key).await;
+    assert_eq!(logged.data().as_array().unwrap().len(), 1, "{}", logged.text);
+    assert_eq!(api.get(&format!("/api/v1/leads/{lead}"), &ws.api_key).await.data()["status"], "replied");
+}
+
+crate::both_backends!(store_faults_answer_503_and_a_retry_loses_nothing);

@@ -142,10 +142,10 @@ pub struct DomainSearchQuery {
     domain: Option<String>,
     company: Option<String>,
     /// Addresses per page, 1 to 100 (default 10).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(inline, value_type = Option<SearchLimit>)]
     limit: Option<String>,
     /// Addresses to skip, 0 to 10,000 (default 0).
-    #[param(value_type = Option<u32>, minimum = 0, maximum = 10000)]
+    #[param(inline, value_type = Option<SearchOffset>)]
     offset: Option<String>,
     /// `personal` or `generic`.
     #[serde(rename = "type")]
@@ -167,6 +167,8 @@ fn search_type() -> utoipa::openapi::schema::Object {
 }
 
 super::docs::schema_type!(SearchType = search_type());
+super::docs::schema_type!(SearchLimit = super::hunter::whole_number("0*([1-9]|[1-9][0-9]|100)"));
+super::docs::schema_type!(SearchOffset = super::hunter::whole_number("0*([0-9]{1,4}|10000)"));
 super::docs::schema_type!(Seniorities = super::docs::comma_list(&SENIORITIES));
 super::docs::schema_type!(Departments = super::docs::comma_list(&DEPARTMENTS));
 

@@ -43,7 +43,7 @@ pub fn with_v2_alias(mut route: UtoipaMethodRouter<AppContext>) -> UtoipaMethodR
 #[into_params(parameter_in = Query)]
 pub struct Wait {
     /// Seconds to wait for the result, 3 to 20 (default 10); then 202 with an id.
-    #[param(value_type = Option<u32>, minimum = 3, maximum = 20)]
+    #[param(inline, value_type = Option<MaxDuration>)]
     max_duration: Option<String>,
 }
 
@@ -52,6 +52,20 @@ impl Wait {
         max_duration(self.max_duration.as_deref())
     }
 }
+
+/// A whole number in a range, or empty (the default): what `number`-like parameters take
+/// (trimmed), as a pattern.
+pub fn whole_number(pattern: &str) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(format!(r"^[\t-\r ]*({pattern})?[\t-\r ]*$")))
+        .build()
+}
+
+super::docs::schema_type!(
+    /// 3 to 20.
+    pub MaxDuration = whole_number("0*([3-9]|1[0-9]|20)")
+);
 
 /// Parameters of every Hunter route, read by extractors; here for the API document.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -770,6 +770,47 @@ mod crash_tests {
         assert!(done.in_flight_until.is_none());
     }
 
+    /// The store throttles the delivery's claim: the task fails as transient, its message
+    /// goes back to the queue for a retry (after the infrastructure backoff), and the retry
+    /// delivers it once.
+    async fn a_throttled_task_is_returned_for_retry_then_succeeds(mut ctx: AppContext) {
+        let faulty = Arc::new(FaultyStore::new(ctx.store.clone()));
+        ctx.store = faulty.clone();
+        let ws = workspaces::create_workspace(&*ctx.store, "Throttled", ctx.now()).await.unwrap().id;
+        let (url, hits) = receiver().await;
+        let id = queue_callback(&ctx, &ws, &url, "test", &serde_json::json!({"n": 1})).await.unwrap();
+        faulty.add(Rule::new(Op::Put, Fault::Throttle).on_keys_containing(id.as_str()));
+        let messages = ctx.queue.receive(10, Duration::from_secs(1)).await.unwrap();
+        assert_eq!(messages.len(), 1);
+
+        let first = crate::dispatch::process_batch(&ctx, &messages).await;
+        let [crate::dispatch::Disposition::RetryAfter(delay)] = first.as_slice() else { panic!("{first:?}") };
+        assert!(*delay >= Duration::from_secs(30), "storage trouble backs off as infrastructure: {delay:?}");
+        assert_eq!((faulty.injected(), hits.load(Ordering::SeqCst)), (1, 0));
+
+        let mut again = messages[0].clone();
+        again.receive_count += 1;
+        let second = crate::dispatch::process_batch(&ctx, &[again]).await;
+        assert_eq!(second, [crate::dispatch::Disposition::Done]);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        let item = ctx.store.get(&deliveries::key(&ws, CALLBACK, &id)).await.unwrap().unwrap();
+        let delivered: Delivery = item.parse().unwrap();
+        assert_eq!((delivered.status, delivered.attempts_made()), (DeliveryStatus::Delivered, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_throttled_task_is_returned_for_retry_then_succeeds_embedded() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        a_throttled_task_is_returned_for_retry_then_succeeds(ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_throttled_task_is_returned_for_retry_then_succeeds_dynamodb() {
+        let (mut ctx, _dir) = crate::testing::embedded_context();
+        ctx.store = crate::testing::dynamo_store().await;
+        a_throttled_task_is_returned_for_retry_then_succeeds(ctx).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_send_whose_result_was_never_recorded_still_counts_embedded() {
         let (ctx, _dir) = crate::testing::embedded_context();

@@ -153,10 +153,32 @@ pub async fn claim_writing(
                 }
                 _ => continue,
             },
+            Err(e @ StoreError::Backend(_)) => {
+                undo_unknown_claim(store, &key, version, &with).await;
+                return Err(e);
+            }
             Err(e) => return Err(e),
         }
     }
     Err(StoreError::Backend("idempotency key kept changing while being claimed".into()))
+}
+
+/// A claim whose answer was lost (a timeout) may or may not have been written. If it was
+/// (the record is ours: its version), the key is freed and the writes made with it are
+/// removed, so a retry of the request starts clean; otherwise there is nothing to undo.
+async fn undo_unknown_claim(store: &dyn Store, key: &Key, version: u64, with: &[WriteOp]) {
+    match store.delete(key, Condition::VersionIs(version)).await {
+        Ok(()) => {
+            let keys: Vec<Key> = with.iter().map(|op| op.key().clone()).collect();
+            if let Err(e) = store.batch_delete(&keys).await {
+                tracing::error!(error = %e, writes = keys.len(), "could not undo the writes of a timed-out claim");
+            }
+        }
+        Err(StoreError::ConditionFailed) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "could not check a timed-out idempotency claim; it expires with its lease")
+        }
+    }
 }
 
 /// The write that marks a held key completed for `window` from its creation, for a

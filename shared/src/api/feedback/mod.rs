@@ -58,7 +58,7 @@ pub struct FeedbackRequest {
     meeting_url: Option<String>,
     /// When the event happened (RFC 3339); defaults to now. Events are applied in this order.
     #[schema(value_type = Option<String>, format = DateTime, min_length = 20,
-        pattern = r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")]
+        pattern = r"^[2-9]\d{3}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")]
     occurred_at: Option<String>,
     /// Reserved for future use: any JSON object (at most 16 KB), kept in the event log.
     #[schema(value_type = Option<Object>)]
