@@ -15,8 +15,10 @@ DATA_DIR    ?= .leadpush
 FUNCTIONS   := $(filter-out leadpush console,$(notdir $(wildcard functions/*)))
 CONSOLE_NPM := console/node_modules/.installed
 CHROMIUM    ?= /usr/bin/chromium
-# `make build` fails when a stripped arm64 bootstrap is larger than this (issue 10).
+# `make build` fails when a stripped arm64 bootstrap is larger than this many MiB, except
+# for the functions that link the enrichment crates (they are printed, not checked).
 MAX_BOOTSTRAP_MB ?= 6
+BOOTSTRAP_SIZE_EXEMPT := dispatcher enrich
 
 .PHONY: help run test test-rust test-console console-screenshots console-vendor chromium lint build bench invoke deploy clean
 
@@ -66,14 +68,14 @@ lint: $(VENV)/.installed ## cfn-lint, rustfmt and clippy (warnings are errors)
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p leadpush --no-default-features -- -D warnings  # the library as Lambdas build it
 
-build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/lambda/<fn>/bootstrap), each <= 6 MB
+build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/lambda/<fn>/bootstrap), size-checked
 	rustup target add aarch64-unknown-linux-gnu
 	@# One cargo invocation per function: features unify within an invocation, so building
 	@# them together would link the dispatcher's enrichment and workflow code into every one.
 	@for f in $(FUNCTIONS) console; do \
 	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 -p $$f || exit 1; \
 	done
-	@scripts/bootstrap_sizes.sh target/lambda $(MAX_BOOTSTRAP_MB) $(FUNCTIONS) console
+	@EXEMPT="$(BOOTSTRAP_SIZE_EXEMPT)" scripts/bootstrap_sizes.sh target/lambda $(MAX_BOOTSTRAP_MB) $(FUNCTIONS) console
 
 bench: $(VENV)/.installed ## Benchmarks on an optimised build: figures beside their floors
 	cargo build --profile perf -p leadpush-cli -p leadpush-bench

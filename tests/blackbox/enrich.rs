@@ -322,6 +322,13 @@ async fn phone_numbers_are_validated_with_their_errors(backend: Backend) {
     assert_eq!((missing.status, missing.body["error"]["field"].as_str()), (400, Some("phone")));
     let country = api.get("/api/v1/phone-validator?phone=5552671&country=XX1", &ws.api_key).await;
     assert_eq!((country.status, country.body["error"]["field"].as_str()), (400, Some("country")));
+    // Whitespace alone (U+0085 here, found by schemathesis) is not "no country", nor is a padded code.
+    for padded in ["%C2%85", "%20us"] {
+        let r = api.get(&format!("/api/v1/phone-validator?phone=5552671&country={padded}"), &ws.api_key).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("country")), "country={padded}");
+    }
+    let empty = api.get("/api/v1/phone-validator?phone=%2B14155552671&country=", &ws.api_key).await;
+    assert_eq!((empty.status, empty.data()["valid"].as_bool()), (200, Some(true)));
 }
 
 both_backends!(

@@ -137,7 +137,14 @@ async fn phone_validator(
     Params(query): Params<PhoneQuery>,
 ) -> Result<Response, ApiError> {
     let number = required("phone", Some(&query.phone), phone::MAX_INPUT_CHARS)?;
-    let country_text = query.country.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    // Exactly the documented values: empty for none, else a code in either case. A padded
+    // or whitespace-only value (`%C2%85` is Unicode whitespace) is refused, not read as none.
+    let country_text = query.country.as_deref().filter(|c| !c.is_empty());
+    if let Some(code) = country_text
+        && code.trim() != code
+    {
+        return Err(ApiError::validation("country", "must be an ISO 3166-1 alpha-2 code without spaces, or empty"));
+    }
     let country = country_text.map(phone::parse_country).transpose()?;
     let data = phone::validate(&number, country);
     callback.send(&ctx, &caller.workspace_id, "phone_validator", &data).await;
