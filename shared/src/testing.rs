@@ -68,3 +68,20 @@ pub fn embedded_context() -> (crate::context::AppContext, tempfile::TempDir) {
     .expect("embedded context");
     (ctx, dir)
 }
+
+/// Receives every visible message of `ctx`'s queue (removing it) and returns the tasks:
+/// lets a test run the dispatcher's work step by step.
+pub async fn drain_tasks(ctx: &crate::context::AppContext) -> Vec<crate::dispatch::Task> {
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let batch = ctx.queue.receive(10, std::time::Duration::ZERO).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for message in batch {
+            ctx.queue.delete(&message.receipt).await.unwrap();
+            tasks.push(serde_json::from_str(&message.body).unwrap());
+        }
+    }
+    tasks
+}

@@ -542,18 +542,7 @@ mod tests {
     }
 
     async fn drain(ctx: &AppContext) -> Vec<Task> {
-        let mut tasks = Vec::new();
-        for _ in 0..100 {
-            let batch = ctx.queue.receive(10, Duration::ZERO).await.unwrap();
-            if batch.is_empty() {
-                break;
-            }
-            for message in batch {
-                ctx.queue.delete(&message.receipt).await.unwrap();
-                tasks.push(serde_json::from_str(&message.body).unwrap());
-            }
-        }
-        tasks
+        crate::testing::drain_tasks(ctx).await
     }
 
     async fn endpoint(ctx: &AppContext, ws: &str, name: &str, url: &str) -> Webhook {

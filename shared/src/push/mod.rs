@@ -458,20 +458,8 @@ mod tests {
         (url, seen)
     }
 
-    /// Receives every visible message (removing it) and returns the tasks.
     async fn drain(ctx: &AppContext) -> Vec<Task> {
-        let mut tasks = Vec::new();
-        for _ in 0..20 {
-            let batch = ctx.queue.receive(10, Duration::ZERO).await.unwrap();
-            if batch.is_empty() {
-                break;
-            }
-            for message in batch {
-                ctx.queue.delete(&message.receipt).await.unwrap();
-                tasks.push(serde_json::from_str(&message.body).unwrap());
-            }
-        }
-        tasks
+        crate::testing::drain_tasks(ctx).await
     }
 
     async fn one_lead(ctx: &AppContext) -> (String, Lead) {
