@@ -48,6 +48,40 @@ pub async fn clients(moto: &str, counter: &CallCounter) -> (aws_sdk_dynamodb::Cl
     (aws_sdk_dynamodb::Client::from_conf(dynamo), aws_sdk_sqs::Client::from_conf(sqs))
 }
 
+/// A context on moto, in process: a fresh table and queue named `{name}-{pid}`, with
+/// clients that count their calls into `counter`; `extra` adds configuration.
+pub struct MotoContext {
+    pub ctx: leadpush::context::AppContext,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    pub queue_url: String,
+}
+
+pub async fn moto_context(
+    moto: &str,
+    counter: &CallCounter,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<MotoContext> {
+    let (dynamo, sqs) = clients(moto, counter).await;
+    let table = format!("{name}-{}", std::process::id());
+    leadpush::aws::ensure_table(&dynamo, &table).await?;
+    let queue_url = leadpush::aws::ensure_queues(&sqs, &table, 5, 60).await?.queue_url;
+    let config = leadpush::config::Config::from_lookup(|key| match key {
+        "LEADPUSH_STORE" => Some("dynamodb".into()),
+        "LEADPUSH_QUEUE_URL" => Some(queue_url.clone()),
+        "LEADPUSH_TABLE" => Some(table.clone()),
+        _ => extra.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()),
+    })?;
+    let ctx = leadpush::context::AppContext::new(
+        Arc::new(leadpush::store::dynamodb::DynamoStore::new(dynamo.clone(), &table)),
+        Arc::new(leadpush::queue::sqs::SqsQueue::new(sqs.clone(), &queue_url)),
+        config,
+    )?;
+    Ok(MotoContext { ctx, dynamo, sqs, table, queue_url })
+}
+
 pub fn summary(calls: &BTreeMap<String, u64>, per: f64) -> String {
     calls.iter().map(|(op, n)| format!("{op} {}", trim(*n as f64 / per))).collect::<Vec<_>>().join(", ")
 }

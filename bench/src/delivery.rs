@@ -8,17 +8,13 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use futures_util::{StreamExt, stream};
-use leadpush::config::Config;
-use leadpush::context::AppContext;
 use leadpush::domain::campaign::{Campaign, LeadSource};
 use leadpush::domain::lead::{Lead, LeadFields};
-use leadpush::queue::sqs::SqsQueue;
 use leadpush::repo::{campaigns, leads, workspaces};
-use leadpush::store::dynamodb::DynamoStore;
 use leadpush::time::Timestamp;
 use tokio::sync::Notify;
 
-use crate::aws_counter::{CallCounter, clients, summary};
+use crate::aws_counter::{CallCounter, clients, moto_context, summary};
 use crate::server::{Server, ingest_body, post_json};
 use crate::table::Row;
 
@@ -101,21 +97,8 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
 
     // AWS: calls per delivery, in process against moto, with the dispatcher's worker loop.
     let counter = CallCounter::default();
-    let (dynamo, sqs) = clients(moto, &counter).await;
-    let name = format!("bench-deliver-{}", std::process::id());
-    leadpush::aws::ensure_table(&dynamo, &name).await?;
-    let queues = leadpush::aws::ensure_queues(&sqs, &name, 5, 60).await?;
-    let config = Config::from_lookup(|k| match k {
-        "LEADPUSH_STORE" => Some("dynamodb".into()),
-        "LEADPUSH_QUEUE_URL" => Some(queues.queue_url.clone()),
-        "LEADPUSH_ALLOW_PRIVATE_TARGETS" => Some("1".into()),
-        _ => None,
-    })?;
-    let ctx = AppContext::new(
-        Arc::new(DynamoStore::new(dynamo, &name)),
-        Arc::new(SqsQueue::new(sqs, &queues.queue_url)),
-        config,
-    )?;
+    let moto_ctx = moto_context(moto, &counter, "bench-deliver", &[("LEADPUSH_ALLOW_PRIVATE_TARGETS", "1")]).await?;
+    let (ctx, queue_url) = (moto_ctx.ctx, moto_ctx.queue_url);
     const M: usize = 100;
     let fast = receiver(Duration::ZERO, M).await?;
     let now = Timestamp::now();
@@ -180,7 +163,7 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
     // Run the fan-out stages (not counted) until only Deliver messages are left.
     let mut deliver = Vec::new();
     for _ in 0..20 {
-        let (attempts, other): (Vec<SqsMessage>, Vec<SqsMessage>) = receive(&plain_sqs, &queues.queue_url, usize::MAX)
+        let (attempts, other): (Vec<SqsMessage>, Vec<SqsMessage>) = receive(&plain_sqs, &queue_url, usize::MAX)
             .await?
             .records
             .into_iter()

@@ -9,17 +9,13 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use futures_util::future::join_all;
 use leadpush::api::{self, Function};
-use leadpush::config::Config;
-use leadpush::context::AppContext;
 use leadpush::domain::campaign::{Campaign, LeadSource};
 use leadpush::domain::workspace::CredentialKind;
-use leadpush::queue::sqs::SqsQueue;
 use leadpush::repo::{campaigns, workspaces};
-use leadpush::store::dynamodb::DynamoStore;
 use leadpush::time::Timestamp;
 use tower::ServiceExt;
 
-use crate::aws_counter::{CallCounter, clients, summary};
+use crate::aws_counter::{CallCounter, moto_context, summary};
 use crate::server::{Server, ingest_body};
 use crate::table::Row;
 
@@ -128,21 +124,7 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
 
     // AWS: count the calls of one 1000-lead request, in process, against moto.
     let counter = CallCounter::default();
-    let (dynamo, sqs) = clients(moto, &counter).await;
-    let table = format!("bench-ingest-{}", std::process::id());
-    leadpush::aws::ensure_table(&dynamo, &table).await?;
-    let queues = leadpush::aws::ensure_queues(&sqs, &format!("bench-ingest-{}", std::process::id()), 5, 60).await?;
-    let config = Config::from_lookup(|name| match name {
-        "LEADPUSH_STORE" => Some("dynamodb".into()),
-        "LEADPUSH_QUEUE_URL" => Some(queues.queue_url.clone()),
-        "LEADPUSH_TABLE" => Some(table.clone()),
-        _ => None,
-    })?;
-    let ctx = AppContext::new(
-        Arc::new(DynamoStore::new(dynamo, &table)),
-        Arc::new(SqsQueue::new(sqs, &queues.queue_url)),
-        config,
-    )?;
+    let ctx = moto_context(moto, &counter, "bench-ingest", &[]).await?.ctx;
     let now = Timestamp::now();
     let ws = workspaces::create_workspace(&*ctx.store, "bench", now).await?;
     let (_, token) = workspaces::issue_credential(&*ctx.store, &ws.id, CredentialKind::WebhookToken, now).await?;

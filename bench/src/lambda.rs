@@ -5,23 +5,18 @@
 //! sizes beside the floor's. Also `leadpush-bench invoke`, behind `make invoke`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use leadpush::config::Config;
-use leadpush::context::AppContext;
 use leadpush::domain::campaign::{Campaign, LeadSource};
 use leadpush::domain::lead::{Lead, LeadFields};
 use leadpush::domain::workspace::CredentialKind;
-use leadpush::queue::sqs::SqsQueue;
 use leadpush::repo::{campaigns, leads, workspaces};
-use leadpush::store::dynamodb::DynamoStore;
 use leadpush::time::Timestamp;
 use serde_json::{Value, json};
 
-use crate::aws_counter::{CallCounter, clients};
+use crate::aws_counter::{CallCounter, MotoContext, moto_context};
 use crate::runtime_api::{Instance, Outcome};
 use crate::server::{ingest_body, median};
 use crate::table::Row;
@@ -45,21 +40,8 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new(moto: &str, name: &str) -> anyhow::Result<Fixture> {
-        let (dynamo, sqs) = clients(moto, &CallCounter::default()).await;
-        let table = format!("{name}-{}", std::process::id());
-        leadpush::aws::ensure_table(&dynamo, &table).await?;
-        let queues = leadpush::aws::ensure_queues(&sqs, &table, 10, 360).await?;
-        let config = Config::from_lookup(|n| match n {
-            "LEADPUSH_STORE" => Some("dynamodb".into()),
-            "LEADPUSH_QUEUE_URL" => Some(queues.queue_url.clone()),
-            "LEADPUSH_TABLE" => Some(table.clone()),
-            _ => None,
-        })?;
-        let ctx = AppContext::new(
-            Arc::new(DynamoStore::new(dynamo.clone(), &table)),
-            Arc::new(SqsQueue::new(sqs.clone(), &queues.queue_url)),
-            config,
-        )?;
+        let MotoContext { ctx, dynamo, sqs, table, queue_url } =
+            moto_context(moto, &CallCounter::default(), name, &[]).await?;
         let store = &*ctx.store;
         let now = Timestamp::now();
         let ws = workspaces::create_workspace(store, "Lambda", now).await?;
@@ -84,7 +66,7 @@ impl Fixture {
             ("AWS_SESSION_TOKEN", "bench"),
             ("LEADPUSH_STORE", "dynamodb"),
             ("LEADPUSH_TABLE", &table),
-            ("LEADPUSH_QUEUE_URL", &queues.queue_url),
+            ("LEADPUSH_QUEUE_URL", &queue_url),
             ("LEADPUSH_LOG", "info"),
         ];
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
@@ -97,16 +79,7 @@ impl Fixture {
             ("${LEAD_ID}", lead.id.clone()),
             ("${WORKSPACE_ID}", ws.id.clone()),
         ];
-        Ok(Fixture {
-            env,
-            vars,
-            dynamo,
-            sqs,
-            table,
-            queue_url: queues.queue_url,
-            lead_id: lead.id,
-            workspace_id: ws.id,
-        })
+        Ok(Fixture { env, vars, dynamo, sqs, table, queue_url, lead_id: lead.id, workspace_id: ws.id })
     }
 
     /// A sample event from `events/` with its placeholders filled.
