@@ -69,8 +69,12 @@ CREATE INDEX IF NOT EXISTS queue_receipt ON queue_messages (receipt) WHERE recei
 
 /// Connections in the pool. SQLite allows one writer at a time anyway.
 const POOL_SIZE: u32 = 4;
-/// Page cache per connection. The default 2 MB thrashes once the lead table outgrows it.
+/// Page cache per reading connection. The default 2 MB thrashes once the lead table outgrows it.
 const CACHE_KIB: u32 = 8 * 1024;
+/// Page cache of the one writing connection. Every ingest touches index pages all over
+/// the file (email and LinkedIn lookups); they stay cached between transactions because no
+/// other connection of this process writes (which would make SQLite drop the cache).
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
 /// How often the background thread moves the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// Past this size a checkpoint waits for readers on old snapshots (TRUNCATE), so the next
@@ -283,17 +287,33 @@ fn migrate_email_lookups(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     tx.commit()
 }
 
-/// A small pool of connections to one database file.
+/// How every connection is set up. WAL lets readers run beside the one writer;
+/// busy_timeout makes concurrent writers (another process included) wait instead of
+/// failing. Checkpoints run in the background (see `checkpointer`), not inside some
+/// request's commit.
+fn configure(c: &Connection, policy: WalPolicy, cache_kib: u32) -> Result<(), rusqlite::Error> {
+    c.busy_timeout(Duration::from_secs(30))?;
+    c.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+         PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{cache_kib};
+         PRAGMA journal_size_limit = {};",
+        policy.size_limit
+    ))
+}
+
+/// A small pool of reading connections to one database file, and one writing connection.
 #[derive(Clone)]
 pub struct EmbeddedDb {
     pool: Pool<SqliteConnectionManager>,
     path: PathBuf,
     /// Keeps the checkpoint thread running while any clone of this handle exists.
     _alive: std::sync::Arc<()>,
-    /// One write transaction at a time in this process, queued fairly. Without it,
-    /// concurrent writers meet SQLite's busy handler, which polls with sleeps of up to
-    /// 100 ms instead of waking the next writer: 4 ingest senders were slower than 1.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The one connection this process writes through, one transaction at a time, queued
+    /// fairly. Concurrent writers used to meet SQLite's busy handler, which polls with
+    /// sleeps of up to 100 ms instead of waking the next writer (4 ingest senders were
+    /// slower than 1); and writes from pooled connections in turn made each one drop its
+    /// page cache, so every ingest re-read thousands of index pages (2,500 `pread`s).
+    writer: std::sync::Arc<tokio::sync::Mutex<Connection>>,
 }
 
 impl EmbeddedDb {
@@ -306,27 +326,19 @@ impl EmbeddedDb {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| EmbeddedError::DataDir { path: data_dir.to_path_buf(), source })?;
         let path = data_dir.join(DB_FILE);
-        let manager = SqliteConnectionManager::file(&path).with_init(move |c: &mut Connection| {
-            // WAL lets readers run beside the one writer; busy_timeout makes concurrent
-            // writers (another process included) wait instead of failing. Checkpoints run
-            // in the background (see `checkpointer`), not inside some request's commit.
-            c.busy_timeout(Duration::from_secs(30))?;
-            c.execute_batch(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-                 PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{CACHE_KIB};
-                 PRAGMA journal_size_limit = {};",
-                policy.size_limit
-            ))
-        });
+        let manager =
+            SqliteConnectionManager::file(&path).with_init(move |c: &mut Connection| configure(c, policy, CACHE_KIB));
         let pool = Pool::builder().max_size(POOL_SIZE).connection_timeout(Duration::from_secs(30)).build(manager)?;
         let mut conn = pool.get()?;
         migrate(&mut conn)?;
         conn.execute_batch(SCHEMA)?;
         migrate_email_lookups(&mut conn)?;
         drop(conn);
+        let writer = Connection::open(&path)?;
+        configure(&writer, policy, WRITER_CACHE_KIB)?;
         let alive = std::sync::Arc::new(());
         checkpointer(path.clone(), policy, std::sync::Arc::downgrade(&alive));
-        Ok(Self { pool, path, _alive: alive, writer: Default::default() })
+        Ok(Self { pool, path, _alive: alive, writer: std::sync::Arc::new(tokio::sync::Mutex::new(writer)) })
     }
 
     pub fn path(&self) -> &Path {
@@ -349,6 +361,22 @@ impl EmbeddedDb {
         .map_err(|e| E::from(EmbeddedError::Join(e.to_string())))?
     }
 
+    /// Runs a point read (a few rows by key) on the calling thread when a connection is
+    /// free, else like [`Self::run`]. Handing a read to a blocking thread and back costs
+    /// more than the read itself: futex wake-ups and pool waits were most of a feedback
+    /// event's time. Scans and writes always go through `run`/`write`.
+    pub async fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<EmbeddedError> + Send + 'static,
+        F: FnOnce(&mut PooledConnection<SqliteConnectionManager>) -> Result<T, E> + Send + 'static,
+    {
+        match self.pool.try_get() {
+            Some(mut conn) => work(&mut conn),
+            None => self.run(work).await,
+        }
+    }
+
     /// Runs blocking work inside an immediate (write-locking) transaction, committed on `Ok`.
     pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
@@ -358,8 +386,8 @@ impl EmbeddedDb {
     {
         // Waiting here costs no blocking thread and no connection; other processes (the
         // admin CLI) and the checkpointer are still ordered by SQLite's own lock.
-        let _turn = self.writer.lock().await;
-        self.run(move |conn| {
+        let mut conn = self.writer.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || {
             // Immediate: take the write lock up front so two writers never deadlock upgrading.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(EmbeddedError::from)?;
             let out = work(&tx)?;
@@ -367,6 +395,7 @@ impl EmbeddedDb {
             Ok(out)
         })
         .await
+        .map_err(|e| E::from(EmbeddedError::Join(e.to_string())))?
     }
 }
 
