@@ -30,7 +30,7 @@ pub enum EmbeddedError {
 /// of the text primary key, and each index is keyed by a 64-bit hash of its partition (the
 /// query re-checks the text), so entries are small and a batch of random inserts (email and
 /// LinkedIn lookups) dirties far fewer pages. Rows are upserted in place (stable rowids).
-const SCHEMA: &str = "
+pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
     pk TEXT NOT NULL,
