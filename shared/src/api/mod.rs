@@ -302,6 +302,39 @@ mod tests {
         }
     }
 
+    /// `docs/openapi.json`, which `/openapi.json` serves, is the document the routes
+    /// generate (with every capability). `LEADPUSH_WRITE_OPENAPI=1` (or `make openapi`)
+    /// rewrites it.
+    #[cfg(all(feature = "enrich", feature = "workflow"))]
+    #[test]
+    fn the_served_openapi_document_is_the_one_the_routes_generate() {
+        let generated = serde_json::to_string_pretty(&openapi()).unwrap() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+        if std::env::var_os("LEADPUSH_WRITE_OPENAPI").is_some_and(|v| v == "1") {
+            std::fs::write(path, &generated).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        if committed != generated {
+            let line = committed.lines().zip(generated.lines()).position(|(a, b)| a != b);
+            let at = line.map_or("its end".to_owned(), |n| format!("line {}", n + 1));
+            panic!(
+                "docs/openapi.json is out of date (first difference at {at}): the routes changed. \
+                 Run `make openapi` (or `LEADPUSH_WRITE_OPENAPI=1 cargo test -p leadpush --lib \
+                 the_served_openapi_document`) and commit it."
+            );
+        }
+        // Served compacted: the bytes `Json(openapi())` gave before it was committed.
+        assert_eq!(docs::compact_json(docs::OPENAPI_DOCUMENT), serde_json::to_string(&openapi()).unwrap());
+    }
+
+    #[test]
+    fn compact_json_removes_only_the_whitespace_outside_strings() {
+        let value = serde_json::json!({"a b": [1, {"c": "x \" \\\" y\n", "d": null}], "e": "\\", "f": " "});
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        assert_eq!(docs::compact_json(&pretty), serde_json::to_string(&value).unwrap());
+    }
+
     #[test]
     fn every_function_crate_is_known_and_deployed() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
