@@ -23,7 +23,7 @@ CHROMIUM    ?= /usr/bin/chromium
 MAX_BOOTSTRAP_MB ?= 8
 BOOTSTRAP_SIZE_EXEMPT := dispatcher enrich
 
-.PHONY: help run test test-rust test-console console-screenshots console-vendor chromium lint build bench invoke deploy clean
+.PHONY: help run test test-rust test-console console-screenshots console-vendor chromium lint openapi build bench invoke deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ lint: $(VENV)/.installed ## cfn-lint, rustfmt and clippy (warnings are errors)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p leadpush --no-default-features -- -D warnings  # the library as Lambdas build it
+
+openapi: ## Regenerate docs/openapi.json (served at /openapi.json) from the routes
+	LEADPUSH_WRITE_OPENAPI=1 cargo test -q -p leadpush --lib the_served_openapi_document
 
 build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/lambda/<fn>/bootstrap), size-checked
 	rustup target add aarch64-unknown-linux-gnu

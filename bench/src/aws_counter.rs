@@ -37,12 +37,14 @@ impl Intercept for CallCounter {
 
 /// Clients pointed at moto that count their calls into `counter`.
 pub async fn clients(moto: &str, counter: &CallCounter) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
-    let sdk = leadpush::tls::aws_config_loader()
-        .endpoint_url(moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("bench", "bench", None, None, "bench"))
-        .load()
-        .await;
+    // Built as on Lambda, from an environment of region, credentials and endpoint.
+    let sdk = leadpush::aws::sdk_config_from(|name| match name {
+        "AWS_ENDPOINT_URL" => Some(moto.to_owned()),
+        "AWS_REGION" => Some("us-east-1".into()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("bench".into()),
+        _ => None,
+    })
+    .expect("an SDK config for moto");
     let dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
     let sqs = aws_sdk_sqs::config::Builder::from(&sdk).interceptor(counter.clone()).build();
     (aws_sdk_dynamodb::Client::from_conf(dynamo), aws_sdk_sqs::Client::from_conf(sqs))

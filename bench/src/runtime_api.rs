@@ -1,7 +1,8 @@
 //! A local Lambda Runtime API: the three endpoints a custom runtime polls and answers
 //! (`/runtime/invocation/next`, `/{id}/response`, `/{id}/error`, plus `/init/error`).
 //! `make bench` and `make invoke` run the real bootstrap against it, so a function can be
-//! timed and invoked on this machine without Docker or `sam local`.
+//! timed and invoked on this machine without Docker or `sam local`; `tests/lambda_runtime.rs`
+//! (in `make test`) runs `leadpush::lambda::run_http` against it in process.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,21 +45,23 @@ struct Shared {
     init_error: watch::Sender<Option<String>>,
 }
 
-/// One bootstrap process and the Runtime API it polls.
-pub struct Instance {
-    child: Child,
+/// The Runtime API, serving on a free loopback port: events go in through `invoke`. A
+/// runtime polls it at `addr` (a bootstrap process as `Instance`, or
+/// `leadpush::lambda::run_http` in process as `tests/lambda_runtime.rs` does).
+pub struct RuntimeApi {
+    pub addr: SocketAddr,
     send: mpsc::Sender<Invocation>,
     shared: Arc<Shared>,
-    log: PathBuf,
-    /// From spawning the process to its first `/next` poll.
-    pub init: Duration,
     next_id: u64,
 }
 
-impl Instance {
-    /// Spawns `bootstrap` with a Lambda-like environment (cleared, then the runtime's own
-    /// variables and `env`), and waits for its first poll. Its stderr goes to `log`.
-    pub async fn start(bootstrap: &Path, function: &str, env: &[(String, String)], log: &Path) -> anyhow::Result<Self> {
+impl RuntimeApi {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(std::net::TcpListener::bind("127.0.0.1:0")?).await
+    }
+
+    /// On a listener bound beforehand (so its address can be known before a runtime exists).
+    pub async fn start_on(listener: std::net::TcpListener) -> anyhow::Result<Self> {
         let (send, recv) = mpsc::channel(16);
         let shared = Arc::new(Shared {
             queue: tokio::sync::Mutex::new(recv),
@@ -66,48 +69,112 @@ impl Instance {
             first_poll: watch::channel(None).0,
             init_error: watch::channel(None).0,
         });
-        let addr = serve(shared.clone()).await?;
-        let mut first_poll = shared.first_poll.subscribe();
-        let mut init_error = shared.init_error.subscribe();
+        let addr = serve(listener, shared.clone())?;
+        Ok(Self { addr, send, shared, next_id: 0 })
+    }
+}
+
+/// The Lambda variables a runtime polling the Runtime API at `addr` reads at start.
+pub fn lambda_env(addr: SocketAddr, function: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", addr.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "local".into()),
+        ("LAMBDA_TASK_ROOT", "/var/task".into()),
+    ]
+}
+
+impl RuntimeApi {
+    /// Waits until the runtime polls for the first time (`Ok(instant)`), reports an init
+    /// error (`Err`), or `check` (called every 20 ms, e.g. whether a process died) fails.
+    pub async fn wait_first_poll(&self, mut check: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Instant> {
+        let mut first_poll = self.shared.first_poll.subscribe();
+        let mut init_error = self.shared.init_error.subscribe();
+        let deadline = tokio::time::sleep(INIT_TIMEOUT);
+        tokio::pin!(deadline);
+        loop {
+            if let Some(at) = *first_poll.borrow() {
+                return Ok(at);
+            }
+            check()?;
+            tokio::select! {
+                _ = first_poll.changed() => {}
+                _ = init_error.changed() => {
+                    let error = init_error.borrow().clone().unwrap_or_default();
+                    anyhow::bail!("init error reported: {error}");
+                }
+                // The process may die without polling: look again shortly.
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = &mut deadline => anyhow::bail!("no poll within {INIT_TIMEOUT:?}"),
+            }
+        }
+    }
+
+    /// Sends one event and waits for the function's answer (`None` after `INVOKE_TIMEOUT`).
+    pub async fn invoke(&mut self, event: &Value) -> anyhow::Result<Option<Outcome>> {
+        self.next_id += 1;
+        let (done, answer) = oneshot::channel();
+        let id = format!("00000000-0000-4000-8000-{:012}", self.next_id);
+        self.send.send(Invocation { id, event: Bytes::from(serde_json::to_vec(event)?), done }).await?;
+        match tokio::time::timeout(INVOKE_TIMEOUT, answer).await {
+            Ok(Ok(outcome)) => Ok(Some(outcome)),
+            Ok(Err(_)) => anyhow::bail!("the Runtime API dropped the invocation"),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        // Unblock a handler still waiting in `/next`.
+        self.shared.waiting.lock().map(|mut w| w.clear()).ok();
+    }
+}
+
+/// One bootstrap process and the Runtime API it polls.
+pub struct Instance {
+    child: Child,
+    api: RuntimeApi,
+    log: PathBuf,
+    /// From spawning the process to its first `/next` poll.
+    pub init: Duration,
+}
+
+impl Instance {
+    /// Spawns `bootstrap` with a Lambda-like environment (cleared, then the runtime's own
+    /// variables and `env`), and waits for its first poll. Its stderr goes to `log`.
+    pub async fn start(bootstrap: &Path, function: &str, env: &[(String, String)], log: &Path) -> anyhow::Result<Self> {
+        let api = RuntimeApi::start().await?;
         let stderr = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let started = Instant::now();
         let child = Command::new(bootstrap)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
-            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", function)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .env("LAMBDA_TASK_ROOT", "/var/task")
+            .envs(lambda_env(api.addr, function))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .with_context(|| format!("starting {}", bootstrap.display()))?;
-        let mut instance = Instance { child, send, shared, log: log.to_owned(), init: Duration::ZERO, next_id: 0 };
-        let deadline = tokio::time::sleep(INIT_TIMEOUT);
-        tokio::pin!(deadline);
-        loop {
-            if let Some(at) = *first_poll.borrow() {
+        let mut instance = Instance { child, api, log: log.to_owned(), init: Duration::ZERO };
+        let child = &mut instance.child;
+        let polled = instance
+            .api
+            .wait_first_poll(|| match child.try_wait()? {
+                Some(status) => anyhow::bail!("exited during init ({status})"),
+                None => Ok(()),
+            })
+            .await;
+        match polled {
+            Ok(at) => {
                 instance.init = at - started;
-                return Ok(instance);
+                Ok(instance)
             }
-            if let Some(status) = instance.child.try_wait()? {
-                anyhow::bail!("{function} exited during init ({status}):\n{}", instance.log_tail());
-            }
-            tokio::select! {
-                _ = first_poll.changed() => {}
-                _ = init_error.changed() => {
-                    let error = init_error.borrow().clone().unwrap_or_default();
-                    anyhow::bail!("{function} reported an init error: {error}\n{}", instance.log_tail());
-                }
-                // The process may die without polling: look again shortly.
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = &mut deadline => anyhow::bail!("{function} did not poll within {INIT_TIMEOUT:?}:\n{}", instance.log_tail()),
-            }
+            Err(e) => anyhow::bail!("{function}: {e}:\n{}", instance.log_tail()),
         }
     }
 
@@ -118,14 +185,9 @@ impl Instance {
 
     /// Sends one event and waits for the function's answer.
     pub async fn invoke(&mut self, event: &Value) -> anyhow::Result<Outcome> {
-        self.next_id += 1;
-        let (done, answer) = oneshot::channel();
-        let id = format!("00000000-0000-4000-8000-{:012}", self.next_id);
-        self.send.send(Invocation { id, event: Bytes::from(serde_json::to_vec(event)?), done }).await?;
-        match tokio::time::timeout(INVOKE_TIMEOUT, answer).await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(_)) => anyhow::bail!("the Runtime API dropped the invocation"),
-            Err(_) => {
+        match self.api.invoke(event).await? {
+            Some(outcome) => Ok(outcome),
+            None => {
                 let exited = self.child.try_wait()?.map(|s| format!(" (exited: {s})")).unwrap_or_default();
                 anyhow::bail!("no answer within {INVOKE_TIMEOUT:?}{exited}:\n{}", self.log_tail())
             }
@@ -144,8 +206,6 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Unblock a handler still waiting in `/next`.
-        self.shared.waiting.lock().map(|mut w| w.clear()).ok();
     }
 }
 
@@ -159,14 +219,15 @@ pub fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     Ok(kb / 1024.0)
 }
 
-async fn serve(shared: Arc<Shared>) -> anyhow::Result<SocketAddr> {
+fn serve(listener: std::net::TcpListener, shared: Arc<Shared>) -> anyhow::Result<SocketAddr> {
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
         .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
         .with_state(shared);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

@@ -1,12 +1,17 @@
 //! AWS clients and the provisioning `leadpush init-aws` runs against `AWS_ENDPOINT_URL`
 //! (moto locally); on AWS, `template.yaml` creates the same resources.
 
-use aws_config::SdkConfig;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_types::SdkConfig;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 use crate::store::Index;
 
@@ -18,9 +23,96 @@ fn err<E: std::error::Error>(what: &str) -> impl FnOnce(E) -> ProvisionError + '
     move |e| ProvisionError(format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
 }
 
-/// SDK configuration from the environment (`AWS_ENDPOINT_URL`, region, credentials).
-pub async fn sdk_config() -> SdkConfig {
-    crate::tls::aws_config_loader().load().await
+/// The AWS configuration the environment lacks; names the variables to set.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AwsConfigError {
+    #[error("AWS region missing: set AWS_REGION (Lambda sets it)")]
+    MissingRegion,
+    #[error(
+        "AWS credentials missing: set {0} (Lambda sets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN)"
+    )]
+    MissingCredentials(&'static str),
+}
+
+impl From<AwsConfigError> for ProvisionError {
+    fn from(e: AwsConfigError) -> Self {
+        ProvisionError(e.to_string())
+    }
+}
+
+/// The services whose endpoint an `AWS_ENDPOINT_URL_<SERVICE>` variable may override,
+/// by the SDK's service id.
+const SERVICES: [&str; 2] = ["DynamoDB", "SQS"];
+
+/// What the SDK connects to when AWS's own endpoints are not wanted: the per-service
+/// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS`, read when the config was built.
+#[derive(Debug, Default)]
+struct ServiceEndpoints(BTreeMap<&'static str, String>);
+
+impl LoadServiceConfig for ServiceEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        (key.env() == "AWS_ENDPOINT_URL").then(|| self.0.get(key.service_id()).cloned()).flatten()
+    }
+}
+
+/// The SDK configuration of a Lambda, from its environment only, as `lookup` returns
+/// it: region (`AWS_REGION`, else `AWS_DEFAULT_REGION`), credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`) and endpoints (`AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SQS`, all ignored when
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`). Lambda provides exactly these, so the
+/// default chain of aws-config (profiles, SSO, web identity, IMDS: about 1 MiB of every
+/// bootstrap) is not linked. The rest is aws-config's defaults: standard retries,
+/// 3.1 s connect timeout, stalled-stream protection, a lazy identity cache.
+pub fn sdk_config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, AwsConfigError> {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    use aws_sdk_dynamodb::config::{IdentityCache, SharedAsyncSleep, StalledStreamProtectionConfig};
+
+    let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).ok_or(AwsConfigError::MissingRegion)?;
+    let key_id = var("AWS_ACCESS_KEY_ID").ok_or(AwsConfigError::MissingCredentials("AWS_ACCESS_KEY_ID"))?;
+    let secret = var("AWS_SECRET_ACCESS_KEY").ok_or(AwsConfigError::MissingCredentials("AWS_SECRET_ACCESS_KEY"))?;
+    let credentials = Credentials::new(key_id, secret, var("AWS_SESSION_TOKEN"), None, "Environment");
+
+    let ignore_endpoints = var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mut endpoints = ServiceEndpoints::default();
+    if !ignore_endpoints {
+        for service in SERVICES {
+            if let Some(url) = var(&format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase())) {
+                endpoints.0.insert(service, url);
+            }
+        }
+    }
+    let endpoint_url = var("AWS_ENDPOINT_URL").filter(|_| !ignore_endpoints);
+
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .identity_cache(IdentityCache::lazy().build())
+        .service_config(endpoints)
+        .http_client(crate::tls::aws_http_client())
+        .sleep_impl(SharedAsyncSleep::new(aws_smithy_async::rt::sleep::TokioSleep::new()))
+        .time_source(aws_smithy_async::time::SharedTimeSource::default())
+        .retry_config(RetryConfig::standard())
+        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_millis(3100)).build())
+        .stalled_stream_protection(StalledStreamProtectionConfig::enabled().build());
+    builder.set_endpoint_url(endpoint_url);
+    Ok(builder.build())
+}
+
+/// SDK configuration from the process environment (see `sdk_config_from`). With the
+/// `aws-profiles` feature (the CLI), aws-config's default chain instead, so an
+/// operator's shell profile or SSO session works too.
+pub async fn sdk_config() -> Result<SdkConfig, AwsConfigError> {
+    #[cfg(feature = "aws-profiles")]
+    {
+        Ok(crate::tls::aws_config_loader().load().await)
+    }
+    #[cfg(not(feature = "aws-profiles"))]
+    {
+        sdk_config_from(|name| std::env::var(name).ok())
+    }
 }
 
 /// The DynamoDB client: adaptive retries (client-side rate limiting once throttled, so a
@@ -156,7 +248,7 @@ pub struct Provisioned {
 
 /// Creates the table and the queues from the environment's SDK configuration.
 pub async fn provision(table: &str, queue: &str, max_receives: u32) -> Result<Provisioned, ProvisionError> {
-    let sdk = sdk_config().await;
+    let sdk = sdk_config().await?;
     ensure_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await?;
     let urls = ensure_queues(&aws_sdk_sqs::Client::new(&sdk), queue, max_receives, WORK_QUEUE_VISIBILITY_SECS).await?;
     Ok(Provisioned { table: table.to_owned(), queue_url: urls.queue_url, dlq_url: urls.dlq_url })
@@ -255,5 +347,89 @@ mod template_tests {
     fn the_sweep_message_is_a_task_the_dispatcher_runs() {
         let task: crate::dispatch::Task = serde_json::from_str(r#"{"task":"sweep"}"#).unwrap();
         assert_eq!(task, crate::dispatch::Task::Sweep);
+    }
+}
+
+#[cfg(test)]
+mod sdk_config_tests {
+    use aws_sdk_dynamodb::config::ProvideCredentials;
+    use aws_types::service_config::ServiceConfigKey;
+
+    use super::{AwsConfigError, sdk_config_from};
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    const LAMBDA: [(&str, &str); 4] = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_SESSION_TOKEN", "token"),
+    ];
+
+    fn endpoint_of(sdk: &aws_types::SdkConfig, service: &str) -> Option<String> {
+        let key =
+            ServiceConfigKey::builder().service_id(service).env("AWS_ENDPOINT_URL").profile("endpoint_url").build();
+        sdk.service_config().and_then(|c| c.load_config(key.unwrap()))
+    }
+
+    #[tokio::test]
+    async fn a_lambda_environment_gives_region_session_credentials_and_aws_endpoints() {
+        let sdk = sdk_config_from(lookup(&LAMBDA)).unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), None);
+        assert_eq!(endpoint_of(&sdk, "DynamoDB"), None);
+        let credentials = sdk.credentials_provider().unwrap().provide_credentials().await.unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(credentials.secret_access_key(), "secret");
+        assert_eq!(credentials.session_token(), Some("token"));
+        assert!(sdk.http_client().is_some() && sdk.sleep_impl().is_some() && sdk.time_source().is_some());
+        assert!(sdk.behavior_version().is_some() && sdk.retry_config().is_some());
+    }
+
+    #[test]
+    fn endpoint_urls_apply_to_every_service_or_one_unless_ignored() {
+        let vars = [
+            LAMBDA.as_slice(),
+            &[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"), ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9324")],
+        ]
+        .concat();
+        let sdk = sdk_config_from(lookup(&vars)).unwrap();
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert_eq!(endpoint_of(&sdk, "SQS").as_deref(), Some("http://127.0.0.1:9324"));
+        assert_eq!(endpoint_of(&sdk, "DynamoDB"), None, "DynamoDB falls back to AWS_ENDPOINT_URL");
+
+        let ignored = [vars.as_slice(), &[("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")]].concat();
+        let sdk = sdk_config_from(lookup(&ignored)).unwrap();
+        assert_eq!((sdk.endpoint_url(), endpoint_of(&sdk, "SQS")), (None, None));
+    }
+
+    #[tokio::test]
+    async fn the_default_region_stands_in_and_the_session_token_is_optional() {
+        let vars = [
+            ("AWS_DEFAULT_REGION", "us-east-2"),
+            ("AWS_ACCESS_KEY_ID", "id"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_REGION", " "),
+        ];
+        let sdk = sdk_config_from(lookup(&vars)).unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-2"));
+        let credentials = sdk.credentials_provider().unwrap().provide_credentials().await.unwrap();
+        assert_eq!(credentials.session_token(), None);
+    }
+
+    #[test]
+    fn a_missing_region_or_credential_is_an_error_naming_the_variable() {
+        let without = |name: &str| {
+            let vars: Vec<_> = LAMBDA.iter().copied().filter(|(k, _)| *k != name).collect();
+            sdk_config_from(lookup(&vars)).err()
+        };
+        assert_eq!(without("AWS_REGION"), Some(AwsConfigError::MissingRegion));
+        assert_eq!(without("AWS_ACCESS_KEY_ID"), Some(AwsConfigError::MissingCredentials("AWS_ACCESS_KEY_ID")));
+        let message = without("AWS_SECRET_ACCESS_KEY").unwrap().to_string();
+        assert!(message.contains("set AWS_SECRET_ACCESS_KEY"), "{message}");
+        assert!(without("AWS_SESSION_TOKEN").is_none());
+        assert!(without("AWS_REGION").unwrap().to_string().contains("AWS_REGION"));
     }
 }

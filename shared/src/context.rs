@@ -38,6 +38,8 @@ pub enum StartupError {
     Embedded(#[from] crate::embedded::EmbeddedError),
     #[error("{0}")]
     Unsupported(String),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsConfigError),
     #[error("moving stored items to the current key layout: {0}")]
     Migrate(#[from] crate::store::StoreError),
 }
@@ -70,7 +72,7 @@ impl AppContext {
     pub async fn from_config(config: Config) -> Result<Self, StartupError> {
         match config.store {
             StoreKind::Aws => {
-                let sdk = crate::aws::sdk_config().await;
+                let sdk = crate::aws::sdk_config().await?;
                 let store = crate::store::dynamodb::DynamoStore::new(crate::aws::dynamodb_client(&sdk), &config.table);
                 let queue_url = config.queue_url.clone().unwrap_or_default();
                 let queue = crate::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
@@ -115,7 +117,7 @@ impl AppContext {
                         "--dlq-url is required with dynamodb (the stack's DeadLetterQueueUrl)".into(),
                     )
                 })?;
-                let sdk = crate::aws::sdk_config().await;
+                let sdk = crate::aws::sdk_config().await?;
                 Ok(Arc::new(crate::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)))
             }
             StoreKind::Embedded => Self::embedded_dead_letter_queue(config),

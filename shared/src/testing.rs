@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aws_config::{Region, SdkConfig};
+use aws_types::SdkConfig;
 
 use crate::store::Store;
 use crate::store::dynamodb::DynamoStore;
@@ -19,12 +19,14 @@ pub async fn moto_config() -> SdkConfig {
     let url = std::env::var(MOTO_ENV).unwrap_or_else(|_| {
         panic!("{MOTO_ENV} is not set: run the suite with `make test`, which starts a moto server and sets it")
     });
-    crate::tls::aws_config_loader()
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
-        .load()
-        .await
+    // The Lambda path: an environment of region, credentials and endpoint.
+    crate::aws::sdk_config_from(|name| match name {
+        "AWS_ENDPOINT_URL" => Some(url.clone()),
+        "AWS_REGION" => Some("us-east-1".into()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".into()),
+        _ => None,
+    })
+    .expect("moto SDK config")
 }
 
 /// A fresh table on moto.

@@ -23,7 +23,8 @@ pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
-/// The AWS SDK's configuration loader, with `aws_http_client`.
+/// aws-config's configuration loader (the CLI's default chain), with `aws_http_client`.
+#[cfg(feature = "aws-profiles")]
 pub fn aws_config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_http_client())
 }

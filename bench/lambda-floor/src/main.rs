@@ -2,14 +2,12 @@
 //! as a Leadpush function, built the same way, answering every request without work.
 //! Its init time, memory and size are what any function of this stack costs.
 
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    // The same HTTPS client as a Leadpush function (rustls with ring).
-    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(client).load().await;
+    // The same SDK configuration as a Leadpush function: the environment, rustls with ring.
+    let sdk = leadpush::aws::sdk_config().await?;
     let clients = (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk));
     lambda_http::run(service_fn(move |_: Request| {
         let _ = &clients;

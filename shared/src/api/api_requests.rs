@@ -7,7 +7,7 @@ use axum::extract::State;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};

@@ -124,6 +124,35 @@ pub fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The document generated from every route group (`api::openapi`), committed as
+/// `docs/openapi.json` and served from there: building it at run time would link every
+/// handler into the platform function. `api::tests` fails when it is out of date.
+pub const OPENAPI_DOCUMENT: &str = include_str!("../../../docs/openapi.json");
+
+/// `text` (JSON as `serde_json` pretty-prints it) without the whitespace outside strings:
+/// exactly what `serde_json::to_string` gives for the same value.
+pub fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else {
+                in_string = c != '"';
+            }
+        } else if c.is_ascii_whitespace() {
+            continue;
+        } else {
+            in_string = c == '"';
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A one-line name: no control characters or bidi overrides (`domain::check_line`), at
 /// least one character that is not a space (names are trimmed, never empty). Lengths are
 /// counted before trimming, as `domain::required_text` counts them.

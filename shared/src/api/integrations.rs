@@ -4,7 +4,7 @@
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};

@@ -2,6 +2,35 @@
 //! serves them all. Routes and the OpenAPI document come from the same declarations
 //! (utoipa-axum), so the spec cannot drift from what is served.
 
+// Both `routes!` below are in scope in every route module declared after them.
+
+/// `utoipa_axum::routes!`, in builds with the `openapi` feature (the CLI, the tests): the
+/// method router and each operation's document and schemas.
+#[cfg(feature = "openapi")]
+macro_rules! routes {
+    ($($tt:tt)*) => { utoipa_axum::routes!($($tt)*) };
+}
+
+/// In the Lambdas (no `openapi` feature): the same method router at the same paths, with
+/// empty operations and no schemas. Building each operation's document, only to drop it,
+/// linked every request and response type's schema code into every bootstrap; the
+/// platform function serves the committed document (`docs::OPENAPI_DOCUMENT`) instead.
+#[cfg(not(feature = "openapi"))]
+macro_rules! routes {
+    ($( $($segment:ident)::+ ),+ $(,)?) => {{
+        use utoipa_axum::PathItemExt as _;
+        let mut paths = utoipa::openapi::path::Paths::new();
+        let mut router = axum::routing::MethodRouter::new();
+        $(
+            let path: String = utoipa_axum::routes!(@path [path()] of $($segment)::+);
+            let methods = utoipa_axum::routes!(@path [methods()] of $($segment)::+);
+            router = methods.iter().fold(router, |router, method| router.on(method.to_method_filter(), $($segment)::+));
+            paths.add_path_operation(&path, methods, utoipa::openapi::path::Operation::new());
+        )+
+        (Vec::new(), paths, router)
+    }};
+}
+
 #[cfg(feature = "workflow")]
 pub mod api_requests;
 pub mod auth;
@@ -33,7 +62,6 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::context::AppContext;
@@ -134,8 +162,10 @@ pub fn enrichment() -> OpenApiRouter<AppContext> {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The OpenAPI document of the whole public API.
+/// The OpenAPI document of the whole public API (as `docs/openapi.json` holds it).
+#[cfg(feature = "openapi")]
 pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
     let mut router = OpenApiRouter::with_openapi(docs::ApiDoc::openapi());
     for function in Function::ALL {
         router = router.merge(function.routes());
@@ -245,6 +275,7 @@ mod tests {
         out
     }
 
+    #[cfg(feature = "openapi")]
     #[test]
     fn template_routers_and_openapi_list_the_same_routes() {
         // The console's static files are not API routes (console::tests checks them).
@@ -265,6 +296,7 @@ mod tests {
         assert_eq!(template.len(), all.len(), "template.yaml routes a path twice");
     }
 
+    #[cfg(feature = "openapi")]
     #[test]
     fn the_document_says_what_the_server_does() {
         let doc = serde_json::to_value(openapi()).unwrap();
@@ -300,6 +332,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `docs/openapi.json`, which `/openapi.json` serves, is the document the routes
+    /// generate (with every capability). `LEADPUSH_WRITE_OPENAPI=1` (or `make openapi`)
+    /// rewrites it.
+    #[cfg(all(feature = "enrich", feature = "workflow", feature = "openapi"))]
+    #[test]
+    fn the_served_openapi_document_is_the_one_the_routes_generate() {
+        let generated = serde_json::to_string_pretty(&openapi()).unwrap() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+        if std::env::var_os("LEADPUSH_WRITE_OPENAPI").is_some_and(|v| v == "1") {
+            std::fs::write(path, &generated).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        if committed != generated {
+            let line = committed.lines().zip(generated.lines()).position(|(a, b)| a != b);
+            let at = line.map_or("its end".to_owned(), |n| format!("line {}", n + 1));
+            panic!(
+                "docs/openapi.json is out of date (first difference at {at}): the routes changed. \
+                 Run `make openapi` (or `LEADPUSH_WRITE_OPENAPI=1 cargo test -p leadpush --lib \
+                 the_served_openapi_document`) and commit it."
+            );
+        }
+        // Served compacted: the bytes `Json(openapi())` gave before it was committed.
+        assert_eq!(docs::compact_json(docs::OPENAPI_DOCUMENT), serde_json::to_string(&openapi()).unwrap());
+    }
+
+    #[test]
+    fn compact_json_removes_only_the_whitespace_outside_strings() {
+        let value = serde_json::json!({"a b": [1, {"c": "x \" \\\" y\n", "d": null}], "e": "\\", "f": " "});
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        assert_eq!(docs::compact_json(&pretty), serde_json::to_string(&value).unwrap());
     }
 
     #[test]

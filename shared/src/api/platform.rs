@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody};
@@ -70,7 +70,10 @@ async fn store_reachable(ctx: &AppContext) -> bool {
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "platform", responses((status = 200, description = "OpenAPI 3.1 document")))]
 async fn openapi_json() -> Response {
-    AxumJson(super::openapi()).into_response()
+    // The committed document (`docs::OPENAPI_DOCUMENT`), compacted once per process.
+    static COMPACT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = COMPACT.get_or_init(|| super::docs::compact_json(super::docs::OPENAPI_DOCUMENT));
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
 }
 
 /// The workspace the API key belongs to.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};

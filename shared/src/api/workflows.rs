@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use serde_json::Value;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};

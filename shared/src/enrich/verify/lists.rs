@@ -1,5 +1,5 @@
 //! The lists behind the offline checks: disposable domains (the `mailchecker` crate's
-//! maintained list), free-mail domains and role mailboxes (shipped in `data/`, sources in
+//! maintained list, embedded as text by `build.rs`), free-mail domains and role mailboxes (shipped in `data/`, sources in
 //! their headers), and the popular domains typo suggestions are made against.
 
 use std::collections::HashSet;
@@ -7,14 +7,14 @@ use std::sync::LazyLock;
 
 static FREE_MAIL: &str = include_str!("data/free_mail_domains.txt");
 static ROLES: &str = include_str!("data/role_accounts.txt");
+static DISPOSABLE: &str = include_str!(concat!(env!("OUT_DIR"), "/disposable_domains.txt"));
 
 fn lines(text: &'static str) -> HashSet<&'static str> {
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
 }
 
 // mailchecker's own check scans its list linearly per call; a set answers in O(1).
-static DISPOSABLE_SET: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| mailchecker::blacklist().into_iter().collect());
+static DISPOSABLE_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| lines(DISPOSABLE));
 static FREE_MAIL_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| lines(FREE_MAIL));
 static ROLE_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| lines(ROLES));
 
