@@ -338,6 +338,8 @@ impl EmbeddedDb {
         drop(conn);
         let conn = Connection::open(&path)?;
         configure(&conn, policy, WRITER_CACHE_KIB)?;
+        // Savepoints of a group (see `group_commit`) journal pages in memory, not a temp file.
+        conn.execute_batch("PRAGMA temp_store = MEMORY;")?;
         let (writer, jobs) = std::sync::mpsc::channel();
         let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = commits.clone();
@@ -460,17 +462,36 @@ fn group_commit(
         let outcome = (|| {
             // Immediate: take the write lock up front (other processes: the admin CLI).
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for run in runs {
-                tx.execute_batch("SAVEPOINT job")?;
-                let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&tx))).unwrap_or(false);
-                tx.execute_batch(if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" })?;
+            let keep = |run: Box<dyn FnOnce(&Transaction<'_>) -> bool + Send>, tx: &Transaction<'_>| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(tx))).unwrap_or(false)
+            };
+            if runs.len() == 1 {
+                // Alone: no savepoint, whose sub-journal copies every page the write
+                // touches (12 % of a 1000-lead ingest); a failure rolls back the transaction.
+                for run in runs {
+                    if !keep(run, &tx) {
+                        tx.rollback()?;
+                        return Ok(false);
+                    }
+                }
+            } else {
+                for run in runs {
+                    tx.execute_batch("SAVEPOINT job")?;
+                    let kept = keep(run, &tx);
+                    tx.execute_batch(if kept { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" })?;
+                }
             }
-            tx.commit()
+            tx.commit().map(|()| true)
         })();
-        let outcome = outcome.map_err(|e| e.to_string());
-        if outcome.is_ok() {
-            commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        let outcome = match outcome {
+            Ok(committed) => {
+                if committed {
+                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        };
         if let Err(e) = &outcome {
             tracing::error!(error = %e, writes = waiting.len(), "a group of writes could not be committed");
         }
@@ -548,6 +569,14 @@ mod tests {
         // The writer goes on after a panic.
         db.write(|tx| insert(tx, "f-after")).await.unwrap();
         assert_eq!(stored(&db).len(), 4);
+        // A lone write (no savepoint) that fails is rolled back with its transaction.
+        let commits = db.commits();
+        let refused = db.write(|tx| {
+            insert(tx, "g-alone")?;
+            Err::<(), _>(EmbeddedError::Join("alone and refused".into()))
+        });
+        assert_eq!(refused.await.unwrap_err().to_string(), "sqlite worker failed: alone and refused");
+        assert_eq!((stored(&db).len(), db.commits()), (4, commits));
     }
 
     #[tokio::test]
