@@ -55,13 +55,51 @@ async fn drive(
     Ok((REQUESTS * LEADS) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// What a floor stores per lead.
+#[derive(Clone, Copy, PartialEq)]
+enum Floor {
+    /// One row keyed by lead id, no index.
+    Bare,
+    /// Our table layout (`leadpush::embedded::SCHEMA`) and keys: the lead row with its
+    /// campaign and workspace listings (sharded) and its email and LinkedIn lookups.
+    SameIndexes,
+}
+
+/// The row of one lead in our table layout, keyed as `repo::leads` keys it.
+fn indexed_row(id: &str, lead: &serde_json::Value) -> Vec<rusqlite::types::Value> {
+    use leadpush::embedded::partition_hash;
+    use leadpush::repo::keys::sharded;
+    use rusqlite::types::Value as V;
+    let text = |s: &str| V::Text(s.to_owned());
+    let mut row = vec![text(&format!("W#ws#LEAD#{id}")), text("LEAD")];
+    let sort = format!("LEAD#{id}");
+    let campaign = sharded(&format!("W#ws#CMP#{}", lead["campaign_id"].as_str().unwrap_or_default()), id);
+    let email = lead["email"].as_str().unwrap_or_default().to_lowercase();
+    let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+    let by_email = sharded(&format!("W#ws#D#{domain}"), &email);
+    let linkedin = lead["linkedin"].as_str().unwrap_or_default().trim_start_matches("https://www.");
+    let by_linkedin = format!("W#ws#L#{linkedin}");
+    let listing = sharded("W#ws#LEADS", id);
+    for (pk, sk) in
+        [(campaign, sort.clone()), (by_email, format!("{email}#{sort}")), (by_linkedin, sort.clone()), (listing, sort)]
+    {
+        row.extend([V::Integer(partition_hash(&pk)), V::Text(pk), V::Text(sk)]);
+    }
+    row.extend([V::Null, V::Integer(1), V::Text(lead.to_string())]);
+    row
+}
+
 /// The floor: parse the JSON body and insert every lead in one SQLite transaction.
-async fn floor_server(dir: &std::path::Path) -> anyhow::Result<String> {
-    let conn = rusqlite::Connection::open(dir.join("floor.db"))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-         CREATE TABLE leads (id TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;",
-    )?;
+async fn floor_server(dir: &std::path::Path, floor: Floor) -> anyhow::Result<String> {
+    let name = if floor == Floor::Bare { "floor.db" } else { "floor-indexed.db" };
+    let conn = rusqlite::Connection::open(dir.join(name))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+    match floor {
+        Floor::Bare => {
+            conn.execute_batch("CREATE TABLE leads (id TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;")?
+        }
+        Floor::SameIndexes => conn.execute_batch(leadpush::embedded::SCHEMA)?,
+    }
     let conn = Arc::new(std::sync::Mutex::new(conn));
     let app = axum::Router::new().route(
         "/ingest",
@@ -75,11 +113,20 @@ async fn floor_server(dir: &std::path::Path) -> anyhow::Result<String> {
                     let mut conn = conn.lock().unwrap();
                     let tx = conn.transaction().map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
                     for (i, lead) in parsed["leads"].as_array().into_iter().flatten().enumerate() {
-                        tx.execute(
-                            "INSERT INTO leads VALUES (?1, ?2)",
-                            rusqlite::params![format!("{key}_{i}"), lead.to_string()],
-                        )
-                        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+                        let id = format!("{key}_{i}");
+                        let inserted = match floor {
+                            Floor::Bare => tx
+                                .prepare_cached("INSERT INTO leads VALUES (?1, ?2)")
+                                .and_then(|mut s| s.execute(rusqlite::params![id, lead.to_string()])),
+                            Floor::SameIndexes => tx
+                                .prepare_cached(
+                                    "INSERT INTO items (pk, sk, gsi1h, gsi1pk, gsi1sk, gsi2h, gsi2pk, gsi2sk, gsi3h, gsi3pk,
+                                     gsi3sk, gsi4h, gsi4pk, gsi4sk, expires_at, version, data)
+                                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                                )
+                                .and_then(|mut s| s.execute(rusqlite::params_from_iter(indexed_row(&id, lead)))),
+                        };
+                        inserted.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
                     }
                     tx.commit().map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
                     Ok::<_, StatusCode>(StatusCode::ACCEPTED)
@@ -104,21 +151,38 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
     let tenant = server.tenant(&http).await?;
     let ours_url = format!("{}/api/v1/webhook/leads", server.base);
     let dir = tempfile::tempdir()?;
-    let floor_url = floor_server(dir.path()).await?;
-    // Warm both up (connections, caches, SQLite pages).
+    let floor_url = floor_server(dir.path(), Floor::Bare).await?;
+    let indexed_url = floor_server(dir.path(), Floor::SameIndexes).await?;
+    // Warm them up (connections, caches, SQLite pages).
     drive(&http, &ours_url, &tenant.token, &tenant.campaign_id, 1, "warm").await?;
     drive(&http, &floor_url, "", "c", 1, "warm").await?;
+    drive(&http, &indexed_url, "", "c", 1, "warm").await?;
+    let mut by_senders = Vec::new();
     for senders in [1, 4] {
         let ours =
             drive(&http, &ours_url, &tenant.token, &tenant.campaign_id, senders, &format!("run{senders}")).await?;
         let floor = drive(&http, &floor_url, "", "c", senders, &format!("run{senders}")).await?;
+        let indexed = drive(&http, &indexed_url, "", "c", senders, &format!("run{senders}")).await?;
         rows.push(Row::rate(
             AREA,
             format!("embedded: 1000-lead requests, {senders} sender(s)"),
             ours,
             floor,
             "leads/s",
-            "floor: bare endpoint, parse + one SQLite transaction",
+            "floor: bare endpoint, parse + one SQLite transaction into one keyed table",
+        ));
+        by_senders.push((senders, ours, indexed));
+    }
+    // The same ours beside a floor that stores each lead as we do (one row, five indexes):
+    // what is left is our code; the rest of the gap above is the layout itself.
+    for (senders, ours, indexed) in by_senders {
+        rows.push(Row::rate(
+            AREA,
+            format!("embedded: 1000-lead requests, {senders} sender(s), same indexes"),
+            ours,
+            indexed,
+            "leads/s",
+            "floor: bare endpoint, parse + one transaction into our table layout and keys",
         ));
     }
 

@@ -54,11 +54,15 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
     if options.demo
         && let Some(demo) = bootstrap_demo(&ctx).await?
     {
-        println!("{}", demo.banner(&format!("http://{local}")));
+        say(format_args!("{}", demo.banner(&format!("http://{local}"))));
     }
-    println!("Leadpush listening on http://{local} (store: {}, queue: {})", ctx.store.kind(), ctx.queue.kind());
+    say(format_args!(
+        "Leadpush listening on http://{local} (store: {}, queue: {})",
+        ctx.store.kind(),
+        ctx.queue.kind()
+    ));
     #[cfg(feature = "console")]
-    println!("Console: http://{local}/   API reference: http://{local}/docs");
+    say(format_args!("Console: http://{local}/   API reference: http://{local}/docs"));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = crate::dispatch::worker::spawn(ctx.clone(), options.workers, stop_rx.clone());
@@ -81,8 +85,15 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         }
     }
     truncate_wal(&ctx, "shutdown");
-    println!("Leadpush stopped.");
+    say(format_args!("Leadpush stopped."));
     Ok(())
+}
+
+/// Prints a line for the operator. `println!` panics once stdout is gone (a closed pipe, a
+/// parent that stopped reading), which turned a clean shutdown into exit status 101.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// Empties the embedded store's WAL into the database (a crash can leave a large one).

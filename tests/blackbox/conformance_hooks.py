@@ -44,6 +44,13 @@ ALLOWED_400 = [
         "an event may not be in the future: the upper bound is the server's clock",
     ),
     (
+        r"^POST /api/v1/feedback/events$",
+        r"^metadata\b",
+        "metadata is a free-form object; the storable depth and number range and precision "
+        "(stated in its description) apply to every value inside it, which no schema of an "
+        "open object can state",
+    ),
+    (
         r"^POST /api/v1/leads/push$",
         r"^webhook_url$",
         "webhook_url is required when destination is webhook_url (a rule across fields)",

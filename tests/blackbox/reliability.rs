@@ -403,3 +403,46 @@ async fn store_faults_answer_503_and_a_retry_loses_nothing(backend: Backend) {
 }
 
 crate::both_backends!(store_faults_answer_503_and_a_retry_loses_nothing);
+
+/// An operator's terminal or parent process may stop reading stdout; the server's last
+/// line ("Leadpush stopped.") used to panic then, so a clean shutdown exited with 101.
+#[test]
+fn serve_shuts_down_cleanly_after_its_stdout_is_closed() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(crate::harness::BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--exit-on-stdin-close"])
+        .env("LEADPUSH_DATA_DIR", dir.path())
+        .env("LEADPUSH_STORE", "sqlite")
+        .env("LEADPUSH_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn leadpush serve");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Leadpush listening on ") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server ended before listening");
+    }
+    drop(stdout);
+    drop(child.stdin.take());
+    let status = (0..600)
+        .find_map(|_| {
+            let status = child.try_wait().unwrap();
+            if status.is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            status
+        })
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("the server did not stop within 30 s of its stdin closing")
+        });
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -88,17 +88,27 @@ pub async fn record(
     let event_log_id = ids::new_id(ids::EVENT);
     let markers = insights::marker_keys(workspace_id, lead_id, kinds, channel);
     let mut counted = std::collections::HashSet::new();
+    let lead_key = leads::key(workspace_id, lead_id);
     for attempt in 0..ATTEMPTS {
-        let Some(item) = store.get(&leads::key(workspace_id, lead_id)).await? else {
+        // The lead and its insight markers in one read (one BatchGetItem on DynamoDB).
+        // Markers only ever appear, so once all exist there is nothing left to re-read.
+        let item = if counted.len() < markers.len() {
+            let mut keys = Vec::with_capacity(markers.len() + 1);
+            keys.push(lead_key.clone());
+            keys.extend(markers.iter().cloned());
+            let mut found = store.batch_get(&keys).await?;
+            let lead = found.iter().position(|i| i.key == lead_key).map(|at| found.swap_remove(at));
+            counted = found.into_iter().map(|i| i.key).filter(|k| markers.contains(k)).collect();
+            lead
+        } else {
+            store.get(&lead_key).await?
+        };
+        let Some(item) = item else {
             return Err(FeedbackError::LeadNotFound);
         };
         let version = item.version;
         let mut lead: Lead = item.parse()?;
         let applied = feedback::apply(&mut lead, &outcome, received_at);
-        // Markers only ever appear, so once all exist there is nothing left to re-read.
-        if counted.len() < markers.len() {
-            counted = insights::existing(store, &markers).await?;
-        }
         let mut counts = insights::CountPlan::default();
         counts.add(workspace_id, &lead, channel, kinds, &counted)?;
 

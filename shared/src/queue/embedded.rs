@@ -67,7 +67,25 @@ impl EmbeddedQueue {
             .await
     }
 
+    /// Whether some message is visible now: a read, so an idle poll never queues behind
+    /// (or holds up) the writer.
+    async fn any_visible(&self) -> Result<bool, QueueError> {
+        let name = self.config.name.clone();
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM queue_messages WHERE queue = ?1 AND visible_at_ms <= ?2)",
+                    )?
+                    .query_row(params![name, now_ms()], |r| r.get(0))?)
+            })
+            .await
+    }
+
     async fn try_receive(&self, max: usize) -> Result<Vec<ReceivedMessage>, QueueError> {
+        if !self.any_visible().await? {
+            return Ok(Vec::new());
+        }
         let config = self.config.clone();
         self.db
             .write(move |tx| {
@@ -87,10 +105,10 @@ impl EmbeddedQueue {
                         && count >= *max_receives
                     {
                         // Like SQS redrive: the next receive after the limit moves it aside.
-                        tx.execute(
+                        tx.prepare_cached(
                             "UPDATE queue_messages SET queue = ?1, receive_count = 0, receipt = NULL, visible_at_ms = ?2 WHERE id = ?3",
-                            params![dlq, now, id],
-                        )?;
+                        )?
+                        .execute(params![dlq, now, id])?;
                         continue;
                     }
                     if out.len() == max {
@@ -98,10 +116,10 @@ impl EmbeddedQueue {
                     }
                     let receipt = ulid::Ulid::new().to_string();
                     let visible_at = now + config.visibility_timeout.as_millis() as i64;
-                    tx.execute(
+                    tx.prepare_cached(
                         "UPDATE queue_messages SET receive_count = receive_count + 1, receipt = ?1, visible_at_ms = ?2 WHERE id = ?3",
-                        params![receipt, visible_at, id],
-                    )?;
+                    )?
+                    .execute(params![receipt, visible_at, id])?;
                     out.push(ReceivedMessage { id, receipt, body, receive_count: count + 1 });
                 }
                 Ok(out)
@@ -154,7 +172,7 @@ impl Queue for EmbeddedQueue {
         let receipt = receipt.to_owned();
         self.db
             .write(move |tx| {
-                tx.execute("DELETE FROM queue_messages WHERE receipt = ?1", [receipt])?;
+                tx.prepare_cached("DELETE FROM queue_messages WHERE receipt = ?1")?.execute([receipt])?;
                 Ok(())
             })
             .await

@@ -64,12 +64,25 @@ fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
 
 fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
     Ok(tx
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"),
-            params![key.pk, key.sk],
-            row_to_item,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"))?
+        .query_row(params![key.pk, key.sk], row_to_item)
         .optional()?)
+}
+
+/// Batch reads of up to this many keys run on the caller's thread (see `EmbeddedDb::read`).
+const INLINE_READ_KEYS: usize = 8;
+
+/// The items among `keys` (each once), from one snapshot.
+fn read_many(conn: &mut rusqlite::Connection, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+    let tx = conn.transaction()?;
+    let mut out = Vec::with_capacity(keys.len());
+    let mut seen = std::collections::HashSet::new();
+    for key in keys.iter().filter(|k| seen.insert(*k)) {
+        if let Some(item) = read(&tx, key)? {
+            out.push(item);
+        }
+    }
+    Ok(out)
 }
 
 fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
@@ -229,33 +242,24 @@ impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let key = key.clone();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 Ok(conn
-                    .query_row(
-                        &format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"),
-                        params![key.pk, key.sk],
-                        row_to_item,
-                    )
+                    .prepare_cached(&format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"))?
+                    .query_row(params![key.pk, key.sk], row_to_item)
                     .optional()?)
             })
             .await
     }
 
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        // A handful of keys is a point read; a long list (a page of leads) goes to a
+        // blocking thread.
         let keys = keys.to_vec();
-        self.db
-            .run(move |conn| {
-                let tx = conn.transaction().map_err(StoreError::from)?;
-                let mut out = Vec::with_capacity(keys.len());
-                let mut seen = std::collections::HashSet::new();
-                for key in keys.iter().filter(|k| seen.insert(*k)) {
-                    if let Some(item) = read(&tx, key)? {
-                        out.push(item);
-                    }
-                }
-                Ok(out)
-            })
-            .await
+        if keys.len() <= INLINE_READ_KEYS {
+            self.db.read(move |conn| read_many(conn, &keys)).await
+        } else {
+            self.db.run(move |conn| read_many(conn, &keys)).await
+        }
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {

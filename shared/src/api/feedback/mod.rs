@@ -61,6 +61,8 @@ pub struct FeedbackRequest {
         pattern = r"^[2-9]\d{3}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")]
     occurred_at: Option<String>,
     /// Reserved for future use: any JSON object (at most 16 KB), kept in the event log.
+    /// Values must be storable: nested at most 20 levels, numbers 0 or between 1e-130 and
+    /// 1e126 in magnitude with at most 38 significant digits.
     #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
     /// Your id for this event (at most 255 characters). Retries with the same id are applied
