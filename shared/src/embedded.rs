@@ -417,7 +417,7 @@ impl EmbeddedDb {
         let committed = committed.await.map_err(|_| EmbeddedError::Join("the writer thread has stopped".into()))?;
         let result = outcome.lock().unwrap_or_else(|e| e.into_inner()).take();
         match (result, committed) {
-            // Rolled back (its savepoint), whatever became of the others' commit.
+            // Rolled back (its savepoint, or its lone transaction), whatever became of the others.
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(value)), Ok(())) => Ok(value),
             // Its group's transaction failed: nothing of it was written.
@@ -437,10 +437,10 @@ struct WriteJob {
 /// At most this many writes share one commit.
 const MAX_GROUP: usize = 64;
 
-/// The writer thread: takes every write queued at the moment, runs each in a savepoint of
-/// one immediate transaction (a write that fails rolls back alone) and commits them
-/// together. A lone writer pays nothing for it; concurrent ones share one commit, so the
-/// index pages they all touch reach the WAL once instead of once each. One connection
+/// The writer thread: takes every write queued at the moment, runs them in one immediate
+/// transaction, each in a savepoint when it is not alone (a write that fails rolls back
+/// alone), and commits them together. A lone write runs as before; concurrent ones share
+/// one commit, so the index pages they all touch reach the WAL once instead of once each. One connection
 /// writes, so its page cache survives between transactions (writes from pooled connections
 /// made each drop its cache: ingest re-read ~1,500 pages per request), and writers queue
 /// here in order instead of meeting SQLite's busy handler, which sleeps up to 100 ms.
