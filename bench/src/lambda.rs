@@ -9,11 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use leadpush::domain::campaign::{Campaign, LeadSource};
-use leadpush::domain::lead::{Lead, LeadFields};
-use leadpush::domain::workspace::CredentialKind;
-use leadpush::repo::{campaigns, leads, workspaces};
-use leadpush::time::Timestamp;
+use leadpush::repo::leads;
 use serde_json::{Value, json};
 
 use crate::aws_counter::{CallCounter, MotoContext, moto_context};
@@ -29,34 +25,19 @@ const INVOKES: usize = 30;
 /// A table and queue on moto with one workspace, for the sample events' placeholders.
 pub struct Fixture {
     pub env: Vec<(String, String)>,
-    pub vars: Vec<(&'static str, String)>,
+    /// What the sample events' placeholders name.
+    pub seeded: leadpush::samples::Seeded,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub table: String,
     pub queue_url: String,
-    pub lead_id: String,
-    pub workspace_id: String,
 }
 
 impl Fixture {
     pub async fn new(moto: &str, name: &str) -> anyhow::Result<Fixture> {
         let MotoContext { ctx, dynamo, sqs, table, queue_url } =
             moto_context(moto, &CallCounter::default(), name, &[]).await?;
-        let store = &*ctx.store;
-        let now = Timestamp::now();
-        let ws = workspaces::create_workspace(store, "Lambda", now).await?;
-        let (_, api_key) = workspaces::issue_credential(store, &ws.id, CredentialKind::ApiKey, now).await?;
-        let (_, token) = workspaces::issue_credential(store, &ws.id, CredentialKind::WebhookToken, now).await?;
-        let campaign = Campaign::new(leadpush::ids::new_id("cmp"), "Lambda", LeadSource::Webhook, None, now)?;
-        campaigns::create(store, &ws.id, &campaign).await?;
-        let fields = LeadFields {
-            name: Some("Alice".into()),
-            email: Some("alice@example.com".into()),
-            linkedin: Some("https://www.linkedin.com/in/alice-example".into()),
-            ..LeadFields::default()
-        };
-        let lead = Lead::new(leadpush::ids::lead_id("req_LAMBDA", 1), campaign.id.clone(), None, fields, now);
-        leads::put_many(store, &ws.id, std::slice::from_ref(&lead)).await?;
+        let seeded = leadpush::samples::seed(&*ctx.store, "Lambda").await?;
         let env = [
             ("AWS_ENDPOINT_URL", moto),
             ("AWS_REGION", "us-east-1"),
@@ -72,20 +53,13 @@ impl Fixture {
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         // `make invoke` passes the caller's own settings (log level, retry schedules ...).
         env.extend(std::env::vars().filter(|(k, _)| k.starts_with("LEADPUSH_") && !k.starts_with("LEADPUSH_TEST")));
-        let vars = vec![
-            ("${API_KEY}", api_key),
-            ("${WEBHOOK_TOKEN}", token),
-            ("${CAMPAIGN_ID}", campaign.id.clone()),
-            ("${LEAD_ID}", lead.id.clone()),
-            ("${WORKSPACE_ID}", ws.id.clone()),
-        ];
-        Ok(Fixture { env, vars, dynamo, sqs, table, queue_url, lead_id: lead.id, workspace_id: ws.id })
+        Ok(Fixture { env, seeded, dynamo, sqs, table, queue_url })
     }
 
     /// A sample event from `events/` with its placeholders filled.
     pub fn event(&self, path: &Path) -> anyhow::Result<Value> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let text = self.vars.iter().fold(text, |text, (name, value)| text.replace(name, value));
+        let text = self.seeded.fill(&text);
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
     }
 }
@@ -194,7 +168,7 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
         let started = Instant::now();
         let body = http_answer(leads_fn.invoke(&read).await?, 200)?;
         ours.push(started.elapsed().as_secs_f64() * 1000.0);
-        anyhow::ensure!(body["data"]["id"] == json!(fixture.lead_id), "read the wrong lead: {body}");
+        anyhow::ensure!(body["data"]["id"] == json!(fixture.seeded.lead_id), "read the wrong lead: {body}");
     }
     let mut floor_ms = Vec::new();
     let (pk, sk) = lead_key(&fixture).await?;
@@ -224,8 +198,7 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
         Instance::start(&bootstrap("ingest-leads")?, "ingest-leads", &fixture.env, &logs.path().join("ingest.log"))
             .await?;
     let template = fixture.event(&events_dir().join("ingest-leads.ingest.json"))?;
-    let campaign =
-        fixture.vars.iter().find(|(k, _)| *k == "${CAMPAIGN_ID}").map(|(_, v)| v.clone()).unwrap_or_default();
+    let campaign = fixture.seeded.campaign_id.clone();
     let mut ours = Vec::new();
     for i in 0..=INVOKES {
         let mut event = template.clone();
@@ -284,7 +257,7 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
 
 /// The stored lead's key, found as the store writes it (the floor reads it directly).
 async fn lead_key(fixture: &Fixture) -> anyhow::Result<(AttributeValue, AttributeValue)> {
-    let key = leads::key(&fixture.workspace_id, &fixture.lead_id);
+    let key = leads::key(&fixture.seeded.workspace_id, &fixture.seeded.lead_id);
     Ok((AttributeValue::S(key.pk), AttributeValue::S(key.sk)))
 }
 

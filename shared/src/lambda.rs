@@ -69,51 +69,21 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::domain::campaign::{Campaign, LeadSource};
-    use crate::domain::lead::{Lead, LeadFields};
-    use crate::domain::workspace::CredentialKind;
-    use crate::repo::{campaigns, leads, workspaces};
-    use crate::time::Timestamp;
 
     fn events_dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
     }
 
     /// A workspace with a key, a token, a webhook campaign and one lead, for the placeholders.
-    async fn seeded() -> (AppContext, Vec<(&'static str, String)>, tempfile::TempDir) {
+    async fn seeded() -> (AppContext, crate::samples::Seeded, tempfile::TempDir) {
         let (ctx, dir) = crate::testing::embedded_context();
-        let store = &*ctx.store;
-        let now = Timestamp::now();
-        let ws = workspaces::create_workspace(store, "Events", now).await.unwrap();
-        let (_, api_key) = workspaces::issue_credential(store, &ws.id, CredentialKind::ApiKey, now).await.unwrap();
-        let (_, token) = workspaces::issue_credential(store, &ws.id, CredentialKind::WebhookToken, now).await.unwrap();
-        let campaign = Campaign::new(crate::ids::new_id("cmp"), "Events", LeadSource::Webhook, None, now).unwrap();
-        campaigns::create(store, &ws.id, &campaign).await.unwrap();
-        let fields = LeadFields {
-            name: Some("Alice".into()),
-            email: Some("alice@example.com".into()),
-            linkedin: Some("https://www.linkedin.com/in/alice-example".into()),
-            ..LeadFields::default()
-        };
-        let lead = Lead::new(crate::ids::lead_id("req_EVENTS", 1), campaign.id.clone(), None, fields, now);
-        leads::put_many(store, &ws.id, std::slice::from_ref(&lead)).await.unwrap();
-        let vars = vec![
-            ("${API_KEY}", api_key),
-            ("${WEBHOOK_TOKEN}", token),
-            ("${CAMPAIGN_ID}", campaign.id),
-            ("${LEAD_ID}", lead.id),
-            ("${WORKSPACE_ID}", ws.id),
-        ];
-        (ctx, vars, dir)
-    }
-
-    fn fill(text: &str, vars: &[(&str, String)]) -> String {
-        vars.iter().fold(text.to_owned(), |text, (name, value)| text.replace(name, value))
+        let seeded = crate::samples::seed(&*ctx.store, "Events").await.unwrap();
+        (ctx, seeded, dir)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_sample_event_runs_through_its_functions_handler() {
-        let (ctx, vars, _dir) = seeded().await;
+        let (ctx, seeded, _dir) = seeded().await;
         let mut covered = std::collections::BTreeSet::new();
         let mut files: Vec<PathBuf> = std::fs::read_dir(events_dir())
             .unwrap()
@@ -129,7 +99,7 @@ mod tests {
                 .into_iter()
                 .find(|f| file.starts_with(&format!("{}.", f.name())))
                 .unwrap_or_else(|| panic!("{file} names no function"));
-            let event = fill(&std::fs::read_to_string(&path).unwrap(), &vars);
+            let event = seeded.fill(&std::fs::read_to_string(&path).unwrap());
             let (status, body) = invoke(ctx.clone(), function, &event).await.unwrap();
             assert!((200..300).contains(&status), "{file}: {status} {body}");
             assert!(body.get("data").is_some() || body.get("status").is_some(), "{file}: {body}");
@@ -144,8 +114,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_dispatcher_sample_reports_only_the_poison_message() {
-        let (ctx, vars, _dir) = seeded().await;
-        let text = fill(&std::fs::read_to_string(events_dir().join("dispatcher.sqs.json")).unwrap(), &vars);
+        let (ctx, seeded, _dir) = seeded().await;
+        let text = seeded.fill(&std::fs::read_to_string(events_dir().join("dispatcher.sqs.json")).unwrap());
         let event: SqsEvent = serde_json::from_str(&text).unwrap();
         let response = crate::dispatch::lambda::handle(&ctx, event).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();

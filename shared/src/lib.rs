@@ -32,6 +32,7 @@ pub mod memory;
 pub mod push;
 pub mod queue;
 pub mod repo;
+pub mod samples;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
