@@ -71,6 +71,15 @@ pub fn embedded_context() -> (crate::context::AppContext, tempfile::TempDir) {
     (ctx, dir)
 }
 
+/// [`embedded_context`] with its store on a fresh moto table (the queue stays embedded):
+/// runs a store-level test against DynamoDB's semantics.
+#[cfg(feature = "embedded")]
+pub async fn dynamo_context() -> (crate::context::AppContext, tempfile::TempDir) {
+    let (mut ctx, dir) = embedded_context();
+    ctx.store = dynamo_store().await;
+    (ctx, dir)
+}
+
 /// Receives every visible message of `ctx`'s queue (removing it) and returns the tasks:
 /// lets a test run the dispatcher's work step by step.
 pub async fn drain_tasks(ctx: &crate::context::AppContext) -> Vec<crate::dispatch::Task> {

@@ -634,8 +634,7 @@ mod tests {
     /// On DynamoDB the sweep index (gsi2) holds keys only.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_sweeper_requeues_overdue_deliveries_on_dynamodb() {
-        let (mut ctx, _dir) = crate::testing::embedded_context();
-        ctx.store = crate::testing::dynamo_store().await;
+        let (ctx, _dir) = crate::testing::dynamo_context().await;
         sweeper_requeues_overdue_deliveries(ctx).await;
     }
 
@@ -795,8 +794,7 @@ mod crash_tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_throttled_task_is_returned_for_retry_then_succeeds_dynamodb() {
-        let (mut ctx, _dir) = crate::testing::embedded_context();
-        ctx.store = crate::testing::dynamo_store().await;
+        let (ctx, _dir) = crate::testing::dynamo_context().await;
         a_throttled_task_is_returned_for_retry_then_succeeds(ctx).await;
     }
 
@@ -808,8 +806,7 @@ mod crash_tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_send_whose_result_was_never_recorded_still_counts_dynamodb() {
-        let (mut ctx, _dir) = crate::testing::embedded_context();
-        ctx.store = crate::testing::dynamo_store().await;
+        let (ctx, _dir) = crate::testing::dynamo_context().await;
         a_send_whose_result_was_never_recorded_still_counts(ctx).await;
     }
 }

@@ -352,8 +352,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_ingest_that_died_half_way_is_resumed_dynamodb() {
-        let (mut ctx, _dir) = crate::testing::embedded_context();
-        ctx.store = crate::testing::dynamo_store().await;
+        let (ctx, _dir) = crate::testing::dynamo_context().await;
         an_ingest_that_died_half_way_is_resumed_under_its_request_id(ctx).await;
     }
 }

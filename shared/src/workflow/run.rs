@@ -718,8 +718,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redelivered_tasks_never_call_an_api_twice_dynamodb() {
-        let (mut ctx, _dir) = crate::testing::embedded_context();
-        ctx.store = crate::testing::dynamo_store().await;
+        let (ctx, _dir) = crate::testing::dynamo_context().await;
         redelivered_tasks_never_call_an_api_twice(ctx).await;
     }
 }
