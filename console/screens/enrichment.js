@@ -1,7 +1,7 @@
 // Enrichment: one form per lookup the API offers (email verifier, phone validator, finders),
 // built from the operation's documented query parameters, with the result. A lookup still
 // running answers 202 with an id; the screen then follows GET /api/v1/enrichments/{id}.
-import { useState, useEffect, useRef } from 'preact/hooks';
+import { useState, useEffect, useRef, useMemo } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { html, Field, ErrorBanner, Notice, Badge, useAction, fieldError } from '../lib/ui.js';
 import { loadApiDocument, queryTools } from '../lib/capabilities.js';
@@ -18,6 +18,37 @@ const plain = (text) => (text || '').replaceAll('`', '');
 // An operation's summary: its first sentence is the title, the rest a hint.
 const title = (summary) => plain(summary).split(/\.\s/)[0].split(/:\s/)[0].replace(/\.$/, '');
 const rest = (summary) => plain(summary).slice(title(summary).length).replace(/^[.:]\s*/, '').trim();
+
+/**
+ * Follows something the server is still working on: `start(step, onError)` calls
+ * `await step(current)` every FOLLOW_EVERY_MS, at most FOLLOW_TIMES times, until it returns
+ * true. `cancel()`, a newer `start` after it, or leaving the screen stops the chain; `current()`
+ * tells a step whose answer arrived after that to drop it. An error stops it too, and goes to
+ * `onError` if the chain is still current.
+ */
+function useFollow() {
+  const generation = useRef(0);
+  useEffect(() => () => { generation.current += 1; }, []);
+  return useMemo(() => ({
+    cancel() { generation.current += 1; },
+    start(step, onError) {
+      const mine = generation.current;
+      const current = () => mine === generation.current;
+      const tick = async (left) => {
+        if (!current()) return;
+        let done;
+        try {
+          done = await step(current);
+        } catch (e) {
+          if (current()) onError(e);
+          return;
+        }
+        if (!done && left > 0) setTimeout(() => tick(left - 1), FOLLOW_EVERY_MS);
+      };
+      setTimeout(() => tick(FOLLOW_TIMES), FOLLOW_EVERY_MS);
+    },
+  }), []);
+}
 
 export function Enrichment() {
   const [tools, setTools] = useState(null);
@@ -37,31 +68,21 @@ function BulkVerify() {
   const [text, setText] = useState('');
   const [job, setJob] = useState(null);
   const action = useAction();
-  const follow = useRef(0);
-  useEffect(() => () => { follow.current += 1; }, []);
-  const poll = async (id, mine, left) => {
-    if (mine !== follow.current) return;
-    try {
-      const body = await api('GET', `/api/v1/email-verifier/bulk/${encodeURIComponent(id)}`, { query: { limit: BULK_RESULTS } });
-      if (mine !== follow.current) return;
-      setJob(body.data);
-      if (body.data.status === 'completed') return;
-    } catch (e) {
-      if (mine === follow.current) action.setError(e);
-      return;
-    }
-    if (left > 0) setTimeout(() => poll(id, mine, left - 1), FOLLOW_EVERY_MS);
-  };
+  const follow = useFollow();
   const submit = (e) => {
     e.preventDefault();
-    follow.current += 1;
+    follow.cancel();
     setJob(null);
     action.run(async () => {
       const emails = text.split(/[\n,;]+/).map((t) => t.trim()).filter((t) => t !== '');
       const body = await api('POST', '/api/v1/email-verifier/bulk', { body: { emails } });
       setJob({ ...body.data, progress: null, results: [] });
-      const mine = follow.current;
-      setTimeout(() => poll(body.data.id, mine, FOLLOW_TIMES), FOLLOW_EVERY_MS);
+      follow.start(async (current) => {
+        const polled = await api('GET', `/api/v1/email-verifier/bulk/${encodeURIComponent(body.data.id)}`, { query: { limit: BULK_RESULTS } });
+        if (!current()) return true;
+        setJob(polled.data);
+        return polled.data.status === 'completed';
+      }, action.setError);
     });
   };
   const err = action.error;
@@ -92,29 +113,11 @@ function Tool({ tool }) {
   const [answer, setAnswer] = useState(null);
   const [pending, setPending] = useState(null);
   const action = useAction();
-  const follow = useRef(0);
-  useEffect(() => () => { follow.current += 1; }, []);
-
-  const check = async (pendingId, mine, left) => {
-    if (mine !== follow.current) return;
-    try {
-      const body = await api('GET', `/api/v1/enrichments/${encodeURIComponent(pendingId)}`);
-      if (mine !== follow.current) return;
-      if (body.data.status !== 'pending') {
-        setPending(null);
-        setAnswer({ data: body.data.result, status: body.data.status });
-        return;
-      }
-    } catch (e) {
-      if (mine === follow.current) { setPending(null); action.setError(e); }
-      return;
-    }
-    if (left > 0) setTimeout(() => check(pendingId, mine, left - 1), FOLLOW_EVERY_MS);
-  };
+  const follow = useFollow();
 
   const submit = (e) => {
     e.preventDefault();
-    follow.current += 1;
+    follow.cancel();
     setAnswer(null);
     setPending(null);
     action.run(async () => {
@@ -122,8 +125,14 @@ function Tool({ tool }) {
       const body = await api('GET', tool.path, { query });
       if (body.data && body.data.status === 'pending' && body.data.id) {
         setPending(body.data.id);
-        const mine = follow.current;
-        setTimeout(() => check(body.data.id, mine, FOLLOW_TIMES), FOLLOW_EVERY_MS);
+        follow.start(async (current) => {
+          const polled = await api('GET', `/api/v1/enrichments/${encodeURIComponent(body.data.id)}`);
+          if (!current()) return true;
+          if (polled.data.status === 'pending') return false;
+          setPending(null);
+          setAnswer({ data: polled.data.result, status: polled.data.status });
+          return true;
+        }, (e) => { setPending(null); action.setError(e); });
       } else {
         setAnswer({ data: body.data });
       }
