@@ -62,8 +62,9 @@ fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
     })
 }
 
-fn read(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
-    Ok(tx
+/// One item by key, on a connection or inside a transaction (`Transaction` derefs to it).
+fn read(conn: &rusqlite::Connection, key: &Key) -> Result<Option<Item>, StoreError> {
+    Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"))?
         .query_row(params![key.pk, key.sk], row_to_item)
         .optional()?)
@@ -241,14 +242,7 @@ fn run_query(tx: &Transaction<'_>, q: &Query) -> Result<Page, StoreError> {
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let key = key.clone();
-        self.db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(&format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"))?
-                    .query_row(params![key.pk, key.sk], row_to_item)
-                    .optional()?)
-            })
-            .await
+        self.db.read(move |conn| read(conn, &key)).await
     }
 
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
