@@ -286,9 +286,10 @@ mod template_tests {
     }
 
     /// Each worker function and the queue it consumes (`dispatch::Lane`).
-    const WORKERS: [(&str, &str, &str); 3] = [
+    const WORKERS: [(&str, &str, &str); 4] = [
         ("DispatcherFunction", "WorkQueue", "DeadLetterQueue"),
         ("EnrichWorkerFunction", "EnrichQueue", "EnrichDeadLetterQueue"),
+        ("FinderWorkerFunction", "FinderQueue", "FinderDeadLetterQueue"),
         ("WorkflowWorkerFunction", "WorkflowQueue", "WorkflowDeadLetterQueue"),
     ];
 
@@ -310,7 +311,9 @@ mod template_tests {
         let sends = |queue: &str| {
             text.matches(&format!("SQSSendMessagePolicy: {{ QueueName: !GetAtt {queue}.QueueName }}")).count()
         };
-        assert_eq!((sends("EnrichQueue"), sends("WorkflowQueue")), (sends("WorkQueue"), sends("WorkQueue")));
+        for queue in ["EnrichQueue", "FinderQueue", "WorkflowQueue"] {
+            assert_eq!(sends(queue), sends("WorkQueue"), "{queue}");
+        }
         for (lane, (_, queue, _)) in crate::dispatch::Lane::ALL.into_iter().zip(WORKERS) {
             assert!(text.contains(&format!("{}: !Ref {queue}", lane.queue_url_variable())), "{lane:?}");
             assert!(text.contains(&format!("CodeUri: target/lambda/{}/", lane.function())), "{lane:?}");
@@ -354,11 +357,14 @@ mod template_tests {
         for (alarm, metric) in [
             ("DeadLetterAlarm", "ApproximateNumberOfMessagesVisible"),
             ("EnrichDeadLetterAlarm", "ApproximateNumberOfMessagesVisible"),
+            ("FinderDeadLetterAlarm", "ApproximateNumberOfMessagesVisible"),
             ("WorkflowDeadLetterAlarm", "ApproximateNumberOfMessagesVisible"),
             ("DispatcherErrorsAlarm", "Errors"),
             ("EnrichWorkerErrorsAlarm", "Errors"),
+            ("FinderWorkerErrorsAlarm", "Errors"),
             ("WorkflowWorkerErrorsAlarm", "Errors"),
             ("EnrichQueueAgeAlarm", "ApproximateAgeOfOldestMessage"),
+            ("FinderQueueAgeAlarm", "ApproximateAgeOfOldestMessage"),
             ("WorkflowQueueAgeAlarm", "ApproximateAgeOfOldestMessage"),
             ("LambdaThrottlesAlarm", "Throttles"),
             ("TableThrottlesAlarm", "ThrottledRequests"),

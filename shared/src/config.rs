@@ -18,9 +18,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub table: String,
     pub queue_url: Option<String>,
-    /// The queues of the enrichment and workflow tasks (`dispatch::Lane`); without them,
-    /// those tasks go to `queue_url` too.
+    /// The queues of the verification, finder and workflow tasks (`dispatch::Lane`);
+    /// without them, those tasks go to `queue_url` too.
     pub enrich_queue_url: Option<String>,
+    pub finder_queue_url: Option<String>,
     pub workflow_queue_url: Option<String>,
     pub public_url: Option<String>,
     /// Honour `X-Forwarded-Host`/`-Proto` (only behind a proxy that sets them).
@@ -110,7 +111,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "LEADPUSH_ENRICH_QUEUE_URL",
         "(LEADPUSH_QUEUE_URL)",
-        "SQS queue of enrichment tasks (consumed by the enrich-worker function).",
+        "SQS queue of verification tasks (consumed by the enrich-worker function).",
+    ),
+    (
+        "LEADPUSH_FINDER_QUEUE_URL",
+        "(LEADPUSH_QUEUE_URL)",
+        "SQS queue of finder tasks (consumed by the finder-worker function).",
     ),
     (
         "LEADPUSH_WORKFLOW_QUEUE_URL",
@@ -344,6 +350,7 @@ impl Config {
             table: text("LEADPUSH_TABLE", "leadpush"),
             queue_url: get("LEADPUSH_QUEUE_URL").filter(|v| !v.is_empty()),
             enrich_queue_url: get("LEADPUSH_ENRICH_QUEUE_URL").filter(|v| !v.is_empty()),
+            finder_queue_url: get("LEADPUSH_FINDER_QUEUE_URL").filter(|v| !v.is_empty()),
             workflow_queue_url: get("LEADPUSH_WORKFLOW_QUEUE_URL").filter(|v| !v.is_empty()),
             public_url: get("LEADPUSH_PUBLIC_URL")
                 .filter(|v| !v.is_empty())
@@ -394,10 +401,15 @@ impl Config {
 impl Config {
     /// The SQS queue URL of each lane, in `Lane::ALL` order (a lane without its own
     /// variable shares `LEADPUSH_QUEUE_URL`).
-    pub fn queue_urls(&self) -> [String; 3] {
+    pub fn queue_urls(&self) -> [String; 4] {
         let main = self.queue_url.clone().unwrap_or_default();
         let or_main = |url: &Option<String>| url.clone().unwrap_or_else(|| main.clone());
-        [main.clone(), or_main(&self.enrich_queue_url), or_main(&self.workflow_queue_url)]
+        [
+            main.clone(),
+            or_main(&self.enrich_queue_url),
+            or_main(&self.finder_queue_url),
+            or_main(&self.workflow_queue_url),
+        ]
     }
 }
 

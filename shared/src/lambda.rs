@@ -130,6 +130,7 @@ mod tests {
         let expected = [
             (Worker::CORE, "2e1424d4-f796-459a-8184-9c92662be6da"),
             (Worker::ENRICH, "e2b7d6a4-1c85-4f09-b3de-6a0f7c9e5d21"),
+            (Worker::FIND, "b3e1f9a2-6c47-4d58-9e20-7a1d5c8b4f66"),
             (Worker::WORKFLOW, "a8c2e5f7-4b19-4d3e-9a60-2f8d1b7c3e44"),
         ];
         for (worker, failed) in expected {

@@ -1,5 +1,5 @@
-//! Lambda: the SQS-triggered worker of enrichment tasks (pending results, bulk
-//! verification chunks), from the enrichment queue, with partial batch responses.
+//! Lambda: the SQS-triggered worker of verification tasks (pending email verifications,
+//! bulk verification chunks), from the enrichment queue, with partial batch responses.
 
 #[tokio::main]
 async fn main() -> Result<(), leadpush::lambda::Error> {

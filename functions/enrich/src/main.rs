@@ -1,7 +1,7 @@
-//! Lambda: Hunter-compatible email verifier, phone validator, enrichment results and bulk jobs.
+//! Lambda: Hunter-compatible email verifier, enrichment results and bulk verification jobs.
 
 #[tokio::main]
 async fn main() -> Result<(), leadpush::lambda::Error> {
     use leadpush::api::{self, Function};
-    leadpush::lambda::run_http(Function::Enrich, api::enrichment).await
+    leadpush::lambda::run_http(Function::Enrich, api::enrich::routes).await
 }

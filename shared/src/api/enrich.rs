@@ -1,6 +1,6 @@
-//! Hunter-compatible enrichment routes (seed 003): `GET /api/v1/email-verifier`,
-//! `GET /api/v1/phone-validator` (and the same under `/v2/...`), `GET
-//! /api/v1/enrichments/{id}`, and bulk verification jobs. Answers are Hunter's
+//! Hunter-compatible enrichment routes (seed 003): `GET /api/v1/email-verifier` (and the
+//! same under `/v2/...`), `GET /api/v1/enrichments/{id}`, and bulk verification jobs (the
+//! phone validator is in [`super::phone`], served with the finders). Answers are Hunter's
 //! `{"data": {...}, "meta": {"params": {...}}}`; a check still running after
 //! `max_duration` answers 202 `{"data": {"id", "status": "pending"}}`.
 //!
@@ -17,10 +17,9 @@ use utoipa_axum::router::OpenApiRouter;
 use super::auth::HunterCaller;
 use super::callbacks::Callback;
 use super::docs::{DataOf, ErrorBody};
-use super::hunter::{Delivery, Meta, PendingAnswer, Wait, ready, required, respond, with_v2_alias};
+use super::hunter::{Delivery, Meta, PendingAnswer, Wait, required, respond, with_v2_alias};
 use crate::context::AppContext;
 use crate::enrich::jobs::{self, JobStatus, JobView};
-use crate::enrich::phone::{self, PhoneValidation};
 use crate::enrich::results::{self, Kind, Params as EnrichParams, State as ResultState};
 use crate::enrich::verify::Verification;
 use crate::error::ApiError;
@@ -30,7 +29,6 @@ use crate::time::Timestamp;
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new()
         .routes(with_v2_alias(routes!(email_verifier)))
-        .routes(with_v2_alias(routes!(phone_validator)))
         .routes(routes!(get_enrichment))
         .routes(routes!(bulk_create))
         .routes(routes!(bulk_get))
@@ -49,25 +47,7 @@ pub struct VerifierQuery {
     email: String,
 }
 
-/// The country codes `phone::parse_country` takes (either case; empty: none), found by
-/// asking it about every pair of letters.
-fn countries() -> utoipa::openapi::schema::Object {
-    let letters = || (b'A'..=b'Z').map(char::from);
-    let known: Vec<String> = letters()
-        .flat_map(|a| letters().map(move |b| format!("{a}{b}")))
-        .filter(|code| phone::parse_country(code).is_ok())
-        .collect();
-    let values =
-        std::iter::once(String::new()).chain(known.iter().cloned()).chain(known.iter().map(|c| c.to_lowercase()));
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(values))
-        .build()
-}
-
-super::docs::schema_type!(CountryParam = countries());
 super::docs::schema_type!(EmailParam = super::docs::required_query_text(MAX_EMAIL_CHARS));
-super::docs::schema_type!(PhoneParam = super::docs::required_query_text(phone::MAX_INPUT_CHARS));
 
 fn bulk_emails() -> utoipa::openapi::schema::Array {
     utoipa::openapi::schema::ArrayBuilder::new()
@@ -105,51 +85,6 @@ async fn email_verifier(
     let answer =
         results::request(&ctx, &caller.workspace_id, Kind::EmailVerifier, params, wait, callback.url()).await?;
     Ok(respond(answer, json!({ "email": email })))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PhoneQuery {
-    /// The number, international (`+44 7911 123456`) or national with `country`.
-    #[param(inline, value_type = PhoneParam)]
-    phone: String,
-    /// ISO 3166-1 alpha-2 country for national numbers (e.g. `US`).
-    #[param(inline, value_type = Option<CountryParam>)]
-    country: Option<String>,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct PhoneAnswer {
-    data: PhoneValidation,
-    meta: Meta,
-}
-
-/// Validate a phone number: validity, formats, country and line type (libphonenumber
-/// metadata). An unparseable number is a 200 with `valid: false` and its errors.
-#[utoipa::path(get, path = "/api/v1/phone-validator", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(PhoneQuery, Delivery),
-    responses((status = 200, body = PhoneAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn phone_validator(
-    State(ctx): State<AppContext>,
-    caller: HunterCaller,
-    callback: Callback,
-    Params(query): Params<PhoneQuery>,
-) -> Result<Response, ApiError> {
-    let number = required("phone", Some(&query.phone), phone::MAX_INPUT_CHARS)?;
-    // Exactly the documented values: empty for none, else a code in either case. A padded
-    // or whitespace-only value (`%C2%85` is Unicode whitespace) is refused, not read as none.
-    let country_text = query.country.as_deref().filter(|c| !c.is_empty());
-    if let Some(code) = country_text
-        && code.trim() != code
-    {
-        return Err(ApiError::validation("country", "must be an ISO 3166-1 alpha-2 code without spaces, or empty"));
-    }
-    let country = country_text.map(phone::parse_country).transpose()?;
-    let data = phone::validate(&number, country);
-    callback.send(&ctx, &caller.workspace_id, "phone_validator", &data).await;
-    let params = json!({ "phone": number, "country": country_text.map(str::to_ascii_uppercase) });
-    Ok(ready(data, json!({ "params": params })))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -40,7 +40,7 @@ pub mod docs;
 #[cfg(feature = "enrich")]
 pub mod enrich;
 pub mod feedback;
-#[cfg(feature = "enrich")]
+#[cfg(feature = "find")]
 pub mod finders;
 #[cfg(feature = "enrich")]
 pub mod hunter;
@@ -48,6 +48,8 @@ pub mod ingest;
 pub mod insights;
 pub mod integrations;
 pub mod leads;
+#[cfg(feature = "find")]
+pub mod phone;
 pub mod platform;
 pub mod push;
 pub mod webhooks;
@@ -80,14 +82,16 @@ pub enum Function {
     Webhooks,
     FeedbackEvents,
     Insights,
-    /// Hunter-compatible email verifier, phone validator, results and bulk jobs.
+    /// Hunter-compatible email verifier, enrichment results and bulk verification jobs.
     Enrich,
+    /// Hunter-compatible finders (email, domain, author, phone) and the phone validator.
+    Finders,
     ApiRequests,
     Workflows,
 }
 
 impl Function {
-    pub const ALL: [Function; 12] = [
+    pub const ALL: [Function; 13] = [
         Function::Platform,
         Function::Campaigns,
         Function::IngestLeads,
@@ -98,6 +102,7 @@ impl Function {
         Function::FeedbackEvents,
         Function::Insights,
         Function::Enrich,
+        Function::Finders,
         Function::ApiRequests,
         Function::Workflows,
     ];
@@ -115,6 +120,7 @@ impl Function {
             Function::FeedbackEvents => "feedback-events",
             Function::Insights => "insights",
             Function::Enrich => "enrich",
+            Function::Finders => "finders",
             Function::ApiRequests => "api-requests",
             Function::Workflows => "workflows",
         }
@@ -132,10 +138,14 @@ impl Function {
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
             #[cfg(feature = "enrich")]
-            Function::Enrich => enrichment(),
+            Function::Enrich => enrich::routes(),
             // Built without the `enrich` feature: the function serves nothing.
             #[cfg(not(feature = "enrich"))]
             Function::Enrich => OpenApiRouter::new(),
+            #[cfg(feature = "find")]
+            Function::Finders => finding(),
+            #[cfg(not(feature = "find"))]
+            Function::Finders => OpenApiRouter::new(),
             #[cfg(feature = "workflow")]
             Function::ApiRequests => api_requests::routes(),
             #[cfg(feature = "workflow")]
@@ -152,10 +162,11 @@ pub fn webhooks_and_callbacks() -> OpenApiRouter<AppContext> {
     webhooks::routes().merge(callbacks::routes())
 }
 
-/// The enrich function's routes: the checking services and the finders.
-#[cfg(feature = "enrich")]
-pub fn enrichment() -> OpenApiRouter<AppContext> {
-    enrich::routes().merge(finders::routes())
+/// The finders function's routes: the finders and the phone validator (the routes that
+/// need the phone metadata and the regex engine, kept out of the `enrich` function).
+#[cfg(feature = "find")]
+pub fn finding() -> OpenApiRouter<AppContext> {
+    finders::routes().merge(phone::routes())
 }
 
 /// The id of this HTTP request (`req_...`), also used as the ingest request id.
@@ -337,7 +348,7 @@ mod tests {
     /// `docs/openapi.json`, which `/openapi.json` serves, is the document the routes
     /// generate (with every capability). `LEADPUSH_WRITE_OPENAPI=1` (or `make openapi`)
     /// rewrites it.
-    #[cfg(all(feature = "enrich", feature = "workflow", feature = "openapi"))]
+    #[cfg(all(feature = "find", feature = "workflow", feature = "openapi"))]
     #[test]
     fn the_served_openapi_document_is_the_one_the_routes_generate() {
         let generated = serde_json::to_string_pretty(&openapi()).unwrap() + "\n";

@@ -139,6 +139,7 @@ mod tests {
             Task::PushFollowUp { workspace_id: ws(), push_id: "push_1".into(), attempt: 1 },
             Task::Sweep,
             Task::Enrich { workspace_id: ws(), id: "ver_1".into() },
+            Task::Enrich { workspace_id: ws(), id: "efn_1".into() },
             Task::VerifyChunk { workspace_id: ws(), job_id: "vjob_1".into(), chunk: 3 },
             Task::WorkflowStart {
                 workspace_id: ws(),
@@ -152,6 +153,7 @@ mod tests {
         ];
         // A new kind must be added here (and given its lane).
         assert_eq!(tasks.iter().map(|t| t.name()).collect::<std::collections::BTreeSet<_>>().len(), 10);
+        assert_eq!(tasks.len(), 11, "an enrich task for the verifier and one for a finder");
         tasks
     }
 
@@ -167,7 +169,7 @@ mod tests {
             let queue = format!("{name}-{}", lane.function());
             urls.push(crate::aws::ensure_queues(&client, &queue, 5, 30).await.unwrap().queue_url);
         }
-        let urls: [String; 3] = urls.try_into().unwrap();
+        let urls: [String; 4] = urls.try_into().unwrap();
         // Any function sends (here one whose own lane is Core); a redrive sends alike.
         let sender = SqsQueue::routed(client.clone(), urls.clone(), Lane::Core);
         let tasks = every_task();

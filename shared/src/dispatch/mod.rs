@@ -3,8 +3,9 @@
 //! serves the SQS-triggered Lambdas and the embedded worker of `leadpush serve`.
 //!
 //! On AWS each task kind travels on its [`Lane`]'s queue and runs in that lane's function
-//! (`dispatcher`, `enrich-worker`, `workflow-worker`), so that the delivery path links no
-//! enrichment or template code; `leadpush serve` has one queue and one worker for all.
+//! (`dispatcher`, `enrich-worker`, `finder-worker`, `workflow-worker`), so that the delivery
+//! path links no enrichment or template code and verification no finder code;
+//! `leadpush serve` has one queue and one worker for all.
 
 pub mod deliver;
 pub mod lambda;
@@ -81,26 +82,33 @@ pub enum Task {
     WorkflowRun { workspace_id: String, lead_id: String, run_id: String },
 }
 
+/// The id prefix of an email verifier's result (the others are finders').
+pub const VERIFIER_ID_PREFIX: &str = "ver_";
+
 /// Which queue, and so which worker function, runs a task. Each worker links only the
 /// code of its lane's tasks (and its cargo features), and refuses the others' tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lane {
     /// Saved-lead fan-out, deliveries, pushes and the sweep (`dispatcher`).
     Core,
-    /// Pending enrichment results and bulk verification chunks (`enrich-worker`).
+    /// Pending email verifications and bulk verification chunks (`enrich-worker`).
     Enrich,
+    /// Pending finder results: email finder, domain search, author and phone finders
+    /// (`finder-worker`).
+    Find,
     /// Workflow starts, backfills and runs (`workflow-worker`).
     Workflow,
 }
 
 impl Lane {
-    pub const ALL: [Lane; 3] = [Lane::Core, Lane::Enrich, Lane::Workflow];
+    pub const ALL: [Lane; 4] = [Lane::Core, Lane::Enrich, Lane::Find, Lane::Workflow];
 
     /// The function that consumes this lane's queue on AWS.
     pub fn function(self) -> &'static str {
         match self {
             Lane::Core => "dispatcher",
             Lane::Enrich => "enrich-worker",
+            Lane::Find => "finder-worker",
             Lane::Workflow => "workflow-worker",
         }
     }
@@ -110,6 +118,7 @@ impl Lane {
         match self {
             Lane::Core => "LEADPUSH_QUEUE_URL",
             Lane::Enrich => "LEADPUSH_ENRICH_QUEUE_URL",
+            Lane::Find => "LEADPUSH_FINDER_QUEUE_URL",
             Lane::Workflow => "LEADPUSH_WORKFLOW_QUEUE_URL",
         }
     }
@@ -131,6 +140,9 @@ impl Task {
             | Task::PushRetry { .. }
             | Task::PushFollowUp { .. }
             | Task::Sweep => Lane::Core,
+            // A result's id starts with its kind's prefix (`enrich::results::Kind::id_prefix`):
+            // `ver_` for the verifier, whose work needs no finder code.
+            Task::Enrich { id, .. } if task_lane_is_find(id) => Lane::Find,
             Task::Enrich { .. } | Task::VerifyChunk { .. } => Lane::Enrich,
             Task::WorkflowStart { .. } | Task::WorkflowBackfill { .. } | Task::WorkflowRun { .. } => Lane::Workflow,
         }
@@ -220,6 +232,7 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     match task.lane() {
         Lane::Core => run_core(ctx, task).await,
         Lane::Enrich => run_enrich(ctx, task).await,
+        Lane::Find => run_find(ctx, task).await,
         Lane::Workflow => run_workflows(ctx, task).await,
     }
 }
@@ -256,7 +269,9 @@ pub async fn run_core(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
 pub async fn run_enrich(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     match task {
         #[cfg(feature = "enrich")]
-        Task::Enrich { workspace_id, id } => Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?),
+        Task::Enrich { workspace_id, id } if !task_lane_is_find(&id) => {
+            Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?)
+        }
         #[cfg(feature = "enrich")]
         Task::VerifyChunk { workspace_id, job_id, chunk } => {
             Ok(crate::enrich::jobs::run_chunk(ctx, &workspace_id, &job_id, chunk).await?)
@@ -267,6 +282,25 @@ pub async fn run_enrich(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
         }
         other => Err(wrong_lane(&other)),
     }
+}
+
+/// The finder lane's tasks (the `finder-worker` function).
+#[cfg_attr(not(feature = "enrich"), allow(unused_variables))]
+pub async fn run_find(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
+    match task {
+        #[cfg(feature = "enrich")]
+        Task::Enrich { workspace_id, id } if task_lane_is_find(&id) => {
+            Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?)
+        }
+        #[cfg(not(feature = "enrich"))]
+        Task::Enrich { .. } => Err(TaskError::Failed("this build has no enrichment (cargo feature `enrich`)".into())),
+        other => Err(wrong_lane(&other)),
+    }
+}
+
+/// A pending result's task belongs to the finder lane (see [`Task::lane`]).
+fn task_lane_is_find(id: &str) -> bool {
+    !id.starts_with(VERIFIER_ID_PREFIX)
 }
 
 /// The workflow lane's tasks (the `workflow-worker` function).
@@ -321,6 +355,10 @@ fn boxed_enrich(ctx: &AppContext, task: Task) -> BoxFuture<'_, Result<(), TaskEr
     Box::pin(run_enrich(ctx, task))
 }
 
+fn boxed_find(ctx: &AppContext, task: Task) -> BoxFuture<'_, Result<(), TaskError>> {
+    Box::pin(run_find(ctx, task))
+}
+
 fn boxed_workflows(ctx: &AppContext, task: Task) -> BoxFuture<'_, Result<(), TaskError>> {
     Box::pin(run_workflows(ctx, task))
 }
@@ -329,6 +367,7 @@ impl Worker {
     pub const ALL: Worker = Worker { lanes: &Lane::ALL, run: boxed_all };
     pub const CORE: Worker = Worker { lanes: &[Lane::Core], run: boxed_core };
     pub const ENRICH: Worker = Worker { lanes: &[Lane::Enrich], run: boxed_enrich };
+    pub const FIND: Worker = Worker { lanes: &[Lane::Find], run: boxed_find };
     pub const WORKFLOW: Worker = Worker { lanes: &[Lane::Workflow], run: boxed_workflows };
 
     /// The lane whose queue this worker consumes (its first).
@@ -423,6 +462,18 @@ pub async fn process_batch(ctx: &AppContext, worker: Worker, messages: &[Receive
 #[cfg(test)]
 mod backoff_tests {
     use super::*;
+
+    #[cfg(feature = "enrich")]
+    #[test]
+    fn verifier_results_run_in_the_enrichment_lane_and_finder_results_in_the_finder_lane() {
+        use crate::enrich::results::Kind;
+        for kind in Kind::ALL {
+            let task = Task::Enrich { workspace_id: "ws_1".into(), id: crate::ids::new_id(kind.id_prefix()) };
+            let want = if kind == Kind::EmailVerifier { Lane::Enrich } else { Lane::Find };
+            assert_eq!(task.lane(), want, "{kind:?}");
+            assert_eq!(Lane::of_message(&task.message().body), want, "{kind:?}");
+        }
+    }
 
     #[test]
     fn infrastructure_failures_back_off_longer_than_task_failures() {

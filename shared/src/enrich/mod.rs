@@ -33,8 +33,10 @@
 
 pub mod cache;
 pub mod dns;
+#[cfg(feature = "find")]
 pub mod find;
 pub mod jobs;
+#[cfg(feature = "find")]
 pub mod phone;
 pub mod probe;
 pub mod results;

@@ -91,10 +91,20 @@ pub async fn compute(
             let fresh_for = super::verify::freshness(ctx, &v);
             Ok(Computed { data: serde_json::to_value(&v).map_err(|e| EnrichError::Other(e.to_string()))?, fresh_for })
         }
+        #[cfg(feature = "find")]
         Kind::EmailFinder => super::find::finders::email_finder(ctx, workspace_id, params).await,
+        #[cfg(feature = "find")]
         Kind::DomainSearch => super::find::finders::domain_search(ctx, workspace_id, params).await,
+        #[cfg(feature = "find")]
         Kind::AuthorFinder => super::find::finders::author_finder(ctx, workspace_id, params).await,
+        #[cfg(feature = "find")]
         Kind::PhoneFinder => super::find::finders::phone_finder(ctx, workspace_id, params).await,
+        // Verification builds (the enrich function, enrich-worker) never get a finder's
+        // result: its task goes to finder-worker (`dispatch::Lane::Find`).
+        #[cfg(not(feature = "find"))]
+        Kind::EmailFinder | Kind::DomainSearch | Kind::AuthorFinder | Kind::PhoneFinder => {
+            Err(EnrichError::Other(format!("{}: this build has no finders (cargo feature `find`)", kind.event())))
+        }
     }
 }
 

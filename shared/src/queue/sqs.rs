@@ -26,7 +26,7 @@ const SEND_CONCURRENCY: usize = 8;
 pub struct SqsQueue {
     client: Client,
     /// Indexed by `Lane as usize`.
-    urls: [String; 3],
+    urls: [String; 4],
     home: Lane,
 }
 
@@ -42,11 +42,11 @@ impl SqsQueue {
     /// One queue for every lane (tests, single-queue setups).
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         let url = url.into();
-        Self { client, urls: [url.clone(), url.clone(), url], home: Lane::Core }
+        Self { client, urls: [url.clone(), url.clone(), url.clone(), url], home: Lane::Core }
     }
 
     /// A queue per lane (`urls` in `Lane::ALL` order), consuming `home`'s.
-    pub fn routed(client: Client, urls: [String; 3], home: Lane) -> Self {
+    pub fn routed(client: Client, urls: [String; 4], home: Lane) -> Self {
         Self { client, urls, home }
     }
 

@@ -469,7 +469,7 @@ async fn verify_email(
 /// The email finder's answer for the lead, stored as the node's output. Inputs are the
 /// node's templates, else the lead's name parts, its website's or (company) email's
 /// domain, and its company resolved through the workspace's leads.
-#[cfg(feature = "enrich")]
+#[cfg(feature = "find")]
 async fn find_email(
     ctx: &AppContext,
     workspace_id: &str,
@@ -554,7 +554,7 @@ async fn find_email(
     }
 }
 
-#[cfg(not(feature = "enrich"))]
+#[cfg(not(feature = "find"))]
 async fn find_email(
     _ctx: &AppContext,
     _workspace_id: &str,
@@ -566,7 +566,7 @@ async fn find_email(
         NodeKind::FindEmail { on_error, .. } => *on_error,
         _ => OnError::Fail,
     };
-    let message = "this build has no enrichment service (cargo feature `enrich`)";
+    let message = "this build has no email finder (cargo feature `find`)";
     Ok(Outcome::Failed { error: node_error("find_failed", message, None), then })
 }
 

@@ -1,0 +1,7 @@
+//! Lambda: the SQS-triggered worker of finder tasks (pending email-finder, domain-search,
+//! author-finder and phone-finder results), from the finder queue, with partial batch responses.
+
+#[tokio::main]
+async fn main() -> Result<(), leadpush::lambda::Error> {
+    leadpush::lambda::run_worker(leadpush::dispatch::Worker::FIND).await
+}
