@@ -154,6 +154,9 @@ mod tests {
         // A new kind must be added here (and given its lane).
         assert_eq!(tasks.iter().map(|t| t.name()).collect::<std::collections::BTreeSet<_>>().len(), 10);
         assert_eq!(tasks.len(), 11, "an enrich task for the verifier and one for a finder");
+        for task in &tasks {
+            assert_eq!(crate::dispatch::Lane::of_message(&task.message().body), task.lane(), "{task:?}");
+        }
         tasks
     }
 
