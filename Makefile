@@ -19,7 +19,7 @@ CHROMIUM    ?= /usr/bin/chromium
 # 10's goal), except the functions in BOOTSTRAP_SIZE_EXEMPT, which are printed only.
 # Measured at opt-level "s" with the path remapping below (MiB): console 3.81, insights
 # 5.00, leads 5.02, integrations 5.05, ingest-leads 5.11, dispatcher 5.14 (core tasks
-# only; 11.35 when it ran every kind), feedback-events 5.18, campaigns 5.19, enrich 5.22
+# only; 11.35 when it ran every kind), feedback-events 5.18, campaigns 5.19, enrich 5.16
 # (verification only; 8.92 with the phone validator and finders), platform 5.33,
 # push-leads 5.39, webhooks 5.43, workflows 5.69, enrich-worker 5.79, api-requests 5.99
 # (about 14 KB under). Over 6: finders 8.25 (phone metadata and the regex engine that
