@@ -86,18 +86,41 @@ fn read_many(conn: &mut rusqlite::Connection, keys: &[Key]) -> Result<Vec<Item>,
     Ok(out)
 }
 
-fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
-    super::check_storable(item)?;
-    let data = serde_json::to_string(&item.data).map_err(|e| StoreError::InvalidItem(e.to_string()))?;
-    let size = item.key.pk.len() + item.key.sk.len() + data.len();
-    if size > super::MAX_ITEM_BYTES {
-        return Err(StoreError::Refused(format!(
-            "{}/{}: item is {size} bytes, over DynamoDB's {} byte limit",
-            item.key.pk,
-            item.key.sk,
-            super::MAX_ITEM_BYTES
-        )));
+/// An item as its row: encoded and checked before it is handed to the writer thread, so
+/// that thread only runs SQL (and the item's JSON tree is freed on the caller's thread).
+struct EncodedItem {
+    key: Key,
+    indexes: [Option<(i64, Key)>; 4],
+    expires_at: Option<i64>,
+    version: i64,
+    data: String,
+}
+
+impl EncodedItem {
+    fn encode(item: Item) -> Result<Self, StoreError> {
+        super::check_storable(&item)?;
+        let data = serde_json::to_string(&item.data).map_err(|e| StoreError::InvalidItem(e.to_string()))?;
+        let size = item.key.pk.len() + item.key.sk.len() + data.len();
+        if size > super::MAX_ITEM_BYTES {
+            return Err(StoreError::Refused(format!(
+                "{}/{}: item is {size} bytes, over DynamoDB's {} byte limit",
+                item.key.pk,
+                item.key.sk,
+                super::MAX_ITEM_BYTES
+            )));
+        }
+        let Item { key, indexes, expires_at, version, data: _ } = item;
+        Ok(EncodedItem {
+            key,
+            indexes: indexes.map(|g| g.map(|k| (partition_hash(&k.pk), k))),
+            expires_at,
+            version: version as i64,
+            data,
+        })
     }
+}
+
+fn write(tx: &Transaction<'_>, row: &EncodedItem) -> Result<(), StoreError> {
     // Cached: a batch writes thousands of rows with this one statement. An upsert keeps
     // the row (and its rowid) in place, so unchanged index entries stay untouched.
     let mut stmt = tx.prepare_cached(
@@ -111,29 +134,44 @@ fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
            gsi4h = excluded.gsi4h, gsi4pk = excluded.gsi4pk, gsi4sk = excluded.gsi4sk,
            expires_at = excluded.expires_at, version = excluded.version, data = excluded.data",
     )?;
-    let [g1, g2, g3, g4] = &item.indexes;
-    let hash = |g: &Option<Key>| g.as_ref().map(|k| partition_hash(&k.pk));
+    let [g1, g2, g3, g4] = &row.indexes;
+    fn hash(g: &Option<(i64, Key)>) -> Option<i64> {
+        g.as_ref().map(|(h, _)| *h)
+    }
+    fn pk(g: &Option<(i64, Key)>) -> Option<&str> {
+        g.as_ref().map(|(_, k)| k.pk.as_str())
+    }
+    fn sk(g: &Option<(i64, Key)>) -> Option<&str> {
+        g.as_ref().map(|(_, k)| k.sk.as_str())
+    }
     stmt.execute(params![
-        item.key.pk,
-        item.key.sk,
+        row.key.pk,
+        row.key.sk,
         hash(g1),
-        g1.as_ref().map(|k| &k.pk),
-        g1.as_ref().map(|k| &k.sk),
+        pk(g1),
+        sk(g1),
         hash(g2),
-        g2.as_ref().map(|k| &k.pk),
-        g2.as_ref().map(|k| &k.sk),
+        pk(g2),
+        sk(g2),
         hash(g3),
-        g3.as_ref().map(|k| &k.pk),
-        g3.as_ref().map(|k| &k.sk),
+        pk(g3),
+        sk(g3),
         hash(g4),
-        g4.as_ref().map(|k| &k.pk),
-        g4.as_ref().map(|k| &k.sk),
-        item.expires_at,
-        item.version as i64,
-        data
+        pk(g4),
+        sk(g4),
+        row.expires_at,
+        row.version,
+        row.data
     ])?;
-
     Ok(())
+}
+
+/// A transaction's operation as the writer thread runs it.
+enum Op {
+    Put(Condition, EncodedItem),
+    Delete(Condition, Key),
+    Check(Condition, Key),
+    Increment(Key, Vec<(String, i64)>),
 }
 
 fn remove(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
@@ -152,7 +190,7 @@ fn add_counters(tx: &Transaction<'_>, key: &Key, counters: &[(String, i64)]) -> 
         let current = item.data.get(name).and_then(Value::as_i64).unwrap_or(0);
         item.data.insert(name.clone(), Value::from(current + delta));
     }
-    write(tx, &item)
+    write(tx, &EncodedItem::encode(item)?)
 }
 
 fn check_counter_names(counters: &[(String, i64)]) -> Result<(), StoreError> {
@@ -257,12 +295,13 @@ impl Store for SqliteStore {
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        let row = EncodedItem::encode(item)?;
         self.db
             .write(move |tx| {
-                if condition != Condition::Always && !condition.holds(read(tx, &item.key)?.as_ref()) {
+                if condition != Condition::Always && !condition.holds(read(tx, &row.key)?.as_ref()) {
                     return Err(StoreError::ConditionFailed);
                 }
-                write(tx, &item)
+                write(tx, &row)
             })
             .await
     }
@@ -302,26 +341,35 @@ impl Store for SqliteStore {
                 check_counter_names(counters)?;
             }
         }
+        // (condition, key, row to write): puts are encoded here, off the writer thread.
+        let ops = ops
+            .into_iter()
+            .map(|op| match op {
+                WriteOp::Put { item, condition } => Ok(Op::Put(condition, EncodedItem::encode(item)?)),
+                WriteOp::Delete { key, condition } => Ok(Op::Delete(condition, key)),
+                WriteOp::Check { key, condition } => Ok(Op::Check(condition, key)),
+                WriteOp::Increment { key, counters } => Ok(Op::Increment(key, counters)),
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         self.db
             .write(move |tx| {
                 // Check every condition first so nothing is written unless all hold.
                 for (i, op) in ops.iter().enumerate() {
-                    let condition = match op {
-                        WriteOp::Put { condition, .. }
-                        | WriteOp::Delete { condition, .. }
-                        | WriteOp::Check { condition, .. } => *condition,
-                        WriteOp::Increment { .. } => Condition::Always,
+                    let (condition, key) = match op {
+                        Op::Put(condition, row) => (*condition, &row.key),
+                        Op::Delete(condition, key) | Op::Check(condition, key) => (*condition, key),
+                        Op::Increment(key, _) => (Condition::Always, key),
                     };
-                    if condition != Condition::Always && !condition.holds(read(tx, op.key())?.as_ref()) {
+                    if condition != Condition::Always && !condition.holds(read(tx, key)?.as_ref()) {
                         return Err(StoreError::TransactionCanceled { failed_op: Some(i) });
                     }
                 }
                 for op in &ops {
                     match op {
-                        WriteOp::Put { item, .. } => write(tx, item)?,
-                        WriteOp::Delete { key, .. } => remove(tx, key)?,
-                        WriteOp::Check { .. } => {}
-                        WriteOp::Increment { key, counters } => add_counters(tx, key, counters)?,
+                        Op::Put(_, row) => write(tx, row)?,
+                        Op::Delete(_, key) => remove(tx, key)?,
+                        Op::Check(..) => {}
+                        Op::Increment(key, counters) => add_counters(tx, key, counters)?,
                     }
                 }
                 Ok(())
@@ -333,11 +381,11 @@ impl Store for SqliteStore {
         if items.is_empty() {
             return Ok(());
         }
-        let items = dedupe_last_wins(items);
+        let rows = dedupe_last_wins(items).into_iter().map(EncodedItem::encode).collect::<Result<Vec<_>, _>>()?;
         self.db
             .write(move |tx| {
-                for item in &items {
-                    write(tx, item)?;
+                for row in &rows {
+                    write(tx, row)?;
                 }
                 Ok(())
             })
