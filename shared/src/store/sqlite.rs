@@ -72,6 +72,9 @@ fn read(conn: &rusqlite::Connection, key: &Key) -> Result<Option<Item>, StoreErr
 
 /// Batch reads of up to this many keys run on the caller's thread (see `EmbeddedDb::read`).
 const INLINE_READ_KEYS: usize = 8;
+/// Queries of a page of at most this many rows, without a filter, run there too (a
+/// workspace's webhooks, read on every feedback event that changes a lead).
+const INLINE_QUERY_ROWS: usize = 50;
 
 /// The items among `keys` (each once), from one snapshot.
 fn read_many(conn: &mut rusqlite::Connection, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
@@ -326,12 +329,13 @@ impl Store for SqliteStore {
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let query = query.clone();
-        self.db
-            .run(move |conn| {
-                let tx = conn.transaction().map_err(StoreError::from)?;
-                run_query(&tx, &query)
-            })
-            .await
+        // A short page without a filter reads a bounded handful of rows: a point read.
+        let inline = query.limit <= INLINE_QUERY_ROWS && query.filter.is_none();
+        let work = move |conn: &mut rusqlite::Connection| {
+            let tx = conn.transaction().map_err(StoreError::from)?;
+            run_query(&tx, &query)
+        };
+        if inline { self.db.read(move |conn| work(conn)).await } else { self.db.run(move |conn| work(conn)).await }
     }
 
     async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
