@@ -171,7 +171,7 @@ fn write(tx: &Transaction<'_>, row: &EncodedItem) -> Result<(), StoreError> {
 
 /// A transaction's operation as the writer thread runs it.
 enum Op {
-    Put(Condition, EncodedItem),
+    Put(Condition, Box<EncodedItem>),
     Delete(Condition, Key),
     Check(Condition, Key),
     Increment(Key, Vec<(String, i64)>),
@@ -349,7 +349,7 @@ impl Store for SqliteStore {
         let ops = ops
             .into_iter()
             .map(|op| match op {
-                WriteOp::Put { item, condition } => Ok(Op::Put(condition, EncodedItem::encode(item)?)),
+                WriteOp::Put { item, condition } => Ok(Op::Put(condition, Box::new(EncodedItem::encode(item)?))),
                 WriteOp::Delete { key, condition } => Ok(Op::Delete(condition, key)),
                 WriteOp::Check { key, condition } => Ok(Op::Check(condition, key)),
                 WriteOp::Increment { key, counters } => Ok(Op::Increment(key, counters)),
