@@ -172,13 +172,14 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
         if other.is_empty() {
             break;
         }
-        leadpush::dispatch::lambda::handle(&ctx, event(other)).await;
+        leadpush::dispatch::lambda::handle(&ctx, leadpush::dispatch::Worker::CORE, event(other)).await;
     }
     counter.take();
     let mut handled = 0;
     for batch in deliver.chunks(10) {
         handled += batch.len();
-        let response = leadpush::dispatch::lambda::handle(&ctx, event(batch.to_vec())).await;
+        let response =
+            leadpush::dispatch::lambda::handle(&ctx, leadpush::dispatch::Worker::CORE, event(batch.to_vec())).await;
         anyhow::ensure!(response.batch_item_failures.is_empty(), "deliveries failed on the Lambda path");
     }
     anyhow::ensure!(handled == M, "the Lambda path handled {handled} of {M} deliveries");

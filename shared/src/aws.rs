@@ -285,24 +285,48 @@ mod template_tests {
         text[at + label.len()..].split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
     }
 
+    /// Each worker function and the queue it consumes (`dispatch::Lane`).
+    const WORKERS: [(&str, &str, &str); 3] = [
+        ("DispatcherFunction", "WorkQueue", "DeadLetterQueue"),
+        ("EnrichWorkerFunction", "EnrichQueue", "EnrichDeadLetterQueue"),
+        ("WorkflowWorkerFunction", "WorkflowQueue", "WorkflowDeadLetterQueue"),
+    ];
+
     #[test]
-    fn the_dispatcher_scales_by_its_event_source_not_reserved_concurrency() {
+    fn each_worker_consumes_its_own_queue_and_scales_by_its_event_source_not_reserved_concurrency() {
         let text = template();
-        let dispatcher = resource(&text, "DispatcherFunction");
-        assert!(!dispatcher.contains("ReservedConcurrentExecutions"), "{dispatcher}");
-        let scaling = dispatcher.find("ScalingConfig:").expect("ScalingConfig on the SQS event");
-        assert!(dispatcher[scaling..].contains("MaximumConcurrency:"));
-        assert!(dispatcher.contains("Type: SQS") && dispatcher.contains("ReportBatchItemFailures"));
+        for (function, queue, dlq) in WORKERS {
+            let worker = resource(&text, function);
+            assert!(!worker.contains("ReservedConcurrentExecutions"), "{worker}");
+            let scaling = worker.find("ScalingConfig:").expect("ScalingConfig on the SQS event");
+            assert!(worker[scaling..].contains("MaximumConcurrency:"));
+            assert!(worker.contains("Type: SQS") && worker.contains("ReportBatchItemFailures"));
+            assert!(worker.contains(&format!("Queue: !GetAtt {queue}.Arn")), "{function} consumes {queue}");
+            assert!(worker.contains(&format!("SQSPollerPolicy: {{ QueueName: !GetAtt {queue}.QueueName }}")));
+            assert!(resource(&text, queue).contains(&format!("deadLetterTargetArn: !GetAtt {dlq}.Arn")));
+        }
+        // Every function that sends tasks may send to every lane's queue, each named in the
+        // environment under the variable the SQS adapter reads.
+        let sends = |queue: &str| {
+            text.matches(&format!("SQSSendMessagePolicy: {{ QueueName: !GetAtt {queue}.QueueName }}")).count()
+        };
+        assert_eq!((sends("EnrichQueue"), sends("WorkflowQueue")), (sends("WorkQueue"), sends("WorkQueue")));
+        for (lane, (_, queue, _)) in crate::dispatch::Lane::ALL.into_iter().zip(WORKERS) {
+            assert!(text.contains(&format!("{}: !Ref {queue}", lane.queue_url_variable())), "{lane:?}");
+            assert!(text.contains(&format!("CodeUri: target/lambda/{}/", lane.function())), "{lane:?}");
+        }
     }
 
     #[test]
     fn the_visibility_timeout_is_at_least_six_dispatcher_timeouts() {
         let text = template();
-        let timeout = number_after(resource(&text, "DispatcherFunction"), "Timeout:");
-        let queue = resource(&text, "WorkQueue");
-        let visibility = number_after(queue, "VisibilityTimeout:");
-        assert!(visibility >= 6 * timeout, "visibility {visibility} s < 6 × {timeout} s");
-        assert!(number_after(queue, "maxReceiveCount:") >= 10, "backoff for throttling needs 10 receives");
+        for (function, queue, _) in WORKERS {
+            let timeout = number_after(resource(&text, function), "Timeout:");
+            let queue = resource(&text, queue);
+            let visibility = number_after(queue, "VisibilityTimeout:");
+            assert!(visibility >= 6 * timeout, "{function}: visibility {visibility} s < 6 × {timeout} s");
+            assert!(number_after(queue, "maxReceiveCount:") >= 10, "backoff for throttling needs 10 receives");
+        }
     }
 
     #[test]
@@ -329,7 +353,13 @@ mod template_tests {
         assert!(api.contains("AccessLogSettings:") && api.contains("ThrottlingRateLimit:"), "{api}");
         for (alarm, metric) in [
             ("DeadLetterAlarm", "ApproximateNumberOfMessagesVisible"),
+            ("EnrichDeadLetterAlarm", "ApproximateNumberOfMessagesVisible"),
+            ("WorkflowDeadLetterAlarm", "ApproximateNumberOfMessagesVisible"),
             ("DispatcherErrorsAlarm", "Errors"),
+            ("EnrichWorkerErrorsAlarm", "Errors"),
+            ("WorkflowWorkerErrorsAlarm", "Errors"),
+            ("EnrichQueueAgeAlarm", "ApproximateAgeOfOldestMessage"),
+            ("WorkflowQueueAgeAlarm", "ApproximateAgeOfOldestMessage"),
             ("LambdaThrottlesAlarm", "Throttles"),
             ("TableThrottlesAlarm", "ThrottledRequests"),
             ("QueueAgeAlarm", "ApproximateAgeOfOldestMessage"),

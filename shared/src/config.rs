@@ -18,6 +18,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub table: String,
     pub queue_url: Option<String>,
+    /// The queues of the enrichment and workflow tasks (`dispatch::Lane`); without them,
+    /// those tasks go to `queue_url` too.
+    pub enrich_queue_url: Option<String>,
+    pub workflow_queue_url: Option<String>,
     pub public_url: Option<String>,
     /// Honour `X-Forwarded-Host`/`-Proto` (only behind a proxy that sets them).
     pub trust_forwarded_headers: bool,
@@ -103,6 +107,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("LEADPUSH_DATA_DIR", ".leadpush", "Directory of the embedded SQLite file."),
     ("LEADPUSH_TABLE", "leadpush", "DynamoDB table name."),
     ("LEADPUSH_QUEUE_URL", "(none)", "SQS work queue URL; required with dynamodb."),
+    (
+        "LEADPUSH_ENRICH_QUEUE_URL",
+        "(LEADPUSH_QUEUE_URL)",
+        "SQS queue of enrichment tasks (consumed by the enrich-worker function).",
+    ),
+    (
+        "LEADPUSH_WORKFLOW_QUEUE_URL",
+        "(LEADPUSH_QUEUE_URL)",
+        "SQS queue of workflow tasks (consumed by the workflow-worker function).",
+    ),
     (
         "LEADPUSH_PUBLIC_URL",
         "(from Host header)",
@@ -329,6 +343,8 @@ impl Config {
             data_dir: PathBuf::from(text("LEADPUSH_DATA_DIR", ".leadpush")),
             table: text("LEADPUSH_TABLE", "leadpush"),
             queue_url: get("LEADPUSH_QUEUE_URL").filter(|v| !v.is_empty()),
+            enrich_queue_url: get("LEADPUSH_ENRICH_QUEUE_URL").filter(|v| !v.is_empty()),
+            workflow_queue_url: get("LEADPUSH_WORKFLOW_QUEUE_URL").filter(|v| !v.is_empty()),
             public_url: get("LEADPUSH_PUBLIC_URL")
                 .filter(|v| !v.is_empty())
                 .map(|u| u.trim_end_matches('/').to_owned()),
@@ -372,6 +388,16 @@ impl Config {
             });
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// The SQS queue URL of each lane, in `Lane::ALL` order (a lane without its own
+    /// variable shares `LEADPUSH_QUEUE_URL`).
+    pub fn queue_urls(&self) -> [String; 3] {
+        let main = self.queue_url.clone().unwrap_or_default();
+        let or_main = |url: &Option<String>| url.clone().unwrap_or_else(|| main.clone());
+        [main.clone(), or_main(&self.enrich_queue_url), or_main(&self.workflow_queue_url)]
     }
 }
 

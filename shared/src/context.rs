@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::delivery::{Outbound, OutboundError};
+use crate::dispatch::Lane;
 use crate::queue::Queue;
 use crate::store::Store;
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -70,12 +71,18 @@ impl AppContext {
 
     /// Builds the adapters the configuration names.
     pub async fn from_config(config: Config) -> Result<Self, StartupError> {
+        Self::consuming(config, Lane::Core).await
+    }
+
+    /// Builds the adapters the configuration names; on SQS, the queue receives from
+    /// `home`'s queue (a worker function's own lane).
+    pub async fn consuming(config: Config, home: Lane) -> Result<Self, StartupError> {
         match config.store {
             StoreKind::Aws => {
                 let sdk = crate::aws::sdk_config().await?;
                 let store = crate::store::dynamodb::DynamoStore::new(crate::aws::dynamodb_client(&sdk), &config.table);
-                let queue_url = config.queue_url.clone().unwrap_or_default();
-                let queue = crate::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url);
+                let client = aws_sdk_sqs::Client::new(&sdk);
+                let queue = crate::queue::sqs::SqsQueue::routed(client, config.queue_urls(), home);
                 Self::new(Arc::new(store), Arc::new(queue), config)
             }
             StoreKind::Embedded => {

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::api::{self, Function};
 use crate::config::Config;
 use crate::context::AppContext;
+use crate::dispatch::Worker;
 
 pub type Error = lambda_runtime::Error;
 
@@ -36,15 +37,17 @@ pub async fn run_console() -> Result<(), Error> {
     lambda_http::run(crate::console::router()).await
 }
 
-/// The SQS-triggered dispatcher (`ReportBatchItemFailures`).
-pub async fn run_dispatcher() -> Result<(), Error> {
+/// An SQS-triggered worker (`ReportBatchItemFailures`) running its lane's tasks from that
+/// lane's queue. `worker` is the function's own constant (`Worker::CORE`), not a value
+/// matched at run time, so the bootstrap links only that lane's task handlers.
+pub async fn run_worker(worker: Worker) -> Result<(), Error> {
     crate::memory::limit_malloc_arenas();
     crate::telemetry::init();
-    let ctx = AppContext::from_config(Config::from_env()?).await?;
-    tracing::info!(function = "dispatcher", "lambda initialised");
+    let ctx = AppContext::consuming(Config::from_env()?, worker.home()).await?;
+    tracing::info!(function = worker.home().function(), "lambda initialised");
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(crate::dispatch::lambda::handle(&ctx, event.payload).await) }
+        async move { Ok::<_, Infallible>(crate::dispatch::lambda::handle(&ctx, worker, event.payload).await) }
     }))
     .await
 }
@@ -88,7 +91,8 @@ mod tests {
         let mut files: Vec<PathBuf> = std::fs::read_dir(events_dir())
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("dispatcher.sqs.json"))
+            // The workers' SQS samples have their own test below.
+            .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".sqs.json"))
             // The console's static files have their own test (console::tests).
             .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("console.")))
             .collect();
@@ -112,13 +116,24 @@ mod tests {
         }
     }
 
+    /// Each worker's sample batch, run as that worker: the message ids it reports failed.
+    async fn worker_failures(ctx: &AppContext, seeded: &crate::samples::Seeded, worker: Worker) -> Vec<String> {
+        let file = events_dir().join(format!("{}.sqs.json", worker.home().function()));
+        let event: SqsEvent = serde_json::from_str(&seeded.fill(&std::fs::read_to_string(file).unwrap())).unwrap();
+        let response = crate::dispatch::lambda::handle(ctx, worker, event).await;
+        response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_dispatcher_sample_reports_only_the_poison_message() {
+    async fn each_workers_sample_reports_only_the_poison_or_misrouted_message() {
         let (ctx, seeded, _dir) = seeded().await;
-        let text = seeded.fill(&std::fs::read_to_string(events_dir().join("dispatcher.sqs.json")).unwrap());
-        let event: SqsEvent = serde_json::from_str(&text).unwrap();
-        let response = crate::dispatch::lambda::handle(&ctx, event).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
+        let expected = [
+            (Worker::CORE, "2e1424d4-f796-459a-8184-9c92662be6da"),
+            (Worker::ENRICH, "e2b7d6a4-1c85-4f09-b3de-6a0f7c9e5d21"),
+            (Worker::WORKFLOW, "a8c2e5f7-4b19-4d3e-9a60-2f8d1b7c3e44"),
+        ];
+        for (worker, failed) in expected {
+            assert_eq!(worker_failures(&ctx, &seeded, worker).await, [failed], "{worker:?}");
+        }
     }
 }

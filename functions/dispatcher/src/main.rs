@@ -1,6 +1,8 @@
-//! Lambda: the SQS-triggered dispatcher of queued tasks (partial batch responses).
+//! Lambda: the SQS-triggered dispatcher of the core tasks (saved-lead fan-out, deliveries,
+//! pushes, the sweep), with partial batch responses. Enrichment and workflow tasks have
+//! their own queues and workers (`enrich-worker`, `workflow-worker`).
 
 #[tokio::main]
 async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_dispatcher().await
+    leadpush::lambda::run_worker(leadpush::dispatch::Worker::CORE).await
 }

@@ -753,14 +753,14 @@ mod crash_tests {
         let messages = ctx.queue.receive(10, Duration::from_secs(1)).await.unwrap();
         assert_eq!(messages.len(), 1);
 
-        let first = crate::dispatch::process_batch(&ctx, &messages).await;
+        let first = crate::dispatch::process_batch(&ctx, crate::dispatch::Worker::ALL, &messages).await;
         let [crate::dispatch::Disposition::RetryAfter(delay)] = first.as_slice() else { panic!("{first:?}") };
         assert!(*delay >= Duration::from_secs(30), "storage trouble backs off as infrastructure: {delay:?}");
         assert_eq!((faulty.injected(), hits.load(Ordering::SeqCst)), (1, 0));
 
         let mut again = messages[0].clone();
         again.receive_count += 1;
-        let second = crate::dispatch::process_batch(&ctx, &[again]).await;
+        let second = crate::dispatch::process_batch(&ctx, crate::dispatch::Worker::ALL, &[again]).await;
         assert_eq!(second, [crate::dispatch::Disposition::Done]);
         assert_eq!(hits.load(Ordering::SeqCst), 1);
         let item = ctx.store.get(&deliveries::key(&ws, CALLBACK, &id)).await.unwrap().unwrap();

@@ -1,9 +1,10 @@
-//! The SQS-triggered dispatcher Lambda: partial batch responses, and backoff set on each
-//! failed message through its visibility timeout.
+//! The SQS-triggered worker Lambdas (`dispatcher`, `enrich-worker`, `workflow-worker`):
+//! partial batch responses, and backoff set on each failed message through its visibility
+//! timeout.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use super::{Disposition, process_batch};
+use super::{Disposition, Worker, process_batch};
 use crate::context::AppContext;
 use crate::queue::ReceivedMessage;
 
@@ -25,10 +26,11 @@ pub fn messages(event: SqsEvent) -> Vec<ReceivedMessage> {
         .collect()
 }
 
-/// Runs the batch; failed messages get their backoff and are reported for redelivery.
-pub async fn handle(ctx: &AppContext, event: SqsEvent) -> SqsBatchResponse {
+/// Runs the batch (the worker's lanes' tasks; others fail); failed messages get their
+/// backoff and are reported for redelivery. `ctx.queue` must consume the worker's queue.
+pub async fn handle(ctx: &AppContext, worker: Worker, event: SqsEvent) -> SqsBatchResponse {
     let messages = messages(event);
-    let dispositions = process_batch(ctx, &messages).await;
+    let dispositions = process_batch(ctx, worker, &messages).await;
     let mut response = SqsBatchResponse::default();
     for (message, disposition) in messages.iter().zip(dispositions) {
         if let Disposition::RetryAfter(delay) = disposition {
@@ -50,6 +52,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::dispatch::Lane;
     use crate::queue::OutgoingMessage;
 
     /// What Lambda's SQS event source hands the function for these received messages.
@@ -95,7 +98,7 @@ mod tests {
         let batch = receive(&*fixture.queue, 2).await;
         assert_eq!(batch.len(), 2);
         let poison_id = batch.iter().find(|m| m.body == "not a task").unwrap().id.clone();
-        let response = handle(&ctx, event_of(&batch)).await;
+        let response = handle(&ctx, Worker::CORE, event_of(&batch)).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, [poison_id.as_str()]);
         // The event source deletes what succeeded.
@@ -106,10 +109,115 @@ mod tests {
         // (2 receives) moves it to the dead-letter queue.
         let again = receive(&*fixture.queue, 1).await;
         assert_eq!((again.len(), again[0].id.as_str(), again[0].receive_count), (1, poison_id.as_str(), 2));
-        let response = handle(&ctx, event_of(&again)).await;
+        let response = handle(&ctx, Worker::CORE, event_of(&again)).await;
         assert_eq!(response.batch_item_failures.len(), 1);
         assert!(fixture.queue.receive(10, Duration::from_millis(500)).await.unwrap().is_empty());
         let dead = receive(&*fixture.dlq, 1).await;
         assert_eq!((dead.len(), dead[0].body.as_str()), (1, "not a task"));
+    }
+
+    /// One task of every kind.
+    fn every_task() -> Vec<crate::dispatch::Task> {
+        use crate::dispatch::Task;
+        let ws = || "ws_1".to_owned();
+        let tasks = vec![
+            Task::LeadsSaved {
+                workspace_id: ws(),
+                lead_ids: vec!["lead_1".into()],
+                event_id: "evt_1".into(),
+                occurred_at: crate::time::Timestamp::now(),
+                webhook_id: None,
+            },
+            Task::Deliver {
+                workspace_id: ws(),
+                webhook_id: "wh_1".into(),
+                delivery_id: "dlv_1".into(),
+                manual: false,
+                attempt: Some(1),
+            },
+            Task::PushRetry { workspace_id: ws(), push_id: "push_1".into(), attempt: 2 },
+            Task::PushFollowUp { workspace_id: ws(), push_id: "push_1".into(), attempt: 1 },
+            Task::Sweep,
+            Task::Enrich { workspace_id: ws(), id: "ver_1".into() },
+            Task::VerifyChunk { workspace_id: ws(), job_id: "vjob_1".into(), chunk: 3 },
+            Task::WorkflowStart {
+                workspace_id: ws(),
+                campaign_id: "cmp_1".into(),
+                version: 1,
+                lead_ids: vec!["lead_1".into()],
+                trigger: crate::domain::workflow::RunTrigger::Ingest,
+            },
+            Task::WorkflowBackfill { workspace_id: ws(), campaign_id: "cmp_1".into(), cursor: None },
+            Task::WorkflowRun { workspace_id: ws(), lead_id: "lead_1".into(), run_id: "run_1".into() },
+        ];
+        // A new kind must be added here (and given its lane).
+        assert_eq!(tasks.iter().map(|t| t.name()).collect::<std::collections::BTreeSet<_>>().len(), 10);
+        tasks
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_task_kind_lands_on_its_lanes_queue_and_other_workers_refuse_it() {
+        use crate::queue::Queue as _;
+        use crate::queue::sqs::SqsQueue;
+        let config = crate::testing::moto_config().await;
+        let client = aws_sdk_sqs::Client::new(&config);
+        let name = crate::testing::unique("lanes");
+        let mut urls = Vec::new();
+        for lane in Lane::ALL {
+            let queue = format!("{name}-{}", lane.function());
+            urls.push(crate::aws::ensure_queues(&client, &queue, 5, 30).await.unwrap().queue_url);
+        }
+        let urls: [String; 3] = urls.try_into().unwrap();
+        // Any function sends (here one whose own lane is Core); a redrive sends alike.
+        let sender = SqsQueue::routed(client.clone(), urls.clone(), Lane::Core);
+        let tasks = every_task();
+        let mut messages: Vec<OutgoingMessage> = tasks.iter().map(|t| t.message()).collect();
+        messages.push(OutgoingMessage::now("not a task"));
+        crate::queue::Queue::send(&sender, messages).await.unwrap();
+
+        for lane in Lane::ALL {
+            let consumer = SqsQueue::routed(client.clone(), urls.clone(), lane);
+            let mut want: Vec<String> =
+                tasks.iter().filter(|t| t.lane() == lane).map(|t| t.name().to_owned()).collect();
+            if lane == Lane::Core {
+                want.push("not a task".into());
+            }
+            let got = receive(&consumer, want.len()).await;
+            let mut names: Vec<String> = got
+                .iter()
+                .map(|m| {
+                    serde_json::from_str::<crate::dispatch::Task>(&m.body).map_or(m.body.clone(), |t| t.name().into())
+                })
+                .collect();
+            names.sort();
+            want.sort();
+            assert_eq!(names, want, "the {lane:?} queue");
+            for m in &got {
+                crate::queue::Queue::delete(&consumer, &m.receipt).await.unwrap();
+            }
+        }
+
+        // A core task that reached the enrichment queue (a wrong URL, say): the enrichment
+        // worker reports it failed, with backoff, so it comes back (and later dead-letters).
+        let (mut ctx, _dir) = crate::testing::embedded_context();
+        let enrich_queue = SqsQueue::routed(client.clone(), urls.clone(), Lane::Enrich);
+        ctx.queue = std::sync::Arc::new(enrich_queue.clone());
+        let stray = tasks.iter().find(|t| t.lane() == Lane::Core).unwrap();
+        SqsQueue::new(client.clone(), &urls[Lane::Enrich as usize]).send(vec![stray.message()]).await.unwrap();
+        let batch = receive(&enrich_queue, 1).await;
+        let response = handle(&ctx, Worker::ENRICH, event_of(&batch)).await;
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(failed, [batch[0].id.as_str()]);
+        let error = crate::dispatch::wrong_lane(stray).to_string();
+        assert!(error.contains("LEADPUSH_QUEUE_URL") && error.contains("`dispatcher`"), "{error}");
+        // Back after its backoff (2-3 s): long polls of 1 s, for at most 15 s.
+        let mut again = Vec::new();
+        for _ in 0..15 {
+            again.extend(enrich_queue.receive(1, Duration::from_secs(1)).await.unwrap());
+            if !again.is_empty() {
+                break;
+            }
+        }
+        assert_eq!((again.len(), again[0].id.as_str(), again[0].receive_count), (1, batch[0].id.as_str(), 2));
     }
 }

@@ -1,6 +1,10 @@
 //! Asynchronous work: typed tasks on the queue, and the handlers the dispatcher runs.
 //! Messages carry ids of stored records, never large payloads. The same `process_batch`
-//! serves the SQS-triggered Lambda and the embedded worker of `leadpush serve`.
+//! serves the SQS-triggered Lambdas and the embedded worker of `leadpush serve`.
+//!
+//! On AWS each task kind travels on its [`Lane`]'s queue and runs in that lane's function
+//! (`dispatcher`, `enrich-worker`, `workflow-worker`), so that the delivery path links no
+//! enrichment or template code; `leadpush serve` has one queue and one worker for all.
 
 pub mod deliver;
 pub mod lambda;
@@ -8,6 +12,7 @@ pub mod worker;
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +81,61 @@ pub enum Task {
     WorkflowRun { workspace_id: String, lead_id: String, run_id: String },
 }
 
+/// Which queue, and so which worker function, runs a task. Each worker links only the
+/// code of its lane's tasks (and its cargo features), and refuses the others' tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Saved-lead fan-out, deliveries, pushes and the sweep (`dispatcher`).
+    Core,
+    /// Pending enrichment results and bulk verification chunks (`enrich-worker`).
+    Enrich,
+    /// Workflow starts, backfills and runs (`workflow-worker`).
+    Workflow,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 3] = [Lane::Core, Lane::Enrich, Lane::Workflow];
+
+    /// The function that consumes this lane's queue on AWS.
+    pub fn function(self) -> &'static str {
+        match self {
+            Lane::Core => "dispatcher",
+            Lane::Enrich => "enrich-worker",
+            Lane::Workflow => "workflow-worker",
+        }
+    }
+
+    /// The variable holding this lane's SQS queue URL.
+    pub fn queue_url_variable(self) -> &'static str {
+        match self {
+            Lane::Core => "LEADPUSH_QUEUE_URL",
+            Lane::Enrich => "LEADPUSH_ENRICH_QUEUE_URL",
+            Lane::Workflow => "LEADPUSH_WORKFLOW_QUEUE_URL",
+        }
+    }
+
+    /// The lane of a message body: its task's, else (not a task) `Core`, whose worker
+    /// reports it as poison. Read from the body so that every sender, a redrive from any
+    /// dead-letter queue included, routes the same way.
+    pub fn of_message(body: &str) -> Lane {
+        serde_json::from_str::<Task>(body).map_or(Lane::Core, |task| task.lane())
+    }
+}
+
 impl Task {
+    /// The lane of this task (see [`Lane`]).
+    pub fn lane(&self) -> Lane {
+        match self {
+            Task::LeadsSaved { .. }
+            | Task::Deliver { .. }
+            | Task::PushRetry { .. }
+            | Task::PushFollowUp { .. }
+            | Task::Sweep => Lane::Core,
+            Task::Enrich { .. } | Task::VerifyChunk { .. } => Lane::Enrich,
+            Task::WorkflowStart { .. } | Task::WorkflowBackfill { .. } | Task::WorkflowRun { .. } => Lane::Workflow,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Task::LeadsSaved { .. } => "leads_saved",
@@ -156,7 +215,18 @@ impl From<QueueError> for TaskError {
     }
 }
 
+/// Runs a task of any lane (`leadpush serve`, the tests).
 pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
+    match task.lane() {
+        Lane::Core => run_core(ctx, task).await,
+        Lane::Enrich => run_enrich(ctx, task).await,
+        Lane::Workflow => run_workflows(ctx, task).await,
+    }
+}
+
+/// The core lane's tasks (the `dispatcher` function). Each lane has its own `run_*`, so a
+/// worker links only its own tasks' code (see [`Worker`]); another lane's task fails.
+pub async fn run_core(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     match task {
         Task::LeadsSaved { workspace_id, lead_ids, event_id, occurred_at, webhook_id } => {
             let event = deliver::SaveLeadEvent { workspace_id: &workspace_id, event_id: &event_id, occurred_at };
@@ -177,16 +247,14 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
             tracing::info!(requeued, deliveries, "sweep finished");
             Ok(())
         }
-        Task::WorkflowStart { workspace_id, campaign_id, version, lead_ids, trigger } => {
-            Ok(crate::workflow::trigger::start_runs(ctx, &workspace_id, &campaign_id, version, &lead_ids, trigger)
-                .await?)
-        }
-        Task::WorkflowBackfill { workspace_id, campaign_id, cursor } => {
-            Ok(crate::workflow::trigger::backfill(ctx, &workspace_id, &campaign_id, cursor.as_deref()).await?)
-        }
-        Task::WorkflowRun { workspace_id, lead_id, run_id } => {
-            run_workflow(ctx, &workspace_id, &lead_id, &run_id).await
-        }
+        other => Err(wrong_lane(&other)),
+    }
+}
+
+/// The enrichment lane's tasks (the `enrich-worker` function).
+#[cfg_attr(not(feature = "enrich"), allow(unused_variables))]
+pub async fn run_enrich(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
+    match task {
         #[cfg(feature = "enrich")]
         Task::Enrich { workspace_id, id } => Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?),
         #[cfg(feature = "enrich")]
@@ -197,6 +265,24 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
         Task::Enrich { .. } | Task::VerifyChunk { .. } => {
             Err(TaskError::Failed("this build has no enrichment (cargo feature `enrich`)".into()))
         }
+        other => Err(wrong_lane(&other)),
+    }
+}
+
+/// The workflow lane's tasks (the `workflow-worker` function).
+pub async fn run_workflows(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
+    match task {
+        Task::WorkflowStart { workspace_id, campaign_id, version, lead_ids, trigger } => {
+            Ok(crate::workflow::trigger::start_runs(ctx, &workspace_id, &campaign_id, version, &lead_ids, trigger)
+                .await?)
+        }
+        Task::WorkflowBackfill { workspace_id, campaign_id, cursor } => {
+            Ok(crate::workflow::trigger::backfill(ctx, &workspace_id, &campaign_id, cursor.as_deref()).await?)
+        }
+        Task::WorkflowRun { workspace_id, lead_id, run_id } => {
+            run_workflow(ctx, &workspace_id, &lead_id, &run_id).await
+        }
+        other => Err(wrong_lane(&other)),
     }
 }
 
@@ -209,6 +295,56 @@ async fn run_workflow(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_i
 #[cfg(not(feature = "workflow"))]
 async fn run_workflow(_ctx: &AppContext, _workspace_id: &str, _lead_id: &str, run_id: &str) -> Result<(), TaskError> {
     Err(TaskError::Failed(format!("run {run_id}: this build has no workflow engine (cargo feature `workflow`)")))
+}
+
+/// Runs one task: a plain function, so a worker's constant names only its own lane's code.
+pub type Runner = for<'a> fn(&'a AppContext, Task) -> BoxFuture<'a, Result<(), TaskError>>;
+
+/// A worker: the lanes whose tasks it runs and how. A Lambda's `main` passes its constant
+/// (`Worker::ENRICH`), so its bootstrap links no other lane's handlers (as `run_http` takes
+/// a function's own routes); `leadpush serve` runs `Worker::ALL`.
+#[derive(Clone, Copy)]
+pub struct Worker {
+    pub lanes: &'static [Lane],
+    pub run: Runner,
+}
+
+fn boxed_all(ctx: &AppContext, task: Task) -> BoxFuture<'_, Result<(), TaskError>> {
+    Box::pin(run(ctx, task))
+}
+
+fn boxed_core(ctx: &AppContext, task: Task) -> BoxFuture<'_, Result<(), TaskError>> {
+    Box::pin(run_core(ctx, task))
+}
+
+fn boxed_enrich(ctx: &AppContext, task: Task) -> BoxFuture<'_, Result<(), TaskError>> {
+    Box::pin(run_enrich(ctx, task))
+}
+
+fn boxed_workflows(ctx: &AppContext, task: Task) -> BoxFuture<'_, Result<(), TaskError>> {
+    Box::pin(run_workflows(ctx, task))
+}
+
+impl Worker {
+    pub const ALL: Worker = Worker { lanes: &Lane::ALL, run: boxed_all };
+    pub const CORE: Worker = Worker { lanes: &[Lane::Core], run: boxed_core };
+    pub const ENRICH: Worker = Worker { lanes: &[Lane::Enrich], run: boxed_enrich };
+    pub const WORKFLOW: Worker = Worker { lanes: &[Lane::Workflow], run: boxed_workflows };
+
+    /// The lane whose queue this worker consumes (its first).
+    pub fn home(&self) -> Lane {
+        self.lanes.first().copied().unwrap_or(Lane::Core)
+    }
+
+    fn runs(&self, lane: Lane) -> bool {
+        self.lanes.contains(&lane)
+    }
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("lanes", &self.lanes).finish_non_exhaustive()
+    }
 }
 
 /// The result for one message: done (delete it) or retry after a delay.
@@ -231,7 +367,7 @@ pub fn retry_delay(receive_count: u32, transient: bool) -> Duration {
     Duration::from_secs((base + jitter).min(900))
 }
 
-async fn process_one(ctx: &AppContext, message: &ReceivedMessage) -> Disposition {
+async fn process_one(ctx: &AppContext, worker: Worker, message: &ReceivedMessage) -> Disposition {
     let task: Task = match serde_json::from_str(&message.body) {
         Ok(task) => task,
         Err(e) => {
@@ -241,7 +377,15 @@ async fn process_one(ctx: &AppContext, message: &ReceivedMessage) -> Disposition
         }
     };
     let name = task.name();
-    match run(ctx, task).await {
+    if !worker.runs(task.lane()) {
+        // Never dropped: it fails like any task, so it is retried and then dead-lettered
+        // (a misrouted message, e.g. a queue URL variable set wrong), and the log says why.
+        let error = wrong_lane(&task);
+        let delay = retry_delay(message.receive_count, false);
+        tracing::error!(message_id = message.id, task = name, receive_count = message.receive_count, retry_in_s = delay.as_secs(), %error, "task for another worker");
+        return Disposition::RetryAfter(delay);
+    }
+    match (worker.run)(ctx, task).await {
         Ok(()) => Disposition::Done,
         Err(e) => {
             let delay = retry_delay(message.receive_count, e.is_transient());
@@ -251,12 +395,24 @@ async fn process_one(ctx: &AppContext, message: &ReceivedMessage) -> Disposition
     }
 }
 
-/// Runs a batch concurrently (bounded) and says what to do with each message.
-pub async fn process_batch(ctx: &AppContext, messages: &[ReceivedMessage]) -> Vec<Disposition> {
+/// The failure of a task that reached a worker not running its lane.
+pub fn wrong_lane(task: &Task) -> TaskError {
+    let lane = task.lane();
+    TaskError::Failed(format!(
+        "task `{}` is not run by this worker: it belongs on the {lane:?} queue ({}), which the `{}` function consumes",
+        task.name(),
+        lane.queue_url_variable(),
+        lane.function()
+    ))
+}
+
+/// Runs a batch concurrently (bounded) and says what to do with each message. A worker
+/// runs the tasks of its lanes (every lane in `leadpush serve`); any other task fails.
+pub async fn process_batch(ctx: &AppContext, worker: Worker, messages: &[ReceivedMessage]) -> Vec<Disposition> {
     // Owned messages: a borrowed item in the stream trips a higher-ranked lifetime bound
     // when the future is spawned.
     let mut results: Vec<(usize, Disposition)> = stream::iter(messages.iter().cloned().enumerate())
-        .map(|(i, message)| async move { (i, process_one(ctx, &message).await) })
+        .map(|(i, message)| async move { (i, process_one(ctx, worker, &message).await) })
         .buffer_unordered(TASK_CONCURRENCY)
         .collect()
         .await;

@@ -1,12 +1,12 @@
 //! The embedded dispatcher of `leadpush serve`: a few loops that receive from the queue
-//! and run the same `process_batch` as the Lambda.
+//! and run the same `process_batch` as the Lambdas, for tasks of every lane (one queue).
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Disposition, process_batch};
+use super::{Disposition, Worker, process_batch};
 use crate::context::AppContext;
 use crate::queue::MAX_RECEIVE_BATCH;
 
@@ -39,7 +39,7 @@ async fn run_once(ctx: &AppContext, loop_id: usize) {
     if messages.is_empty() {
         return;
     }
-    let dispositions = process_batch(ctx, &messages).await;
+    let dispositions = process_batch(ctx, Worker::ALL, &messages).await;
     for (message, disposition) in messages.iter().zip(dispositions) {
         let result = match disposition {
             Disposition::Done => ctx.queue.delete(&message.receipt).await,

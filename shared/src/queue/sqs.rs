@@ -8,6 +8,8 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
+use crate::dispatch::Lane;
+
 use super::{MAX_DELAY, MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage, check_size};
 
 /// SQS takes at most 10 entries and 256 KiB per SendMessageBatch.
@@ -17,10 +19,15 @@ const SEND_ATTEMPTS: u32 = 5;
 /// SendMessageBatch calls in flight at once per `send`.
 const SEND_CONCURRENCY: usize = 8;
 
+/// SQS queues, one per task lane (`dispatch::Lane`): messages are sent to their task's
+/// lane's queue; receives, deletes and visibility changes go to `home`, the queue this
+/// process consumes (a worker's own; unused by the HTTP functions).
 #[derive(Clone)]
 pub struct SqsQueue {
     client: Client,
-    url: String,
+    /// Indexed by `Lane as usize`.
+    urls: [String; 3],
+    home: Lane,
 }
 
 fn backend<E: std::error::Error>(e: E) -> QueueError {
@@ -32,17 +39,29 @@ pub(crate) fn whole_seconds(d: Duration) -> i32 {
 }
 
 impl SqsQueue {
+    /// One queue for every lane (tests, single-queue setups).
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+        let url = url.into();
+        Self { client, urls: [url.clone(), url.clone(), url], home: Lane::Core }
     }
 
+    /// A queue per lane (`urls` in `Lane::ALL` order), consuming `home`'s.
+    pub fn routed(client: Client, urls: [String; 3], home: Lane) -> Self {
+        Self { client, urls, home }
+    }
+
+    /// The URL of the queue this process consumes.
     pub fn url(&self) -> &str {
-        &self.url
+        self.url_of(self.home)
     }
 
-    async fn send_batch(&self, batch: &[OutgoingMessage]) -> Result<(), QueueError> {
+    pub fn url_of(&self, lane: Lane) -> &str {
+        &self.urls[lane as usize]
+    }
+
+    async fn send_batch(&self, url: &str, batch: &[&OutgoingMessage]) -> Result<(), QueueError> {
         let mut pending: Vec<(String, &OutgoingMessage)> =
-            batch.iter().enumerate().map(|(i, m)| (i.to_string(), m)).collect();
+            batch.iter().enumerate().map(|(i, m)| (i.to_string(), *m)).collect();
         for attempt in 0..SEND_ATTEMPTS {
             let entries = pending
                 .iter()
@@ -58,7 +77,7 @@ impl SqsQueue {
             let out = self
                 .client
                 .send_message_batch()
-                .queue_url(&self.url)
+                .queue_url(url)
                 .set_entries(Some(entries))
                 .send()
                 .await
@@ -79,27 +98,45 @@ impl Queue for SqsQueue {
     async fn send(&self, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
         use futures_util::{StreamExt, TryStreamExt};
         check_size(&messages)?;
-        let mut batches = Vec::new();
-        let mut start = 0;
-        while start < messages.len() {
-            // Grow the batch while it stays within SQS's count and size limits.
-            let mut end = start;
-            let mut bytes = 0;
-            while end < messages.len()
-                && end - start < SEND_BATCH
-                && bytes + messages[end].body.len() <= SEND_BATCH_BYTES
-            {
-                bytes += messages[end].body.len();
-                end += 1;
+        // Each message to its task's lane's queue (lanes sharing a URL share batches).
+        // Indices, not references, go into the stream (a borrowed item trips a
+        // higher-ranked lifetime bound in the async trait's future).
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            let lane = Lane::of_message(&message.body) as usize;
+            let url = self.urls.iter().position(|u| *u == self.urls[lane]).unwrap_or(lane);
+            match groups.iter_mut().find(|(u, _)| *u == url) {
+                Some((_, group)) => group.push(i),
+                None => groups.push((url, vec![i])),
             }
-            let end = end.max(start + 1);
-            batches.push(start..end);
-            start = end;
+        }
+        let mut batches = Vec::new();
+        for (url, group) in groups {
+            let mut start = 0;
+            while start < group.len() {
+                // Grow the batch while it stays within SQS's count and size limits.
+                let mut end = start;
+                let mut bytes = 0;
+                while end < group.len()
+                    && end - start < SEND_BATCH
+                    && bytes + messages[group[end]].body.len() <= SEND_BATCH_BYTES
+                {
+                    bytes += messages[group[end]].body.len();
+                    end += 1;
+                }
+                let end = end.max(start + 1);
+                batches.push((url, group[start..end].to_vec()));
+                start = end;
+            }
         }
         // Batches go out concurrently (bounded): 1,000 messages are 100 calls, about one
         // call's latency times 100 / SEND_CONCURRENCY rather than times 100.
+        let messages = &messages;
         futures_util::stream::iter(batches)
-            .map(|range| self.send_batch(&messages[range]))
+            .map(|(url, batch)| {
+                let batch: Vec<&OutgoingMessage> = batch.into_iter().map(|i| &messages[i]).collect();
+                async move { self.send_batch(&self.urls[url], &batch).await }
+            })
             .buffer_unordered(SEND_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
@@ -110,7 +147,7 @@ impl Queue for SqsQueue {
         let out = self
             .client
             .receive_message()
-            .queue_url(&self.url)
+            .queue_url(self.url())
             .max_number_of_messages(max.clamp(1, MAX_RECEIVE_BATCH) as i32)
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
@@ -134,14 +171,14 @@ impl Queue for SqsQueue {
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
-        self.client.delete_message().queue_url(&self.url).receipt_handle(receipt).send().await.map_err(backend)?;
+        self.client.delete_message().queue_url(self.url()).receipt_handle(receipt).send().await.map_err(backend)?;
         Ok(())
     }
 
     async fn set_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {
         self.client
             .change_message_visibility()
-            .queue_url(&self.url)
+            .queue_url(self.url())
             .receipt_handle(receipt)
             .visibility_timeout(timeout.as_millis().div_ceil(1000).min(43_200) as i32)
             .send()
