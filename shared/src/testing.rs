@@ -96,3 +96,31 @@ pub async fn drain_tasks(ctx: &crate::context::AppContext) -> Vec<crate::dispatc
     }
     tasks
 }
+
+/// Stores an enabled endpoint of `ws` subscribed to `save_lead`.
+pub async fn save_lead_endpoint(
+    ctx: &crate::context::AppContext,
+    ws: &str,
+    name: &str,
+    url: &str,
+) -> crate::domain::webhook::Webhook {
+    use crate::domain::webhook::{EventType, SigningSecret, Webhook, WebhookMethod};
+    let now = ctx.now();
+    let webhook = Webhook {
+        id: crate::ids::new_id("wh"),
+        name: name.into(),
+        url: url.into(),
+        method: WebhookMethod::Post,
+        headers: Default::default(),
+        enabled: true,
+        events: vec![EventType::SaveLead],
+        signing: SigningSecret::new("whsec_dGVzdHRlc3R0ZXN0dGVzdA==".into()),
+        failure_streak: 0,
+        failing_since: None,
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    crate::repo::webhooks::create(&*ctx.store, ws, &webhook).await.unwrap();
+    webhook
+}

@@ -521,7 +521,6 @@ mod tests {
 
     use super::*;
     use crate::domain::lead::{Lead, LeadFields};
-    use crate::domain::webhook::{SigningSecret, WebhookMethod};
     use crate::repo::workspaces;
 
     /// A receiver that accepts everything and counts what it got.
@@ -546,24 +545,7 @@ mod tests {
     }
 
     async fn endpoint(ctx: &AppContext, ws: &str, name: &str, url: &str) -> Webhook {
-        let now = ctx.now();
-        let webhook = Webhook {
-            id: crate::ids::new_id("wh"),
-            name: name.into(),
-            url: url.into(),
-            method: WebhookMethod::Post,
-            headers: BTreeMap::new(),
-            enabled: true,
-            events: vec![EventType::SaveLead],
-            signing: SigningSecret::new("whsec_dGVzdHRlc3R0ZXN0dGVzdA==".into()),
-            failure_streak: 0,
-            failing_since: None,
-            disabled_reason: None,
-            created_at: now,
-            updated_at: now,
-        };
-        webhooks::create(&*ctx.store, ws, &webhook).await.unwrap();
-        webhook
+        crate::testing::save_lead_endpoint(ctx, ws, name, url).await
     }
 
     fn leads_saved(ws: &str, lead_ids: Vec<String>) -> Task {

@@ -8,9 +8,10 @@ use crate::context::AppContext;
 use crate::dispatch;
 use crate::domain::feedback::{self, EventSource, EventType, FeedbackEvent, Outcome};
 use crate::domain::lead::Lead;
+use crate::domain::webhook::EventType as WebhookEvent;
 use crate::ids;
 use crate::repo::feedback::{self as log, Committed, DedupeRecord, EventWrite};
-use crate::repo::{self, insights, leads};
+use crate::repo::{self, insights, leads, webhooks};
 use crate::store::StoreError;
 use crate::time::Timestamp;
 
@@ -46,10 +47,23 @@ async fn replay(
     let result: FeedbackResult =
         serde_json::from_value(record.response).map_err(|e| FeedbackError::Internal(e.to_string()))?;
     if result.mutated_lead {
-        dispatch::emit_leads_saved(&*ctx.queue, workspace_id, std::slice::from_ref(&result.lead_id)).await?;
+        announce(ctx, workspace_id, &result.lead_id).await?;
     }
     tracing::info!(event_log_id = record.event_log_id, "duplicate feedback event answered from its first delivery");
     Ok(result)
+}
+
+/// `save_lead` for a lead an event changed, when some endpoint of the workspace listens for
+/// it. Events come one lead at a time, so the check (one read of the workspace's few
+/// endpoints) is cheaper than what it saves when nobody listens, as in most workspaces: a
+/// message, its receive, its delete and the fan-out's own read of the endpoints (three of
+/// the four writes a feedback event cost on the embedded store). An endpoint added later
+/// hears of later changes, as it would had the message been sent.
+async fn announce(ctx: &AppContext, workspace_id: &str, lead_id: &str) -> Result<(), FeedbackError> {
+    if webhooks::subscribed(&*ctx.store, workspace_id, WebhookEvent::SaveLead).await?.is_empty() {
+        return Ok(());
+    }
+    Ok(dispatch::emit_leads_saved(&*ctx.queue, workspace_id, &[lead_id.to_owned()]).await?)
 }
 
 fn snapshot(lead: &Lead) -> LeadSnapshot {
@@ -162,7 +176,7 @@ pub async fn record(
         match log::commit(store, workspace_id, write).await? {
             Committed::Done => {
                 if result.mutated_lead {
-                    dispatch::emit_leads_saved(&*ctx.queue, workspace_id, std::slice::from_ref(&lead.id)).await?;
+                    announce(ctx, workspace_id, &lead.id).await?;
                 }
                 tracing::info!(
                     event_log_id,
@@ -220,10 +234,18 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn only_changes_announce_save_lead() {
+    async fn only_changes_announce_save_lead_and_only_to_a_workspace_that_listens() {
         let (ctx, _dir) = crate::testing::embedded_context();
         let lead = Lead::new("req_S_0001".into(), "cmp_S".into(), None, LeadFields::default(), ctx.now());
         leads::put_many(&*ctx.store, "ws_s", std::slice::from_ref(&lead)).await.unwrap();
+
+        // No endpoint listens: the change is recorded, and no message is queued for nobody.
+        let other = Lead::new("req_S_0002".into(), "cmp_S".into(), None, LeadFields::default(), ctx.now());
+        leads::put_many(&*ctx.store, "ws_s", std::slice::from_ref(&other)).await.unwrap();
+        let bounce = record(&ctx, "ws_s", &other.id, event(EventType::Bounce, None)).await.unwrap();
+        assert!(bounce.mutated_lead);
+        assert!(announced(&ctx).await.is_empty(), "no endpoint, no save_lead message");
+        crate::testing::save_lead_endpoint(&ctx, "ws_s", "CRM", "https://crm.example.com/hook").await;
 
         let open = record(&ctx, "ws_s", &lead.id, event(EventType::Open, None)).await.unwrap();
         assert!(!open.mutated_lead);

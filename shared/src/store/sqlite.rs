@@ -72,6 +72,9 @@ fn read(conn: &rusqlite::Connection, key: &Key) -> Result<Option<Item>, StoreErr
 
 /// Batch reads of up to this many keys run on the caller's thread (see `EmbeddedDb::read`).
 const INLINE_READ_KEYS: usize = 8;
+/// Queries of a page of at most this many rows, without a filter, run there too (a
+/// workspace's webhooks, read on every feedback event that changes a lead).
+const INLINE_QUERY_ROWS: usize = 50;
 
 /// The items among `keys` (each once), from one snapshot.
 fn read_many(conn: &mut rusqlite::Connection, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
@@ -86,18 +89,41 @@ fn read_many(conn: &mut rusqlite::Connection, keys: &[Key]) -> Result<Vec<Item>,
     Ok(out)
 }
 
-fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
-    super::check_storable(item)?;
-    let data = serde_json::to_string(&item.data).map_err(|e| StoreError::InvalidItem(e.to_string()))?;
-    let size = item.key.pk.len() + item.key.sk.len() + data.len();
-    if size > super::MAX_ITEM_BYTES {
-        return Err(StoreError::Refused(format!(
-            "{}/{}: item is {size} bytes, over DynamoDB's {} byte limit",
-            item.key.pk,
-            item.key.sk,
-            super::MAX_ITEM_BYTES
-        )));
+/// An item as its row: encoded and checked before it is handed to the writer thread, so
+/// that thread only runs SQL (and the item's JSON tree is freed on the caller's thread).
+struct EncodedItem {
+    key: Key,
+    indexes: [Option<(i64, Key)>; 4],
+    expires_at: Option<i64>,
+    version: i64,
+    data: String,
+}
+
+impl EncodedItem {
+    fn encode(item: Item) -> Result<Self, StoreError> {
+        super::check_storable(&item)?;
+        let data = serde_json::to_string(&item.data).map_err(|e| StoreError::InvalidItem(e.to_string()))?;
+        let size = item.key.pk.len() + item.key.sk.len() + data.len();
+        if size > super::MAX_ITEM_BYTES {
+            return Err(StoreError::Refused(format!(
+                "{}/{}: item is {size} bytes, over DynamoDB's {} byte limit",
+                item.key.pk,
+                item.key.sk,
+                super::MAX_ITEM_BYTES
+            )));
+        }
+        let Item { key, indexes, expires_at, version, data: _ } = item;
+        Ok(EncodedItem {
+            key,
+            indexes: indexes.map(|g| g.map(|k| (partition_hash(&k.pk), k))),
+            expires_at,
+            version: version as i64,
+            data,
+        })
     }
+}
+
+fn write(tx: &Transaction<'_>, row: &EncodedItem) -> Result<(), StoreError> {
     // Cached: a batch writes thousands of rows with this one statement. An upsert keeps
     // the row (and its rowid) in place, so unchanged index entries stay untouched.
     let mut stmt = tx.prepare_cached(
@@ -111,29 +137,44 @@ fn write(tx: &Transaction<'_>, item: &Item) -> Result<(), StoreError> {
            gsi4h = excluded.gsi4h, gsi4pk = excluded.gsi4pk, gsi4sk = excluded.gsi4sk,
            expires_at = excluded.expires_at, version = excluded.version, data = excluded.data",
     )?;
-    let [g1, g2, g3, g4] = &item.indexes;
-    let hash = |g: &Option<Key>| g.as_ref().map(|k| partition_hash(&k.pk));
+    let [g1, g2, g3, g4] = &row.indexes;
+    fn hash(g: &Option<(i64, Key)>) -> Option<i64> {
+        g.as_ref().map(|(h, _)| *h)
+    }
+    fn pk(g: &Option<(i64, Key)>) -> Option<&str> {
+        g.as_ref().map(|(_, k)| k.pk.as_str())
+    }
+    fn sk(g: &Option<(i64, Key)>) -> Option<&str> {
+        g.as_ref().map(|(_, k)| k.sk.as_str())
+    }
     stmt.execute(params![
-        item.key.pk,
-        item.key.sk,
+        row.key.pk,
+        row.key.sk,
         hash(g1),
-        g1.as_ref().map(|k| &k.pk),
-        g1.as_ref().map(|k| &k.sk),
+        pk(g1),
+        sk(g1),
         hash(g2),
-        g2.as_ref().map(|k| &k.pk),
-        g2.as_ref().map(|k| &k.sk),
+        pk(g2),
+        sk(g2),
         hash(g3),
-        g3.as_ref().map(|k| &k.pk),
-        g3.as_ref().map(|k| &k.sk),
+        pk(g3),
+        sk(g3),
         hash(g4),
-        g4.as_ref().map(|k| &k.pk),
-        g4.as_ref().map(|k| &k.sk),
-        item.expires_at,
-        item.version as i64,
-        data
+        pk(g4),
+        sk(g4),
+        row.expires_at,
+        row.version,
+        row.data
     ])?;
-
     Ok(())
+}
+
+/// A transaction's operation as the writer thread runs it.
+enum Op {
+    Put(Condition, Box<EncodedItem>),
+    Delete(Condition, Key),
+    Check(Condition, Key),
+    Increment(Key, Vec<(String, i64)>),
 }
 
 fn remove(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
@@ -152,7 +193,7 @@ fn add_counters(tx: &Transaction<'_>, key: &Key, counters: &[(String, i64)]) -> 
         let current = item.data.get(name).and_then(Value::as_i64).unwrap_or(0);
         item.data.insert(name.clone(), Value::from(current + delta));
     }
-    write(tx, &item)
+    write(tx, &EncodedItem::encode(item)?)
 }
 
 fn check_counter_names(counters: &[(String, i64)]) -> Result<(), StoreError> {
@@ -257,12 +298,13 @@ impl Store for SqliteStore {
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        let row = EncodedItem::encode(item)?;
         self.db
             .write(move |tx| {
-                if condition != Condition::Always && !condition.holds(read(tx, &item.key)?.as_ref()) {
+                if condition != Condition::Always && !condition.holds(read(tx, &row.key)?.as_ref()) {
                     return Err(StoreError::ConditionFailed);
                 }
-                write(tx, &item)
+                write(tx, &row)
             })
             .await
     }
@@ -287,12 +329,13 @@ impl Store for SqliteStore {
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let query = query.clone();
-        self.db
-            .run(move |conn| {
-                let tx = conn.transaction().map_err(StoreError::from)?;
-                run_query(&tx, &query)
-            })
-            .await
+        // A short page without a filter reads a bounded handful of rows: a point read.
+        let inline = query.limit <= INLINE_QUERY_ROWS && query.filter.is_none();
+        let work = move |conn: &mut rusqlite::Connection| {
+            let tx = conn.transaction().map_err(StoreError::from)?;
+            run_query(&tx, &query)
+        };
+        if inline { self.db.read(move |conn| work(conn)).await } else { self.db.run(move |conn| work(conn)).await }
     }
 
     async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
@@ -302,26 +345,35 @@ impl Store for SqliteStore {
                 check_counter_names(counters)?;
             }
         }
+        // (condition, key, row to write): puts are encoded here, off the writer thread.
+        let ops = ops
+            .into_iter()
+            .map(|op| match op {
+                WriteOp::Put { item, condition } => Ok(Op::Put(condition, Box::new(EncodedItem::encode(item)?))),
+                WriteOp::Delete { key, condition } => Ok(Op::Delete(condition, key)),
+                WriteOp::Check { key, condition } => Ok(Op::Check(condition, key)),
+                WriteOp::Increment { key, counters } => Ok(Op::Increment(key, counters)),
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         self.db
             .write(move |tx| {
                 // Check every condition first so nothing is written unless all hold.
                 for (i, op) in ops.iter().enumerate() {
-                    let condition = match op {
-                        WriteOp::Put { condition, .. }
-                        | WriteOp::Delete { condition, .. }
-                        | WriteOp::Check { condition, .. } => *condition,
-                        WriteOp::Increment { .. } => Condition::Always,
+                    let (condition, key) = match op {
+                        Op::Put(condition, row) => (*condition, &row.key),
+                        Op::Delete(condition, key) | Op::Check(condition, key) => (*condition, key),
+                        Op::Increment(key, _) => (Condition::Always, key),
                     };
-                    if condition != Condition::Always && !condition.holds(read(tx, op.key())?.as_ref()) {
+                    if condition != Condition::Always && !condition.holds(read(tx, key)?.as_ref()) {
                         return Err(StoreError::TransactionCanceled { failed_op: Some(i) });
                     }
                 }
                 for op in &ops {
                     match op {
-                        WriteOp::Put { item, .. } => write(tx, item)?,
-                        WriteOp::Delete { key, .. } => remove(tx, key)?,
-                        WriteOp::Check { .. } => {}
-                        WriteOp::Increment { key, counters } => add_counters(tx, key, counters)?,
+                        Op::Put(_, row) => write(tx, row)?,
+                        Op::Delete(_, key) => remove(tx, key)?,
+                        Op::Check(..) => {}
+                        Op::Increment(key, counters) => add_counters(tx, key, counters)?,
                     }
                 }
                 Ok(())
@@ -333,11 +385,11 @@ impl Store for SqliteStore {
         if items.is_empty() {
             return Ok(());
         }
-        let items = dedupe_last_wins(items);
+        let rows = dedupe_last_wins(items).into_iter().map(EncodedItem::encode).collect::<Result<Vec<_>, _>>()?;
         self.db
             .write(move |tx| {
-                for item in &items {
-                    write(tx, item)?;
+                for row in &rows {
+                    write(tx, row)?;
                 }
                 Ok(())
             })
