@@ -135,7 +135,7 @@ pub async fn ingest(
     check_campaigns(&incoming, &found)?;
 
     let now = ctx.now();
-    let payload_hash = secrets::hash(&serde_json::to_string(batch.leads).unwrap_or_default());
+    let payload_hash = secrets::hash_json(&batch.leads);
     let record = RecordKey { workspace_id, scope: SCOPE, key: batch.idempotency_key };
     let lease = ctx.config.idempotency_lease;
     let mut leads: Vec<Lead> = incoming

@@ -54,7 +54,8 @@ pub const MAX_NESTING: usize = 32;
 pub fn check_storable(item: &Item) -> Result<(), StoreError> {
     fn walk(value: &Value, level: usize) -> Result<(), String> {
         match value {
-            Value::Number(n) if !crate::domain::storable_number(&n.to_string()) => {
+            // Integers always fit (at most 20 digits of DynamoDB's 38); only others are spelled out.
+            Value::Number(n) if !(n.is_i64() || n.is_u64() || crate::domain::storable_number(&n.to_string())) => {
                 Err(format!("number {n} is out of DynamoDB's range"))
             }
             Value::Array(_) | Value::Object(_) if level > MAX_NESTING => {
