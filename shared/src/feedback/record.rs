@@ -1,7 +1,7 @@
 //! Recording one outcome event, shared by our own route and the provider webhooks:
 //! deduplicate, fold into the lead by the precedence rules, write lead + log entry + dedupe
 //! record + insights counters in one transaction (re-reading on any race), then announce
-//! the change (`save_lead`).
+//! the change (`save_lead`) if an endpoint of the workspace listens for it.
 
 use super::{FeedbackError, FeedbackResult, LeadSnapshot};
 use crate::context::AppContext;
