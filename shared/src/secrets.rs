@@ -27,27 +27,20 @@ pub fn generate_signing_secret() -> String {
 
 /// Hex SHA-256. Keys are high-entropy random strings, so a fast hash is the right tool.
 pub fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// [`hash`] of a value's JSON text, streamed into the digest instead of built as a string
 /// first (an ingest request's leads are up to a megabyte of it).
 pub fn hash_json(value: &impl serde::Serialize) -> String {
-    struct Digesting(Sha256);
-    impl std::io::Write for Digesting {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.update(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut digest = Digesting(Sha256::new());
+    let mut digest = Sha256::new();
     // Writing into a digest cannot fail, nor can serialising a `serde_json::Value`.
-    let _ = serde_json::to_writer(&mut digest, value);
-    digest.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let _ = crate::text::stream_json(value, |bytes| digest.update(bytes));
+    hex(&digest.finalize())
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Constant-time comparison of a presented secret against a stored hash.

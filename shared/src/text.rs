@@ -31,9 +31,40 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// Writes a value's JSON text into `sink` piece by piece, never building it whole: to
+/// measure or hash up to a megabyte of it.
+pub fn stream_json(value: &impl serde::Serialize, sink: impl FnMut(&[u8])) -> Result<(), serde_json::Error> {
+    struct Sink<F>(F);
+    impl<F: FnMut(&[u8])> std::io::Write for Sink<F> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            (self.0)(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Sink(sink), value)
+}
+
+/// The length in bytes of a value's JSON text (`usize::MAX` if it cannot be serialised).
+pub fn json_size(value: &impl serde::Serialize) -> usize {
+    let mut size = 0;
+    match stream_json(value, |bytes| size += bytes.len()) {
+        Ok(()) => size,
+        Err(_) => usize::MAX,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_is_measured_as_its_json_text() {
+        let value = serde_json::json!({"name": "Zoë \"Z\"", "custom_fields": {"n": 1.5, "list": ["é", null]}});
+        assert_eq!(json_size(&value), serde_json::to_string(&value).unwrap().len());
+    }
 
     #[test]
     fn shell_quoting_keeps_every_character_literal() {

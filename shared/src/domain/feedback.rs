@@ -417,7 +417,7 @@ pub fn parse_metadata(field: &str, value: Option<&Value>) -> Result<Option<Map<S
         None | Some(Value::Null) => Ok(None),
         Some(whole @ Value::Object(map)) => {
             super::storable_json(field, whole)?;
-            let size = serde_json::to_string(map).map(|s| s.len()).unwrap_or(usize::MAX);
+            let size = crate::text::json_size(map);
             if size > MAX_METADATA_BYTES {
                 return Err(ValidationError::new(
                     field,
