@@ -97,16 +97,10 @@ pub async fn drain_tasks(ctx: &crate::context::AppContext) -> Vec<crate::dispatc
     tasks
 }
 
-/// Stores an enabled endpoint of `ws` subscribed to `save_lead`.
-pub async fn save_lead_endpoint(
-    ctx: &crate::context::AppContext,
-    ws: &str,
-    name: &str,
-    url: &str,
-) -> crate::domain::webhook::Webhook {
+/// An enabled endpoint subscribed to `save_lead`, not stored.
+pub fn save_lead_webhook(name: &str, url: &str, now: crate::time::Timestamp) -> crate::domain::webhook::Webhook {
     use crate::domain::webhook::{EventType, SigningSecret, Webhook, WebhookMethod};
-    let now = ctx.now();
-    let webhook = Webhook {
+    Webhook {
         id: crate::ids::new_id("wh"),
         name: name.into(),
         url: url.into(),
@@ -120,7 +114,17 @@ pub async fn save_lead_endpoint(
         disabled_reason: None,
         created_at: now,
         updated_at: now,
-    };
+    }
+}
+
+/// Stores an enabled endpoint of `ws` subscribed to `save_lead`.
+pub async fn save_lead_endpoint(
+    ctx: &crate::context::AppContext,
+    ws: &str,
+    name: &str,
+    url: &str,
+) -> crate::domain::webhook::Webhook {
+    let webhook = save_lead_webhook(name, url, ctx.now());
     crate::repo::webhooks::create(&*ctx.store, ws, &webhook).await.unwrap();
     webhook
 }

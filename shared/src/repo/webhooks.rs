@@ -237,25 +237,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::domain::webhook::WebhookMethod;
 
     fn endpoint(name: String) -> Webhook {
-        let now = Timestamp::now();
-        Webhook {
-            id: crate::ids::new_id("wh"),
-            name,
-            url: "https://example.com/hook".into(),
-            method: WebhookMethod::Post,
-            headers: Default::default(),
-            enabled: true,
-            events: vec![EventType::SaveLead],
-            signing: SigningSecret::new("whsec_dGVzdA==".into()),
-            failure_streak: 0,
-            failing_since: None,
-            disabled_reason: None,
-            created_at: now,
-            updated_at: now,
-        }
+        crate::testing::save_lead_webhook(&name, "https://example.com/hook", Timestamp::now())
     }
 
     async fn concurrent_creates_never_exceed_the_cap(store: Arc<dyn Store>) {
