@@ -172,6 +172,47 @@ pub async fn gsi_query_pages_by_the_second_key(store: Arc<dyn Store>) {
     assert_eq!(keys, [("L#04", true)]);
 }
 
+/// A checked update may keep its index keys and expiry (written in place on SQLite) or
+/// move them; either way every index and the expiry answer for the new version only.
+pub async fn checked_updates_keep_or_move_index_entries_and_expiry(store: Arc<dyn Store>) {
+    let key = Key::new("P#moves", "A");
+    let at = |v: u64, campaign: &str, expires_at: i64| {
+        item("P#moves", "A", json!({"v": v}))
+            .with_gsi1(campaign, "A")
+            .with_index(Index::Gsi4, "ALL#moves", "A")
+            .with_expiry(expires_at)
+            .with_version(v)
+    };
+    let sks = |index: Index, partition: &'static str| {
+        let store = store.clone();
+        async move {
+            let page = store.query(&Query::index(index, partition)).await.unwrap();
+            page.items.iter().map(|i| (i.key.sk.clone(), i.data["v"].clone())).collect::<Vec<_>>()
+        }
+    };
+    store.put(at(1, "C#one", 100), Condition::NotExists).await.unwrap();
+    store.put(at(2, "C#one", 100), Condition::VersionIs(1)).await.unwrap();
+    assert_eq!(sks(Index::Gsi1, "C#one").await, [("A".to_owned(), json!(2))]);
+    assert_eq!(sks(Index::Gsi4, "ALL#moves").await, [("A".to_owned(), json!(2))]);
+
+    // In a transaction, beside another write, a new campaign and a later expiry.
+    store
+        .transact_write(vec![
+            WriteOp::Put { item: at(3, "C#two", 200), condition: Condition::VersionIs(2) },
+            WriteOp::Put { item: item("P#moves", "B", json!({})), condition: Condition::NotExists },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(sks(Index::Gsi1, "C#one").await, []);
+    assert_eq!(sks(Index::Gsi1, "C#two").await, [("A".to_owned(), json!(3))]);
+    assert_eq!(sks(Index::Gsi4, "ALL#moves").await, [("A".to_owned(), json!(3))]);
+    let stored = store.get(&key).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.expires_at), (3, Some(200)));
+    // The old expiry no longer counts: at 150 the item is live.
+    let err = store.put(item("P#moves", "A", json!({})), Condition::NotExistsOrExpired { now: 150 }).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+}
+
 pub async fn transact_write_is_all_or_nothing(store: Arc<dyn Store>) {
     store.put(item("P#tx", "guard", json!({"v": 1})), Condition::Always).await.unwrap();
     let ops = vec![
@@ -357,6 +398,7 @@ contract_suite!(
     expired_items_count_as_absent_for_expiry_conditions,
     query_pages_through_a_prefix_with_cursors,
     gsi_query_pages_by_the_second_key,
+    checked_updates_keep_or_move_index_entries_and_expiry,
     transact_write_is_all_or_nothing,
     batch_put_get_and_delete_handle_a_thousand_items,
     increments_are_atomic_under_concurrency,
