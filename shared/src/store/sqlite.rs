@@ -35,10 +35,16 @@ impl SqliteStore {
     }
 }
 
-const COLUMNS: &str =
-    "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, gsi4sk, expires_at, version, data";
+/// The key columns of [`COLUMNS`], as a macro so that fixed statements are `concat!`ed
+/// at compile time (a `format!` per point read was 1.7 % of a feedback event).
+macro_rules! key_columns {
+    () => {
+        "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, gsi4sk, expires_at"
+    };
+}
+const COLUMNS: &str = concat!(key_columns!(), ", version, data");
 /// [`COLUMNS`] for a keys-only query: the row's data is neither read out nor decoded.
-const KEY_COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, gsi4sk, expires_at, 0, NULL";
+const KEY_COLUMNS: &str = concat!(key_columns!(), ", 0, NULL");
 
 fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
     let index = |n: usize| -> rusqlite::Result<Option<Key>> {
@@ -46,7 +52,7 @@ fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
         let sk: Option<String> = row.get(3 + 2 * n)?;
         Ok(pk.zip(sk).map(|(pk, sk)| Key { pk, sk }))
     };
-    // NULL: a keys-only query (the column is never NULL in the table).
+    // NULL: a keys-only query or a condition check (the column is never NULL in the table).
     let data: Option<String> = row.get(12)?;
     let data: Map<String, Value> = match data {
         Some(data) => serde_json::from_str(&data)
@@ -62,14 +68,10 @@ fn row_to_item(row: &Row<'_>) -> rusqlite::Result<Item> {
     })
 }
 
-/// [`COLUMNS`] without the data: all a write's condition looks at.
-const HEAD_COLUMNS: &str =
-    "pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, gsi4sk, expires_at, version, NULL";
-
 /// The stored item under `key` without its data (not read, not decoded), to check a condition.
 fn read_head(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
     Ok(tx
-        .prepare_cached(&format!("SELECT {HEAD_COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"))?
+        .prepare_cached(concat!("SELECT ", key_columns!(), ", version, NULL FROM items WHERE pk = ?1 AND sk = ?2"))?
         .query_row(params![key.pk, key.sk], row_to_item)
         .optional()?)
 }
@@ -77,7 +79,7 @@ fn read_head(tx: &Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError
 /// One item by key, on a connection or inside a transaction (`Transaction` derefs to it).
 fn read(conn: &rusqlite::Connection, key: &Key) -> Result<Option<Item>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2"))?
+        .prepare_cached(concat!("SELECT ", key_columns!(), ", version, data FROM items WHERE pk = ?1 AND sk = ?2"))?
         .query_row(params![key.pk, key.sk], row_to_item)
         .optional()?)
 }
