@@ -139,19 +139,19 @@ impl EncodedItem {
 
 fn write(tx: &Transaction<'_>, row: &EncodedItem) -> Result<(), StoreError> {
     // Cached: a batch writes thousands of rows with these statements. A row that exists
-    // with the same index keys and expiry gets its data and version only: an upsert that
-    // names an index column makes SQLite delete and re-insert that index entry, changed or
-    // not, each a page in the WAL (a feedback event's lead update wrote 3 pages, not 1).
-    // The row (and its rowid) stays in place either way.
+    // with the same index columns (hashes included) and expiry gets its data and version
+    // only: an upsert that assigns an index column makes SQLite delete and re-insert that
+    // index entry, changed or not, each a page in the WAL (a feedback event's lead update
+    // wrote 3 pages, not 1). The row (and its rowid) stays in place either way.
     let mut upsert = tx.prepare_cached(
         "INSERT INTO items (pk, sk, gsi1h, gsi1pk, gsi1sk, gsi2h, gsi2pk, gsi2sk, gsi3h, gsi3pk, gsi3sk,
                             gsi4h, gsi4pk, gsi4sk, expires_at, version, data)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (pk, sk) DO UPDATE SET version = excluded.version, data = excluded.data
-         WHERE gsi1pk IS excluded.gsi1pk AND gsi1sk IS excluded.gsi1sk
-           AND gsi2pk IS excluded.gsi2pk AND gsi2sk IS excluded.gsi2sk
-           AND gsi3pk IS excluded.gsi3pk AND gsi3sk IS excluded.gsi3sk
-           AND gsi4pk IS excluded.gsi4pk AND gsi4sk IS excluded.gsi4sk
+         WHERE gsi1h IS excluded.gsi1h AND gsi1pk IS excluded.gsi1pk AND gsi1sk IS excluded.gsi1sk
+           AND gsi2h IS excluded.gsi2h AND gsi2pk IS excluded.gsi2pk AND gsi2sk IS excluded.gsi2sk
+           AND gsi3h IS excluded.gsi3h AND gsi3pk IS excluded.gsi3pk AND gsi3sk IS excluded.gsi3sk
+           AND gsi4h IS excluded.gsi4h AND gsi4pk IS excluded.gsi4pk AND gsi4sk IS excluded.gsi4sk
            AND expires_at IS excluded.expires_at",
     )?;
     let [g1, g2, g3, g4] = &row.indexes;
