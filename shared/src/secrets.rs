@@ -40,12 +40,18 @@ pub fn hash_json(value: &impl serde::Serialize) -> String {
 }
 
 fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        text.push(DIGITS[usize::from(b >> 4)] as char);
+        text.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    text
 }
 
-/// Constant-time comparison of a presented secret against a stored hash.
-pub fn matches(secret: &str, stored_hash: &str) -> bool {
-    hash(secret).as_bytes().ct_eq(stored_hash.as_bytes()).into()
+/// Whether two [`hash`]es are equal, in constant time (a presented secret's, a stored one).
+pub fn same_hash(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// `lp_key_****abcd`: the prefix and the last four characters.
@@ -72,13 +78,20 @@ mod tests {
         assert_eq!(hash_json(&value), hash(&serde_json::to_string(&value).unwrap()));
     }
 
+    /// Stored credentials and idempotency records hold these hashes: the text must never change.
+    #[test]
+    fn a_hash_is_the_lowercase_hex_sha256_of_the_secret() {
+        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(hash(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
     #[test]
     fn generated_keys_are_unique_and_verify_against_their_hash() {
         let (a, b) = (generate(API_KEY_PREFIX), generate(API_KEY_PREFIX));
         assert_ne!(a, b);
         assert!(a.starts_with(API_KEY_PREFIX) && a.len() == API_KEY_PREFIX.len() + 40);
-        assert!(matches(&a, &hash(&a)));
-        assert!(!matches(&b, &hash(&a)));
+        assert!(same_hash(&hash(&a), &hash(&a)));
+        assert!(!same_hash(&hash(&b), &hash(&a)));
     }
 
     #[test]

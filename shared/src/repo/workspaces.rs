@@ -118,8 +118,10 @@ pub async fn authenticate(
         return Ok(None);
     };
     let credential: Credential = item.parse()?;
+    // The item was found by this hash; comparing it (not hashing the secret again) still
+    // refuses an item stored under the key with some other hash.
     let valid =
-        credential.kind == kind && credential.revoked_at.is_none() && secrets::matches(secret, &credential.hash);
+        credential.kind == kind && credential.revoked_at.is_none() && secrets::same_hash(&hash, &credential.hash);
     Ok(valid.then_some(credential))
 }
 
