@@ -23,6 +23,8 @@ pub struct AppContext {
     pub outbound: Outbound,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    /// Insight markers seen to exist (they are never removed), so they are not read again.
+    pub known_markers: Arc<crate::repo::insights::KnownMarkers>,
     /// Resolver, per-host SMTP bounds and single-flight locks of enrichment.
     #[cfg(feature = "enrich")]
     pub enrich: Arc<crate::enrich::Engine>,
@@ -66,6 +68,7 @@ impl AppContext {
             enrich: Arc::new(crate::enrich::Engine::new(config.enrich.clone())),
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
+            known_markers: Arc::default(),
         })
     }
 

@@ -12,7 +12,7 @@ use crate::domain::webhook::EventType as WebhookEvent;
 use crate::ids;
 use crate::repo::feedback::{self as log, Committed, DedupeRecord, EventWrite};
 use crate::repo::{self, insights, leads, webhooks};
-use crate::store::StoreError;
+use crate::store::{Key, StoreError};
 use crate::time::Timestamp;
 
 /// Rounds before a request gives up on a lead that many writers update at once.
@@ -101,18 +101,21 @@ pub async fn record(
     let channel = event.source.as_str();
     let event_log_id = ids::new_id(ids::EVENT);
     let markers = insights::marker_keys(workspace_id, lead_id, kinds, channel);
-    let mut counted = std::collections::HashSet::new();
+    let mut counted = ctx.known_markers.among(&markers);
     let lead_key = leads::key(workspace_id, lead_id);
     for attempt in 0..ATTEMPTS {
-        // The lead and its insight markers in one read (one BatchGetItem on DynamoDB).
-        // Markers only ever appear, so once all exist there is nothing left to re-read.
+        // The lead and the insight markers not yet seen in one read (one BatchGetItem on
+        // DynamoDB). Markers only ever appear, so once all exist there is nothing left to
+        // re-read.
         let item = if counted.len() < markers.len() {
             let mut keys = Vec::with_capacity(markers.len() + 1);
             keys.push(lead_key.clone());
-            keys.extend(markers.iter().cloned());
+            keys.extend(markers.iter().filter(|k| !counted.contains(*k)).cloned());
             let mut found = store.batch_get(&keys).await?;
             let lead = found.iter().position(|i| i.key == lead_key).map(|at| found.swap_remove(at));
-            counted = found.into_iter().map(|i| i.key).filter(|k| markers.contains(k)).collect();
+            let seen: Vec<Key> = found.into_iter().map(|i| i.key).filter(|k| markers.contains(k)).collect();
+            ctx.known_markers.remember(&seen);
+            counted.extend(seen);
             lead
         } else {
             store.get(&lead_key).await?
@@ -175,6 +178,8 @@ pub async fn record(
         };
         match log::commit(store, workspace_id, write).await? {
             Committed::Done => {
+                // Every marker of these kinds now exists: it was counted, or this commit put it.
+                ctx.known_markers.remember(&markers);
                 if result.mutated_lead {
                     announce(ctx, workspace_id, &lead.id).await?;
                 }
@@ -203,6 +208,7 @@ pub async fn record(
 
 #[cfg(all(test, feature = "embedded"))]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
@@ -266,5 +272,34 @@ mod tests {
 
         let err = record(&ctx, "ws_s", "req_S_0404", event(EventType::Reply, None)).await.unwrap_err();
         assert_eq!(crate::error::ApiError::from(err).code(), "lead_not_found");
+    }
+
+    /// Once this process has seen a lead's markers for some kinds, later events of those
+    /// kinds read the lead alone: with marker reads failing, they still succeed, while a
+    /// process that has not seen them (a new context on the same store) reads them and
+    /// fails. The lead still counts once per kind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn markers_seen_once_are_not_read_again_and_a_lead_still_counts_once() {
+        use crate::repo::insights::Dimension;
+        use crate::store::faulty::{Fault, FaultyStore, Op, Rule};
+
+        let (mut ctx, _dir) = crate::testing::embedded_context();
+        let lead = Lead::new("req_K_0001".into(), "cmp_K".into(), None, LeadFields::default(), ctx.now());
+        leads::put_many(&*ctx.store, "ws_k", std::slice::from_ref(&lead)).await.unwrap();
+        record(&ctx, "ws_k", &lead.id, event(EventType::Reply, None)).await.unwrap();
+
+        let faulty = Arc::new(FaultyStore::new(ctx.store.clone()));
+        faulty.add(Rule::new(Op::BatchGet, Fault::Timeout).on_keys_containing("CNT#").times(100));
+        ctx.store = faulty;
+        let again = record(&ctx, "ws_k", &lead.id, event(EventType::Reply, None)).await.unwrap();
+        assert!(again.accepted && again.stored_event);
+
+        let fresh = AppContext { known_markers: Arc::default(), ..ctx.clone() };
+        let err = record(&fresh, "ws_k", &lead.id, event(EventType::Reply, None)).await.unwrap_err();
+        assert!(err.to_string().contains("injected"), "{err}");
+
+        let page = insights::list(&*ctx.store, "ws_k", Dimension::Campaign, 10, None).await.unwrap();
+        let replied: Vec<i64> = page.items.iter().map(|group| group.counter("replied")).collect();
+        assert_eq!(replied, [1], "{:?}", page.items);
     }
 }

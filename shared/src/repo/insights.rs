@@ -117,6 +117,38 @@ pub fn marker_keys(workspace_id: &str, lead_id: &str, kinds: &[OutcomeKind], cha
         .collect()
 }
 
+/// Markers this process has seen exist. A marker is only ever created (a lead's id is
+/// never reused; deleting a lead takes its partition with it), so once seen it needs no
+/// re-read: an event for a lead already counted for its kinds reads the lead alone, where
+/// it read the lead and two to four markers. Bounded: past [`KNOWN_MARKERS`] keys it
+/// forgets them all and learns again from the store.
+#[derive(Debug, Default)]
+pub struct KnownMarkers {
+    keys: std::sync::Mutex<HashSet<Key>>,
+}
+
+/// About 7 MB of keys at most.
+const KNOWN_MARKERS: usize = 50_000;
+
+impl KnownMarkers {
+    /// Those of `keys` seen to exist.
+    pub fn among(&self, keys: &[Key]) -> HashSet<Key> {
+        let known = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter().filter(|k| known.contains(*k)).cloned().collect()
+    }
+
+    /// Notes that `keys` exist (read, or written by a committed transaction).
+    pub fn remember<'a>(&self, keys: impl IntoIterator<Item = &'a Key>) {
+        let mut known = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            if known.len() >= KNOWN_MARKERS {
+                known.clear();
+            }
+            known.insert(key.clone());
+        }
+    }
+}
+
 /// Which of `keys` exist.
 pub async fn existing(store: &dyn Store, keys: &[Key]) -> Result<HashSet<Key>, StoreError> {
     if keys.is_empty() {
