@@ -117,11 +117,12 @@ pub fn marker_keys(workspace_id: &str, lead_id: &str, kinds: &[OutcomeKind], cha
         .collect()
 }
 
-/// Markers this process has seen exist. A marker is only ever created (a lead's id is
-/// never reused; deleting a lead takes its partition with it), so once seen it needs no
-/// re-read: an event for a lead already counted for its kinds reads the lead alone, where
-/// it read the lead and two to four markers. Bounded: past [`KNOWN_MARKERS`] keys it
-/// forgets them all and learns again from the store.
+/// Markers this process has seen exist. A marker is only ever created, never removed (and a
+/// lead's id is never reused), so once seen it needs no re-read: an event for a lead already
+/// counted for its kinds reads the lead alone, where it read the lead and two to four
+/// markers. Whoever adds a way to remove markers (resetting insights, say) must drop this
+/// cache. Bounded: past [`KNOWN_MARKERS`] keys it forgets them all and learns again from
+/// the store.
 #[derive(Debug, Default)]
 pub struct KnownMarkers {
     keys: std::sync::Mutex<HashSet<Key>>,
