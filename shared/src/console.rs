@@ -82,13 +82,10 @@ pub fn find(path: &str) -> Option<(usize, &'static Asset)> {
 /// A strong ETag per asset (hash of its bytes), computed once.
 fn etag(index: usize) -> &'static str {
     static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
-    let tags =
-        ETAGS.get_or_init(|| ASSETS.iter().map(|a| format!("\"{}\"", hex(&Sha256::digest(a.bytes)[..12]))).collect());
+    let tags = ETAGS.get_or_init(|| {
+        ASSETS.iter().map(|a| format!("\"{}\"", crate::text::hex(&Sha256::digest(a.bytes)[..12]))).collect()
+    });
     &tags[index]
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The page's Content-Security-Policy. Scripts only from this origin, plus the one inline

@@ -6,6 +6,8 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::text::hex;
+
 pub const API_KEY_PREFIX: &str = "lp_key_";
 pub const WEBHOOK_TOKEN_PREFIX: &str = "lp_wht_";
 pub const SIGNING_SECRET_PREFIX: &str = "whsec_";
@@ -37,16 +39,6 @@ pub fn hash_json(value: &impl serde::Serialize) -> String {
     // Writing into a digest cannot fail, nor can serialising a `serde_json::Value`.
     let _ = crate::text::stream_json(value, |bytes| digest.update(bytes));
     hex(&digest.finalize())
-}
-
-fn hex(digest: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(digest.len() * 2);
-    for b in digest {
-        text.push(DIGITS[usize::from(b >> 4)] as char);
-        text.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    text
 }
 
 /// Whether two [`hash`]es are equal, in constant time (a presented secret's, a stored one).

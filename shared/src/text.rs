@@ -31,6 +31,17 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// Lowercase hex of some bytes (hashes, ETags): a table, not a `format!` per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(DIGITS[usize::from(b >> 4)] as char);
+        text.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    text
+}
+
 /// Writes a value's JSON text into `sink` piece by piece, never building it whole: to
 /// measure or hash up to a megabyte of it.
 pub fn stream_json(value: &impl serde::Serialize, sink: impl FnMut(&[u8])) -> Result<(), serde_json::Error> {

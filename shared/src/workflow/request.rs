@@ -230,7 +230,7 @@ fn fingerprint(request: &ApiRequest, rendered: &RenderedRequest) -> String {
         hash.update([0]);
         hash.update(value.as_bytes());
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::text::hex(&hash.finalize())
 }
 
 /// One attempt of a saved request, through its cache when it has one (GET with
