@@ -237,22 +237,8 @@ mod tests {
     use super::*;
 
     fn webhook() -> Webhook {
-        let now = Timestamp::now();
-        Webhook {
-            id: "wh_1".into(),
-            name: "n".into(),
-            url: "https://example.com".into(),
-            method: WebhookMethod::Post,
-            headers: BTreeMap::new(),
-            enabled: true,
-            events: vec![EventType::SaveLead],
-            signing: SigningSecret::new("whsec_new".into()),
-            failure_streak: 0,
-            failing_since: None,
-            disabled_reason: None,
-            created_at: now,
-            updated_at: now,
-        }
+        let webhook = crate::testing::save_lead_webhook("n", "https://example.com", Timestamp::now());
+        Webhook { signing: SigningSecret::new("whsec_new".into()), ..webhook }
     }
 
     #[test]
