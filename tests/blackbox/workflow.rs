@@ -671,7 +671,62 @@ async fn find_email_nodes_store_the_finders_answer(backend: Backend) {
     }
 }
 
+/// Issue 23: templates that overflowed the parser's stack (and aborted every workspace's
+/// service) or took gigabytes are refused with a 4xx or a typed `template_error`, and the
+/// service keeps answering.
+async fn hostile_templates_are_refused_and_the_service_keeps_answering(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let key = ws.api_key.as_str();
+    let crash_url = format!("https://example.com/{{{{ {}1 }}}}", "-".repeat(3000));
+    // The issue's exact request, unsaved and saved.
+    let r = api
+        .post("/api/v1/api-requests/test", key, &json!({"request": {"name": "t", "method": "GET", "url": crash_url}}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        (r.body["error"]["code"].as_str(), r.body["error"]["field"].as_str()),
+        (Some("validation_error"), Some("url")),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("nests too deeply"), "{}", r.text);
+    let r = api.post("/api/v1/api-requests", key, &json!({"name": "deep", "method": "GET", "url": crash_url})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("nests too deeply"), "{}", r.text);
+    // Workflow conditions and messages, on save.
+    let campaign = api.campaign(key, "hostile templates", "webhook").await;
+    let path = format!("/api/v1/campaigns/{campaign}/workflow");
+    for condition in
+        [format!("{}1", "-".repeat(2400)), format!("{}b", "a.".repeat(4000)), format!("{}y", "x|".repeat(4000))]
+    {
+        let doc = json!({"nodes": [{"id": "c", "type": "condition", "if": condition}]});
+        let r = api.send("PUT", &path, Auth::Key(key), Some(&doc)).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(r.text.contains("nests too deeply"), "{}", r.text);
+        let doc = json!({"nodes": [{"id": "m", "type": "render_message", "template": format!("{{{{ {condition} }}}}"), "output_key": "m"}]});
+        let r = api.send("PUT", &path, Auth::Key(key), Some(&doc)).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(r.text.contains("nests too deeply"), "{}", r.text);
+    }
+    // The memory bomb stops at once with a typed error; nothing is sent.
+    let r = api
+        .post(
+            "/api/v1/api-requests/test",
+            key,
+            &json!({"request": {"method": "GET", "url": "https://example.com/{{ [1] * 100000000 }}"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data()["error"]["code"], "template_error", "{}", r.text);
+    assert!(r.data()["error"]["message"].as_str().unwrap().contains("fuel"), "{}", r.text);
+    let r = api.send("GET", "/healthz", Auth::None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(api.get("/api/v1/api-requests", key).await.status, 200);
+}
+
 both_backends!(
+    hostile_templates_are_refused_and_the_service_keeps_answering,
     every_method_renders_templates_safely_and_defaults_to_json,
     api_requests_crud_masks_secrets_and_enforces_workspace_limits,
     failures_are_typed_errors_never_truncated,

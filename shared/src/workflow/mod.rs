@@ -1,6 +1,7 @@
 //! API requests and campaign workflows (seed 004).
 //!
 //! - [`template`]: minijinja templates with strict undefined, fuel and context escaping.
+//! - [`nesting`]: refuses templates nested deep enough to overflow the parser's stack.
 //! - [`request`]: render, send (SSRF-guarded) and check an API request; the GET cache.
 //! - [`save`]: validating a workflow on save (every error names its node).
 //! - [`run`]: the per-lead run the dispatcher executes node by node, idempotently.
@@ -9,6 +10,8 @@
 //!
 //! Everything but `trigger` is behind the `workflow` cargo feature.
 
+#[cfg(feature = "workflow")]
+pub mod nesting;
 #[cfg(feature = "workflow")]
 pub mod request;
 #[cfg(feature = "workflow")]

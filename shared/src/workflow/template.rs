@@ -12,12 +12,15 @@
 use std::collections::BTreeSet;
 use std::sync::{OnceLock, RwLock};
 
-use minijinja::value::ValueKind;
+use minijinja::value::{Serde, ValueKind};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-/// Instructions one render may execute.
-pub const FUEL: u64 = 50_000;
+use super::nesting;
+
+/// A render's budget: each instruction costs one, and every 64 bytes (or 4 serialised
+/// bytes, or 2 visited items) it produces or reads cost one more (minijinja 3's fuel).
+pub const FUEL: u64 = 200_000;
 /// Compiled templates kept for reuse; the cache starts over when it holds this many.
 const CACHED_TEMPLATES: usize = 4096;
 
@@ -60,8 +63,8 @@ fn environment() -> &'static Environment<'static> {
         env.set_recursion_limit(64);
         // Cached templates are named `{mode}:{source}`: the mode picks the escaping.
         env.set_auto_escape_callback(|name| match name.split(':').next() {
-            Some("url") => AutoEscape::Custom("url"),
-            Some("json") => AutoEscape::Custom("json"),
+            Some("url") => AutoEscape::Custom("url".into()),
+            Some("json") => AutoEscape::Custom("json".into()),
             _ => AutoEscape::None,
         });
         env.set_formatter(|out, state, value| {
@@ -73,7 +76,7 @@ fn environment() -> &'static Environment<'static> {
             };
             match state.auto_escape() {
                 // Always encoded, even `| safe` or `| tojson` output: no value may shape the URL.
-                AutoEscape::Custom("url") => {
+                AutoEscape::Custom(m) if m == "url" => {
                     let text = value.to_string();
                     if text == "." || text == ".." {
                         return Err(minijinja::Error::new(
@@ -84,8 +87,10 @@ fn environment() -> &'static Environment<'static> {
                     write(out, &utf8_percent_encode(&text, URL_VALUE).to_string())
                 }
                 // `| tojson` (and `| safe`) output is already JSON: inserted as is.
-                AutoEscape::Custom("json") if value.is_safe() => write(out, value.as_str().unwrap_or_default()),
-                AutoEscape::Custom("json") => match value.kind() {
+                AutoEscape::Custom(m) if m == "json" && value.is_safe() => {
+                    write(out, value.as_str().unwrap_or_default())
+                }
+                AutoEscape::Custom(m) if m == "json" => match value.kind() {
                     ValueKind::String => {
                         let quoted = serde_json::to_string(value.as_str().unwrap_or_default()).unwrap_or_default();
                         write(out, &quoted[1..quoted.len() - 1])
@@ -154,12 +159,50 @@ fn compiled() -> &'static RwLock<Compiled> {
     CACHE.get_or_init(|| RwLock::new(Compiled { env: environment().clone(), count: 0 }))
 }
 
-fn render_cached(name: &str, source: &str, vars: &serde_json::Value) -> Result<String, minijinja::Error> {
+/// Render output that refuses to grow past its limit, so an oversized render stops at the
+/// limit instead of being built whole and measured afterwards.
+struct Bounded {
+    out: Vec<u8>,
+    max: usize,
+    overflowed: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + data.len() > self.max {
+            self.overflowed = true;
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.out.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why a render failed: the engine's error, or output past the limit.
+enum Failure {
+    Engine(minijinja::Error),
+    TooLarge,
+}
+
+fn render_bounded(template: &minijinja::Template, vars: &serde_json::Value, max: usize) -> Result<String, Failure> {
+    let mut out = Bounded { out: Vec::new(), max, overflowed: false };
+    match template.render_captured_to(Value::from(Serde(vars)), &mut out) {
+        Ok(_) => Ok(String::from_utf8(out.out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+        Err(_) if out.overflowed => Err(Failure::TooLarge),
+        Err(e) => Err(Failure::Engine(e)),
+    }
+}
+
+fn render_cached(name: &str, source: &str, vars: &serde_json::Value, max: usize) -> Result<String, Failure> {
     let cache = compiled();
     {
         let read = cache.read().unwrap_or_else(|e| e.into_inner());
         if let Ok(template) = read.env.get_template(name) {
-            return template.render(Value::from_serialize(vars));
+            return render_bounded(&template, vars, max);
         }
     }
     {
@@ -168,11 +211,15 @@ fn render_cached(name: &str, source: &str, vars: &serde_json::Value) -> Result<S
             write.env.clear_templates();
             write.count = 0;
         }
-        write.env.add_template_owned(name.to_owned(), source.to_owned())?;
+        write.env.add_template_owned(name.to_owned(), source.to_owned()).map_err(Failure::Engine)?;
         write.count += 1;
     }
     let read = cache.read().unwrap_or_else(|e| e.into_inner());
-    read.env.get_template(name)?.render(Value::from_serialize(vars))
+    render_bounded(&read.env.get_template(name).map_err(Failure::Engine)?, vars, max)
+}
+
+fn too_deep(field: &str, e: nesting::TooDeep) -> TemplateError {
+    TemplateError { field: field.to_owned(), variable: None, message: e.to_string() }
 }
 
 /// Renders `source` for `field`; the output may be at most `max_bytes`.
@@ -187,12 +234,20 @@ pub fn render(
     if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
         return check_size(field, source.to_owned(), max_bytes);
     }
+    nesting::check_template(source).map_err(|e| too_deep(field, e))?;
     let name = format!("{}:{source}", mode.template_name());
-    let out = render_cached(&name, source, vars).map_err(|e| {
-        let syntax = e.kind() == ErrorKind::SyntaxError;
-        error(field, (!syntax).then_some(source), &e, (!syntax).then_some(vars))
-    })?;
-    check_size(field, out, max_bytes)
+    match render_cached(&name, source, vars, max_bytes) {
+        Ok(out) => Ok(out),
+        Err(Failure::TooLarge) => Err(TemplateError {
+            field: field.to_owned(),
+            variable: None,
+            message: format!("renders to more than {max_bytes} bytes, the limit"),
+        }),
+        Err(Failure::Engine(e)) => {
+            let syntax = e.kind() == ErrorKind::SyntaxError;
+            Err(error(field, (!syntax).then_some(source), &e, (!syntax).then_some(vars)))
+        }
+    }
 }
 
 fn check_size(field: &str, out: String, max_bytes: usize) -> Result<String, TemplateError> {
@@ -208,9 +263,10 @@ fn check_size(field: &str, out: String, max_bytes: usize) -> Result<String, Temp
 
 /// Evaluates a condition expression to true or false (Jinja truthiness).
 pub fn condition(field: &str, expression: &str, vars: &serde_json::Value) -> Result<bool, TemplateError> {
+    nesting::check_expression(expression).map_err(|e| too_deep(field, e))?;
     let env = environment();
     let compiled = env.compile_expression(expression).map_err(|e| error(field, None, &e, None))?;
-    match compiled.eval(Value::from_serialize(vars)) {
+    match compiled.eval(Value::from(Serde(vars))) {
         Ok(value) => Ok(value.is_true()),
         Err(e) if e.kind() == ErrorKind::UndefinedError => {
             let paths: BTreeSet<String> = compiled.undeclared_variables(true).into_iter().collect();
@@ -230,12 +286,14 @@ pub fn condition(field: &str, expression: &str, vars: &serde_json::Value) -> Res
 
 /// Checks a template's syntax and returns the variable paths it reads (`workflow.x.y`).
 pub fn references(source: &str) -> Result<BTreeSet<String>, TemplateError> {
+    nesting::check_template(source).map_err(|e| too_deep("template", e))?;
     let template = environment().template_from_str(source).map_err(|e| error("template", None, &e, None))?;
     Ok(template.undeclared_variables(true).into_iter().collect())
 }
 
 /// [`references`] for a condition expression.
 pub fn expression_references(expression: &str) -> Result<BTreeSet<String>, TemplateError> {
+    nesting::check_expression(expression).map_err(|e| too_deep("if", e))?;
     let compiled = environment().compile_expression(expression).map_err(|e| error("if", None, &e, None))?;
     Ok(compiled.undeclared_variables(true).into_iter().collect())
 }
@@ -301,7 +359,7 @@ mod tests {
         assert!(err.message.contains("fuel") || err.message.contains("limit"), "{err}");
         let err =
             render("t", "{% for i in range(5000) %}xxxxxxxxxx{% endfor %}", Mode::Text, &vars(), 1000).unwrap_err();
-        assert!(err.message.contains("limit is 1000"), "{err}");
+        assert!(err.message.contains("more than 1000 bytes"), "{err}");
         assert_eq!(
             references("{{ workflow.a.b }}{% set y = 1 %}{{ y }}{{ contact.x }}")
                 .unwrap()
@@ -309,5 +367,156 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["contact.x", "workflow.a.b"]
         );
+    }
+
+    /// Issue 23: each of these overflowed the stack while compiling and aborted the
+    /// process. They must be refused with a message, on a thread with a small stack.
+    #[test]
+    fn templates_nested_deep_enough_to_overflow_the_parser_are_refused() {
+        on_small_stack(|| {
+            let url = format!("https://example.com/{{{{ {}1 }}}}", "-".repeat(3000));
+            let err = render("url", &url, Mode::Url, &vars(), 2048).unwrap_err();
+            assert!(err.message.contains("nests too deeply") && err.message.contains("limit is 64"), "{err}");
+            assert!(references(&url).unwrap_err().message.contains("nests too deeply"));
+            for expression in
+                [format!("{}1", "-".repeat(2400)), format!("{}b", "a.".repeat(4000)), format!("{}y", "x|".repeat(4000))]
+            {
+                let err = condition("if", &expression, &vars()).unwrap_err();
+                assert!(err.message.contains("nests too deeply"), "{err}");
+                assert!(expression_references(&expression).unwrap_err().message.contains("nests too deeply"));
+                let template = format!("{{{{ {expression} }}}}");
+                let err = render("template", &template, Mode::Text, &vars(), 10_000).unwrap_err();
+                assert!(err.message.contains("nests too deeply"), "{err}");
+            }
+        });
+    }
+
+    /// Issue 23: renders that took gigabytes and tens of seconds. Each must stop with an
+    /// error (fuel counts the bytes and items a render makes, not only its steps).
+    #[test]
+    fn render_bombs_stop_on_fuel_or_size_instead_of_taking_memory() {
+        for (source, max) in [
+            ("https://example.com/{{ [1] * 100000000 }}", 2048),
+            ("{{ 'a' * 100000000 }}", 1 << 20),
+            ("{{ ('a' * 100000000) | length }}", 1 << 20),
+            ("{{ ([1] * 100000000) | join(',') | length }}", 1 << 20),
+            ("{{ ([1] * 100000000) | list | length }}", 1 << 20),
+            ("{{ (([1] * 100000000) | sum) }}", 1 << 20),
+            ("{{ 1 in [0] * 100000000 }}", 1 << 20),
+            ("{{ ('a' * 10000) | replace('a', 'a' * 10000) | length }}", 1 << 20),
+            (
+                "{% set ns = namespace(s='aaaaaaaaaaaaaaaa') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}",
+                1 << 20,
+            ),
+            (
+                "{% set a = 'aaaaaaaaaaaaaaaa' %}{% set b = a ~ a ~ a ~ a ~ a ~ a ~ a ~ a %}{% set c = b ~ b ~ b ~ b ~ b ~ b ~ b ~ b %}{% set d = c ~ c ~ c ~ c ~ c ~ c ~ c ~ c %}{% set e = d ~ d ~ d ~ d ~ d ~ d ~ d ~ d %}{% set f = e ~ e ~ e ~ e ~ e ~ e ~ e ~ e %}{% set g = f ~ f ~ f ~ f ~ f ~ f ~ f ~ f %}{{ g | length }}",
+                1 << 20,
+            ),
+        ] {
+            let err = render("t", source, Mode::Text, &vars(), max).unwrap_err();
+            assert!(err.message.contains("fuel") || err.message.contains("more than"), "{source}: {err}");
+        }
+    }
+
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        // Tokio's workers have 2 MiB; half of that in a debug build (whose frames are
+        // several times larger than release's) leaves a wide margin.
+        let handle = std::thread::Builder::new().stack_size(1024 * 1024).spawn(f).unwrap();
+        if let Err(panic) = handle.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::{on_small_stack, vars};
+
+        /// Expression pieces a parser recurses on, and ordinary ones, glued at random.
+        fn expression() -> impl Strategy<Value = String> {
+            let atom = prop_oneof![
+                Just("1".to_owned()),
+                Just("contact.score".to_owned()),
+                Just("'x'".to_owned()),
+                Just("workflow.customer_profile".to_owned()),
+                Just("[1, 2]".to_owned()),
+            ];
+            atom.prop_recursive(8, 512, 4, |inner| {
+                prop_oneof![
+                    (prop::sample::select(vec!["-", "not ", "+"]), 1..200usize, inner.clone())
+                        .prop_map(|(op, n, e)| format!("{}{e}", op.repeat(n))),
+                    (
+                        inner.clone(),
+                        prop::sample::select(vec![".a", "|upper", "|default(1)", "[0]", "()", " is defined"]),
+                        1..200usize
+                    )
+                        .prop_map(|(e, op, n)| format!("{e}{}", op.repeat(n))),
+                    (
+                        inner.clone(),
+                        prop::sample::select(vec![" ~ ", " + ", " * ", " and ", " or ", " == ", " if 1 else "]),
+                        inner.clone()
+                    )
+                        .prop_map(|(a, op, b)| format!("{a}{op}{b}")),
+                    (prop::sample::select(vec!["(", "[", "{'k': "]), 1..60usize, inner.clone()).prop_map(
+                        |(open, n, e)| {
+                            let close = match open {
+                                "(" => ")",
+                                "[" => "]",
+                                _ => "}",
+                            };
+                            format!("{}{e}{}", open.repeat(n), close.repeat(n))
+                        }
+                    ),
+                    inner.prop_map(|e| format!("({e})")),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// No template the entry points accept can crash the process: every input
+            /// either renders or is refused with a message, on half a worker's stack.
+            #[test]
+            fn no_template_crashes_an_entry_point(expr in expression(), tag in 0..3usize) {
+                let source = match tag {
+                    0 => format!("{{{{ {expr} }}}}"),
+                    1 => format!("{{% if {expr} %}}y{{% endif %}}"),
+                    _ => format!("{{% set v = {expr} %}}{{{{ v }}}}"),
+                };
+                on_small_stack(move || {
+                    let _ = render("t", &source, Mode::Text, &vars(), 4096);
+                    let _ = render("u", &source, Mode::Url, &vars(), 4096);
+                    let _ = render("j", &source, Mode::Json, &vars(), 4096);
+                    let _ = references(&source);
+                    let _ = condition("if", &expr, &vars());
+                    let _ = expression_references(&expr);
+                });
+            }
+
+            /// The deepest chain the nesting measure accepts compiles on the small stack.
+            #[test]
+            fn the_nesting_limit_leaves_room_on_the_stack(op in prop::sample::select(vec!["-", "not ", ".a", "|upper", " ~ 1", "(", "[", " if 1 else 1"])) {
+                let chain = |n: usize| match op {
+                    "(" => format!("{}1{}", "(".repeat(n), ")".repeat(n)),
+                    "[" => format!("{}1{}", "[".repeat(n), "]".repeat(n)),
+                    "-" | "not " => format!("{}1", op.repeat(n)),
+                    _ => format!("x{}", op.repeat(n)),
+                };
+                // The longest chain of this shape that the measure accepts.
+                let n = (1..=crate::workflow::nesting::MAX_NESTING + 1)
+                    .take_while(|&n| crate::workflow::nesting::check_expression(&chain(n)).is_ok())
+                    .last()
+                    .unwrap_or(0);
+                prop_assert!(n >= 8, "{op}: only {n} links accepted");
+                let expr = chain(n);
+                on_small_stack(move || {
+                    assert!(crate::workflow::nesting::check_expression(&expr).is_ok(), "{expr}");
+                    let _ = condition("if", &expr, &vars());
+                    let _ = render("t", &format!("{{{{ {expr} }}}}"), Mode::Text, &vars(), 4096);
+                });
+            }
+        }
     }
 }
