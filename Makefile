@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 VENV        := .venv
 PY          := $(VENV)/bin/python
-PIP_PINS    := moto[server]==5.2.5 cfn-lint==1.58.0 dnslib==0.9.26 aiosmtpd==1.4.6 schemathesis==4.32.5 hypothesis==6.170.17
+PIP_PINS    := moto[server]==5.2.5 cfn-lint==1.58.0 dnslib==0.9.26 aiosmtpd==1.4.6 schemathesis==4.32.5 hypothesis==6.170.17 aws-sam-translator==1.115.0
 LAMBDA_PINS := cargo-lambda==1.9.2
 ADDR        ?= 127.0.0.1:3000
 DATA_DIR    ?= .leadpush
@@ -72,8 +72,11 @@ console-screenshots: $(CONSOLE_NPM) chromium ## The browser tests, saving their 
 console-vendor: $(CONSOLE_NPM) ## Refresh console/vendor from the pinned npm packages (after changing a pin)
 	node console/tests/vendor.mjs --write
 
-lint: $(VENV)/.installed ## cfn-lint, rustfmt and clippy (warnings are errors)
+lint: $(VENV)/.installed ## cfn-lint, the template checker, rustfmt and clippy (warnings are errors)
 	$(VENV)/bin/cfn-lint template.yaml
+	@# The SAM transform offline, references, parameter defaults, functions, HTTP timeouts, alarms.
+	$(PY) scripts/check_template.py template.yaml
+	$(PY) scripts/check_template.py --self-test template.yaml
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p leadpush --no-default-features -- -D warnings  # the library as Lambdas build it
