@@ -2,9 +2,12 @@
 //! (Lambda sits behind API Gateway and never sees them):
 //! - a header-read timeout (also the keep-alive idle timeout) and a body-read deadline;
 //! - a cap on open connections. At the cap a new connection evicts the oldest one that is
-//!   not inside a request, else the oldest inside an unauthenticated request; connections
-//!   serving `/healthz` or a request that carries credentials are never evicted. Only when
-//!   every connection is such a one is the new connection refused;
+//!   not inside a request, else the oldest inside an unprotected request. Protected (never
+//!   evicted) are connections serving `/healthz`, and those whose request has
+//!   authenticated (a real credential, not merely a credential header), up to a share of
+//!   the cap per workspace ([`workspace_share`]): one workspace's slow requests beyond it
+//!   are shed like anyone's. When nothing can be evicted, a small reserve of connections
+//!   beyond the cap still admits newcomers (a `/healthz` probe among them);
 //! - freed memory handed back to the OS once a flood of connections is over.
 
 use std::collections::{BTreeSet, HashMap};
@@ -23,8 +26,18 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
+use crate::api::auth::OnAuthenticated;
+
 /// Largest request head (request line + headers) a client may send.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Connections admitted beyond the cap when every connection is protected.
+const RESERVE: usize = 16;
+
+/// How many protected connections one workspace may hold: a sixteenth of the cap, at
+/// least 4, so at least 16 workspaces must saturate their shares to fill the cap.
+pub fn workspace_share(max_connections: usize) -> usize {
+    (max_connections / 16).max(4)
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -73,9 +86,9 @@ impl hyper::body::Body for DeadlineBody {
 enum Stage {
     /// Waiting for (the rest of) a request head: the first, or the next on keep-alive.
     Waiting,
-    /// Inside a request without credentials.
+    /// Inside a request that has not (yet) authenticated, or whose workspace is over its share.
     Anonymous,
-    /// Inside `/healthz` or a request with credentials: never evicted.
+    /// Inside `/healthz`: never evicted.
     Protected,
 }
 
@@ -84,8 +97,27 @@ struct Registry {
     stop: HashMap<u64, Arc<Notify>>,
     waiting: BTreeSet<u64>,
     anonymous: BTreeSet<u64>,
+    /// Connections protected because their request authenticated, by workspace.
+    claimed: HashMap<u64, String>,
+    per_workspace: HashMap<String, usize>,
     /// Most connections open at once since memory was last handed back.
     peak: usize,
+}
+
+impl Registry {
+    /// Takes `id` out of every stage, releasing its workspace's share.
+    fn forget(&mut self, id: u64) {
+        self.waiting.remove(&id);
+        self.anonymous.remove(&id);
+        if let Some(workspace) = self.claimed.remove(&id)
+            && let Some(count) = self.per_workspace.get_mut(&workspace)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.per_workspace.remove(&workspace);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -98,15 +130,20 @@ impl Connections {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers a new connection, evicting another if at `max`; `None` when all are protected.
+    /// Registers a new connection, evicting another if at `max`; `None` when all are
+    /// protected and the reserve is used up too.
     fn admit(&self, id: u64, max: usize) -> Option<Arc<Notify>> {
         let mut reg = self.lock();
         if reg.stop.len() >= max {
-            let victim = reg.waiting.first().copied().or_else(|| reg.anonymous.first().copied())?;
-            reg.waiting.remove(&victim);
-            reg.anonymous.remove(&victim);
-            if let Some(stop) = reg.stop.remove(&victim) {
-                stop.notify_one();
+            match reg.waiting.first().copied().or_else(|| reg.anonymous.first().copied()) {
+                Some(victim) => {
+                    reg.forget(victim);
+                    if let Some(stop) = reg.stop.remove(&victim) {
+                        stop.notify_one();
+                    }
+                }
+                None if reg.stop.len() < max + RESERVE => {}
+                None => return None,
             }
         }
         let stop = Arc::new(Notify::new());
@@ -121,8 +158,7 @@ impl Connections {
         if !reg.stop.contains_key(&id) {
             return; // already evicted
         }
-        reg.waiting.remove(&id);
-        reg.anonymous.remove(&id);
+        reg.forget(id);
         match stage {
             Stage::Waiting => reg.waiting.insert(id),
             Stage::Anonymous => reg.anonymous.insert(id),
@@ -130,11 +166,22 @@ impl Connections {
         };
     }
 
+    /// The connection's request authenticated as `workspace`: protected while the
+    /// workspace holds fewer than `share` protected connections.
+    fn authenticated(&self, id: u64, workspace: &str, share: usize) {
+        let mut reg = self.lock();
+        if !reg.anonymous.contains(&id) || reg.per_workspace.get(workspace).copied().unwrap_or(0) >= share {
+            return;
+        }
+        reg.anonymous.remove(&id);
+        reg.claimed.insert(id, workspace.to_owned());
+        *reg.per_workspace.entry(workspace.to_owned()).or_default() += 1;
+    }
+
     fn remove(&self, id: u64) {
         let mut reg = self.lock();
         reg.stop.remove(&id);
-        reg.waiting.remove(&id);
-        reg.anonymous.remove(&id);
+        reg.forget(id);
     }
 
     fn open(&self) -> usize {
@@ -155,15 +202,7 @@ impl Connections {
 }
 
 fn stage_of<B>(req: &http::Request<B>) -> Stage {
-    let headers = req.headers();
-    if req.uri().path() == "/healthz"
-        || headers.contains_key("x-satellyte-api-key")
-        || headers.contains_key(http::header::AUTHORIZATION)
-    {
-        Stage::Protected
-    } else {
-        Stage::Anonymous
-    }
+    if req.uri().path() == "/healthz" { Stage::Protected } else { Stage::Anonymous }
 }
 
 /// Raises this process's open-file limit to its hard limit, so the connection cap (not
@@ -228,16 +267,25 @@ pub async fn serve(
         next_id += 1;
         let id = next_id;
         let Some(stop) = connections.admit(id, max) else {
-            tracing::warn!(max, "connection refused: every connection is serving a protected request");
+            tracing::warn!(
+                max,
+                reserve = RESERVE,
+                "connection refused: every connection is serving a protected request"
+            );
             continue; // dropping the stream closes it
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let conns = connections.clone();
         let body_timeout = limits.body_timeout;
+        let share = workspace_share(max);
         let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
             conns.set(id, stage_of(&req));
-            let (parts, body) = req.into_parts();
+            let (mut parts, body) = req.into_parts();
+            let claims = conns.clone();
+            parts.extensions.insert(OnAuthenticated(Arc::new(move |workspace: &str| {
+                claims.authenticated(id, workspace, share);
+            })));
             let body =
                 DeadlineBody { inner: body, sleep: Box::pin(tokio::time::sleep(body_timeout)), limit: body_timeout };
             let req = http::Request::from_parts(parts, Body::new(body));
@@ -304,10 +352,46 @@ mod tests {
         assert!(conns.admit(5, 3).is_some());
         assert!(tokio_test_notified(&a), "connection 1 was told to stop");
         conns.set(5, Stage::Protected);
-        // Everyone is protected: the newcomer is refused.
-        assert!(conns.admit(6, 3).is_none());
+        // Everyone is protected: the reserve admits newcomers, then they are refused.
+        for id in 6..6 + RESERVE as u64 {
+            assert!(conns.admit(id, 3).is_some());
+            conns.set(id, Stage::Protected);
+        }
+        assert!(conns.admit(100, 3).is_none());
         conns.remove(2);
-        assert!(conns.admit(6, 3).is_some());
+        assert!(conns.admit(100, 3).is_some());
+    }
+
+    /// Issue 23: one valid key's slow requests filled every connection and `/healthz`
+    /// was refused. A workspace is protected up to its share; beyond it, and before a
+    /// request authenticates at all, its connections are shed like anyone's.
+    #[test]
+    fn one_workspace_cannot_hold_more_than_its_share_of_protected_connections() {
+        let (max, share) = (8, 2);
+        let conns = Connections::default();
+        let mut stops = Vec::new();
+        for id in 1..=max as u64 {
+            stops.push(conns.admit(id, max).unwrap());
+            conns.set(id, Stage::Anonymous);
+            conns.authenticated(id, "ws_attacker", share);
+        }
+        // Two are protected; six are not, and newcomers evict them oldest first.
+        for id in 100..106 {
+            assert!(conns.admit(id, max).is_some(), "newcomer {id} admitted");
+            conns.set(id, Stage::Protected); // `/healthz` probes, say
+        }
+        assert!(!tokio_test_notified(&stops[0]) && !tokio_test_notified(&stops[1]), "the share is kept");
+        assert!(stops[2..].iter().all(|s| tokio_test_notified(s)), "the rest were shed");
+        // Another workspace gets its own share.
+        conns.admit(200, max + RESERVE).unwrap();
+        conns.set(200, Stage::Anonymous);
+        conns.authenticated(200, "ws_other", share);
+        assert_eq!(conns.lock().per_workspace.get("ws_other"), Some(&1));
+        // A finished request gives its share back.
+        conns.set(1, Stage::Waiting);
+        assert_eq!(conns.lock().per_workspace.get("ws_attacker"), Some(&1));
+        assert_eq!(workspace_share(4096), 256);
+        assert_eq!(workspace_share(20), 4);
     }
 
     fn tokio_test_notified(notify: &Notify) -> bool {

@@ -446,3 +446,67 @@ fn serve_shuts_down_cleanly_after_its_stdout_is_closed() {
     assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Issue 23: a valid key holding every connection with slow bodies refused `/healthz`
+/// for 28 s. Only its workspace's share of connections is protected now; the rest are
+/// shed, and health and other workspaces still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_keys_slow_bodies_cannot_lock_out_health_or_other_workspaces() {
+    use tokio::io::AsyncWriteExt;
+    const MAX: usize = 64;
+    let server = Server::start_with(
+        Backend::Embedded,
+        &[("LEADPUSH_MAX_CONNECTIONS", "64"), ("LEADPUSH_BODY_TIMEOUT_MS", "60000")],
+        false,
+    );
+    let (api, attacker, other) = (server.api(), server.workspace(), server.workspace());
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // Three times the cap of authenticated requests whose bodies never finish.
+    let head = format!(
+        "POST /api/v1/api-requests HTTP/1.1\r\nHost: x\r\nX-Satellyte-API-Key: {}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n",
+        attacker.api_key
+    );
+    let mut flood = Vec::new();
+    for _ in 0..3 * MAX {
+        let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await else { continue };
+        if s.write_all(head.as_bytes()).await.is_err() {
+            continue;
+        }
+        // `100 Continue` comes when the handler starts reading the body, after the key
+        // authenticated: each flood request is then as far as the issue's got.
+        if continued(&mut s).await && s.write_all(b"{").await.is_ok() {
+            flood.push(s);
+        }
+    }
+    let started = std::time::Instant::now();
+    let r = api.send("GET", "/healthz", Auth::None, None).await;
+    eprintln!("/healthz under a flood of {} slow authenticated bodies: {:?}", flood.len(), started.elapsed());
+    assert_eq!((r.status, r.data()["status"].as_str()), (200, Some("ok")), "{}", r.text);
+    let r = api.get("/api/v1/workspace", &other.api_key).await;
+    assert_eq!((r.status, r.data()["id"].as_str()), (200, Some(other.id.as_str())), "{}", r.text);
+    // The flood's early connections beyond its share were shed to make room: of the
+    // first half of the cap, at most the share (4) survive three caps' worth of newcomers.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let mut open = 0;
+    for s in flood.iter_mut().take(MAX / 2) {
+        if until_closed_by(s, deadline).await.is_none() {
+            open += 1;
+        }
+    }
+    assert!(open <= 4, "{open} of the flood's first {} connections are still held", MAX / 2);
+}
+
+/// Reads until `100 Continue` arrives (true) or the connection closes or 5 s pass.
+async fn continued(s: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("100 Continue\r\n\r\n") {
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => return false,
+        }
+    }
+    true
+}

@@ -11,6 +11,18 @@ use crate::error::ApiError;
 use crate::repo::workspaces;
 
 pub const API_KEY_HEADER: &str = "x-satellyte-api-key";
+
+/// A request extension `leadpush serve`'s listener sets: told which workspace the request
+/// authenticated as, so that the connection is protected from shedding only once its
+/// credential is known to be real, and only up to that workspace's share.
+#[derive(Clone)]
+pub struct OnAuthenticated(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+fn authenticated(parts: &Parts, workspace_id: &str) {
+    if let Some(hook) = parts.extensions.get::<OnAuthenticated>() {
+        (hook.0)(workspace_id);
+    }
+}
 pub const WEBHOOK_TOKEN_HEADER: &str = "x-satellyte-webhook-token";
 
 /// The authenticated caller of a public API route.
@@ -48,6 +60,7 @@ impl FromRequestParts<AppContext> for ApiCaller {
         let key = header_text(&parts.headers, API_KEY_HEADER)
             .ok_or(ApiError::Unauthorized("Missing X-Satellyte-API-Key header."))?;
         let credential = authenticate(ctx, CredentialKind::ApiKey, key).await?;
+        authenticated(parts, &credential.workspace_id);
         Ok(ApiCaller { workspace_id: credential.workspace_id, key_id: credential.id })
     }
 }
@@ -91,6 +104,7 @@ impl FromRequestParts<AppContext> for HunterCaller {
                 "Missing API key: send X-Satellyte-API-Key (or X-API-KEY, or the api_key query parameter).",
             ))?;
         let credential = authenticate(ctx, CredentialKind::ApiKey, &key).await?;
+        authenticated(parts, &credential.workspace_id);
         Ok(HunterCaller { workspace_id: credential.workspace_id, key_id: credential.id })
     }
 }
@@ -108,6 +122,7 @@ impl FromRequestParts<AppContext> for WebhookCaller {
                 "Missing webhook token: send `Authorization: Bearer <token>` (ask your CSM for a token).",
             ))?;
         let credential = authenticate(ctx, CredentialKind::WebhookToken, token).await?;
+        authenticated(parts, &credential.workspace_id);
         Ok(WebhookCaller { workspace_id: credential.workspace_id, token_id: credential.id })
     }
 }
