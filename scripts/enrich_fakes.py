@@ -9,15 +9,18 @@ addresses (the verifier is pointed at that port with LEADPUSH_SMTP_PORT), one pe
   127.0.0.3  rejecting  rejects every mailbox (550 5.1.1)
   127.0.0.4  greylist   defers every mailbox (451 4.7.1)
   127.0.0.5  silent     accepts the connection and never says a word
+  127.0.0.6  slow       as normal, but each RCPT takes 150 ms (sessions overlap)
 
 DNS zones: normal.test, catchall.test, reject.test, greylist.test, silent.test (MX to the
-server above), implicit.test (no MX, an A record: its own mail server), nomail.test (exists,
+server above), slowmx.test (its subdomains each have an MX name of their own, all at the
+slow server: many MX names, one IP), implicit.test (no MX, an A record: its own mail server), nomail.test (exists,
 no MX and no address), gmail.com and bulk.test (MX to the normal server). Subdomains of a
 zone behave like it (tests use unique ones: t1.silent.test). Every other name is NXDOMAIN.
 
 Prints one JSON line with the addresses, then serves until stdin closes (so it never outlives
 the test that started it). A small HTTP control server answers GET /stats (DNS queries by
-name and type, SMTP connections and RCPTs by server, SOCKS5 connections) and POST /reset.
+name and type, SMTP connections, RCPTs and the most sessions open at once by server, SOCKS5
+connections) and POST /reset.
 """
 
 import asyncio
@@ -35,7 +38,8 @@ from loopback import dns_server, on_one_port, serve, started
 
 LOCK = threading.Lock()
 def empty_stats():
-    return {"dns_queries": 0, "dns_by_name": {}, "smtp_connections": {}, "rcpt": {}, "probes": {}, "socks_connections": 0}
+    return {"dns_queries": 0, "dns_by_name": {}, "smtp_connections": {}, "rcpt": {}, "probes": {}, "socks_connections": 0,
+            "smtp_open": {}, "smtp_peak": {}}
 
 
 STATS = empty_stats()
@@ -43,7 +47,8 @@ SEEN = set()
 # A catch-all probe's mailbox: 20 random lower-case letters and digits (see enrich::verify).
 PROBE = re.compile(r"^[a-z0-9]{20}$")
 
-SERVERS = {"normal": "127.0.0.1", "catchall": "127.0.0.2", "reject": "127.0.0.3", "greylist": "127.0.0.4", "silent": "127.0.0.5"}
+SERVERS = {"normal": "127.0.0.1", "catchall": "127.0.0.2", "reject": "127.0.0.3", "greylist": "127.0.0.4", "silent": "127.0.0.5",
+           "slow": "127.0.0.6"}
 MX_ZONES = {
     "normal.test": "normal",
     "catchall.test": "catchall",
@@ -52,6 +57,7 @@ MX_ZONES = {
     "silent.test": "silent",
     "gmail.com": "normal",
     "bulk.test": "normal",
+    "slowmx.test": "slow",
 }
 
 
@@ -115,7 +121,9 @@ class Handler:
         local, _, domain = address.lower().partition("@")
         if PROBE.match(local):
             count("probes", domain)
-        if self.name == "catchall" or (self.name == "normal" and KNOWN.match(local)):
+        if self.name == "slow":
+            await asyncio.sleep(0.15)
+        if self.name == "catchall" or (self.name in ("normal", "slow") and KNOWN.match(local)):
             envelope.rcpt_tos.append(address)
             return "250 2.1.5 OK"
         if self.name == "greylist":
@@ -133,7 +141,23 @@ class CountingController(Controller):
 
     def factory(self):
         count("smtp_connections", self.name)
-        return super().factory()
+        protocol = super().factory()
+        name = self.name
+        made, lost = protocol.connection_made, protocol.connection_lost
+
+        def connection_made(transport):
+            with LOCK:
+                STATS["smtp_open"][name] = STATS["smtp_open"].get(name, 0) + 1
+                STATS["smtp_peak"][name] = max(STATS["smtp_peak"].get(name, 0), STATS["smtp_open"][name])
+            return made(transport)
+
+        def connection_lost(exc):
+            with LOCK:
+                STATS["smtp_open"][name] = STATS["smtp_open"].get(name, 0) - 1
+            return lost(exc)
+
+        protocol.connection_made, protocol.connection_lost = connection_made, connection_lost
+        return protocol
 
 
 async def silent_server(host, port):
@@ -210,7 +234,7 @@ class Control(BaseHTTPRequestHandler):
 async def main():
     starters = [
         lambda port, name=name: started(CountingController(name, hostname=SERVERS[name], port=port, ready_timeout=10))
-        for name in ("normal", "catchall", "reject", "greylist")
+        for name in ("normal", "catchall", "reject", "greylist", "slow")
     ]
     starters.append(lambda port: silent_server(SERVERS["silent"], port))
     port, smtp = await on_one_port(starters, "the SMTP servers")

@@ -64,6 +64,10 @@ impl Store for Recording {
         self.key(key);
         self.inner.increment(key, counters).await
     }
+    async fn add_and_read(&self, key: &Key, counter: &str, by: i64, expires_at: i64) -> Result<i64, StoreError> {
+        self.key(key);
+        self.inner.add_and_read(key, counter, by, expires_at).await
+    }
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.inner.query(query).await
     }

@@ -233,6 +233,10 @@ impl Store for Counting {
         self.tick();
         self.inner.increment(key, counters).await
     }
+    async fn add_and_read(&self, key: &Key, counter: &str, by: i64, expires_at: i64) -> Result<i64, StoreError> {
+        self.tick();
+        self.inner.add_and_read(key, counter, by, expires_at).await
+    }
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.tick();
         self.inner.query(query).await

@@ -3,7 +3,7 @@
 // running answers 202 with an id; the screen then follows GET /api/v1/enrichments/{id}.
 import { useState, useEffect, useRef, useMemo } from 'preact/hooks';
 import { api } from '../lib/api.js';
-import { html, Field, ErrorBanner, Notice, Badge, useAction, fieldError } from '../lib/ui.js';
+import { html, Field, ErrorBanner, Notice, Badge, useAction, useResource, fieldError } from '../lib/ui.js';
 import { loadApiDocument, queryTools } from '../lib/capabilities.js';
 
 // Parameters the console sets itself (or never sends): the key goes in a header.
@@ -55,10 +55,31 @@ export function Enrichment() {
   useEffect(() => { loadApiDocument().then((doc) => setTools(queryTools(doc, 'enrichment', { skip: SKIP }))); }, []);
   return html`<h1 tabindex="-1">Enrichment</h1>
     <p class="muted">Verify and find contact details. Each form calls the public API, as your own code would.</p>
+    ${tools && tools.length > 0 && html`<${Usage} />`}
     ${tools === null && html`<p role="status">Loading…</p>`}
     ${tools && tools.length === 0 && html`<p>This server offers no enrichment lookups.</p>`}
     <div class="grid2">${(tools || []).map((t) => html`<${Tool} tool=${t} key=${t.path} />`)}</div>
     ${tools && tools.some((t) => t.path === '/api/v1/email-verifier') && html`<${BulkVerify} />`}`;
+}
+
+const number = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : '—');
+
+/** This month's quotas and the rate limits (GET /api/v1/account). */
+function Usage() {
+  const account = useResource(() => api('GET', '/api/v1/account').then((b) => b.data), []);
+  const a = account.data;
+  const limit = (work) => `${number(a.limits[work].per_second)}/s, ${number(a.limits[work].per_minute)}/min`;
+  return html`<section class="panel" aria-labelledby="usage" data-testid="usage">
+    <div class="spread"><h2 id="usage">This month</h2>
+      <button class="secondary small" onClick=${() => account.reload()} disabled=${account.loading}>Refresh</button></div>
+    <${ErrorBanner} error=${account.error} />
+    ${a && html`<dl class="props">
+      <dt>Verifications</dt><dd data-testid="usage-verifications">${number(a.requests.verifications.used)} of ${number(a.requests.verifications.available)} <span class="muted">(${limit('verification')})</span></dd>
+      <dt>Searches</dt><dd data-testid="usage-searches">${number(a.requests.searches.used)} of ${number(a.requests.searches.available)} <span class="muted">(${limit('search')})</span></dd>
+      <dt>Resets</dt><dd>${a.reset_date}</dd>
+    </dl>
+    <p class="muted">Over a limit the API answers 429 with Retry-After; ask your CSM to change the limits.</p>`}
+  </section>`;
 }
 
 const BULK_RESULTS = 100;

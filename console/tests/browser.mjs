@@ -733,6 +733,14 @@ async function enrichment() {
   await signIn(page, ws.key);
   await page.getByRole('link', { name: 'Enrichment' }).click();
   await page.getByRole('heading', { name: 'Enrichment', level: 1 }).waitFor();
+  // This month's usage, as the account route tells it.
+  const account = await call('GET', '/api/v1/account', { key: ws.key });
+  assert(account.status === 200, account.text);
+  const used = page.getByTestId('usage-verifications');
+  await used.waitFor();
+  const usedText = await used.innerText();
+  const quota = account.body.data.requests.verifications.available.toLocaleString('en-US');
+  assert(usedText.startsWith(`0 of ${quota}`) && usedText.includes('10/s, 300/min'), `usage: ${usedText}`);
   const phone = page.getByTestId('tool-phone-validator');
   await phone.getByLabel('Phone', { exact: false }).first().fill('+1 415 555 2671');
   await phone.getByRole('button', { name: 'Run' }).click();
@@ -763,6 +771,9 @@ async function enrichment() {
   await job.getByText('completed').first().waitFor({ timeout: 30000 });
   const jobText = await job.innerText();
   assert(jobText.includes('2 of 2 checked') && jobText.includes('not-an-email') && jobText.includes('ann@@example..com'), `bulk job: ${jobText}`);
+  // The job's two addresses are two verifications of the month.
+  await page.getByTestId('usage').getByRole('button', { name: 'Refresh' }).click();
+  await page.getByTestId('usage-verifications').getByText(`2 of ${quota}`).waitFor();
   await bulk.getByLabel('Addresses').fill('');
   await bulk.getByRole('button', { name: 'Start job' }).click();
   const bulkErr = await call('POST', '/api/v1/email-verifier/bulk', { key: ws.key, body: { emails: [] } });

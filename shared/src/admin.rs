@@ -81,3 +81,47 @@ pub async fn list_credentials(
         live.iter().map(|c| json!({"id": c.id, "masked": c.hint, "created_at": c.created_at})).collect();
     Ok(json!({"data": list}))
 }
+
+/// A workspace's limits after applying `changes` (`search.per_minute=1000`,
+/// `verification.per_month=100000`, `max_queued_bulk_addresses=50000`); `reset` first
+/// returns them to the defaults. Running servers pick the change up within
+/// [`crate::metering::meter::POLICY_TTL_SECS`].
+pub async fn set_limits(
+    store: &dyn Store,
+    workspace_id: &str,
+    reset: bool,
+    changes: &[String],
+) -> Result<Value, AdminError> {
+    use crate::metering::{Policy, Work};
+    if workspaces::get_workspace(store, workspace_id).await?.is_none() {
+        return Err(AdminError::NotFound(format!("no workspace `{workspace_id}`")));
+    }
+    let mut policy = if reset { Policy::default() } else { crate::repo::metering::policy(store, workspace_id).await? };
+    for change in changes {
+        let invalid = |why: &str| AdminError::Invalid(format!("`{change}`: {why}"));
+        let (name, value) = change.split_once('=').ok_or_else(|| invalid("write name=value"))?;
+        let value: u64 = value.trim().parse().map_err(|_| invalid("the value must be a whole number"))?;
+        if name == "max_queued_bulk_addresses" {
+            policy.max_queued_bulk_addresses = value;
+            continue;
+        }
+        let (work, field) = name.split_once('.').ok_or_else(|| invalid("name a kind of work and a limit"))?;
+        let work = Work::ALL
+            .into_iter()
+            .find(|w| w.name() == work)
+            .ok_or_else(|| invalid("the kinds are verification, search, api_request_test and push"))?;
+        let limit = policy.limit_mut(work);
+        let small = |v: u64| u32::try_from(v).map_err(|_| invalid("too large"));
+        match field {
+            "per_second" => limit.per_second = small(value)?,
+            "per_minute" => limit.per_minute = small(value)?,
+            "per_month" => limit.per_month = Some(value),
+            _ => return Err(invalid("the limits are per_second, per_minute and per_month")),
+        }
+    }
+    if reset || !changes.is_empty() {
+        policy.validate().map_err(AdminError::Invalid)?;
+        crate::repo::metering::put_policy(store, workspace_id, &policy).await?;
+    }
+    Ok(json!({"workspace_id": workspace_id, "limits": policy}))
+}

@@ -367,7 +367,9 @@ mod template_tests {
             ("FinderQueueAgeAlarm", "ApproximateAgeOfOldestMessage"),
             ("WorkflowQueueAgeAlarm", "ApproximateAgeOfOldestMessage"),
             ("LambdaThrottlesAlarm", "Throttles"),
-            ("TableThrottlesAlarm", "ThrottledRequests"),
+            ("TableReadThrottlesAlarm", "ReadThrottleEvents"),
+            ("TableWriteThrottlesAlarm", "WriteThrottleEvents"),
+            ("HttpApi5xxAlarm", "5xx"),
             ("QueueAgeAlarm", "ApproximateAgeOfOldestMessage"),
             ("StalledPushAlarm", "StalledPushes"),
         ] {

@@ -186,7 +186,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("LEADPUSH_SMTP_MAIL_FROM", "(null sender)", "Address in MAIL FROM; empty sends `<>`."),
     ("LEADPUSH_SMTP_PORT", "25", "Port the probe connects to on MX hosts."),
     ("LEADPUSH_SMTP_TIMEOUT_MS", "10000", "Connect timeout and wait for each SMTP reply, per host."),
-    ("LEADPUSH_SMTP_PER_HOST", "2", "SMTP connections open at once to one MX host (per process)."),
+    (
+        "LEADPUSH_SMTP_PER_HOST",
+        "2",
+        "SMTP connections open at once to one destination IP, whatever MX names point at it (per process).",
+    ),
     ("LEADPUSH_DNS_SERVERS", "(system)", "Comma-separated `ip:port` DNS servers for MX lookups."),
     ("LEADPUSH_DNS_TIMEOUT_MS", "3000", "Timeout of each DNS query."),
     ("LEADPUSH_ENRICH_RESULT_TTL", "24h", "How long a verification result answers a repeated call."),

@@ -25,6 +25,8 @@ pub struct AppContext {
     pub clock: Arc<dyn Clock>,
     /// Insight markers seen to exist (they are never removed), so they are not read again.
     pub known_markers: Arc<crate::repo::insights::KnownMarkers>,
+    /// Rate-limit windows this process has counted and workspaces' limits it has read.
+    pub meter: Arc<crate::metering::Meter>,
     /// Resolver, per-host SMTP bounds and single-flight locks of enrichment.
     #[cfg(feature = "enrich")]
     pub enrich: Arc<crate::enrich::Engine>,
@@ -69,6 +71,7 @@ impl AppContext {
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
             known_markers: Arc::default(),
+            meter: Arc::default(),
         })
     }
 

@@ -29,8 +29,15 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("Content-Type must be application/json.")]
     UnsupportedMediaType,
-    #[error("Too many requests.")]
-    RateLimited { retry_after_secs: u64 },
+    /// 429 `rate_limited` (a rate limit) or `quota_exceeded` (a monthly quota), with
+    /// `Retry-After`, and `X-RateLimit-*` when a rate limit refused it.
+    #[error("{message}")]
+    RateLimited {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+        allowance: Option<crate::metering::Allowance>,
+    },
     /// 408: the body did not arrive in time; the connection is closed.
     #[error("The request body was not received within {0} seconds.")]
     RequestTimeout(u64),
@@ -94,7 +101,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RateLimited { code, .. } => code,
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
@@ -128,10 +135,13 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %cause, "internal error");
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs } = self
+        if let ApiError::RateLimited { retry_after_secs, .. } | ApiError::Unavailable { retry_after_secs } = &self
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if let ApiError::RateLimited { allowance: Some(allowance), .. } = &self {
+            crate::api::metering::insert_headers(response.headers_mut(), allowance);
         }
         if let ApiError::RequestTimeout(_) = self {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -265,6 +275,22 @@ impl From<crate::workflow::template::TemplateError> for ApiError {
     }
 }
 
+impl From<crate::metering::MeterError> for ApiError {
+    fn from(e: crate::metering::MeterError) -> Self {
+        use crate::metering::MeterError;
+        let message = e.to_string();
+        match e {
+            MeterError::RateLimited { retry_after_secs, allowance, .. } => {
+                ApiError::RateLimited { code: "rate_limited", message, retry_after_secs, allowance: Some(allowance) }
+            }
+            MeterError::QuotaExceeded { retry_after_secs, .. } => {
+                ApiError::RateLimited { code: "quota_exceeded", message, retry_after_secs, allowance: None }
+            }
+            MeterError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::feedback::FeedbackError> for ApiError {
     fn from(e: crate::feedback::FeedbackError) -> Self {
         use crate::feedback::FeedbackError;
@@ -287,6 +313,12 @@ impl From<crate::enrich::EnrichError> for ApiError {
             EnrichError::NotFound => {
                 ApiError::not_found("enrichment_not_found", "Enrichment not found in this workspace.")
             }
+            EnrichError::BulkQueueFull { .. } => ApiError::RateLimited {
+                code: "bulk_queue_full",
+                message: e.to_string(),
+                retry_after_secs: 60,
+                allowance: None,
+            },
             EnrichError::Store(e) => e.into(),
             EnrichError::Queue(e) => e.into(),
             EnrichError::Other(cause) => ApiError::internal(cause),

@@ -29,6 +29,7 @@ pub mod listener;
 #[cfg(feature = "embedded")]
 pub mod local;
 pub mod memory;
+pub mod metering;
 pub mod push;
 pub mod queue;
 pub mod repo;

@@ -340,6 +340,38 @@ both_backends!(
     phone_numbers_are_validated_with_their_errors,
 );
 
+/// Issue 23: 200 domains whose MX names all pointed at one IP got 200 SMTP sessions at
+/// once (the bound was per MX name), and a bulk job read `queued` while it ran. Sixteen
+/// domains, sixteen MX names, one slow server: at most the per-host bound (2) of sessions
+/// at once, and the job is `running` from its first chunk's start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_sessions_are_bounded_per_ip_and_a_running_bulk_job_says_so() {
+    let server = enrich_server(Backend::Embedded, &[("LEADPUSH_SMTP_PER_HOST", "2")]);
+    let (api, ws) = (server.api(), server.workspace());
+    let t = tag(Backend::Embedded, "ip");
+    let emails: Vec<String> = (0..16).map(|n| format!("alice@{t}{n}.slowmx.test")).collect();
+    let r = api.post("/api/v1/email-verifier/bulk", &ws.api_key, &json!({"emails": emails})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let job = r.data()["id"].as_str().unwrap().to_owned();
+    let mut seen = Vec::new();
+    for _ in 0..600 {
+        let r = api.get(&format!("/api/v1/email-verifier/bulk/{job}?limit=1"), &ws.api_key).await;
+        let status = r.data()["status"].as_str().unwrap().to_owned();
+        if seen.last() != Some(&status) {
+            seen.push(status.clone());
+        }
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.last().map(String::as_str), Some("completed"), "{seen:?}");
+    assert!(seen.iter().any(|s| s == "running"), "the job was never shown running: {seen:?}");
+    let stats = fakes().stats().await;
+    let peak = stats["smtp_peak"]["slow"].as_u64().unwrap_or(0);
+    assert!((1..=2).contains(&peak), "{peak} sessions at once to one IP: {}", stats["smtp_peak"]);
+}
+
 /// With the SSRF guard on (as in production): bad input is a clear 400 and stores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_before_anything_is_stored() {

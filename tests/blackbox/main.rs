@@ -13,6 +13,7 @@ mod ingest;
 mod insights;
 mod integrations;
 mod leads;
+mod metering;
 mod platform;
 mod push;
 mod reliability;

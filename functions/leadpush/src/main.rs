@@ -88,6 +88,18 @@ enum WorkspaceCmd {
         name: String,
     },
     List,
+    /// Show or change a workspace's rate limits and quotas; prints {"workspace_id", "limits"}.
+    Limits {
+        #[arg(long)]
+        workspace: String,
+        /// A change, repeatable: `search.per_minute=1000`, `verification.per_month=100000`,
+        /// `push.per_second=20`, `max_queued_bulk_addresses=50000`.
+        #[arg(long = "set")]
+        set: Vec<String>,
+        /// Start from the defaults (Hunter's limits) before applying --set.
+        #[arg(long)]
+        reset: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -149,6 +161,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     leadpush::admin::create_workspace(store, &name).await?
                 }
                 Admin::Workspace(WorkspaceCmd::List) => leadpush::admin::list_workspaces(store).await?,
+                Admin::Workspace(WorkspaceCmd::Limits { workspace, set, reset }) => {
+                    leadpush::admin::set_limits(store, &workspace, reset, &set).await?
+                }
                 Admin::ApiKey(cmd) => credential(store, CredentialKind::ApiKey, cmd).await?,
                 Admin::WebhookToken(cmd) => credential(store, CredentialKind::WebhookToken, cmd).await?,
                 Admin::Redrive { dlq_url, max } => {

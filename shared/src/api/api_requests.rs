@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
+use super::metering::Metered;
 use crate::context::AppContext;
 use crate::domain::api_request::{
     ApiRequest, ApiRequestInput, CEILING_RESPONSE_BYTES, CEILING_TIMEOUT_MS, HttpMethod, RetryPolicy, WorkspaceSettings,
@@ -18,6 +19,7 @@ use crate::domain::api_request::{
 use crate::error::ApiError;
 use crate::http::{Created, Data, Json, List, Pagination, Params, Path};
 use crate::ids;
+use crate::metering::Work;
 use crate::repo::{api_requests, campaigns, workspaces};
 use crate::workflow::request::{self, TestResult};
 use crate::workflow::save::request_references;
@@ -259,12 +261,14 @@ async fn test_variables(ctx: &AppContext, workspace_id: &str, given: TestVariabl
 async fn test_api_request(
     State(ctx): State<AppContext>,
     caller: ApiCaller,
+    meter: Metered,
     Path(id): Path<String>,
     Json(body): Json<TestVariables>,
 ) -> Result<Data<TestResult>, ApiError> {
     let (request, _) = load(&ctx, &caller.workspace_id, &id).await?;
     let settings = api_requests::settings(&*ctx.store, &caller.workspace_id).await?;
     let vars = test_variables(&ctx, &caller.workspace_id, body).await?;
+    meter.admit(&ctx, &caller.workspace_id, Work::ApiRequestTest, 1).await?;
     Ok(Data(request::test(&ctx, &caller.workspace_id, &request, &vars, &settings).await))
 }
 
@@ -286,6 +290,7 @@ pub struct UnsavedTest {
 async fn test_unsaved_api_request(
     State(ctx): State<AppContext>,
     caller: ApiCaller,
+    meter: Metered,
     Json(body): Json<UnsavedTest>,
 ) -> Result<Data<TestResult>, ApiError> {
     let mut config = body.request;
@@ -306,6 +311,7 @@ async fn test_unsaved_api_request(
     let vars =
         test_variables(&ctx, &caller.workspace_id, TestVariables { lead_id: body.lead_id, variables: body.variables })
             .await?;
+    meter.admit(&ctx, &caller.workspace_id, Work::ApiRequestTest, 1).await?;
     Ok(Data(request::test(&ctx, &caller.workspace_id, &request, &vars, &settings).await))
 }
 

@@ -97,10 +97,32 @@ pub fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
             )
             .build()
     };
-    for item in doc.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
-        for operation in operations.into_iter().flatten() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PUT", &mut item.put),
+            ("PATCH", &mut item.patch),
+            ("DELETE", &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let work = super::metering::metered(method, path);
             let responses = &mut operation.responses.responses;
+            if let Some(work) = work {
+                let text = format!(
+                    "`rate_limited`: over the workspace's per-second or per-minute limit of `{}` calls; \
+                     {}`Retry-After` gives the seconds to wait, `X-RateLimit-Limit`, `-Remaining` and `-Reset` \
+                     the minute's allowance (sent on every answer of this route)",
+                    work.name(),
+                    if work.has_quota() {
+                        "or `quota_exceeded`: the month's quota is used up (see `GET /api/v1/account`). "
+                    } else {
+                        ""
+                    }
+                );
+                responses.entry("429".to_owned()).or_insert_with(|| error(&text).into());
+            }
             let mut add = |status: &str, text: &str| {
                 responses.entry(status.to_owned()).or_insert_with(|| error(text).into());
             };

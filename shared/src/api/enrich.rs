@@ -18,12 +18,14 @@ use super::auth::HunterCaller;
 use super::callbacks::Callback;
 use super::docs::{DataOf, ErrorBody};
 use super::hunter::{Delivery, Meta, PendingAnswer, Wait, required, respond, with_v2_alias};
+use super::metering::Metered;
 use crate::context::AppContext;
 use crate::enrich::jobs::{self, JobStatus, JobView};
 use crate::enrich::results::{self, Kind, Params as EnrichParams, State as ResultState};
 use crate::enrich::verify::Verification;
 use crate::error::ApiError;
 use crate::http::{Json, Params, Path};
+use crate::metering::Work;
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
@@ -32,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppContext> {
         .routes(routes!(get_enrichment))
         .routes(routes!(bulk_create))
         .routes(routes!(bulk_get))
+        .routes(with_v2_alias(routes!(account)))
 }
 
 /// Longest email address (RFC 5321 path limit).
@@ -75,6 +78,7 @@ struct VerifierAnswer {
 async fn email_verifier(
     State(ctx): State<AppContext>,
     caller: HunterCaller,
+    meter: Metered,
     callback: Callback,
     Params(query): Params<VerifierQuery>,
     Params(wait): Params<Wait>,
@@ -82,6 +86,7 @@ async fn email_verifier(
     let email = required("email", Some(&query.email), MAX_EMAIL_CHARS)?;
     let wait = wait.duration()?;
     let params = EnrichParams::from([("email".to_owned(), email.to_lowercase())]);
+    meter.admit(&ctx, &caller.workspace_id, Work::Verification, 1).await?;
     let answer =
         results::request(&ctx, &caller.workspace_id, Kind::EmailVerifier, params, wait, callback.url()).await?;
     Ok(respond(answer, json!({ "email": email })))
@@ -153,6 +158,7 @@ pub struct BulkAccepted {
 async fn bulk_create(
     State(ctx): State<AppContext>,
     caller: HunterCaller,
+    meter: Metered,
     callback: Callback,
     Json(body): Json<BulkRequest, BULK_BODY_LIMIT>,
 ) -> Result<Response, ApiError> {
@@ -162,7 +168,17 @@ async fn bulk_create(
         ),
         None => callback.url().map(str::to_owned),
     };
-    let job = jobs::create(&ctx, &caller.workspace_id, body.emails, webhook_url).await?;
+    jobs::validate_addresses(&body.emails)?;
+    // Each address is a verification of the month's quota.
+    let units = body.emails.len() as u64;
+    meter.admit(&ctx, &caller.workspace_id, Work::Verification, units).await?;
+    let job = match jobs::create(&ctx, &caller.workspace_id, body.emails, webhook_url).await {
+        Ok(job) => job,
+        Err(e) => {
+            meter.refund(&ctx, &caller.workspace_id, Work::Verification, units).await;
+            return Err(e.into());
+        }
+    };
     let accepted = BulkAccepted { id: job.id, status: JobStatus::Queued, total: job.total };
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "data": accepted }))).into_response())
 }
@@ -205,4 +221,75 @@ async fn bulk_get(
         .ok_or_else(|| ApiError::not_found("job_not_found", "Bulk verification job not found in this workspace."))?;
     let view = jobs::view(&ctx, &caller.workspace_id, job, limit, cursor).await?;
     Ok(axum::Json(json!({ "data": view })).into_response())
+}
+
+/// Used and available units of a monthly quota (Hunter's shape: `available` is the
+/// month's allowance).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    used: u64,
+    available: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Requests {
+    /// Finder and search calls (email, domain, author and phone finders, the phone validator).
+    searches: Usage,
+    /// Verified addresses (single calls and each address of a bulk job).
+    verifications: Usage,
+}
+
+/// The workspace's plan: what Hunter's `account` route answers, with Leadpush's limits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    /// The workspace (Hunter's `team_id`).
+    team_id: String,
+    /// `default`, or `custom` once an operator has set this workspace's limits.
+    plan_name: String,
+    /// When the monthly quotas start over (the 1st, 00:00 UTC).
+    reset_date: String,
+    requests: Requests,
+    /// Rate limits and quotas by kind of work (`verification`, `search`,
+    /// `api_request_test`, `push`), and the cap on addresses waiting in bulk jobs.
+    limits: crate::metering::Policy,
+}
+
+/// The workspace's plan, its rate limits and this month's usage (Hunter's Account
+/// Information). Calls over a rate limit answer 429 `rate_limited`, and over a monthly
+/// quota 429 `quota_exceeded`, both with `Retry-After` (Hunter answers 403 for a rate
+/// limit; Leadpush keeps the common 429 at `/v2` too).
+#[utoipa::path(get, path = "/api/v1/account", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
+    params(super::hunter::KeyParam),
+    responses((status = 200, body = DataOf<AccountView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn account(State(ctx): State<AppContext>, caller: HunterCaller) -> Result<Response, ApiError> {
+    use crate::metering::{Period, Work};
+    use crate::repo::metering;
+    let now = ctx.now().unix_seconds();
+    let store = &*ctx.store;
+    let ws = caller.workspace_id.as_str();
+    let policy = crate::repo::metering::policy(store, ws).await?;
+    let custom = policy != crate::metering::Policy::default();
+    let (searches, verifications) = tokio::try_join!(
+        metering::used(store, ws, Work::Search, Period::Month, now),
+        metering::used(store, ws, Work::Verification, Period::Month, now),
+    )?;
+    let usage = |used: i64, work: Work| Usage {
+        used: u64::try_from(used).unwrap_or(0),
+        available: policy.limit(work).per_month.unwrap_or(u64::MAX),
+    };
+    let (_, reset) = Period::Month.window(now);
+    let reset_date = Timestamp::from_unix_millis(reset * 1000)
+        .map(|t| t.datetime().format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let view = AccountView {
+        team_id: ws.to_owned(),
+        plan_name: if custom { "custom" } else { "default" }.to_owned(),
+        reset_date,
+        requests: Requests {
+            searches: usage(searches, Work::Search),
+            verifications: usage(verifications, Work::Verification),
+        },
+        limits: policy,
+    };
+    Ok(super::hunter::ready(view, json!({})))
 }

@@ -17,6 +17,7 @@ use super::callbacks::Callback;
 use super::docs::ErrorBody;
 use super::enrich::MAX_EMAIL_CHARS;
 use super::hunter::{Delivery, Meta, Wait, bounded, respond, text, with_v2_alias};
+use super::metering::Metered;
 use crate::context::AppContext;
 use crate::domain::lead::is_valid_email;
 use crate::enrich::find::finders::{self, DomainEmail, EmailFinding, FoundPhone};
@@ -25,6 +26,7 @@ use crate::enrich::find::roles::{DEPARTMENTS, SENIORITIES};
 use crate::enrich::results::{self, Kind, Params as EnrichParams};
 use crate::error::ApiError;
 use crate::http::Params;
+use crate::metering::Work;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new()
@@ -114,6 +116,7 @@ struct EmailFinderAnswer {
 async fn email_finder(
     State(ctx): State<AppContext>,
     caller: HunterCaller,
+    meter: Metered,
     callback: Callback,
     Params(q): Params<EmailFinderQuery>,
     Params(wait): Params<Wait>,
@@ -131,6 +134,7 @@ async fn email_finder(
         params.insert("company".into(), company.clone());
     }
     let shown = json!({ "domain": domain, "company": company, "first_name": name.first_display, "last_name": name.last_display });
+    meter.admit(&ctx, &caller.workspace_id, Work::Search, 1).await?;
     let answer = results::request(&ctx, &caller.workspace_id, Kind::EmailFinder, params, wait, callback.url()).await?;
     Ok(respond(answer, shown))
 }
@@ -246,6 +250,7 @@ fn choices(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<Option<
 async fn domain_search(
     State(ctx): State<AppContext>,
     caller: HunterCaller,
+    meter: Metered,
     callback: Callback,
     Params(q): Params<DomainSearchQuery>,
     Params(wait): Params<Wait>,
@@ -275,6 +280,7 @@ async fn domain_search(
         "domain": domain, "company": company, "limit": limit, "offset": offset,
         "type": kind, "seniority": seniority, "department": department,
     });
+    meter.admit(&ctx, &caller.workspace_id, Work::Search, 1).await?;
     let answer = results::request(&ctx, &caller.workspace_id, Kind::DomainSearch, params, wait, callback.url()).await?;
     Ok(respond(answer, shown))
 }
@@ -356,6 +362,7 @@ struct AuthorFinderAnswer {
 async fn author_finder(
     State(ctx): State<AppContext>,
     caller: HunterCaller,
+    meter: Metered,
     callback: Callback,
     Params(q): Params<AuthorFinderQuery>,
     Params(wait): Params<Wait>,
@@ -364,6 +371,7 @@ async fn author_finder(
     let checked = ctx.outbound.check_url(&url).map_err(|e| ApiError::validation("url", e.to_string()))?;
     let wait = wait.duration()?;
     let params = EnrichParams::from([("url".to_owned(), checked.to_string())]);
+    meter.admit(&ctx, &caller.workspace_id, Work::Search, 1).await?;
     let answer = results::request(&ctx, &caller.workspace_id, Kind::AuthorFinder, params, wait, callback.url()).await?;
     Ok(respond(answer, json!({ "url": checked.as_str() })))
 }
@@ -411,6 +419,7 @@ struct PhoneFinderAnswer {
 async fn phone_finder(
     State(ctx): State<AppContext>,
     caller: HunterCaller,
+    meter: Metered,
     callback: Callback,
     Params(q): Params<PhoneFinderQuery>,
     Params(wait): Params<Wait>,
@@ -449,6 +458,7 @@ async fn phone_finder(
         ));
     }
     let shown = json!(params);
+    meter.admit(&ctx, &caller.workspace_id, Work::Search, 1).await?;
     let answer = results::request(&ctx, &caller.workspace_id, Kind::PhoneFinder, params, wait, callback.url()).await?;
     Ok(respond(answer, shown))
 }

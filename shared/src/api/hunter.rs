@@ -79,6 +79,15 @@ pub struct Delivery {
     api_key: Option<String>,
 }
 
+/// The API key parameter alone, for Hunter routes that send no callback.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct KeyParam {
+    /// Hunter-style API key (instead of a header). Never logged. Read by `HunterCaller`.
+    api_key: Option<String>,
+}
+
 /// Hunter's `max_duration`: 3 to 20 seconds, default 10.
 pub fn max_duration(value: Option<&str>) -> Result<Duration, ApiError> {
     let Some(text) = text(value) else { return Ok(Duration::from_secs(10)) };

@@ -48,6 +48,7 @@ pub mod ingest;
 pub mod insights;
 pub mod integrations;
 pub mod leads;
+pub mod metering;
 #[cfg(feature = "find")]
 pub mod phone;
 pub mod platform;
@@ -205,6 +206,7 @@ pub fn app_with(ctx: AppContext, routes: OpenApiRouter<AppContext>) -> Router {
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(ctx)
+        .layer(axum::middleware::from_fn(metering::headers))
         .layer(axum::middleware::from_fn(observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()

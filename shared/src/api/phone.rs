@@ -13,10 +13,12 @@ use super::auth::HunterCaller;
 use super::callbacks::Callback;
 use super::docs::ErrorBody;
 use super::hunter::{Delivery, Meta, ready, required, with_v2_alias};
+use super::metering::Metered;
 use crate::context::AppContext;
 use crate::enrich::phone::{self, PhoneValidation};
 use crate::error::ApiError;
 use crate::http::Params;
+use crate::metering::Work;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new().routes(with_v2_alias(routes!(phone_validator)))
@@ -67,6 +69,7 @@ struct PhoneAnswer {
 async fn phone_validator(
     State(ctx): State<AppContext>,
     caller: HunterCaller,
+    meter: Metered,
     callback: Callback,
     Params(query): Params<PhoneQuery>,
 ) -> Result<Response, ApiError> {
@@ -80,6 +83,7 @@ async fn phone_validator(
         return Err(ApiError::validation("country", "must be an ISO 3166-1 alpha-2 code without spaces, or empty"));
     }
     let country = country_text.map(phone::parse_country).transpose()?;
+    meter.admit(&ctx, &caller.workspace_id, Work::Search, 1).await?;
     let data = phone::validate(&number, country);
     callback.send(&ctx, &caller.workspace_id, "phone_validator", &data).await;
     let params = json!({ "phone": number, "country": country_text.map(str::to_ascii_uppercase) });

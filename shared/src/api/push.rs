@@ -10,11 +10,13 @@ use utoipa_axum::router::OpenApiRouter;
 use super::auth::ApiCaller;
 use super::callbacks::{Callback, CallbackQuery};
 use super::docs::{DataOf, ErrorBody};
+use super::metering::Metered;
 use crate::context::AppContext;
 use crate::domain::push::{Destination, Push, PushSummary, distinct_lead_ids};
 use crate::error::ApiError;
 use crate::http::{Data, Json, Path};
 use crate::ids;
+use crate::metering::Work;
 use crate::push;
 use crate::repo::pushes;
 
@@ -55,6 +57,7 @@ pub struct PushRequest {
 async fn push_leads(
     State(ctx): State<AppContext>,
     caller: ApiCaller,
+    meter: Metered,
     callback: Callback,
     headers: HeaderMap,
     Json(body): Json<PushRequest>,
@@ -64,6 +67,7 @@ async fn push_leads(
     let key = key.transpose().map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?;
     let fingerprint = serde_json::json!([lead_ids, body.destination.as_str(), body.webhook_url]).to_string();
     let ws = caller.workspace_id.as_str();
+    meter.admit(&ctx, ws, Work::Push, 1).await?;
     let (summary, replayed) = push::once(&ctx, ws, key, &fingerprint, || async {
         let target = push::resolve_target(&ctx, ws, body.destination, body.webhook_url.as_deref()).await?;
         push::start(&ctx, ws, target, lead_ids.clone()).await

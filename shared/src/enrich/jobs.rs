@@ -20,7 +20,7 @@ use super::EnrichError;
 use super::verify::{self, Verification};
 use crate::context::AppContext;
 use crate::dispatch::Task;
-use crate::repo::{keys, update_versioned};
+use crate::repo::{keys, metering, update_versioned};
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, WriteOp};
 use crate::time::Timestamp;
 
@@ -142,13 +142,27 @@ pub async fn create(
     webhook_url: Option<String>,
 ) -> Result<Job, EnrichError> {
     validate_addresses(&addresses)?;
+    let now = ctx.now();
+    let day = now.unix_seconds().div_euclid(86_400);
+    let cap = ctx.meter.policy(&*ctx.store, workspace_id, now.unix_seconds()).await?.max_queued_bulk_addresses;
+    let adding = addresses.len() as i64;
+    let today = metering::add_queued(&*ctx.store, workspace_id, day, adding).await?;
+    let queued = today + metering::queued(&*ctx.store, workspace_id, day - 1).await?.max(0);
+    if u64::try_from(queued).unwrap_or(0) > cap {
+        metering::add_queued(&*ctx.store, workspace_id, day, -adding).await?;
+        return Err(EnrichError::BulkQueueFull {
+            queued: u64::try_from(queued - adding).unwrap_or(0),
+            adding: adding as u64,
+            cap,
+        });
+    }
     let job = Job {
         id: crate::ids::new_id(ID_PREFIX),
         total: addresses.len(),
         chunks: addresses.len().div_ceil(CHUNK),
         completed: false,
         webhook_url,
-        created_at: ctx.now(),
+        created_at: now,
         completed_at: None,
     };
     // Chunks follow the domains (sorted), so a chunk holds one or two domains and each
@@ -186,9 +200,10 @@ pub async fn get(ctx: &AppContext, workspace_id: &str, job_id: &str) -> Result<O
     ctx.store.get(&job_key(workspace_id, job_id)).await?.map(|i| i.parse()).transpose()
 }
 
-async fn progress(ctx: &AppContext, workspace_id: &str, job_id: &str) -> Result<(Progress, u64), StoreError> {
+/// The job's counts, the chunks done and the chunks started.
+async fn progress(ctx: &AppContext, workspace_id: &str, job_id: &str) -> Result<(Progress, u64, u64), StoreError> {
     let Some(item) = ctx.store.get(&Key::new(pk(workspace_id, job_id), "PROGRESS")).await? else {
-        return Ok((Progress::default(), 0));
+        return Ok((Progress::default(), 0, 0));
     };
     let n = |name: &str| item.counter(name).max(0) as u64;
     let progress = Progress {
@@ -200,7 +215,7 @@ async fn progress(ctx: &AppContext, workspace_id: &str, job_id: &str) -> Result<
         disposable: n("disposable"),
         unknown: n("unknown"),
     };
-    Ok((progress, n("chunks_done")))
+    Ok((progress, n("chunks_done"), n("chunks_started")))
 }
 
 /// A page of results (in input order) with the job's progress.
@@ -211,13 +226,13 @@ pub async fn view(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<JobView, StoreError> {
-    let (progress, _) = progress(ctx, workspace_id, &job.id).await?;
+    let (progress, _, started) = progress(ctx, workspace_id, &job.id).await?;
     let page =
         ctx.store.query(&Query::table(pk(workspace_id, &job.id)).prefix("OUT#").limit(limit).after(cursor)).await?;
     let results = page.items.iter().map(Item::parse).collect::<Result<Vec<JobResult>, _>>()?;
     let status = if job.completed {
         JobStatus::Completed
-    } else if progress.processed > 0 {
+    } else if progress.processed > 0 || started > 0 {
         JobStatus::Running
     } else {
         JobStatus::Queued
@@ -259,6 +274,8 @@ pub async fn run_chunk(ctx: &AppContext, workspace_id: &str, job_id: &str, chunk
         return Ok(());
     };
     let input: Input = input.parse()?;
+    // The job is `running` from its first chunk's start, not its first chunk's end.
+    store.increment(&Key::new(pk(workspace_id, job_id), "PROGRESS"), &[("chunks_started".into(), 1)]).await?;
     let groups = verify::by_domain(&input.addresses);
     let verified: Vec<Vec<(usize, Verification)>> = stream::iter(groups)
         .map(|(domain, members)| async move {
@@ -282,16 +299,22 @@ pub async fn run_chunk(ctx: &AppContext, workspace_id: &str, job_id: &str, chunk
     counters.push(("processed".into(), input.addresses.len() as i64));
     counters.push(("chunks_done".into(), 1));
     let marker = child(workspace_id, &job, format!("DONE#{chunk:04}"), &serde_json::json!({ "at": ctx.now() }))?;
+    let day = job.created_at.unix_seconds().div_euclid(86_400);
     let ops = vec![
         WriteOp::Put { item: marker, condition: Condition::NotExists },
         WriteOp::Increment { key: Key::new(pk(workspace_id, job_id), "PROGRESS"), counters },
+        // These addresses no longer wait (see `metering::add_queued`).
+        WriteOp::Increment {
+            key: metering::queued_key(workspace_id, day),
+            counters: vec![("n".into(), -(input.addresses.len() as i64))],
+        },
     ];
     match store.transact_write(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => return Ok(()), // counted already
         Err(e) => return Err(e.into()),
     }
-    let (_, chunks_done) = progress(ctx, workspace_id, job_id).await?;
+    let (_, chunks_done, _) = progress(ctx, workspace_id, job_id).await?;
     if chunks_done as usize >= job.chunks {
         finish(ctx, workspace_id, job).await?;
     }

@@ -59,6 +59,12 @@ pub enum EnrichError {
     Invalid { field: String, message: String },
     #[error("result not found")]
     NotFound,
+    /// 429: the workspace's bulk jobs already hold as many waiting addresses as it may.
+    #[error(
+        "{queued} addresses already wait in this workspace's bulk jobs and {adding} more would pass its limit of {cap}: \
+         retry when some of them have been verified."
+    )]
+    BulkQueueFull { queued: u64, adding: u64, cap: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -92,12 +98,12 @@ pub struct Stats {
     pub smtp_connections: std::sync::atomic::AtomicU64,
 }
 
-/// Per-process enrichment state: the resolver, per-MX-host connection bounds and
+/// Per-process enrichment state: the resolver, per-destination-IP connection bounds and
 /// per-domain single-flight locks (so concurrent tasks ask DNS and probe catch-all once).
 pub struct Engine {
     pub config: EnrichConfig,
     resolver: OnceLock<Result<dns::Resolver, String>>,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    hosts: Mutex<HashMap<std::net::IpAddr, Arc<Semaphore>>>,
     domains: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub stats: Stats,
     /// The finders' web client (`find::web::client`), built on first use.
@@ -124,13 +130,15 @@ impl Engine {
         self.resolver.get_or_init(|| dns::Resolver::new(&self.config)).as_ref().map_err(Clone::clone)
     }
 
-    /// The connection bound of one MX host.
-    pub fn host_slots(&self, host: &str) -> Arc<Semaphore> {
+    /// The connection bound of one destination IP. Keyed by address, not MX name: 200
+    /// domains whose MX names all point at one server share its bound (issue 23 saw 200
+    /// sessions to one IP when it was per name).
+    pub fn ip_slots(&self, ip: std::net::IpAddr) -> Arc<Semaphore> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         if hosts.len() > MAP_CAP {
             hosts.retain(|_, s| Arc::strong_count(s) > 1);
         }
-        hosts.entry(host.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(self.config.smtp_per_host))).clone()
+        hosts.entry(ip).or_insert_with(|| Arc::new(Semaphore::new(self.config.smtp_per_host))).clone()
     }
 
     /// The single-flight lock of one (workspace, domain).

@@ -1,7 +1,8 @@
 //! The SMTP probe: EHLO, MAIL FROM, RCPT TO a random address (catch-all check) and then
 //! each address to verify, in one session per domain batch, never sending DATA.
 //!
-//! Politeness: at most `LEADPUSH_SMTP_PER_HOST` sessions per MX host at once (per process),
+//! Politeness: at most `LEADPUSH_SMTP_PER_HOST` sessions per destination IP at once (per
+//! process; MX names that share an address share its bound),
 //! one connection for many addresses of a domain (RSET every [`RCPT_PER_TRANSACTION`]),
 //! and short timeouts. Replies that are not a clear yes or no (4xx greylisting, 421,
 //! timeouts, blocks) are reported as such and end up as `unknown`, never as a guess.
@@ -124,7 +125,7 @@ pub async fn probe_domain(
             last_failure = format!("{host} has no public address to connect to");
             continue;
         };
-        let slots = engine.host_slots(host);
+        let slots = engine.ip_slots(ip);
         let Ok(_permit) = slots.acquire_owned().await else { continue };
         match connect(engine, SocketAddr::new(ip, engine.config.smtp_port)).await {
             Ok(Stream::Direct(stream)) => return finish(session(engine, stream, random, addresses).await, host),

@@ -18,6 +18,7 @@ pub mod integrations;
 pub mod keys;
 pub mod lead_lookup;
 pub mod leads;
+pub mod metering;
 pub mod migrate;
 pub mod names;
 pub mod provider_activity;

@@ -287,6 +287,30 @@ pub async fn increments_are_atomic_under_concurrency(store: Arc<dyn Store>) {
     assert!(store.increment(&key, &[("version".into(), 1)]).await.is_err());
 }
 
+/// Concurrent adds each see a distinct total (what a rate limit admits on), and the
+/// expiry is the first add's.
+pub async fn add_and_read_returns_each_callers_own_total(store: Arc<dyn Store>) {
+    let key = Key::new("P#window", "W#1");
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let key = key.clone();
+            tokio::spawn(async move { store.add_and_read(&key, "n", 1, 2_000_000_000 + i).await })
+        })
+        .collect();
+    let mut totals = Vec::new();
+    for task in tasks {
+        totals.push(task.await.unwrap().unwrap());
+    }
+    totals.sort_unstable();
+    assert_eq!(totals, (1..=20).collect::<Vec<i64>>());
+    let item = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(item.counter("n"), 20);
+    assert!((2_000_000_000..2_000_000_020).contains(&item.expires_at.unwrap()), "{:?}", item.expires_at);
+    assert_eq!(store.add_and_read(&key, "n", -5, 0).await.unwrap(), 15);
+    assert!(store.add_and_read(&key, "version", 1, 0).await.is_err());
+}
+
 pub async fn data_round_trips_exactly(store: Arc<dyn Store>) {
     let data = json!({
         "text": "Zoë — 東京", "empty": "", "null": null, "yes": true, "int": -42, "big": 9_007_199_254_740_993u64,
@@ -402,6 +426,7 @@ contract_suite!(
     transact_write_is_all_or_nothing,
     batch_put_get_and_delete_handle_a_thousand_items,
     increments_are_atomic_under_concurrency,
+    add_and_read_returns_each_callers_own_total,
     data_round_trips_exactly,
     injected_faults_fail_chosen_calls_only,
     values_dynamodb_refuses_are_refused_at_its_limits,

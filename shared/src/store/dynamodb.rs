@@ -526,6 +526,28 @@ impl Store for DynamoStore {
         self.call("UpdateItem", || request.clone().send()).await.map(|_| ())
     }
 
+    async fn add_and_read(&self, key: &Key, counter: &str, by: i64, expires_at: i64) -> Result<i64, StoreError> {
+        let (add, mut names, mut values) = increment_update(&[(counter.to_owned(), by)])?;
+        names.insert("#e".into(), "expires_at".into());
+        values.insert(":e".into(), n(expires_at));
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .update_expression(format!("{add} SET #e = if_not_exists(#e, :e)"))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew);
+        let output = self.call("UpdateItem", || request.clone().send()).await?;
+        output
+            .attributes()
+            .and_then(|a| a.get(counter))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .ok_or_else(|| StoreError::Backend(format!("UpdateItem returned no `{counter}`")))
+    }
+
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
         let (pk_attr, sk_attr) = q.index.key_attrs();
         let index_name = q.index.name().map(str::to_owned);

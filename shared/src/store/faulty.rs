@@ -275,6 +275,11 @@ impl Store for FaultyStore {
         self.guarded(Op::Increment, &strs(&texts), self.inner.increment(key, counters)).await
     }
 
+    async fn add_and_read(&self, key: &Key, counter: &str, by: i64, expires_at: i64) -> Result<i64, StoreError> {
+        let texts = key_texts(&[key]);
+        self.guarded(Op::Increment, &strs(&texts), self.inner.add_and_read(key, counter, by, expires_at)).await
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.guarded(Op::Query, &[query.partition.as_str()], self.inner.query(query)).await
     }

@@ -443,6 +443,10 @@ pub trait Store: Send + Sync + 'static {
     async fn increment(&self, key: &Key, counters: &[(String, i64)]) -> Result<(), StoreError>;
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+    /// Adds `by` to `counter` of the item at `key` and returns the new total, in one atomic
+    /// call. An absent item is created with `expires_at` (a rate-limit window or a monthly
+    /// quota: the key names the period, the expiry only clears it away).
+    async fn add_and_read(&self, key: &Key, counter: &str, by: i64, expires_at: i64) -> Result<i64, StoreError>;
 
     /// All-or-nothing, at most [`MAX_TRANSACT_ITEMS`] operations on distinct keys.
     async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;

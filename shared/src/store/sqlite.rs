@@ -354,6 +354,28 @@ impl Store for SqliteStore {
         self.db.write(move |tx| add_counters(tx, &key, &counters)).await
     }
 
+    async fn add_and_read(&self, key: &Key, counter: &str, by: i64, expires_at: i64) -> Result<i64, StoreError> {
+        let counters = [(counter.to_owned(), by)];
+        check_counter_names(&counters)?;
+        let key = key.clone();
+        self.db
+            .write(move |tx| {
+                let [(name, by)] = counters;
+                let mut item = read(tx, &key)?.unwrap_or_else(|| Item {
+                    key: key.clone(),
+                    indexes: [None, None, None, None],
+                    expires_at: Some(expires_at),
+                    version: 0,
+                    data: Map::new(),
+                });
+                let total = item.counter(&name).saturating_add(by);
+                item.data.insert(name, Value::from(total));
+                write(tx, &EncodedItem::encode(item)?)?;
+                Ok(total)
+            })
+            .await
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let query = query.clone();
         // A short page without a filter reads a bounded handful of rows: a point read.

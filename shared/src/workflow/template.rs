@@ -21,6 +21,40 @@ use super::nesting;
 /// A render's budget: each instruction costs one, and every 64 bytes (or 4 serialised
 /// bytes, or 2 visited items) it produces or reads cost one more (minijinja 3's fuel).
 pub const FUEL: u64 = 200_000;
+/// The budget a render first gets on the async worker that asked for it (well under a
+/// millisecond of work); a render that needs more is run again with [`FUEL`] where it
+/// cannot hold up other requests (see [`off_async_workers`]). Renders have no side
+/// effects, so running one twice is safe.
+pub const INLINE_FUEL: u64 = 10_000;
+
+/// Which budget a render runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Inline,
+    Full,
+}
+
+impl Tier {
+    fn fuel(self) -> u64 {
+        match self {
+            Tier::Inline => INLINE_FUEL,
+            Tier::Full => FUEL,
+        }
+    }
+}
+
+/// Runs synchronous template work that may use its whole budget off the async workers:
+/// on a multi-threaded tokio runtime the worker hands its other tasks to another thread
+/// first (`block_in_place`), so `/healthz` and other requests keep being served; anywhere
+/// else (a current-thread runtime, no runtime) it just runs.
+pub fn off_async_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
 /// Compiled templates kept for reuse; the cache starts over when it holds this many.
 const CACHED_TEMPLATES: usize = 4096;
 
@@ -54,12 +88,17 @@ pub struct TemplateError {
 /// Unreserved characters (RFC 3986) stay; everything else is encoded.
 const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-fn environment() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
+fn environment(tier: Tier) -> &'static Environment<'static> {
+    static INLINE: OnceLock<Environment<'static>> = OnceLock::new();
+    static FULL: OnceLock<Environment<'static>> = OnceLock::new();
+    let cell = match tier {
+        Tier::Inline => &INLINE,
+        Tier::Full => &FULL,
+    };
+    cell.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_fuel(Some(FUEL));
+        env.set_fuel(Some(tier.fuel()));
         env.set_recursion_limit(64);
         // Cached templates are named `{mode}:{source}`: the mode picks the escaping.
         env.set_auto_escape_callback(|name| match name.split(':').next() {
@@ -141,7 +180,10 @@ fn error(field: &str, source: Option<&str>, err: &minijinja::Error, vars: Option
         }
     }
     let message = match err.kind() {
-        ErrorKind::OutOfFuel => format!("the template ran out of fuel ({FUEL} steps){line}: is there a runaway loop?"),
+        ErrorKind::OutOfFuel => format!(
+            "the template ran out of fuel (a budget of {FUEL}, spent on its steps and the data it makes){line}: \
+             is there a runaway loop, or a value built too large?"
+        ),
         _ => format!("{}{line}", err.detail().map_or_else(|| err.kind().to_string(), str::to_owned)),
     };
     TemplateError { field: field.to_owned(), variable: None, message }
@@ -154,9 +196,14 @@ struct Compiled {
     count: usize,
 }
 
-fn compiled() -> &'static RwLock<Compiled> {
-    static CACHE: OnceLock<RwLock<Compiled>> = OnceLock::new();
-    CACHE.get_or_init(|| RwLock::new(Compiled { env: environment().clone(), count: 0 }))
+fn compiled(tier: Tier) -> &'static RwLock<Compiled> {
+    static INLINE: OnceLock<RwLock<Compiled>> = OnceLock::new();
+    static FULL: OnceLock<RwLock<Compiled>> = OnceLock::new();
+    let cell = match tier {
+        Tier::Inline => &INLINE,
+        Tier::Full => &FULL,
+    };
+    cell.get_or_init(|| RwLock::new(Compiled { env: environment(tier).clone(), count: 0 }))
 }
 
 /// Render output that refuses to grow past its limit, so an oversized render stops at the
@@ -197,8 +244,14 @@ fn render_bounded(template: &minijinja::Template, vars: &serde_json::Value, max:
     }
 }
 
-fn render_cached(name: &str, source: &str, vars: &serde_json::Value, max: usize) -> Result<String, Failure> {
-    let cache = compiled();
+fn render_cached(
+    tier: Tier,
+    name: &str,
+    source: &str,
+    vars: &serde_json::Value,
+    max: usize,
+) -> Result<String, Failure> {
+    let cache = compiled(tier);
     {
         let read = cache.read().unwrap_or_else(|e| e.into_inner());
         if let Ok(template) = read.env.get_template(name) {
@@ -236,7 +289,12 @@ pub fn render(
     }
     nesting::check_template(source).map_err(|e| too_deep(field, e))?;
     let name = format!("{}:{source}", mode.template_name());
-    match render_cached(&name, source, vars, max_bytes) {
+    let attempt = |tier| render_cached(tier, &name, source, vars, max_bytes);
+    let result = match attempt(Tier::Inline) {
+        Err(Failure::Engine(e)) if e.kind() == ErrorKind::OutOfFuel => off_async_workers(|| attempt(Tier::Full)),
+        other => other,
+    };
+    match result {
         Ok(out) => Ok(out),
         Err(Failure::TooLarge) => Err(TemplateError {
             field: field.to_owned(),
@@ -264,9 +322,16 @@ fn check_size(field: &str, out: String, max_bytes: usize) -> Result<String, Temp
 /// Evaluates a condition expression to true or false (Jinja truthiness).
 pub fn condition(field: &str, expression: &str, vars: &serde_json::Value) -> Result<bool, TemplateError> {
     nesting::check_expression(expression).map_err(|e| too_deep(field, e))?;
-    let env = environment();
-    let compiled = env.compile_expression(expression).map_err(|e| error(field, None, &e, None))?;
-    match compiled.eval(Value::from(Serde(vars))) {
+    let compiled =
+        environment(Tier::Inline).compile_expression(expression).map_err(|e| error(field, None, &e, None))?;
+    let result = match compiled.eval(Value::from(Serde(vars))) {
+        Err(e) if e.kind() == ErrorKind::OutOfFuel => off_async_workers(|| {
+            let full = environment(Tier::Full).compile_expression(expression)?;
+            full.eval(Value::from(Serde(vars)))
+        }),
+        other => other,
+    };
+    match result {
         Ok(value) => Ok(value.is_true()),
         Err(e) if e.kind() == ErrorKind::UndefinedError => {
             let paths: BTreeSet<String> = compiled.undeclared_variables(true).into_iter().collect();
@@ -287,14 +352,14 @@ pub fn condition(field: &str, expression: &str, vars: &serde_json::Value) -> Res
 /// Checks a template's syntax and returns the variable paths it reads (`workflow.x.y`).
 pub fn references(source: &str) -> Result<BTreeSet<String>, TemplateError> {
     nesting::check_template(source).map_err(|e| too_deep("template", e))?;
-    let template = environment().template_from_str(source).map_err(|e| error("template", None, &e, None))?;
+    let template = environment(Tier::Full).template_from_str(source).map_err(|e| error("template", None, &e, None))?;
     Ok(template.undeclared_variables(true).into_iter().collect())
 }
 
 /// [`references`] for a condition expression.
 pub fn expression_references(expression: &str) -> Result<BTreeSet<String>, TemplateError> {
     nesting::check_expression(expression).map_err(|e| too_deep("if", e))?;
-    let compiled = environment().compile_expression(expression).map_err(|e| error("if", None, &e, None))?;
+    let compiled = environment(Tier::Full).compile_expression(expression).map_err(|e| error("if", None, &e, None))?;
     Ok(compiled.undeclared_variables(true).into_iter().collect())
 }
 
@@ -416,6 +481,30 @@ mod tests {
             let err = render("t", source, Mode::Text, &vars(), max).unwrap_err();
             assert!(err.message.contains("fuel") || err.message.contains("more than"), "{source}: {err}");
         }
+    }
+
+    /// A render past the inline budget is run again with the full one, off the async
+    /// workers on a multi-threaded runtime, and gives the same answer as anywhere else.
+    #[test]
+    fn renders_past_the_inline_budget_finish_with_the_full_one() {
+        let source = "{% for i in range(3000) %}{{ i % 10 }}{% endfor %}";
+        let expected: String = (0..3000).map(|i| char::from(b'0' + (i % 10) as u8)).collect();
+        assert_eq!(render("t", source, Mode::Text, &vars(), 10_000).unwrap(), expected);
+        let condition_source = "range(3000) | map('string') | join | length == 10890";
+        assert!(condition("if", condition_source, &vars()).unwrap());
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let (out, cond) = runtime.block_on(async {
+            tokio::spawn(async move {
+                (render("t", source, Mode::Text, &vars(), 10_000), condition("if", condition_source, &vars()))
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!((out.unwrap(), cond.unwrap()), (expected, true));
+        // Past the full budget it is still an error.
+        let err =
+            render("t", "{% for i in range(100000) %}{{ i }}{% endfor %}", Mode::Text, &vars(), 1 << 20).unwrap_err();
+        assert!(err.message.contains(&format!("a budget of {FUEL}")), "{err}");
     }
 
     fn on_small_stack(f: impl FnOnce() + Send + 'static) {
