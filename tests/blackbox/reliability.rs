@@ -39,6 +39,47 @@ async fn bad_percent_encoding_in_any_path_parameter_gets_the_json_error_shape() 
         }
     }
     assert!(checked >= 7, "only {checked} operations with path parameters");
+    // The console's files are not in the document, and had axum's text/plain rejection.
+    for path in ["/console/%ff", "/console/vendor/%ff.js", "/console/%c3%28"] {
+        let r = api.send("GET", path, Auth::None, None).await;
+        let content_type = r.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert_eq!((r.status, r.error_code()), (400, "validation_error"), "{path}: {}", r.text);
+        assert!(content_type.starts_with("application/json"), "{path}: {content_type}");
+        assert_eq!(r.body["error"]["field"], "path", "{path}: {}", r.text);
+        assert_eq!(r.headers["x-content-type-options"], "nosniff", "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_and_console_answer_carries_nosniff_success_4xx_and_404_alike() {
+    let server = shared(Backend::Embedded);
+    let (api, ws) = (server.api(), server.workspace());
+    let nosniff = |r: &crate::harness::Resp, what: &str| {
+        assert_eq!(r.headers.get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "{what}");
+    };
+    let r = api.get("/api/v1/workspace", &ws.api_key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data()["id"], ws.id.as_str(), "{}", r.text);
+    nosniff(&r, "a success");
+    let r = api.post("/api/v1/campaigns", &ws.api_key, &json!({"name": ""})).await;
+    assert_eq!((r.status, r.error_code()), (400, "validation_error"), "{}", r.text);
+    nosniff(&r, "a 400");
+    let r = api.get("/api/v1/workspace", "lp_not_a_key").await;
+    assert_eq!((r.status, r.error_code()), (401, "unauthorized"), "{}", r.text);
+    nosniff(&r, "a 401");
+    let r = api.get("/api/v1/campaigns/cmp_absent", &ws.api_key).await;
+    assert_eq!((r.status, r.error_code()), (404, "campaign_not_found"), "{}", r.text);
+    nosniff(&r, "a 404 of a record");
+    let r = api.get("/api/v1/nothing-here", &ws.api_key).await;
+    assert_eq!((r.status, r.error_code()), (404, "route_not_found"), "{}", r.text);
+    nosniff(&r, "a 404 of a route");
+    let r = api.send("GET", "/console/app.js", Auth::None, None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("import"), "{}", &r.text[..r.text.len().min(200)]);
+    nosniff(&r, "a console file");
+    let r = api.send("GET", "/console/absent.js", Auth::None, None).await;
+    assert_eq!((r.status, r.error_code()), (404, "route_not_found"), "{}", r.text);
+    nosniff(&r, "a console 404");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
