@@ -151,7 +151,9 @@ pub struct ApiRequestInput {
     pub method: HttpMethod,
     /// A template of an http(s) URL; values inserted are percent-encoded.
     pub url: String,
-    /// Header name -> value template.
+    /// Header name -> value template. Workflow runs also send `Idempotency-Key:
+    /// {run_id}:{node_id}` (the same when a run repeats a call), unless a header of that
+    /// name is configured here; the test endpoint sends none.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Query parameter name -> value template (appended to the URL, encoded).
