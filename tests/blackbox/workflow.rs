@@ -214,7 +214,7 @@ async fn api_requests_crud_masks_secrets_and_enforces_workspace_limits(backend: 
     assert_eq!(
         r.data().clone(),
         json!({"api_request_max_timeout_ms": 10000, "api_request_max_response_bytes": 262144,
-               "ceilings": {"api_request_max_timeout_ms": 30000, "api_request_max_response_bytes": 327680}})
+               "ceilings": {"api_request_max_timeout_ms": 25000, "api_request_max_response_bytes": 327680}})
     );
     let api = &api;
     let max_timeout = |ms: u64| {
@@ -725,7 +725,38 @@ async fn hostile_templates_are_refused_and_the_service_keeps_answering(backend: 
     assert_eq!(api.get("/api/v1/api-requests", key).await.status, 200);
 }
 
+/// API Gateway waits 30 s at most, so no call may be allowed to wait longer than 25 s: the
+/// settings refuse a limit over that ceiling (the old ceiling, 30000, included) with a 400
+/// that names it, and an API request cannot ask for more either.
+async fn settings_refuse_a_timeout_over_the_25_second_ceiling_and_name_it(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let key = ws.api_key.as_str();
+    let r = api.get("/api/v1/workspace/settings", key).await;
+    assert_eq!(r.data()["ceilings"]["api_request_max_timeout_ms"], 25000, "{}", r.text);
+    for ms in [25001, 30000] {
+        let body = json!({"api_request_max_timeout_ms": ms});
+        let r = api.send("PATCH", "/api/v1/workspace/settings", Auth::Key(key), Some(&body)).await;
+        assert_eq!((r.status, r.error_code()), (400, "validation_error"), "{}", r.text);
+        assert_eq!(r.body["error"]["field"], "api_request_max_timeout_ms", "{}", r.text);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("hard ceiling 25000 ms") && message.contains(&format!("got {ms}")), "{message}");
+    }
+    let r = api.get("/api/v1/workspace/settings", key).await;
+    assert_eq!(r.data()["api_request_max_timeout_ms"], 10000, "a refused PATCH changes nothing: {}", r.text);
+    let body = json!({"api_request_max_timeout_ms": 25000});
+    let r = api.send("PATCH", "/api/v1/workspace/settings", Auth::Key(key), Some(&body)).await;
+    assert_eq!((r.status, r.data()["api_request_max_timeout_ms"].as_u64()), (200, Some(25000)), "{}", r.text);
+    let request = json!({"name": "slow", "method": "GET", "url": "http://x.test/", "timeout_ms": 25001});
+    let r = api.post("/api/v1/api-requests", key, &request).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("timeout_ms")), "{}", r.text);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("api_request_max_timeout_ms = 25000"), "{}", r.text);
+    let request = json!({"name": "slow", "method": "GET", "url": "http://x.test/", "timeout_ms": 25000});
+    assert_eq!(api.post("/api/v1/api-requests", key, &request).await.status, 201);
+}
+
 both_backends!(
+    settings_refuse_a_timeout_over_the_25_second_ceiling_and_name_it,
     hostile_templates_are_refused_and_the_service_keeps_answering,
     every_method_renders_templates_safely_and_defaults_to_json,
     api_requests_crud_masks_secrets_and_enforces_workspace_limits,

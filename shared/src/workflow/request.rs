@@ -267,7 +267,7 @@ pub async fn call(
     if !request.enabled {
         return Err(CallError::Disabled);
     }
-    let timeout = Duration::from_millis(request.timeout_ms.min(settings.api_request_max_timeout_ms));
+    let timeout = settings.call_timeout(request.timeout_ms);
     let max_bytes = settings.api_request_max_response_bytes;
     let ttl = request.cache_ttl_s.filter(|_| request.method == HttpMethod::Get);
     let Some(ttl) = ttl else {
@@ -362,7 +362,7 @@ pub async fn test(
         }
     };
     let shown = Some(rendered.masked());
-    let timeout = Duration::from_millis(request.timeout_ms.min(settings.api_request_max_timeout_ms));
+    let timeout = settings.call_timeout(request.timeout_ms);
     let started = std::time::Instant::now();
     let result = send(ctx, &rendered, timeout, settings.api_request_max_response_bytes, None).await;
     let duration_ms = started.elapsed().as_millis() as u64;
