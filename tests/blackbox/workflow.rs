@@ -755,7 +755,75 @@ async fn settings_refuse_a_timeout_over_the_25_second_ceiling_and_name_it(backen
     assert_eq!(api.post("/api/v1/api-requests", key, &request).await.status, 201);
 }
 
+/// The preview's page budget (4 MiB, as every listing's) counts each lead's latest run too:
+/// 100 leads of about 38 KB fit it alone, but not with their 8 KB messages. The page ends
+/// early with a cursor, and following it shows every lead once, each page within budget.
+async fn the_campaign_preview_counts_run_messages_in_its_page_budget(backend: Backend) {
+    const BUDGET: usize = 4 * 1024 * 1024;
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let key = ws.api_key.as_str();
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(key, "Long openers", "webhook").await;
+    let doc = json!({"nodes": [
+        {"id": "opener", "type": "render_message", "template": "{{ contact.notes }}", "output_key": "opener"}]});
+    let r = api.send("PUT", &format!("/api/v1/campaigns/{campaign}/workflow"), Auth::Key(key), Some(&doc)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), key).await.status, 200);
+    let notes = "n".repeat(8000);
+    let blob = "b".repeat(30_000);
+    let leads: Vec<Value> = (0..100)
+        .map(|i| json!({"name": format!("Lead {i}"), "notes": notes, "custom_fields": {"blob": blob}}))
+        .collect();
+    let ids = ingest(&api, &token, &campaign, leads).await;
+    assert_eq!(ids.len(), 100);
+    // Every page of the preview, following the cursor (bounded).
+    let pages = || async {
+        let (mut pages, mut cursor) = (Vec::new(), None::<String>);
+        for _ in 0..20 {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/campaigns/{campaign}/leads?limit=100&cursor={c}"),
+                None => format!("/api/v1/campaigns/{campaign}/leads?limit=100"),
+            };
+            let r = api.get(&path, key).await;
+            assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(300)]);
+            cursor = r.body["next_cursor"].as_str().map(str::to_owned);
+            pages.push(r);
+            if cursor.is_none() {
+                return pages;
+            }
+        }
+        panic!("the preview did not end within 20 pages");
+    };
+    let messaged = |pages: &[crate::harness::Resp]| {
+        pages
+            .iter()
+            .flat_map(|p| p.data().as_array().unwrap().iter())
+            .filter(|l| l["workflow_run"]["message"].as_str().is_some_and(|m| m.len() == 8000))
+            .count()
+    };
+    let pages = eventually(SETTLE * 2, || async {
+        let pages = pages().await;
+        (messaged(&pages) == 100).then_some(pages)
+    })
+    .await
+    .expect("every lead's run rendered its message");
+    assert!(pages.len() >= 2, "100 leads with their messages do not fit one page");
+    assert!(pages[0].data().as_array().unwrap().len() < 100);
+    let mut seen: Vec<String> = Vec::new();
+    for page in &pages {
+        // The budget counts escaped bytes; the envelope and field names add a little.
+        assert!(page.text.len() <= BUDGET + 32 * 1024, "a page of {} bytes", page.text.len());
+        seen.extend(page.data().as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_owned()));
+    }
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected, "every lead once");
+}
+
 both_backends!(
+    the_campaign_preview_counts_run_messages_in_its_page_budget,
     settings_refuse_a_timeout_over_the_25_second_ceiling_and_name_it,
     hostile_templates_are_refused_and_the_service_keeps_answering,
     every_method_renders_templates_safely_and_defaults_to_json,
