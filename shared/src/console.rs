@@ -7,7 +7,6 @@
 use std::sync::OnceLock;
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +14,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::http::Path;
 
 /// The routes as `template.yaml` declares them for the console function.
 pub const ROUTES: [(&str, &str); 3] = [("GET", "/"), ("GET", "/docs"), ("GET", "/console/{proxy+}")];
@@ -64,7 +64,8 @@ pub static ASSETS: &[Asset] = assets! {
     "vendor/swagger-ui.css" => "text/css; charset=utf-8",
 };
 
-/// The router: `GET /`, `GET /docs`, `GET /console/{path}` (HEAD answered by axum).
+/// The router: `GET /`, `GET /docs`, `GET /console/{path}` (HEAD answered by axum). The
+/// path goes through our `Path`, so `/console/%ff` is a JSON 400 like any other route's.
 pub fn router() -> Router {
     Router::new()
         .route("/", get(|headers: HeaderMap| async move { serve("index.html", &headers) }))
@@ -73,6 +74,7 @@ pub fn router() -> Router {
             "/console/{*path}",
             get(|Path(path): Path<String>, headers: HeaderMap| async move { serve(&path, &headers) }),
         )
+        .layer(axum::middleware::map_response(crate::http::nosniff))
 }
 
 pub fn find(path: &str) -> Option<(usize, &'static Asset)> {
@@ -125,7 +127,6 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     let out = response.headers_mut();
     // Revalidate every time: a new build must never run against an old cached module.
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     out.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if let Ok(value) = HeaderValue::from_str(tag) {
         out.insert(header::ETAG, value);

@@ -80,12 +80,22 @@ const CACHE_KIB: u32 = 8 * 1024;
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
 /// How often the background thread moves the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-/// Past this size a checkpoint waits for readers on old snapshots (TRUNCATE), so the next
-/// writer starts the WAL from its beginning again. PASSIVE checkpoints alone never reset it
-/// while some connection is always reading or writing: it grew past 1.6 GB under load.
+/// Past this size the WAL is checkpointed and truncated (TRUNCATE: wait for readers on old
+/// snapshots, so the next commit starts the WAL from its beginning again). PASSIVE
+/// checkpoints alone never reset it while some connection is always reading or writing:
+/// it grew past 1.6 GB under load. The writer thread checks it after every commit (see
+/// [`WalGuard`]); the checkpoint thread's timer alone let it grow to 92-112 MB.
 const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
-/// `journal_size_limit`: a reset WAL is truncated back to this size.
+/// `journal_size_limit`: a WAL reset by a complete PASSIVE checkpoint (not truncated) is
+/// cut back to this size by the first commit after the reset. It is not a cap: SQLite
+/// only applies it then.
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// The most the WAL file grows to under this process's writes (README, "Bounded WAL"):
+/// `WAL_RESTART_BYTES` plus the one group commit that crosses it, while no reader holds
+/// a snapshot longer than `WRITER_CHECKPOINT_WAIT` and no other process writes meanwhile.
+pub const WAL_BOUND_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a writer waits for the write lock (another process: the admin CLI).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Checkpoint ticks without a write after which the WAL is truncated to zero bytes.
 const QUIET_TICKS: u32 = 4;
 
@@ -112,6 +122,12 @@ impl Default for WalPolicy {
 /// How long a TRUNCATE checkpoint waits for readers on old snapshots. Writers wait while
 /// it does, so it gives up soon and tries again on the next tick.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(1);
+/// The same wait for the writer thread's own checkpoints (see [`WalGuard`]): a request's
+/// reads end within it; a reader that takes longer (a long scan, another process) costs
+/// the writes one such wait per `CHECKPOINT_EVERY`, not a stall at every commit.
+const WRITER_CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+/// How long the writer retries while the checkpoint thread holds the checkpoint lock.
+const WRITER_CHECKPOINT_LIMIT: Duration = Duration::from_millis(250);
 
 /// Checkpoints the WAL from a thread and connection of its own, so a request's commit
 /// never pays for it: PASSIVE while the WAL is small, TRUNCATE once it passes
@@ -295,7 +311,7 @@ fn migrate_email_lookups(conn: &mut Connection) -> Result<(), rusqlite::Error> {
 /// failing. Checkpoints run in the background (see `checkpointer`), not inside some
 /// request's commit.
 fn configure(c: &Connection, policy: WalPolicy, cache_kib: u32) -> Result<(), rusqlite::Error> {
-    c.busy_timeout(Duration::from_secs(30))?;
+    c.busy_timeout(BUSY_TIMEOUT)?;
     c.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
          PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{cache_kib};
@@ -349,9 +365,10 @@ impl EmbeddedDb {
         let (writer, jobs) = std::sync::mpsc::channel();
         let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = commits.clone();
+        let guard = WalGuard { wal: wal_path(&path), restart_at: policy.restart_at, retry_at: None };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || group_commit(conn, jobs, &counted))
+            .spawn(move || group_commit(conn, jobs, &counted, guard))
             .map_err(|e| EmbeddedError::Join(format!("cannot start the writer thread: {e}")))?;
         let alive = std::sync::Arc::new(());
         checkpointer(path.clone(), policy, std::sync::Arc::downgrade(&alive));
@@ -443,6 +460,62 @@ struct WriteJob {
 /// At most this many writes share one commit.
 const MAX_GROUP: usize = 64;
 
+/// The writer thread's bound on the WAL. The checkpoint thread alone could not keep it:
+/// its PASSIVE checkpoints complete, but a commit restarts the WAL from its beginning only
+/// when no reader still reads WAL frames at that instant, which under concurrent requests
+/// almost never happens, so the file kept growing; and its size is looked at every 500 ms,
+/// in which 8 ingest senders append 20-50 MB past the threshold (92-112 MB peaks, over a
+/// 64 MB `journal_size_limit` that SQLite only applies after a reset). Here the one writer
+/// of this process checks the file after each commit and, past `restart_at`, checkpoints
+/// and truncates it before it writes again: writes wait for that (tens of ms), which is
+/// the back-pressure that bounds the file to `restart_at` plus one group commit.
+struct WalGuard {
+    wal: PathBuf,
+    restart_at: u64,
+    /// After a checkpoint that waited `WRITER_CHECKPOINT_WAIT` for a reader in vain, the
+    /// next attempt waits until then, so a long reader does not stall every write.
+    retry_at: Option<std::time::Instant>,
+}
+
+impl WalGuard {
+    fn after_commit(&mut self, conn: &Connection) {
+        let now = std::time::Instant::now();
+        if self.retry_at.is_some_and(|at| now < at) {
+            return;
+        }
+        let size = std::fs::metadata(&self.wal).map_or(0, |m| m.len());
+        if size < self.restart_at {
+            return;
+        }
+        let outcome = conn.busy_timeout(WRITER_CHECKPOINT_WAIT).map_err(|e| e.to_string()).and_then(|()| {
+            let deadline = now + WRITER_CHECKPOINT_LIMIT;
+            loop {
+                let attempt = std::time::Instant::now();
+                match checkpoint(conn, "TRUNCATE") {
+                    Ok(state) if state.busy == 0 => return Ok(()),
+                    // Busy at once: the checkpoint thread holds the checkpoint lock while it
+                    // copies the WAL (tens of ms). Going on would add a group to the WAL.
+                    Ok(_) if attempt.elapsed() < WRITER_CHECKPOINT_WAIT / 2 && attempt < deadline => {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Ok(_) => return Err("a reader holds an old snapshot, or the checkpoint thread is busy".to_owned()),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        });
+        if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
+            tracing::warn!(error = %e, "cannot restore the writer's busy timeout");
+        }
+        match outcome {
+            Ok(()) => self.retry_at = None,
+            Err(why) => {
+                tracing::warn!(wal_bytes = size, why, "WAL not truncated yet; the writer tries again soon");
+                self.retry_at = Some(std::time::Instant::now() + CHECKPOINT_EVERY);
+            }
+        }
+    }
+}
+
 /// The writer thread: takes every write queued at the moment, runs them in one immediate
 /// transaction, each in a savepoint when it is not alone (a write that fails rolls back
 /// alone), and commits them together. A lone write runs as before; concurrent ones share
@@ -455,6 +528,7 @@ fn group_commit(
     mut conn: Connection,
     jobs: std::sync::mpsc::Receiver<WriteJob>,
     commits: &std::sync::atomic::AtomicU64,
+    mut wal: WalGuard,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
@@ -504,6 +578,8 @@ fn group_commit(
         for done in waiting {
             let _ = done.send(outcome.clone());
         }
+        // After the answers: the checkpoint delays the next group, not this one.
+        wal.after_commit(&conn);
     }
 }
 

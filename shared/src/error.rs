@@ -24,6 +24,10 @@ pub enum ApiError {
     /// 409, with extra fields merged into the error object (e.g. the original `request_id`).
     #[error("{message}")]
     Conflict { code: &'static str, message: String, extra: Map<String, Value> },
+    /// 409 `request_in_progress` with `Retry-After`: the same request is still being
+    /// processed; unlike the other 409s, not final.
+    #[error("{message}")]
+    InProgress { message: String, extra: Map<String, Value>, retry_after_secs: u64 },
     /// 413; see [`ApiError::body_too_large`].
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -81,7 +85,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::InProgress { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -99,6 +103,7 @@ impl ApiError {
             }
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::InProgress { .. } => "request_in_progress",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::RateLimited { code, .. } => code,
@@ -121,7 +126,7 @@ impl ApiError {
             ApiError::Validation { field, .. } => {
                 error.insert("field".into(), json!(field));
             }
-            ApiError::Conflict { extra, .. } => error.extend(extra.clone()),
+            ApiError::Conflict { extra, .. } | ApiError::InProgress { extra, .. } => error.extend(extra.clone()),
             _ => {}
         }
         json!({ "error": error })
@@ -135,7 +140,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %cause, "internal error");
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::RateLimited { retry_after_secs, .. } | ApiError::Unavailable { retry_after_secs } = &self
+        if let ApiError::RateLimited { retry_after_secs, .. }
+        | ApiError::Unavailable { retry_after_secs }
+        | ApiError::InProgress { retry_after_secs, .. } = &self
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -226,11 +233,24 @@ impl From<crate::ingest::IngestError> for ApiError {
         match e {
             IngestError::Invalid(e) => e.into(),
             IngestError::TooManyLeads(_) => ApiError::PayloadTooLarge(e.to_string()),
+            IngestError::InProgress { record, retry_after_secs } => {
+                let message = format!(
+                    "The request with idempotency key \"{}\" (request {}) is still being processed. This is not \
+                     final: retry the same request after {retry_after_secs} s (Retry-After), and you get its result; \
+                     if it failed, your retry completes it.",
+                    record.key, record.request_id
+                );
+                let mut extra = Map::new();
+                extra.insert("request_id".into(), json!(record.request_id));
+                extra.insert("idempotency_key".into(), json!(record.key));
+                extra.insert("first_seen_at".into(), json!(record.created_at));
+                ApiError::InProgress { message, extra, retry_after_secs }
+            }
             IngestError::DuplicateKey { record, window } => {
                 let message = match record.state {
                     IdempotencyState::InProgress => format!(
-                        "A request with idempotency key \"{}\" is still being processed (request {}). \
-                         Retry with the same key only if that request fails.",
+                        "Idempotency key \"{}\" is in use by a request with a different body, still being processed \
+                         (request {}). Use a unique key for each batch.",
                         record.key, record.request_id
                     ),
                     IdempotencyState::Completed => format!(

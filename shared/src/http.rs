@@ -231,6 +231,14 @@ where
     }
 }
 
+/// Adds `X-Content-Type-Options: nosniff` to every response it wraps (the API's and the
+/// console's, errors and fallbacks included): a browser never sniffs a JSON answer, or a
+/// reflected error message, into a script or a page.
+pub async fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    response
+}
+
 /// Path parameters, with our error shape on bad input (e.g. `%ff`, which is not UTF-8).
 pub struct Path<T>(pub T);
 

@@ -199,8 +199,14 @@ async fn twenty_concurrent_requests_with_one_key_store_one_batch(backend: Backen
     let accepted: Vec<_> = responses.iter().filter(|r| r.status == 202).collect();
     assert_eq!(accepted.len(), 1, "statuses: {:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
     let winner = accepted[0].data()["request_id"].as_str().unwrap();
+    // A loser that came while the winner was still writing is told to retry after the
+    // lease (not final); one that came after it completed is told the key was used.
     for r in responses.iter().filter(|r| r.status != 202) {
-        assert_eq!((r.status, r.error_code()), (409, "duplicate_idempotency_key"), "{}", r.text);
+        assert_eq!(r.status, 409, "{}", r.text);
+        match r.error_code() {
+            "request_in_progress" => assert!(r.headers.get("retry-after").is_some(), "{}", r.text),
+            code => assert_eq!(code, "duplicate_idempotency_key", "{}", r.text),
+        }
         assert_eq!(r.body["error"]["request_id"], winner);
     }
     let leads = api.get(&format!("/api/v1/leads?campaign_id={campaign}"), &ws.api_key).await;
@@ -241,7 +247,87 @@ async fn the_token_also_works_in_its_own_header_and_stops_when_revoked(backend: 
     assert_eq!(r.error_code(), "webhook_token_missing", "a revoked token no longer counts");
 }
 
+/// Ingest after failures, over HTTP, with a 2 s lease. (1) The key's completion is lost, so
+/// it stays leased: a retry of the same body gets 409 `request_in_progress` with
+/// `Retry-After` (not final), another body `duplicate_idempotency_key`, and once the lease
+/// ends the retry gets the first request's result. (2) A request dies after writing its
+/// first 25 of 30 leads, and its clean-up fails too: those leads and the leased key stay.
+/// Another body under that key, once the lease ends, removes them and stores its own.
+async fn retries_inside_the_lease_are_told_when_and_a_dead_requests_leads_do_not_outlive_it(backend: Backend) {
+    let faults = [
+        // The first completion of a key (the second IDEM transaction) is lost.
+        "transact_write:IDEM=timeout*1+1",
+        // The second request: the leads after the first 25 cannot be written, and its undo
+        // (removing the 25, releasing the key) fails as well, as if the process died.
+        "batch_put:#LEAD#=throttle*1",
+        "batch_delete:#LEAD#=timeout*1",
+        "delete:IDEM=timeout*1",
+    ]
+    .join(";");
+    let env = [("LEADPUSH_FAULTS", faults.as_str()), ("LEADPUSH_IDEMPOTENCY_LEASE_SECS", "2")];
+    let server = Server::start_with(backend, &env, false);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Retries", "webhook").await;
+    let batch = |key: &str, name: &str, n: usize| {
+        let leads: Vec<Value> =
+            (0..n).map(|i| json!({"name": format!("{name} {i}"), "campaign_id": campaign})).collect();
+        json!({"idempotency_key": key, "leads": leads})
+    };
+    let stored = || async {
+        let r = api.get(&format!("/api/v1/leads?campaign_id={campaign}&limit=100"), &ws.api_key).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let names: Vec<String> =
+            r.data().as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap().to_owned()).collect();
+        names
+    };
+
+    // (1) Accepted, but the key was not marked completed: it stays leased.
+    let first = batch("lost-completion", "First", 2);
+    let r = api.ingest(&token, &first).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let request_id = r.data()["request_id"].as_str().unwrap().to_owned();
+    let r = api.ingest(&token, &first).await;
+    assert_eq!((r.status, r.error_code()), (409, "request_in_progress"), "{}", r.text);
+    let retry_after: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "Retry-After: {retry_after}");
+    assert_eq!(r.body["error"]["request_id"], request_id.as_str());
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("retry the same request after"), "{}", r.text);
+    let r = api.ingest(&token, &batch("lost-completion", "Other", 1)).await;
+    assert_eq!((r.status, r.error_code()), (409, "duplicate_idempotency_key"), "{}", r.text);
+    // Retried as told until the lease is over: the first request's result, nothing twice.
+    let done = eventually(Duration::from_secs(30), || async {
+        let r = api.ingest(&token, &first).await;
+        (r.status == 202).then_some(r)
+    })
+    .await
+    .expect("the retry was never accepted");
+    assert_eq!(done.data()["request_id"], request_id.as_str());
+    assert_eq!(stored().await.len(), 2);
+
+    // (2) 25 of 30 leads written, then the request failed and could not clean up.
+    let r = api.ingest(&token, &batch("died", "Dead", 30)).await;
+    assert_eq!((r.status, r.error_code()), (503, "service_unavailable"), "{}", r.text);
+    let left = stored().await;
+    assert_eq!(left.iter().filter(|n| n.starts_with("Dead ")).count(), 25, "{left:?}");
+    // Another body under that key, once the lease is over, removes them.
+    let replacement = batch("died", "Replacement", 3);
+    let r = eventually(Duration::from_secs(30), || async {
+        let r = api.ingest(&token, &replacement).await;
+        (r.status == 202).then_some(r)
+    })
+    .await
+    .expect("the key was never taken over");
+    assert_eq!(r.data()["accepted"], 3, "{}", r.text);
+    let mut names = stored().await;
+    names.sort();
+    assert_eq!(names, ["First 0", "First 1", "Replacement 0", "Replacement 1", "Replacement 2"]);
+    let r = api.get(&format!("/api/v1/campaigns/{campaign}"), &ws.api_key).await;
+    assert_eq!(r.data()["lead_count"], 5, "{}", r.text);
+}
+
 both_backends!(
+    retries_inside_the_lease_are_told_when_and_a_dead_requests_leads_do_not_outlive_it,
     webhook_campaign_flow_works_end_to_end,
     invalid_batches_are_refused_whole_and_store_nothing,
     twenty_concurrent_requests_with_one_key_store_one_batch,

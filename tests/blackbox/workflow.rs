@@ -214,7 +214,7 @@ async fn api_requests_crud_masks_secrets_and_enforces_workspace_limits(backend: 
     assert_eq!(
         r.data().clone(),
         json!({"api_request_max_timeout_ms": 10000, "api_request_max_response_bytes": 262144,
-               "ceilings": {"api_request_max_timeout_ms": 30000, "api_request_max_response_bytes": 327680}})
+               "ceilings": {"api_request_max_timeout_ms": 25000, "api_request_max_response_bytes": 327680}})
     );
     let api = &api;
     let max_timeout = |ms: u64| {
@@ -725,7 +725,106 @@ async fn hostile_templates_are_refused_and_the_service_keeps_answering(backend: 
     assert_eq!(api.get("/api/v1/api-requests", key).await.status, 200);
 }
 
+/// API Gateway waits 30 s at most, so no call may be allowed to wait longer than 25 s: the
+/// settings refuse a limit over that ceiling (the old ceiling, 30000, included) with a 400
+/// that names it, and an API request cannot ask for more either.
+async fn settings_refuse_a_timeout_over_the_25_second_ceiling_and_name_it(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let key = ws.api_key.as_str();
+    let r = api.get("/api/v1/workspace/settings", key).await;
+    assert_eq!(r.data()["ceilings"]["api_request_max_timeout_ms"], 25000, "{}", r.text);
+    for ms in [25001, 30000] {
+        let body = json!({"api_request_max_timeout_ms": ms});
+        let r = api.send("PATCH", "/api/v1/workspace/settings", Auth::Key(key), Some(&body)).await;
+        assert_eq!((r.status, r.error_code()), (400, "validation_error"), "{}", r.text);
+        assert_eq!(r.body["error"]["field"], "api_request_max_timeout_ms", "{}", r.text);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("hard ceiling 25000 ms") && message.contains(&format!("got {ms}")), "{message}");
+    }
+    let r = api.get("/api/v1/workspace/settings", key).await;
+    assert_eq!(r.data()["api_request_max_timeout_ms"], 10000, "a refused PATCH changes nothing: {}", r.text);
+    let body = json!({"api_request_max_timeout_ms": 25000});
+    let r = api.send("PATCH", "/api/v1/workspace/settings", Auth::Key(key), Some(&body)).await;
+    assert_eq!((r.status, r.data()["api_request_max_timeout_ms"].as_u64()), (200, Some(25000)), "{}", r.text);
+    let request = json!({"name": "slow", "method": "GET", "url": "http://x.test/", "timeout_ms": 25001});
+    let r = api.post("/api/v1/api-requests", key, &request).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("timeout_ms")), "{}", r.text);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("api_request_max_timeout_ms = 25000"), "{}", r.text);
+    let request = json!({"name": "slow", "method": "GET", "url": "http://x.test/", "timeout_ms": 25000});
+    assert_eq!(api.post("/api/v1/api-requests", key, &request).await.status, 201);
+}
+
+/// The preview's page budget (4 MiB, as every listing's) counts each lead's latest run too:
+/// 100 leads of about 38 KB fit it alone, but not with their 8 KB messages. The page ends
+/// early with a cursor, and following it shows every lead once, each page within budget.
+async fn the_campaign_preview_counts_run_messages_in_its_page_budget(backend: Backend) {
+    const BUDGET: usize = 4 * 1024 * 1024;
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let key = ws.api_key.as_str();
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(key, "Long openers", "webhook").await;
+    let doc = json!({"nodes": [
+        {"id": "opener", "type": "render_message", "template": "{{ contact.notes }}", "output_key": "opener"}]});
+    let r = api.send("PUT", &format!("/api/v1/campaigns/{campaign}/workflow"), Auth::Key(key), Some(&doc)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(api.act(&format!("/api/v1/campaigns/{campaign}/activate"), key).await.status, 200);
+    let notes = "n".repeat(8000);
+    let blob = "b".repeat(30_000);
+    let leads: Vec<Value> = (0..100)
+        .map(|i| json!({"name": format!("Lead {i}"), "notes": notes, "custom_fields": {"blob": blob}}))
+        .collect();
+    let ids = ingest(&api, &token, &campaign, leads).await;
+    assert_eq!(ids.len(), 100);
+    // Every page of the preview, following the cursor (bounded).
+    let pages = || async {
+        let (mut pages, mut cursor) = (Vec::new(), None::<String>);
+        for _ in 0..20 {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/campaigns/{campaign}/leads?limit=100&cursor={c}"),
+                None => format!("/api/v1/campaigns/{campaign}/leads?limit=100"),
+            };
+            let r = api.get(&path, key).await;
+            assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(300)]);
+            cursor = r.body["next_cursor"].as_str().map(str::to_owned);
+            pages.push(r);
+            if cursor.is_none() {
+                return pages;
+            }
+        }
+        panic!("the preview did not end within 20 pages");
+    };
+    let messaged = |pages: &[crate::harness::Resp]| {
+        pages
+            .iter()
+            .flat_map(|p| p.data().as_array().unwrap().iter())
+            .filter(|l| l["workflow_run"]["message"].as_str().is_some_and(|m| m.len() == 8000))
+            .count()
+    };
+    let pages = eventually(SETTLE * 2, || async {
+        let pages = pages().await;
+        (messaged(&pages) == 100).then_some(pages)
+    })
+    .await
+    .expect("every lead's run rendered its message");
+    assert!(pages.len() >= 2, "100 leads with their messages do not fit one page");
+    assert!(pages[0].data().as_array().unwrap().len() < 100);
+    let mut seen: Vec<String> = Vec::new();
+    for page in &pages {
+        // The budget counts escaped bytes; the envelope and field names add a little.
+        assert!(page.text.len() <= BUDGET + 32 * 1024, "a page of {} bytes", page.text.len());
+        seen.extend(page.data().as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_owned()));
+    }
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected, "every lead once");
+}
+
 both_backends!(
+    the_campaign_preview_counts_run_messages_in_its_page_budget,
+    settings_refuse_a_timeout_over_the_25_second_ceiling_and_name_it,
     hostile_templates_are_refused_and_the_service_keeps_answering,
     every_method_renders_templates_safely_and_defaults_to_json,
     api_requests_crud_masks_secrets_and_enforces_workspace_limits,

@@ -10,7 +10,6 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
-use super::leads::{LeadListParams, list_leads};
 use crate::context::AppContext;
 use crate::domain::campaign::{Campaign, CampaignType, LeadSource};
 use crate::domain::lead::Lead;
@@ -19,7 +18,9 @@ use crate::domain::workspace::CredentialKind;
 use crate::error::ApiError;
 use crate::http::{Created, Data, Json, List, Pagination, Params, Path};
 use crate::ids;
-use crate::repo::{self, UpdateError, campaigns, workflows, workspaces};
+use crate::repo::leads::{self, LeadFilter};
+use crate::repo::{self, UpdateError, campaigns, keys, workflows, workspaces};
+use crate::store::Item;
 use crate::time::Timestamp;
 
 /// The seed's words, shown until a CSM creates the organisation's webhook token.
@@ -390,7 +391,8 @@ pub struct PreviewLead {
 }
 
 /// The lead preview: the campaign's leads, newest first, once it has been activated, each
-/// with its latest workflow run.
+/// with its latest workflow run. A page ends early, with `next_cursor` set, once the leads
+/// and their runs reach 4 MiB of JSON.
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/leads", tag = "campaigns", security(("api_key" = [])),
     params(("id" = String, Path, description = "Campaign id"), Pagination),
     responses((status = 200, body = ListOf<PreviewLead>), (status = 404, body = ErrorBody),
@@ -409,12 +411,31 @@ async fn campaign_leads(
              Activate it with POST /api/v1/campaigns/{id}/activate; leads already sent are kept.",
         ));
     }
-    let params = LeadListParams { campaign_id: Some(campaign.id), status: None, page };
-    let list = list_leads(&ctx, &caller.workspace_id, params).await?;
-    let ids: Vec<String> = list.data.iter().map(|l| l.id.clone()).collect();
+    let filter = LeadFilter { campaign_id: Some(campaign.id), status: None };
+    let page = leads::list(&*ctx.store, &caller.workspace_id, &filter, page.limit()?, page.cursor()?).await?;
+    let listed: Vec<Lead> = page.items.iter().map(Item::parse).collect::<Result<_, _>>()?;
+    let ids: Vec<String> = listed.iter().map(|l| l.id.clone()).collect();
     let mut runs = workflows::latest(&*ctx.store, &caller.workspace_id, &ids).await?;
-    let data = list.data.into_iter().map(|lead| PreviewLead { workflow_run: runs.remove(&lead.id), lead }).collect();
-    Ok(List { data, next_cursor: list.next_cursor })
+    // The listing kept the leads within the page budget; their runs (messages of up to
+    // 8 KB each) count against it too. Past it, the page ends early with a cursor to the
+    // next lead, as any listing's does.
+    let mut next_cursor = page.next;
+    let mut used = 0usize;
+    let mut keep = listed.len();
+    for (n, (item, lead)) in page.items.iter().zip(&listed).enumerate() {
+        let run = runs
+            .get(&lead.id)
+            .map_or(4, |run| serde_json::to_vec(run).map_or(usize::MAX, |json| crate::text::json_escaped_len(&json)));
+        used = used.saturating_add(keys::response_bytes(item)).saturating_add(run);
+        if used > keys::MAX_PAGE_BYTES && n > 0 {
+            keep = n;
+            next_cursor = Some(leads::cursor_after(&caller.workspace_id, &filter, &page.items[n - 1]));
+            break;
+        }
+    }
+    let data =
+        listed.into_iter().take(keep).map(|lead| PreviewLead { workflow_run: runs.remove(&lead.id), lead }).collect();
+    Ok(List { data, next_cursor: next_cursor.map(|c| c.encode()) })
 }
 
 #[cfg(test)]

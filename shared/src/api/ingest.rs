@@ -81,7 +81,7 @@ pub struct IncomingLeadSchema {
         (status = 202, body = DataOf<IngestAccepted>, description = "Leads stored; lead ids start with `request_id`"),
         (status = 400, body = ErrorBody, description = "`validation_error` naming the field and lead index; nothing stored"),
         (status = 401, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`duplicate_idempotency_key`, with the original `request_id`"),
+        (status = 409, body = ErrorBody, description = "`duplicate_idempotency_key` (final), or `request_in_progress` with `Retry-After` for a retry of the same body while the first request holds the key (retry then); both with the original `request_id`"),
         (status = 413, body = ErrorBody, description = "Body over 4 MiB (or over 5.5 MiB once JSON-escaped) or more than 1000 leads"),
         (status = 415, body = ErrorBody)))]
 async fn ingest_leads(

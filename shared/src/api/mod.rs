@@ -211,6 +211,8 @@ pub fn app_with(ctx: AppContext, routes: OpenApiRouter<AppContext>) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
+        // Outermost, so that panics, fallbacks and extractor rejections get it too.
+        .layer(axum::middleware::map_response(crate::http::nosniff))
 }
 
 /// Gives each request an id, a log span (workspace id recorded by auth), and one
@@ -371,6 +373,36 @@ mod tests {
         }
         // Served compacted: the bytes `Json(openapi())` gave before it was committed.
         assert_eq!(docs::compact_json(docs::OPENAPI_DOCUMENT), serde_json::to_string(&openapi()).unwrap());
+    }
+
+    /// The router every Lambda serves (`app_with`, through `app`) marks every answer
+    /// `nosniff`: a success, a 4xx from an extractor, a 404 from the fallback, a 405.
+    #[cfg(feature = "embedded")]
+    #[tokio::test]
+    async fn every_api_answer_says_nosniff_success_4xx_and_404_alike() {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let app = app(ctx, &Function::ALL);
+        let cases = [
+            ("GET", "/openapi.json", 200, None),
+            ("GET", "/api/v1/workspace", 401, Some("unauthorized")),
+            ("GET", "/api/v1/campaigns/%ff", 401, Some("unauthorized")),
+            ("GET", "/api/v1/no-such-route", 404, Some("route_not_found")),
+            ("DELETE", "/healthz", 405, Some("method_not_allowed")),
+        ];
+        for (method, path, status, code) in cases {
+            let request = axum::http::Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status().as_u16(), status, "{method} {path}");
+            assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{method} {path}");
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            match code {
+                Some(code) => assert_eq!(body["error"]["code"], code, "{method} {path}: {body}"),
+                None => assert!(body["openapi"].is_string(), "{method} {path}: {body}"),
+            }
+        }
     }
 
     #[test]

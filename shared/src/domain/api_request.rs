@@ -25,7 +25,10 @@ pub const MAX_BACKOFF_MS: u64 = 600_000;
 /// stored whole (as a workflow output, or cached), so the size ceiling keeps every stored
 /// item far below DynamoDB's 400 KB.
 pub const DEFAULT_MAX_TIMEOUT_MS: u64 = 10_000;
-pub const CEILING_TIMEOUT_MS: u64 = 30_000;
+/// API Gateway's HTTP API waits at most 30 s (it cannot be raised) and the functions behind
+/// it time out at 29 s, so a test request (`POST /api/v1/api-requests/.../test`) must give
+/// up before them to answer our typed `timeout` instead of the gateway's 503.
+pub const CEILING_TIMEOUT_MS: u64 = 25_000;
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
 pub const CEILING_RESPONSE_BYTES: usize = 320 * 1024;
 
@@ -98,7 +101,7 @@ impl RetryPolicy {
 /// The workspace's limits for API requests (`GET/PATCH /api/v1/workspace/settings`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WorkspaceSettings {
-    /// The longest `timeout_ms` an API request may have (default 10000, at most 30000).
+    /// The longest `timeout_ms` an API request may have (default 10000, at most 25000).
     pub api_request_max_timeout_ms: u64,
     /// The largest response an API request may receive; larger ones are refused with
     /// `response_too_large`, never truncated (default 262144, at most 327680).
@@ -115,12 +118,28 @@ impl Default for WorkspaceSettings {
 }
 
 impl WorkspaceSettings {
+    /// These settings with each limit at most its ceiling.
+    pub fn within_ceilings(self) -> Self {
+        Self {
+            api_request_max_timeout_ms: self.api_request_max_timeout_ms.min(CEILING_TIMEOUT_MS),
+            api_request_max_response_bytes: self.api_request_max_response_bytes.min(CEILING_RESPONSE_BYTES),
+        }
+    }
+
+    /// How long one call of a request may take: its own timeout, within the workspace's
+    /// limit and the ceiling (a request or setting saved under a higher ceiling).
+    pub fn call_timeout(&self, request_timeout_ms: u64) -> std::time::Duration {
+        let ms = request_timeout_ms.min(self.api_request_max_timeout_ms).min(CEILING_TIMEOUT_MS);
+        std::time::Duration::from_millis(ms)
+    }
+
     pub fn validate(&self) -> Result<(), ValidationError> {
         if !(MIN_TIMEOUT_MS..=CEILING_TIMEOUT_MS).contains(&self.api_request_max_timeout_ms) {
             return Err(ValidationError::new(
                 "api_request_max_timeout_ms",
                 format!(
-                    "must be between {MIN_TIMEOUT_MS} and the hard ceiling {CEILING_TIMEOUT_MS}, got {}",
+                    "must be between {MIN_TIMEOUT_MS} and the hard ceiling {CEILING_TIMEOUT_MS} ms (a test request \
+                     must answer before API Gateway gives up at 30 s), got {}",
                     self.api_request_max_timeout_ms
                 ),
             ));
@@ -151,7 +170,9 @@ pub struct ApiRequestInput {
     pub method: HttpMethod,
     /// A template of an http(s) URL; values inserted are percent-encoded.
     pub url: String,
-    /// Header name -> value template.
+    /// Header name -> value template. Workflow runs also send `Idempotency-Key:
+    /// {run_id}:{node_id}` (the same when a run repeats a call), unless a header of that
+    /// name is configured here; the test endpoint sends none.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Query parameter name -> value template (appended to the URL, encoded).
@@ -161,7 +182,7 @@ pub struct ApiRequestInput {
     /// it must render to valid JSON; inserted strings are JSON-escaped.
     pub body: Option<String>,
     /// Per-call timeout, 100 ms up to the workspace limit (default: that limit).
-    #[schema(minimum = 100, maximum = 30000)]
+    #[schema(minimum = 100, maximum = 25000)]
     pub timeout_ms: Option<u64>,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -370,6 +391,19 @@ impl ApiRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A limit or request saved under the old 30000 ceiling reads, and calls, within 25000.
+    #[test]
+    fn limits_saved_over_the_ceiling_are_capped_at_it() {
+        let old = WorkspaceSettings { api_request_max_timeout_ms: 30_000, api_request_max_response_bytes: 400_000 };
+        let read = old.within_ceilings();
+        assert_eq!((read.api_request_max_timeout_ms, read.api_request_max_response_bytes), (25_000, 327_680));
+        assert_eq!(old.call_timeout(30_000), std::time::Duration::from_millis(25_000));
+        assert_eq!(WorkspaceSettings::default().call_timeout(30_000), std::time::Duration::from_millis(10_000));
+        assert_eq!(read.call_timeout(500), std::time::Duration::from_millis(500));
+        let refused = old.validate().unwrap_err().to_string();
+        assert!(refused.contains("hard ceiling 25000 ms"), "{refused}");
+    }
 
     fn input(headers: &[(&str, &str)]) -> ApiRequestInput {
         ApiRequestInput {

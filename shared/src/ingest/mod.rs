@@ -6,8 +6,10 @@
 //! is marked completed for the idempotency window (with the campaigns' lead counters):
 //! ceil(N/25) + 3 DynamoDB calls in all, with the token and campaign reads. A failure after the claim undoes what was written and releases
 //! the key, so the sender can simply retry. A request that dies mid-way (a Lambda killed
-//! between batch writes) leaves its claim in progress: once its lease ends, a retry with the
-//! same body resumes it under the same request id and lead ids instead of duplicating.
+//! between batch writes) leaves its claim in progress: a retry with the same body inside the
+//! lease is told to retry when it ends (`InProgress`); after it, the retry resumes the dead
+//! request under the same request id and lead ids instead of duplicating. Another body
+//! takes the key over and first removes the dead request's leads (`remove_abandoned`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -23,7 +25,7 @@ use crate::domain::campaign::{Campaign, LeadSource};
 use crate::domain::lead::{IncomingLead, Lead};
 use crate::ids;
 use crate::queue::QueueError;
-use crate::repo::idempotency::{self, ClaimRequest, IdempotencyRecord, RecordKey};
+use crate::repo::idempotency::{self, Abandoned, ClaimRequest, IdempotencyRecord, IdempotencyState, RecordKey};
 use crate::repo::{campaigns, leads};
 use crate::secrets;
 use crate::store::{Condition, MAX_BATCH_WRITE_ITEMS, StoreError, WriteOp};
@@ -41,6 +43,10 @@ pub enum IngestError {
     /// The key was used within `window`; the record names the request that used it.
     #[error("idempotency key already used")]
     DuplicateKey { record: Box<IdempotencyRecord>, window: Duration },
+    /// A retry (same key, same body) while the first request still holds the key's lease:
+    /// not final; retry after `retry_after_secs`, when the lease ends.
+    #[error("the request with this idempotency key is still in progress")]
+    InProgress { record: Box<IdempotencyRecord>, retry_after_secs: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -155,6 +161,8 @@ pub async fn ingest(
         lease,
         keep_for: Some(ctx.config.idempotency_ttl),
         replace: None,
+        count: Some(leads.len()),
+        abandoned: Vec::new(),
     };
     let mut effective = request_id.to_owned();
     let held = match idempotency::claim_writing(&*ctx.store, claim, first_writes(workspace_id, &leads)?).await? {
@@ -162,9 +170,17 @@ pub async fn ingest(
         Err(dead) if dead.is_dead(now, lease) => {
             // The same body resumes the dead request under its request id: its lead ids are
             // written again (overwriting what it wrote) instead of duplicated. Another body
-            // takes the key over, as any key whose lease ended.
+            // takes the key over, as any key whose lease ended, and removes what the dead
+            // request wrote: it was never accepted (no 202), its body is gone, so it can be
+            // neither finished nor left behind unseen (see the README, "Inbound leads").
             let resumed = dead.payload_hash == payload_hash;
             let owner = if resumed { dead.request_id.clone() } else { request_id.to_owned() };
+            let mut abandoned = dead.abandoned.clone();
+            if !resumed {
+                // A record written before counts were kept: any of the ids a request may use.
+                let count = dead.count.unwrap_or(MAX_LEADS);
+                abandoned.push(Abandoned { request_id: dead.request_id.clone(), count });
+            }
             for (i, lead) in leads.iter_mut().enumerate() {
                 lead.id = ids::lead_id(&owner, i + 1);
                 lead.request_id = Some(owner.clone());
@@ -177,24 +193,22 @@ pub async fn ingest(
                 lease,
                 keep_for: Some(ctx.config.idempotency_ttl),
                 replace: Some(dead.version),
+                count: Some(leads.len()),
+                abandoned: abandoned.clone(),
             };
             match idempotency::claim_writing(&*ctx.store, claim, first_writes(workspace_id, &leads)?).await? {
                 Ok(held) => {
                     tracing::warn!(original_request_id = dead.request_id, resumed, "took over a dead ingest claim");
+                    // Before anything else is written. If this fails, the claim stays in
+                    // progress naming them, and whoever holds the key next removes them.
+                    remove_abandoned(ctx, workspace_id, &abandoned).await?;
                     effective = owner;
                     held
                 }
-                Err(record) => {
-                    tracing::info!(original_request_id = record.request_id, "duplicate idempotency key refused");
-                    let window = ctx.config.idempotency_ttl;
-                    return Err(IngestError::DuplicateKey { record: Box::new(record), window });
-                }
+                Err(record) => return Err(refused(ctx, record, &payload_hash)),
             }
         }
-        Err(record) => {
-            tracing::info!(original_request_id = record.request_id, "duplicate idempotency key refused");
-            return Err(IngestError::DuplicateKey { record: Box::new(record), window: ctx.config.idempotency_ttl });
-        }
+        Err(record) => return Err(refused(ctx, record, &payload_hash)),
     };
     let request_id = effective.as_str();
     let lead_ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
@@ -233,6 +247,37 @@ pub async fn ingest(
     };
     tracing::info!(accepted = accepted.accepted, campaigns = accepted.campaigns.len(), "leads ingested");
     Ok(accepted)
+}
+
+/// Why a claim was refused. A retry of the same body while the first request still holds
+/// the lease is told to retry when the lease ends (409 `request_in_progress`); it then
+/// gets the first request's result, or resumes it if it died. Anything else is final.
+fn refused(ctx: &AppContext, record: IdempotencyRecord, payload_hash: &str) -> IngestError {
+    if record.state == IdempotencyState::InProgress && record.payload_hash == payload_hash {
+        let ends = record.created_at.plus(ctx.config.idempotency_lease).unix_millis();
+        let left_ms = u64::try_from(ends - ctx.now().unix_millis()).unwrap_or(0);
+        let retry_after_secs = left_ms.div_ceil(1000).max(1);
+        tracing::info!(original_request_id = record.request_id, retry_after_secs, "retry of an ingest in progress");
+        return IngestError::InProgress { record: Box::new(record), retry_after_secs };
+    }
+    tracing::info!(original_request_id = record.request_id, "duplicate idempotency key refused");
+    IngestError::DuplicateKey { record: Box::new(record), window: ctx.config.idempotency_ttl }
+}
+
+/// Removes the leads dead requests may have written (all their possible ids: deleting an
+/// absent item is a no-op on both stores).
+async fn remove_abandoned(ctx: &AppContext, workspace_id: &str, abandoned: &[Abandoned]) -> Result<(), StoreError> {
+    if abandoned.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<_> = abandoned
+        .iter()
+        .flat_map(|a| (1..=a.count).map(move |n| leads::key(workspace_id, &ids::lead_id(&a.request_id, n))))
+        .collect();
+    ctx.store.batch_delete(&keys).await?;
+    let requests: Vec<&str> = abandoned.iter().map(|a| a.request_id.as_str()).collect();
+    tracing::warn!(?requests, "removed what dead ingest requests had written under this idempotency key");
+    Ok(())
 }
 
 /// The first batch of leads, written with the claim in one transaction: one call fewer,
@@ -311,6 +356,8 @@ mod tests {
             lease,
             keep_for: Some(ctx.config.idempotency_ttl),
             replace: None,
+            count: Some(body.len()),
+            abandoned: Vec::new(),
         };
         idempotency::claim_writing(store, claim, first_writes(&ws, &written).unwrap()).await.unwrap().unwrap();
 
@@ -328,20 +375,103 @@ mod tests {
             other => panic!("{other:?}"),
         }
 
-        // A dead claim under another body is simply taken over, with the new request's id.
-        let other = RecordKey { workspace_id: &ws, scope: SCOPE, key: "k2" };
+        // A dead claim under another body is taken over, with the new request's id, and what
+        // the dead request wrote is removed: it was never accepted, and nothing else would
+        // ever find it. A record from before counts were kept (`count: None`) likewise.
+        for (key, dead_request, fresh_request, count) in
+            [("k2", "req_GONE", "req_FRESH", Some(3)), ("k3", "req_OLDER", "req_NEWER", None)]
+        {
+            let written: Vec<Lead> = (1..=3)
+                .map(|n| Lead::new(ids::lead_id(dead_request, n), campaign.id.clone(), None, Default::default(), then))
+                .collect();
+            let claim = ClaimRequest {
+                at: RecordKey { workspace_id: &ws, scope: SCOPE, key },
+                request_id: dead_request,
+                payload_hash: "another body".into(),
+                now: then,
+                lease,
+                keep_for: Some(ctx.config.idempotency_ttl),
+                replace: None,
+                count,
+                abandoned: Vec::new(),
+            };
+            idempotency::claim_writing(store, claim, first_writes(&ws, &written).unwrap()).await.unwrap().unwrap();
+            assert!(leads::get(store, &ws, &ids::lead_id(dead_request, 3)).await.unwrap().is_some());
+            let fresh =
+                ingest(&ctx, &ws, fresh_request, Batch { idempotency_key: key, leads: &body[..1] }).await.unwrap();
+            assert_eq!(fresh.request_id, fresh_request);
+            for n in 1..=3 {
+                let left = leads::get(store, &ws, &ids::lead_id(dead_request, n)).await.unwrap();
+                assert!(left.is_none(), "{key}: the dead request's lead {n} was left behind");
+            }
+            assert!(leads::get(store, &ws, &ids::lead_id(fresh_request, 1)).await.unwrap().is_some());
+        }
+        let listed = leads::list(store, &ws, &leads::LeadFilter::default(), 100, None).await.unwrap();
+        assert_eq!(listed.items.len(), 30 + 2, "the resumed request's and the two new ones' leads only");
+    }
+
+    /// A retry of the same body while the first request holds the lease is told to come
+    /// back when the lease ends (`request_in_progress`, not final); another body under the
+    /// key is refused as a duplicate.
+    async fn a_retry_inside_the_lease_is_told_to_retry_when_it_ends(ctx: AppContext) {
+        use axum::response::IntoResponse;
+        let store = &*ctx.store;
+        let now = ctx.now();
+        let ws = workspaces::create_workspace(store, "Lease", now).await.unwrap().id;
+        let campaign = Campaign::new(ids::new_id("cmp"), "Lease", LeadSource::Webhook, None, now).unwrap();
+        campaigns::create(store, &ws, &campaign).await.unwrap();
+        let body = vec![serde_json::json!({"name": "Ada", "campaign_id": campaign.id})];
+        let lease = ctx.config.idempotency_lease;
+        // The first request claimed the key 20 s ago and is still writing.
+        let then = Timestamp::from_unix_millis(now.unix_millis() - 20_000).unwrap();
         let claim = ClaimRequest {
-            at: other,
-            request_id: "req_GONE",
-            payload_hash: "another body".into(),
+            at: RecordKey { workspace_id: &ws, scope: SCOPE, key: "busy" },
+            request_id: "req_FIRST",
+            payload_hash: secrets::hash_json(&body),
             now: then,
             lease,
             keep_for: Some(ctx.config.idempotency_ttl),
             replace: None,
+            count: Some(1),
+            abandoned: Vec::new(),
         };
         idempotency::claim_writing(store, claim, Vec::new()).await.unwrap().unwrap();
-        let fresh = ingest(&ctx, &ws, "req_FRESH", Batch { idempotency_key: "k2", leads: &body[..1] }).await.unwrap();
-        assert_eq!(fresh.request_id, "req_FRESH");
+        let error = ingest(&ctx, &ws, "req_RETRY", Batch { idempotency_key: "busy", leads: &body }).await.unwrap_err();
+        let expected = lease.as_secs() - 20;
+        match &error {
+            IngestError::InProgress { record, retry_after_secs } => {
+                assert_eq!(record.request_id, "req_FIRST");
+                assert!((expected - 1..=expected).contains(retry_after_secs), "{retry_after_secs} vs {expected}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let response = crate::error::ApiError::from(error).into_response();
+        assert_eq!(response.status(), 409);
+        let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((expected - 1..=expected).contains(&retry_after), "{retry_after}");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let json: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["error"]["code"], "request_in_progress", "{json}");
+        assert_eq!(json["error"]["request_id"], "req_FIRST", "{json}");
+        assert!(json["error"]["message"].as_str().unwrap().contains("retry the same request after"), "{json}");
+        // Another body under the key in use: final.
+        let other = vec![serde_json::json!({"name": "Bob", "campaign_id": campaign.id})];
+        match ingest(&ctx, &ws, "req_OTHER", Batch { idempotency_key: "busy", leads: &other }).await {
+            Err(IngestError::DuplicateKey { record, .. }) => assert_eq!(record.request_id, "req_FIRST"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_inside_the_lease_is_told_to_retry_when_it_ends_embedded() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        a_retry_inside_the_lease_is_told_to_retry_when_it_ends(ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_inside_the_lease_is_told_to_retry_when_it_ends_dynamodb() {
+        let (ctx, _dir) = crate::testing::dynamo_context().await;
+        a_retry_inside_the_lease_is_told_to_retry_when_it_ends(ctx).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -176,6 +176,8 @@ where
         lease: PUSH_KEY_LEASE,
         keep_for: None,
         replace: None,
+        count: None,
+        abandoned: Vec::new(),
     };
     match idempotency::claim(&*ctx.store, claim).await? {
         Claim::Taken(record) if record.payload_hash != payload_hash => Err(PushError::KeyReused(key.to_owned())),

@@ -99,8 +99,12 @@ pub fn settings_key(workspace_id: &str) -> Key {
 }
 
 /// The workspace's settings (defaults until first changed).
+/// The workspace's settings, within today's ceilings (a limit saved under a higher
+/// ceiling reads as the ceiling).
 pub async fn settings(store: &dyn Store, workspace_id: &str) -> Result<WorkspaceSettings, StoreError> {
-    Ok(store.get(&settings_key(workspace_id)).await?.map(|i| i.parse()).transpose()?.unwrap_or_default())
+    let stored: Option<WorkspaceSettings> =
+        store.get(&settings_key(workspace_id)).await?.map(|i| i.parse()).transpose()?;
+    Ok(stored.unwrap_or_default().within_ceilings())
 }
 
 pub async fn put_settings(

@@ -37,6 +37,23 @@ pub struct IdempotencyRecord {
     /// The stored version, to replace this record (resuming a dead claim).
     #[serde(skip)]
     pub version: u64,
+    /// Ingest: how many leads this request writes (ids `{request_id}_0001` on), so a
+    /// request that takes the key over from it once it died knows what it may have left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// Ingest: dead requests this one took the key over from, whose leads it removes
+    /// before writing its own; kept on the record so that, if this one dies too, the next
+    /// owner removes them as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub abandoned: Vec<Abandoned>,
+}
+
+/// A dead request's leads: ids `{request_id}_0001` to `{request_id}_{count}`, of which any
+/// may have been written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abandoned {
+    pub request_id: String,
+    pub count: usize,
 }
 
 impl IdempotencyRecord {
@@ -84,6 +101,9 @@ pub struct ClaimRequest<'a> {
     /// Replace the record stored at this version (resuming or taking over a dead claim)
     /// instead of requiring that none be live.
     pub replace: Option<u64>,
+    /// See [`IdempotencyRecord::count`] and [`IdempotencyRecord::abandoned`].
+    pub count: Option<usize>,
+    pub abandoned: Vec<Abandoned>,
 }
 
 pub async fn claim(store: &dyn Store, req: ClaimRequest<'_>) -> Result<Claim, StoreError> {
@@ -119,6 +139,8 @@ pub async fn claim_writing(
         completed_at: None,
         response: None,
         version: 0,
+        count: req.count,
+        abandoned: req.abandoned,
     };
     let now = req.now.unix_seconds();
     // Below 2^53, so the version reads back exactly wherever numbers are doubles.
@@ -241,6 +263,8 @@ mod tests {
             lease: Duration::from_secs(60),
             keep_for: None,
             replace: None,
+            count: None,
+            abandoned: Vec::new(),
         }
     }
 

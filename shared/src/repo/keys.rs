@@ -88,6 +88,14 @@ pub fn response_bytes(item: &Item) -> usize {
     serde_json::to_vec(&item.data).map_or(usize::MAX, |json| crate::text::json_escaped_len(&json))
 }
 
+/// The cursor of a [`scatter_gather`] page of `partitions` that ends with `item`: for a
+/// caller that shortens a page it was given (its own budget), so that the next page
+/// starts right after `item`.
+pub fn cursor_after(partitions: &[String], index: Index, item: &Item) -> Cursor {
+    let tag = format!("SG#{}", partitions.first().map(String::as_str).unwrap_or_default());
+    Cursor { pk: tag, sk: sort_key(item, index).to_owned(), ipk: None, isk: None }
+}
+
 /// [`scatter_gather`] whose page also ends, with `next` set, before its items' data
 /// exceeds `max_bytes` ([`response_bytes`]); it always holds at least one sort key's items.
 pub async fn scatter_gather_within(

@@ -64,6 +64,21 @@ pub struct LeadFilter {
     pub status: Option<LeadStatus>,
 }
 
+fn listing_of(workspace_id: &str, filter: &LeadFilter) -> (Index, String) {
+    match &filter.campaign_id {
+        Some(campaign) => (Index::Gsi1, campaign_listing(workspace_id, campaign)),
+        None => (Index::Gsi4, workspace_listing(workspace_id)),
+    }
+}
+
+/// The cursor of a page of [`list`] cut short after `item` (one of its items), for a caller
+/// that adds to each lead and keeps its own page budget.
+pub fn cursor_after(workspace_id: &str, filter: &LeadFilter, item: &Item) -> Cursor {
+    let (index, listing) = listing_of(workspace_id, filter);
+    let shards: Vec<String> = all_shards(&listing).collect();
+    keys::cursor_after(&shards, index, item)
+}
+
 /// Newest first. A page may be short when a status filter skips leads or when it reaches
 /// [`keys::MAX_PAGE_BYTES`]; follow the cursor.
 pub async fn list(
@@ -73,10 +88,7 @@ pub async fn list(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    let (index, listing) = match &filter.campaign_id {
-        Some(campaign) => (Index::Gsi1, campaign_listing(workspace_id, campaign)),
-        None => (Index::Gsi4, workspace_listing(workspace_id)),
-    };
+    let (index, listing) = listing_of(workspace_id, filter);
     let mut query = Query::index(index, "").prefix("LEAD#").limit(limit).descending();
     if let Some(status) = filter.status {
         query = query.filter_eq("status", serde_json::json!(status.as_str()));

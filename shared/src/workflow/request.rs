@@ -20,6 +20,17 @@ use crate::repo::api_requests;
 const MAX_VALUE_BYTES: usize = 8 * 1024;
 /// How much of a failed answer's body an error quotes.
 const EXCERPT_CHARS: usize = 500;
+/// The header that carries a workflow run's key for one node's call (see [`idempotency_key`]).
+pub const IDEMPOTENCY_HEADER: &str = crate::delivery::providers::webhook::IDEMPOTENCY_HEADER;
+
+/// The `Idempotency-Key` a workflow run sends with its calls for one node:
+/// `{run_id}:{node_id}`, the same on every attempt and on every redelivery of the run
+/// (a worker that died after the call and before recording it calls again), different
+/// for another run (a rerun too) or another node. Run ids are unique across workspaces;
+/// node ids are letters, digits, `_` and `-`, so the value is a valid header value.
+pub fn idempotency_key(run_id: &str, node_id: &str) -> String {
+    format!("{run_id}:{node_id}")
+}
 
 /// A request as it is (or would be) sent.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -167,19 +178,28 @@ fn excerpt(body: &str) -> String {
     crate::text::truncate(body, EXCERPT_CHARS)
 }
 
-/// One attempt: sends the rendered request and checks the answer.
+/// One attempt: sends the rendered request and checks the answer. `idempotency_key`
+/// (workflow runs) is sent as `Idempotency-Key` unless the request configures a header of
+/// that name itself, which is kept as it is.
 pub async fn send(
     ctx: &AppContext,
     rendered: &RenderedRequest,
     timeout: Duration,
     max_bytes: usize,
+    idempotency_key: Option<&str>,
 ) -> Result<Answer, CallError> {
     let method = reqwest::Method::from_bytes(rendered.method.as_str().as_bytes())
         .map_err(|e| CallError::Failed(e.to_string()))?;
+    let mut headers: Vec<(String, String)> = rendered.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    if let Some(key) = idempotency_key
+        && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case(IDEMPOTENCY_HEADER))
+    {
+        headers.push((IDEMPOTENCY_HEADER.to_owned(), key.to_owned()));
+    }
     let outbound = OutboundRequest {
         method,
         url: rendered.url.clone(),
-        headers: rendered.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        headers,
         body: rendered.body.clone().map(String::into_bytes),
         timeout: Some(timeout),
     };
@@ -234,22 +254,24 @@ fn fingerprint(request: &ApiRequest, rendered: &RenderedRequest) -> String {
 }
 
 /// One attempt of a saved request, through its cache when it has one (GET with
-/// `cache_ttl_s`): an identical request within the TTL is answered without a call.
+/// `cache_ttl_s`): an identical request within the TTL is answered without a call. The
+/// idempotency key is not part of the cache's fingerprint (it differs for every run).
 pub async fn call(
     ctx: &AppContext,
     workspace_id: &str,
     request: &ApiRequest,
     rendered: &RenderedRequest,
     settings: &WorkspaceSettings,
+    idempotency_key: Option<&str>,
 ) -> Result<Answer, CallError> {
     if !request.enabled {
         return Err(CallError::Disabled);
     }
-    let timeout = Duration::from_millis(request.timeout_ms.min(settings.api_request_max_timeout_ms));
+    let timeout = settings.call_timeout(request.timeout_ms);
     let max_bytes = settings.api_request_max_response_bytes;
     let ttl = request.cache_ttl_s.filter(|_| request.method == HttpMethod::Get);
     let Some(ttl) = ttl else {
-        return send(ctx, rendered, timeout, max_bytes).await;
+        return send(ctx, rendered, timeout, max_bytes, idempotency_key).await;
     };
     let key = fingerprint(request, rendered);
     let now = ctx.now().unix_seconds();
@@ -263,7 +285,7 @@ pub async fn call(
         // A cache that cannot be read is no reason to fail the call.
         Err(e) => tracing::warn!(error = %e, "api request cache read failed"),
     }
-    let answer = send(ctx, rendered, timeout, max_bytes).await?;
+    let answer = send(ctx, rendered, timeout, max_bytes, idempotency_key).await?;
     if let Err(e) = api_requests::put_cached(&*ctx.store, workspace_id, &key, &answer.text, now + i64::from(ttl)).await
     {
         tracing::warn!(error = %e, "api request cache write failed");
@@ -316,7 +338,9 @@ impl From<&CallError> for TestError {
     }
 }
 
-/// Renders and sends one attempt (no cache, no retries) and reports what happened.
+/// Renders and sends one attempt (no cache, no retries) and reports what happened. No
+/// `Idempotency-Key` is added: a test is one interactive call that nothing repeats, and
+/// a receiver that deduplicates must not take a later run's call for it.
 pub async fn test(
     ctx: &AppContext,
     workspace_id: &str,
@@ -338,9 +362,9 @@ pub async fn test(
         }
     };
     let shown = Some(rendered.masked());
-    let timeout = Duration::from_millis(request.timeout_ms.min(settings.api_request_max_timeout_ms));
+    let timeout = settings.call_timeout(request.timeout_ms);
     let started = std::time::Instant::now();
-    let result = send(ctx, &rendered, timeout, settings.api_request_max_response_bytes).await;
+    let result = send(ctx, &rendered, timeout, settings.api_request_max_response_bytes, None).await;
     let duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(workspace_id, api_request_id = request.id, ok = result.is_ok(), duration_ms, "api request tested");
     match result {
