@@ -6,6 +6,7 @@ mod delivery;
 mod enrich;
 mod feedback;
 mod finders;
+mod hardening;
 mod ingest;
 mod lambda;
 mod partitions;
@@ -73,6 +74,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("finders") {
         eprintln!("bench: finders ...");
         rows.extend(finders::run().await?);
+    }
+    if wanted("hardening") {
+        eprintln!("bench: hardening ...");
+        rows.extend(hardening::run().await?);
     }
     println!();
     table::print(&rows);

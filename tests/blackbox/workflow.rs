@@ -242,6 +242,10 @@ async fn failures_are_typed_errors_never_truncated(backend: Backend) {
     let server = shared(backend);
     let (api, ws) = (server.api(), server.workspace());
     let key = ws.api_key.as_str();
+    // A dozen test calls back to back: over the default 10 a second (metering has its own test).
+    let args =
+        ["admin", "workspace", "limits", "--workspace", ws.id.as_str(), "--set", "api_request_test.per_second=100"];
+    server.admin(&args);
     let remote = Receiver::start_fn(|req: &Recorded| match req.path.as_str() {
         "/text" => Reply::status(200, "plain words"),
         "/scalar" => Reply::status(200, "42"),
