@@ -87,13 +87,23 @@ fn person(first: Option<&str>, last: Option<&str>, full: Option<&str>) -> Result
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EmailFinderQuery {
-    /// The company's domain (`acme.com`); or give `company`.
+    /// The company's domain (`acme.com`; a URL is cut to its host). Give `domain` or
+    /// `company`: without either the answer is 400 naming `domain`.
+    #[param(inline, value_type = Option<super::docs::OptionalDomain>)]
     domain: Option<String>,
-    /// The company's name, resolved to a domain through this workspace's leads.
+    /// The company's name, resolved to a domain through this workspace's leads (a website
+    /// or company email of a lead at it); 400 naming `company` when none gives one.
+    #[param(max_length = 200)]
     company: Option<String>,
+    /// With `last_name` (or give `full_name`); 400 naming the missing one. The two must
+    /// hold letters.
+    #[param(max_length = 100)]
     first_name: Option<String>,
+    #[param(max_length = 100)]
     last_name: Option<String>,
-    /// Instead of `first_name` + `last_name`.
+    /// Instead of `first_name` + `last_name`: a first and a last name (titles and
+    /// suffixes are dropped).
+    #[param(max_length = 200)]
     full_name: Option<String>,
 }
 
@@ -138,8 +148,13 @@ async fn email_finder(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DomainSearchQuery {
-    /// The domain (`acme.com`); or give `company`.
+    /// The domain (`acme.com`; a URL is cut to its host). Give `domain` or `company`:
+    /// without either the answer is 400 naming `domain`.
+    #[param(inline, value_type = Option<super::docs::OptionalDomain>)]
     domain: Option<String>,
+    /// The company's name, resolved to a domain through this workspace's leads; 400
+    /// naming `company` when none gives one.
+    #[param(max_length = 200)]
     company: Option<String>,
     /// Addresses per page, 1 to 100 (default 10).
     #[param(inline, value_type = Option<SearchLimit>)]
@@ -371,14 +386,22 @@ async fn author_finder(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PhoneFinderQuery {
-    /// The person's email address.
+    /// The person's email address. Give at least one of `email`, `linkedin_handle`,
+    /// `domain`, or `first_name` + `last_name` + `domain`: with none the answer is 400
+    /// naming `email`.
+    #[param(inline, value_type = Option<super::docs::OptionalEmail>)]
     email: Option<String>,
     /// The person's LinkedIn handle (`jane-doe`, or the profile URL).
+    #[param(inline, value_type = Option<super::docs::OptionalLinkedinHandle>)]
     linkedin_handle: Option<String>,
-    /// The company's domain (alone: the company's numbers).
+    /// The company's domain (alone: the company's numbers; a URL is cut to its host).
+    #[param(inline, value_type = Option<super::docs::OptionalDomain>)]
     domain: Option<String>,
-    /// With `last_name` and `domain`: the person at that company.
+    /// With `last_name` and `domain`: the person at that company (400 naming the missing
+    /// one). The two must hold letters.
+    #[param(max_length = 100)]
     first_name: Option<String>,
+    #[param(max_length = 100)]
     last_name: Option<String>,
 }
 
@@ -386,8 +409,9 @@ pub struct PhoneFinderQuery {
 #[allow(dead_code)]
 struct PhoneFinderData {
     domain: String,
-    /// The lead the number search is about, when one was found.
-    #[schema(value_type = Object)]
+    /// The lead the number search is about, when one was found; `null` otherwise (always
+    /// for a search by `domain` alone).
+    #[schema(value_type = Option<Object>)]
     person: Value,
     phones: Vec<FoundPhone>,
     #[schema(value_type = Object)]
