@@ -378,7 +378,9 @@ async fn author_finder(
     let url = bounded("url", Some(&q.url), 2048)?.ok_or_else(|| ApiError::validation("url", "is required"))?;
     let checked = ctx.outbound.check_url(&url).map_err(|e| ApiError::validation("url", e.to_string()))?;
     let wait = wait.duration()?;
-    let params = EnrichParams::from([("url".to_owned(), checked.to_string())]);
+    // The task checks the URL again: it gets the text checked here, not the parsed form,
+    // whose percent-encoding may make it longer than the limit the text was within.
+    let params = EnrichParams::from([("url".to_owned(), url.clone())]);
     let answer = results::request(&ctx, &caller.workspace_id, Kind::AuthorFinder, params, wait, callback.url()).await?;
     Ok(respond(answer, json!({ "url": checked.as_str() })))
 }
@@ -408,13 +410,16 @@ pub struct PhoneFinderQuery {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct PhoneFinderData {
-    domain: String,
+    /// The company's domain; `null` when a search by `linkedin_handle` found no lead with
+    /// an email to take it from (then `phones` holds at most the lead's own number).
+    domain: Option<String>,
     /// The lead the number search is about, when one was found; `null` otherwise (always
     /// for a search by `domain` alone).
     #[schema(value_type = Option<Object>)]
     person: Value,
     phones: Vec<FoundPhone>,
-    #[schema(value_type = Object)]
+    /// The crawl of the company's site; `null` with `domain`.
+    #[schema(value_type = Option<Object>)]
     crawl: Value,
 }
 
