@@ -30,7 +30,7 @@ CHROMIUM    ?= /usr/bin/chromium
 MAX_BOOTSTRAP_MB ?= 6
 BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 
-.PHONY: help run test test-rust test-console console-screenshots console-vendor chromium lint openapi build bench invoke deploy clean
+.PHONY: help run test conformance test-rust test-console console-screenshots console-vendor chromium lint openapi build bench invoke deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -51,6 +51,14 @@ test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-bo
 	@scripts/with_moto.sh $(PY) cargo test --workspace
 	$(MAKE) test-console
 	$(MAKE) lint
+
+# The long conformance run (tests/blackbox/conformance.rs): schemathesis against `leadpush
+# serve` on the embedded store, at least 50,000 cases in every phase (coverage, fuzzing,
+# stateful), 0 failures. 10 to 30 minutes; its JSON report stays in the target directory.
+conformance: $(VENV)/.installed ## The long OpenAPI conformance run (>= 50,000 cases, every phase) on the embedded store
+	LEADPUSH_SCHEMATHESIS_REPORT=$(abspath $(or $(CARGO_TARGET_DIR),target))/conformance-report.json \
+	  cargo test -p leadpush-cli --test blackbox -- --ignored --exact --nocapture \
+	  conformance::the_openapi_document_holds_for_50_000_cases_on_the_embedded_store
 
 # npm packages pinned by console/package-lock.json: the vendored libraries' sources and
 # playwright-core (install scripts off: nothing downloads a browser or phones home).

@@ -1,5 +1,12 @@
 //! Text helpers shared by the domain and delivery code.
 
+/// The characters `char::is_whitespace` (and so `str::trim`) counts as white space, as a
+/// class for the API document's patterns (ECMA-262 syntax, which the regex crate reads too).
+pub const WHITE_SPACE: &str = r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+/// Any character but those of [`WHITE_SPACE`]: a pattern that text is not blank.
+pub const NOT_WHITE_SPACE: &str = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
 /// Cuts text to at most `max` bytes on a character boundary, marking a cut with `…`.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -69,6 +76,19 @@ pub fn json_size(value: &impl serde::Serialize) -> usize {
 
 #[cfg(test)]
 mod tests {
+
+    #[cfg(feature = "find")] // the regex engine
+    #[test]
+    fn the_white_space_classes_are_what_trim_removes() {
+        let white = regex::Regex::new(&format!("^{WHITE_SPACE}$")).unwrap();
+        let other = regex::Regex::new(&format!("^{NOT_WHITE_SPACE}$")).unwrap();
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let text = c.to_string();
+            assert_eq!(white.is_match(&text), c.is_whitespace(), "{c:?}");
+            assert_eq!(other.is_match(&text), !c.is_whitespace(), "{c:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -381,6 +381,12 @@ async fn the_author_finder_applies_each_rule_then_finds_the_email(backend: Backe
         assert_eq!((d["email"].clone(), d["author"]["rule"].as_str()), (Value::Null, rule), "{url}: {r}");
         assert!(d["reason"].as_str().unwrap().contains(reason), "{r}");
     }
+    // Within 2048 characters as given, about 3,600 once percent-encoded: its task checks the
+    // text it was given, so it finishes (it once failed on the encoded form, never answering).
+    let long = format!("{}/{}", site("blog.test/a/none"), "é".repeat(600));
+    let r = ready(server, &format!("/api/v1/author-finder?url={long}"), key).await;
+    assert_eq!(r["data"]["email"], Value::Null, "{r}");
+    assert!(r["data"]["reason"].as_str().is_some(), "{r}");
     let api = server.api();
     for query in ["", "url=ftp://x", "url=not%20a%20url"] {
         let r = api.get(&format!("/api/v1/author-finder?{query}"), key).await;
@@ -425,6 +431,13 @@ async fn the_phone_finder_gives_personal_and_company_numbers_validated(backend: 
         let kinds: Vec<&str> = tel["sources"].as_array().unwrap().iter().map(|s| s["uri"].as_str().unwrap()).collect();
         assert_eq!(kinds, [site("acme.test/contact")], "tel: and JSON-LD on one page");
     }
+    // A handle of no lead: no company to search. The answer says so (it once never came).
+    let r = ready(server, "/api/v1/phone-finder?linkedin_handle=nobody-at-all", key).await;
+    assert_eq!(
+        (&r["data"]["domain"], &r["data"]["person"], &r["data"]["phones"], &r["data"]["crawl"]),
+        (&Value::Null, &Value::Null, &serde_json::json!([]), &Value::Null),
+        "{r}"
+    );
     let r = ready(server, "/v2/phone-finder?domain=acme.test", key).await;
     let company = numbers(&r["data"]);
     assert!(company.iter().all(|(_, kind, _)| kind == "company"), "{company:?}");

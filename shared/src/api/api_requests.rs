@@ -52,10 +52,67 @@ fn check_templates(request: &ApiRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The rules across an API request's fields (`ApiRequest::validate`), as `oneOf`: `GET`
+/// takes no `body`, and only `GET` takes `cache_ttl_s`.
+fn method_rules() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    let methods = |names: &[&str]| ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names.to_vec()));
+    let none = || ObjectBuilder::new().schema_type(Type::Null);
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().property("method", methods(&["GET"])).property("body", none()))
+        .item(
+            ObjectBuilder::new()
+                .property("method", methods(&["POST", "PUT", "PATCH", "DELETE"]))
+                .property("cache_ttl_s", none()),
+        )
+        .into()
+}
+
+/// [`ApiRequestInput`] with [`method_rules`]: the body that creates an API request.
+struct NewApiRequest;
+
+impl utoipa::PartialSchema for NewApiRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::AllOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(<ApiRequestInput as ToSchema>::name()))
+            .item(method_rules())
+            .into()
+    }
+}
+
+impl ToSchema for NewApiRequest {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        let input = <ApiRequestInput as utoipa::PartialSchema>::schema();
+        schemas.push((<ApiRequestInput as ToSchema>::name().into_owned(), input));
+        <ApiRequestInput as ToSchema>::schemas(schemas);
+    }
+}
+
+/// The `request` of an unsaved test: [`NewApiRequest`] with `name` optional.
+struct UnsavedRequest;
+
+impl utoipa::PartialSchema for UnsavedRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let mut input = <ApiRequestInput as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut input {
+            object.required.retain(|field| field != "name");
+        }
+        utoipa::openapi::schema::AllOfBuilder::new().item(input).item(method_rules()).into()
+    }
+}
+
+impl ToSchema for UnsavedRequest {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <ApiRequestInput as ToSchema>::schemas(schemas);
+    }
+}
+
 /// Create an API request. Credential-like header values are write-only: later reads show
 /// them masked.
 #[utoipa::path(post, path = "/api/v1/api-requests", tag = "api-requests", security(("api_key" = [])),
-    request_body = ApiRequestInput,
+    request_body = NewApiRequest,
     responses((status = 201, body = DataOf<ApiRequest>), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`duplicate_name`")))]
 async fn create_api_request(
@@ -106,16 +163,26 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 pub struct UpdateApiRequest {
     #[schema(schema_with = super::docs::name_200_or_null)]
     name: Option<String>,
+    /// A `GET` request takes no `body` and only a `GET` request takes `cache_ttl_s`, counting
+    /// the stored values of the fields a PATCH leaves out.
     method: Option<HttpMethod>,
+    /// As on create: a template of an http(s) URL, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     url: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// As on create; a value of `null` removes that header.
+    #[schema(schema_with = patched_headers)]
     headers: Option<BTreeMap<String, Option<String>>>,
+    #[schema(schema_with = patched_query)]
     query: Option<BTreeMap<String, String>>,
-    /// `null` removes the body.
+    /// `null` removes the body. At most 65,536 bytes (UTF-8).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 65536)]
     body: Option<Option<String>>,
-    /// 100 ms up to the workspace limit.
+    /// 100 ms up to the workspace limit `api_request_max_timeout_ms`.
     #[schema(minimum = 100, maximum = 25000)]
     timeout_ms: Option<u64>,
     enabled: Option<bool>,
@@ -124,6 +191,26 @@ pub struct UpdateApiRequest {
     #[schema(value_type = Option<u32>)]
     cache_ttl_s: Option<Option<u32>>,
     retry: Option<RetryPolicy>,
+}
+
+/// `headers` in a PATCH: as on create, or `null` for a header to remove, or `null` for none.
+fn patched_headers() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+    let mut schema = crate::domain::api_request::header_templates();
+    schema.schema_type = SchemaType::from_iter([Type::Object, Type::Null]);
+    let value = ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(crate::domain::api_request::MAX_PAIR_VALUE_CHARS));
+    schema.additional_properties = Some(Box::new(AdditionalProperties::RefOr(value.build().into())));
+    schema
+}
+
+/// `query` in a PATCH: as on create, or `null` for none.
+fn patched_query() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut schema = crate::domain::api_request::query_templates();
+    schema.schema_type = SchemaType::from_iter([Type::Object, Type::Null]);
+    schema
 }
 
 /// Change an API request.
@@ -278,7 +365,7 @@ async fn test_api_request(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UnsavedTest {
     /// The configuration to test, as for `POST /api/v1/api-requests` (`name` optional).
-    #[schema(value_type = Object)]
+    #[schema(value_type = UnsavedRequest)]
     request: Value,
     lead_id: Option<String>,
     #[schema(schema_with = variables_schema)]

@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 #[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     /// https URL that also receives this response, asynchronously (signed, retried).
+    #[param(inline, value_type = Option<super::docs::OptionalUrlParam>)]
     pub webhook_url: Option<String>,
 }
 

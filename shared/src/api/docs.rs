@@ -202,26 +202,150 @@ pub fn name_200_or_null() -> utoipa::openapi::schema::Object {
     string_schema(1, 200, Some(LINE_PATTERN), true)
 }
 
-/// Starts with http(s)://. Whether the rest is a URL (WHATWG syntax: hosts, IDNA, ports)
-/// is more than a pattern can state; the server answers 400 naming the field when not.
-const URL_PATTERN: &str = r"^[\t-\r ]*[hH][tT][tT][pP][sS]?://[^\t-\r ]";
+/// A host the URL parser (WHATWG) takes as it is: DNS labels of ASCII letters, digits and
+/// single hyphens, the last one starting with a letter (so that it is never read as a
+/// number), or a dotted-quad IPv4 address without leading zeros. IDNA names (`xn--`),
+/// IPv6 literals and the parser's shorthand addresses (`127.1`) are left out: the server
+/// takes some of them, the document promises none.
+const HOST: &str = concat!(
+    r"(([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*\.?",
+    r"|(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})"
+);
 
-/// A URL the server fetches or posts to: http(s), at most 2048 characters
-/// (`delivery::ssrf::check_url`; plain http only where private targets are allowed).
-pub fn url() -> utoipa::openapi::schema::Object {
-    let mut schema = string_schema(8, 2048, Some(URL_PATTERN), false);
-    schema.format = Some(utoipa::openapi::schema::SchemaFormat::Custom("uri".into()));
+/// A port from 0 to 65535, without leading zeros.
+const PORT: &str = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)";
+
+/// What may follow the host and port: a path, query or fragment, which the parser
+/// percent-encodes as needed (`\` is a path separator in http(s) URLs).
+const REST: &str = r"([/?#\\][\s\S]*)?$";
+
+/// Leading white space, which the server trims.
+const LEAD: &str = r"^[\t-\r ]*";
+
+/// An http(s) URL with any host and port, no user name or password: what the server takes
+/// when private targets are allowed (`LEADPUSH_ALLOW_PRIVATE_TARGETS=1`), and what a
+/// stored-only URL (`meeting_url`) may be.
+pub fn any_url_pattern() -> String {
+    format!("{LEAD}[hH][tT][tT][pP][sS]?://{HOST}(:{PORT})?{REST}")
+}
+
+/// An https URL on port 443 or 80, no user name or password: what the SSRF guard
+/// (`delivery::ssrf::check_url`) takes in production.
+pub fn guarded_url_pattern() -> String {
+    format!("{LEAD}[hH][tT][tT][pP][sS]://{HOST}(:(443|80))?{REST}")
+}
+
+/// `text`, matching either case of each ASCII letter.
+pub fn any_case(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The guarded URLs the SSRF guard refuses by their text: internal names (`localhost`,
+/// `*.localhost`, `*.local`, `*.internal`) and IPv4 literals in the ranges it forbids
+/// (`delivery::ssrf::is_forbidden`).
+pub fn internal_url_pattern() -> String {
+    let names = ["localhost", "local", "internal"].map(any_case).join("|");
+    let v4 = [
+        r"(0|10|127|22[4-9]|2[34][0-9]|25[0-5])\.",
+        r"100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.",
+        r"169\.254\.",
+        r"172\.(1[6-9]|2[0-9]|3[01])\.",
+        r"192\.0\.[02]\.",
+        r"192\.88\.99\.",
+        r"192\.168\.",
+        r"198\.1[89]\.",
+        r"198\.51\.100\.",
+        r"203\.0\.113\.",
+    ]
+    .join("|");
+    format!(r"{LEAD}[hH][tT][tT][pP][sS]://(([A-Za-z0-9-]+\.)*({names})\.?|({v4})[0-9.]*)([:/?#\\]|$)")
+}
+
+/// Where a URL schema's rules come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlRules {
+    /// A URL the server calls: the SSRF guard's rules (production; the document served
+    /// with private targets allowed states [`UrlRules::Any`] instead, see [`served_document`]).
+    Guarded,
+    /// Any http(s) URL (stored, never called).
+    Any,
+}
+
+/// A URL of at most `max` characters (counted before the server trims it).
+fn url_schema(rules: UrlRules, max: usize, nullable: bool) -> utoipa::openapi::schema::Object {
+    let pattern = match rules {
+        UrlRules::Guarded => guarded_url_pattern(),
+        UrlRules::Any => any_url_pattern(),
+    };
+    let mut schema = string_schema(8, max, Some(&pattern), nullable);
+    if rules == UrlRules::Guarded {
+        let not = serde_json::json!({ "pattern": internal_url_pattern() });
+        schema.extensions.get_or_insert_with(Default::default).insert("not".into(), not);
+    }
     schema
+}
+
+/// A URL the server posts to or fetches: https on port 443 or 80, at most 2048 characters,
+/// no credentials, not an internal name or address (`delivery::ssrf::check_url`). The
+/// host must also resolve to public addresses when it is called (and, for a webhook
+/// endpoint, when it is saved), which no pattern can state.
+pub fn url() -> utoipa::openapi::schema::Object {
+    url_schema(UrlRules::Guarded, 2048, false)
 }
 
 /// `url`, optional (`null` or absent: none).
 pub fn url_or_null() -> utoipa::openapi::schema::Object {
-    let mut schema = url();
-    schema.schema_type = utoipa::openapi::schema::SchemaType::from_iter([
-        utoipa::openapi::schema::Type::String,
-        utoipa::openapi::schema::Type::Null,
-    ]);
+    url_schema(UrlRules::Guarded, 2048, true)
+}
+
+/// An http(s) URL the server only stores (`meeting_url`), at most 2000 characters; blank
+/// or `null` for none.
+pub fn stored_url_or_null() -> utoipa::openapi::schema::Object {
+    let mut schema = url_schema(UrlRules::Any, 2000, true);
+    schema.pattern = schema.pattern.map(|p| format!("^{WS}*$|{p}"));
+    schema.min_length = None;
     schema
+}
+
+/// The document as this server serves it: the committed one, or, when private targets
+/// are allowed (local runs and tests: `LEADPUSH_ALLOW_PRIVATE_TARGETS=1`), the same with
+/// every guarded URL stating what the server then takes (http too, any host and port).
+pub fn served_document(allow_private_targets: bool) -> String {
+    let compact = compact_json(OPENAPI_DOCUMENT);
+    if !allow_private_targets {
+        return compact;
+    }
+    let mut doc: serde_json::Value = match serde_json::from_str(&compact) {
+        Ok(doc) => doc,
+        Err(_) => return compact, // the committed document is JSON (a test reads it)
+    };
+    relax_guarded_urls(&mut doc, &guarded_url_pattern(), &any_url_pattern());
+    doc.to_string()
+}
+
+fn relax_guarded_urls(value: &mut serde_json::Value, guarded: &str, any: &str) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(pattern)) = map.get_mut("pattern")
+                && let Some(rest) = pattern.strip_suffix(guarded)
+            {
+                *pattern = format!("{rest}{any}");
+                map.remove("not");
+            }
+            map.values_mut().for_each(|v| relax_guarded_urls(v, guarded, any));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| relax_guarded_urls(v, guarded, any)),
+        _ => {}
+    }
 }
 
 /// A required query text: trimmed by the server, so it needs a character that is not a space.
@@ -230,14 +354,82 @@ pub fn required_query_text(max: usize) -> utoipa::openapi::schema::Object {
 }
 
 /// Holds a character that is not white space as Rust's `trim` counts it.
-pub const NOT_ONLY_SPACES: &str = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+pub const NOT_ONLY_SPACES: &str = crate::text::NOT_WHITE_SPACE;
 
-/// An optional URL parameter: empty means none (the server trims it), else as [`url`].
+/// An optional URL parameter: empty means none, else as [`url`].
 pub fn optional_url() -> utoipa::openapi::schema::Object {
-    let pattern = format!("^$|{URL_PATTERN}");
-    let mut schema = string_schema(0, 2048, Some(&pattern), true);
+    let mut schema = url_schema(UrlRules::Guarded, 2048, true);
+    schema.pattern = schema.pattern.map(|p| format!("^$|{p}"));
     schema.min_length = None;
     schema
+}
+
+/// White space as Rust's `trim` and `char::is_whitespace` count it.
+const WS: &str = crate::text::WHITE_SPACE;
+
+/// A DNS label: 1 to 63 ASCII letters, digits and hyphens, neither first nor last a
+/// hyphen, and not an IDNA (`xn--`) label, which the URL parser decodes.
+const LABEL: &str = r"(?![xX][nN]--)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+
+/// An optional domain parameter (`enrich::find::finders::domain_name`): blank, or a
+/// domain name of two labels or more whose last is 2 or more letters (and hyphens), not
+/// only `www.` and one label (the server drops a leading `www.`). The server also takes a
+/// URL and keeps its host.
+pub fn optional_domain() -> utoipa::openapi::schema::Object {
+    let tld = r"(?![xX][nN]--)[A-Za-z][A-Za-z-]{0,61}[A-Za-z]";
+    let name = format!(r"(?!([wW][wW][wW]\.)+[^.]*$)({LABEL}\.)+{tld}");
+    string_schema(0, 253, Some(&format!("^{WS}*$|^{WS}*{name}{WS}*$")), false)
+}
+
+/// An optional email address parameter (`domain::lead::is_valid_email`, a subset: the
+/// server also takes quoted and non-ASCII local parts): blank, or `local@domain` with a
+/// local part of at most 64 characters and a domain of two labels or more.
+pub fn optional_email() -> utoipa::openapi::schema::Object {
+    let label = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    let address = format!(r"(?=[^@]{{1,64}}@)[A-Za-z0-9]+([._+-][A-Za-z0-9]+)*@({label}\.)+{label}");
+    string_schema(0, 254, Some(&format!("^{WS}*$|^{WS}*{address}{WS}*$")), false)
+}
+
+/// An optional LinkedIn handle (`jane-doe`) or profile URL: blank, or text whose last
+/// `/`-separated part (trailing slashes dropped) is not empty and holds no white space.
+pub fn optional_linkedin_handle() -> utoipa::openapi::schema::Object {
+    let slug = r"[^/\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+";
+    string_schema(0, 200, Some(&format!(r"^{WS}*$|^{WS}*([\s\S]*/)?{slug}/*{WS}*$")), false)
+}
+
+/// An optional email address in a lead (`domain::lead::is_valid_email`, the subset of
+/// [`optional_email`]): blank or `null` means none.
+pub fn lead_email_or_null() -> utoipa::openapi::schema::Object {
+    let mut schema = optional_email();
+    schema.schema_type = nullable_string();
+    schema
+}
+
+/// A lead's `website` or `linkedin` (`domain::lead::web_url`): blank or `null` for none,
+/// else an http(s) URL or a bare host (`acme.com`, given `https://`), at most 1000
+/// characters, with no white space or control characters.
+pub fn web_link_or_null() -> utoipa::openapi::schema::Object {
+    let visible =
+        r"[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+    let link = format!(r"([hH][tT][tT][pP][sS]?://)?{HOST}(:{PORT})?([/?#\\]{visible}*)?");
+    let mut schema = string_schema(0, 1000, Some(&format!("^{WS}*$|^{WS}*{link}{WS}*$")), true);
+    schema.min_length = None;
+    schema
+}
+
+fn nullable_string() -> utoipa::openapi::schema::SchemaType {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    SchemaType::from_iter([Type::String, Type::Null])
+}
+
+/// A string property that is present and not blank: one branch of an "at least one of"
+/// rule (`anyOf`).
+pub fn present(field: &str) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .property(field, ObjectBuilder::new().schema_type(Type::String).pattern(Some(NOT_ONLY_SPACES)))
+        .required(field)
+        .build()
 }
 
 /// An optional comma-separated list of `choices` (case-insensitive; empty items ignored).
@@ -271,3 +463,114 @@ schema_type!(
     /// [`optional_url`] as a type.
     pub OptionalUrlParam = optional_url()
 );
+schema_type!(
+    /// [`optional_domain`] as a type.
+    pub OptionalDomain = optional_domain()
+);
+schema_type!(
+    /// [`optional_email`] as a type.
+    pub OptionalEmail = optional_email()
+);
+schema_type!(
+    /// [`optional_linkedin_handle`] as a type.
+    pub OptionalLinkedinHandle = optional_linkedin_handle()
+);
+
+#[cfg(all(test, feature = "find"))] // the regex engine
+mod tests {
+    use super::*;
+    use crate::delivery::ssrf::check_url;
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        regex::Regex::new(pattern).unwrap().is_match(text)
+    }
+
+    /// URLs around the edges of the URL parser and the SSRF guard.
+    const URLS: &[&str] = &[
+        "https://example.com",
+        "https://example.com/",
+        "  https://Example.COM:443/a?b#c",
+        "https://example.com:80/x",
+        "https://example.com:8443/x",
+        "http://example.com/",
+        "HTTP://example.com:65535/",
+        "http://example.com:65536/",
+        "https://a/",
+        "https://a.1/",
+        "https://1.2.3.4/",
+        "https://1.2.3.256/",
+        "https://01.2.3.4/",
+        "https://127.0.0.1:3000/cb",
+        "https://127.1/",
+        "https://2130706433/",
+        "https://10.0.0.1/",
+        "https://10.example/",
+        "https://8.8.8.8/",
+        "https://192.0.2.1/",
+        "https://172.20.1.1/",
+        "https://localhost/",
+        "https://LOCALHOST./",
+        "https://api.localhost/",
+        "https://printer.local/",
+        "https://metadata.google.internal/",
+        "https://internal.example.com/",
+        "https://xn--bcher-kva.de/",
+        "https://xn--a.de/",
+        "https://bücher.de/",
+        "https://ab--cd.de/",
+        "https://-a.de/",
+        "https://a-.de/",
+        "https://user:pw@example.com/",
+        "https://@example.com/",
+        "https://example.com\\path",
+        "https://example.com/a b\u{7}c",
+        "https://example.com/\u{202e}",
+        "https://example.com.",
+        "https://example..com/",
+        "https://[::1]/",
+        "https://0x7f.1/",
+        "https://a.0x1/",
+        "https://exa mple.com/",
+        "https://",
+        "https:///x",
+        "ftp://example.com/",
+        "https:example.com",
+    ];
+
+    #[test]
+    fn a_url_the_document_takes_is_one_the_server_takes() {
+        let (guarded, internal, any) = (guarded_url_pattern(), internal_url_pattern(), any_url_pattern());
+        let mut guarded_seen = 0;
+        for url in URLS {
+            if matches(&guarded, url) && !matches(&internal, url) {
+                guarded_seen += 1;
+                assert!(check_url(url, false).is_ok(), "the document takes {url:?}, the guard refuses it");
+            }
+            if matches(&any, url) {
+                assert!(check_url(url, true).is_ok(), "the local document takes {url:?}, the server refuses it");
+            }
+        }
+        assert!(guarded_seen >= 6, "{guarded_seen}");
+        for refused in ["https://localhost/", "https://10.0.0.1/", "https://192.0.2.1/", "https://printer.local/"] {
+            assert!(matches(&guarded, refused) && matches(&internal, refused), "{refused}");
+        }
+        assert!(!matches(&internal, "https://10.example/") && !matches(&internal, "https://internal.example.com/"));
+    }
+
+    #[test]
+    fn the_local_document_states_any_host_and_port_for_guarded_urls() {
+        let served: serde_json::Value = serde_json::from_str(&served_document(true)).unwrap();
+        let text = served.to_string();
+        assert!(!text.contains(&serde_json::to_string(&guarded_url_pattern()).unwrap()));
+        assert!(text.contains(&serde_json::to_string(&any_url_pattern()).unwrap()));
+        let url = &served["components"]["schemas"]["CreateWebhook"]["properties"]["url"];
+        assert_eq!(url["pattern"], any_url_pattern());
+        assert!(url.get("not").is_none(), "{url}");
+        let production: serde_json::Value = serde_json::from_str(&served_document(false)).unwrap();
+        let url = &production["components"]["schemas"]["CreateWebhook"]["properties"]["url"];
+        assert_eq!(
+            (&url["pattern"], &url["not"]["pattern"]),
+            (&guarded_url_pattern().into(), &internal_url_pattern().into())
+        );
+    }
+}

@@ -89,13 +89,23 @@ fn person(first: Option<&str>, last: Option<&str>, full: Option<&str>) -> Result
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EmailFinderQuery {
-    /// The company's domain (`acme.com`); or give `company`.
+    /// The company's domain (`acme.com`; a URL is cut to its host). Give `domain` or
+    /// `company`: without either the answer is 400 naming `domain`.
+    #[param(inline, value_type = Option<super::docs::OptionalDomain>)]
     domain: Option<String>,
-    /// The company's name, resolved to a domain through this workspace's leads.
+    /// The company's name, resolved to a domain through this workspace's leads (a website
+    /// or company email of a lead at it); 400 naming `company` when none gives one.
+    #[param(max_length = 200)]
     company: Option<String>,
+    /// With `last_name` (or give `full_name`); 400 naming the missing one. The two must
+    /// hold letters.
+    #[param(max_length = 100)]
     first_name: Option<String>,
+    #[param(max_length = 100)]
     last_name: Option<String>,
-    /// Instead of `first_name` + `last_name`.
+    /// Instead of `first_name` + `last_name`: a first and a last name (titles and
+    /// suffixes are dropped).
+    #[param(max_length = 200)]
     full_name: Option<String>,
 }
 
@@ -142,8 +152,13 @@ async fn email_finder(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DomainSearchQuery {
-    /// The domain (`acme.com`); or give `company`.
+    /// The domain (`acme.com`; a URL is cut to its host). Give `domain` or `company`:
+    /// without either the answer is 400 naming `domain`.
+    #[param(inline, value_type = Option<super::docs::OptionalDomain>)]
     domain: Option<String>,
+    /// The company's name, resolved to a domain through this workspace's leads; 400
+    /// naming `company` when none gives one.
+    #[param(max_length = 200)]
     company: Option<String>,
     /// Addresses per page, 1 to 100 (default 10).
     #[param(inline, value_type = Option<SearchLimit>)]
@@ -370,7 +385,9 @@ async fn author_finder(
     let url = bounded("url", Some(&q.url), 2048)?.ok_or_else(|| ApiError::validation("url", "is required"))?;
     let checked = ctx.outbound.check_url(&url).map_err(|e| ApiError::validation("url", e.to_string()))?;
     let wait = wait.duration()?;
-    let params = EnrichParams::from([("url".to_owned(), checked.to_string())]);
+    // The task checks the URL again: it gets the text checked here, not the parsed form,
+    // whose percent-encoding may make it longer than the limit the text was within.
+    let params = EnrichParams::from([("url".to_owned(), url.clone())]);
     meter.admit(&ctx, &caller.workspace_id, Work::Search, 1).await?;
     let answer = results::request(&ctx, &caller.workspace_id, Kind::AuthorFinder, params, wait, callback.url()).await?;
     Ok(respond(answer, json!({ "url": checked.as_str() })))
@@ -379,26 +396,38 @@ async fn author_finder(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PhoneFinderQuery {
-    /// The person's email address.
+    /// The person's email address. Give at least one of `email`, `linkedin_handle`,
+    /// `domain`, or `first_name` + `last_name` + `domain`: with none the answer is 400
+    /// naming `email`.
+    #[param(inline, value_type = Option<super::docs::OptionalEmail>)]
     email: Option<String>,
     /// The person's LinkedIn handle (`jane-doe`, or the profile URL).
+    #[param(inline, value_type = Option<super::docs::OptionalLinkedinHandle>)]
     linkedin_handle: Option<String>,
-    /// The company's domain (alone: the company's numbers).
+    /// The company's domain (alone: the company's numbers; a URL is cut to its host).
+    #[param(inline, value_type = Option<super::docs::OptionalDomain>)]
     domain: Option<String>,
-    /// With `last_name` and `domain`: the person at that company.
+    /// With `last_name` and `domain`: the person at that company (400 naming the missing
+    /// one). The two must hold letters.
+    #[param(max_length = 100)]
     first_name: Option<String>,
+    #[param(max_length = 100)]
     last_name: Option<String>,
 }
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct PhoneFinderData {
-    domain: String,
-    /// The lead the number search is about, when one was found.
-    #[schema(value_type = Object)]
+    /// The company's domain; `null` when a search by `linkedin_handle` found no lead with
+    /// an email to take it from (then `phones` holds at most the lead's own number).
+    domain: Option<String>,
+    /// The lead the number search is about, when one was found; `null` otherwise (always
+    /// for a search by `domain` alone).
+    #[schema(value_type = Option<Object>)]
     person: Value,
     phones: Vec<FoundPhone>,
-    #[schema(value_type = Object)]
+    /// The crawl of the company's site; `null` with `domain`.
+    #[schema(value_type = Option<Object>)]
     crawl: Value,
 }
 

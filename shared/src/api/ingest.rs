@@ -34,8 +34,11 @@ pub struct IngestRequest {
         pattern = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
     )]
     idempotency_key: String,
-    /// 1 to 1000 leads; each needs a `campaign_id` of a webhook campaign.
-    #[schema(value_type = Vec<IncomingLeadSchema>, min_items = 1, max_items = 1000)]
+    /// 1 to 1000 leads; each needs a `campaign_id` of a webhook campaign of this workspace
+    /// (400 naming `leads[i].campaign_id` otherwise) and at least one of `name`, `email`,
+    /// `first_name`, `last_name`, `linkedin`, `phone`, `twitter`, `company` that is not
+    /// blank (`anyOf`). More than 1000 leads is 413.
+    #[schema(value_type = Vec<IdentifiedLead>, min_items = 1, max_items = 1000)]
     leads: Vec<Value>,
 }
 
@@ -44,11 +47,16 @@ pub struct IngestRequest {
 #[schema(as = IncomingLead)]
 #[allow(dead_code)]
 pub struct IncomingLeadSchema {
-    /// A webhook campaign of this workspace.
-    #[schema(min_length = 1)]
+    /// A webhook campaign of this workspace (an id of at most 128 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^(?=[\s\S]*[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$"
+    )]
     campaign_id: String,
     #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     name: Option<String>,
+    #[schema(schema_with = super::docs::lead_email_or_null)]
     email: Option<String>,
     #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     first_name: Option<String>,
@@ -56,22 +64,65 @@ pub struct IncomingLeadSchema {
     last_name: Option<String>,
     #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     company: Option<String>,
+    /// An http(s) URL or a bare domain (`acme.com`, stored as `https://acme.com`).
+    #[schema(schema_with = super::docs::web_link_or_null)]
     website: Option<String>,
-    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
+    #[schema(max_length = 64, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     phone: Option<String>,
     /// Job title (`title` is accepted too).
     #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     position: Option<String>,
     #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     twitter: Option<String>,
+    /// An http(s) URL or a bare domain (`linkedin.com/in/ada`).
+    #[schema(schema_with = super::docs::web_link_or_null)]
     linkedin: Option<String>,
+    /// The same as `linkedin`.
+    #[schema(schema_with = super::docs::web_link_or_null)]
+    linkedin_url: Option<String>,
+    /// The same as `position`.
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
+    title: Option<String>,
+    /// The same as `position`.
+    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
+    job_title: Option<String>,
     #[schema(max_length = 10000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     notes: Option<String>,
     score: Option<i64>,
-    #[schema(max_length = 1000, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
+    #[schema(max_length = 100, pattern = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$")]
     signal_type: Option<String>,
     #[schema(value_type = Option<Object>)]
     custom_fields: Option<Map<String, Value>>,
+}
+
+/// [`IncomingLeadSchema`] with its rule across fields: at least one identity field that is
+/// not blank (`domain::lead::IncomingLead::parse`), as `anyOf`.
+struct IdentifiedLead;
+
+/// The fields that say who a lead is (`linkedin_url` is `linkedin`'s alias).
+const IDENTITY_FIELDS: [&str; 9] =
+    ["name", "email", "first_name", "last_name", "linkedin", "linkedin_url", "phone", "twitter", "company"];
+
+impl utoipa::PartialSchema for IdentifiedLead {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder};
+        let identity =
+            IDENTITY_FIELDS.iter().fold(AnyOfBuilder::new(), |any, field| any.item(super::docs::present(field)));
+        AllOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(<IncomingLeadSchema as ToSchema>::name()))
+            .item(identity)
+            .into()
+    }
+}
+
+impl ToSchema for IdentifiedLead {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((
+            <IncomingLeadSchema as ToSchema>::name().into_owned(),
+            <IncomingLeadSchema as utoipa::PartialSchema>::schema(),
+        ));
+        <IncomingLeadSchema as ToSchema>::schemas(schemas);
+    }
 }
 
 /// Send leads to one or more webhook campaigns.

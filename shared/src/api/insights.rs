@@ -28,7 +28,10 @@ pub struct InsightsQuery {
     /// Page size, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
-    /// `next_cursor` from the previous page.
+    /// `next_cursor` from the previous page of this listing, as given; empty or absent
+    /// starts at the first page. A cursor is opaque (base64url) and belongs to its listing
+    /// and workspace: any other value is refused with 400 `validation_error` naming `cursor`.
+    #[param(pattern = r"^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
 }
 

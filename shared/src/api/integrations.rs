@@ -59,18 +59,25 @@ impl IntegrationView {
     }
 }
 
-/// `PUT` body. HeyReach: `api_key` and `list_id`; Instantly: `api_key` and `campaign_id`.
+/// `PUT` body. HeyReach: `api_key` and `list_id`; Instantly: `api_key` and `campaign_id`
+/// (which one is required depends on the path: 400 naming it when it is missing). A field
+/// the provider does not use is still checked when given.
 #[derive(ToSchema)]
 #[schema(as = IntegrationInput)]
 #[allow(dead_code)]
 pub struct IntegrationInputSchema {
-    /// The provider's API key (HeyReach `X-API-KEY`, Instantly API v2 key).
-    /// Printable ASCII without spaces (it travels in a header); surrounding spaces are trimmed.
-    #[schema(min_length = 1, pattern = r"^[\t-\r ]*[\x21-\x7e]+[\t-\r ]*$")]
+    /// The provider's API key (HeyReach `X-API-KEY`, Instantly API v2 key), at most 500
+    /// characters. Printable ASCII without spaces (it travels in a header); surrounding
+    /// spaces are trimmed.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[\t-\r ]*[\x21-\x7e]+[\t-\r ]*$")]
     api_key: String,
-    /// HeyReach only: the integer id of an existing lead list.
+    /// HeyReach: the positive integer id of an existing lead list.
+    #[schema(minimum = 1)]
     list_id: Option<i64>,
-    /// Instantly only: the campaign's UUID.
+    /// Instantly: the campaign's UUID (`8-4-4-4-12` hexadecimal digits).
+    #[schema(
+        pattern = r"^[\t-\r ]*[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}[\t-\r ]*$"
+    )]
     campaign_id: Option<String>,
 }
 

@@ -67,12 +67,16 @@ async fn store_reachable(ctx: &AppContext) -> bool {
     ok
 }
 
-/// This document.
+/// This document. With private targets allowed (local runs and tests), its URL rules say
+/// what the server then takes: http too, and any host and port.
 #[utoipa::path(get, path = "/openapi.json", tag = "platform", responses((status = 200, description = "OpenAPI 3.1 document")))]
-async fn openapi_json() -> Response {
-    // The committed document (`docs::OPENAPI_DOCUMENT`), compacted once per process.
-    static COMPACT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let body = COMPACT.get_or_init(|| super::docs::compact_json(super::docs::OPENAPI_DOCUMENT));
+async fn openapi_json(State(ctx): State<AppContext>) -> Response {
+    // The committed document (`docs::OPENAPI_DOCUMENT`), compacted once per process and mode.
+    static GUARDED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static LOCAL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let allow_private = ctx.config.allow_private_targets;
+    let body =
+        if allow_private { &LOCAL } else { &GUARDED }.get_or_init(|| super::docs::served_document(allow_private));
     ([(axum::http::header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
 }
 

@@ -32,10 +32,39 @@ pub struct PushRequest {
     lead_ids: Vec<String>,
     /// `webhook_url`, `heyreach` or `instantly` (the last two need `PUT /api/v1/integrations/{provider}`).
     destination: Destination,
-    /// Required when `destination` is `webhook_url`: an https URL on a public address
-    /// (ports 443/80). It receives one JSON POST with every stored field of the leads.
-    #[schema(schema_with = super::docs::optional_url)]
+    /// Required when `destination` is `webhook_url` (`oneOf`), and ignored otherwise: an
+    /// https URL on a public address (ports 443/80). It receives one JSON POST with every
+    /// stored field of the leads.
     webhook_url: Option<String>,
+}
+
+/// [`PushRequest`] with its rule across fields (`oneOf`): `destination: webhook_url` needs
+/// a `webhook_url` the SSRF guard takes; `heyreach` and `instantly` ignore it.
+struct PushBody;
+
+impl utoipa::PartialSchema for PushBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let destination =
+            |names: &[&str]| ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names.to_vec()));
+        let to_url = ObjectBuilder::new()
+            .property("destination", destination(&["webhook_url"]))
+            .property("webhook_url", super::docs::url())
+            .required("webhook_url");
+        let to_provider = ObjectBuilder::new().property("destination", destination(&["heyreach", "instantly"]));
+        AllOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(<PushRequest as ToSchema>::name()))
+            .item(OneOfBuilder::new().item(to_url).item(to_provider))
+            .into()
+    }
+}
+
+impl ToSchema for PushBody {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas
+            .push((<PushRequest as ToSchema>::name().into_owned(), <PushRequest as utoipa::PartialSchema>::schema()));
+        <PushRequest as ToSchema>::schemas(schemas);
+    }
 }
 
 /// Push leads to a destination. The answer is `200` whether or not the destination took
@@ -46,7 +75,7 @@ pub struct PushRequest {
 #[utoipa::path(post, path = "/api/v1/leads/push", tag = "push", security(("api_key" = [])),
     params(CallbackQuery,
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$", description = "1 to 255 characters; the same key and body replay the first answer (kept for `LEADPUSH_IDEMPOTENCY_TTL_SECS`)")),
-    request_body = PushRequest,
+    request_body = PushBody,
     responses(
         (status = 200, body = DataOf<PushSummary>, description = "`dispatched` or `dispatch_failed`"),
         (status = 400, body = ErrorBody, description = "`validation_error` naming the field, or `integration_not_configured`"),

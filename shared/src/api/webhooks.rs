@@ -17,8 +17,8 @@ use crate::dispatch::deliver;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, MAX_MANUAL_ATTEMPTS, Reopen};
 use crate::domain::lead::{Lead, LeadFields};
 use crate::domain::webhook::{
-    EventType, SigningSecret, Webhook, WebhookMethod, check_events, check_headers, check_name, mask_value,
-    save_lead_payload,
+    EventType, MAX_HEADER_VALUE_CHARS, MAX_HEADERS, RESERVED_HEADERS, SigningSecret, Webhook, WebhookMethod,
+    check_events, check_headers, check_name, mask_value, save_lead_payload,
 };
 use crate::error::ApiError;
 use crate::http::{Accepted, Created, Data, Json, List, Pagination, Params, Path};
@@ -56,13 +56,46 @@ pub struct CreateWebhook {
     /// POST (default), PUT or PATCH.
     method: Option<WebhookMethod>,
     /// Extra headers sent with every delivery, e.g. `Authorization`. Values are masked on reads.
+    /// At most 20; names are HTTP tokens other than those Leadpush sets itself
+    /// (`Content-Type`, `Webhook-Signature`, ...); values at most 2048 characters, no
+    /// control characters.
     #[serde(default)]
+    #[schema(schema_with = webhook_headers)]
     headers: BTreeMap<String, String>,
     /// Default true.
     enabled: Option<bool>,
     /// Default `["save_lead"]`.
     #[schema(min_items = 1)]
     events: Option<Vec<EventType>>,
+}
+
+/// Configured delivery headers (`domain::webhook::check_headers`).
+fn webhook_headers() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let value = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_HEADER_VALUE_CHARS))
+        .pattern(Some(r"^[^\x00-\x1f\x7f-\x9f]*$"));
+    let reserved = RESERVED_HEADERS.map(super::docs::any_case).join("|");
+    let mut name =
+        ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")).build();
+    name.extensions
+        .get_or_insert_with(Default::default)
+        .insert("not".into(), serde_json::json!({ "pattern": format!("^({reserved})$") }));
+    let mut schema = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(value.build().into())))
+        .max_properties(Some(MAX_HEADERS))
+        .build();
+    schema.property_names = Some(Box::new(name.into()));
+    schema
+}
+
+fn webhook_headers_or_null() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut schema = webhook_headers();
+    schema.schema_type = SchemaType::from_iter([Type::Object, Type::Null]);
+    schema
 }
 
 /// Every field optional; `headers` replaces all headers.
@@ -73,6 +106,8 @@ pub struct UpdateWebhook {
     #[schema(schema_with = super::docs::url_or_null)]
     url: Option<String>,
     method: Option<WebhookMethod>,
+    /// As on create.
+    #[schema(schema_with = webhook_headers_or_null)]
     headers: Option<BTreeMap<String, String>>,
     /// `true` re-enables an endpoint that was disabled automatically.
     enabled: Option<bool>,

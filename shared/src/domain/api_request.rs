@@ -167,21 +167,39 @@ pub struct ApiRequestInput {
         pattern = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
     )]
     pub name: String,
+    /// `GET` takes no `body`; only `GET` takes `cache_ttl_s` (`oneOf` in the request bodies
+    /// that create or test one).
     pub method: HttpMethod,
-    /// A template of an http(s) URL; values inserted are percent-encoded.
+    /// A template of an http(s) URL, not blank (at most 4096 characters once trimmed);
+    /// values inserted are percent-encoded. Whether it renders to a URL is checked when it
+    /// runs. Templates (`{{ }}`, `{% %}`, `{# #}`) must parse: 400 `template error` naming
+    /// the field otherwise.
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub url: String,
-    /// Header name -> value template. Workflow runs also send `Idempotency-Key:
-    /// {run_id}:{node_id}` (the same when a run repeats a call), unless a header of that
-    /// name is configured here; the test endpoint sends none.
+    /// Header name -> value template: at most 50; names are HTTP tokens of at most 256
+    /// characters, and two may not differ only in case; values at most 4096 characters.
+    /// Workflow runs also send `Idempotency-Key: {run_id}:{node_id}` (the same when a run
+    /// repeats a call), unless a header of that name is configured here; the test endpoint
+    /// sends none.
     #[serde(default)]
+    #[schema(schema_with = header_templates)]
     pub headers: BTreeMap<String, String>,
-    /// Query parameter name -> value template (appended to the URL, encoded).
+    /// Query parameter name -> value template (appended to the URL, encoded): at most 50;
+    /// names not blank, at most 256 characters; values at most 4096 characters.
     #[serde(default)]
+    #[schema(schema_with = query_templates)]
     pub query: BTreeMap<String, String>,
-    /// A template of the body. With a JSON Content-Type (the default when none is given)
-    /// it must render to valid JSON; inserted strings are JSON-escaped.
+    /// A template of the body, at most 65,536 bytes (UTF-8). With a JSON Content-Type (the
+    /// default when none is given) it must render to valid JSON; inserted strings are
+    /// JSON-escaped. Not with `GET`.
+    #[schema(max_length = 65536)]
     pub body: Option<String>,
-    /// Per-call timeout, 100 ms up to the workspace limit (default: that limit).
+    /// Per-call timeout, 100 ms up to the workspace limit `api_request_max_timeout_ms`
+    /// (default: that limit; 10,000 until changed, at most 25,000).
     #[schema(minimum = 100, maximum = 25000)]
     pub timeout_ms: Option<u64>,
     #[serde(default = "yes")]
@@ -195,6 +213,35 @@ pub struct ApiRequestInput {
 
 fn yes() -> bool {
     true
+}
+
+/// A map of at most [`MAX_PAIRS`] templates of at most [`MAX_PAIR_VALUE_CHARS`] characters
+/// whose names match `names` ([`check_pairs`]).
+fn pair_templates(names: &str) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let value = ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_PAIR_VALUE_CHARS));
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_PAIR_NAME_CHARS))
+        .pattern(Some(names));
+    let mut schema = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(value.build().into())))
+        .max_properties(Some(MAX_PAIRS))
+        .build();
+    schema.property_names = Some(Box::new(name.build().into()));
+    schema
+}
+
+/// `headers`: names are HTTP tokens (RFC 9110).
+pub fn header_templates() -> utoipa::openapi::schema::Object {
+    pair_templates(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+}
+
+/// `query`: names hold a character that is not white space.
+pub fn query_templates() -> utoipa::openapi::schema::Object {
+    pair_templates(crate::text::NOT_WHITE_SPACE)
 }
 
 /// A stored API request. Header values that look like credentials are returned masked.

@@ -121,10 +121,13 @@ fn api_key(value: Option<&Value>) -> Result<ProviderKey, ValidationError> {
 fn list_id(value: Option<&Value>) -> Result<i64, ValidationError> {
     match value {
         None | Some(Value::Null) => Err(ValidationError::new("list_id", "is required (the HeyReach lead list id)")),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(id) if id > 0 => Ok(id),
-            _ => Err(ValidationError::new("list_id", format!("must be a positive integer, got {n}"))),
-        },
+        // `614694.0` is an integer too, as JSON Schema counts it (and as a lead's `score` is read).
+        Some(Value::Number(n)) => {
+            match n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64)) {
+                Some(id) if id > 0 => Ok(id),
+                _ => Err(ValidationError::new("list_id", format!("must be a positive integer, got {n}"))),
+            }
+        }
         Some(other) => Err(ValidationError::new(
             "list_id",
             format!("must be an integer (the HeyReach lead list id), got {}", json_type(other)),
@@ -170,6 +173,18 @@ impl Integration {
         now: Timestamp,
     ) -> Result<Self, ValidationError> {
         let api_key = api_key(input.api_key.as_ref())?;
+        // The other provider's field is not used, but it is checked when given: each field
+        // has one format whichever the provider, as the API document states it.
+        let given = |value: &Option<Value>| value.as_ref().is_some_and(|v| !v.is_null());
+        match provider {
+            Provider::Heyreach if given(&input.campaign_id) => {
+                campaign_id(input.campaign_id.as_ref())?;
+            }
+            Provider::Instantly if given(&input.list_id) => {
+                list_id(input.list_id.as_ref())?;
+            }
+            _ => {}
+        }
         let (list_id, campaign_id) = match provider {
             Provider::Heyreach => (Some(list_id(input.list_id.as_ref())?), None),
             Provider::Instantly => (None, Some(campaign_id(input.campaign_id.as_ref())?)),
@@ -209,6 +224,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!((ok.api_key.expose(), ok.list_id, ok.campaign_id), ("hr-key-123456789", Some(614694), None));
+        let whole = Integration::configure(
+            Provider::Heyreach,
+            &input(json!({"api_key": "k", "list_id": 614694.0})),
+            None,
+            now(),
+        );
+        assert_eq!(whole.unwrap().list_id, Some(614694), "a whole number written with a fraction is an integer");
         for (body, field) in [
             (json!({"list_id": 1}), "api_key"),
             (json!({"api_key": "", "list_id": 1}), "api_key"),
@@ -217,11 +239,37 @@ mod tests {
             (json!({"api_key": "k"}), "list_id"),
             (json!({"api_key": "k", "list_id": "614694"}), "list_id"),
             (json!({"api_key": "k", "list_id": 1.5}), "list_id"),
+            (json!({"api_key": "k", "list_id": 0.0}), "list_id"),
             (json!({"api_key": "k", "list_id": -3}), "list_id"),
         ] {
             let e = Integration::configure(Provider::Heyreach, &input(body.clone()), None, now()).unwrap_err();
             assert_eq!(e.field, field, "{body}");
         }
+    }
+
+    #[test]
+    fn the_other_providers_field_is_checked_when_given_and_not_stored() {
+        let heyreach = json!({"api_key": "k", "list_id": 1, "campaign_id": "0195e2a4-6f1c-7b1e-9c55-3f2a8d1e4b7a"});
+        let ok = Integration::configure(Provider::Heyreach, &input(heyreach), None, now()).unwrap();
+        assert_eq!((ok.list_id, ok.campaign_id), (Some(1), None));
+        let ok = Integration::configure(
+            Provider::Heyreach,
+            &input(json!({"api_key": "k", "list_id": 1, "campaign_id": null})),
+            None,
+            now(),
+        );
+        assert!(ok.is_ok());
+        let e = Integration::configure(
+            Provider::Heyreach,
+            &input(json!({"api_key": "k", "list_id": 1, "campaign_id": "x"})),
+            None,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "campaign_id");
+        let instantly = json!({"api_key": "k", "campaign_id": "0195e2a4-6f1c-7b1e-9c55-3f2a8d1e4b7a", "list_id": 0});
+        let e = Integration::configure(Provider::Instantly, &input(instantly), None, now()).unwrap_err();
+        assert_eq!(e.field, "list_id");
     }
 
     #[test]

@@ -51,8 +51,11 @@ pub enum NodeKind {
         else_goto: Option<String>,
     },
     /// Templates rendered into the lead: a field name (`company`, ...) or
-    /// `custom_fields.<name>` -> template.
-    SetFields { fields: BTreeMap<String, String> },
+    /// `custom_fields.<name>` -> template; 1 to 30 of them.
+    SetFields {
+        #[schema(schema_with = settable_fields)]
+        fields: BTreeMap<String, String>,
+    },
     /// A template rendered and stored on the run (`workflow.<output_key>`) and shown in
     /// the campaign preview.
     RenderMessage { template: String, output_key: String },
@@ -139,6 +142,25 @@ pub struct Workflow {
 }
 
 /// Lead fields `set_fields` may write (besides `custom_fields.<name>`).
+/// `set_fields`' `fields`: 1 to [`MAX_SET_FIELDS`] templates, each named by one of
+/// [`SETTABLE_FIELDS`] or `custom_fields.<name>` (the document states names of at most
+/// 100 printable ASCII characters; the server takes any 100 bytes).
+fn settable_fields() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let names = format!(r"^({}|custom_fields\.[\x20-\x7e]{{1,100}})$", SETTABLE_FIELDS.join("|"));
+    let mut schema = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(
+            ObjectBuilder::new().schema_type(Type::String).build().into(),
+        )))
+        .min_properties(Some(1))
+        .max_properties(Some(MAX_SET_FIELDS))
+        .build();
+    schema.property_names =
+        Some(Box::new(ObjectBuilder::new().schema_type(Type::String).pattern(Some(names)).build().into()));
+    schema
+}
+
 pub const SETTABLE_FIELDS: [&str; 12] = [
     "name",
     "email",

@@ -43,8 +43,8 @@ pub fn routes() -> OpenApiRouter<AppContext> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct FeedbackRequest {
-    /// Lead ID in your workspace.
-    #[schema(min_length = 1)]
+    /// Lead ID in your workspace (trimmed).
+    #[schema(min_length = 1, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     lead_id: String,
     /// `open`, `click`, `reply`, `positive_reply`, `bounce` or `meeting_booked`.
     #[schema(value_type = EventType)]
@@ -55,6 +55,7 @@ pub struct FeedbackRequest {
     /// Reply text, event detail, or failure reason (at most 10,000 characters).
     content: Option<String>,
     /// Used with `meeting_booked`: an http(s) URL.
+    #[schema(schema_with = super::docs::stored_url_or_null)]
     meeting_url: Option<String>,
     /// When the event happened (RFC 3339); defaults to now. Events are applied in this order.
     #[schema(value_type = Option<String>, format = DateTime, min_length = 20,

@@ -751,7 +751,24 @@ pub async fn phone_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
             lead.email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_lowercase())
         });
     }
-    let domain = domain.ok_or_else(|| EnrichError::invalid("domain", "is required"))?;
+    let Some(domain) = domain else {
+        // A LinkedIn handle of no lead of this workspace (or of one without an email):
+        // no company to search. The answer says so, and tries again after the short
+        // freshness of unknown results, when such a lead may have arrived.
+        let mut phones: Vec<FoundPhone> = Vec::new();
+        if let Some(lead) = &person
+            && let Some(number) = &lead.phone
+        {
+            add_phone(&mut phones, number, "", "personal", 90, lead_source("", lead));
+        }
+        let data = json!({
+            "domain": null,
+            "person": person.as_ref().map(|l| json!({"lead_id": l.id, "email": l.email, "name": l.display_name()})),
+            "phones": phones,
+            "crawl": null,
+        });
+        return Ok(Computed { data, fresh_for: ctx.enrich.config.unknown_ttl });
+    };
     let sample = sample_at(ctx, workspace_id, &domain).await?;
     if person.is_none()
         && let (Some(first), Some(last)) = (param(params, "first_name"), param(params, "last_name"))
