@@ -54,7 +54,7 @@ const SUBSET_DYNAMODB: Depth = Depth { phases: "examples,fuzzing,stateful", exam
 /// `make conformance`: the long run (`--max-examples` is per operation and phase; some
 /// operations have fewer distinct inputs, so the case count is asserted on its own).
 const LONG: Depth =
-    Depth { phases: "examples,coverage,fuzzing,stateful", examples: 800, derandomize: false, min_cases: 50_000 };
+    Depth { phases: "examples,coverage,fuzzing,stateful", examples: 1000, derandomize: false, min_cases: 50_000 };
 
 /// Ids of the seeded data, handed to schemathesis for the path parameters they fill.
 struct Seeded {

@@ -360,6 +360,14 @@ async fn retried_deliveries_are_applied_once_with_the_same_answer(backend: Backe
     }
     assert_eq!(answers[0].data()["lead"]["status"], "skipped");
     assert_eq!(s.log(&s.leads[1]).await.len(), 1);
+
+    // `event_id` wins over the header, but a header longer than an id may be is refused
+    // either way, as the API document states it.
+    let body = json!({"lead_id": s.leads[1], "event_type": "open", "event_id": "crm-evt-2"});
+    let headers = [("content-type", "application/json".to_owned()), ("idempotency-key", "k".repeat(256))];
+    let r =
+        s.api.raw("POST", EVENTS, Auth::Key(&s.ws.api_key), &headers, Some(serde_json::to_vec(&body).unwrap())).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("Idempotency-Key")), "{}", r.text);
 }
 
 async fn fifty_concurrent_events_on_one_lead_lose_nothing(backend: Backend) {

@@ -188,7 +188,7 @@ pub struct UpdateApiRequest {
     enabled: Option<bool>,
     /// `null` turns caching off.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 86400)]
     cache_ttl_s: Option<Option<u32>>,
     retry: Option<RetryPolicy>,
 }

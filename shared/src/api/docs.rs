@@ -202,13 +202,17 @@ pub fn name_200_or_null() -> utoipa::openapi::schema::Object {
     string_schema(1, 200, Some(LINE_PATTERN), true)
 }
 
-/// A host the URL parser (WHATWG) takes as it is: DNS labels of ASCII letters, digits and
-/// single hyphens, the last one starting with a letter (so that it is never read as a
-/// number), or a dotted-quad IPv4 address without leading zeros. IDNA names (`xn--`),
-/// IPv6 literals and the parser's shorthand addresses (`127.1`) are left out: the server
+/// A host the URL parser (WHATWG) takes as it is: DNS-like labels of ASCII letters,
+/// digits, `*` and single hyphens, the last one never a number as the parser reads one
+/// (all digits, or `0x` and hex digits), or a dotted-quad IPv4 address without leading
+/// zeros. `*` is there because the parser takes it in a host, and so does the server
+/// (`https://a.example*` is a valid URL). IDNA names (`xn--`, non-ASCII), IPv6 literals,
+/// other symbols and the parser's shorthand addresses (`127.1`) are left out: the server
 /// takes some of them, the document promises none.
 const HOST: &str = concat!(
-    r"(([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*\.?",
+    r"(([A-Za-z0-9*]+(-[A-Za-z0-9*]+)*\.)*",
+    r"([A-Za-z*][A-Za-z0-9*]*|[1-9][0-9]*[A-Za-z*][A-Za-z0-9*]*|0+[A-WYZa-wyz*][A-Za-z0-9*]*",
+    r"|0+[xX][0-9A-Fa-f]*[G-Zg-z*][A-Za-z0-9*]*)(-[A-Za-z0-9*]+)*\.?",
     r"|(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})"
 );
 
@@ -266,7 +270,7 @@ pub fn internal_url_pattern() -> String {
         r"203\.0\.113\.",
     ]
     .join("|");
-    format!(r"{LEAD}[hH][tT][tT][pP][sS]://(([A-Za-z0-9-]+\.)*({names})\.?|({v4})[0-9.]*)([:/?#\\]|$)")
+    format!(r"{LEAD}[hH][tT][tT][pP][sS]://(([A-Za-z0-9*-]+\.)*({names})\.?|({v4})[0-9.]*)([:/?#\\]|$)")
 }
 
 /// Where a URL schema's rules come from.
@@ -529,6 +533,19 @@ mod tests {
         "https://example..com/",
         "https://[::1]/",
         "https://0x7f.1/",
+        "https://a.example*",
+        "https://1.2.3.4*",
+        "https://a.0x",
+        "https://a.0x1f",
+        "https://a.0xg",
+        "https://a.00x1",
+        "https://a.1a",
+        "https://a.0b",
+        "https://a.ab",
+        "https://a.*",
+        "https://a.b-*",
+        "http://localhost*",
+        "https://*.example.com/",
         "https://a.0x1/",
         "https://exa mple.com/",
         "https://",

@@ -68,7 +68,11 @@ pub struct FeedbackRequest {
     metadata: Option<Value>,
     /// Your id for this event (at most 255 characters). Retries with the same id are applied
     /// once and answered with the first response. The `Idempotency-Key` header does the same.
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     event_id: Option<String>,
 }
 
@@ -106,11 +110,15 @@ impl FeedbackRequest {
             Some(text) => rules::parse_occurred_at("occurred_at", text, now)?,
         };
         let metadata = rules::parse_metadata("metadata", self.metadata.as_ref())?;
-        let header = headers.get(IDEMPOTENCY_HEADER).map(|v| v.to_str().unwrap_or_default());
-        let event_id = match validate_event_id("event_id", self.event_id.as_deref())? {
-            Some(id) => Some(id),
-            None => validate_event_id("Idempotency-Key", header)?,
+        // The header is checked whenever it is sent, even when `event_id` wins over it.
+        let header = match headers.get(IDEMPOTENCY_HEADER) {
+            None => None,
+            Some(value) => {
+                Some(value.to_str().map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?)
+            }
         };
+        let from_header = validate_event_id("Idempotency-Key", header)?;
+        let event_id = validate_event_id("event_id", self.event_id.as_deref())?.or(from_header);
         // What makes two deliveries "the same event"; a defaulted time is not part of it.
         let fingerprint = json!({
             "lead_id": lead_id, "event_type": event_type, "source": source, "content": content,
@@ -137,7 +145,7 @@ impl FeedbackRequest {
 /// every accepted event is kept in the lead's event log either way.
 #[utoipa::path(post, path = "/api/v1/feedback/events", tag = "feedback", security(("api_key" = [])),
     request_body = FeedbackRequest,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"[^\t-\r ]", description = "Same as `event_id`"), CallbackQuery),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[\t\x20-\x7e]*[\x21-\x7e][\t\x20-\x7e]*$", description = "Same as `event_id` (which wins when both are sent; the header is checked either way): visible ASCII, not blank"), CallbackQuery),
     responses(
         (status = 200, body = DataOf<FeedbackResult>, description = "Accepted; a retry of the same event gets the same answer"),
         (status = 400, body = ErrorBody, description = "`validation_error` naming the field"),

@@ -51,7 +51,7 @@ mod payload_schema {
             names(provider, true),
             names(provider, false)
         );
-        let event_name = || ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"\S"));
+        let event_name = || ObjectBuilder::new().schema_type(Type::String).pattern(Some(crate::text::NOT_WHITE_SPACE));
         let schema = ObjectBuilder::new().schema_type(Type::Object).description(Some(description));
         match provider {
             Provider::Instantly => schema.property("event_type", event_name()).required("event_type").into(),
