@@ -39,7 +39,7 @@ from loopback import dns_server, on_one_port, serve, started
 LOCK = threading.Lock()
 def empty_stats():
     return {"dns_queries": 0, "dns_by_name": {}, "smtp_connections": {}, "rcpt": {}, "probes": {}, "socks_connections": 0,
-            "smtp_open": {}, "smtp_peak": {}}
+            "smtp_open": {}, "smtp_peak": {}, "rcpt_open": {}, "rcpt_peak": {}}
 
 
 STATS = empty_stats()
@@ -122,7 +122,17 @@ class Handler:
         if PROBE.match(local):
             count("probes", domain)
         if self.name == "slow":
-            await asyncio.sleep(0.15)
+            # Counted while the RCPT is held, not per connection: a client that has said QUIT
+            # and moved on can still be "open" here until this loop sees the close, so the
+            # connection peak can exceed what the client really had in flight.
+            with LOCK:
+                STATS["rcpt_open"][self.name] = STATS["rcpt_open"].get(self.name, 0) + 1
+                STATS["rcpt_peak"][self.name] = max(STATS["rcpt_peak"].get(self.name, 0), STATS["rcpt_open"][self.name])
+            try:
+                await asyncio.sleep(0.15)
+            finally:
+                with LOCK:
+                    STATS["rcpt_open"][self.name] -= 1
         if self.name == "catchall" or (self.name in ("normal", "slow") and KNOWN.match(local)):
             envelope.rcpt_tos.append(address)
             return "250 2.1.5 OK"

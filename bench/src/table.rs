@@ -68,8 +68,12 @@ fn num(v: f64) -> String {
         format!("{v:.0}")
     } else if v >= 10.0 {
         format!("{v:.1}")
-    } else {
+    } else if v >= 0.1 || v == 0.0 {
         format!("{v:.2}")
+    } else {
+        // Sub-0.1 figures (microsecond-scale times in ms) keep three significant digits.
+        let decimals = (2 - v.log10().floor() as i32).clamp(3, 9) as usize;
+        format!("{v:.decimals$}")
     }
 }
 
@@ -105,4 +109,18 @@ pub fn print(rows: &[Row]) {
         line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6]]);
     }
     println!("\n`x floor`: our figure relative to the floor (1.00 = no overhead; for rates, floor/ours).");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num;
+
+    #[test]
+    fn microsecond_figures_keep_their_digits_instead_of_printing_zero() {
+        assert_eq!(num(0.0025), "0.00250");
+        assert_eq!(num(0.026), "0.0260");
+        assert_eq!(num(4.64), "4.64");
+        assert_eq!(num(0.0), "0.00");
+        assert_eq!(num(552974.0), "552974");
+    }
 }
