@@ -11,7 +11,7 @@ use futures_util::{StreamExt, stream};
 use leadpush::domain::campaign::{Campaign, LeadSource};
 use leadpush::domain::lead::{Lead, LeadFields};
 use leadpush::repo::{campaigns, leads, workspaces};
-use leadpush::time::Timestamp;
+use leadpush::support::time::Timestamp;
 use tokio::sync::Notify;
 
 use crate::aws_counter::{CallCounter, clients, moto_context, summary};
@@ -103,12 +103,12 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
     let fast = receiver(Duration::ZERO, M).await?;
     let now = Timestamp::now();
     let ws = workspaces::create_workspace(&*ctx.store, "bench", now).await?;
-    let campaign = Campaign::new(leadpush::ids::new_id("cmp"), "bench", LeadSource::Webhook, None, now)?;
+    let campaign = Campaign::new(leadpush::support::ids::new_id("cmp"), "bench", LeadSource::Webhook, None, now)?;
     campaigns::create(&*ctx.store, &ws.id, &campaign).await?;
     let stored: Vec<Lead> = (0..M)
         .map(|i| {
             let fields = LeadFields { name: Some(format!("Lead {i}")), ..LeadFields::default() };
-            Lead::new(leadpush::ids::lead_id("req_bench", i + 1), campaign.id.clone(), None, fields, now)
+            Lead::new(leadpush::support::ids::lead_id("req_bench", i + 1), campaign.id.clone(), None, fields, now)
         })
         .collect();
     leads::put_many(&*ctx.store, &ws.id, &stored).await?;

@@ -50,7 +50,7 @@ fn syntax_rows() -> Row {
         })
         .collect();
     let n = 100_000;
-    let now = leadpush::time::Timestamp::now();
+    let now = leadpush::support::time::Timestamp::now();
     let started = Instant::now();
     for i in 0..n {
         let checked = leadpush::enrich::verify::offline(&emails[i % emails.len()]);

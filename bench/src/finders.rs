@@ -21,7 +21,7 @@ use leadpush::enrich::find::{crawl, finders, names::MailName, web};
 use leadpush::enrich::results::Params;
 use leadpush::repo::{lead_lookup, leads};
 use leadpush::store::Store;
-use leadpush::time::Timestamp;
+use leadpush::support::time::Timestamp;
 
 use crate::table::Row;
 

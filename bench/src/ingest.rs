@@ -12,7 +12,7 @@ use leadpush::api::{self, Function};
 use leadpush::domain::campaign::{Campaign, LeadSource};
 use leadpush::domain::workspace::CredentialKind;
 use leadpush::repo::{campaigns, workspaces};
-use leadpush::time::Timestamp;
+use leadpush::support::time::Timestamp;
 use tower::ServiceExt;
 
 use crate::aws_counter::{CallCounter, moto_context, summary};
@@ -195,7 +195,7 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
     let now = Timestamp::now();
     let ws = workspaces::create_workspace(&*ctx.store, "bench", now).await?;
     let (_, token) = workspaces::issue_credential(&*ctx.store, &ws.id, CredentialKind::WebhookToken, now).await?;
-    let campaign = Campaign::new(leadpush::ids::new_id("cmp"), "bench", LeadSource::Webhook, None, now)?;
+    let campaign = Campaign::new(leadpush::support::ids::new_id("cmp"), "bench", LeadSource::Webhook, None, now)?;
     campaigns::create(&*ctx.store, &ws.id, &campaign).await?;
     counter.take();
     let request = http::Request::post("/api/v1/webhook/leads")

@@ -19,8 +19,8 @@ mod workflow;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    // reqwest is built without a crypto provider of its own (see `leadpush::tls`).
-    leadpush::tls::install();
+    // reqwest is built without a crypto provider of its own (see `leadpush::support::tls`).
+    leadpush::support::tls::install();
     let moto = std::env::var("LEADPUSH_TEST_MOTO_URL")
         .map_err(|_| anyhow::anyhow!("LEADPUSH_TEST_MOTO_URL is not set: run `make bench`, which starts moto"))?;
     // `leadpush-bench invoke FUNCTION EVENT_FILE`: what `make invoke` runs.

@@ -14,7 +14,7 @@ use leadpush::domain::workspace::CredentialKind;
 use leadpush::repo::keys::LIST_SHARDS;
 use leadpush::repo::{campaigns, workspaces};
 use leadpush::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
-use leadpush::time::Timestamp;
+use leadpush::support::time::Timestamp;
 use tower::ServiceExt;
 
 use crate::server::ingest_body;
@@ -104,7 +104,7 @@ pub async fn run() -> anyhow::Result<Vec<Row>> {
     let now = Timestamp::now();
     let ws = workspaces::create_workspace(&*ctx.store, "partitions", now).await?;
     let (_, token) = workspaces::issue_credential(&*ctx.store, &ws.id, CredentialKind::WebhookToken, now).await?;
-    let campaign = Campaign::new(leadpush::ids::new_id("cmp"), "one", LeadSource::Webhook, None, now)?;
+    let campaign = Campaign::new(leadpush::support::ids::new_id("cmp"), "one", LeadSource::Webhook, None, now)?;
     campaigns::create(&*ctx.store, &ws.id, &campaign).await?;
     recording.writes.lock().unwrap().clear();
     let app = api::app(ctx, &[Function::IngestLeads]);

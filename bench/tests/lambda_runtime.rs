@@ -14,7 +14,7 @@ mod runtime_api;
 use leadpush::api::{self, Function};
 use leadpush::domain::workspace::CredentialKind;
 use leadpush::repo::workspaces;
-use leadpush::time::Timestamp;
+use leadpush::support::time::Timestamp;
 use runtime_api::{Outcome, RuntimeApi};
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::domain::workspace::CredentialKind;
 use crate::repo::workspaces;
 use crate::store::{Store, StoreError};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {

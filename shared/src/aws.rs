@@ -91,7 +91,7 @@ pub fn sdk_config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<SdkCon
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .identity_cache(IdentityCache::lazy().build())
         .service_config(endpoints)
-        .http_client(crate::tls::aws_http_client())
+        .http_client(crate::support::tls::aws_http_client())
         .sleep_impl(SharedAsyncSleep::new(aws_smithy_async::rt::sleep::TokioSleep::new()))
         .time_source(aws_smithy_async::time::SharedTimeSource::default())
         .retry_config(RetryConfig::standard())
@@ -107,7 +107,7 @@ pub fn sdk_config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<SdkCon
 pub async fn sdk_config() -> Result<SdkConfig, AwsConfigError> {
     #[cfg(feature = "aws-profiles")]
     {
-        Ok(crate::tls::aws_config_loader().load().await)
+        Ok(crate::support::tls::aws_config_loader().load().await)
     }
     #[cfg(not(feature = "aws-profiles"))]
     {

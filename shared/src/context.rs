@@ -9,7 +9,7 @@ use crate::delivery::{Outbound, OutboundError};
 use crate::dispatch::Lane;
 use crate::queue::Queue;
 use crate::store::Store;
-use crate::time::{Clock, SystemClock, Timestamp};
+use crate::support::time::{Clock, SystemClock, Timestamp};
 
 /// How long a received task stays hidden from other workers in the embedded queue.
 pub const EMBEDDED_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);

@@ -34,7 +34,7 @@ pub async fn run_http(function: Function, routes: fn() -> OpenApiRouter<AppConte
 pub async fn run_console() -> Result<(), Error> {
     crate::telemetry::init();
     tracing::info!(function = "console", "lambda initialised");
-    lambda_http::run(crate::console::router()).await
+    lambda_http::run(crate::api::console::router()).await
 }
 
 /// An SQS-triggered worker (`ReportBatchItemFailures`) running its lane's tasks from that

@@ -8,8 +8,6 @@ pub mod admin;
 pub mod api;
 pub mod aws;
 pub mod config;
-#[cfg(feature = "console")]
-pub mod console;
 pub mod context;
 pub mod delivery;
 pub mod dispatch;
@@ -18,10 +16,7 @@ pub mod domain;
 pub mod embedded;
 #[cfg(feature = "enrich")]
 pub mod enrich;
-pub mod error;
 pub mod feedback;
-pub mod http;
-pub mod ids;
 pub mod ingest;
 pub mod lambda;
 #[cfg(feature = "embedded")]
@@ -34,12 +29,9 @@ pub mod push;
 pub mod queue;
 pub mod repo;
 pub mod samples;
-pub mod secrets;
 pub mod store;
+pub mod support;
 pub mod telemetry;
 #[cfg(test)]
 pub mod testing;
-pub mod text;
-pub mod time;
-pub mod tls;
 pub mod workflow;

@@ -46,10 +46,7 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-/// The error a request body yields once its deadline has passed (see `http::read_body`).
-#[derive(Debug, thiserror::Error)]
-#[error("the request body was not received within {0:?}")]
-pub struct BodyTimedOut(pub Duration);
+use crate::api::json::BodyTimedOut;
 
 /// A request body that fails with [`BodyTimedOut`] once `deadline` passes.
 struct DeadlineBody {

@@ -74,7 +74,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
     };
     let app = api::app(ctx.clone(), &Function::ALL);
     #[cfg(feature = "console")]
-    let app = app.merge(crate::console::router());
+    let app = app.merge(crate::api::console::router());
     crate::listener::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await?;
 
     tracing::info!("shutting down: finishing in-flight tasks");
@@ -210,7 +210,7 @@ pub async fn bootstrap_demo(ctx: &AppContext) -> Result<Option<Demo>, StoreError
     let (_, webhook_token) =
         workspaces::issue_credential(store, &workspace.id, CredentialKind::WebhookToken, now).await?;
     let campaign = Campaign::new(
-        crate::ids::new_id(crate::ids::CAMPAIGN),
+        crate::support::ids::new_id(crate::support::ids::CAMPAIGN),
         "Demo webhook campaign",
         LeadSource::Webhook,
         None,

@@ -9,7 +9,7 @@ use crate::domain::lead::{Lead, LeadFields};
 use crate::domain::workspace::CredentialKind;
 use crate::repo::{campaigns, leads, workspaces};
 use crate::store::{Store, StoreError};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -36,7 +36,7 @@ pub async fn seed(store: &dyn Store, name: &str) -> Result<Seeded, SeedError> {
     let ws = workspaces::create_workspace(store, name, now).await?;
     let (_, api_key) = workspaces::issue_credential(store, &ws.id, CredentialKind::ApiKey, now).await?;
     let (_, webhook_token) = workspaces::issue_credential(store, &ws.id, CredentialKind::WebhookToken, now).await?;
-    let campaign = Campaign::new(crate::ids::new_id("cmp"), name, LeadSource::Webhook, None, now)?;
+    let campaign = Campaign::new(crate::support::ids::new_id("cmp"), name, LeadSource::Webhook, None, now)?;
     campaigns::create(store, &ws.id, &campaign).await?;
     let fields = LeadFields {
         name: Some("Alice".into()),
@@ -45,7 +45,7 @@ pub async fn seed(store: &dyn Store, name: &str) -> Result<Seeded, SeedError> {
         ..LeadFields::default()
     };
     let request_id = format!("req_{}", name.to_uppercase());
-    let lead = Lead::new(crate::ids::lead_id(&request_id, 1), campaign.id.clone(), None, fields, now);
+    let lead = Lead::new(crate::support::ids::lead_id(&request_id, 1), campaign.id.clone(), None, fields, now);
     leads::put_many(store, &ws.id, std::slice::from_ref(&lead)).await?;
     Ok(Seeded { workspace_id: ws.id, api_key, webhook_token, campaign_id: campaign.id, lead_id: lead.id })
 }

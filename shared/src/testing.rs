@@ -98,10 +98,10 @@ pub async fn drain_tasks(ctx: &crate::context::AppContext) -> Vec<crate::dispatc
 }
 
 /// An enabled endpoint subscribed to `save_lead`, not stored.
-pub fn save_lead_webhook(name: &str, url: &str, now: crate::time::Timestamp) -> crate::domain::webhook::Webhook {
+pub fn save_lead_webhook(name: &str, url: &str, now: crate::support::time::Timestamp) -> crate::domain::webhook::Webhook {
     use crate::domain::webhook::{EventType, SigningSecret, Webhook, WebhookMethod};
     Webhook {
-        id: crate::ids::new_id("wh"),
+        id: crate::support::ids::new_id("wh"),
         name: name.into(),
         url: url.into(),
         method: WebhookMethod::Post,

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use leadpush::time::Timestamp;
+use leadpush::support::time::Timestamp;
 use serde_json::{Value, json};
 
 use crate::both_backends;

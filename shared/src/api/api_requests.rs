@@ -16,9 +16,9 @@ use crate::context::AppContext;
 use crate::domain::api_request::{
     ApiRequest, ApiRequestInput, CEILING_RESPONSE_BYTES, CEILING_TIMEOUT_MS, HttpMethod, RetryPolicy, WorkspaceSettings,
 };
-use crate::error::ApiError;
-use crate::http::{Created, Data, Json, List, Pagination, Params, Path};
-use crate::ids;
+use crate::api::error::ApiError;
+use crate::api::json::{Created, Data, Json, List, Pagination, Params, Path};
+use crate::support::ids;
 use crate::metering::Work;
 use crate::repo::{api_requests, campaigns, workspaces};
 use crate::workflow::request::{self, TestResult};
@@ -388,7 +388,7 @@ async fn test_unsaved_api_request(
         object.entry("name").or_insert_with(|| Value::String("unsaved".into()));
     }
     let input: ApiRequestInput =
-        crate::http::parse_json(&serde_json::to_vec(&config).unwrap_or_default()).map_err(|e| match e {
+        crate::api::json::parse_json(&serde_json::to_vec(&config).unwrap_or_default()).map_err(|e| match e {
             ApiError::Validation { field, message } => {
                 ApiError::Validation { field: format!("request.{field}"), message }
             }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, header};
 
 use crate::context::AppContext;
 use crate::domain::workspace::{Credential, CredentialKind};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::repo::workspaces;
 
 pub const API_KEY_HEADER: &str = "x-satellyte-api-key";

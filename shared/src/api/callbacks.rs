@@ -13,10 +13,10 @@ use super::docs::{DataOf, ErrorBody, ListOf};
 use super::webhooks::{DeliveryView, ROTATION_GRACE, delivery_log};
 use crate::context::AppContext;
 use crate::dispatch::deliver::{CALLBACK, queue_callback};
-use crate::error::ApiError;
-use crate::http::{Data, List, Pagination, Params};
+use crate::api::error::ApiError;
+use crate::api::json::{Data, List, Pagination, Params};
 use crate::repo::webhooks;
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new().routes(routes!(issue_secret)).routes(routes!(list_callback_deliveries))

@@ -15,13 +15,13 @@ use crate::domain::campaign::{Campaign, CampaignType, LeadSource};
 use crate::domain::lead::Lead;
 use crate::domain::workflow::RunSummary;
 use crate::domain::workspace::CredentialKind;
-use crate::error::ApiError;
-use crate::http::{Created, Data, Json, List, Pagination, Params, Path};
-use crate::ids;
+use crate::api::error::ApiError;
+use crate::api::json::{Created, Data, Json, List, Pagination, Params, Path};
+use crate::support::ids;
 use crate::repo::leads::{self, LeadFilter};
 use crate::repo::{self, UpdateError, campaigns, keys, workflows, workspaces};
 use crate::store::Item;
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// The seed's words, shown until a CSM creates the organisation's webhook token.
 pub const WEBHOOK_TOKEN_MISSING: &str = "Your organization doesn't have a webhook API key — contact CSM.";
@@ -311,7 +311,7 @@ fn public_base_url(config: &crate::config::Config, headers: &HeaderMap) -> Strin
     let forwarded = |name: &str| if config.trust_forwarded_headers { text(name) } else { None };
     // A proxy may append hops ("a, b"): the first is the client's view.
     let first = |v: &str| v.split(',').next().unwrap_or_default().trim().to_owned();
-    let valid = |h: &String| crate::http::is_host_and_port(h);
+    let valid = |h: &String| crate::api::json::is_host_and_port(h);
     let host = forwarded("x-forwarded-host")
         .map(first)
         .filter(valid)
@@ -367,8 +367,8 @@ async fn webhook_setup(
     // Values are single-quoted for the shell; only the token variable is left to expand.
     let example_curl = format!(
         "curl -i -X POST {} \\\n  -H \"Authorization: Bearer $LEADPUSH_WEBHOOK_TOKEN\" \\\n  -H 'Content-Type: application/json' \\\n  -d {}",
-        crate::text::shell_quote(&ingest_url),
-        crate::text::shell_quote(&example_body.to_string())
+        crate::support::text::shell_quote(&ingest_url),
+        crate::support::text::shell_quote(&example_body.to_string())
     );
     Ok(Data(WebhookSetup {
         campaign_id: campaign.id,
@@ -425,7 +425,7 @@ async fn campaign_leads(
     for (n, (item, lead)) in page.items.iter().zip(&listed).enumerate() {
         let run = runs
             .get(&lead.id)
-            .map_or(4, |run| serde_json::to_vec(run).map_or(usize::MAX, |json| crate::text::json_escaped_len(&json)));
+            .map_or(4, |run| serde_json::to_vec(run).map_or(usize::MAX, |json| crate::support::text::json_escaped_len(&json)));
         used = used.saturating_add(keys::response_bytes(item)).saturating_add(run);
         if used > keys::MAX_PAGE_BYTES && n > 0 {
             keep = n;

@@ -358,7 +358,7 @@ pub fn required_query_text(max: usize) -> utoipa::openapi::schema::Object {
 }
 
 /// Holds a character that is not white space as Rust's `trim` counts it.
-pub const NOT_ONLY_SPACES: &str = crate::text::NOT_WHITE_SPACE;
+pub const NOT_ONLY_SPACES: &str = crate::support::text::NOT_WHITE_SPACE;
 
 /// An optional URL parameter: empty means none, else as [`url`].
 pub fn optional_url() -> utoipa::openapi::schema::Object {
@@ -369,7 +369,7 @@ pub fn optional_url() -> utoipa::openapi::schema::Object {
 }
 
 /// White space as Rust's `trim` and `char::is_whitespace` count it.
-const WS: &str = crate::text::WHITE_SPACE;
+const WS: &str = crate::support::text::WHITE_SPACE;
 
 /// A DNS label: 1 to 63 ASCII letters, digits and hyphens, neither first nor last a
 /// hyphen, and not an IDNA (`xn--`) label, which the URL parser decodes.

@@ -23,10 +23,10 @@ use crate::context::AppContext;
 use crate::enrich::jobs::{self, JobStatus, JobView};
 use crate::enrich::results::{self, Kind, Params as EnrichParams, State as ResultState};
 use crate::enrich::verify::Verification;
-use crate::error::ApiError;
-use crate::http::{Json, Params, Path};
+use crate::api::error::ApiError;
+use crate::api::json::{Json, Params, Path};
 use crate::metering::Work;
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new()

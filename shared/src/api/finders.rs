@@ -24,8 +24,8 @@ use crate::enrich::find::finders::{self, DomainEmail, EmailFinding, FoundPhone};
 use crate::enrich::find::names::MailName;
 use crate::enrich::find::roles::{DEPARTMENTS, SENIORITIES};
 use crate::enrich::results::{self, Kind, Params as EnrichParams};
-use crate::error::ApiError;
-use crate::http::Params;
+use crate::api::error::ApiError;
+use crate::api::json::Params;
 use crate::metering::Work;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
@@ -44,7 +44,7 @@ pub const MAX_OFFSET: usize = 10_000;
 /// A domain name (a URL is cut to its host, `www.` dropped), lower-cased; 400 otherwise.
 pub fn domain(field: &str, value: &str) -> Result<String, ApiError> {
     finders::domain_name(value)
-        .ok_or_else(|| ApiError::validation(field, format!("`{}` is not a domain", crate::text::truncate(value, 64))))
+        .ok_or_else(|| ApiError::validation(field, format!("`{}` is not a domain", crate::support::text::truncate(value, 64))))
 }
 
 /// `domain`, or the domain the workspace's leads give `company`; 400 when neither works.
@@ -233,7 +233,7 @@ fn number(field: &str, value: Option<&str>, default: usize, min: usize, max: usi
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(ApiError::validation(
             field,
-            format!("must be a whole number from {min} to {max}, got `{}`", crate::text::truncate(value, 32)),
+            format!("must be a whole number from {min} to {max}, got `{}`", crate::support::text::truncate(value, 32)),
         )),
     }
 }
@@ -245,7 +245,7 @@ fn choices(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<Option<
         if !allowed.contains(&part.as_str()) {
             return Err(ApiError::validation(
                 field,
-                format!("`{}` is not one of {}", crate::text::truncate(&part, 32), allowed.join(", ")),
+                format!("`{}` is not one of {}", crate::support::text::truncate(&part, 32), allowed.join(", ")),
             ));
         }
         if !picked.contains(&part) {

@@ -12,8 +12,8 @@ use super::RequestId;
 use super::auth::WebhookCaller;
 use super::docs::{DataOf, ErrorBody};
 use crate::context::AppContext;
-use crate::error::ApiError;
-use crate::http::{Accepted, Json};
+use crate::api::error::ApiError;
+use crate::api::json::{Accepted, Json};
 use crate::ingest::{self, Batch, IngestAccepted};
 
 /// 4 MiB: with the escaping of the Lambda event (see `http::MAX_EVENT_BODY_BYTES`) a

@@ -10,8 +10,8 @@ use super::auth::ApiCaller;
 use super::docs::{ErrorBody, ListOf};
 use crate::context::AppContext;
 use crate::domain::feedback::OutcomeKind;
-use crate::error::ApiError;
-use crate::http::{List, Pagination, Params};
+use crate::api::error::ApiError;
+use crate::api::json::{List, Pagination, Params};
 use crate::repo::insights::{self, Dimension};
 use crate::store::Item;
 
@@ -144,7 +144,7 @@ mod tests {
             source: EventSource::Instantly,
             content: None,
             meeting_url: None,
-            occurred_at: crate::time::Timestamp::parse(at).unwrap(),
+            occurred_at: crate::support::time::Timestamp::parse(at).unwrap(),
             metadata: None,
             event_id: None,
             payload_hash: String::new(),

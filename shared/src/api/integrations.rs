@@ -12,10 +12,10 @@ use crate::context::AppContext;
 use crate::domain::ValidationError;
 use crate::domain::integration::{Integration, IntegrationInput, Provider};
 use crate::domain::providers::{self, WebhookActivity};
-use crate::error::ApiError;
-use crate::http::{Data, Json, List, Path};
+use crate::api::error::ApiError;
+use crate::api::json::{Data, Json, List, Path};
 use crate::repo::{integrations, provider_activity};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new().routes(routes!(list_integrations)).routes(routes!(configure_integration, delete_integration))

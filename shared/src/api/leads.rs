@@ -9,8 +9,8 @@ use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::context::AppContext;
 use crate::domain::lead::{Lead, LeadStatus};
-use crate::error::ApiError;
-use crate::http::{Data, List, Pagination, Params, Path};
+use crate::api::error::ApiError;
+use crate::api::json::{Data, List, Pagination, Params, Path};
 use crate::repo::leads::{self, LeadFilter};
 
 pub fn routes() -> OpenApiRouter<AppContext> {

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::metering::{Allowance, Work};
 
 /// The metered operations (`METHOD path`; each Hunter route also at `/v2/...`) and the

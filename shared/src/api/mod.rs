@@ -36,9 +36,12 @@ pub mod api_requests;
 pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod docs;
 #[cfg(feature = "enrich")]
 pub mod enrich;
+pub mod error;
 pub mod feedback;
 #[cfg(feature = "find")]
 pub mod finders;
@@ -47,6 +50,7 @@ pub mod hunter;
 pub mod ingest;
 pub mod insights;
 pub mod integrations;
+pub mod json;
 pub mod leads;
 pub mod metering;
 #[cfg(feature = "find")]
@@ -68,8 +72,8 @@ use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::context::AppContext;
-use crate::error::ApiError;
-use crate::ids;
+use crate::api::error::ApiError;
+use crate::support::ids;
 
 /// The Lambda functions, one per route group (see `template.yaml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +216,7 @@ pub fn app_with(ctx: AppContext, routes: OpenApiRouter<AppContext>) -> Router {
             ApiError::internal("handler panicked").into_response()
         }))
         // Outermost, so that panics, fallbacks and extractor rejections get it too.
-        .layer(axum::middleware::map_response(crate::http::nosniff))
+        .layer(axum::middleware::map_response(crate::api::json::nosniff))
 }
 
 /// Gives each request an id, a log span (workspace id recorded by auth), and one

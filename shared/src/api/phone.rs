@@ -16,8 +16,8 @@ use super::hunter::{Delivery, Meta, ready, required, with_v2_alias};
 use super::metering::Metered;
 use crate::context::AppContext;
 use crate::enrich::phone::{self, PhoneValidation};
-use crate::error::ApiError;
-use crate::http::Params;
+use crate::api::error::ApiError;
+use crate::api::json::Params;
 use crate::metering::Work;
 
 pub fn routes() -> OpenApiRouter<AppContext> {

@@ -12,8 +12,8 @@ use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody};
 use crate::context::AppContext;
 use crate::domain::workspace::Workspace;
-use crate::error::ApiError;
-use crate::http::Data;
+use crate::api::error::ApiError;
+use crate::api::json::Data;
 use crate::repo::workspaces;
 use crate::store::Key;
 

@@ -20,13 +20,13 @@ use crate::domain::webhook::{
     EventType, MAX_HEADER_VALUE_CHARS, MAX_HEADERS, RESERVED_HEADERS, SigningSecret, Webhook, WebhookMethod,
     check_events, check_headers, check_name, mask_value, save_lead_payload,
 };
-use crate::error::ApiError;
-use crate::http::{Accepted, Created, Data, Json, List, Pagination, Params, Path};
-use crate::ids;
+use crate::api::error::ApiError;
+use crate::api::json::{Accepted, Created, Data, Json, List, Pagination, Params, Path};
+use crate::support::ids;
 use crate::repo::webhooks::{self, MAX_WEBHOOKS, SaveError};
 use crate::repo::{UpdateError, deliveries, update_versioned};
-use crate::secrets;
-use crate::time::Timestamp;
+use crate::support::secrets;
+use crate::support::time::Timestamp;
 
 /// How long a rotated-out secret keeps signing.
 pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);

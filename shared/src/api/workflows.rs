@@ -9,8 +9,8 @@ use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::context::AppContext;
 use crate::domain::workflow::{Run, Workflow, WorkflowDoc};
-use crate::error::ApiError;
-use crate::http::{Accepted, Data, Json, List, Pagination, Params, Path};
+use crate::api::error::ApiError;
+use crate::api::json::{Accepted, Data, Json, List, Pagination, Params, Path};
 use crate::repo::workflows;
 use crate::workflow::{save, trigger};
 
@@ -132,7 +132,7 @@ async fn get_run(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Data<Run>, ApiError> {
-    if !crate::ids::has_prefix(&id, trigger::RUN_ID_PREFIX) {
+    if !crate::support::ids::has_prefix(&id, trigger::RUN_ID_PREFIX) {
         return Err(run_not_found());
     }
     let ws = &caller.workspace_id;

@@ -91,7 +91,7 @@ impl Outbound {
         timeout: Duration,
         resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
     ) -> Result<Self, OutboundError> {
-        crate::tls::install();
+        crate::support::tls::install();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::secrets::SIGNING_SECRET_PREFIX;
+use crate::support::secrets::SIGNING_SECRET_PREFIX;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("signing secret is not `whsec_` followed by base64")]

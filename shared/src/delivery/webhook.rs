@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::client::{Outbound, OutboundError, OutboundRequest};
 use super::signing;
 use crate::domain::delivery::MAX_LOGGED_RESPONSE;
-use crate::text::truncate;
-use crate::time::Timestamp;
+use crate::support::text::truncate;
+use crate::support::time::Timestamp;
 
 pub struct SignedRequest<'a> {
     pub url: &'a str,

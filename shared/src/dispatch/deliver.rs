@@ -15,7 +15,7 @@ use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, NextStep, next_
 use crate::domain::webhook::{DisablePolicy, EventType, Webhook, save_lead_payload};
 use crate::repo::{UpdateError, deliveries, leads, update_versioned, update_versioned_from, webhooks};
 use crate::store::Item;
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// The pseudo endpoint id under which `?webhook_url=` callbacks are recorded.
 pub const CALLBACK: &str = "callback";
@@ -63,7 +63,7 @@ pub async fn queue_callback(
 ) -> Result<String, TaskError> {
     let payload = serde_json::json!({ "data": data });
     let delivery = new_delivery(
-        crate::ids::new_id(crate::ids::DELIVERY),
+        crate::support::ids::new_id(crate::support::ids::DELIVERY),
         CALLBACK,
         event,
         None,
@@ -671,7 +671,7 @@ mod crash_tests {
 
     struct ManualClock(Mutex<Timestamp>);
 
-    impl crate::time::Clock for ManualClock {
+    impl crate::support::time::Clock for ManualClock {
         fn now(&self) -> Timestamp {
             *self.0.lock().unwrap()
         }

@@ -90,7 +90,7 @@ mod tests {
             workspace_id: "ws_none".into(),
             lead_ids: vec!["req_x_0001".into()],
             event_id: "evt_1".into(),
-            occurred_at: crate::time::Timestamp::now(),
+            occurred_at: crate::support::time::Timestamp::now(),
             webhook_id: None,
         };
         fixture.queue.send(vec![valid.message(), OutgoingMessage::now("not a task")]).await.unwrap();
@@ -125,7 +125,7 @@ mod tests {
                 workspace_id: ws(),
                 lead_ids: vec!["lead_1".into()],
                 event_id: "evt_1".into(),
-                occurred_at: crate::time::Timestamp::now(),
+                occurred_at: crate::support::time::Timestamp::now(),
                 webhook_id: None,
             },
             Task::Deliver {

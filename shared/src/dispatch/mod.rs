@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::AppContext;
 use crate::queue::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// Tasks run concurrently within one batch, up to this many at a time.
 pub const TASK_CONCURRENCY: usize = 16;
@@ -198,7 +198,7 @@ pub async fn emit_leads_saved(queue: &dyn Queue, workspace_id: &str, lead_ids: &
             Task::LeadsSaved {
                 workspace_id: workspace_id.to_owned(),
                 lead_ids: chunk.to_vec(),
-                event_id: crate::ids::new_id(crate::ids::EVENT),
+                event_id: crate::support::ids::new_id(crate::support::ids::EVENT),
                 occurred_at,
                 webhook_id: None,
             }
@@ -483,7 +483,7 @@ mod backoff_tests {
     fn verifier_results_run_in_the_enrichment_lane_and_finder_results_in_the_finder_lane() {
         use crate::enrich::results::Kind;
         for kind in Kind::ALL {
-            let task = Task::Enrich { workspace_id: "ws_1".into(), id: crate::ids::new_id(kind.id_prefix()) };
+            let task = Task::Enrich { workspace_id: "ws_1".into(), id: crate::support::ids::new_id(kind.id_prefix()) };
             let want = if kind == Kind::EmailVerifier { Lane::Enrich } else { Lane::Find };
             assert_eq!(task.lane(), want, "{kind:?}");
             assert_eq!(Lane::of_message(&task.message().body), want, "{kind:?}");

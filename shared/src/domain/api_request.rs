@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ValidationError, required_text};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_URL_TEMPLATE_CHARS: usize = 4096;
@@ -241,7 +241,7 @@ pub fn header_templates() -> utoipa::openapi::schema::Object {
 
 /// `query`: names hold a character that is not white space.
 pub fn query_templates() -> utoipa::openapi::schema::Object {
-    pair_templates(crate::text::NOT_WHITE_SPACE)
+    pair_templates(crate::support::text::NOT_WHITE_SPACE)
 }
 
 /// A stored API request. Header values that look like credentials are returned masked.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// Response bodies kept per attempt.
 pub const MAX_LOGGED_RESPONSE: usize = 1024;

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::ValidationError;
 use super::lead::{Feedback, Lead, LeadStatus};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// `content` may be at most this long (characters).
 pub const MAX_CONTENT_CHARS: usize = 10_000;
@@ -417,7 +417,7 @@ pub fn parse_metadata(field: &str, value: Option<&Value>) -> Result<Option<Map<S
         None | Some(Value::Null) => Ok(None),
         Some(whole @ Value::Object(map)) => {
             super::storable_json(field, whole)?;
-            let size = crate::text::json_size(map);
+            let size = crate::support::text::json_size(map);
             if size > MAX_METADATA_BYTES {
                 return Err(ValidationError::new(
                     field,

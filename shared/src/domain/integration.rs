@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::ValidationError;
 use super::lead::json_type;
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub const MAX_API_KEY_CHARS: usize = 500;
 
@@ -62,7 +62,7 @@ impl ProviderKey {
     }
 
     pub fn masked(&self) -> String {
-        crate::secrets::mask(&self.0)
+        crate::support::secrets::mask(&self.0)
     }
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::ValidationError;
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// Each lead's JSON may be at most this large (a DynamoDB item holds 400 KB; leave room).
 pub const MAX_LEAD_BYTES: usize = 64 * 1024;
@@ -283,7 +283,7 @@ impl IncomingLead {
                 format!("must be an object, got {}", json_type(value)),
             ));
         };
-        let size = crate::text::json_size(value);
+        let size = crate::support::text::json_size(value);
         if size > MAX_LEAD_BYTES {
             return Err(ValidationError::new(
                 format!("leads[{index}]"),

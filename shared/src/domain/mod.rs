@@ -27,12 +27,6 @@ impl ValidationError {
     }
 }
 
-impl From<ValidationError> for crate::error::ApiError {
-    fn from(e: ValidationError) -> Self {
-        crate::error::ApiError::Validation { field: e.field, message: e.message }
-    }
-}
-
 /// Characters no stored text may hold, as screens would show them: control characters
 /// (NUL, escape, ...) and the bidirectional overrides that make text read backwards.
 fn unsafe_char(c: char, allow_tab_newline: bool) -> bool {

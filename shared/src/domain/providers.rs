@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::ValidationError;
 use super::contact::{normalize_email, normalize_linkedin};
 use super::feedback::{EventSource, EventType, MAX_CONTENT_CHARS, check_occurred_at, truncated};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// The custom field / variable carrying our lead id, when the push sent one.
 pub const LEAD_ID_FIELD: &str = "leadpush_id";
@@ -268,7 +268,7 @@ fn derived_id(provider: Provider, parts: &[Option<&str>]) -> String {
         Provider::Instantly => "instantly",
         Provider::Heyreach => "heyreach",
     };
-    format!("{tag}:{}", crate::secrets::hash(&joined.join("\u{1f}")))
+    format!("{tag}:{}", crate::support::secrets::hash(&joined.join("\u{1f}")))
 }
 
 /// Longest provider string copied into an event's `metadata`.
@@ -280,7 +280,7 @@ pub const MAX_KEPT_CHARS: usize = 500;
 fn keep(metadata: &mut Map<String, Value>, payload: &Value, names: &[&str]) {
     for name in names {
         let kept = match payload.get(*name) {
-            Some(Value::String(text)) => Value::String(crate::text::truncate(text, MAX_KEPT_CHARS)),
+            Some(Value::String(text)) => Value::String(crate::support::text::truncate(text, MAX_KEPT_CHARS)),
             Some(Value::Number(n)) if super::storable_number(&n.to_string()) => Value::Number(n.clone()),
             Some(Value::Bool(b)) => Value::Bool(*b),
             _ => continue,

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::integration::Provider;
-use crate::text::truncate;
-use crate::time::Timestamp;
+use crate::support::text::truncate;
+use crate::support::time::Timestamp;
 
 /// Lead ids per push request.
 pub const MAX_LEAD_IDS: usize = 1000;

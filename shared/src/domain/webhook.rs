@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ValidationError, required_text};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_HEADERS: usize = 20;

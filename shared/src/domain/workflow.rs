@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::ValidationError;
 use super::push::Destination;
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub const MAX_NODES: usize = 20;
 pub const MAX_NODE_ID_CHARS: usize = 64;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Workspace {
@@ -24,15 +24,15 @@ pub enum CredentialKind {
 impl CredentialKind {
     pub fn id_prefix(self) -> &'static str {
         match self {
-            CredentialKind::ApiKey => crate::ids::API_KEY,
-            CredentialKind::WebhookToken => crate::ids::WEBHOOK_TOKEN,
+            CredentialKind::ApiKey => crate::support::ids::API_KEY,
+            CredentialKind::WebhookToken => crate::support::ids::WEBHOOK_TOKEN,
         }
     }
 
     pub fn secret_prefix(self) -> &'static str {
         match self {
-            CredentialKind::ApiKey => crate::secrets::API_KEY_PREFIX,
-            CredentialKind::WebhookToken => crate::secrets::WEBHOOK_TOKEN_PREFIX,
+            CredentialKind::ApiKey => crate::support::secrets::API_KEY_PREFIX,
+            CredentialKind::WebhookToken => crate::support::secrets::WEBHOOK_TOKEN_PREFIX,
         }
     }
 

@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use super::dns::MxAnswer;
 use crate::repo::keys;
 use crate::store::{Condition, Item, Key, Store, StoreError};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub const MX_KIND: &str = "MXC";
 
 fn domain_pk(workspace_id: &str, domain: &str) -> String {
-    keys::item_pk(workspace_id, MX_KIND, &crate::secrets::hash(domain)[..32])
+    keys::item_pk(workspace_id, MX_KIND, &crate::support::secrets::hash(domain)[..32])
 }
 
 fn mx_key(workspace_id: &str, domain: &str) -> Key {

@@ -22,7 +22,7 @@ use crate::context::AppContext;
 use crate::dispatch::Task;
 use crate::repo::{keys, metering, update_versioned};
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, WriteOp};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub const MAX_ADDRESSES: usize = 10_000;
 /// Addresses per task (and per callback page).
@@ -157,7 +157,7 @@ pub async fn create(
         });
     }
     let job = Job {
-        id: crate::ids::new_id(ID_PREFIX),
+        id: crate::support::ids::new_id(ID_PREFIX),
         total: addresses.len(),
         chunks: addresses.len().div_ceil(CHUNK),
         completed: false,
@@ -194,7 +194,7 @@ pub async fn create(
 }
 
 pub async fn get(ctx: &AppContext, workspace_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
-    if !crate::ids::has_prefix(job_id, ID_PREFIX) {
+    if !crate::support::ids::has_prefix(job_id, ID_PREFIX) {
         return Ok(None);
     }
     ctx.store.get(&job_key(workspace_id, job_id)).await?.map(|i| i.parse()).transpose()

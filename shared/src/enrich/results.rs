@@ -18,7 +18,7 @@ use crate::context::AppContext;
 use crate::dispatch::Task;
 use crate::repo::{UpdateError, keys, update_versioned};
 use crate::store::{Condition, Item, Key, StoreError, WriteOp};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// A pending result is abandoned (and a new call starts over) after this long.
 pub const PENDING_TTL: Duration = Duration::from_secs(3600);
@@ -67,7 +67,7 @@ impl Kind {
     }
 
     pub fn from_id(id: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| crate::ids::has_prefix(id, k.id_prefix()))
+        Kind::ALL.into_iter().find(|k| crate::support::ids::has_prefix(id, k.id_prefix()))
     }
 }
 
@@ -144,7 +144,7 @@ fn request_hash(kind: Kind, params: &Params) -> String {
         text.push('=');
         text.push_str(v);
     }
-    crate::secrets::hash(&text)
+    crate::support::secrets::hash(&text)
 }
 
 pub fn key(workspace_id: &str, id: &str) -> Key {
@@ -237,7 +237,7 @@ async fn find_or_start(
                 return Ok((found, false));
             }
         }
-        let id = crate::ids::new_id(kind.id_prefix());
+        let id = crate::support::ids::new_id(kind.id_prefix());
         let expires_at = now.plus(PENDING_TTL);
         let pending = Enrichment {
             id: id.clone(),

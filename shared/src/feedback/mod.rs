@@ -14,7 +14,7 @@ use crate::domain::feedback::{EventSource, EventType};
 use crate::domain::lead::{Feedback, LeadStatus};
 use crate::queue::QueueError;
 use crate::store::StoreError;
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 pub use record::{NewEvent, record};
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use crate::context::AppContext;
 use crate::domain::feedback::EventSource;
 use crate::domain::providers::{LeadRef, NotAccepted, NotAcceptedEvent, Parsed, Provider};
 use crate::repo::{lead_lookup, provider_activity};
-use crate::secrets;
+use crate::support::secrets;
 
 /// A provider event we recorded: the usual result plus the provider's event name.
 #[derive(Debug, Serialize, ToSchema)]

@@ -9,11 +9,11 @@ use crate::dispatch;
 use crate::domain::feedback::{self, EventSource, EventType, FeedbackEvent, Outcome};
 use crate::domain::lead::Lead;
 use crate::domain::webhook::EventType as WebhookEvent;
-use crate::ids;
+use crate::support::ids;
 use crate::repo::feedback::{self as log, Committed, DedupeRecord, EventWrite};
 use crate::repo::{self, insights, leads, webhooks};
 use crate::store::{Key, StoreError};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// Rounds before a request gives up on a lead that many writers update at once.
 const ATTEMPTS: usize = 60;
@@ -268,10 +268,10 @@ mod tests {
 
         // The same id for a different event is refused.
         let err = record(&ctx, "ws_s", &lead.id, event(EventType::Bounce, Some("r1"))).await.unwrap_err();
-        assert_eq!(crate::error::ApiError::from(err).code(), "duplicate_idempotency_key");
+        assert_eq!(crate::api::error::ApiError::from(err).code(), "duplicate_idempotency_key");
 
         let err = record(&ctx, "ws_s", "req_S_0404", event(EventType::Reply, None)).await.unwrap_err();
-        assert_eq!(crate::error::ApiError::from(err).code(), "lead_not_found");
+        assert_eq!(crate::api::error::ApiError::from(err).code(), "lead_not_found");
     }
 
     /// Once this process has seen a lead's markers for some kinds, later events of those

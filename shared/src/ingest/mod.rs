@@ -23,11 +23,11 @@ use crate::dispatch;
 use crate::domain::ValidationError;
 use crate::domain::campaign::{Campaign, LeadSource};
 use crate::domain::lead::{IncomingLead, Lead};
-use crate::ids;
+use crate::support::ids;
 use crate::queue::QueueError;
 use crate::repo::idempotency::{self, Abandoned, ClaimRequest, IdempotencyRecord, IdempotencyState, RecordKey};
 use crate::repo::{campaigns, leads};
-use crate::secrets;
+use crate::support::secrets;
 use crate::store::{Condition, MAX_BATCH_WRITE_ITEMS, StoreError, WriteOp};
 
 pub const MAX_LEADS: usize = 1000;
@@ -324,7 +324,7 @@ mod tests {
     use super::*;
     use crate::domain::campaign::Campaign;
     use crate::repo::workspaces;
-    use crate::time::Timestamp;
+    use crate::support::time::Timestamp;
 
     async fn an_ingest_that_died_half_way_is_resumed_under_its_request_id(ctx: AppContext) {
         let store = &*ctx.store;
@@ -445,7 +445,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let response = crate::error::ApiError::from(error).into_response();
+        let response = crate::api::error::ApiError::from(error).into_response();
         assert_eq!(response.status(), 409);
         let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((expected - 1..=expected).contains(&retry_after), "{retry_after}");

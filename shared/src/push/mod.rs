@@ -21,7 +21,7 @@ use crate::domain::lead::Lead;
 use crate::domain::push::{
     AttemptResult, Destination, LeadOutcome, LeadResult, Push, PushState, PushSummary, PushTarget, retry_delay,
 };
-use crate::ids;
+use crate::support::ids;
 use crate::queue::QueueError;
 use crate::repo::idempotency::{self, Claim, ClaimRequest, IdempotencyState, RecordKey};
 use crate::repo::push_sweep::{self, SweepMarker};
@@ -167,7 +167,7 @@ where
     }
     let at = RecordKey { workspace_id, scope: "push", key };
     let request_id = ids::new_id(ids::REQUEST);
-    let payload_hash = crate::secrets::hash(fingerprint);
+    let payload_hash = crate::support::secrets::hash(fingerprint);
     let claim = ClaimRequest {
         at,
         request_id: &request_id,
@@ -313,7 +313,7 @@ pub async fn follow_up(ctx: &AppContext, workspace_id: &str, push_id: &str, atte
 /// retry overdue by more than [`SWEEP_GRACE`]. Returns how many pushes it re-queued work
 /// for. Runs on a schedule (`sweep` task on AWS, a loop in `leadpush serve`); duplicate
 /// tasks are harmless, since every push task is idempotent.
-pub async fn sweep(ctx: &AppContext, now: crate::time::Timestamp) -> Result<usize, PushError> {
+pub async fn sweep(ctx: &AppContext, now: crate::support::time::Timestamp) -> Result<usize, PushError> {
     let mut requeued = 0;
     for marker in push_sweep::due(&*ctx.store, now).await? {
         let (ws, id) = (marker.workspace_id.as_str(), marker.push_id.as_str());

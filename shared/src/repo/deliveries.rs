@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use super::keys::{self, all_shards, item_pk, sharded};
 use crate::domain::delivery::{Delivery, RETENTION};
 use crate::store::{Cursor, Index, Item, Key, Page, Query, Store, StoreError};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 const KIND: &str = "DLV";
 
@@ -75,7 +75,7 @@ pub async fn overdue(store: &dyn Store, before: Timestamp) -> Result<Vec<(String
 /// A delivery id that is the same each time one event is fanned out to one endpoint (so a
 /// redelivered fan-out message creates nothing twice) and sorts by the event's time.
 pub fn deterministic_id(parts: &[&str], at_millis: i64) -> String {
-    let digest = crate::secrets::hash(&parts.join("\u{1f}"));
+    let digest = crate::support::secrets::hash(&parts.join("\u{1f}"));
     let random = u128::from_str_radix(&digest[..20], 16).unwrap_or_default();
     format!("dlv_{}", ulid::Ulid::from_parts(at_millis.max(0) as u64, random))
 }

@@ -302,7 +302,7 @@ mod tests {
 
     use super::*;
     use crate::domain::lead::LeadFields;
-    use crate::time::Timestamp;
+    use crate::support::time::Timestamp;
 
     fn lead(n: usize, position: &str, campaign: &str) -> Lead {
         let fields =

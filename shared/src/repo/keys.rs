@@ -85,7 +85,7 @@ pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The bytes an item's data takes in a response, escaped as in a Lambda result.
 pub fn response_bytes(item: &Item) -> usize {
-    serde_json::to_vec(&item.data).map_or(usize::MAX, |json| crate::text::json_escaped_len(&json))
+    serde_json::to_vec(&item.data).map_or(usize::MAX, |json| crate::support::text::json_escaped_len(&json))
 }
 
 /// The cursor of a [`scatter_gather`] page of `partitions` that ends with `item`: for a

@@ -191,7 +191,7 @@ mod tests {
     use super::*;
     use crate::domain::lead::LeadFields;
     use crate::store::Key;
-    use crate::time::Timestamp;
+    use crate::support::time::Timestamp;
 
     fn lead(id: &str, email: Option<&str>, linkedin: Option<&str>, pushed: Option<&str>) -> Lead {
         let fields = LeadFields {

@@ -11,7 +11,7 @@ use super::keys::{self, all_shards, item_pk, sharded};
 use super::{UpdateError, update_versioned};
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::store::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, WriteOp};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub const KIND: &str = "LEAD";
 

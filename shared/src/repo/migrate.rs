@@ -161,7 +161,7 @@ mod tests {
     use crate::domain::lead::{LeadFields, LeadStatus};
     use crate::repo::insights::Dimension;
     use crate::repo::{lead_lookup, workspaces};
-    use crate::time::Timestamp;
+    use crate::support::time::Timestamp;
 
     /// Items as the first layout wrote them: all under `W#{ws}`.
     fn old(sk: &str, data: serde_json::Value) -> Item {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{UpdateError, keys, update_versioned};
 use crate::store::{Condition, Item, Key, Query, Store, StoreError};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 const PARTITION: &str = "SWEEP#PUSH";
 /// Markers read per shard and sweep; the rest wait for the next sweep.

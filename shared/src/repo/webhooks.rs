@@ -7,7 +7,7 @@ use super::names::{Claimed, NameClaims, write_claimed};
 use super::workspace_pk;
 use crate::domain::webhook::{EventType, SigningSecret, Webhook};
 use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// Endpoints per workspace: each save_lead fans out to all of them.
 pub const MAX_WEBHOOKS: usize = 50;
@@ -197,7 +197,7 @@ pub async fn callback_secret(
         return item.parse();
     }
     let fresh =
-        CallbackSecret { signing: SigningSecret::new(crate::secrets::generate_signing_secret()), created_at: now };
+        CallbackSecret { signing: SigningSecret::new(crate::support::secrets::generate_signing_secret()), created_at: now };
     match store.put(Item::new(key.clone(), &fresh)?, Condition::NotExists).await {
         Ok(()) => Ok(fresh),
         // Created concurrently: use the winner's.
@@ -219,7 +219,7 @@ pub async fn rotate_callback_secret(
         store,
         &key,
         |s| {
-            s.signing.rotate(crate::secrets::generate_signing_secret(), grace, now);
+            s.signing.rotate(crate::support::secrets::generate_signing_secret(), grace, now);
             Ok(())
         },
         |s| Item::new(key.clone(), s),

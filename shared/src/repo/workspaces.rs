@@ -2,10 +2,10 @@
 
 use super::workspace_pk;
 use crate::domain::workspace::{Credential, CredentialKind, Workspace};
-use crate::ids;
-use crate::secrets;
+use crate::support::ids;
+use crate::support::secrets;
 use crate::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub(crate) const WORKSPACES_INDEX: &str = "WORKSPACES";
 

@@ -815,7 +815,7 @@ mod tests {
         fn store(&self) -> DynamoStore {
             let config = aws_sdk_dynamodb::Config::builder()
                 .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-                .http_client(crate::tls::aws_http_client())
+                .http_client(crate::support::tls::aws_http_client())
                 .endpoint_url(&self.url)
                 .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
                 .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("t", "t", None, None, "test"))

@@ -175,7 +175,7 @@ pub struct Answer {
 }
 
 fn excerpt(body: &str) -> String {
-    crate::text::truncate(body, EXCERPT_CHARS)
+    crate::support::text::truncate(body, EXCERPT_CHARS)
 }
 
 /// One attempt: sends the rendered request and checks the answer. `idempotency_key`
@@ -250,7 +250,7 @@ fn fingerprint(request: &ApiRequest, rendered: &RenderedRequest) -> String {
         hash.update([0]);
         hash.update(value.as_bytes());
     }
-    crate::text::hex(&hash.finalize())
+    crate::support::text::hex(&hash.finalize())
 }
 
 /// One attempt of a saved request, through its cache when it has one (GET with

@@ -522,7 +522,7 @@ async fn find_email(
         Some(text) => match finders::domain_name(&text) {
             Some(domain) => Some(domain),
             None => {
-                let message = format!("domain: `{}` is not a domain", crate::text::truncate(&text, 64));
+                let message = format!("domain: `{}` is not a domain", crate::support::text::truncate(&text, 64));
                 return failed("invalid_domain", message);
             }
         },
@@ -671,7 +671,7 @@ mod tests {
     async fn redelivered_tasks_never_call_an_api_twice(ctx: AppContext) {
         let store = &*ctx.store;
         let ws = workspaces::create_workspace(store, "Runs", ctx.now()).await.unwrap().id;
-        let campaign = Campaign::new(crate::ids::new_id("cmp"), "Runs", LeadSource::Webhook, None, ctx.now()).unwrap();
+        let campaign = Campaign::new(crate::support::ids::new_id("cmp"), "Runs", LeadSource::Webhook, None, ctx.now()).unwrap();
         campaigns::create(store, &ws, &campaign).await.unwrap();
         let fields = LeadFields { first_name: Some("Ada".into()), ..LeadFields::default() };
         let lead = Lead::new("req_RUNS_0001".into(), campaign.id.clone(), None, fields, ctx.now());
@@ -723,9 +723,9 @@ mod tests {
     /// A clock that can be moved forward (a lease running out).
     struct Shifted(std::sync::atomic::AtomicU64);
 
-    impl crate::time::Clock for Shifted {
-        fn now(&self) -> crate::time::Timestamp {
-            crate::time::Timestamp::now().plus(std::time::Duration::from_millis(self.0.load(Ordering::SeqCst)))
+    impl crate::support::time::Clock for Shifted {
+        fn now(&self) -> crate::support::time::Timestamp {
+            crate::support::time::Timestamp::now().plus(std::time::Duration::from_millis(self.0.load(Ordering::SeqCst)))
         }
     }
 
@@ -770,7 +770,7 @@ mod tests {
         ctx.clock = clock.clone();
         let store = &*ctx.store;
         let ws = workspaces::create_workspace(store, "Keys", ctx.now()).await.unwrap().id;
-        let campaign = Campaign::new(crate::ids::new_id("cmp"), "Keys", LeadSource::Webhook, None, ctx.now()).unwrap();
+        let campaign = Campaign::new(crate::support::ids::new_id("cmp"), "Keys", LeadSource::Webhook, None, ctx.now()).unwrap();
         campaigns::create(store, &ws, &campaign).await.unwrap();
         let fields = LeadFields { first_name: Some("Ada".into()), ..LeadFields::default() };
         let lead = Lead::new("req_KEYS_0001".into(), campaign.id.clone(), None, fields, ctx.now());

@@ -17,7 +17,7 @@ use crate::dispatch::{LEAD_IDS_PER_TASK, Task, TaskError};
 use crate::domain::campaign::{Campaign, CampaignStatus};
 use crate::domain::lead::Lead;
 use crate::domain::workflow::{Run, RunTrigger, Workflow};
-use crate::ids;
+use crate::support::ids;
 use crate::queue::QueueError;
 use crate::repo::leads::{self, LeadFilter};
 use crate::repo::workflows::{self, Created};
@@ -38,12 +38,6 @@ pub enum TriggerError {
 impl From<TriggerError> for TaskError {
     fn from(e: TriggerError) -> Self {
         TaskError::Failed(e.to_string())
-    }
-}
-
-impl From<TriggerError> for crate::error::ApiError {
-    fn from(e: TriggerError) -> Self {
-        crate::error::ApiError::internal(e)
     }
 }
 

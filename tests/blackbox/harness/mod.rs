@@ -188,7 +188,7 @@ impl Server {
     }
 
     pub fn api(&self) -> Api {
-        leadpush::tls::install();
+        leadpush::support::tls::install();
         Api { base: self.base.clone(), http: reqwest::Client::new() }
     }
 

@@ -22,12 +22,12 @@ use crate::domain::ValidationError;
 use crate::domain::feedback::{
     self as rules, EventSource, EventType, FeedbackEvent, MAX_CONTENT_CHARS, MAX_EVENT_ID_CHARS,
 };
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::feedback::{self as recorder, FeedbackResult, NewEvent};
-use crate::http::{Data, Json, List, Pagination, Params, Path};
+use crate::api::json::{Data, Json, List, Pagination, Params, Path};
 use crate::repo;
-use crate::secrets;
-use crate::time::Timestamp;
+use crate::support::secrets;
+use crate::support::time::Timestamp;
 
 /// Enough for the longest `content` (10,000 characters) and `metadata` (16 KB).
 pub const MAX_BODY_BYTES: usize = 128 * 1024;

@@ -176,7 +176,7 @@ pub fn accepted(sent: usize, body: &str) -> Vec<LeadResult> {
 mod tests {
     use super::*;
     use crate::domain::lead::LeadFields;
-    use crate::time::Timestamp;
+    use crate::support::time::Timestamp;
 
     fn stored(fields: LeadFields) -> Lead {
         Lead::new("req_1_0001".into(), "cmp_1".into(), None, fields, Timestamp::parse("2026-05-02T12:00:00Z").unwrap())

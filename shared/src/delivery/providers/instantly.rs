@@ -435,7 +435,7 @@ pub async fn resolve_duplicates(account: &Account<'_>, sent: &[Value], added: Ad
 mod tests {
     use super::*;
     use crate::domain::lead::LeadFields;
-    use crate::time::Timestamp;
+    use crate::support::time::Timestamp;
 
     fn stored(fields: LeadFields) -> Lead {
         Lead::new("req_1_0001".into(), "cmp_1".into(), None, fields, Timestamp::parse("2026-05-02T12:00:00Z").unwrap())

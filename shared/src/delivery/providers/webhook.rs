@@ -37,7 +37,7 @@ mod tests {
 
     use super::*;
     use crate::domain::lead::LeadFields;
-    use crate::time::Timestamp;
+    use crate::support::time::Timestamp;
 
     #[test]
     fn the_body_carries_every_stored_field_and_the_push_id_as_idempotency_key() {

@@ -20,7 +20,7 @@ use url::Url;
 
 use super::extract::{self, WebEmail, WebPhone, on_site};
 use crate::delivery::{Outbound, OutboundError, OutboundRequest};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 pub const MAX_REQUESTS: usize = 10;
 pub const MAX_PAGE_BYTES: usize = 1024 * 1024;

@@ -21,7 +21,7 @@ use crate::enrich::verify::{self, Status, Verification};
 use crate::enrich::{EnrichError, phone};
 use crate::repo::lead_lookup;
 use crate::repo::{lead_lookup::addresses_at_domain, leads};
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// Index entries read for the email and phone finders (the sample that shows the pattern).
 pub const FINDER_KEYS: usize = 200;
@@ -841,7 +841,7 @@ struct CompanyDomain {
 }
 
 fn company_cache_key(workspace_id: &str, wanted: &str) -> crate::store::Key {
-    let pk = crate::repo::keys::item_pk(workspace_id, "CODOM", &crate::secrets::hash(wanted)[..32]);
+    let pk = crate::repo::keys::item_pk(workspace_id, "CODOM", &crate::support::secrets::hash(wanted)[..32]);
     crate::store::Key::new(pk, "CODOM")
 }
 
@@ -946,7 +946,7 @@ mod tests {
 
     use super::*;
     use crate::domain::lead::LeadFields;
-    use crate::time::Clock;
+    use crate::support::time::Clock;
 
     struct TestClock(Mutex<Timestamp>);
 

@@ -21,7 +21,7 @@ use super::{EnrichError, cache};
 use crate::config::ProbeMode;
 use crate::context::AppContext;
 use crate::repo::lead_lookup;
-use crate::time::Timestamp;
+use crate::support::time::Timestamp;
 
 /// Hunter's `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

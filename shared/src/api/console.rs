@@ -13,8 +13,8 @@ use axum::routing::get;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-use crate::http::Path;
+use crate::api::error::ApiError;
+use crate::api::json::Path;
 
 /// The routes as `template.yaml` declares them for the console function.
 pub const ROUTES: [(&str, &str); 3] = [("GET", "/"), ("GET", "/docs"), ("GET", "/console/{proxy+}")];
@@ -74,7 +74,7 @@ pub fn router() -> Router {
             "/console/{*path}",
             get(|Path(path): Path<String>, headers: HeaderMap| async move { serve(&path, &headers) }),
         )
-        .layer(axum::middleware::map_response(crate::http::nosniff))
+        .layer(axum::middleware::map_response(crate::api::json::nosniff))
 }
 
 pub fn find(path: &str) -> Option<(usize, &'static Asset)> {
@@ -85,7 +85,7 @@ pub fn find(path: &str) -> Option<(usize, &'static Asset)> {
 fn etag(index: usize) -> &'static str {
     static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
     let tags = ETAGS.get_or_init(|| {
-        ASSETS.iter().map(|a| format!("\"{}\"", crate::text::hex(&Sha256::digest(a.bytes)[..12]))).collect()
+        ASSETS.iter().map(|a| format!("\"{}\"", crate::support::text::hex(&Sha256::digest(a.bytes)[..12]))).collect()
     });
     &tags[index]
 }

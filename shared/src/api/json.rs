@@ -1,6 +1,7 @@
 //! JSON in and out, shared by every route: a body extractor that answers 415/413/400 with
 //! our error shape, a query extractor, `{"data": ...}` responses and list pagination.
 
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -8,8 +9,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::store::{Cursor, Page, StoreError};
+
+/// The error a request body yields once its deadline has passed. `leadpush serve`'s
+/// listener sets the deadline; Lambda receives bodies whole and never yields it.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received within {0:?}")]
+pub struct BodyTimedOut(pub std::time::Duration);
 
 /// Body limit for ordinary JSON endpoints.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -78,8 +85,7 @@ pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiEr
 fn body_error(e: axum::Error) -> ApiError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(cause) = source {
-        #[cfg(feature = "embedded")]
-        if let Some(timeout) = cause.downcast_ref::<crate::listener::BodyTimedOut>() {
+        if let Some(timeout) = cause.downcast_ref::<BodyTimedOut>() {
             return ApiError::RequestTimeout(timeout.0.as_secs().max(1));
         }
         source = cause.source();
@@ -99,7 +105,7 @@ pub fn check_event_size(body: &[u8]) -> Result<(), ApiError> {
     if body.len() * 2 <= MAX_EVENT_BODY_BYTES {
         return Ok(());
     }
-    let escaped = crate::text::json_escaped_len(body);
+    let escaped = crate::support::text::json_escaped_len(body);
     if escaped > MAX_EVENT_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge(format!(
             "Request body is {} bytes but {escaped} once escaped into the Lambda event (quotes, backslashes and \

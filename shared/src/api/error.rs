@@ -157,6 +157,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::domain::ValidationError> for ApiError {
+    fn from(e: crate::domain::ValidationError) -> Self {
+        ApiError::Validation { field: e.field, message: e.message }
+    }
+}
+
+#[cfg(feature = "workflow")]
+impl From<crate::workflow::trigger::TriggerError> for ApiError {
+    fn from(e: crate::workflow::trigger::TriggerError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
@@ -257,7 +270,7 @@ impl From<crate::ingest::IngestError> for ApiError {
                         "Idempotency key \"{}\" was already used within the last {} (request {}); those leads were \
                          accepted then. Use a unique key for each batch.",
                         record.key,
-                        crate::time::human_duration(window),
+                        crate::support::time::human_duration(window),
                         record.request_id
                     ),
                 };

@@ -6,7 +6,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::text::hex;
+use crate::support::text::hex;
 
 pub const API_KEY_PREFIX: &str = "lp_key_";
 pub const WEBHOOK_TOKEN_PREFIX: &str = "lp_wht_";
@@ -37,7 +37,7 @@ pub fn hash(secret: &str) -> String {
 pub fn hash_json(value: &impl serde::Serialize) -> String {
     let mut digest = Sha256::new();
     // Writing into a digest cannot fail, nor can serialising a `serde_json::Value`.
-    let _ = crate::text::stream_json(value, |bytes| digest.update(bytes));
+    let _ = crate::support::text::stream_json(value, |bytes| digest.update(bytes));
     hex(&digest.finalize())
 }
 
