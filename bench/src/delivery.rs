@@ -127,7 +127,7 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
         serde_json::from_slice::<serde_json::Value>(&bytes)?["data"]["id"].as_str().unwrap_or_default().to_owned();
     counter.take();
     let ids: Vec<String> = stored.iter().map(|l| l.id.clone()).collect();
-    leadpush::dispatch::emit_leads_saved(&*ctx.queue, &ws.id, &ids).await?;
+    leadpush::queue::emit_leads_saved(&*ctx.queue, &ws.id, &ids).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = leadpush::dispatch::worker::spawn(ctx.clone(), 8, stop_rx);
     tokio::time::timeout(Duration::from_secs(300), fast.done.notified()).await?;
@@ -159,7 +159,7 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
     // The Lambda path: the SQS event source receives and deletes, so only the calls the
     // dispatcher makes itself count. Messages are fetched with a client that is not counted.
     let (_, plain_sqs) = clients(moto, &CallCounter::default()).await;
-    leadpush::dispatch::emit_leads_saved(&*ctx.queue, &ws.id, &ids).await?;
+    leadpush::queue::emit_leads_saved(&*ctx.queue, &ws.id, &ids).await?;
     // Run the fan-out stages (not counted) until only Deliver messages are left.
     let mut deliver = Vec::new();
     for _ in 0..20 {

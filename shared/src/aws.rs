@@ -314,7 +314,7 @@ mod template_tests {
         for queue in ["EnrichQueue", "FinderQueue", "WorkflowQueue"] {
             assert_eq!(sends(queue), sends("WorkQueue"), "{queue}");
         }
-        for (lane, (_, queue, _)) in crate::dispatch::Lane::ALL.into_iter().zip(WORKERS) {
+        for (lane, (_, queue, _)) in crate::queue::Lane::ALL.into_iter().zip(WORKERS) {
             assert!(text.contains(&format!("{}: !Ref {queue}", lane.queue_url_variable())), "{lane:?}");
             assert!(text.contains(&format!("CodeUri: target/lambda/{}/", lane.function())), "{lane:?}");
         }
@@ -383,8 +383,8 @@ mod template_tests {
 
     #[test]
     fn the_sweep_message_is_a_task_the_dispatcher_runs() {
-        let task: crate::dispatch::Task = serde_json::from_str(r#"{"task":"sweep"}"#).unwrap();
-        assert_eq!(task, crate::dispatch::Task::Sweep);
+        let task: crate::queue::Task = serde_json::from_str(r#"{"task":"sweep"}"#).unwrap();
+        assert_eq!(task, crate::queue::Task::Sweep);
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError, StoreKind};
-use crate::delivery::{Outbound, OutboundError};
-use crate::dispatch::Lane;
+use crate::outbound::{Outbound, OutboundError};
+use crate::queue::Lane;
 use crate::queue::Queue;
 use crate::store::Store;
 use crate::support::time::{Clock, SystemClock, Timestamp};

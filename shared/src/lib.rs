@@ -9,7 +9,8 @@ pub mod api;
 pub mod aws;
 pub mod config;
 pub mod context;
-pub mod delivery;
+pub mod outbound;
+pub mod webhooks;
 pub mod dispatch;
 pub mod domain;
 #[cfg(feature = "embedded")]

@@ -121,7 +121,7 @@ async fn purge_loop(ctx: AppContext, mut stop: watch::Receiver<bool>) {
                     Ok(n) => tracing::warn!(requeued = n, "sweep re-queued stalled pushes"),
                     Err(e) => tracing::warn!(error = %e, "sweep failed"),
                 }
-                match crate::dispatch::deliver::sweep(&ctx, ctx.now()).await {
+                match crate::webhooks::sweep(&ctx, ctx.now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(requeued = n, "sweep re-queued overdue deliveries"),
                     Err(e) => tracing::warn!(error = %e, "delivery sweep failed"),

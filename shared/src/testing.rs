@@ -82,7 +82,7 @@ pub async fn dynamo_context() -> (crate::context::AppContext, tempfile::TempDir)
 
 /// Receives every visible message of `ctx`'s queue (removing it) and returns the tasks:
 /// lets a test run the dispatcher's work step by step.
-pub async fn drain_tasks(ctx: &crate::context::AppContext) -> Vec<crate::dispatch::Task> {
+pub async fn drain_tasks(ctx: &crate::context::AppContext) -> Vec<crate::queue::Task> {
     let mut tasks = Vec::new();
     for _ in 0..100 {
         let batch = ctx.queue.receive(10, std::time::Duration::ZERO).await.unwrap();

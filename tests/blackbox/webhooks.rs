@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use leadpush::delivery::signing;
+use leadpush::webhooks::signing;
 use serde_json::{Value, json};
 
 use crate::both_backends;

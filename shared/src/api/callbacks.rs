@@ -12,7 +12,7 @@ use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
 use super::webhooks::{DeliveryView, ROTATION_GRACE, delivery_log};
 use crate::context::AppContext;
-use crate::dispatch::deliver::{CALLBACK, queue_callback};
+use crate::webhooks::{CALLBACK, queue_callback};
 use crate::api::error::ApiError;
 use crate::api::json::{Data, List, Pagination, Params};
 use crate::repo::webhooks;

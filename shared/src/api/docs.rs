@@ -483,7 +483,7 @@ schema_type!(
 #[cfg(all(test, feature = "find"))] // the regex engine
 mod tests {
     use super::*;
-    use crate::delivery::ssrf::check_url;
+    use crate::outbound::ssrf::check_url;
 
     fn matches(pattern: &str, text: &str) -> bool {
         regex::Regex::new(pattern).unwrap().is_match(text)

@@ -422,14 +422,14 @@ mod tests {
         let mut crates: BTreeSet<String> =
             std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert!(crates.remove("leadpush"), "the CLI crate");
-        for worker in crate::dispatch::Lane::ALL.map(|lane| lane.function()) {
+        for worker in crate::queue::Lane::ALL.map(|lane| lane.function()) {
             assert!(crates.remove(worker), "the {worker} crate (an SQS worker)");
         }
         assert!(crates.remove("console"), "the console crate (static files, not API routes)");
         let known: BTreeSet<String> = Function::ALL.iter().map(|f| f.name().to_owned()).collect();
         assert_eq!(crates, known, "functions/ and api::Function must agree");
         let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-        let workers = crate::dispatch::Lane::ALL.map(|lane| lane.function().to_owned());
+        let workers = crate::queue::Lane::ALL.map(|lane| lane.function().to_owned());
         for name in known.iter().chain(workers.iter()).chain(["console".to_owned()].iter()) {
             assert!(template.contains(&format!("CodeUri: target/lambda/{name}/")), "{name} is not in template.yaml");
         }

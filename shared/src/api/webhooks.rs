@@ -12,8 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::context::AppContext;
-use crate::delivery::webhook::{SignedRequest, send_signed};
-use crate::dispatch::deliver;
+use crate::webhooks::send::{SignedRequest, send_signed};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, MAX_MANUAL_ATTEMPTS, Reopen};
 use crate::domain::lead::{Lead, LeadFields};
 use crate::domain::webhook::{
@@ -551,7 +550,7 @@ async fn retry_delivery(
         UpdateError::Rejected(e) => e,
         UpdateError::Store(e) => e.into(),
     })?;
-    deliver::enqueue(&ctx, &caller.workspace_id, std::slice::from_ref(&reopened), true)
+    crate::webhooks::enqueue(&ctx, &caller.workspace_id, std::slice::from_ref(&reopened), true)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     tracing::info!(webhook_id = id, delivery_id, "manual redelivery queued");

@@ -52,7 +52,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::dispatch::Lane;
+    use crate::queue::Lane;
     use crate::queue::OutgoingMessage;
 
     /// What Lambda's SQS event source hands the function for these received messages.
@@ -86,7 +86,7 @@ mod tests {
         let fixture = crate::queue::contract::sqs_fixture().await;
         let (mut ctx, _dir) = crate::testing::embedded_context();
         ctx.queue = fixture.queue.clone();
-        let valid = crate::dispatch::Task::LeadsSaved {
+        let valid = crate::queue::Task::LeadsSaved {
             workspace_id: "ws_none".into(),
             lead_ids: vec!["req_x_0001".into()],
             event_id: "evt_1".into(),
@@ -117,8 +117,8 @@ mod tests {
     }
 
     /// One task of every kind.
-    fn every_task() -> Vec<crate::dispatch::Task> {
-        use crate::dispatch::Task;
+    fn every_task() -> Vec<crate::queue::Task> {
+        use crate::queue::Task;
         let ws = || "ws_1".to_owned();
         let tasks = vec![
             Task::LeadsSaved {
@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(tasks.iter().map(|t| t.name()).collect::<std::collections::BTreeSet<_>>().len(), 10);
         assert_eq!(tasks.len(), 11, "an enrich task for the verifier and one for a finder");
         for task in &tasks {
-            assert_eq!(crate::dispatch::Lane::of_message(&task.message().body), task.lane(), "{task:?}");
+            assert_eq!(crate::queue::Lane::of_message(&task.message().body), task.lane(), "{task:?}");
         }
         tasks
     }
@@ -191,7 +191,7 @@ mod tests {
             let mut names: Vec<String> = got
                 .iter()
                 .map(|m| {
-                    serde_json::from_str::<crate::dispatch::Task>(&m.body).map_or(m.body.clone(), |t| t.name().into())
+                    serde_json::from_str::<crate::queue::Task>(&m.body).map_or(m.body.clone(), |t| t.name().into())
                 })
                 .collect();
             names.sort();

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use super::EnrichError;
 use super::verify::{self, Verification};
 use crate::context::AppContext;
-use crate::dispatch::Task;
+use crate::queue::Task;
 use crate::repo::{keys, metering, update_versioned};
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, WriteOp};
 use crate::support::time::Timestamp;
@@ -358,7 +358,7 @@ async fn finish(ctx: &AppContext, workspace_id: &str, job: Job) -> Result<(), En
             "pages": pages,
             "results": view.results,
         });
-        crate::dispatch::deliver::queue_callback(ctx, workspace_id, &url, CALLBACK_EVENT, &data).await?;
+        crate::webhooks::queue_callback(ctx, workspace_id, &url, CALLBACK_EVENT, &data).await?;
         let Some(next) = view.next_cursor else { break };
         cursor = Some(Cursor::decode(&next)?);
     }

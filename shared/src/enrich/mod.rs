@@ -7,7 +7,7 @@
 //! - [`results`]: stored, asynchronous results. A call either answers with the finished
 //!   result or, after `max_duration`, 202 with an id; repeating the same call (or
 //!   `GET /api/v1/enrichments/{id}`) returns it once ready, and the work runs once, as a
-//!   queued task ([`crate::dispatch::Task::Enrich`]) that survives the API's timeout.
+//!   queued task ([`crate::queue::Task::Enrich`]) that survives the API's timeout.
 //! - [`cache`]: MX answers and catch-all verdicts per domain, with TTLs, in the store.
 //! - [`probe`]: the polite SMTP prober (per-MX-host concurrency bound, one session per
 //!   domain batch); [`dns`]: the resolver.
@@ -79,15 +79,15 @@ impl EnrichError {
     }
 }
 
-impl From<crate::dispatch::TaskError> for EnrichError {
-    fn from(e: crate::dispatch::TaskError) -> Self {
+impl From<crate::queue::TaskError> for EnrichError {
+    fn from(e: crate::queue::TaskError) -> Self {
         EnrichError::Other(e.to_string())
     }
 }
 
-impl From<EnrichError> for crate::dispatch::TaskError {
+impl From<EnrichError> for crate::queue::TaskError {
     fn from(e: EnrichError) -> Self {
-        crate::dispatch::TaskError::Failed(e.to_string())
+        crate::queue::TaskError::Failed(e.to_string())
     }
 }
 
@@ -107,7 +107,7 @@ pub struct Engine {
     domains: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub stats: Stats,
     /// The finders' web client (`find::web::client`), built on first use.
-    pub web: OnceLock<Result<crate::delivery::Outbound, String>>,
+    pub web: OnceLock<Result<crate::outbound::Outbound, String>>,
 }
 
 /// Entries kept in the per-host and per-domain maps before idle ones are dropped.

@@ -114,7 +114,7 @@ pub async fn probe_domain(
         };
         let ips: Vec<IpAddr> = match ips {
             Ok(ips) => {
-                ips.into_iter().filter(|ip| allow_private || !crate::delivery::ssrf::is_forbidden(*ip)).collect()
+                ips.into_iter().filter(|ip| allow_private || !crate::outbound::ssrf::is_forbidden(*ip)).collect()
             }
             Err(e) => {
                 last_failure = e;

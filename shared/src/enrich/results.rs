@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use super::EnrichError;
 use crate::context::AppContext;
-use crate::dispatch::Task;
+use crate::queue::Task;
 use crate::repo::{UpdateError, keys, update_versioned};
 use crate::store::{Condition, Item, Key, StoreError, WriteOp};
 use crate::support::time::Timestamp;
@@ -315,7 +315,7 @@ async fn register_callback(
 
 async fn send_callback(ctx: &AppContext, workspace_id: &str, e: &Enrichment, url: &str) {
     let data = e.data.clone().unwrap_or(Value::Null);
-    if let Err(err) = crate::dispatch::deliver::queue_callback(ctx, workspace_id, url, e.kind.event(), &data).await {
+    if let Err(err) = crate::webhooks::queue_callback(ctx, workspace_id, url, e.kind.event(), &data).await {
         tracing::error!(workspace_id, enrichment_id = e.id, error = %err, "callback could not be queued");
     }
 }

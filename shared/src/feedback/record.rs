@@ -5,7 +5,7 @@
 
 use super::{FeedbackError, FeedbackResult, LeadSnapshot};
 use crate::context::AppContext;
-use crate::dispatch;
+use crate::queue;
 use crate::domain::feedback::{self, EventSource, EventType, FeedbackEvent, Outcome};
 use crate::domain::lead::Lead;
 use crate::domain::webhook::EventType as WebhookEvent;
@@ -63,7 +63,7 @@ async fn announce(ctx: &AppContext, workspace_id: &str, lead_id: &str) -> Result
     if webhooks::subscribed(&*ctx.store, workspace_id, WebhookEvent::SaveLead).await?.is_empty() {
         return Ok(());
     }
-    Ok(dispatch::emit_leads_saved(&*ctx.queue, workspace_id, &[lead_id.to_owned()]).await?)
+    Ok(queue::emit_leads_saved(&*ctx.queue, workspace_id, &[lead_id.to_owned()]).await?)
 }
 
 fn snapshot(lead: &Lead) -> LeadSnapshot {
@@ -212,7 +212,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::dispatch::Task;
+    use crate::queue::Task;
     use crate::domain::lead::LeadFields;
 
     async fn announced(ctx: &AppContext) -> Vec<String> {

@@ -19,7 +19,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::context::AppContext;
-use crate::dispatch;
+use crate::queue;
 use crate::domain::ValidationError;
 use crate::domain::campaign::{Campaign, LeadSource};
 use crate::domain::lead::{IncomingLead, Lead};
@@ -299,7 +299,7 @@ async fn store_and_announce(
     campaigns: &HashMap<String, Campaign>,
 ) -> Result<(), IngestError> {
     leads::put_many(&*ctx.store, workspace_id, rest).await?;
-    dispatch::emit_leads_saved(&*ctx.queue, workspace_id, ids).await?;
+    queue::emit_leads_saved(&*ctx.queue, workspace_id, ids).await?;
     // Leads of active campaigns with a workflow get their runs queued.
     crate::workflow::trigger::on_ingest(ctx, workspace_id, leads, campaigns).await.map_err(|e| match e {
         crate::workflow::trigger::TriggerError::Store(e) => IngestError::Store(e),

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::context::AppContext;
-use crate::dispatch::{self, Task, TaskError};
+use crate::queue::{self, Task, TaskError};
 use crate::domain::ValidationError;
 use crate::domain::integration::{Integration, Provider, ProviderKey};
 use crate::domain::lead::Lead;
@@ -291,7 +291,7 @@ pub async fn follow_up(ctx: &AppContext, workspace_id: &str, push_id: &str, atte
             let pushed: Vec<Lead> = to_mark.into_iter().map(|(lead, _)| lead).collect();
             insights::record_pushed(&*ctx.store, workspace_id, push.destination.as_str(), &pushed).await?;
             if !changed.is_empty() {
-                dispatch::emit_leads_saved(&*ctx.queue, workspace_id, &changed).await?;
+                queue::emit_leads_saved(&*ctx.queue, workspace_id, &changed).await?;
             }
         }
     }
@@ -491,7 +491,7 @@ mod tests {
         let tasks = drain(&ctx).await;
         let expected = Task::PushFollowUp { workspace_id: ws.clone(), push_id: summary.push_id.clone(), attempt: 1 };
         assert_eq!(tasks, vec![expected.clone()]);
-        dispatch::run(&ctx, expected).await.unwrap();
+        crate::dispatch::run(&ctx, expected).await.unwrap();
         assert_eq!(status_of(&ctx, &ws, &lead).await, crate::domain::lead::LeadStatus::Pushed);
         assert!(matches!(drain(&ctx).await.as_slice(), [Task::LeadsSaved { .. }]), "save_lead emitted");
         // Finished with: its sweep marker is gone.
@@ -518,11 +518,11 @@ mod tests {
         let retry_task = Task::PushRetry { workspace_id: ws.clone(), push_id: push_id.clone(), attempt: 2 };
         assert!(tasks.contains(&retry_task), "{tasks:?}");
         for task in tasks {
-            dispatch::run(&ctx, task).await.unwrap();
+            crate::dispatch::run(&ctx, task).await.unwrap();
         }
         // The retry delivered and queued its own follow-up.
         for task in drain(&ctx).await {
-            dispatch::run(&ctx, task).await.unwrap();
+            crate::dispatch::run(&ctx, task).await.unwrap();
         }
         assert_eq!(seen.load(Ordering::SeqCst), 2);
         assert_eq!(pushes::get(&*ctx.store, &ws, &push_id).await.unwrap().unwrap().status, PushState::Dispatched);
@@ -546,14 +546,14 @@ mod tests {
                 .inject(Rule::new(Op::Put, Fault::Throttle).on_keys_containing("LEAD#").times(40)),
         );
         ctx.store = faulty.clone();
-        let err = dispatch::run(&ctx, task.clone()).await.unwrap_err();
+        let err = crate::dispatch::run(&ctx, task.clone()).await.unwrap_err();
         assert!(err.is_transient(), "{err}");
         assert!(faulty.injected() > 0);
         ctx.store = faulty.clone();
         // The faults are spent after 40 of each; the redelivered task completes the work.
         let mut done = false;
         for _ in 0..60 {
-            if dispatch::run(&ctx, task.clone()).await.is_ok() {
+            if crate::dispatch::run(&ctx, task.clone()).await.is_ok() {
                 done = true;
                 break;
             }

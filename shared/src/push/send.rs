@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::Target;
 use crate::context::AppContext;
-use crate::delivery::providers::{PROVIDER_MAX_RESPONSE_BYTES, heyreach, instantly, settle_call, webhook};
-use crate::delivery::{OutboundRequest, OutboundResponse};
+use crate::outbound::providers::{PROVIDER_MAX_RESPONSE_BYTES, heyreach, instantly, settle_call, webhook};
+use crate::outbound::{OutboundRequest, OutboundResponse};
 use crate::domain::lead::Lead;
 use crate::domain::push::{AttemptResult, LeadResult};
 

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::template::{self, Mode, TemplateError};
 use crate::context::AppContext;
-use crate::delivery::{OutboundError, OutboundRequest};
+use crate::outbound::{OutboundError, OutboundRequest};
 use crate::domain::api_request::{ApiRequest, HttpMethod, WorkspaceSettings, body_is_json, masked_headers};
 use crate::repo::api_requests;
 
@@ -21,7 +21,7 @@ const MAX_VALUE_BYTES: usize = 8 * 1024;
 /// How much of a failed answer's body an error quotes.
 const EXCERPT_CHARS: usize = 500;
 /// The header that carries a workflow run's key for one node's call (see [`idempotency_key`]).
-pub const IDEMPOTENCY_HEADER: &str = crate::delivery::providers::webhook::IDEMPOTENCY_HEADER;
+pub const IDEMPOTENCY_HEADER: &str = crate::outbound::providers::webhook::IDEMPOTENCY_HEADER;
 
 /// The `Idempotency-Key` a workflow run sends with its calls for one node:
 /// `{run_id}:{node_id}`, the same on every attempt and on every redelivery of the run

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::request::{self, CallError};
 use super::template::{self, Mode, TemplateError};
 use crate::context::AppContext;
-use crate::dispatch::{Task, TaskError};
+use crate::queue::{Task, TaskError};
 use crate::domain::api_request::WorkspaceSettings;
 use crate::domain::campaign::Campaign;
 use crate::domain::lead::Lead;
@@ -625,7 +625,7 @@ async fn set_fields(
     let key = leads::key(workspace_id, lead_id);
     match repo::update_versioned(&*ctx.store, &key, apply, |l| leads::item(workspace_id, l)).await {
         Ok(lead) => {
-            crate::dispatch::emit_leads_saved(&*ctx.queue, workspace_id, &[lead_id.to_owned()]).await?;
+            crate::queue::emit_leads_saved(&*ctx.queue, workspace_id, &[lead_id.to_owned()]).await?;
             Ok(Some(lead))
         }
         Err(repo::UpdateError::NotFound) => Ok(None),

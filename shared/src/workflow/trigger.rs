@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::context::AppContext;
-use crate::dispatch::{LEAD_IDS_PER_TASK, Task, TaskError};
+use crate::queue::{LEAD_IDS_PER_TASK, Task, TaskError};
 use crate::domain::campaign::{Campaign, CampaignStatus};
 use crate::domain::lead::Lead;
 use crate::domain::workflow::{Run, RunTrigger, Workflow};
@@ -126,7 +126,7 @@ pub async fn start_runs(
                 Ok::<_, StoreError>((lead_id, run_id))
             }
         })
-        .buffer_unordered(crate::dispatch::TASK_CONCURRENCY)
+        .buffer_unordered(crate::queue::TASK_CONCURRENCY)
         .try_collect()
         .await?;
     let messages = created

@@ -19,7 +19,7 @@ use texting_robots::Robot;
 use url::Url;
 
 use super::extract::{self, WebEmail, WebPhone, on_site};
-use crate::delivery::{Outbound, OutboundError, OutboundRequest};
+use crate::outbound::{Outbound, OutboundError, OutboundRequest};
 use crate::support::time::Timestamp;
 
 pub const MAX_REQUESTS: usize = 10;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Weak};
 
 use super::crawl::{self, Limits, SiteCrawl};
 use crate::context::AppContext;
-use crate::delivery::ssrf::is_forbidden;
-use crate::delivery::{Outbound, OutboundError};
+use crate::outbound::ssrf::is_forbidden;
+use crate::outbound::{Outbound, OutboundError};
 use crate::enrich::{Engine, EnrichError};
 use crate::repo::keys;
 use crate::store::{Condition, Item, Key};

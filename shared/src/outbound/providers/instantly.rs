@@ -34,7 +34,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{PROVIDER_MAX_RESPONSE_BYTES, is_retryable_status, put};
-use crate::delivery::{Outbound, OutboundRequest, OutboundResponse};
+use crate::outbound::{Outbound, OutboundRequest, OutboundResponse};
 use crate::domain::integration::ProviderKey;
 use crate::domain::lead::Lead;
 use crate::domain::push::LeadResult;
@@ -325,7 +325,7 @@ fn read_lookup(body: &str) -> Option<HashMap<String, String>> {
     Some(page.items.into_iter().filter_map(|i| Some((i.email?.to_ascii_lowercase(), i.id?))).collect())
 }
 
-fn failure(outcome: &Result<OutboundResponse, crate::delivery::OutboundError>) -> Option<(String, bool)> {
+fn failure(outcome: &Result<OutboundResponse, crate::outbound::OutboundError>) -> Option<(String, bool)> {
     match outcome {
         Ok(r) if r.is_success() => None,
         Ok(r) => Some((format!("HTTP {}", r.status), is_retryable_status(r.status))),

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{as_text, put};
-use crate::delivery::OutboundRequest;
+use crate::outbound::OutboundRequest;
 use crate::domain::integration::ProviderKey;
 use crate::domain::lead::Lead;
 use crate::domain::push::LeadResult;

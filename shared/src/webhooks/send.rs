@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::client::{Outbound, OutboundError, OutboundRequest};
+use crate::outbound::client::{Outbound, OutboundError, OutboundRequest};
 use super::signing;
 use crate::domain::delivery::MAX_LOGGED_RESPONSE;
 use crate::support::text::truncate;

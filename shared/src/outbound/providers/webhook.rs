@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::delivery::OutboundRequest;
+use crate::outbound::OutboundRequest;
 use crate::domain::lead::Lead;
 use crate::domain::push::{Destination, LeadResult};
 
