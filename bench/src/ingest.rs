@@ -60,14 +60,14 @@ async fn drive(
 enum Floor {
     /// One row keyed by lead id, no index.
     Bare,
-    /// Our table layout (`leadpush::embedded::SCHEMA`) and keys: the lead row with its
+    /// Our table layout (`leadpush::store::sqlite::SCHEMA`) and keys: the lead row with its
     /// campaign and workspace listings (sharded) and its email and LinkedIn lookups.
     SameIndexes,
 }
 
 /// The row of one lead in our table layout, keyed as `repo::leads` keys it.
 fn indexed_row(id: &str, lead: &serde_json::Value) -> Vec<rusqlite::types::Value> {
-    use leadpush::embedded::partition_hash;
+    use leadpush::store::sqlite::partition_hash;
     use leadpush::repo::keys::sharded;
     use rusqlite::types::Value as V;
     let text = |s: &str| V::Text(s.to_owned());
@@ -98,7 +98,7 @@ async fn floor_server(dir: &std::path::Path, floor: Floor) -> anyhow::Result<Str
         Floor::Bare => {
             conn.execute_batch("CREATE TABLE leads (id TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;")?
         }
-        Floor::SameIndexes => conn.execute_batch(leadpush::embedded::SCHEMA)?,
+        Floor::SameIndexes => conn.execute_batch(leadpush::store::sqlite::SCHEMA)?,
     }
     let conn = Arc::new(std::sync::Mutex::new(conn));
     let app = axum::Router::new().route(

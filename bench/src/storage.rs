@@ -42,7 +42,7 @@ fn per_op_us(started: Instant, ops: usize) -> f64 {
 pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     let dir = tempfile::tempdir()?;
-    let db = leadpush::embedded::EmbeddedDb::open(dir.path())?;
+    let db = leadpush::store::sqlite::EmbeddedDb::open(dir.path())?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::new(db));
     let raw_dir = dir.path().to_path_buf();
 

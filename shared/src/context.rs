@@ -40,7 +40,7 @@ pub enum StartupError {
     Outbound(#[from] OutboundError),
     #[cfg(feature = "embedded")]
     #[error("embedded store: {0}")]
-    Embedded(#[from] crate::embedded::EmbeddedError),
+    Embedded(#[from] crate::store::sqlite::EmbeddedError),
     #[error("{0}")]
     Unsupported(String),
     #[error(transparent)]
@@ -102,8 +102,8 @@ impl AppContext {
 
     #[cfg(feature = "embedded")]
     fn embedded(config: Config) -> Result<Self, StartupError> {
-        use crate::queue::embedded::{EmbeddedQueue, EmbeddedQueueConfig};
-        let db = crate::embedded::EmbeddedDb::open(&config.data_dir)?;
+        use crate::queue::sqlite::{EmbeddedQueue, EmbeddedQueueConfig};
+        let db = crate::store::sqlite::EmbeddedDb::open(&config.data_dir)?;
         let queue = EmbeddedQueue::new(
             db.clone(),
             EmbeddedQueueConfig {
@@ -139,8 +139,8 @@ impl AppContext {
 
     #[cfg(feature = "embedded")]
     fn embedded_dead_letter_queue(config: &Config) -> Result<Arc<dyn Queue>, StartupError> {
-        use crate::queue::embedded::{EmbeddedQueue, EmbeddedQueueConfig};
-        let db = crate::embedded::EmbeddedDb::open(&config.data_dir)?;
+        use crate::queue::sqlite::{EmbeddedQueue, EmbeddedQueueConfig};
+        let db = crate::store::sqlite::EmbeddedDb::open(&config.data_dir)?;
         let dlq = EmbeddedQueueConfig {
             name: DEAD_LETTER_QUEUE.into(),
             visibility_timeout: EMBEDDED_VISIBILITY_TIMEOUT,

@@ -13,8 +13,6 @@ pub mod outbound;
 pub mod webhooks;
 pub mod dispatch;
 pub mod domain;
-#[cfg(feature = "embedded")]
-pub mod embedded;
 #[cfg(feature = "enrich")]
 pub mod enrich;
 pub mod feedback;

@@ -101,7 +101,7 @@ fn truncate_wal(ctx: &AppContext, when: &str) {
     if ctx.config.store != crate::config::StoreKind::Embedded {
         return;
     }
-    match crate::embedded::truncate_wal(&ctx.config.data_dir) {
+    match crate::store::sqlite::truncate_wal(&ctx.config.data_dir) {
         Ok(state) if state.busy == 0 => {}
         Ok(_) => tracing::warn!(when, "the WAL could not be truncated: a transaction was still open"),
         Err(e) => tracing::warn!(when, error = %e, "the WAL could not be truncated"),

@@ -40,9 +40,9 @@ pub async fn dynamo_store() -> Arc<dyn Store> {
 
 /// A fresh embedded database; keep the directory alive as long as the store.
 #[cfg(feature = "embedded")]
-pub fn embedded_db() -> (crate::embedded::EmbeddedDb, tempfile::TempDir) {
+pub fn embedded_db() -> (crate::store::sqlite::EmbeddedDb, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = crate::embedded::EmbeddedDb::open(dir.path()).expect("open embedded db");
+    let db = crate::store::sqlite::EmbeddedDb::open(dir.path()).expect("open embedded db");
     (db, dir)
 }
 

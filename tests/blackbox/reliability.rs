@@ -554,7 +554,7 @@ async fn continued(s: &mut tokio::net::TcpStream) -> bool {
 
 /// Eight senders of 1000-lead requests, each with new addresses, against the embedded
 /// store: the WAL file stays under the bound the README states
-/// (`leadpush::embedded::WAL_BOUND_BYTES`), its size polled throughout. Before the writer
+/// (`leadpush::store::sqlite::WAL_BOUND_BYTES`), its size polled throughout. Before the writer
 /// thread checkpointed it itself, it peaked at 71-157 MiB here (37-50 MiB since).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_wal_stays_under_its_stated_bound_under_eight_concurrent_ingest_senders() {
@@ -617,6 +617,6 @@ async fn the_wal_stays_under_its_stated_bound_under_eight_concurrent_ingest_send
     eprintln!("WAL peak {:.1} MiB over {samples} samples", mb(peak));
     assert!(samples > 100, "the poller sampled only {samples} times");
     assert!(peak > 0, "the WAL was never seen: is {:?} the embedded store's WAL?", server.data_dir());
-    let bound = leadpush::embedded::WAL_BOUND_BYTES;
+    let bound = leadpush::store::sqlite::WAL_BOUND_BYTES;
     assert!(peak <= bound, "the WAL peaked at {:.1} MiB, over the stated {:.0} MiB", mb(peak), mb(bound));
 }

@@ -16,7 +16,7 @@ const MAX_RECEIVES: u32 = 2;
 
 #[cfg(feature = "embedded")]
 pub fn embedded_fixture() -> Fixture {
-    use super::embedded::{EmbeddedQueue, EmbeddedQueueConfig};
+    use super::sqlite::{EmbeddedQueue, EmbeddedQueueConfig};
     let (db, dir) = crate::testing::embedded_db();
     let queue = EmbeddedQueue::new(
         db.clone(),

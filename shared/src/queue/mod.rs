@@ -4,7 +4,7 @@
 //! embedded queue does the same when it is given a dead-letter queue).
 
 #[cfg(feature = "embedded")]
-pub mod embedded;
+pub mod sqlite;
 pub mod sqs;
 pub mod task;
 

@@ -9,7 +9,7 @@ use rusqlite::params;
 use tokio::sync::Notify;
 
 use super::{MAX_RECEIVE_BATCH, OutgoingMessage, Queue, QueueError, ReceivedMessage, check_size};
-use crate::embedded::{EmbeddedDb, EmbeddedError};
+use crate::store::sqlite::{EmbeddedDb, EmbeddedError};
 
 impl From<EmbeddedError> for QueueError {
     fn from(e: EmbeddedError) -> Self {

@@ -10,7 +10,13 @@ use super::{
     Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, WriteOp, dedupe_last_wins, prefix_upper_bound,
     validate_transaction,
 };
-use crate::embedded::{EmbeddedDb, EmbeddedError, partition_hash};
+mod checkpoint;
+mod database;
+mod group_commit;
+mod schema;
+
+pub use checkpoint::{Checkpoint, WAL_BOUND_BYTES, WalPolicy, truncate_wal, wal_path};
+pub use database::{DB_FILE, EmbeddedDb, EmbeddedError, partition_hash};
 
 impl From<EmbeddedError> for StoreError {
     fn from(e: EmbeddedError) -> Self {
@@ -507,7 +513,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;").unwrap();
-        conn.execute_batch(crate::embedded::SCHEMA).unwrap();
+        conn.execute_batch(schema::SCHEMA).unwrap();
         frames_of(&mut conn, |tx| write(tx, &lead(1, "c")).unwrap());
 
         let in_place = frames_of(&mut conn, |tx| write(tx, &lead(2, "c")).unwrap());
