@@ -26,7 +26,7 @@ const INVOKES: usize = 30;
 pub struct Fixture {
     pub env: Vec<(String, String)>,
     /// What the sample events' placeholders name.
-    pub seeded: leadpush::samples::Seeded,
+    pub seeded: leadpush::testing::samples::Seeded,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub table: String,
@@ -37,7 +37,7 @@ impl Fixture {
     pub async fn new(moto: &str, name: &str) -> anyhow::Result<Fixture> {
         let MotoContext { ctx, dynamo, sqs, table, queue_url } =
             moto_context(moto, &CallCounter::default(), name, &[]).await?;
-        let seeded = leadpush::samples::seed(&*ctx.store, "Lambda").await?;
+        let seeded = leadpush::testing::samples::seed(&*ctx.store, "Lambda").await?;
         let env = [
             ("AWS_ENDPOINT_URL", moto),
             ("AWS_REGION", "us-east-1"),

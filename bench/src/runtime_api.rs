@@ -2,7 +2,7 @@
 //! (`/runtime/invocation/next`, `/{id}/response`, `/{id}/error`, plus `/init/error`).
 //! `make bench` and `make invoke` run the real bootstrap against it, so a function can be
 //! timed and invoked on this machine without Docker or `sam local`; `tests/lambda_runtime.rs`
-//! (in `make test`) runs `leadpush::lambda::run_http` against it in process.
+//! (in `make test`) runs `leadpush::runtime::lambda::run_http` against it in process.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,7 +47,7 @@ struct Shared {
 
 /// The Runtime API, serving on a free loopback port: events go in through `invoke`. A
 /// runtime polls it at `addr` (a bootstrap process as `Instance`, or
-/// `leadpush::lambda::run_http` in process as `tests/lambda_runtime.rs` does).
+/// `leadpush::runtime::lambda::run_http` in process as `tests/lambda_runtime.rs` does).
 pub struct RuntimeApi {
     pub addr: SocketAddr,
     send: mpsc::Sender<Invocation>,

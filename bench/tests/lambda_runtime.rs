@@ -1,4 +1,4 @@
-//! `leadpush::lambda::run_http`, the whole Lambda path of an HTTP function, driven through
+//! `leadpush::runtime::lambda::run_http`, the whole Lambda path of an HTTP function, driven through
 //! the Runtime API emulator of `make bench`/`make invoke`: init from the environment,
 //! `/next` polls, API Gateway v2 events in and responses out. The platform function's
 //! route group runs in process on the embedded store.
@@ -66,7 +66,7 @@ fn an_http_function_serves_api_gateway_events_through_the_runtime_api() {
         let issued = workspaces::issue_credential(&*ctx.store, &ws.id, CredentialKind::ApiKey, Timestamp::now());
         let api_key = issued.await.unwrap().1;
 
-        let function = tokio::task::spawn_local(leadpush::lambda::run_http(Function::Platform, api::platform::routes));
+        let function = tokio::task::spawn_local(leadpush::runtime::lambda::run_http(Function::Platform, api::platform::routes));
         let polled = api.wait_first_poll(|| {
             anyhow::ensure!(!function.is_finished(), "run_http returned during init");
             Ok(())

@@ -17,20 +17,12 @@ pub mod domain;
 pub mod enrich;
 pub mod feedback;
 pub mod ingest;
-pub mod lambda;
-#[cfg(feature = "embedded")]
-pub mod listener;
-#[cfg(feature = "embedded")]
-pub mod local;
-pub mod memory;
 pub mod metering;
 pub mod push;
 pub mod queue;
 pub mod repo;
-pub mod samples;
+pub mod runtime;
 pub mod store;
 pub mod support;
-pub mod telemetry;
-#[cfg(test)]
 pub mod testing;
 pub mod workflow;

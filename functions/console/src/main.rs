@@ -1,6 +1,6 @@
 //! Lambda: the web console at `/` and the API reference at `/docs`, from embedded files.
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_console().await
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
+    leadpush::runtime::lambda::run_console().await
 }

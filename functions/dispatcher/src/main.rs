@@ -3,6 +3,6 @@
 //! their own queues and workers (`enrich-worker`, `workflow-worker`).
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_worker(leadpush::dispatch::Worker::CORE).await
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
+    leadpush::runtime::lambda::run_worker(leadpush::dispatch::Worker::CORE).await
 }

@@ -2,6 +2,6 @@
 //! bulk verification chunks), from the enrichment queue, with partial batch responses.
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_worker(leadpush::dispatch::Worker::ENRICH).await
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
+    leadpush::runtime::lambda::run_worker(leadpush::dispatch::Worker::ENRICH).await
 }

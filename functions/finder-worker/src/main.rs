@@ -2,6 +2,6 @@
 //! author-finder and phone-finder results), from the finder queue, with partial batch responses.
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
-    leadpush::lambda::run_worker(leadpush::dispatch::Worker::FIND).await
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
+    leadpush::runtime::lambda::run_worker(leadpush::dispatch::Worker::FIND).await
 }

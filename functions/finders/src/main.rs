@@ -1,7 +1,7 @@
 //! Lambda: Hunter-compatible finders (email, domain search, author, phone) and the phone validator.
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
     use leadpush::api::{self, Function};
-    leadpush::lambda::run_http(Function::Finders, api::finding).await
+    leadpush::runtime::lambda::run_http(Function::Finders, api::finding).await
 }

@@ -1,7 +1,7 @@
 //! Lambda: the inbound campaign webhook (POST /api/v1/webhook/leads).
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
     use leadpush::api::{self, Function};
-    leadpush::lambda::run_http(Function::IngestLeads, api::ingest::routes).await
+    leadpush::runtime::lambda::run_http(Function::IngestLeads, api::ingest::routes).await
 }

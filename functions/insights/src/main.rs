@@ -1,7 +1,7 @@
 //! Lambda: outcome counts and rates per position, company, signal type, source and campaign.
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
     use leadpush::api::{self, Function};
-    leadpush::lambda::run_http(Function::Insights, api::insights::routes).await
+    leadpush::runtime::lambda::run_http(Function::Insights, api::insights::routes).await
 }

@@ -1,7 +1,7 @@
 //! Lambda: HeyReach and Instantly integrations (keys shown masked).
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
     use leadpush::api::{self, Function};
-    leadpush::lambda::run_http(Function::Integrations, api::integrations::routes).await
+    leadpush::runtime::lambda::run_http(Function::Integrations, api::integrations::routes).await
 }

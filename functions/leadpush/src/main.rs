@@ -125,13 +125,13 @@ enum CredentialCmd {
 
 fn main() -> ExitCode {
     // Before the runtime starts its threads.
-    leadpush::memory::limit_malloc_arenas();
+    leadpush::runtime::allocator::limit_malloc_arenas();
     async_main()
 }
 
 #[tokio::main]
 async fn async_main() -> ExitCode {
-    leadpush::telemetry::init();
+    leadpush::runtime::telemetry::init();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -149,8 +149,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Serve { addr, workers, no_demo, exit_on_stdin_close } => {
-            let options = leadpush::local::ServeOptions { addr, workers, demo: !no_demo, exit_on_stdin_close };
-            leadpush::local::serve(config, options).await?;
+            let options = leadpush::runtime::serve::ServeOptions { addr, workers, demo: !no_demo, exit_on_stdin_close };
+            leadpush::runtime::serve::serve(config, options).await?;
         }
         Command::Admin { command } => {
             let queues = config.clone();

@@ -1,7 +1,7 @@
 //! Lambda: reading stored leads.
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
     use leadpush::api::{self, Function};
-    leadpush::lambda::run_http(Function::Leads, api::leads::routes).await
+    leadpush::runtime::lambda::run_http(Function::Leads, api::leads::routes).await
 }

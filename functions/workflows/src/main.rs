@@ -1,7 +1,7 @@
 //! Lambda: campaign workflows (save, read) and per-lead workflow runs (rerun, read).
 
 #[tokio::main]
-async fn main() -> Result<(), leadpush::lambda::Error> {
+async fn main() -> Result<(), leadpush::runtime::lambda::Error> {
     use leadpush::api::{self, Function};
-    leadpush::lambda::run_http(Function::Workflows, api::workflows::routes).await
+    leadpush::runtime::lambda::run_http(Function::Workflows, api::workflows::routes).await
 }

@@ -67,7 +67,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = crate::dispatch::worker::spawn(ctx.clone(), options.workers, stop_rx.clone());
     background.push(tokio::spawn(purge_loop(ctx.clone(), stop_rx)));
-    let limits = crate::listener::Limits {
+    let limits = crate::runtime::listener::Limits {
         header_timeout: ctx.config.header_timeout,
         body_timeout: ctx.config.body_timeout,
         max_connections: ctx.config.max_connections,
@@ -75,7 +75,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
     let app = api::app(ctx.clone(), &Function::ALL);
     #[cfg(feature = "console")]
     let app = app.merge(crate::api::console::router());
-    crate::listener::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await?;
+    crate::runtime::listener::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await?;
 
     tracing::info!("shutting down: finishing in-flight tasks");
     let _ = stop_tx.send(true);

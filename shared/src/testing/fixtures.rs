@@ -1,6 +1,7 @@
 //! Test fixtures: a temporary embedded database, and AWS clients pointed at the moto server
 //! that `make test` starts (its URL arrives in `LEADPUSH_TEST_MOTO_URL`).
 
+
 use std::sync::Arc;
 
 use aws_types::SdkConfig;

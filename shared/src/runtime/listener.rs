@@ -323,7 +323,7 @@ async fn trim_after_floods(connections: Arc<Connections>) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if connections.flood_is_over() {
-            crate::memory::release_free_memory();
+            crate::runtime::allocator::release_free_memory();
             tracing::info!(open = connections.open(), "connection flood over; freed memory returned to the OS");
         }
     }

@@ -21,8 +21,8 @@ pub type Error = lambda_runtime::Error;
 /// `Function` value matched at run time, so the bootstrap links only that group's
 /// handlers and their dependencies.
 pub async fn run_http(function: Function, routes: fn() -> OpenApiRouter<AppContext>) -> Result<(), Error> {
-    crate::memory::limit_malloc_arenas();
-    crate::telemetry::init();
+    crate::runtime::allocator::limit_malloc_arenas();
+    crate::runtime::telemetry::init();
     let ctx = AppContext::from_config(Config::from_env()?).await?;
     tracing::info!(function = function.name(), store = ctx.store.kind(), "lambda initialised");
     lambda_http::run(api::app_with(ctx, routes())).await
@@ -32,7 +32,7 @@ pub async fn run_http(function: Function, routes: fn() -> OpenApiRouter<AppConte
 /// the API's own functions from the browser).
 #[cfg(feature = "console")]
 pub async fn run_console() -> Result<(), Error> {
-    crate::telemetry::init();
+    crate::runtime::telemetry::init();
     tracing::info!(function = "console", "lambda initialised");
     lambda_http::run(crate::api::console::router()).await
 }
@@ -41,8 +41,8 @@ pub async fn run_console() -> Result<(), Error> {
 /// lane's queue. `worker` is the function's own constant (`Worker::CORE`), not a value
 /// matched at run time, so the bootstrap links only that lane's task handlers.
 pub async fn run_worker(worker: Worker) -> Result<(), Error> {
-    crate::memory::limit_malloc_arenas();
-    crate::telemetry::init();
+    crate::runtime::allocator::limit_malloc_arenas();
+    crate::runtime::telemetry::init();
     let ctx = AppContext::consuming(Config::from_env()?, worker.home()).await?;
     tracing::info!(function = worker.home().function(), "lambda initialised");
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
@@ -78,9 +78,9 @@ mod tests {
     }
 
     /// A workspace with a key, a token, a webhook campaign and one lead, for the placeholders.
-    async fn seeded() -> (AppContext, crate::samples::Seeded, tempfile::TempDir) {
+    async fn seeded() -> (AppContext, crate::testing::samples::Seeded, tempfile::TempDir) {
         let (ctx, dir) = crate::testing::embedded_context();
-        let seeded = crate::samples::seed(&*ctx.store, "Events").await.unwrap();
+        let seeded = crate::testing::samples::seed(&*ctx.store, "Events").await.unwrap();
         (ctx, seeded, dir)
     }
 
@@ -117,7 +117,7 @@ mod tests {
     }
 
     /// Each worker's sample batch, run as that worker: the message ids it reports failed.
-    async fn worker_failures(ctx: &AppContext, seeded: &crate::samples::Seeded, worker: Worker) -> Vec<String> {
+    async fn worker_failures(ctx: &AppContext, seeded: &crate::testing::samples::Seeded, worker: Worker) -> Vec<String> {
         let file = events_dir().join(format!("{}.sqs.json", worker.home().function()));
         let event: SqsEvent = serde_json::from_str(&seeded.fill(&std::fs::read_to_string(file).unwrap())).unwrap();
         let response = crate::dispatch::lambda::handle(ctx, worker, event).await;
