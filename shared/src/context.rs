@@ -29,7 +29,7 @@ pub struct AppContext {
     pub meter: Arc<crate::metering::Meter>,
     /// Resolver, per-host SMTP bounds and single-flight locks of enrichment.
     #[cfg(feature = "enrich")]
-    pub enrich: Arc<crate::enrich::Engine>,
+    pub enrich: Arc<crate::outbound::probing::Engine>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,7 @@ impl AppContext {
             queue,
             outbound,
             #[cfg(feature = "enrich")]
-            enrich: Arc::new(crate::enrich::Engine::new(config.enrich.clone())),
+            enrich: Arc::new(crate::outbound::probing::Engine::new(config.enrich.clone())),
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
             known_markers: Arc::default(),

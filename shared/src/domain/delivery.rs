@@ -18,6 +18,9 @@ pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const MAX_MANUAL_ATTEMPTS: usize = 20;
 /// Scheduled delays are spread by ±20% so retries of one outage do not arrive together.
 pub const JITTER: f64 = 0.2;
+/// The longest wait before a retry: retries wait on the queue, and SQS delays a message by
+/// 15 minutes at most (`queue::MAX_DELAY` is this value).
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(900);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -110,7 +113,7 @@ pub fn next_step(
     };
     let factor = jitter.clamp(1.0 - JITTER, 1.0 + JITTER);
     let scheduled = base.mul_f64(factor);
-    let delay = scheduled.max(retry_after.unwrap_or_default()).min(crate::queue::MAX_DELAY);
+    let delay = scheduled.max(retry_after.unwrap_or_default()).min(MAX_RETRY_DELAY);
     NextStep::RetryIn(delay)
 }
 

@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod feedback;
 pub mod integration;
 pub mod lead;
+pub mod metering;
 pub mod providers;
 pub mod push;
 pub mod webhook;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::dns::MxAnswer;
+use crate::outbound::probing::dns::MxAnswer;
 use crate::repo::keys;
 use crate::store::{Condition, Item, Key, Store, StoreError};
 use crate::support::time::Timestamp;

@@ -32,22 +32,15 @@
 //! `?webhook_url=` delivery mechanism and its log (`dispatch::deliver::queue_callback`).
 
 pub mod cache;
-pub mod dns;
 #[cfg(feature = "find")]
 pub mod find;
 pub mod jobs;
 #[cfg(feature = "find")]
 pub mod phone;
-pub mod probe;
 pub mod results;
 pub mod verify;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::Semaphore;
-
-use crate::config::EnrichConfig;
 use crate::queue::QueueError;
 use crate::store::StoreError;
 
@@ -91,68 +84,3 @@ impl From<EnrichError> for crate::queue::TaskError {
     }
 }
 
-/// Counters of outbound network work, for logs and `make bench`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub dns_queries: std::sync::atomic::AtomicU64,
-    pub smtp_connections: std::sync::atomic::AtomicU64,
-}
-
-/// Per-process enrichment state: the resolver, per-destination-IP connection bounds and
-/// per-domain single-flight locks (so concurrent tasks ask DNS and probe catch-all once).
-pub struct Engine {
-    pub config: EnrichConfig,
-    resolver: OnceLock<Result<dns::Resolver, String>>,
-    hosts: Mutex<HashMap<std::net::IpAddr, Arc<Semaphore>>>,
-    domains: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    pub stats: Stats,
-    /// The finders' web client (`find::web::client`), built on first use.
-    pub web: OnceLock<Result<crate::outbound::Outbound, String>>,
-}
-
-/// Entries kept in the per-host and per-domain maps before idle ones are dropped.
-const MAP_CAP: usize = 10_000;
-
-impl Engine {
-    pub fn new(config: EnrichConfig) -> Self {
-        Self {
-            config,
-            resolver: OnceLock::new(),
-            hosts: Mutex::new(HashMap::new()),
-            domains: Mutex::new(HashMap::new()),
-            stats: Stats::default(),
-            web: OnceLock::new(),
-        }
-    }
-
-    /// The resolver, built on first use (reading the system configuration may fail).
-    pub fn resolver(&self) -> Result<&dns::Resolver, String> {
-        self.resolver.get_or_init(|| dns::Resolver::new(&self.config)).as_ref().map_err(Clone::clone)
-    }
-
-    /// The connection bound of one destination IP. Keyed by address, not MX name: 200
-    /// domains whose MX names all point at one server share its bound (issue 23 saw 200
-    /// sessions to one IP when it was per name).
-    pub fn ip_slots(&self, ip: std::net::IpAddr) -> Arc<Semaphore> {
-        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        if hosts.len() > MAP_CAP {
-            hosts.retain(|_, s| Arc::strong_count(s) > 1);
-        }
-        hosts.entry(ip).or_insert_with(|| Arc::new(Semaphore::new(self.config.smtp_per_host))).clone()
-    }
-
-    /// The single-flight lock of one (workspace, domain).
-    pub fn domain_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut domains = self.domains.lock().unwrap_or_else(|e| e.into_inner());
-        if domains.len() > MAP_CAP {
-            domains.retain(|_, l| Arc::strong_count(l) > 1);
-        }
-        domains.entry(key.to_owned()).or_default().clone()
-    }
-}
-
-impl std::fmt::Debug for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("probe", &self.config.probe).finish_non_exhaustive()
-    }
-}

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::policy::{Period, Policy, Work};
+use crate::domain::metering::{Period, Policy, Work};
 use crate::repo::metering;
 use crate::store::{Store, StoreError};
 

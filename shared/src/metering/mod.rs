@@ -4,11 +4,11 @@
 //! jobs. Refusals are `429 rate_limited` / `429 quota_exceeded` with `Retry-After`; every
 //! metered answer carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`.
 //!
-//! - [`policy`]: the kinds of work, their default limits (Hunter's), the periods (pure).
+//! - [`crate::domain::metering`]: the kinds of work, their default limits (Hunter's), the periods (pure).
 //! - [`meter`]: counting in the store and refusing what goes over.
 
 pub mod meter;
-pub mod policy;
+
 
 pub use meter::{Allowance, Meter, MeterError};
-pub use policy::{Limit, Period, Policy, Work};
+pub use crate::domain::metering::{Limit, Period, Policy, Work};

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 
 /// SQS limits, honoured by every adapter.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
-pub const MAX_DELAY: Duration = Duration::from_secs(900);
+pub const MAX_DELAY: Duration = crate::domain::delivery::MAX_RETRY_DELAY;
 pub const MAX_RECEIVE_BATCH: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! the per-minute limit bounds the writes any one counter takes. Expiry clears old windows.
 
 use super::workspace_pk;
-use crate::metering::policy::{Period, Policy, Work};
+use crate::domain::metering::{Period, Policy, Work};
 use crate::store::{Condition, Item, Key, Store, StoreError};
 
 /// Kept past a window's end so a late reader (the account route) still sees a month.

@@ -10,6 +10,7 @@
 pub mod cursor;
 pub mod dynamodb;
 pub mod faulty;
+pub mod keys;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
 

@@ -10,7 +10,8 @@ use super::crawl::{self, Limits, SiteCrawl};
 use crate::context::AppContext;
 use crate::outbound::ssrf::is_forbidden;
 use crate::outbound::{Outbound, OutboundError};
-use crate::enrich::{Engine, EnrichError};
+use crate::enrich::EnrichError;
+use crate::outbound::probing::Engine;
 use crate::repo::keys;
 use crate::store::{Condition, Item, Key};
 

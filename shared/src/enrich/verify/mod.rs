@@ -15,8 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::dns::MxAnswer;
-use super::probe::{self, Rcpt, SessionReport};
+use crate::outbound::probing::dns::MxAnswer;
+use crate::outbound::probing::smtp::{self as probe, Rcpt, SessionReport};
 use super::{EnrichError, cache};
 use crate::config::ProbeMode;
 use crate::context::AppContext;

@@ -141,7 +141,7 @@ pub(super) fn migrate_email_lookups(conn: &mut Connection) -> Result<(), rusqlit
                 continue;
             };
             let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
-            let new_pk = crate::repo::keys::sharded(&format!("W#{workspace}#D#{domain}"), email);
+            let new_pk = crate::store::keys::sharded(&format!("W#{workspace}#D#{domain}"), email);
             update.execute(rusqlite::params![id, partition_hash(&new_pk), new_pk, format!("{email}#{sk}")])?;
         }
         drop(update);

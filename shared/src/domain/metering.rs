@@ -1,6 +1,6 @@
 //! What is metered and how much of it a workspace may do: the kinds of expensive work,
 //! their rate limits and monthly quotas, and the periods they are counted in. Pure data;
-//! counting is [`super::meter`]'s.
+//! counting is [`crate::metering::meter`]'s.
 
 use chrono::{Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
