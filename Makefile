@@ -30,7 +30,7 @@ CHROMIUM    ?= /usr/bin/chromium
 MAX_BOOTSTRAP_MB ?= 6
 BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 
-.PHONY: help run test conformance test-rust test-console console-screenshots console-vendor chromium lint openapi build bench invoke deploy clean
+.PHONY: help run check test conformance test-rust test-console console-screenshots console-vendor chromium lint openapi build bench invoke deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ $(VENV)/.lambda-installed: $(VENV)/.installed
 
 run: ## Build and start `leadpush serve` on the embedded store (ADDR, DATA_DIR)
 	cargo run -p leadpush-cli -- serve --addr $(ADDR) --data-dir $(DATA_DIR)
+
+check: $(VENV)/.installed ## The fast inner loop: rustfmt, the layer rules, clippy and the library's unit tests
+	cargo fmt --all -- --check
+	$(PY) scripts/check_layers.py
+	cargo clippy -p leadpush --all-targets -- -D warnings
+	@scripts/with_moto.sh $(PY) cargo test -q -p leadpush --lib
 
 test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, browser, lint
 	@scripts/with_moto.sh $(PY) cargo test --workspace
@@ -85,6 +91,9 @@ lint: $(VENV)/.installed ## cfn-lint, the template checker, rustfmt and clippy (
 	@# The SAM transform offline, references, parameter defaults, functions, HTTP timeouts, alarms.
 	$(PY) scripts/check_template.py template.yaml
 	$(PY) scripts/check_template.py --self-test template.yaml
+	@# Imports follow the layers in layers.toml (and the checker catches what it should).
+	$(PY) scripts/check_layers.py --self-test
+	$(PY) scripts/check_layers.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p leadpush --no-default-features -- -D warnings  # the library as Lambdas build it

@@ -67,8 +67,8 @@ enum Floor {
 
 /// The row of one lead in our table layout, keyed as `repo::leads` keys it.
 fn indexed_row(id: &str, lead: &serde_json::Value) -> Vec<rusqlite::types::Value> {
-    use leadpush::store::sqlite::partition_hash;
     use leadpush::repo::keys::sharded;
+    use leadpush::store::sqlite::partition_hash;
     use rusqlite::types::Value as V;
     let text = |s: &str| V::Text(s.to_owned());
     let mut row = vec![text(&format!("W#ws#LEAD#{id}")), text("LEAD")];

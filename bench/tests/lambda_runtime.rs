@@ -66,7 +66,8 @@ fn an_http_function_serves_api_gateway_events_through_the_runtime_api() {
         let issued = workspaces::issue_credential(&*ctx.store, &ws.id, CredentialKind::ApiKey, Timestamp::now());
         let api_key = issued.await.unwrap().1;
 
-        let function = tokio::task::spawn_local(leadpush::runtime::lambda::run_http(Function::Platform, api::platform::routes));
+        let function =
+            tokio::task::spawn_local(leadpush::runtime::lambda::run_http(Function::Platform, api::platform::routes));
         let polled = api.wait_first_poll(|| {
             anyhow::ensure!(!function.is_finished(), "run_http returned during init");
             Ok(())

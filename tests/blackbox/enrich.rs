@@ -371,7 +371,12 @@ async fn smtp_sessions_are_bounded_per_ip_and_a_running_bulk_job_says_so() {
     // RCPTs held at once, not connections open: the fake server notices a closed connection
     // after the client has moved on, so its connection count lags on a loaded machine.
     let peak = stats["rcpt_peak"]["slow"].as_u64().unwrap_or(0);
-    assert!((1..=2).contains(&peak), "{peak} sessions at once to one IP: {} (connections: {})", stats["rcpt_peak"], stats["smtp_peak"]);
+    assert!(
+        (1..=2).contains(&peak),
+        "{peak} sessions at once to one IP: {} (connections: {})",
+        stats["rcpt_peak"],
+        stats["smtp_peak"]
+    );
 }
 
 /// With the SSRF guard on (as in production): bad input is a clear 400 and stores nothing.

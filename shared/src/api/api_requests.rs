@@ -12,15 +12,15 @@ use utoipa_axum::router::OpenApiRouter;
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
 use super::metering::Metered;
+use crate::api::error::ApiError;
+use crate::api::json::{Created, Data, Json, List, Pagination, Params, Path};
 use crate::context::AppContext;
 use crate::domain::api_request::{
     ApiRequest, ApiRequestInput, CEILING_RESPONSE_BYTES, CEILING_TIMEOUT_MS, HttpMethod, RetryPolicy, WorkspaceSettings,
 };
-use crate::api::error::ApiError;
-use crate::api::json::{Created, Data, Json, List, Pagination, Params, Path};
-use crate::support::ids;
 use crate::metering::Work;
 use crate::repo::{api_requests, campaigns, workspaces};
+use crate::support::ids;
 use crate::workflow::request::{self, TestResult};
 use crate::workflow::save::request_references;
 
@@ -387,8 +387,8 @@ async fn test_unsaved_api_request(
     if let Some(object) = config.as_object_mut() {
         object.entry("name").or_insert_with(|| Value::String("unsaved".into()));
     }
-    let input: ApiRequestInput =
-        crate::api::json::parse_json(&serde_json::to_vec(&config).unwrap_or_default()).map_err(|e| match e {
+    let input: ApiRequestInput = crate::api::json::parse_json(&serde_json::to_vec(&config).unwrap_or_default())
+        .map_err(|e| match e {
             ApiError::Validation { field, message } => {
                 ApiError::Validation { field: format!("request.{field}"), message }
             }

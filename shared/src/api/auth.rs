@@ -5,9 +5,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
+use crate::api::error::ApiError;
 use crate::context::AppContext;
 use crate::domain::workspace::{Credential, CredentialKind};
-use crate::api::error::ApiError;
 use crate::repo::workspaces;
 
 pub const API_KEY_HEADER: &str = "x-satellyte-api-key";

@@ -11,12 +11,12 @@ use utoipa_axum::router::OpenApiRouter;
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
 use super::webhooks::{DeliveryView, ROTATION_GRACE, delivery_log};
-use crate::context::AppContext;
-use crate::webhooks::{CALLBACK, queue_callback};
 use crate::api::error::ApiError;
 use crate::api::json::{Data, List, Pagination, Params};
+use crate::context::AppContext;
 use crate::repo::webhooks;
 use crate::support::time::Timestamp;
+use crate::webhooks::{CALLBACK, queue_callback};
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new().routes(routes!(issue_secret)).routes(routes!(list_callback_deliveries))

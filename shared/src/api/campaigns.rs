@@ -10,17 +10,17 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
+use crate::api::error::ApiError;
+use crate::api::json::{Created, Data, Json, List, Pagination, Params, Path};
 use crate::context::AppContext;
 use crate::domain::campaign::{Campaign, CampaignType, LeadSource};
 use crate::domain::lead::Lead;
 use crate::domain::workflow::RunSummary;
 use crate::domain::workspace::CredentialKind;
-use crate::api::error::ApiError;
-use crate::api::json::{Created, Data, Json, List, Pagination, Params, Path};
-use crate::support::ids;
 use crate::repo::leads::{self, LeadFilter};
 use crate::repo::{self, UpdateError, campaigns, keys, workflows, workspaces};
 use crate::store::Item;
+use crate::support::ids;
 use crate::support::time::Timestamp;
 
 /// The seed's words, shown until a CSM creates the organisation's webhook token.
@@ -423,9 +423,9 @@ async fn campaign_leads(
     let mut used = 0usize;
     let mut keep = listed.len();
     for (n, (item, lead)) in page.items.iter().zip(&listed).enumerate() {
-        let run = runs
-            .get(&lead.id)
-            .map_or(4, |run| serde_json::to_vec(run).map_or(usize::MAX, |json| crate::support::text::json_escaped_len(&json)));
+        let run = runs.get(&lead.id).map_or(4, |run| {
+            serde_json::to_vec(run).map_or(usize::MAX, |json| crate::support::text::json_escaped_len(&json))
+        });
         used = used.saturating_add(keys::response_bytes(item)).saturating_add(run);
         if used > keys::MAX_PAGE_BYTES && n > 0 {
             keep = n;

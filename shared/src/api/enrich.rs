@@ -19,12 +19,12 @@ use super::callbacks::Callback;
 use super::docs::{DataOf, ErrorBody};
 use super::hunter::{Delivery, Meta, PendingAnswer, Wait, required, respond, with_v2_alias};
 use super::metering::Metered;
+use crate::api::error::ApiError;
+use crate::api::json::{Json, Params, Path};
 use crate::context::AppContext;
 use crate::enrich::jobs::{self, JobStatus, JobView};
 use crate::enrich::results::{self, Kind, Params as EnrichParams, State as ResultState};
 use crate::enrich::verify::Verification;
-use crate::api::error::ApiError;
-use crate::api::json::{Json, Params, Path};
 use crate::metering::Work;
 use crate::support::time::Timestamp;
 

@@ -18,14 +18,14 @@ use super::docs::ErrorBody;
 use super::enrich::MAX_EMAIL_CHARS;
 use super::hunter::{Delivery, Meta, Wait, bounded, respond, text, with_v2_alias};
 use super::metering::Metered;
+use crate::api::error::ApiError;
+use crate::api::json::Params;
 use crate::context::AppContext;
 use crate::domain::lead::is_valid_email;
 use crate::enrich::find::finders::{self, DomainEmail, EmailFinding, FoundPhone};
 use crate::enrich::find::names::MailName;
 use crate::enrich::find::roles::{DEPARTMENTS, SENIORITIES};
 use crate::enrich::results::{self, Kind, Params as EnrichParams};
-use crate::api::error::ApiError;
-use crate::api::json::Params;
 use crate::metering::Work;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
@@ -43,8 +43,9 @@ pub const MAX_OFFSET: usize = 10_000;
 
 /// A domain name (a URL is cut to its host, `www.` dropped), lower-cased; 400 otherwise.
 pub fn domain(field: &str, value: &str) -> Result<String, ApiError> {
-    finders::domain_name(value)
-        .ok_or_else(|| ApiError::validation(field, format!("`{}` is not a domain", crate::support::text::truncate(value, 64))))
+    finders::domain_name(value).ok_or_else(|| {
+        ApiError::validation(field, format!("`{}` is not a domain", crate::support::text::truncate(value, 64)))
+    })
 }
 
 /// `domain`, or the domain the workspace's leads give `company`; 400 when neither works.

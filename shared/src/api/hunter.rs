@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::UtoipaMethodRouter;
 
+use crate::api::error::ApiError;
 use crate::context::AppContext;
 use crate::enrich::results::Answer;
-use crate::api::error::ApiError;
 
 /// Serves and documents a `/api/v1/{name}` route at `/v2/{name}` too, with the same handler
 /// (one method router routed at both paths); the alias's operation id ends in `_v2`.
@@ -95,7 +95,10 @@ pub fn max_duration(value: Option<&str>) -> Result<Duration, ApiError> {
         Ok(n) if (3..=20).contains(&n) => Ok(Duration::from_secs(n)),
         _ => Err(ApiError::validation(
             "max_duration",
-            format!("must be a whole number of seconds from 3 to 20, got `{}`", crate::support::text::truncate(text, 32)),
+            format!(
+                "must be a whole number of seconds from 3 to 20, got `{}`",
+                crate::support::text::truncate(text, 32)
+            ),
         )),
     }
 }

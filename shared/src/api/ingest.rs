@@ -11,9 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use super::RequestId;
 use super::auth::WebhookCaller;
 use super::docs::{DataOf, ErrorBody};
-use crate::context::AppContext;
 use crate::api::error::ApiError;
 use crate::api::json::{Accepted, Json};
+use crate::context::AppContext;
 use crate::ingest::{self, Batch, IngestAccepted};
 
 /// 4 MiB: with the escaping of the Lambda event (see `http::MAX_EVENT_BODY_BYTES`) a

@@ -8,10 +8,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{ErrorBody, ListOf};
-use crate::context::AppContext;
-use crate::domain::feedback::OutcomeKind;
 use crate::api::error::ApiError;
 use crate::api::json::{List, Pagination, Params};
+use crate::context::AppContext;
+use crate::domain::feedback::OutcomeKind;
 use crate::repo::insights::{self, Dimension};
 use crate::store::Item;
 

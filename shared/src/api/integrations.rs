@@ -8,12 +8,12 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
+use crate::api::error::ApiError;
+use crate::api::json::{Data, Json, List, Path};
 use crate::context::AppContext;
 use crate::domain::ValidationError;
 use crate::domain::integration::{Integration, IntegrationInput, Provider};
 use crate::domain::providers::{self, WebhookActivity};
-use crate::api::error::ApiError;
-use crate::api::json::{Data, Json, List, Path};
 use crate::repo::{integrations, provider_activity};
 use crate::support::time::Timestamp;
 

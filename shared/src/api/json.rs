@@ -1,7 +1,6 @@
 //! JSON in and out, shared by every route: a body extractor that answers 415/413/400 with
 //! our error shape, a query extractor, `{"data": ...}` responses and list pagination.
 
-
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};

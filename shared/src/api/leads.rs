@@ -7,10 +7,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
-use crate::context::AppContext;
-use crate::domain::lead::{Lead, LeadStatus};
 use crate::api::error::ApiError;
 use crate::api::json::{Data, List, Pagination, Params, Path};
+use crate::context::AppContext;
+use crate::domain::lead::{Lead, LeadStatus};
 use crate::repo::leads::{self, LeadFilter};
 
 pub fn routes() -> OpenApiRouter<AppContext> {

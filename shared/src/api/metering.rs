@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::context::AppContext;
 use crate::api::error::ApiError;
+use crate::context::AppContext;
 use crate::metering::{Allowance, Work};
 
 /// The metered operations (`METHOD path`; each Hunter route also at `/v2/...`) and the

@@ -71,8 +71,8 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::context::AppContext;
 use crate::api::error::ApiError;
+use crate::context::AppContext;
 use crate::support::ids;
 
 /// The Lambda functions, one per route group (see `template.yaml`).

@@ -14,10 +14,10 @@ use super::callbacks::Callback;
 use super::docs::ErrorBody;
 use super::hunter::{Delivery, Meta, ready, required, with_v2_alias};
 use super::metering::Metered;
-use crate::context::AppContext;
-use crate::enrich::phone::{self, PhoneValidation};
 use crate::api::error::ApiError;
 use crate::api::json::Params;
+use crate::context::AppContext;
+use crate::enrich::phone::{self, PhoneValidation};
 use crate::metering::Work;
 
 pub fn routes() -> OpenApiRouter<AppContext> {

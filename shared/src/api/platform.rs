@@ -10,10 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody};
-use crate::context::AppContext;
-use crate::domain::workspace::Workspace;
 use crate::api::error::ApiError;
 use crate::api::json::Data;
+use crate::context::AppContext;
+use crate::domain::workspace::Workspace;
 use crate::repo::workspaces;
 use crate::store::Key;
 

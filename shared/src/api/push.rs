@@ -11,14 +11,14 @@ use super::auth::ApiCaller;
 use super::callbacks::{Callback, CallbackQuery};
 use super::docs::{DataOf, ErrorBody};
 use super::metering::Metered;
-use crate::context::AppContext;
-use crate::domain::push::{Destination, Push, PushSummary, distinct_lead_ids};
 use crate::api::error::ApiError;
 use crate::api::json::{Data, Json, Path};
-use crate::support::ids;
+use crate::context::AppContext;
+use crate::domain::push::{Destination, Push, PushSummary, distinct_lead_ids};
 use crate::metering::Work;
 use crate::push;
 use crate::repo::pushes;
+use crate::support::ids;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new().routes(routes!(push_leads)).routes(routes!(get_push))

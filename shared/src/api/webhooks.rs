@@ -11,21 +11,21 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
+use crate::api::error::ApiError;
+use crate::api::json::{Accepted, Created, Data, Json, List, Pagination, Params, Path};
 use crate::context::AppContext;
-use crate::webhooks::send::{SignedRequest, send_signed};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, MAX_MANUAL_ATTEMPTS, Reopen};
 use crate::domain::lead::{Lead, LeadFields};
 use crate::domain::webhook::{
     EventType, MAX_HEADER_VALUE_CHARS, MAX_HEADERS, RESERVED_HEADERS, SigningSecret, Webhook, WebhookMethod,
     check_events, check_headers, check_name, mask_value, save_lead_payload,
 };
-use crate::api::error::ApiError;
-use crate::api::json::{Accepted, Created, Data, Json, List, Pagination, Params, Path};
-use crate::support::ids;
 use crate::repo::webhooks::{self, MAX_WEBHOOKS, SaveError};
 use crate::repo::{UpdateError, deliveries, update_versioned};
+use crate::support::ids;
 use crate::support::secrets;
 use crate::support::time::Timestamp;
+use crate::webhooks::send::{SignedRequest, send_signed};
 
 /// How long a rotated-out secret keeps signing.
 pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);

@@ -7,10 +7,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
 use super::docs::{DataOf, ErrorBody, ListOf};
-use crate::context::AppContext;
-use crate::domain::workflow::{Run, Workflow, WorkflowDoc};
 use crate::api::error::ApiError;
 use crate::api::json::{Accepted, Data, Json, List, Pagination, Params, Path};
+use crate::context::AppContext;
+use crate::domain::workflow::{Run, Workflow, WorkflowDoc};
 use crate::repo::workflows;
 use crate::workflow::{save, trigger};
 

@@ -7,7 +7,6 @@
 //! path links no enrichment or template code and verification no finder code;
 //! `leadpush serve` has one queue and one worker for all.
 
-
 pub mod lambda;
 pub mod worker;
 
@@ -34,7 +33,8 @@ pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
 pub async fn run_core(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     match task {
         Task::LeadsSaved { workspace_id, lead_ids, event_id, occurred_at, webhook_id } => {
-            let event = crate::webhooks::SaveLeadEvent { workspace_id: &workspace_id, event_id: &event_id, occurred_at };
+            let event =
+                crate::webhooks::SaveLeadEvent { workspace_id: &workspace_id, event_id: &event_id, occurred_at };
             crate::webhooks::fan_out_save_lead(ctx, event, &lead_ids, webhook_id.as_deref()).await
         }
         Task::Deliver { workspace_id, webhook_id, delivery_id, manual, attempt } => {

@@ -40,7 +40,6 @@ pub mod phone;
 pub mod results;
 pub mod verify;
 
-
 use crate::queue::QueueError;
 use crate::store::StoreError;
 
@@ -83,4 +82,3 @@ impl From<EnrichError> for crate::queue::TaskError {
         crate::queue::TaskError::Failed(e.to_string())
     }
 }
-

@@ -5,14 +5,14 @@
 
 use super::{FeedbackError, FeedbackResult, LeadSnapshot};
 use crate::context::AppContext;
-use crate::queue;
 use crate::domain::feedback::{self, EventSource, EventType, FeedbackEvent, Outcome};
 use crate::domain::lead::Lead;
 use crate::domain::webhook::EventType as WebhookEvent;
-use crate::support::ids;
+use crate::queue;
 use crate::repo::feedback::{self as log, Committed, DedupeRecord, EventWrite};
 use crate::repo::{self, insights, leads, webhooks};
 use crate::store::{Key, StoreError};
+use crate::support::ids;
 use crate::support::time::Timestamp;
 
 /// Rounds before a request gives up on a lead that many writers update at once.
@@ -212,8 +212,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::queue::Task;
     use crate::domain::lead::LeadFields;
+    use crate::queue::Task;
 
     async fn announced(ctx: &AppContext) -> Vec<String> {
         let mut ids = Vec::new();

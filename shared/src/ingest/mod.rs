@@ -19,16 +19,16 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::context::AppContext;
-use crate::queue;
 use crate::domain::ValidationError;
 use crate::domain::campaign::{Campaign, LeadSource};
 use crate::domain::lead::{IncomingLead, Lead};
-use crate::support::ids;
+use crate::queue;
 use crate::queue::QueueError;
 use crate::repo::idempotency::{self, Abandoned, ClaimRequest, IdempotencyRecord, IdempotencyState, RecordKey};
 use crate::repo::{campaigns, leads};
-use crate::support::secrets;
 use crate::store::{Condition, MAX_BATCH_WRITE_ITEMS, StoreError, WriteOp};
+use crate::support::ids;
+use crate::support::secrets;
 
 pub const MAX_LEADS: usize = 1000;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;

@@ -9,6 +9,5 @@
 
 pub mod meter;
 
-
-pub use meter::{Allowance, Meter, MeterError};
 pub use crate::domain::metering::{Limit, Period, Policy, Work};
+pub use meter::{Allowance, Meter, MeterError};

@@ -14,19 +14,19 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::context::AppContext;
-use crate::queue::{self, Task, TaskError};
 use crate::domain::ValidationError;
 use crate::domain::integration::{Integration, Provider, ProviderKey};
 use crate::domain::lead::Lead;
 use crate::domain::push::{
     AttemptResult, Destination, LeadOutcome, LeadResult, Push, PushState, PushSummary, PushTarget, retry_delay,
 };
-use crate::support::ids;
 use crate::queue::QueueError;
+use crate::queue::{self, Task, TaskError};
 use crate::repo::idempotency::{self, Claim, ClaimRequest, IdempotencyState, RecordKey};
 use crate::repo::push_sweep::{self, SweepMarker};
 use crate::repo::{UpdateError, insights, integrations, leads, pushes};
 use crate::store::StoreError;
+use crate::support::ids;
 
 /// Where one push goes, with what it needs to get there.
 #[derive(Debug, Clone)]

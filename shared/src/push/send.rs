@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::Target;
 use crate::context::AppContext;
-use crate::outbound::providers::{PROVIDER_MAX_RESPONSE_BYTES, heyreach, instantly, settle_call, webhook};
-use crate::outbound::{OutboundRequest, OutboundResponse};
 use crate::domain::lead::Lead;
 use crate::domain::push::{AttemptResult, LeadResult};
+use crate::outbound::providers::{PROVIDER_MAX_RESPONSE_BYTES, heyreach, instantly, settle_call, webhook};
+use crate::outbound::{OutboundRequest, OutboundResponse};
 
 /// Provider calls in flight at once within one attempt: 1000 leads are 10 HeyReach calls,
 /// so even if every one times out the attempt stays within a Lambda's 29 s.

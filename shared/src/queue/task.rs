@@ -234,4 +234,3 @@ impl From<QueueError> for TaskError {
 pub fn task_lane_is_find(id: &str) -> bool {
     !id.starts_with(VERIFIER_ID_PREFIX)
 }
-

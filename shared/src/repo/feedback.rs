@@ -14,8 +14,8 @@ use super::keys::item_pk;
 use super::{insights::CountPlan, leads};
 use crate::domain::feedback::FeedbackEvent;
 use crate::domain::lead::Lead;
-use crate::support::secrets;
 use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
+use crate::support::secrets;
 use crate::support::time::Timestamp;
 
 const EVENTS_PREFIX: &str = "FEVT#";

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::keys::item_pk;
-use crate::support::secrets;
 use crate::store::{Condition, Item, Key, Store, StoreError, WriteOp};
+use crate::support::secrets;
 use crate::support::time::Timestamp;
 
 /// A partition per record: `W#{ws}#IDEM#{scope}#{sha256(key)}`, sort key `IDEM`.

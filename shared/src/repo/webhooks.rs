@@ -196,8 +196,10 @@ pub async fn callback_secret(
     if let Some(item) = store.get(&key).await? {
         return item.parse();
     }
-    let fresh =
-        CallbackSecret { signing: SigningSecret::new(crate::support::secrets::generate_signing_secret()), created_at: now };
+    let fresh = CallbackSecret {
+        signing: SigningSecret::new(crate::support::secrets::generate_signing_secret()),
+        created_at: now,
+    };
     match store.put(Item::new(key.clone(), &fresh)?, Condition::NotExists).await {
         Ok(()) => Ok(fresh),
         // Created concurrently: use the winner's.

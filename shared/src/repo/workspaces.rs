@@ -2,9 +2,9 @@
 
 use super::workspace_pk;
 use crate::domain::workspace::{Credential, CredentialKind, Workspace};
+use crate::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
 use crate::support::ids;
 use crate::support::secrets;
-use crate::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
 use crate::support::time::Timestamp;
 
 pub(crate) const WORKSPACES_INDEX: &str = "WORKSPACES";

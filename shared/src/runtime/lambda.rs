@@ -117,7 +117,11 @@ mod tests {
     }
 
     /// Each worker's sample batch, run as that worker: the message ids it reports failed.
-    async fn worker_failures(ctx: &AppContext, seeded: &crate::testing::samples::Seeded, worker: Worker) -> Vec<String> {
+    async fn worker_failures(
+        ctx: &AppContext,
+        seeded: &crate::testing::samples::Seeded,
+        worker: Worker,
+    ) -> Vec<String> {
         let file = events_dir().join(format!("{}.sqs.json", worker.home().function()));
         let event: SqsEvent = serde_json::from_str(&seeded.fill(&std::fs::read_to_string(file).unwrap())).unwrap();
         let response = crate::dispatch::lambda::handle(ctx, worker, event).await;

@@ -1,7 +1,6 @@
 //! Test fixtures: a temporary embedded database, and AWS clients pointed at the moto server
 //! that `make test` starts (its URL arrives in `LEADPUSH_TEST_MOTO_URL`).
 
-
 use std::sync::Arc;
 
 use aws_types::SdkConfig;
@@ -99,7 +98,11 @@ pub async fn drain_tasks(ctx: &crate::context::AppContext) -> Vec<crate::queue::
 }
 
 /// An enabled endpoint subscribed to `save_lead`, not stored.
-pub fn save_lead_webhook(name: &str, url: &str, now: crate::support::time::Timestamp) -> crate::domain::webhook::Webhook {
+pub fn save_lead_webhook(
+    name: &str,
+    url: &str,
+    now: crate::support::time::Timestamp,
+) -> crate::domain::webhook::Webhook {
     use crate::domain::webhook::{EventType, SigningSecret, Webhook, WebhookMethod};
     Webhook {
         id: crate::support::ids::new_id("wh"),

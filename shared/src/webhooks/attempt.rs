@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
+use super::enqueue::{CALLBACK, lease};
+use super::health::track_endpoint_health;
 use crate::context::AppContext;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, NextStep, next_step};
 use crate::domain::webhook::Webhook;
@@ -13,8 +15,6 @@ use crate::repo::{UpdateError, deliveries, update_versioned_from, webhooks};
 use crate::store::Item;
 use crate::support::time::Timestamp;
 use crate::webhooks::send::{SignedRequest, send_signed};
-use super::enqueue::{CALLBACK, lease};
-use super::health::track_endpoint_health;
 
 /// A message may arrive this early for its attempt (clock differences) and still run.
 const EARLY_TOLERANCE: Duration = Duration::from_secs(5);

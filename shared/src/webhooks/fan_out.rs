@@ -1,13 +1,12 @@
 //! `save_lead` fan-out: one saved-lead event becomes a delivery per subscribed endpoint.
 //! Delivery ids derive from the event, so a redelivered fan-out writes nothing twice.
 
-
+use super::enqueue::{enqueue, new_delivery};
 use crate::context::AppContext;
 use crate::domain::webhook::{EventType, Webhook, save_lead_payload};
 use crate::queue::{FAN_OUT_LEADS, Task, TaskError};
 use crate::repo::{deliveries, leads, webhooks};
 use crate::support::time::Timestamp;
-use super::enqueue::{enqueue, new_delivery};
 
 /// Which `save_lead` event a fan-out belongs to.
 #[derive(Debug, Clone, Copy)]

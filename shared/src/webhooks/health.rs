@@ -1,6 +1,5 @@
 //! Endpoint health: a failure streak that disables an endpoint, cleared by a success.
 
-
 use crate::context::AppContext;
 use crate::domain::webhook::{DisablePolicy, Webhook};
 use crate::repo::{UpdateError, update_versioned, webhooks};

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::outbound::client::{Outbound, OutboundError, OutboundRequest};
 use super::signing;
 use crate::domain::delivery::MAX_LOGGED_RESPONSE;
+use crate::outbound::client::{Outbound, OutboundError, OutboundRequest};
 use crate::support::text::truncate;
 use crate::support::time::Timestamp;
 

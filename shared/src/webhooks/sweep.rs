@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
+use super::enqueue::deliver_task;
 use crate::context::AppContext;
 use crate::domain::delivery::Delivery;
 use crate::queue::TaskError;
 use crate::repo::{UpdateError, deliveries, update_versioned};
 use crate::support::time::Timestamp;
-use super::enqueue::deliver_task;
 
 /// How long past its due time a pending delivery may sit before the sweeper re-queues it.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(15 * 60);

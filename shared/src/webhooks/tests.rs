@@ -2,18 +2,17 @@ mod unit {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    
     use std::time::Duration;
 
     use crate::context::AppContext;
     use crate::domain::delivery::{Attempt, DeliveryStatus};
+    use crate::domain::lead::{Lead, LeadFields};
     use crate::domain::webhook::Webhook;
     use crate::queue::{FAN_OUT_LEADS, Task};
+    use crate::repo::workspaces;
     use crate::repo::{deliveries, leads};
     use crate::support::time::Timestamp;
     use crate::webhooks::*;
-    use crate::domain::lead::{Lead, LeadFields};
-    use crate::repo::workspaces;
 
     /// A receiver that accepts everything and counts what it got.
     async fn receiver() -> (String, Arc<AtomicUsize>) {
@@ -156,19 +155,17 @@ mod crash {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
-    
     use std::time::Duration;
 
     use crate::context::AppContext;
     use crate::domain::delivery::{Delivery, DeliveryStatus};
-    
-    
-    use crate::repo::deliveries;
-    use crate::support::time::Timestamp;
-    use crate::webhooks::*;
+
     use crate::domain::delivery::INTERRUPTED;
+    use crate::repo::deliveries;
     use crate::repo::workspaces;
     use crate::store::faulty::{Fault, FaultyStore, Op, Rule};
+    use crate::support::time::Timestamp;
+    use crate::webhooks::*;
 
     struct ManualClock(Mutex<Timestamp>);
 

@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 
 use super::template::{self, Mode, TemplateError};
 use crate::context::AppContext;
-use crate::outbound::{OutboundError, OutboundRequest};
 use crate::domain::api_request::{ApiRequest, HttpMethod, WorkspaceSettings, body_is_json, masked_headers};
+use crate::outbound::{OutboundError, OutboundRequest};
 use crate::repo::api_requests;
 
 /// A rendered header or query value may be at most this long.

@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 use super::request::{self, CallError};
 use super::template::{self, Mode, TemplateError};
 use crate::context::AppContext;
-use crate::queue::{Task, TaskError};
 use crate::domain::api_request::WorkspaceSettings;
 use crate::domain::campaign::Campaign;
 use crate::domain::lead::Lead;
@@ -21,6 +20,7 @@ use crate::domain::workflow::{
 };
 use crate::domain::workspace::Workspace;
 use crate::queue::MAX_DELAY;
+use crate::queue::{Task, TaskError};
 use crate::repo::{self, api_requests, campaigns, leads, workflows, workspaces};
 use crate::store::StoreError;
 
@@ -671,7 +671,8 @@ mod tests {
     async fn redelivered_tasks_never_call_an_api_twice(ctx: AppContext) {
         let store = &*ctx.store;
         let ws = workspaces::create_workspace(store, "Runs", ctx.now()).await.unwrap().id;
-        let campaign = Campaign::new(crate::support::ids::new_id("cmp"), "Runs", LeadSource::Webhook, None, ctx.now()).unwrap();
+        let campaign =
+            Campaign::new(crate::support::ids::new_id("cmp"), "Runs", LeadSource::Webhook, None, ctx.now()).unwrap();
         campaigns::create(store, &ws, &campaign).await.unwrap();
         let fields = LeadFields { first_name: Some("Ada".into()), ..LeadFields::default() };
         let lead = Lead::new("req_RUNS_0001".into(), campaign.id.clone(), None, fields, ctx.now());
@@ -770,7 +771,8 @@ mod tests {
         ctx.clock = clock.clone();
         let store = &*ctx.store;
         let ws = workspaces::create_workspace(store, "Keys", ctx.now()).await.unwrap().id;
-        let campaign = Campaign::new(crate::support::ids::new_id("cmp"), "Keys", LeadSource::Webhook, None, ctx.now()).unwrap();
+        let campaign =
+            Campaign::new(crate::support::ids::new_id("cmp"), "Keys", LeadSource::Webhook, None, ctx.now()).unwrap();
         campaigns::create(store, &ws, &campaign).await.unwrap();
         let fields = LeadFields { first_name: Some("Ada".into()), ..LeadFields::default() };
         let lead = Lead::new("req_KEYS_0001".into(), campaign.id.clone(), None, fields, ctx.now());

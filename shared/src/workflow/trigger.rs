@@ -13,15 +13,15 @@ use std::collections::HashMap;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::context::AppContext;
-use crate::queue::{LEAD_IDS_PER_TASK, Task, TaskError};
 use crate::domain::campaign::{Campaign, CampaignStatus};
 use crate::domain::lead::Lead;
 use crate::domain::workflow::{Run, RunTrigger, Workflow};
-use crate::support::ids;
 use crate::queue::QueueError;
+use crate::queue::{LEAD_IDS_PER_TASK, Task, TaskError};
 use crate::repo::leads::{self, LeadFilter};
 use crate::repo::workflows::{self, Created};
 use crate::store::{Cursor, StoreError};
+use crate::support::ids;
 
 pub const RUN_ID_PREFIX: &str = "wfr";
 /// Leads a backfill task looks at before queueing the next page.

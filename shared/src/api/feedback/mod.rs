@@ -17,14 +17,14 @@ use super::auth::ApiCaller;
 use super::callbacks::{Callback, CallbackQuery};
 use super::docs::{DataOf, ErrorBody, ListOf};
 use super::leads::{lead_not_found, load};
+use crate::api::error::ApiError;
+use crate::api::json::{Data, Json, List, Pagination, Params, Path};
 use crate::context::AppContext;
 use crate::domain::ValidationError;
 use crate::domain::feedback::{
     self as rules, EventSource, EventType, FeedbackEvent, MAX_CONTENT_CHARS, MAX_EVENT_ID_CHARS,
 };
-use crate::api::error::ApiError;
 use crate::feedback::{self as recorder, FeedbackResult, NewEvent};
-use crate::api::json::{Data, Json, List, Pagination, Params, Path};
 use crate::repo;
 use crate::support::secrets;
 use crate::support::time::Timestamp;

@@ -13,12 +13,12 @@ use serde_json::Value;
 
 use crate::api::auth::WEBHOOK_TOKEN_HEADER;
 use crate::api::docs::{DataOf, ErrorBody};
+use crate::api::error::ApiError;
+use crate::api::json::{Data, Json, Params};
 use crate::context::AppContext;
 use crate::domain::providers::{self, Provider};
 use crate::domain::workspace::CredentialKind;
-use crate::api::error::ApiError;
 use crate::feedback::providers::{ProviderResult, record_provider};
-use crate::api::json::{Data, Json, Params};
 use crate::repo::workspaces;
 
 /// Provider payloads carry whole emails (`email_html`, `reply_html`).
@@ -51,7 +51,8 @@ mod payload_schema {
             names(provider, true),
             names(provider, false)
         );
-        let event_name = || ObjectBuilder::new().schema_type(Type::String).pattern(Some(crate::support::text::NOT_WHITE_SPACE));
+        let event_name =
+            || ObjectBuilder::new().schema_type(Type::String).pattern(Some(crate::support::text::NOT_WHITE_SPACE));
         let schema = ObjectBuilder::new().schema_type(Type::Object).description(Some(description));
         match provider {
             Provider::Instantly => schema.property("event_type", event_name()).required("event_type").into(),

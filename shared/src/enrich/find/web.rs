@@ -8,10 +8,10 @@ use std::sync::{Arc, Weak};
 
 use super::crawl::{self, Limits, SiteCrawl};
 use crate::context::AppContext;
-use crate::outbound::ssrf::is_forbidden;
-use crate::outbound::{Outbound, OutboundError};
 use crate::enrich::EnrichError;
 use crate::outbound::probing::Engine;
+use crate::outbound::ssrf::is_forbidden;
+use crate::outbound::{Outbound, OutboundError};
 use crate::repo::keys;
 use crate::store::{Condition, Item, Key};
 

@@ -15,11 +15,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::outbound::probing::dns::MxAnswer;
-use crate::outbound::probing::smtp::{self as probe, Rcpt, SessionReport};
 use super::{EnrichError, cache};
 use crate::config::ProbeMode;
 use crate::context::AppContext;
+use crate::outbound::probing::dns::MxAnswer;
+use crate::outbound::probing::smtp::{self as probe, Rcpt, SessionReport};
 use crate::repo::lead_lookup;
 use crate::support::time::Timestamp;
 

@@ -23,10 +23,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{as_text, put};
-use crate::outbound::OutboundRequest;
 use crate::domain::integration::ProviderKey;
 use crate::domain::lead::Lead;
 use crate::domain::push::LeadResult;
+use crate::outbound::OutboundRequest;
 
 pub const MAX_LEADS_PER_CALL: usize = 100;
 pub const PATH: &str = "/list/AddLeadsToListV2";

@@ -34,10 +34,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{PROVIDER_MAX_RESPONSE_BYTES, is_retryable_status, put};
-use crate::outbound::{Outbound, OutboundRequest, OutboundResponse};
 use crate::domain::integration::ProviderKey;
 use crate::domain::lead::Lead;
 use crate::domain::push::LeadResult;
+use crate::outbound::{Outbound, OutboundRequest, OutboundResponse};
 
 pub const MAX_LEADS_PER_CALL: usize = 1000;
 pub const PATH: &str = "/leads/add";

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::outbound::OutboundRequest;
 use crate::domain::lead::Lead;
 use crate::domain::push::{Destination, LeadResult};
+use crate::outbound::OutboundRequest;
 
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 

@@ -159,11 +159,7 @@ async fn the_wal_stays_bounded_after_a_long_reader_and_is_truncated_when_quiet()
     // Quiet: truncated to nothing.
     let quiet = tokio::time::Instant::now() + Duration::from_secs(30);
     while wal_size(dir.path()) > 0 {
-        assert!(
-            tokio::time::Instant::now() < quiet,
-            "WAL not truncated when quiet: {} bytes",
-            wal_size(dir.path())
-        );
+        assert!(tokio::time::Instant::now() < quiet, "WAL not truncated when quiet: {} bytes", wal_size(dir.path()));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let written = (0..i).filter(|n| n % 50 == 7).count();

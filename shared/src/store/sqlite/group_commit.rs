@@ -1,6 +1,5 @@
 //! Group commit: one writer thread commits queued writes together, up to a group size.
 
-
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::checkpoint::*;

@@ -1,6 +1,5 @@
 //! The embedded database's schema and its migrations, run when the file is opened.
 
-
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::database::*;
