@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 
 use crate::context::AppContext;
-use crate::queue::{Lane, ReceivedMessage, TASK_CONCURRENCY, Task, TaskError, task_lane_is_find};
+use crate::queue::{Lane, ReceivedMessage, TASK_CONCURRENCY, Task, TaskError};
 
 /// Runs a task of any lane (`leadpush serve`, the tests).
 pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
@@ -61,7 +61,7 @@ pub async fn run_core(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
 pub async fn run_enrich(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     match task {
         #[cfg(feature = "enrich")]
-        Task::Enrich { workspace_id, id } if !task_lane_is_find(&id) => {
+        Task::Enrich { workspace_id, id } if !crate::queue::task_lane_is_find(&id) => {
             Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?)
         }
         #[cfg(feature = "enrich")]
@@ -81,7 +81,7 @@ pub async fn run_enrich(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
 pub async fn run_find(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     match task {
         #[cfg(feature = "enrich")]
-        Task::Enrich { workspace_id, id } if task_lane_is_find(&id) => {
+        Task::Enrich { workspace_id, id } if crate::queue::task_lane_is_find(&id) => {
             Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?)
         }
         #[cfg(not(feature = "enrich"))]

@@ -17,6 +17,7 @@ mod schema;
 
 pub use checkpoint::{Checkpoint, WAL_BOUND_BYTES, WalPolicy, truncate_wal, wal_path};
 pub use database::{DB_FILE, EmbeddedDb, EmbeddedError, partition_hash};
+pub use schema::SCHEMA;
 
 impl From<EmbeddedError> for StoreError {
     fn from(e: EmbeddedError) -> Self {

@@ -1,0 +1,219 @@
+//! The email finder: a person's address at a domain, from known people, the pattern and probes.
+
+use super::*;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VerificationView {
+    pub date: Option<Timestamp>,
+    /// The verifier's status (`valid`, `invalid`, `accept_all`, `webmail`, `disposable`,
+    /// `unknown`), or null when the address was not verified.
+    pub status: Option<Status>,
+}
+
+impl VerificationView {
+    pub(super) fn none() -> Self {
+        Self { date: None, status: None }
+    }
+
+    pub(super) fn of(v: &Verification) -> Self {
+        Self { date: Some(v.checked_at), status: Some(v.status) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Alternative {
+    pub email: String,
+    pub score: u8,
+    pub pattern: String,
+    pub verification: VerificationView,
+}
+
+/// The email finder's answer: Hunter's fields, then ours.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EmailFinding {
+    pub first_name: String,
+    pub last_name: String,
+    /// Null when no candidate survived verification.
+    pub email: Option<String>,
+    /// 0-100: how likely `email` is the person's address (README: "Finder scores").
+    pub score: u8,
+    pub domain: String,
+    /// The domain's mail server accepts every address (null: not known).
+    pub accept_all: Option<bool>,
+    pub position: Option<String>,
+    pub company: Option<String>,
+    pub twitter: Option<String>,
+    pub linkedin_url: Option<String>,
+    pub phone_number: Option<String>,
+    pub sources: Vec<FinderSource>,
+    pub verification: VerificationView,
+    /// The address pattern the answer follows (`{first}.{last}`, ...), when it follows one.
+    pub pattern: Option<String>,
+    /// Other candidates, best first, with their scores.
+    pub alternatives: Vec<Alternative>,
+    /// How the answer was found: `workspace_lead`, `web_page` or `pattern`; or why there is none.
+    pub method: String,
+    pub reason: Option<String>,
+}
+
+pub(super) fn finding(name: &MailName, domain: &str, company: Option<&str>) -> EmailFinding {
+    EmailFinding {
+        first_name: name.first_display.clone(),
+        last_name: name.last_display.clone(),
+        email: None,
+        score: 0,
+        domain: domain.to_owned(),
+        accept_all: None,
+        position: None,
+        company: company.map(str::to_owned),
+        twitter: None,
+        linkedin_url: None,
+        phone_number: None,
+        sources: Vec::new(),
+        verification: VerificationView::none(),
+        pattern: None,
+        alternatives: Vec::new(),
+        method: "none".into(),
+        reason: None,
+    }
+}
+
+/// The person's address at the domain, from the workspace's leads, the site, or patterns.
+pub async fn find_email(
+    ctx: &AppContext,
+    workspace_id: &str,
+    name: &MailName,
+    domain: &str,
+    company: Option<&str>,
+) -> Result<EmailFinding, EnrichError> {
+    let mut out = finding(name, domain, company);
+    let facts = domain_facts(ctx, workspace_id, domain).await?;
+    let ranked = names::candidates(name, &facts.stats(None), 40);
+
+    // 1. A lead of this workspace with that name at that domain: a person of the sample,
+    // else the best candidates, each one indexed lookup by address.
+    let mut person: Option<Lead> = None;
+    let mut sources: Vec<Lead> = Vec::new();
+    if let Some(known) = facts.person(name) {
+        sources = lead_lookup::leads_with_email(&*ctx.store, workspace_id, &known.email).await?;
+        person = sources.iter().find(|l| l.id == known.lead_id).or(sources.first()).cloned();
+    }
+    if person.is_none() {
+        // Not in the sample: the best candidates, each one indexed lookup by address.
+        for candidate in ranked.iter().take(LOOKED_UP_CANDIDATES) {
+            let email = format!("{}@{domain}", candidate.local);
+            let found = lead_lookup::leads_with_email(&*ctx.store, workspace_id, &email).await?;
+            if let Some(lead) = found.iter().find(|l| lead_name(l).is_none_or(|n| same_person(&n, name))) {
+                person = Some(lead.clone());
+                sources = found;
+                break;
+            }
+        }
+    }
+    if let Some(lead) = person {
+        let email = lead.email.clone().unwrap_or_default().to_lowercase();
+        out.pattern = names::pattern_of(local_of(&email), name).map(str::to_owned);
+        out.score = 95;
+        out.method = "workspace_lead".into();
+        out.position = lead.position.clone();
+        out.company = lead.company.clone().or(out.company);
+        out.twitter = lead.twitter.clone();
+        out.linkedin_url = lead.linkedin.clone();
+        out.phone_number = lead.phone.as_deref().and_then(|p| valid_phone(p, domain)).map(|p| p.0);
+        sources.truncate(5);
+        out.sources = sources.iter().map(|l| lead_source(domain, l)).collect();
+        out.email = Some(email);
+        out.accept_all = crate::enrich::cache::get_catch_all(&*ctx.store, workspace_id, domain, ctx.now()).await?;
+        return Ok(out);
+    }
+
+    // 2. The site names the person next to an address.
+    let (site, _) = web::site(ctx, workspace_id, domain).await?;
+    let on_site = site.emails.iter().find(|e| {
+        let n = e.first_name.as_deref().zip(e.last_name.as_deref()).and_then(|(f, l)| MailName::new(f, l));
+        n.is_some_and(|n| same_person(&n, name))
+    });
+    let stats = facts.stats(Some(&site));
+    if let Some(found) = on_site {
+        out.email = Some(found.value.clone());
+        out.score = 90;
+        out.method = "web_page".into();
+        out.pattern = names::pattern_of(local_of(&found.value), name).map(str::to_owned);
+        out.position = found.position.clone();
+        out.twitter = found.twitter.clone();
+        out.linkedin_url = found.linkedin.clone();
+        out.phone_number = found.phone_number.clone();
+        out.company = out.company.or_else(|| site.organization.clone());
+        out.sources = vec![web_source(domain, &found.uri, site.crawled_at)];
+        let verified = verify_all(ctx, workspace_id, domain, std::slice::from_ref(&found.value)).await;
+        if let Some(v) = verified.first() {
+            out.verification = VerificationView::of(v);
+            out.accept_all = Some(v.accept_all);
+        }
+        return Ok(out);
+    }
+
+    // 3. Patterns, ranked by the domain's known addresses, the best verified.
+    let ranked = names::candidates(name, &stats, 5);
+    let emails: Vec<String> = ranked.iter().map(|c| format!("{}@{domain}", c.local)).collect();
+    let checked = verify_all(ctx, workspace_id, domain, &emails[..emails.len().min(VERIFIED_CANDIDATES)]).await;
+    let accept_all = checked.iter().any(|v| v.accept_all);
+    let mut scored: Vec<Alternative> = Vec::new();
+    for (i, candidate) in ranked.iter().enumerate() {
+        let verification = checked.get(i);
+        let score = match verification.map(|v| v.status) {
+            Some(Status::Invalid) => continue,
+            Some(Status::Valid) => 90 + if candidate.score >= 50 { 5 } else { 0 },
+            Some(Status::AcceptAll) => candidate.score.min(70),
+            _ if accept_all => candidate.score.min(70),
+            _ => candidate.score.min(60),
+        };
+        scored.push(Alternative {
+            email: emails[i].clone(),
+            score,
+            pattern: candidate.pattern.to_owned(),
+            verification: verification.map(VerificationView::of).unwrap_or_else(VerificationView::none),
+        });
+    }
+    scored.sort_by_key(|a| std::cmp::Reverse(a.score));
+    out.accept_all = if checked.is_empty() { None } else { Some(accept_all) };
+    out.company = out.company.or_else(|| site.organization.clone());
+    if scored.is_empty() {
+        out.reason = Some("the mail server rejected every candidate address".into());
+        return Ok(out);
+    }
+    let best = scored.remove(0);
+    out.email = Some(best.email);
+    out.score = best.score;
+    out.pattern = Some(best.pattern);
+    out.verification = best.verification;
+    out.method = "pattern".into();
+    out.alternatives = scored;
+    if accept_all {
+        out.reason = Some("the domain accepts every address, so SMTP cannot confirm the mailbox".into());
+    }
+    Ok(out)
+}
+
+/// Verifies addresses of one domain in one SMTP session (MX and catch-all caches apply).
+pub(super) async fn verify_all(
+    ctx: &AppContext,
+    workspace_id: &str,
+    domain: &str,
+    emails: &[String],
+) -> Vec<Verification> {
+    if emails.is_empty() {
+        return Vec::new();
+    }
+    let checks: Vec<verify::Offline> = emails.iter().map(|e| verify::offline(e)).collect();
+    verify::verify_domain(ctx, workspace_id, domain, &checks).await
+}
+
+/// The email finder's work.
+pub async fn email_finder(ctx: &AppContext, workspace_id: &str, params: &Params) -> Result<Computed, EnrichError> {
+    let domain = required(params, "domain")?;
+    let name = MailName::new(required(params, "first_name")?, required(params, "last_name")?)
+        .ok_or_else(|| EnrichError::invalid("first_name", "needs letters in both first_name and last_name"))?;
+    let found = find_email(ctx, workspace_id, &name, domain, param(params, "company")).await?;
+    Ok(Computed { data: to_value(&found)?, fresh_for: ctx.enrich.config.result_ttl })
+}
