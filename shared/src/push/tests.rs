@@ -7,19 +7,11 @@ use crate::repo::workspaces;
 
 /// A local receiver that answers 503 to its first request and 200 after; counts requests.
 async fn flaky_receiver() -> (String, Arc<AtomicUsize>) {
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = seen.clone();
-    let app = axum::Router::new().fallback(move || {
-        let counter = counter.clone();
-        async move {
-            let status = if counter.fetch_add(1, Ordering::SeqCst) == 0 { 503 } else { 200 };
-            (axum::http::StatusCode::from_u16(status).unwrap(), "{}")
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
+    crate::testing::receivers::scripted_receiver("/hook", |n| {
+        let status = if n == 0 { axum::http::StatusCode::SERVICE_UNAVAILABLE } else { axum::http::StatusCode::OK };
+        (status, serde_json::json!({}))
+    })
+    .await
 }
 
 async fn drain(ctx: &AppContext) -> Vec<Task> {

@@ -5,7 +5,7 @@
 use super::names::{Claimed, NameClaims, write_claimed};
 use super::{keys, workspace_pk};
 use crate::domain::api_request::{ApiRequest, WorkspaceSettings};
-use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
+use crate::store::{Condition, Cursor, Item, Key, Page, Store, StoreError, WriteOp};
 
 const PREFIX: &str = "APR#";
 
@@ -77,11 +77,7 @@ pub async fn delete(store: &dyn Store, workspace_id: &str, request: &ApiRequest)
         WriteOp::Delete { key: key(workspace_id, &request.id), condition: Condition::Exists },
         NAMES.release(workspace_id, &request.name),
     ];
-    match store.transact_write(ops).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    super::transact_if_first_holds(store, ops).await
 }
 
 /// Newest first.
@@ -91,7 +87,7 @@ pub async fn list(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    store.query(&Query::table(workspace_pk(workspace_id)).prefix(PREFIX).limit(limit).after(cursor).descending()).await
+    super::newest_first(store, workspace_pk(workspace_id), PREFIX, limit, cursor).await
 }
 
 pub fn settings_key(workspace_id: &str) -> Key {

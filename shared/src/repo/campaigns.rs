@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::keys::{all_shards, sharded};
 use super::workspace_pk;
 use crate::domain::campaign::Campaign;
-use crate::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
+use crate::store::{Condition, Item, Key, Page, Store, StoreError, WriteOp};
 
 pub fn key(workspace_id: &str, campaign_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), format!("CMP#{campaign_id}"))
@@ -57,12 +57,7 @@ pub async fn delete(store: &dyn Store, workspace_id: &str, campaign_id: &str) ->
             .into_iter()
             .map(|key| WriteOp::Delete { key, condition: Condition::Always }),
     );
-    let result = store.transact_write(ops).await;
-    match result {
-        Ok(()) => Ok(true),
-        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    super::transact_if_first_holds(store, ops).await
 }
 
 /// Newest first.
@@ -72,7 +67,7 @@ pub async fn list(
     limit: usize,
     cursor: Option<crate::store::Cursor>,
 ) -> Result<Page, StoreError> {
-    store.query(&Query::table(workspace_pk(workspace_id)).prefix("CMP#").limit(limit).after(cursor).descending()).await
+    super::newest_first(store, workspace_pk(workspace_id), "CMP#", limit, cursor).await
 }
 
 /// Adds to a campaign's lead counter, in the part `spread_by` (e.g. the request id) picks,

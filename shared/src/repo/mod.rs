@@ -31,7 +31,30 @@ pub mod workspaces;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::store::{Condition, Item, Key, Store, StoreError};
+use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
+
+/// Writes `ops` as one transaction whose first write is conditional (the item must exist,
+/// or still have the version read): `Ok(false)` when that condition failed, so the caller
+/// can answer "not found" or "changed meanwhile" instead of an error.
+pub async fn transact_if_first_holds(store: &dyn Store, ops: Vec<WriteOp>) -> Result<bool, StoreError> {
+    match store.transact_write(ops).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// One page of the items of `partition` whose sort key starts with `prefix`, newest first
+/// (sort keys end in time-sortable ids).
+pub async fn newest_first(
+    store: &dyn Store,
+    partition: String,
+    prefix: &str,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<Page, StoreError> {
+    store.query(&Query::table(partition).prefix(prefix).limit(limit).after(cursor).descending()).await
+}
 
 pub fn workspace_pk(workspace_id: &str) -> String {
     format!("W#{workspace_id}")

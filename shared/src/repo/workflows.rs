@@ -225,11 +225,7 @@ pub async fn save_run(
     if summary {
         ops.push(WriteOp::Put { item: latest_item(workspace_id, run)?, condition: Condition::Always });
     }
-    match store.transact_write(ops).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::TransactionCanceled { failed_op: Some(0) }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    super::transact_if_first_holds(store, ops).await
 }
 
 /// A lead's runs, newest first.
@@ -240,9 +236,7 @@ pub async fn list_runs(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    store
-        .query(&Query::table(lead_pk(workspace_id, lead_id)).prefix("RUN#").limit(limit).after(cursor).descending())
-        .await
+    super::newest_first(store, lead_pk(workspace_id, lead_id), "RUN#", limit, cursor).await
 }
 
 /// The latest run of each of these leads that has one: lead id -> summary.

@@ -7,4 +7,6 @@ pub mod samples;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+pub mod receivers;
+#[cfg(test)]
 pub use fixtures::*;

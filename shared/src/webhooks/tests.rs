@@ -14,21 +14,8 @@ mod unit {
     use crate::support::time::Timestamp;
     use crate::webhooks::*;
 
-    /// A receiver that accepts everything and counts what it got.
     async fn receiver() -> (String, Arc<AtomicUsize>) {
-        let seen = Arc::new(AtomicUsize::new(0));
-        let counter = seen.clone();
-        let app = axum::Router::new().fallback(move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                "ok"
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, seen)
+        crate::testing::receivers::counting_receiver("/hook", serde_json::json!("ok")).await
     }
 
     async fn drain(ctx: &AppContext) -> Vec<Task> {
@@ -175,21 +162,8 @@ mod crash {
         }
     }
 
-    /// A real receiver on a free loopback port that counts the requests it answers.
     async fn receiver() -> (String, Arc<AtomicUsize>) {
-        let hits = Arc::new(AtomicUsize::new(0));
-        let seen = hits.clone();
-        let app = axum::Router::new().fallback(move || {
-            let seen = seen.clone();
-            async move {
-                seen.fetch_add(1, Ordering::SeqCst);
-                "ok"
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, hits)
+        crate::testing::receivers::counting_receiver("/hook", serde_json::json!("ok")).await
     }
 
     /// The worker sends, then dies before recording the result (here: the write of the

@@ -12,19 +12,7 @@ use crate::workflow::{save, trigger};
 
 /// A local JSON API that counts its calls.
 async fn counting_api() -> (String, Arc<AtomicUsize>) {
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = seen.clone();
-    let app = axum::Router::new().fallback(move || {
-        let counter = counter.clone();
-        async move {
-            counter.fetch_add(1, Ordering::SeqCst);
-            axum::Json(json!({"plan": "pro"}))
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/profile", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
+    crate::testing::receivers::counting_receiver("/profile", json!({"plan": "pro"})).await
 }
 
 /// The queue delivers at least once: a second `workflow_start` for the same leads
