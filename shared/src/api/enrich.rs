@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use super::auth::HunterCaller;
 use super::callbacks::Callback;
 use super::docs::{DataOf, ErrorBody};
-use super::hunter::{Delivery, Meta, PendingAnswer, Wait, required, respond, with_v2_alias};
+use super::hunter_routes::{Delivery, Meta, PendingAnswer, Wait, required, respond, with_v2_alias};
 use super::metering::Metered;
 use crate::api::error::ApiError;
 use crate::api::json::{Json, Params, Path};
@@ -262,7 +262,7 @@ pub struct AccountView {
 /// quota 429 `quota_exceeded`, both with `Retry-After` (Hunter answers 403 for a rate
 /// limit; Leadpush keeps the common 429 at `/v2` too).
 #[utoipa::path(get, path = "/api/v1/account", tag = "enrichment", security(("api_key" = []), ("hunter_key" = [])),
-    params(super::hunter::KeyParam),
+    params(super::hunter_routes::KeyParam),
     responses((status = 200, body = DataOf<AccountView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn account(State(ctx): State<AppContext>, caller: HunterCaller) -> Result<Response, ApiError> {
     use crate::metering::{Period, Work};
@@ -294,5 +294,5 @@ async fn account(State(ctx): State<AppContext>, caller: HunterCaller) -> Result<
         },
         limits: policy,
     };
-    Ok(super::hunter::ready(view, json!({})))
+    Ok(super::hunter_routes::ready(view, json!({})))
 }

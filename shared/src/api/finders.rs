@@ -16,7 +16,7 @@ use super::auth::HunterCaller;
 use super::callbacks::Callback;
 use super::docs::ErrorBody;
 use super::enrich::MAX_EMAIL_CHARS;
-use super::hunter::{Delivery, Meta, Wait, bounded, respond, text, with_v2_alias};
+use super::hunter_routes::{Delivery, Meta, Wait, bounded, respond, text, with_v2_alias};
 use super::metering::Metered;
 use crate::api::error::ApiError;
 use crate::api::json::Params;
@@ -187,8 +187,8 @@ fn search_type() -> utoipa::openapi::schema::Object {
 }
 
 super::docs::schema_type!(SearchType = search_type());
-super::docs::schema_type!(SearchLimit = super::hunter::whole_number("0*([1-9]|[1-9][0-9]|100)"));
-super::docs::schema_type!(SearchOffset = super::hunter::whole_number("0*([0-9]{1,4}|10000)"));
+super::docs::schema_type!(SearchLimit = super::hunter_routes::whole_number("0*([1-9]|[1-9][0-9]|100)"));
+super::docs::schema_type!(SearchOffset = super::hunter_routes::whole_number("0*([0-9]{1,4}|10000)"));
 super::docs::schema_type!(Seniorities = super::docs::comma_list(&SENIORITIES));
 super::docs::schema_type!(Departments = super::docs::comma_list(&DEPARTMENTS));
 

@@ -46,7 +46,7 @@ pub mod feedback;
 #[cfg(feature = "find")]
 pub mod finders;
 #[cfg(feature = "enrich")]
-pub mod hunter;
+pub mod hunter_routes;
 pub mod ingest;
 pub mod insights;
 pub mod integrations;

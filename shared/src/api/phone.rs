@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use super::auth::HunterCaller;
 use super::callbacks::Callback;
 use super::docs::ErrorBody;
-use super::hunter::{Delivery, Meta, ready, required, with_v2_alias};
+use super::hunter_routes::{Delivery, Meta, ready, required, with_v2_alias};
 use super::metering::Metered;
 use crate::api::error::ApiError;
 use crate::api::json::Params;

@@ -15,17 +15,15 @@ use crate::api::error::ApiError;
 use crate::api::json::{Accepted, Created, Data, Json, List, Pagination, Params, Path};
 use crate::context::AppContext;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryStatus, MAX_MANUAL_ATTEMPTS, Reopen};
-use crate::domain::lead::{Lead, LeadFields};
 use crate::domain::webhook::{
     EventType, MAX_HEADER_VALUE_CHARS, MAX_HEADERS, RESERVED_HEADERS, SigningSecret, Webhook, WebhookMethod,
-    check_events, check_headers, check_name, mask_value, save_lead_payload,
+    check_events, check_headers, check_name, mask_value,
 };
 use crate::repo::webhooks::{self, MAX_WEBHOOKS, SaveError};
 use crate::repo::{UpdateError, deliveries, update_versioned};
 use crate::support::ids;
 use crate::support::secrets;
 use crate::support::time::Timestamp;
-use crate::webhooks::send::{SignedRequest, send_signed};
 
 /// How long a rotated-out secret keeps signing.
 pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
@@ -389,31 +387,8 @@ async fn test_webhook(
     Path(id): Path<String>,
 ) -> Result<Data<TestResult>, ApiError> {
     let (webhook, _) = load(&ctx, &caller.workspace_id, &id).await?;
-    let now = ctx.now();
-    let sample = LeadFields {
-        name: Some("Ada Lovelace".into()),
-        email: Some("ada@example.com".into()),
-        first_name: Some("Ada".into()),
-        last_name: Some("Lovelace".into()),
-        company: Some("Analytical Engines Ltd".into()),
-        website: Some("https://example.com".into()),
-        position: Some("CTO".into()),
-        score: Some(87),
-        ..LeadFields::default()
-    };
-    let lead = Lead::new("lead_test".into(), "cmp_test".into(), None, sample, now);
-    let payload = save_lead_payload(&lead, now);
-    let body = serde_json::to_vec(&payload).map_err(ApiError::internal)?;
-    let message_id = ids::new_id("msg_test");
-    let request = SignedRequest {
-        url: &webhook.url,
-        method: webhook.method.as_http(),
-        headers: &webhook.headers,
-        message_id: &message_id,
-        body: &body,
-        secrets: webhook.signing_secrets(now),
-    };
-    let result = send_signed(&ctx.outbound, request, now).await;
+    let (result, payload) =
+        crate::webhooks::sample::send_sample(&ctx.outbound, &webhook, ctx.now()).await.map_err(ApiError::internal)?;
     Ok(Data(TestResult {
         delivered: result.delivered,
         status_code: result.status_code,

@@ -8,6 +8,7 @@ mod attempt;
 mod enqueue;
 mod fan_out;
 mod health;
+pub mod sample;
 pub mod send;
 pub mod signing;
 mod sweep;
