@@ -1,6 +1,6 @@
 //! The four finders' work, as `results::compute` runs it: from canonical parameters to the
-//! JSON `data` of the answer. See the module docs of [`super`] and the README ("Finders")
-//! for the sources, their limits and what the scores mean.
+//! JSON `data` of the answer. See the module docs of [`super`] and docs/enrichment.md
+//! ("Finders") for the sources, their limits and what the scores mean.
 
 use std::collections::BTreeMap;
 
@@ -258,7 +258,7 @@ pub struct EmailFinding {
     pub last_name: String,
     /// Null when no candidate survived verification.
     pub email: Option<String>,
-    /// 0-100: how likely `email` is the person's address (README: "Finder scores").
+    /// 0-100: how likely `email` is the person's address (docs/enrichment.md: "Finder scores").
     pub score: u8,
     pub domain: String,
     /// The domain's mail server accepts every address (null: not known).
@@ -495,7 +495,7 @@ pub struct DomainEmail {
     /// `personal` or `generic` (a role mailbox such as `info@`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// 0-100 (README: "Finder scores").
+    /// 0-100 (docs/enrichment.md: "Finder scores").
     pub confidence: u8,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -698,7 +698,7 @@ pub struct FoundPhone {
     /// `personal` (the person's own) or `company`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// 0-100 (README: "Finder scores").
+    /// 0-100 (docs/enrichment.md: "Finder scores").
     pub confidence: u8,
     pub sources: Vec<FinderSource>,
 }
