@@ -15,18 +15,11 @@ DATA_DIR    ?= .leadpush
 FUNCTIONS   := $(filter-out leadpush console,$(notdir $(wildcard functions/*)))
 CONSOLE_NPM := console/node_modules/.installed
 CHROMIUM    ?= /usr/bin/chromium
-# `make build` fails when a stripped arm64 bootstrap is larger than this many MiB (issue
-# 10's goal), except the functions in BOOTSTRAP_SIZE_EXEMPT, which are printed only.
-# Measured at opt-level "s" with the path remapping below (MiB): console 3.81, insights
-# 5.00, leads 5.02, integrations 5.05, ingest-leads 5.11, dispatcher 5.14 (core tasks
-# only; 11.35 when it ran every kind), feedback-events 5.18, campaigns 5.19, enrich 5.16
-# (verification only; 8.92 with the phone validator and finders), platform 5.33,
-# push-leads 5.39, webhooks 5.43, workflows 5.69, enrich-worker 5.79, api-requests 5.99
-# (about 14 KB under). Over 6: finders 8.25 (phone metadata and the regex engine that
-# phonenumber and texting_robots need, deunicode), finder-worker 9.62 (that plus the DNS
-# resolver, SMTP probe, HTML parser and crawler) and workflow-worker 10.42 (the same plus
-# the template engine, for find_email nodes). "z" is larger than "s" for enrich, the old
-# dispatcher and leads.
+# `make build` fails when a stripped arm64 bootstrap is larger than this many MiB, so a
+# dependency that bloats every Lambda is caught at build time, not in production; the
+# functions in BOOTSTRAP_SIZE_EXEMPT (phone metadata, a regex engine and, for the workers,
+# the DNS resolver, SMTP probe and crawler) are printed only. Measured sizes and what
+# keeps them small: docs/benchmarks.md.
 MAX_BOOTSTRAP_MB ?= 6
 BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 

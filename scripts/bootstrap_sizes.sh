@@ -2,8 +2,8 @@
 # Usage: EXEMPT="fn ..." bootstrap_sizes.sh DIR MAX_MB FUNCTION...
 # Prints each function's bootstrap size (MiB) and fails if one outside EXEMPT is larger
 # than MAX_MB, so a dependency that bloats every Lambda is caught at `make build`, not in
-# production. EXEMPT lists the functions still larger than MAX_MB (the Makefile says
-# which and by how much): printed, not checked.
+# production. EXEMPT lists the functions larger than MAX_MB (the Makefile's
+# BOOTSTRAP_SIZE_EXEMPT; their sizes are in docs/benchmarks.md): printed, not checked.
 set -euo pipefail
 dir=$1 max=$2
 shift 2

@@ -1,4 +1,4 @@
-"""Checks the SAM template offline, beyond what a linter checks (issue 25).
+"""Checks the SAM template offline, beyond what a linter checks.
 
 Usage: check_template.py TEMPLATE            check it; exit 1 listing every problem
        check_template.py --self-test TEMPLATE  break TEMPLATE in memory in one way at a

@@ -1,4 +1,4 @@
-//! Outbound delivery figures (issue 7): 1000 save_lead deliveries to a receiver that answers
+//! Outbound delivery figures: 1000 save_lead deliveries to a receiver that answers
 //! after 50 ms, through the real server; beside the same 1000 POSTs sent straight from here
 //! with the server's concurrency. And the DynamoDB/SQS calls one delivery costs.
 

@@ -1,6 +1,6 @@
-//! Enrichment figures (issue 12): phone validations and syntax-only email verifications per
-//! second in-process, each beside the bare crate call; and a 1000-address bulk verification
-//! job through the real server against the local DNS/SMTP servers (`scripts/enrich_fakes.py`),
+//! Enrichment figures: phone validations and syntax-only email verifications per second
+//! in-process, each beside the bare crate call; and a 1000-address bulk verification job
+//! through the real server against the local DNS/SMTP servers (`scripts/enrich_fakes.py`),
 //! its wall time and DNS/SMTP counts beside the least work the same answers need.
 
 use std::io::{BufRead, BufReader};

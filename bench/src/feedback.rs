@@ -1,4 +1,4 @@
-//! Feedback figures (issue 6): outcome events/s through the real server on the embedded
+//! Feedback figures: outcome events/s through the real server on the embedded
 //! store, beside a bare endpoint that does the same storage work (read the lead, update it,
 //! append the event) in one SQLite transaction.
 

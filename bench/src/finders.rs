@@ -1,4 +1,4 @@
-//! Finder figures (issue 14), in-process on the embedded store with the local sites, DNS and
+//! Finder figures, in-process on the embedded store with the local sites, DNS and
 //! SMTP servers of `scripts/finder_sites.py` (SMTP probe off, so figures are our own work):
 //!
 //! - email-finder calls/s answered from workspace data, beside the store's own lookup of

@@ -1,4 +1,4 @@
-//! Hardening figures (issue 23): how long hostile templates take to refuse, how long
+//! Hardening figures: how long hostile templates take to refuse, how long
 //! `/healthz` takes under one key's flood of slow bodies, and what a rate-limited call
 //! costs, each beside the same work without our code in the way.
 
@@ -18,7 +18,8 @@ fn per_call_ms(started: Instant, n: u32) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0 / f64::from(n)
 }
 
-/// Refusing the issue's crash and bomb templates; floor: rendering a one-tag template.
+/// Refusing templates that would overflow the parser's stack or take gigabytes; floor:
+/// rendering a one-tag template.
 fn bombs() -> anyhow::Result<Vec<Row>> {
     let vars = serde_json::json!({"contact": {"first_name": "Ada"}});
     let started = Instant::now();
@@ -29,8 +30,8 @@ fn bombs() -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     let crash = format!("https://example.com/{{{{ {}1 }}}}", "-".repeat(3000));
     for (figure, source, mode) in [
-        ("refuse the 3,000-level unary-minus template (was: process abort)", crash.as_str(), Mode::Url),
-        ("refuse {{ [1] * 100000000 }} (was: 37.6 s, 1.82 GB)", "https://x.test/{{ [1] * 100000000 }}", Mode::Url),
+        ("refuse the 3,000-level unary-minus template", crash.as_str(), Mode::Url),
+        ("refuse {{ [1] * 100000000 }}", "https://x.test/{{ [1] * 100000000 }}", Mode::Url),
         (
             "refuse a namespace-doubling loop (60 doublings)",
             "{% set ns = namespace(s='aaaaaaaaaaaaaaaa') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
@@ -79,7 +80,7 @@ async fn health_under_flood() -> anyhow::Result<Vec<Row>> {
     drop(flood);
     Ok(vec![Row::time(
         AREA,
-        "/healthz under 768 slow authenticated bodies of one key (cap 256; was: refused 28 s)",
+        "/healthz under 768 slow authenticated bodies of one key (cap 256)",
         flooded,
         idle,
         "floor: /healthz on the idle server; each call on a new connection",

@@ -1,4 +1,4 @@
-//! Inbound ingest figures (issue 4): leads/s through the real server on the embedded store,
+//! Inbound ingest figures: leads/s through the real server on the embedded store,
 //! beside a bare HTTP endpoint that parses the same body and inserts the rows into SQLite;
 //! and the DynamoDB/SQS calls one 1000-lead request costs.
 

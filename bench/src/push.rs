@@ -1,4 +1,4 @@
-//! Push figures (issue 5): pushing 1000 leads to a local webhook receiver through the real
+//! Push figures: pushing 1000 leads to a local webhook receiver through the real
 //! server, beside one POST of an equally large body straight to that receiver; and the
 //! server's peak memory beside its idle baseline.
 

@@ -1,4 +1,4 @@
-//! Storage port figures (issue 3): our adapters beside the raw engine doing the same work.
+//! Storage port figures: our adapters beside the raw engine doing the same work.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! Workflow figures (issue 13): template renders per second beside building the same text
+//! Workflow figures: template renders per second beside building the same text
 //! by hand; workflow runs per second for 1000 leads ingested into an active campaign whose
 //! workflow fetches from a local API answering in 20 ms, beside the same 1000 calls made
 //! directly at the dispatcher's concurrency; and store operations per run node, counted

@@ -1,5 +1,6 @@
-// API Requests (seed 004): the workspace limits, the endpoint table with a Test button that
-// shows the rendered request and the response, and a form for new endpoints.
+// API Requests (the API Requests specification): the workspace limits, the endpoint table
+// with a Test button that shows the rendered request and the response, and a form for new
+// endpoints.
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import {

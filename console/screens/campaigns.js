@@ -1,7 +1,7 @@
-// Campaigns (seed 002): list, create (Standard, lead source), activate and pause; the
-// webhook setup panel (the CSM message until a token exists, then the masked token, the
-// ingest URL and a cURL); the lead preview with the ingest request id as each lead's prefix;
-// each lead's feedback and event log.
+// Campaigns (the webhook-campaign setup guide): list, create (Standard, lead source),
+// activate and pause; the webhook setup panel (the CSM message until a token exists, then
+// the masked token, the ingest URL and a cURL); the lead preview with the ingest request id
+// as each lead's prefix; each lead's feedback and event log.
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { useApiDocument, hasPath } from '../lib/capabilities.js';
@@ -117,8 +117,9 @@ export function CampaignDetail({ id }) {
     ${c && html`<${LeadPreview} id=${id} key=${previewKey} />`}`;
 }
 
-/** Seed 002, step 1-2: the CSM message until the organisation has a token; then the token
- * (masked: it is shown in full only once, to the CSM), the ingest URL and a cURL. */
+/** The webhook-campaign setup guide, steps 1-2: the CSM message until the organisation has
+ * a token; then the token (masked: it is shown in full only once, to the CSM), the ingest
+ * URL and a cURL. */
 function WebhookSetup({ id }) {
   const setup = useResource(() => api('GET', `/api/v1/campaigns/${encodeURIComponent(id)}/webhook-setup`).then((b) => b.data), [id]);
   const s = setup.data;

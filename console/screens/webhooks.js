@@ -1,7 +1,7 @@
-// Outbound webhooks (seed 003): the form (name, notification URL, HTTP method, optional
-// headers, enabled), the API's validation messages beside their fields, the enable toggle
-// and auto-disable reason, secret rotation (shown once), a test send, and the delivery log
-// with redelivery.
+// Outbound webhooks (the outbound-webhooks specification): the form (name, notification
+// URL, HTTP method, optional headers, enabled), the API's validation messages beside their
+// fields, the enable toggle and auto-disable reason, secret rotation (shown once), a test
+// send, and the delivery log with redelivery.
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import {
@@ -53,8 +53,8 @@ function SecretOnce({ secret }) {
   </div>`;
 }
 
-/** The seed 003 form. Editing: headers are shown masked by the API, so rows added here
- * replace them all and no rows keep them. */
+/** The outbound-webhooks specification's form. Editing: headers are shown masked by the
+ * API, so rows added here replace them all and no rows keep them. */
 function WebhookForm({ initial, onSaved, onCancel }) {
   const editing = !!initial;
   const [form, setForm] = useState(() => ({

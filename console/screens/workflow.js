@@ -1,5 +1,6 @@
-// A campaign's workflow (seed 004): an ordered list of steps, saved as a new version; and a
-// lead's workflow runs, the latest with its rendered message and per-step outcome.
+// A campaign's workflow (the API Requests specification): an ordered list of steps, saved
+// as a new version; and a lead's workflow runs, the latest with its rendered message and
+// per-step outcome.
 import { useState, useEffect } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { html, Field, ErrorBanner, Notice, Pager, Badge, usePaged, useAction, when } from '../lib/ui.js';

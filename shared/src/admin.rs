@@ -1,6 +1,6 @@
-//! What `leadpush admin` does: workspaces and their credentials. A CSM runs these (seed
-//! 002: "contact your CSM to have a webhook token generated"). Works beside a running
-//! server: same SQLite file (WAL) or the same DynamoDB table.
+//! What `leadpush admin` does: workspaces and their credentials. A CSM runs these (the
+//! webhook-campaign setup guide: "contact your CSM to have a webhook token generated").
+//! Works beside a running server: same SQLite file (WAL) or the same DynamoDB table.
 
 use serde_json::{Value, json};
 

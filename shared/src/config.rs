@@ -1,5 +1,5 @@
-//! All configuration, read from the environment once at start-up. The README's
-//! configuration table lists the same variables; `VARIABLES` keeps them in one place.
+//! All configuration, read from the environment once at start-up. The configuration table
+//! of docs/operations.md lists the same variables; `VARIABLES` keeps them in one place.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -98,7 +98,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Every variable Leadpush reads, with its default and meaning (for `--help` and the README).
+/// Every variable Leadpush reads, with its default and meaning (for `--help` and
+/// docs/operations.md).
 pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "LEADPUSH_STORE",

@@ -1,5 +1,6 @@
-//! `?webhook_url=` callbacks (seed 003): the same response, POSTed asynchronously, signed
-//! with the workspace's callback secret, logged; a bad URL is refused before any work.
+//! `?webhook_url=` callbacks (the outbound-webhooks specification): the same response,
+//! POSTed asynchronously, signed with the workspace's callback secret, logged; a bad URL is
+//! refused before any work.
 
 use std::time::Duration;
 

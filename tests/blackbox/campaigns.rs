@@ -1,4 +1,5 @@
-//! Campaigns: lifecycle, validation, isolation, pagination and webhook setup (seed 002).
+//! Campaigns: lifecycle, validation, isolation, pagination and webhook setup (the
+//! webhook-campaign setup guide).
 
 use serde_json::json;
 

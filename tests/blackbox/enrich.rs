@@ -1,6 +1,7 @@
-//! The email verifier and phone validator (seed 003's Hunter-compatible endpoints) against
-//! local DNS and SMTP servers: a normal, a catch-all, a rejecting, a greylisting and a
-//! silent server (`scripts/enrich_fakes.py`), on both stores.
+//! The email verifier and phone validator (Hunter-compatible `?webhook_url=` endpoints in
+//! the outbound-webhooks specification) against local DNS and SMTP servers: a normal, a
+//! catch-all, a rejecting, a greylisting and a silent server (`scripts/enrich_fakes.py`),
+//! on both stores.
 
 use std::time::Duration;
 
@@ -340,8 +341,8 @@ both_backends!(
     phone_numbers_are_validated_with_their_errors,
 );
 
-/// Issue 23: 200 domains whose MX names all pointed at one IP got 200 SMTP sessions at
-/// once (the bound was per MX name), and a bulk job read `queued` while it ran. Sixteen
+/// 200 domains whose MX names all point at one IP got 200 SMTP sessions at once when the
+/// bound was per MX name, and a bulk job must not read `queued` while it runs. Sixteen
 /// domains, sixteen MX names, one slow server: at most the per-host bound (2) of sessions
 /// at once, and the job is `running` from its first chunk's start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
-//! Outcome events (seed 001): each event type, each error, ordering and precedence,
-//! retries, concurrency, the event log, and the Instantly / HeyReach webhooks.
+//! Outcome events (the feedback-event specification): each event type, each error, ordering
+//! and precedence, retries, concurrency, the event log, and the Instantly / HeyReach
+//! webhooks.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -97,7 +98,7 @@ async fn each_event_type_updates_the_lead_as_documented(backend: Backend) {
                "mutated_lead": mutated, "stored_event": true, "lead": lead})
     };
 
-    // The seed's example: positive reply.
+    // The feedback-event specification's example: positive reply.
     let r = s
         .event(json!({"lead_id": lead(0), "event_type": "positive_reply", "source": "webhook",
                       "content": "Interested, send me more details.", "occurred_at": at}))
@@ -130,7 +131,7 @@ async fn each_event_type_updates_the_lead_as_documented(backend: Backend) {
         snapshot(&lead(3), "skipped", Value::Null, Value::Null, json!("negative"), json!("550 mailbox unavailable"));
     assert_eq!(without_note(r.data()), expect("bounce", "custom", &lead(3), true, snap));
 
-    // The seed's second example: meeting booked.
+    // The feedback-event specification's second example: meeting booked.
     let r = s
         .event(json!({"lead_id": lead(4), "event_type": "meeting_booked", "source": "webhook",
                       "meeting_url": "https://meet.google.com/example", "content": "Meeting booked from outbound campaign.",

@@ -1,6 +1,7 @@
-//! The finders (seed 003): email finder, domain search, author finder and phone finder,
-//! against local websites, a local DNS server and local SMTP servers
-//! (`scripts/finder_sites.py`), with workspace leads that show a pattern, on both stores.
+//! The finders (`?webhook_url=` endpoints in the outbound-webhooks specification): email
+//! finder, domain search, author finder and phone finder, against local websites, a local
+//! DNS server and local SMTP servers (`scripts/finder_sites.py`), with workspace leads that
+//! show a pattern, on both stores.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1,5 +1,5 @@
-//! The inbound campaign webhook (seed 002): the whole flow, validation, idempotency under
-//! concurrency, and the idempotency window.
+//! The inbound campaign webhook (the webhook-campaign setup guide): the whole flow,
+//! validation, idempotency under concurrency, and the idempotency window.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Metering (issue 23): per-workspace rate limits answered `429 rate_limited` with
+//! Metering: per-workspace rate limits answered `429 rate_limited` with
 //! `Retry-After` and `X-RateLimit-*`, monthly quotas (`429 quota_exceeded`, shown by the
 //! Hunter-compatible `account` route), and the cap on addresses waiting in bulk jobs;
 //! limits set per workspace by `leadpush admin workspace limits`, on both stores.

@@ -1,6 +1,7 @@
-//! Pushing leads (seed 000) against real local receivers and fake providers: the seed's
-//! answers, missing and foreign ids, validation, timeouts and retries, HeyReach batches,
-//! Instantly per-lead outcomes, and the push record at `GET /api/v1/pushes/{id}`.
+//! Pushing leads (the push-leads specification) against real local receivers and fake
+//! providers: the specification's answers, missing and foreign ids, validation, timeouts
+//! and retries, HeyReach batches, Instantly per-lead outcomes, and the push record at
+//! `GET /api/v1/pushes/{id}`.
 
 use std::time::Duration;
 
@@ -32,7 +33,8 @@ async fn ingest(server: &Server, ws: &Workspace, leads: Vec<Value>) -> Vec<Strin
     r.data()["lead_ids"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()).collect()
 }
 
-/// The answer's `data` without `push_id` (the one field the seed's examples do not show).
+/// The answer's `data` without `push_id` (the one field the push-leads specification's
+/// examples do not show).
 fn seed_fields(r: &Resp) -> (Value, String) {
     assert_eq!(r.status, 200, "{}", r.text);
     let mut data = r.data().clone();
@@ -149,7 +151,8 @@ async fn a_501_receiver_gets_exactly_the_seed_dispatch_failed_answer(backend: Ba
         json!({"lead_ids": ids, "destination": "webhook_url", "webhook_url": format!("{}/webhook", receiver.url)});
     let r = api.post(PUSH, &ws.api_key, &body).await;
     let (data, push_id) = seed_fields(&r);
-    // The seed's "Response (200): dispatch failed", with this workspace's lead ids.
+    // The push-leads specification's "Response (200): dispatch failed", with this
+    // workspace's lead ids.
     assert_eq!(
         data,
         json!({

@@ -488,9 +488,9 @@ fn serve_shuts_down_cleanly_after_its_stdout_is_closed() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// Issue 23: a valid key holding every connection with slow bodies refused `/healthz`
-/// for 28 s. Only its workspace's share of connections is protected now; the rest are
-/// shed, and health and other workspaces still answer.
+/// A valid key holding every connection with slow bodies would refuse `/healthz` (for 28 s
+/// when nothing bounded it). Only its workspace's share of connections is protected; the
+/// rest are shed, and health and other workspaces still answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_keys_slow_bodies_cannot_lock_out_health_or_other_workspaces() {
     use tokio::io::AsyncWriteExt;
@@ -514,7 +514,7 @@ async fn one_keys_slow_bodies_cannot_lock_out_health_or_other_workspaces() {
             continue;
         }
         // `100 Continue` comes when the handler starts reading the body, after the key
-        // authenticated: each flood request is then as far as the issue's got.
+        // authenticated: each flood request kept is then an authenticated slow body.
         if continued(&mut s).await && s.write_all(b"{").await.is_ok() {
             flood.push(s);
         }
@@ -553,9 +553,9 @@ async fn continued(s: &mut tokio::net::TcpStream) -> bool {
 }
 
 /// Eight senders of 1000-lead requests, each with new addresses, against the embedded
-/// store: the WAL file stays under the bound the README states
-/// (`leadpush::store::sqlite::WAL_BOUND_BYTES`), its size polled throughout. Before the writer
-/// thread checkpointed it itself, it peaked at 71-157 MiB here (37-50 MiB since).
+/// store: the WAL file stays under the bound docs/reliability.md states
+/// (`leadpush::store::sqlite::WAL_BOUND_BYTES`), its size polled throughout. Without the
+/// writer thread's own checkpoints it peaks at 71-157 MiB here; with them, 37-50 MiB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_wal_stays_under_its_stated_bound_under_eight_concurrent_ingest_senders() {
     use std::sync::Arc;

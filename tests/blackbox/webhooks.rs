@@ -1,5 +1,6 @@
-//! Outbound webhooks (seed 003) against real local receivers: signing, retries, Retry-After,
-//! redirects, the SSRF guard, auto-disable, manual redelivery, test sends and rotation.
+//! Outbound webhooks (the outbound-webhooks specification) against real local receivers:
+//! signing, retries, Retry-After, redirects, the SSRF guard, auto-disable, manual
+//! redelivery, test sends and rotation.
 
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
-//! API requests and campaign workflows (seed 004) against a real local JSON API: every
-//! method, templated URL/query/headers/body with hostile lead values, the default
-//! Content-Type, typed errors (non-JSON, oversized, slow, status, template), workspace
-//! limits, the test endpoint (saved and unsaved), caching, and workflows run by ingest,
-//! activation and reruns, with retries after a 503.
+//! API requests and campaign workflows (the API Requests specification) against a real
+//! local JSON API: every method, templated URL/query/headers/body with hostile lead values,
+//! the default Content-Type, typed errors (non-JSON, oversized, slow, status, template),
+//! workspace limits, the test endpoint (saved and unsaved), caching, and workflows run by
+//! ingest, activation and reruns, with retries after a 503.
 
 use std::time::Duration;
 
@@ -675,15 +675,15 @@ async fn find_email_nodes_store_the_finders_answer(backend: Backend) {
     }
 }
 
-/// Issue 23: templates that overflowed the parser's stack (and aborted every workspace's
-/// service) or took gigabytes are refused with a 4xx or a typed `template_error`, and the
+/// Templates that would overflow the parser's stack (aborting every workspace's service)
+/// or take gigabytes are refused with a 4xx or a typed `template_error`, and the
 /// service keeps answering.
 async fn hostile_templates_are_refused_and_the_service_keeps_answering(backend: Backend) {
     let server = shared(backend);
     let (api, ws) = (server.api(), server.workspace());
     let key = ws.api_key.as_str();
     let crash_url = format!("https://example.com/{{{{ {}1 }}}}", "-".repeat(3000));
-    // The issue's exact request, unsaved and saved.
+    // A request whose URL would overflow the parser's stack, unsaved and saved.
     let r = api
         .post("/api/v1/api-requests/test", key, &json!({"request": {"name": "t", "method": "GET", "url": crash_url}}))
         .await;

@@ -1,5 +1,5 @@
-//! API requests (seed 004): reusable HTTP request configurations, their test endpoint
-//! (saved or unsaved), and the workspace limits they live within.
+//! API requests (the API Requests specification): reusable HTTP request configurations,
+//! their test endpoint (saved or unsaved), and the workspace limits they live within.
 
 use std::collections::BTreeMap;
 

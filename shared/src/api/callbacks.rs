@@ -1,6 +1,6 @@
-//! `?webhook_url=` callbacks (seed 003): a route that supports them answers as usual, and
-//! the same response body is POSTed to the URL asynchronously, signed with the workspace's
-//! callback secret, SSRF-checked and retried like any delivery.
+//! `?webhook_url=` callbacks (the outbound-webhooks specification): a route that supports
+//! them answers as usual, and the same response body is POSTed to the URL asynchronously,
+//! signed with the workspace's callback secret, SSRF-checked and retried like any delivery.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;

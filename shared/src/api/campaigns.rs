@@ -1,5 +1,6 @@
-//! Campaigns: CRUD, `draft -> active <-> paused`, webhook setup instructions (seed 002) and
-//! the lead preview that opens once a campaign has been activated.
+//! Campaigns: CRUD, `draft -> active <-> paused`, webhook setup instructions (the
+//! webhook-campaign setup guide) and the lead preview that opens once a campaign has been
+//! activated.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -23,7 +24,8 @@ use crate::store::Item;
 use crate::support::ids;
 use crate::support::time::Timestamp;
 
-/// The seed's words, shown until a CSM creates the organisation's webhook token.
+/// The webhook-campaign setup guide's words, shown until a CSM creates the organisation's
+/// webhook token.
 pub const WEBHOOK_TOKEN_MISSING: &str = "Your organization doesn't have a webhook API key — contact CSM.";
 
 pub fn routes() -> OpenApiRouter<AppContext> {

@@ -1,6 +1,7 @@
-//! Hunter-compatible enrichment routes (seed 003): `GET /api/v1/email-verifier` (and the
-//! same under `/v2/...`), `GET /api/v1/enrichments/{id}`, and bulk verification jobs (the
-//! phone validator is in [`super::phone`], served with the finders). Answers are Hunter's
+//! Hunter-compatible enrichment routes (`?webhook_url=` endpoints in the outbound-webhooks
+//! specification): `GET /api/v1/email-verifier` (and the same under `/v2/...`),
+//! `GET /api/v1/enrichments/{id}`, and bulk verification jobs (the phone validator is in
+//! [`super::phone`], served with the finders). Answers are Hunter's
 //! `{"data": {...}, "meta": {"params": {...}}}`; a check still running after
 //! `max_duration` answers 202 `{"data": {"id", "status": "pending"}}`.
 //!

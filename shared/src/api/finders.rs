@@ -1,7 +1,8 @@
-//! Hunter-compatible finder routes (seed 003): `GET /api/v1/email-finder`,
-//! `/api/v1/domain-search`, `/api/v1/author-finder`, `/api/v1/phone-finder`, and the same
-//! under `/v2/...`. Parse and check the parameters (400 names the parameter), resolve a
-//! `company` to a domain, then hand the work to `enrich::results` (202 / repeat the call /
+//! Hunter-compatible finder routes (`?webhook_url=` endpoints in the outbound-webhooks
+//! specification): `GET /api/v1/email-finder`, `/api/v1/domain-search`,
+//! `/api/v1/author-finder`, `/api/v1/phone-finder`, and the same under `/v2/...`. Parse
+//! and check the parameters (400 names the parameter), resolve a `company` to a domain,
+//! then hand the work to `enrich::results` (202 / repeat the call /
 //! `GET /api/v1/enrichments/{id}`, `?webhook_url=`, cached results); the work itself is
 //! `enrich::find::finders`.
 

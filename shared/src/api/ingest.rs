@@ -1,5 +1,5 @@
-//! The inbound campaign webhook (seed 002): `POST /api/v1/webhook/leads`. The work is in
-//! [`crate::ingest`].
+//! The inbound campaign webhook (the webhook-campaign setup guide):
+//! `POST /api/v1/webhook/leads`. The work is in [`crate::ingest`].
 
 use axum::Extension;
 use axum::extract::State;

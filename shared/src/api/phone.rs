@@ -1,6 +1,7 @@
-//! Hunter-compatible phone validator (seed 003): `GET /api/v1/phone-validator` (and
-//! `/v2/phone-validator`). Served by the finders function: it needs the phone metadata
-//! and the regex engine, which the `enrich` function does not link.
+//! Hunter-compatible phone validator (a `?webhook_url=` endpoint in the outbound-webhooks
+//! specification): `GET /api/v1/phone-validator` (and `/v2/phone-validator`). Served by
+//! the finders function: it needs the phone metadata and the regex engine, which the
+//! `enrich` function does not link.
 
 use axum::extract::State;
 use axum::response::Response;

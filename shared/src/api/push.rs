@@ -1,5 +1,6 @@
-//! Pushing leads out (seed 000): `POST /api/v1/leads/push` to a webhook URL, HeyReach or
-//! Instantly, and `GET /api/v1/pushes/{push_id}` to follow retries and per-lead outcomes.
+//! Pushing leads out (the push-leads specification): `POST /api/v1/leads/push` to a webhook
+//! URL, HeyReach or Instantly, and `GET /api/v1/pushes/{push_id}` to follow retries and
+//! per-lead outcomes.
 
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -1,5 +1,5 @@
-//! Outbound webhook endpoints (seed 003): configuration, secret rotation, a test send, the
-//! delivery log and manual redelivery.
+//! Outbound webhook endpoints (the outbound-webhooks specification): configuration, secret
+//! rotation, a test send, the delivery log and manual redelivery.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! API requests (seed 004): reusable HTTP request configurations a workflow's Fetch API
-//! Data node runs, and the workspace limits they live within. Types and rules only.
+//! API requests (the API Requests specification): reusable HTTP request configurations a
+//! workflow's Fetch API Data node runs, and the workspace limits they live within. Types
+//! and rules only.
 
 use std::collections::BTreeMap;
 

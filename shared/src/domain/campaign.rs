@@ -109,7 +109,8 @@ impl Campaign {
         }
     }
 
-    /// Leads show in the preview once the campaign has been activated (seed 002).
+    /// Leads show in the preview once the campaign has been activated (the webhook-campaign
+    /// setup guide).
     pub fn leads_visible(&self) -> bool {
         self.activated_at.is_some()
     }

@@ -104,7 +104,7 @@ impl EventType {
     }
 }
 
-/// Where an event came from (seed: instantly, heyreach, webhook, manual, custom).
+/// Where an event came from (the feedback-event specification's sources).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventSource {

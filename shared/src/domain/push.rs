@@ -1,6 +1,7 @@
 //! Pushes: leads sent to a destination (a webhook URL, HeyReach or Instantly). What the
-//! seed's answer says about the first attempt, and the stored record of every attempt and
-//! of each lead's outcome. Pure rules; the sending lives in `crate::push`.
+//! push-leads specification's answer says about the first attempt, and the stored record of
+//! every attempt and of each lead's outcome. Pure rules; the sending lives in
+//! `crate::push`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -61,7 +62,7 @@ impl Destination {
     }
 }
 
-/// The seed's `status`: how the first attempt went.
+/// The push-leads specification's `status`: how the first attempt went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DispatchStatus {
@@ -237,7 +238,7 @@ impl AttemptResult {
     }
 }
 
-/// The seed's answer to `POST /api/v1/leads/push`, plus `push_id`.
+/// The push-leads specification's answer to `POST /api/v1/leads/push`, plus `push_id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PushSummary {
     pub status: DispatchStatus,
@@ -465,7 +466,7 @@ impl Push {
         self.provider_response = reason.to_owned();
     }
 
-    /// The seed's answer after the first attempt.
+    /// The push-leads specification's answer after the first attempt.
     pub fn summary(&self, result: &AttemptResult) -> PushSummary {
         let missing_lead_ids =
             self.leads.iter().filter(|l| l.outcome != LeadOutcome::Pushed).map(|l| l.lead_id.clone()).collect();

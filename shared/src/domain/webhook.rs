@@ -1,5 +1,5 @@
-//! Outbound webhook endpoints (seed 003): where `save_lead` notifications go, how they are
-//! sent, and when a failing endpoint is switched off.
+//! Outbound webhook endpoints (the outbound-webhooks specification): where `save_lead`
+//! notifications go, how they are sent, and when a failing endpoint is switched off.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -285,8 +285,9 @@ mod tests {
     }
 }
 
-/// The `save_lead` payload: seed 003's fields at the top level exactly, plus the additive
-/// `event`, `lead_id`, `campaign_id`, `status` and `occurred_at`.
+/// The `save_lead` payload: the outbound-webhooks specification's fields at the top level
+/// exactly, plus the additive `event`, `lead_id`, `campaign_id`, `status` and
+/// `occurred_at`.
 pub fn save_lead_payload(lead: &super::lead::Lead, occurred_at: Timestamp) -> serde_json::Value {
     serde_json::json!({
         "email": lead.email,

@@ -204,7 +204,7 @@ impl WorkflowDoc {
                     format!("nodes[{i}]"),
                     format!(
                         "{label}: {e} (types: fetch_api_data, condition, set_fields, render_message, \
-                         verify_email, find_email, push; see the README)"
+                         verify_email, find_email, push; see docs/workflows.md)"
                     ),
                 )
             })?;

@@ -1,5 +1,5 @@
-//! Enrichment: the Hunter-compatible checking and finding services (seed 003's
-//! `?webhook_url=` endpoints) and the machinery they share.
+//! Enrichment: the Hunter-compatible checking and finding services (the `?webhook_url=`
+//! endpoints of the outbound-webhooks specification) and the machinery they share.
 //!
 //! - [`verify`]: email verification (syntax, lists, MX, SMTP probe, score). The library call
 //!   for other capabilities (workflows, finders) is [`verify::verify_email`].

@@ -1,8 +1,9 @@
-//! Outcome events (seed 001): recording one event for a lead ([`record::record`]), shared by
-//! our own route and the provider webhooks ([`providers::record_provider`]).
+//! Outcome events (the feedback-event specification): recording one event for a lead
+//! ([`record::record`]), shared by our own route and the provider webhooks
+//! ([`providers::record_provider`]).
 //!
 //! A bench or script can drive [`record::record`] directly in a loop (no HTTP), or POST
-//! to the route; see the README's "Feedback events" section.
+//! to the route; see docs/api-guide.md ("Feedback events").
 
 pub mod providers;
 pub mod record;
@@ -36,7 +37,7 @@ pub enum FeedbackError {
     Queue(#[from] QueueError),
 }
 
-/// The lead after the event (seed 001).
+/// The lead after the event, as the feedback-event specification shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LeadSnapshot {
     pub id: String,

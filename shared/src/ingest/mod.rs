@@ -1,4 +1,4 @@
-//! Taking in leads from the campaign webhook (seed 002).
+//! Taking in leads from the campaign webhook (the webhook-campaign setup guide).
 //!
 //! All or nothing: every lead is validated and every campaign checked before anything is
 //! written. The idempotency key is claimed with a short lease, together with the first 25
@@ -172,7 +172,8 @@ pub async fn ingest(
             // written again (overwriting what it wrote) instead of duplicated. Another body
             // takes the key over, as any key whose lease ended, and removes what the dead
             // request wrote: it was never accepted (no 202), its body is gone, so it can be
-            // neither finished nor left behind unseen (see the README, "Inbound leads").
+            // neither finished nor left behind unseen (see docs/api-guide.md, "Inbound
+            // leads in detail").
             let resumed = dead.payload_hash == payload_hash;
             let owner = if resumed { dead.request_id.clone() } else { request_id.to_owned() };
             let mut abandoned = dead.abandoned.clone();

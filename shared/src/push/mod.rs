@@ -1,9 +1,10 @@
-//! The push workflow (seed 000): the first attempt runs while the caller waits and is
-//! recorded; then a `push_follow_up` task marks delivered leads `pushed` (and emits
-//! `save_lead`), and leads whose call failed in a way worth retrying (429, 5xx, timeouts)
-//! get a `push_retry` task, delayed by the retry schedule and at least the destination's
-//! `Retry-After`. The dispatcher runs those retries through [`retry`] until the push ends or
-//! its attempts run out; [`sweep`] re-queues the work of pushes whose tasks were lost.
+//! The push workflow (the push-leads specification): the first attempt runs while the
+//! caller waits and is recorded; then a `push_follow_up` task marks delivered leads
+//! `pushed` (and emits `save_lead`), and leads whose call failed in a way worth retrying
+//! (429, 5xx, timeouts) get a `push_retry` task, delayed by the retry schedule and at least
+//! the destination's `Retry-After`. The dispatcher runs those retries through [`retry`]
+//! until the push ends or its attempts run out; [`sweep`] re-queues the work of pushes
+//! whose tasks were lost.
 //!
 //! Delivery is at least once: a task the queue redelivers may repeat a call, which is why
 //! webhook receivers get `Idempotency-Key: <push_id>` and providers' adds are idempotent.
@@ -213,10 +214,11 @@ where
 pub const SWEEP_GRACE: Duration = Duration::from_secs(20 * 60);
 
 /// Pushes `lead_ids` (distinct, validated) to `target`: the first attempt, recorded, and
-/// the seed's answer about it. What follows (marking leads `pushed`, insights, `save_lead`,
-/// the next attempt) is queued as tasks right after the record is written, so nothing
-/// slow or failing stands between the destination's answer and the caller; a sweep marker
-/// written first lets [`sweep`] re-queue whatever a lost task leaves undone.
+/// the push-leads specification's answer about it. What follows (marking leads `pushed`,
+/// insights, `save_lead`, the next attempt) is queued as tasks right after the record is
+/// written, so nothing slow or failing stands between the destination's answer and the
+/// caller; a sweep marker written first lets [`sweep`] re-queue whatever a lost task leaves
+/// undone.
 pub async fn start(
     ctx: &AppContext,
     workspace_id: &str,

@@ -94,9 +94,8 @@ pub fn settings_key(workspace_id: &str) -> Key {
     Key::new(workspace_pk(workspace_id), "SETTINGS")
 }
 
-/// The workspace's settings (defaults until first changed).
-/// The workspace's settings, within today's ceilings (a limit saved under a higher
-/// ceiling reads as the ceiling).
+/// The workspace's settings (defaults until first changed), each limit within its hard
+/// ceiling (a limit saved when the ceiling was higher reads as the ceiling).
 pub async fn settings(store: &dyn Store, workspace_id: &str) -> Result<WorkspaceSettings, StoreError> {
     let stored: Option<WorkspaceSettings> =
         store.get(&settings_key(workspace_id)).await?.map(|i| i.parse()).transpose()?;

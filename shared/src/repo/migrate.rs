@@ -4,12 +4,12 @@
 //! partition;
 //! insights and campaign lead counters become sharded counters.
 //!
-//! Works through the store port, so the same code migrates the embedded file (at start,
-//! see `AppContext::from_config`) and a DynamoDB table (`leadpush migrate-keys`; see the
-//! README's "Migrating a DynamoDB table"). Safe to interrupt and run again: an item is
-//! written under its new key before its old key is deleted, and a counter moves in one
-//! transaction (add to the new part, delete the old). A marker item records that the
-//! layout is current, so later starts cost one read.
+//! Works through the store port, so the same code migrates the embedded file (at start, see
+//! `AppContext::from_config`) and a DynamoDB table (`leadpush migrate-keys`; see
+//! docs/storage.md, "Migrating a DynamoDB table to this key layout"). Safe to interrupt and
+//! run again: an item is written under its new key before its old key is deleted, and a
+//! counter moves in one transaction (add to the new part, delete the old). A marker item
+//! records that the layout is current, so later starts cost one read.
 
 use serde_json::json;
 

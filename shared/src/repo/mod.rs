@@ -1,10 +1,10 @@
 //! Domain repositories over the generic store: key layout and typed reads and writes.
 //!
 //! Key layout (single table): configuration items under `W#{ws}`, every growing kind in a
-//! partition of its own with sharded listings; the full table is in the README's "Storage
-//! layout" and each module's docs. Items of the first layout (all under `W#{ws}`) move with
-//! [`migrate::rekey`]. API requests, settings and the response cache: see `api_requests`;
-//! workflows and runs: see `workflows`.
+//! partition of its own with sharded listings; the full table is in docs/storage.md
+//! ("Storage layout") and each module's docs. Items of the first layout (all under
+//! `W#{ws}`) move with [`migrate::rekey`]. API requests, settings and the response cache:
+//! see `api_requests`; workflows and runs: see `workflows`.
 //!
 //! The scheme every item kind follows is in [`keys`].
 

@@ -359,8 +359,8 @@ mod tests {
         assert!(conns.admit(100, 3).is_some());
     }
 
-    /// Issue 23: one valid key's slow requests filled every connection and `/healthz`
-    /// was refused. A workspace is protected up to its share; beyond it, and before a
+    /// One valid key's slow requests could otherwise fill every connection and refuse
+    /// `/healthz`. A workspace is protected up to its share; beyond it, and before a
     /// request authenticates at all, its connections are shed like anyone's.
     #[test]
     fn one_workspace_cannot_hold_more_than_its_share_of_protected_connections() {

@@ -15,8 +15,9 @@ pub const WEBHOOK: &str = "wh";
 pub const DELIVERY: &str = "dlv";
 pub const MESSAGE: &str = "msg";
 
-/// Lead ids start with the id of the ingest request that created them (seed 002:
-/// "leads will appear with the request ID as a prefix"), then their position in it.
+/// Lead ids start with the id of the ingest request that created them (the webhook-campaign
+/// setup guide: "leads will appear with the request ID as a prefix"), then their position
+/// in it.
 pub fn lead_id(request_id: &str, position: usize) -> String {
     format!("{request_id}_{position:04}")
 }

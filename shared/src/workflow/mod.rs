@@ -1,4 +1,4 @@
-//! API requests and campaign workflows (seed 004).
+//! API requests and campaign workflows (the API Requests specification).
 //!
 //! - [`template`]: minijinja templates with strict undefined, fuel and context escaping.
 //! - [`nesting`]: refuses templates nested deep enough to overflow the parser's stack.

@@ -145,7 +145,8 @@ pub fn render(ctx: &AppContext, request: &ApiRequest, vars: &serde_json::Value) 
         Some(source) => {
             let json = body_is_json(&request.headers);
             if !headers.keys().any(|n| n.eq_ignore_ascii_case("content-type")) {
-                // Seed 004: a body without a Content-Type header is sent as JSON.
+                // The API Requests specification: a body without a Content-Type header is
+                // sent as JSON.
                 headers.insert("Content-Type".into(), "application/json".into());
             }
             let mode = if json { Mode::Json } else { Mode::Text };

@@ -63,8 +63,9 @@ fn runaway_templates_run_out_of_fuel_or_size() {
     );
 }
 
-/// Issue 23: each of these overflowed the stack while compiling and aborted the
-/// process. They must be refused with a message, on a thread with a small stack.
+/// Each of these overflows the parser's stack while compiling, which aborts the
+/// process, unless refused first. They must be refused with a message, on a thread with
+/// a small stack.
 #[test]
 fn templates_nested_deep_enough_to_overflow_the_parser_are_refused() {
     on_small_stack(|| {
@@ -85,7 +86,7 @@ fn templates_nested_deep_enough_to_overflow_the_parser_are_refused() {
     });
 }
 
-/// Issue 23: renders that took gigabytes and tens of seconds. Each must stop with an
+/// Renders that would take gigabytes and tens of seconds. Each must stop with an
 /// error (fuel counts the bytes and items a render makes, not only its steps).
 #[test]
 fn render_bombs_stop_on_fuel_or_size_instead_of_taking_memory() {

@@ -1,6 +1,6 @@
-//! Outcome events (seed 001): `POST /api/v1/feedback/events`, the provider webhooks
-//! (`/api/v1/feedback/providers/instantly`, `/heyreach`) and each lead's event log
-//! (`GET /api/v1/leads/{id}/events`).
+//! Outcome events (the feedback-event specification): `POST /api/v1/feedback/events`, the
+//! provider webhooks (`/api/v1/feedback/providers/instantly`, `/heyreach`) and each lead's
+//! event log (`GET /api/v1/leads/{id}/events`).
 //!
 //! The work is in [`crate::feedback`].
 

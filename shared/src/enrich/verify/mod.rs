@@ -76,7 +76,7 @@ pub struct Verification {
     pub result: Deliverability,
     #[serde(rename = "_deprecation_notice")]
     pub deprecation_notice: String,
-    /// 0-100, see the README ("How the score is computed").
+    /// 0-100, see docs/enrichment.md ("How the score is computed").
     pub score: u8,
     /// The address is syntactically valid.
     pub regexp: bool,
@@ -220,7 +220,8 @@ fn probe_name(mode: &ProbeMode) -> &'static str {
     }
 }
 
-/// The verdict: status, score and reason from the checks. Pure; the README documents it.
+/// The verdict: status, score and reason from the checks. Pure; docs/enrichment.md
+/// documents it.
 pub fn decide(off: &Offline, mx: &MxOutcome, smtp: &SmtpOutcome, probe: &str, now: Timestamp) -> Verification {
     let mut v = Verification {
         email: off.email.clone(),
@@ -323,7 +324,8 @@ pub fn decide(off: &Offline, mx: &MxOutcome, smtp: &SmtpOutcome, probe: &str, no
     v
 }
 
-/// The score (README: "How the score is computed"): a base per status, then penalties.
+/// The score (docs/enrichment.md: "How the score is computed"): a base per status, then
+/// penalties.
 pub fn score(v: &Verification) -> u8 {
     let base: i32 = match v.status {
         Status::Invalid => return 0,

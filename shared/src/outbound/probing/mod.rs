@@ -52,8 +52,8 @@ impl Engine {
     }
 
     /// The connection bound of one destination IP. Keyed by address, not MX name: 200
-    /// domains whose MX names all point at one server share its bound (issue 23 saw 200
-    /// sessions to one IP when it was per name).
+    /// domains whose MX names all point at one server share its bound (a bound per name let
+    /// 200 such domains open 200 sessions to one IP).
     pub fn ip_slots(&self, ip: std::net::IpAddr) -> Arc<Semaphore> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         if hosts.len() > MAP_CAP {

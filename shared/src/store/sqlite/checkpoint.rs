@@ -23,9 +23,10 @@ pub(super) const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
 /// only applies it then.
 pub(super) const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The most the WAL file grows to under this process's writes (README, "Bounded WAL"):
-/// `WAL_RESTART_BYTES` plus the one group commit that crosses it, while no reader holds
-/// a snapshot longer than `WRITER_CHECKPOINT_WAIT` and no other process writes meanwhile.
+/// The most the WAL file grows to under this process's writes (docs/reliability.md,
+/// "Bounded WAL"): `WAL_RESTART_BYTES` plus the one group commit that crosses it, while no
+/// reader holds a snapshot longer than `WRITER_CHECKPOINT_WAIT` and no other process writes
+/// meanwhile.
 pub const WAL_BOUND_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Checkpoint ticks without a write after which the WAL is truncated to zero bytes.

@@ -8,7 +8,7 @@ pub struct DomainEmail {
     /// `personal` or `generic` (a role mailbox such as `info@`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// 0-100 (README: "Finder scores").
+    /// 0-100 (docs/enrichment.md: "Finder scores").
     pub confidence: u8,
     pub first_name: Option<String>,
     pub last_name: Option<String>,

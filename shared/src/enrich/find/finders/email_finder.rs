@@ -35,7 +35,7 @@ pub struct EmailFinding {
     pub last_name: String,
     /// Null when no candidate survived verification.
     pub email: Option<String>,
-    /// 0-100: how likely `email` is the person's address (README: "Finder scores").
+    /// 0-100: how likely `email` is the person's address (docs/enrichment.md: "Finder scores").
     pub score: u8,
     pub domain: String,
     /// The domain's mail server accepts every address (null: not known).

@@ -1,5 +1,5 @@
 //! The four finders' work, as `results::compute` runs it: from canonical parameters to the
-//! JSON `data` of the answer. See the module docs of [`super`] and the README ("Finders")
+//! JSON `data` of the answer. See the module docs of [`super`] and docs/enrichment.md ("Finders")
 //! for the sources, their limits and what the scores mean.
 
 use std::collections::BTreeMap;

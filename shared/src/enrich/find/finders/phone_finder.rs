@@ -11,7 +11,7 @@ pub struct FoundPhone {
     /// `personal` (the person's own) or `company`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// 0-100 (README: "Finder scores").
+    /// 0-100 (docs/enrichment.md: "Finder scores").
     pub confidence: u8,
     pub sources: Vec<FinderSource>,
 }
