@@ -65,11 +65,11 @@ pub struct FinderSource {
     pub campaign_id: Option<String>,
 }
 
-pub(super) fn day(at: Timestamp) -> String {
+fn day(at: Timestamp) -> String {
     at.datetime().format("%Y-%m-%d").to_string()
 }
 
-pub(super) fn lead_source(domain: &str, lead: &Lead) -> FinderSource {
+fn lead_source(domain: &str, lead: &Lead) -> FinderSource {
     FinderSource {
         kind: "lead".into(),
         domain: domain.to_owned(),
@@ -82,7 +82,7 @@ pub(super) fn lead_source(domain: &str, lead: &Lead) -> FinderSource {
     }
 }
 
-pub(super) fn web_source(domain: &str, uri: &str, crawled_at: Timestamp) -> FinderSource {
+fn web_source(domain: &str, uri: &str, crawled_at: Timestamp) -> FinderSource {
     FinderSource {
         kind: "web".into(),
         domain: domain.to_owned(),
@@ -95,37 +95,37 @@ pub(super) fn web_source(domain: &str, uri: &str, crawled_at: Timestamp) -> Find
     }
 }
 
-pub(super) fn to_value(value: &impl Serialize) -> Result<Value, EnrichError> {
+fn to_value(value: &impl Serialize) -> Result<Value, EnrichError> {
     serde_json::to_value(value).map_err(|e| EnrichError::Other(e.to_string()))
 }
 
-pub(super) fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params.get(name).map(String::as_str).filter(|v| !v.is_empty())
 }
 
-pub(super) fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, EnrichError> {
+fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, EnrichError> {
     param(params, name).ok_or_else(|| EnrichError::invalid(name, "is required"))
 }
 
-pub(super) fn local_of(email: &str) -> &str {
+fn local_of(email: &str) -> &str {
     email.rsplit_once('@').map_or(email, |(l, _)| l)
 }
 
 /// A lead's name as mailbox tokens, when it has both parts.
-pub(super) fn lead_name(lead: &Lead) -> Option<MailName> {
+fn lead_name(lead: &Lead) -> Option<MailName> {
     match lead.name_parts() {
         (Some(first), Some(last)) => MailName::new(&first, &last),
         _ => None,
     }
 }
 
-pub(super) fn same_person(a: &MailName, b: &MailName) -> bool {
+fn same_person(a: &MailName, b: &MailName) -> bool {
     a.first() == b.first() && a.last() == b.last()
 }
 
 /// A sample of the workspace's leads at a domain: its people's leads (personal addresses
 /// first), read through the domain's index keys.
-pub(super) async fn sample_at(ctx: &AppContext, workspace_id: &str, domain: &str) -> Result<Vec<Lead>, EnrichError> {
+async fn sample_at(ctx: &AppContext, workspace_id: &str, domain: &str) -> Result<Vec<Lead>, EnrichError> {
     let (addresses, _) = addresses_at_domain(&*ctx.store, workspace_id, domain, FINDER_KEYS).await?;
     let mut ids: Vec<String> = addresses
         .iter()
@@ -141,7 +141,7 @@ pub(super) async fn sample_at(ctx: &AppContext, workspace_id: &str, domain: &str
 }
 
 /// A number through the phone validator: (E.164, line type, country), or `None` if invalid.
-pub(super) fn valid_phone(number: &str, domain: &str) -> Option<(String, String, Option<String>)> {
+fn valid_phone(number: &str, domain: &str) -> Option<(String, String, Option<String>)> {
     let checked = phone::validate(number, super::phones::region_of_domain(domain));
     if !checked.valid {
         return None;
@@ -149,7 +149,7 @@ pub(super) fn valid_phone(number: &str, domain: &str) -> Option<(String, String,
     Some((checked.e164?, checked.line_type, checked.country_code))
 }
 
-pub(super) fn most_common(values: impl Iterator<Item = String>) -> Option<String> {
+fn most_common(values: impl Iterator<Item = String>) -> Option<String> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for v in values {
         *counts.entry(v).or_default() += 1;
@@ -158,7 +158,7 @@ pub(super) fn most_common(values: impl Iterator<Item = String>) -> Option<String
 }
 
 /// What the crawl did, for the answer: pages by outcome, and whether it came from cache.
-pub(super) fn crawl_summary(site: &SiteCrawl, cached: bool) -> Value {
+fn crawl_summary(site: &SiteCrawl, cached: bool) -> Value {
     json!({
         "crawled_at": site.crawled_at,
         "cached": cached,
