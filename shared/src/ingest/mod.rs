@@ -463,27 +463,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_retry_inside_the_lease_is_told_to_retry_when_it_ends_embedded() {
-        let (ctx, _dir) = crate::testing::embedded_context();
-        a_retry_inside_the_lease_is_told_to_retry_when_it_ends(ctx).await;
-    }
+    crate::testing::on_both_stores!(a_retry_inside_the_lease_is_told_to_retry_when_it_ends => a_retry_inside_the_lease_is_told_to_retry_when_it_ends_embedded, a_retry_inside_the_lease_is_told_to_retry_when_it_ends_dynamodb);
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_retry_inside_the_lease_is_told_to_retry_when_it_ends_dynamodb() {
-        let (ctx, _dir) = crate::testing::dynamo_context().await;
-        a_retry_inside_the_lease_is_told_to_retry_when_it_ends(ctx).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_ingest_that_died_half_way_is_resumed_embedded() {
-        let (ctx, _dir) = crate::testing::embedded_context();
-        an_ingest_that_died_half_way_is_resumed_under_its_request_id(ctx).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_ingest_that_died_half_way_is_resumed_dynamodb() {
-        let (ctx, _dir) = crate::testing::dynamo_context().await;
-        an_ingest_that_died_half_way_is_resumed_under_its_request_id(ctx).await;
-    }
+    crate::testing::on_both_stores!(an_ingest_that_died_half_way_is_resumed_under_its_request_id => an_ingest_that_died_half_way_is_resumed_embedded, an_ingest_that_died_half_way_is_resumed_dynamodb);
 }

@@ -240,27 +240,7 @@ mod crash {
         assert_eq!((delivered.status, delivered.attempts_made()), (DeliveryStatus::Delivered, 1));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_throttled_task_is_returned_for_retry_then_succeeds_embedded() {
-        let (ctx, _dir) = crate::testing::embedded_context();
-        a_throttled_task_is_returned_for_retry_then_succeeds(ctx).await;
-    }
+    crate::testing::on_both_stores!(a_throttled_task_is_returned_for_retry_then_succeeds => a_throttled_task_is_returned_for_retry_then_succeeds_embedded, a_throttled_task_is_returned_for_retry_then_succeeds_dynamodb);
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_throttled_task_is_returned_for_retry_then_succeeds_dynamodb() {
-        let (ctx, _dir) = crate::testing::dynamo_context().await;
-        a_throttled_task_is_returned_for_retry_then_succeeds(ctx).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_send_whose_result_was_never_recorded_still_counts_embedded() {
-        let (ctx, _dir) = crate::testing::embedded_context();
-        a_send_whose_result_was_never_recorded_still_counts(ctx).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_send_whose_result_was_never_recorded_still_counts_dynamodb() {
-        let (ctx, _dir) = crate::testing::dynamo_context().await;
-        a_send_whose_result_was_never_recorded_still_counts(ctx).await;
-    }
+    crate::testing::on_both_stores!(a_send_whose_result_was_never_recorded_still_counts => a_send_whose_result_was_never_recorded_still_counts_embedded, a_send_whose_result_was_never_recorded_still_counts_dynamodb);
 }

@@ -193,26 +193,6 @@ async fn a_redelivered_runs_repeated_call_carries_the_same_idempotency_key(mut c
     assert_eq!(calls.lock().unwrap().last().unwrap(), &("/enrich".to_owned(), Vec::<String>::new()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redelivered_runs_repeated_call_carries_the_same_idempotency_key_embedded() {
-    let (ctx, _dir) = crate::testing::embedded_context();
-    a_redelivered_runs_repeated_call_carries_the_same_idempotency_key(ctx).await;
-}
+crate::testing::on_both_stores!(a_redelivered_runs_repeated_call_carries_the_same_idempotency_key => a_redelivered_runs_repeated_call_carries_the_same_idempotency_key_embedded, a_redelivered_runs_repeated_call_carries_the_same_idempotency_key_dynamodb);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redelivered_runs_repeated_call_carries_the_same_idempotency_key_dynamodb() {
-    let (ctx, _dir) = crate::testing::dynamo_context().await;
-    a_redelivered_runs_repeated_call_carries_the_same_idempotency_key(ctx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redelivered_tasks_never_call_an_api_twice_embedded() {
-    let (ctx, _dir) = crate::testing::embedded_context();
-    redelivered_tasks_never_call_an_api_twice(ctx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redelivered_tasks_never_call_an_api_twice_dynamodb() {
-    let (ctx, _dir) = crate::testing::dynamo_context().await;
-    redelivered_tasks_never_call_an_api_twice(ctx).await;
-}
+crate::testing::on_both_stores!(redelivered_tasks_never_call_an_api_twice => redelivered_tasks_never_call_an_api_twice_embedded, redelivered_tasks_never_call_an_api_twice_dynamodb);
