@@ -285,7 +285,7 @@ mod template_tests {
         text[at + label.len()..].split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
     }
 
-    /// Each worker function and the queue it consumes (`dispatch::Lane`).
+    /// Each worker function and the queue it consumes (`queue::Lane`).
     const WORKERS: [(&str, &str, &str); 4] = [
         ("DispatcherFunction", "WorkQueue", "DeadLetterQueue"),
         ("EnrichWorkerFunction", "EnrichQueue", "EnrichDeadLetterQueue"),

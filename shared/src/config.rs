@@ -18,7 +18,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub table: String,
     pub queue_url: Option<String>,
-    /// The queues of the verification, finder and workflow tasks (`dispatch::Lane`);
+    /// The queues of the verification, finder and workflow tasks (`queue::Lane`);
     /// without them, those tasks go to `queue_url` too.
     pub enrich_queue_url: Option<String>,
     pub finder_queue_url: Option<String>,

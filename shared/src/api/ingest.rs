@@ -16,7 +16,7 @@ use crate::api::json::{Accepted, Json};
 use crate::context::AppContext;
 use crate::ingest::{self, Batch, IngestAccepted};
 
-/// 4 MiB: with the escaping of the Lambda event (see `http::MAX_EVENT_BODY_BYTES`) a
+/// 4 MiB: with the escaping of the Lambda event (see `api::json::MAX_EVENT_BODY_BYTES`) a
 /// typical body this large still fits through Lambda's 6 MB payload limit.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 

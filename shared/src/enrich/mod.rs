@@ -29,7 +29,7 @@
 //! The same parameters give the same result for its TTL: the store holds a lookup item per
 //! (workspace, kind, parameters hash) pointing at the result's id, so concurrent and
 //! repeated calls share one result and one task. Callbacks use the existing
-//! `?webhook_url=` delivery mechanism and its log (`dispatch::deliver::queue_callback`).
+//! `?webhook_url=` delivery mechanism and its log (`webhooks::queue_callback`).
 
 pub mod cache;
 #[cfg(feature = "find")]

@@ -100,7 +100,7 @@ pub async fn compute(
         #[cfg(feature = "find")]
         Kind::PhoneFinder => super::find::finders::phone_finder(ctx, workspace_id, params).await,
         // Verification builds (the enrich function, enrich-worker) never get a finder's
-        // result: its task goes to finder-worker (`dispatch::Lane::Find`).
+        // result: its task goes to finder-worker (`queue::Lane::Find`).
         #[cfg(not(feature = "find"))]
         Kind::EmailFinder | Kind::DomainSearch | Kind::AuthorFinder | Kind::PhoneFinder => {
             Err(EnrichError::Other(format!("{}: this build has no finders (cargo feature `find`)", kind.event())))

@@ -19,7 +19,7 @@ const SEND_ATTEMPTS: u32 = 5;
 /// SendMessageBatch calls in flight at once per `send`.
 const SEND_CONCURRENCY: usize = 8;
 
-/// SQS queues, one per task lane (`dispatch::Lane`): messages are sent to their task's
+/// SQS queues, one per task lane (`queue::Lane`): messages are sent to their task's
 /// lane's queue; receives, deletes and visibility changes go to `home`, the queue this
 /// process consumes (a worker's own; unused by the HTTP functions).
 #[derive(Clone)]

@@ -50,7 +50,7 @@ pub enum Task {
     /// After a push attempt is recorded: mark its delivered leads, count them, emit `save_lead`.
     PushFollowUp { workspace_id: String, push_id: String, attempt: u32 },
     /// Re-queue the work of stalled pushes and overdue deliveries (sent by a schedule; see
-    /// `push::sweep` and `deliver::sweep`).
+    /// `push::sweep` and `webhooks::sweep`).
     Sweep,
     /// Compute a pending enrichment result (`enrich::results`) and send its callbacks.
     Enrich { workspace_id: String, id: String },
