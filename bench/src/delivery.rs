@@ -172,14 +172,15 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
         if other.is_empty() {
             break;
         }
-        leadpush::dispatch::lambda::handle(&ctx, leadpush::dispatch::Worker::CORE, event(other)).await;
+        leadpush::dispatch::lambda::handle(&ctx, leadpush::dispatch::Worker::CORE, event(other), None).await;
     }
     counter.take();
     let mut handled = 0;
     for batch in deliver.chunks(10) {
         handled += batch.len();
         let response =
-            leadpush::dispatch::lambda::handle(&ctx, leadpush::dispatch::Worker::CORE, event(batch.to_vec())).await;
+            leadpush::dispatch::lambda::handle(&ctx, leadpush::dispatch::Worker::CORE, event(batch.to_vec()), None)
+                .await;
         anyhow::ensure!(response.batch_item_failures.is_empty(), "deliveries failed on the Lambda path");
     }
     anyhow::ensure!(handled == M, "the Lambda path handled {handled} of {M} deliveries");

@@ -7,7 +7,7 @@
 //! above it in this list (`layers.toml`, checked by `make lint`); a test keeps this list
 //! equal to the modules declared below.
 //!
-//! - `support`: leaves: ids, timestamps, text helpers, secrets, TLS.
+//! - `support`: leaves: ids, timestamps, deadlines, text helpers, secrets, TLS.
 //! - `domain`: the types and rules of leads, campaigns, pushes, feedback, workflows,
 //!   webhooks, integrations and metering. No I/O, no HTTP.
 //! - `store`, `queue`: the storage and task-queue ports, each with a SQLite and an AWS

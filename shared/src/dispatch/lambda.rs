@@ -2,11 +2,14 @@
 //! partial batch responses, and backoff set on each failed message through its visibility
 //! timeout.
 
+use std::time::Instant;
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
 use super::{Disposition, Worker, process_batch};
 use crate::context::AppContext;
 use crate::queue::ReceivedMessage;
+use crate::support::deadline;
 
 /// Turns Lambda's SQS records into our messages (records without an id are skipped).
 pub fn messages(event: SqsEvent) -> Vec<ReceivedMessage> {
@@ -26,11 +29,12 @@ pub fn messages(event: SqsEvent) -> Vec<ReceivedMessage> {
         .collect()
 }
 
-/// Runs the batch (the worker's lanes' tasks; others fail); failed messages get their
-/// backoff and are reported for redelivery. `ctx.queue` must consume the worker's queue.
-pub async fn handle(ctx: &AppContext, worker: Worker, event: SqsEvent) -> SqsBatchResponse {
+/// Runs the batch (the worker's lanes' tasks; others fail) within the invocation's
+/// `deadline`; failed messages, and those not started for lack of time, get their backoff
+/// and are reported for redelivery. `ctx.queue` must consume the worker's queue.
+pub async fn handle(ctx: &AppContext, worker: Worker, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
     let messages = messages(event);
-    let dispositions = process_batch(ctx, worker, &messages).await;
+    let dispositions = deadline::within(deadline, process_batch(ctx, worker, &messages)).await;
     let mut response = SqsBatchResponse::default();
     for (message, disposition) in messages.iter().zip(dispositions) {
         if let Disposition::RetryAfter(delay) = disposition {
@@ -52,6 +56,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::dispatch::{Disposition, process_batch};
     use crate::queue::Lane;
     use crate::queue::OutgoingMessage;
 
@@ -98,7 +103,7 @@ mod tests {
         let batch = receive(&*fixture.queue, 2).await;
         assert_eq!(batch.len(), 2);
         let poison_id = batch.iter().find(|m| m.body == "not a task").unwrap().id.clone();
-        let response = handle(&ctx, Worker::CORE, event_of(&batch)).await;
+        let response = handle(&ctx, Worker::CORE, event_of(&batch), None).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, [poison_id.as_str()]);
         // The event source deletes what succeeded.
@@ -109,7 +114,7 @@ mod tests {
         // (2 receives) moves it to the dead-letter queue.
         let again = receive(&*fixture.queue, 1).await;
         assert_eq!((again.len(), again[0].id.as_str(), again[0].receive_count), (1, poison_id.as_str(), 2));
-        let response = handle(&ctx, Worker::CORE, event_of(&again)).await;
+        let response = handle(&ctx, Worker::CORE, event_of(&again), None).await;
         assert_eq!(response.batch_item_failures.len(), 1);
         assert!(fixture.queue.receive(10, Duration::from_millis(500)).await.unwrap().is_empty());
         let dead = receive(&*fixture.dlq, 1).await;
@@ -210,7 +215,7 @@ mod tests {
         let stray = tasks.iter().find(|t| t.lane() == Lane::Core).unwrap();
         SqsQueue::new(client.clone(), &urls[Lane::Enrich as usize]).send(vec![stray.message()]).await.unwrap();
         let batch = receive(&enrich_queue, 1).await;
-        let response = handle(&ctx, Worker::ENRICH, event_of(&batch)).await;
+        let response = handle(&ctx, Worker::ENRICH, event_of(&batch), None).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, [batch[0].id.as_str()]);
         let error = crate::dispatch::wrong_lane(stray).to_string();
@@ -224,5 +229,70 @@ mod tests {
             }
         }
         assert_eq!((again.len(), again[0].id.as_str(), again[0].receive_count), (1, batch[0].id.as_str(), 2));
+    }
+
+    /// The push ids the `recording` worker ran, in order.
+    static RAN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    /// A core worker whose `push_retry` records its push id, except for `hang`, which never
+    /// ends (a task that ignores every time cap).
+    fn recording(
+        _ctx: &AppContext,
+        task: crate::queue::Task,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), crate::queue::TaskError>> {
+        Box::pin(async move {
+            if let crate::queue::Task::PushRetry { push_id, .. } = task {
+                if push_id == "hang" {
+                    std::future::pending::<()>().await;
+                }
+                RAN.lock().unwrap().push(push_id);
+            }
+            Ok(())
+        })
+    }
+
+    fn retries(ids: &[&str]) -> Vec<ReceivedMessage> {
+        ids.iter()
+            .map(|id| {
+                let task =
+                    crate::queue::Task::PushRetry { workspace_id: "ws_1".into(), push_id: (*id).into(), attempt: 2 };
+                ReceivedMessage {
+                    id: format!("msg_{id}"),
+                    receipt: String::new(),
+                    body: task.message().body,
+                    receive_count: 1,
+                }
+            })
+            .collect()
+    }
+
+    fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+        let mut ids: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn near_the_deadline_messages_are_not_started_or_are_abandoned_and_come_back_to_run_once() {
+        use std::time::{Duration, Instant};
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let worker = Worker { lanes: &[crate::queue::Lane::Core], run: recording };
+        let batch = retries(&["p1", "p2", "p3", "hang"]);
+
+        // Inside the reserve: nothing starts, every message is reported for redelivery.
+        let response = handle(&ctx, worker, event_of(&batch), Some(Instant::now() + deadline::RESERVE / 2)).await;
+        assert_eq!(failed(&response), ["msg_hang", "msg_p1", "msg_p2", "msg_p3"]);
+        assert!(RAN.lock().unwrap().is_empty(), "nothing ran");
+
+        // Time to start: the tasks that end are done; the one still running at the hard stop
+        // is abandoned and reported, so the invocation answers instead of being killed.
+        let at = Instant::now() + deadline::HARD_STOP + Duration::from_secs(3);
+        let dispositions =
+            deadline::within_reserving(at, Duration::from_secs(1), process_batch(&ctx, worker, &batch)).await;
+        let done: Vec<bool> = dispositions.iter().map(|d| *d == Disposition::Done).collect();
+        assert_eq!(done, [true, true, true, false]);
+        let mut ran = RAN.lock().unwrap().clone();
+        ran.sort();
+        assert_eq!(ran, ["p1", "p2", "p3"], "each ran once");
     }
 }

@@ -17,6 +17,7 @@ use futures_util::{StreamExt, stream};
 
 use crate::context::AppContext;
 use crate::queue::{Lane, ReceivedMessage, TASK_CONCURRENCY, Task, TaskError};
+use crate::support::deadline;
 
 /// Runs a task of any lane (`leadpush serve`, the tests).
 pub async fn run(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
@@ -47,9 +48,16 @@ pub async fn run_core(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
             Ok(crate::push::follow_up(ctx, &workspace_id, &push_id, attempt).await?)
         }
         Task::Sweep => {
-            let requeued = crate::push::sweep(ctx, ctx.now()).await?;
-            let deliveries = crate::webhooks::sweep(ctx, ctx.now()).await?;
-            tracing::info!(requeued, deliveries, "sweep finished");
+            let pushes = crate::push::sweep(ctx, ctx.now()).await?;
+            let deliveries =
+                if pushes.finished { crate::webhooks::sweep(ctx, ctx.now()).await? } else { Default::default() };
+            let finished = pushes.finished && deliveries.finished;
+            tracing::info!(pushes = pushes.requeued, deliveries = deliveries.requeued, finished, "sweep ended");
+            if !finished {
+                // The deadline stopped it: a new task goes on where it stopped (what it
+                // handled is no longer due), so a long backlog is never cut at a page.
+                ctx.queue.send(vec![Task::Sweep.message()]).await?;
+            }
             Ok(())
         }
         other => Err(wrong_lane(&other)),
@@ -211,7 +219,28 @@ async fn process_one(ctx: &AppContext, worker: Worker, message: &ReceivedMessage
         tracing::error!(message_id = message.id, task = name, receive_count = message.receive_count, retry_in_s = delay.as_secs(), %error, "task for another worker");
         return Disposition::RetryAfter(delay);
     }
-    match (worker.run)(ctx, task).await {
+    if !deadline::allows(Duration::ZERO) {
+        // Started now, it might be killed with the invocation, and then every message of
+        // the batch would run again: it comes back at once for another invocation instead.
+        tracing::warn!(message_id = message.id, task = name, "not started: the invocation's deadline is near");
+        return Disposition::RetryAfter(Duration::ZERO);
+    }
+    let run = (worker.run)(ctx, task);
+    let result = match deadline::current() {
+        // Each task caps its own steps within the deadline; this is the backstop that keeps
+        // one that does not from taking the whole batch down with the invocation.
+        Some(at) => {
+            match tokio::time::timeout_at(at.checked_sub(deadline::HARD_STOP).unwrap_or(at).into(), run).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::error!(message_id = message.id, task = name, "abandoned at the invocation's deadline");
+                    return Disposition::RetryAfter(Duration::ZERO);
+                }
+            }
+        }
+        None => run.await,
+    };
+    match result {
         Ok(()) => Disposition::Done,
         Err(e) => {
             let delay = retry_delay(message.receive_count, e.is_transient());
@@ -234,6 +263,8 @@ pub fn wrong_lane(task: &Task) -> TaskError {
 
 /// Runs a batch concurrently (bounded) and says what to do with each message. A worker
 /// runs the tasks of its lanes (every lane in `leadpush serve`); any other task fails.
+/// Within a deadline ([`deadline::within`]) a task is started only outside its reserve,
+/// and abandoned (failed, to come back) at its hard stop.
 pub async fn process_batch(ctx: &AppContext, worker: Worker, messages: &[ReceivedMessage]) -> Vec<Disposition> {
     // Owned messages: a borrowed item in the stream trips a higher-ranked lifetime bound
     // when the future is spawned.

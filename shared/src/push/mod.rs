@@ -22,12 +22,13 @@ use crate::domain::push::{
     AttemptResult, Destination, LeadOutcome, LeadResult, Push, PushState, PushSummary, PushTarget, retry_delay,
 };
 use crate::queue::QueueError;
-use crate::queue::{self, Task, TaskError};
+use crate::queue::{self, Swept, Task, TaskError};
 use crate::repo::idempotency::{self, Claim, ClaimRequest, IdempotencyState, RecordKey};
 use crate::repo::push_sweep::{self, SweepMarker};
 use crate::repo::{UpdateError, insights, integrations, leads, pushes};
 use crate::store::StoreError;
-use crate::support::ids;
+use crate::support::time::Timestamp;
+use crate::support::{deadline, ids};
 
 /// Where one push goes, with what it needs to get there.
 #[derive(Debug, Clone)]
@@ -212,6 +213,8 @@ where
 /// How long a push may wait for its follow-up or overdue retry before the sweeper
 /// re-queues it: past SQS's longest delay (15 min) plus the dispatcher's longest backoff.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(20 * 60);
+/// The most one marker's sweep takes (a few reads and writes, a queue send).
+const SWEEP_ITEM_BUDGET: Duration = Duration::from_secs(2);
 
 /// Pushes `lead_ids` (distinct, validated) to `target`: the first attempt, recorded, and
 /// the push-leads specification's answer about it. What follows (marking leads `pushed`,
@@ -312,47 +315,71 @@ pub async fn follow_up(ctx: &AppContext, workspace_id: &str, push_id: &str, atte
 }
 
 /// Re-queues the work of pushes whose tasks were lost: a follow-up that never completed, a
-/// retry overdue by more than [`SWEEP_GRACE`]. Returns how many pushes it re-queued work
-/// for. Runs on a schedule (`sweep` task on AWS, a loop in `leadpush serve`); duplicate
-/// tasks are harmless, since every push task is idempotent.
-pub async fn sweep(ctx: &AppContext, now: crate::support::time::Timestamp) -> Result<usize, PushError> {
-    let mut requeued = 0;
-    for marker in push_sweep::due(&*ctx.store, now).await? {
-        let (ws, id) = (marker.workspace_id.as_str(), marker.push_id.as_str());
-        let Some(push) = pushes::get(&*ctx.store, ws, id).await? else {
-            // The push was never recorded (the request died after the marker): nothing to do.
-            push_sweep::delete(&*ctx.store, ws, id).await?;
-            continue;
-        };
-        let mut messages = Vec::new();
-        if marker.followed_up < push.attempts {
-            messages.push(
-                Task::PushFollowUp { workspace_id: ws.to_owned(), push_id: id.to_owned(), attempt: push.attempts }
-                    .message(),
-            );
+/// retry overdue by more than [`SWEEP_GRACE`]. Runs on a schedule (`sweep` task on AWS, a
+/// loop in `leadpush serve`); duplicate tasks are harmless, since every push task is
+/// idempotent. Goes through every due marker, oldest first, unless the invocation's
+/// deadline comes first (then `finished` is false and the rest waits for the next sweep).
+pub async fn sweep(ctx: &AppContext, now: Timestamp) -> Result<Swept, PushError> {
+    let mut swept = Swept { requeued: 0, finished: true };
+    for shard in push_sweep::shards() {
+        let mut cursor = None;
+        loop {
+            let (markers, next) = push_sweep::due_page(&*ctx.store, &shard, now, cursor).await?;
+            for marker in markers {
+                if !deadline::allows(SWEEP_ITEM_BUDGET) {
+                    swept.finished = false;
+                    return Ok(swept);
+                }
+                if sweep_one(ctx, &marker, now).await? {
+                    swept.requeued += 1;
+                }
+            }
+            cursor = next;
+            if cursor.is_none() {
+                break;
+            }
         }
-        let overdue = push.next_attempt_at.is_none_or(|at| at.plus(SWEEP_GRACE) <= now);
-        if push.status == PushState::Retrying && overdue {
-            messages.push(
-                Task::PushRetry { workspace_id: ws.to_owned(), push_id: id.to_owned(), attempt: push.attempts + 1 }
-                    .message(),
-            );
-        }
-        if messages.is_empty() && push.status.is_final() {
-            push_sweep::delete(&*ctx.store, ws, id).await?;
-            continue;
-        }
-        if !messages.is_empty() {
-            tracing::warn!(push_id = id, status = ?push.status, attempts = push.attempts, followed_up = marker.followed_up, "sweeper re-queued a stalled push");
-            ctx.queue.send(messages).await?;
-            requeued += 1;
-        }
-        push_sweep::update(&*ctx.store, ws, id, |m| {
-            m.due_at = now.plus(SWEEP_GRACE);
-            Ok(())
-        })
-        .await?;
     }
+    Ok(swept)
+}
+
+/// Re-queues what one due marker's push still needs; true if it queued anything. The
+/// marker is deleted or made due again later, so a sweep never sees it twice.
+async fn sweep_one(ctx: &AppContext, marker: &SweepMarker, now: Timestamp) -> Result<bool, PushError> {
+    let (ws, id) = (marker.workspace_id.as_str(), marker.push_id.as_str());
+    let Some(push) = pushes::get(&*ctx.store, ws, id).await? else {
+        // The push was never recorded (the request died after the marker): nothing to do.
+        push_sweep::delete(&*ctx.store, ws, id).await?;
+        return Ok(false);
+    };
+    let mut messages = Vec::new();
+    if marker.followed_up < push.attempts {
+        messages.push(
+            Task::PushFollowUp { workspace_id: ws.to_owned(), push_id: id.to_owned(), attempt: push.attempts }
+                .message(),
+        );
+    }
+    let overdue = push.next_attempt_at.is_none_or(|at| at.plus(SWEEP_GRACE) <= now);
+    if push.status == PushState::Retrying && overdue {
+        messages.push(
+            Task::PushRetry { workspace_id: ws.to_owned(), push_id: id.to_owned(), attempt: push.attempts + 1 }
+                .message(),
+        );
+    }
+    if messages.is_empty() && push.status.is_final() {
+        push_sweep::delete(&*ctx.store, ws, id).await?;
+        return Ok(false);
+    }
+    let requeued = !messages.is_empty();
+    if requeued {
+        tracing::warn!(push_id = id, status = ?push.status, attempts = push.attempts, followed_up = marker.followed_up, "sweeper re-queued a stalled push");
+        ctx.queue.send(messages).await?;
+    }
+    push_sweep::update(&*ctx.store, ws, id, |m| {
+        m.due_at = now.plus(SWEEP_GRACE);
+        Ok(())
+    })
+    .await?;
     Ok(requeued)
 }
 

@@ -62,10 +62,10 @@ async fn the_sweeper_requeues_lost_follow_ups_and_overdue_retries() {
     // Every task is lost (a queue outage, a dead-lettered message).
     assert_eq!(drain(&ctx).await.len(), 1, "the follow-up; the retry is still delayed");
     let now = ctx.now();
-    assert_eq!(sweep(&ctx, now).await.unwrap(), 0, "nothing is overdue yet");
+    assert_eq!(sweep(&ctx, now).await.unwrap().requeued, 0, "nothing is overdue yet");
 
     let later = now.plus(SWEEP_GRACE + Duration::from_secs(20 * 60));
-    assert_eq!(sweep(&ctx, later).await.unwrap(), 1);
+    assert_eq!(sweep(&ctx, later).await.unwrap().requeued, 1);
     let tasks = drain(&ctx).await;
     let push_id = summary.push_id.clone();
     assert!(tasks.contains(&Task::PushFollowUp { workspace_id: ws.clone(), push_id: push_id.clone(), attempt: 1 }));
@@ -82,7 +82,7 @@ async fn the_sweeper_requeues_lost_follow_ups_and_overdue_retries() {
     assert_eq!(pushes::get(&*ctx.store, &ws, &push_id).await.unwrap().unwrap().status, PushState::Dispatched);
     assert_eq!(status_of(&ctx, &ws, &lead).await, crate::domain::lead::LeadStatus::Pushed);
     assert!(push_sweep::get(&*ctx.store, &ws, &push_id).await.unwrap().is_none());
-    assert_eq!(sweep(&ctx, later.plus(SWEEP_GRACE)).await.unwrap(), 0);
+    assert_eq!(sweep(&ctx, later.plus(SWEEP_GRACE)).await.unwrap().requeued, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,4 +177,88 @@ async fn a_redelivered_retry_neither_sends_nor_records_twice() {
         leads::get(store, &ws, &lead.id).await.unwrap().unwrap().status,
         crate::domain::lead::LeadStatus::Pushed
     );
+}
+
+/// Push ids whose sweep markers share one shard (the first), `n` of them.
+fn ids_in_one_shard(n: usize) -> Vec<String> {
+    (0..).map(|i| format!("push_{i:05}")).filter(|id| crate::store::keys::shard_of(id) == 0).take(n).collect()
+}
+
+fn marker(push_id: &str, due_at: Timestamp) -> SweepMarker {
+    SweepMarker { workspace_id: "ws_sweep".into(), push_id: push_id.into(), due_at, followed_up: 0 }
+}
+
+async fn markers_left(ctx: &AppContext, ids: &[String]) -> usize {
+    let mut left = 0;
+    for id in ids {
+        left += usize::from(push_sweep::get(&*ctx.store, "ws_sweep", id).await.unwrap().is_some());
+    }
+    left
+}
+
+/// More due markers in one shard than a page holds, and some due later: the sweep reaches
+/// every due one (their pushes are gone, so each is deleted) and leaves the later ones.
+async fn the_sweep_pages_through_every_due_marker(ctx: AppContext) {
+    let now = ctx.now();
+    let ids = ids_in_one_shard(130);
+    let (due, later) = ids.split_at(125);
+    for (n, id) in due.iter().enumerate() {
+        // Written newest due first, so key order and due order disagree.
+        let at = Timestamp::from_unix_millis(now.unix_millis() - 1_000 * (n as i64 + 1)).unwrap();
+        push_sweep::create(&*ctx.store, &marker(id, at)).await.unwrap();
+    }
+    for id in later {
+        push_sweep::create(&*ctx.store, &marker(id, now.plus(Duration::from_secs(60)))).await.unwrap();
+    }
+    let swept = sweep(&ctx, now).await.unwrap();
+    assert_eq!(swept, Swept { requeued: 0, finished: true });
+    assert_eq!(markers_left(&ctx, due).await, 0, "every due marker was reached");
+    assert_eq!(markers_left(&ctx, later).await, later.len(), "markers due later are left alone");
+}
+crate::testing::on_both_stores!(the_sweep_pages_through_every_due_marker => the_sweep_pages_through_every_due_marker_embedded, the_sweep_pages_through_every_due_marker_dynamodb);
+
+/// A sweep task whose invocation is about to end stops before the next marker and queues
+/// its own continuation, which then finishes the work.
+async fn a_sweep_near_its_deadline_stops_and_queues_its_continuation(ctx: AppContext) {
+    let now = ctx.now();
+    let ids = ids_in_one_shard(3);
+    for id in &ids {
+        push_sweep::create(&*ctx.store, &marker(id, now)).await.unwrap();
+    }
+    let near = std::time::Instant::now() + deadline::RESERVE / 2;
+    let swept = deadline::within(Some(near), sweep(&ctx, now)).await.unwrap();
+    assert_eq!(swept, Swept { requeued: 0, finished: false });
+    assert_eq!(markers_left(&ctx, &ids).await, 3, "nothing started");
+    let far = std::time::Instant::now() + Duration::from_secs(120);
+    deadline::within(Some(near), crate::dispatch::run_core(&ctx, Task::Sweep)).await.unwrap();
+    assert_eq!(drain(&ctx).await, vec![Task::Sweep], "the continuation");
+    deadline::within(Some(far), crate::dispatch::run_core(&ctx, Task::Sweep)).await.unwrap();
+    assert_eq!(markers_left(&ctx, &ids).await, 0);
+    assert_eq!(drain(&ctx).await, vec![], "finished: no continuation");
+}
+crate::testing::on_both_stores!(a_sweep_near_its_deadline_stops_and_queues_its_continuation => a_sweep_near_its_deadline_stops_and_queues_its_continuation_embedded, a_sweep_near_its_deadline_stops_and_queues_its_continuation_dynamodb);
+
+/// A marker stored before markers were indexed by due time is invisible to the sweep until
+/// the layout migration indexes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markers_stored_before_the_due_index_are_indexed_by_the_migration() {
+    let (ctx, _dir) = crate::testing::embedded_context();
+    let now = ctx.now();
+    let id = &ids_in_one_shard(1)[0];
+    let old = crate::store::Item::new(push_sweep::key("ws_sweep", id), &marker(id, now)).unwrap();
+    ctx.store.put(old, crate::store::Condition::Always).await.unwrap();
+    ctx.store
+        .put(
+            crate::store::Item::new(crate::store::Key::new("LAYOUT", "LAYOUT"), &serde_json::json!({"layout": 2}))
+                .unwrap(),
+            crate::store::Condition::Always,
+        )
+        .await
+        .unwrap();
+    sweep(&ctx, now).await.unwrap();
+    assert_eq!(markers_left(&ctx, std::slice::from_ref(id)).await, 1, "not indexed: not seen");
+    let report = crate::repo::migrate::rekey(&*ctx.store).await.unwrap();
+    assert_eq!((report.moved, report.reindexed), (0, 1));
+    sweep(&ctx, now).await.unwrap();
+    assert_eq!(markers_left(&ctx, std::slice::from_ref(id)).await, 0);
 }

@@ -9,8 +9,8 @@ pub mod sqs;
 pub mod task;
 
 pub use task::{
-    FAN_OUT_LEADS, LEAD_IDS_PER_TASK, Lane, TASK_CONCURRENCY, Task, TaskError, VERIFIER_ID_PREFIX, emit_leads_saved,
-    task_lane_is_find,
+    FAN_OUT_LEADS, LEAD_IDS_PER_TASK, Lane, Swept, TASK_CONCURRENCY, Task, TaskError, VERIFIER_ID_PREFIX,
+    emit_leads_saved, task_lane_is_find,
 };
 
 #[cfg(test)]

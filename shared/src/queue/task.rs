@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 use crate::queue::{OutgoingMessage, Queue, QueueError};
 use crate::support::time::Timestamp;
 
+/// What a sweep did: how many records it re-queued work for, and whether it went through
+/// every one that was due (false: the invocation's deadline stopped it, and a new `sweep`
+/// task picks up the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Swept {
+    pub requeued: usize,
+    pub finished: bool,
+}
+
 /// Tasks run concurrently within one batch, up to this many at a time.
 pub const TASK_CONCURRENCY: usize = 16;
 /// Lead ids per `leads_saved` message (about 20 KB, well under SQS's 256 KB).

@@ -26,8 +26,8 @@ fn listing(workspace_id: &str, webhook_id: &str) -> String {
 /// Pending deliveries, by when they are due, for the sweeper (gsi2, sparse: a settled
 /// delivery leaves it on its next write).
 const SWEEP_PARTITION: &str = "SWEEP#DLV";
-/// Index entries read per shard and sweep; the rest wait for the next sweep.
-const SWEEP_PER_SHARD: usize = 100;
+/// Index entries read per page of a sweep.
+const SWEEP_PAGE: usize = 100;
 
 pub fn item(workspace_id: &str, delivery: &Delivery) -> Result<Item, StoreError> {
     let mut item = Item::new(key(workspace_id, &delivery.webhook_id, &delivery.id), delivery)?
@@ -43,25 +43,35 @@ pub fn item(workspace_id: &str, delivery: &Delivery) -> Result<Item, StoreError>
     Ok(item)
 }
 
-/// A pending delivery due before `before` (workspace id with it), up to
-/// [`SWEEP_PER_SHARD`] per shard, oldest first. The index holds keys only; the records
-/// are read whole.
-pub async fn overdue(store: &dyn Store, before: Timestamp) -> Result<Vec<(String, Delivery)>, StoreError> {
+/// The partitions of the sweeper's index; [`overdue_page`] reads one at a time.
+pub fn sweep_shards() -> Vec<String> {
+    all_shards(SWEEP_PARTITION).collect()
+}
+
+/// Pending deliveries of `shard` due before `before` (workspace id with each), oldest
+/// first: one page from `cursor`, and the cursor of the next page while overdue entries
+/// may remain. The index holds keys only; the records are read whole.
+pub async fn overdue_page(
+    store: &dyn Store,
+    shard: &str,
+    before: Timestamp,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<(String, Delivery)>, Option<Cursor>), StoreError> {
+    let page = store.query(&Query::index(Index::Gsi2, shard).limit(SWEEP_PAGE).keys_only().after(cursor)).await?;
     let mut keys = Vec::new();
     let mut workspaces = std::collections::HashMap::new();
-    for partition in all_shards(SWEEP_PARTITION) {
-        let page = store.query(&Query::index(Index::Gsi2, partition).limit(SWEEP_PER_SHARD).keys_only()).await?;
-        for entry in page.items {
-            let Some(sort) = entry.index_key(Index::Gsi2).map(|k| k.sk.clone()) else { continue };
-            let mut parts = sort.splitn(2, '#');
-            let due = parts.next().and_then(Timestamp::parse);
-            if due.is_none_or(|due| due >= before) {
-                break; // ascending: the rest of this shard is due later
-            }
-            let workspace = parts.next().and_then(|rest| rest.split('#').next()).unwrap_or_default();
-            workspaces.insert(entry.key.clone(), workspace.to_owned());
-            keys.push(entry.key);
+    let mut reached_later = false;
+    for entry in page.items {
+        let Some(sort) = entry.index_key(Index::Gsi2).map(|k| k.sk.clone()) else { continue };
+        let mut parts = sort.splitn(2, '#');
+        let due = parts.next().and_then(Timestamp::parse);
+        if due.is_none_or(|due| due >= before) {
+            reached_later = true; // ascending: the rest of this shard is due later
+            break;
         }
+        let workspace = parts.next().and_then(|rest| rest.split('#').next()).unwrap_or_default();
+        workspaces.insert(entry.key.clone(), workspace.to_owned());
+        keys.push(entry.key);
     }
     let found = store.batch_get(&keys).await?;
     let mut out = Vec::with_capacity(found.len());
@@ -69,7 +79,7 @@ pub async fn overdue(store: &dyn Store, before: Timestamp) -> Result<Vec<(String
         let Some(workspace) = workspaces.get(&item.key) else { continue };
         out.push((workspace.clone(), item.parse()?));
     }
-    Ok(out)
+    Ok((out, if reached_later { None } else { page.next }))
 }
 
 /// A delivery id that is the same each time one event is fanned out to one endpoint (so a

@@ -20,8 +20,9 @@ use crate::domain::feedback::FeedbackEvent;
 use crate::domain::lead::Lead;
 use crate::store::{Condition, Item, Key, Query, Store, StoreError, WriteOp};
 
-/// The key layout this build writes.
-pub const LAYOUT: i64 = 2;
+/// The key layout this build writes: 2 gave growing kinds their own partitions, 3 indexes
+/// push sweep markers by due time.
+pub const LAYOUT: i64 = 3;
 const PAGE: usize = 100;
 
 fn layout_key() -> Key {
@@ -33,16 +34,35 @@ fn layout_key() -> Key {
 pub struct Report {
     pub workspaces: usize,
     pub moved: usize,
+    /// Push sweep markers given their due-time index entry.
+    pub reindexed: usize,
 }
 
 /// Moves every item of the first layout; a no-op (one read) once the layout is current.
 pub async fn rekey(store: &dyn Store) -> Result<Report, StoreError> {
-    if let Some(marker) = store.get(&layout_key()).await?
-        && marker.counter("layout") >= LAYOUT
-    {
+    let current = store.get(&layout_key()).await?.map_or(0, |marker| marker.counter("layout"));
+    if current >= LAYOUT {
         return Ok(Report::default());
     }
     let mut report = Report::default();
+    if current < 2 {
+        rekey_workspaces(store, &mut report).await?;
+    }
+    report.reindexed = super::push_sweep::index_unindexed(store).await?;
+    let marker = Item::new(layout_key(), &json!({"layout": LAYOUT}))?;
+    store.put(marker, Condition::Always).await?;
+    if report.moved > 0 || report.reindexed > 0 {
+        tracing::info!(
+            workspaces = report.workspaces,
+            moved = report.moved,
+            reindexed = report.reindexed,
+            "stored items moved to the current key layout"
+        );
+    }
+    Ok(report)
+}
+
+async fn rekey_workspaces(store: &dyn Store, report: &mut Report) -> Result<(), StoreError> {
     let mut cursor = None;
     loop {
         let page = store.query(&Query::gsi1(super::workspaces::WORKSPACES_INDEX).limit(PAGE).after(cursor)).await?;
@@ -54,19 +74,9 @@ pub async fn rekey(store: &dyn Store) -> Result<Report, StoreError> {
         }
         cursor = page.next;
         if cursor.is_none() {
-            break;
+            return Ok(());
         }
     }
-    let marker = Item::new(layout_key(), &json!({"layout": LAYOUT}))?;
-    store.put(marker, Condition::Always).await?;
-    if report.moved > 0 {
-        tracing::info!(
-            workspaces = report.workspaces,
-            moved = report.moved,
-            "stored items moved to the current key layout"
-        );
-    }
-    Ok(report)
 }
 
 /// The old sort-key prefixes, in the order they move (leads before their children).
@@ -174,7 +184,7 @@ mod tests {
         let store = crate::store::sqlite::SqliteStore::new(db);
         let now = Timestamp::parse("2026-05-02T12:00:00Z").unwrap();
         let ws = workspaces::create_workspace(&store, "Old", now).await.unwrap();
-        assert_eq!(rekey(&store).await.unwrap(), Report { workspaces: 1, moved: 0 });
+        assert_eq!(rekey(&store).await.unwrap(), Report { workspaces: 1, moved: 0, reindexed: 0 });
         store.delete(&layout_key(), Condition::Always).await.unwrap();
 
         let ws_old = Item::new(Key::new("W#ws_old", "META"), &json!({"id": "ws_old", "name": "Old"}))
@@ -227,7 +237,7 @@ mod tests {
         store.batch_put(items).await.unwrap();
 
         let report = rekey(&store).await.unwrap();
-        assert_eq!(report, Report { workspaces: 2, moved: 9 });
+        assert_eq!(report, Report { workspaces: 2, moved: 9, reindexed: 0 });
         let left = store.query(&Query::table("W#ws_old")).await.unwrap();
         assert_eq!(left.items.iter().map(|i| i.key.sk.as_str()).collect::<Vec<_>>(), ["META"]);
 

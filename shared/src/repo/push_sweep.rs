@@ -2,22 +2,24 @@
 //! pushes whose follow-up or retry task was lost (a queue send that failed after the push
 //! was recorded, a task that dead-lettered) without scanning the table.
 //!
-//! | item | pk | sk |
-//! |---|---|---|
-//! | sweep marker | `SWEEP#PUSH#{shard}` (see `keys::sharded`) | `{ws}#{push_id}` |
+//! | item | pk | sk | gsi2 |
+//! |---|---|---|---|
+//! | sweep marker | `SWEEP#PUSH#{shard}` (see `keys::sharded`) | `{ws}#{push_id}` | `SWEEP#PUSH#{shard}` / `{due}#{ws}#{push_id}` |
 //!
 //! A marker is written before its push record and deleted once the push is final and its
-//! last attempt followed up, so the shards only ever hold pushes in flight.
+//! last attempt followed up, so the shards only ever hold pushes in flight. The sweeper
+//! reads them by due time (gsi2, keys only), so however many are in flight it reaches
+//! every one that is due, oldest first.
 
 use serde::{Deserialize, Serialize};
 
 use super::{UpdateError, keys, update_versioned};
-use crate::store::{Condition, Item, Key, Query, Store, StoreError};
+use crate::store::{Condition, Cursor, Index, Item, Key, Query, Store, StoreError};
 use crate::support::time::Timestamp;
 
 const PARTITION: &str = "SWEEP#PUSH";
-/// Markers read per shard and sweep; the rest wait for the next sweep.
-const PER_SHARD: usize = 100;
+/// Index entries read per page.
+const PAGE: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepMarker {
@@ -34,7 +36,10 @@ pub fn key(workspace_id: &str, push_id: &str) -> Key {
 }
 
 fn item(marker: &SweepMarker) -> Result<Item, StoreError> {
-    Item::new(key(&marker.workspace_id, &marker.push_id), marker)
+    let key = key(&marker.workspace_id, &marker.push_id);
+    let due = format!("{}#{}#{}", marker.due_at, marker.workspace_id, marker.push_id);
+    let shard = key.pk.clone();
+    Ok(Item::new(key, marker)?.with_index(Index::Gsi2, shard, due))
 }
 
 pub async fn create(store: &dyn Store, marker: &SweepMarker) -> Result<(), StoreError> {
@@ -64,17 +69,62 @@ pub async fn delete(store: &dyn Store, workspace_id: &str, push_id: &str) -> Res
     store.delete(&key(workspace_id, push_id), Condition::Always).await
 }
 
-/// Markers due at `now`, up to [`PER_SHARD`] per shard.
-pub async fn due(store: &dyn Store, now: Timestamp) -> Result<Vec<SweepMarker>, StoreError> {
-    let mut out = Vec::new();
-    for partition in keys::all_shards(PARTITION) {
-        let page = store.query(&Query::table(partition).limit(PER_SHARD)).await?;
-        for item in page.items {
-            let marker: SweepMarker = item.parse()?;
-            if marker.due_at <= now {
-                out.push(marker);
+/// The partitions the markers are spread over; [`due_page`] reads one at a time.
+pub fn shards() -> Vec<String> {
+    keys::all_shards(PARTITION).collect()
+}
+
+/// Markers of `shard` due at `now`, oldest due first: one page from `cursor`, and the
+/// cursor of the next page while due entries may remain. The index may lag the table, so
+/// each marker is read from the table and kept only if it is still due there.
+pub async fn due_page(
+    store: &dyn Store,
+    shard: &str,
+    now: Timestamp,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<SweepMarker>, Option<Cursor>), StoreError> {
+    let page = store.query(&Query::index(Index::Gsi2, shard).limit(PAGE).keys_only().after(cursor)).await?;
+    let mut keys = Vec::new();
+    let mut reached_later = false;
+    for entry in &page.items {
+        let due = entry.index_key(Index::Gsi2).and_then(|k| k.sk.split('#').next()).and_then(Timestamp::parse);
+        if due.is_none_or(|due| due > now) {
+            reached_later = true; // ascending: the rest of this shard is due later
+            break;
+        }
+        keys.push(entry.key.clone());
+    }
+    let mut markers = Vec::with_capacity(keys.len());
+    for item in store.batch_get(&keys).await? {
+        let marker: SweepMarker = item.parse()?;
+        if marker.due_at <= now {
+            markers.push(marker);
+        }
+    }
+    markers.sort_by_key(|m| m.due_at);
+    Ok((markers, if reached_later { None } else { page.next }))
+}
+
+/// Rewrites markers stored before they were indexed by due time, so the sweeper sees them
+/// (a migration step; see `migrate`). Returns how many it rewrote.
+pub async fn index_unindexed(store: &dyn Store) -> Result<usize, StoreError> {
+    let mut rewritten = 0;
+    for shard in shards() {
+        let mut cursor = None;
+        loop {
+            let page = store.query(&Query::table(shard.clone()).limit(PAGE).after(cursor)).await?;
+            for found in page.items.iter().filter(|i| i.index_key(Index::Gsi2).is_none()) {
+                let marker: SweepMarker = found.parse()?;
+                // Through the versioned update, so a concurrent change is not lost.
+                if update(store, &marker.workspace_id, &marker.push_id, |_| Ok(())).await?.is_some() {
+                    rewritten += 1;
+                }
+            }
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
             }
         }
     }
-    Ok(out)
+    Ok(rewritten)
 }

@@ -47,7 +47,10 @@ pub async fn run_worker(worker: Worker) -> Result<(), Error> {
     tracing::info!(function = worker.home().function(), "lambda initialised");
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(crate::dispatch::lambda::handle(&ctx, worker, event.payload).await) }
+        async move {
+            let deadline = crate::support::deadline::from_epoch_millis(event.context.deadline);
+            Ok::<_, Infallible>(crate::dispatch::lambda::handle(&ctx, worker, event.payload, Some(deadline)).await)
+        }
     }))
     .await
 }
@@ -124,7 +127,7 @@ mod tests {
     ) -> Vec<String> {
         let file = events_dir().join(format!("{}.sqs.json", worker.home().function()));
         let event: SqsEvent = serde_json::from_str(&seeded.fill(&std::fs::read_to_string(file).unwrap())).unwrap();
-        let response = crate::dispatch::lambda::handle(ctx, worker, event).await;
+        let response = crate::dispatch::lambda::handle(ctx, worker, event, None).await;
         response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
     }
 

@@ -116,12 +116,12 @@ async fn purge_loop(ctx: AppContext, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.changed() => return,
             _ = sweep.tick() => {
-                match crate::push::sweep(&ctx, ctx.now()).await {
+                match crate::push::sweep(&ctx, ctx.now()).await.map(|s| s.requeued) {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(requeued = n, "sweep re-queued stalled pushes"),
                     Err(e) => tracing::warn!(error = %e, "sweep failed"),
                 }
-                match crate::webhooks::sweep(&ctx, ctx.now()).await {
+                match crate::webhooks::sweep(&ctx, ctx.now()).await.map(|s| s.requeued) {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(requeued = n, "sweep re-queued overdue deliveries"),
                     Err(e) => tracing::warn!(error = %e, "delivery sweep failed"),

@@ -119,12 +119,12 @@ mod unit {
 
         // Early, a message sends nothing (a duplicate ahead of its schedule).
         deliver(&ctx, &ws, &hook.id, "dlv_SWEEP", false, Some(2)).await.unwrap();
-        assert_eq!(sweep(&ctx, now.plus(Duration::from_secs(601))).await.unwrap(), 0, "not overdue yet");
+        assert_eq!(sweep(&ctx, now.plus(Duration::from_secs(601))).await.unwrap().requeued, 0, "not overdue yet");
         // Its retry message was lost, and the retry is now 20 minutes overdue.
         delivery.next_attempt_at = Some(Timestamp::from_unix_millis(now.unix_millis() - 20 * 60 * 1000).unwrap());
         ctx.store.put(deliveries::item(&ws, &delivery).unwrap(), crate::store::Condition::Always).await.unwrap();
-        assert_eq!(sweep(&ctx, now).await.unwrap(), 1);
-        assert_eq!(sweep(&ctx, now).await.unwrap(), 0, "due again from now: left to its message");
+        assert_eq!(sweep(&ctx, now).await.unwrap().requeued, 1);
+        assert_eq!(sweep(&ctx, now).await.unwrap().requeued, 0, "due again from now: left to its message");
         let tasks = drain(&ctx).await;
         let [Task::Deliver { attempt: Some(2), manual: false, .. }] = tasks.as_slice() else { panic!("{tasks:?}") };
         deliver(&ctx, &ws, &hook.id, "dlv_SWEEP", false, Some(3)).await.unwrap();
@@ -133,7 +133,7 @@ mod unit {
         assert_eq!(seen.load(Ordering::SeqCst), 1);
         let stored = deliveries::get(&*ctx.store, &ws, &hook.id, "dlv_SWEEP").await.unwrap().unwrap();
         assert_eq!((stored.status, stored.attempts.len()), (DeliveryStatus::Delivered, 2));
-        assert_eq!(sweep(&ctx, now.plus(SWEEP_GRACE * 2)).await.unwrap(), 0, "settled: out of the index");
+        assert_eq!(sweep(&ctx, now.plus(SWEEP_GRACE * 2)).await.unwrap().requeued, 0, "settled: out of the index");
     }
 }
 

@@ -23,6 +23,7 @@ use crate::queue::MAX_DELAY;
 use crate::queue::{Task, TaskError};
 use crate::repo::{self, api_requests, campaigns, leads, workflows, workspaces};
 use crate::store::StoreError;
+use crate::support::deadline;
 
 mod enrich_nodes;
 
@@ -31,8 +32,27 @@ use enrich_nodes::*;
 /// How long a worker holds a run between writes (longer than any one node may take).
 const LEASE: Duration = Duration::from_secs(60);
 /// After this long a task starts no further node: it queues its own continuation, so a
-/// long workflow never outlives the dispatcher's Lambda timeout (60 s).
+/// long workflow never holds a worker long. On Lambda a node also starts only if it can
+/// finish before the invocation's deadline ([`node_budget`]).
 const TASK_BUDGET: Duration = Duration::from_secs(20);
+/// The most a verify or find node is given before the deadline check lets it start.
+const ENRICH_NODE_BUDGET: Duration = Duration::from_secs(40);
+
+/// The longest `kind` may take once started: its outbound calls' own time caps. A node
+/// whose budget does not fit before the invocation's deadline waits for the run's next
+/// task instead of being cut off half-way (a call made, its answer not recorded).
+fn node_budget(ctx: &AppContext, kind: &NodeKind, settings: &WorkspaceSettings) -> Duration {
+    let enrich = &ctx.config.enrich;
+    match kind {
+        NodeKind::FetchApiData { .. } => settings.call_timeout(u64::MAX),
+        NodeKind::VerifyEmail { .. } | NodeKind::FindEmail { .. } => {
+            (enrich.dns_timeout + enrich.crawl_budget + enrich.smtp_timeout * 2).min(ENRICH_NODE_BUDGET)
+        }
+        // A provider push may take a lookup and the push call.
+        NodeKind::Push { .. } => ctx.config.outbound_timeout * 2,
+        NodeKind::Condition { .. } | NodeKind::SetFields { .. } | NodeKind::RenderMessage { .. } => Duration::ZERO,
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -198,7 +218,8 @@ async fn run_nodes(
             index += 1;
             continue;
         }
-        if task_started.elapsed() > TASK_BUDGET {
+        let settings = scope.settings.unwrap_or_default();
+        if task_started.elapsed() > TASK_BUDGET || !deadline::allows(node_budget(ctx, &node.kind, &settings)) {
             run.lease_until = None;
             if !workflows::save_run(store, workspace_id, run, version, &[], false).await? {
                 return Err(RunError::Busy(run.id.clone()));

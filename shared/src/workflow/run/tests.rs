@@ -196,3 +196,46 @@ async fn a_redelivered_runs_repeated_call_carries_the_same_idempotency_key(mut c
 crate::testing::on_both_stores!(a_redelivered_runs_repeated_call_carries_the_same_idempotency_key => a_redelivered_runs_repeated_call_carries_the_same_idempotency_key_embedded, a_redelivered_runs_repeated_call_carries_the_same_idempotency_key_dynamodb);
 
 crate::testing::on_both_stores!(redelivered_tasks_never_call_an_api_twice => redelivered_tasks_never_call_an_api_twice_embedded, redelivered_tasks_never_call_an_api_twice_dynamodb);
+
+/// On Lambda a node starts only if its time cap fits before the invocation's deadline: a
+/// fetch that might not finish waits for the run's continuation task, which calls it once.
+async fn a_node_that_would_outlive_the_deadline_waits_for_the_next_task(ctx: AppContext) {
+    let store = &*ctx.store;
+    let ws = workspaces::create_workspace(store, "Deadline", ctx.now()).await.unwrap().id;
+    let campaign =
+        Campaign::new(crate::support::ids::new_id("cmp"), "Deadline", LeadSource::Webhook, None, ctx.now()).unwrap();
+    campaigns::create(store, &ws, &campaign).await.unwrap();
+    let fields = LeadFields { first_name: Some("Ada".into()), ..LeadFields::default() };
+    let lead = Lead::new("req_DEAD_0001".into(), campaign.id.clone(), None, fields, ctx.now());
+    leads::put_many(store, &ws, std::slice::from_ref(&lead)).await.unwrap();
+    let (url, calls) = counting_api().await;
+    let input: ApiRequestInput =
+        serde_json::from_value(json!({"name": "Profile", "method": "GET", "url": url})).unwrap();
+    let request = ApiRequest::new("apr_DEAD".into(), input, &WorkspaceSettings::default(), ctx.now()).unwrap();
+    api_requests::create(store, &ws, &request).await.unwrap();
+    let doc = json!({"nodes": [
+        {"id": "opener", "type": "render_message", "template": "Hi {{ contact.first_name }}", "output_key": "m"},
+        {"id": "profile", "type": "fetch_api_data", "api_request_id": "apr_DEAD", "output_key": "p"}
+    ]});
+    let workflow = save::save(&ctx, &ws, &campaign.id, &doc).await.unwrap();
+    let ids = vec![lead.id.clone()];
+    trigger::start_runs(&ctx, &ws, &campaign.id, workflow.workflow_version, &ids, RunTrigger::Ingest).await.unwrap();
+    let run: Run = workflows::list_runs(store, &ws, &lead.id, 10, None).await.unwrap().items[0].parse().unwrap();
+    crate::testing::drain_tasks(&ctx).await;
+
+    // 5 s left, 1 s reserve: the render fits, the fetch (10 s cap by default) does not.
+    let at = std::time::Instant::now() + Duration::from_secs(5);
+    deadline::within_reserving(at, Duration::from_secs(1), execute(&ctx, &ws, &lead.id, &run.id)).await.unwrap();
+    let (paused, _) = workflows::get_run(store, &ws, &lead.id, &run.id).await.unwrap().unwrap();
+    assert_eq!((paused.nodes[0].status, paused.nodes[1].status), (NodeStatus::Succeeded, NodeStatus::Pending));
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the fetch was not started");
+    let continuation = Task::WorkflowRun { workspace_id: ws.clone(), lead_id: lead.id.clone(), run_id: run.id.clone() };
+    assert_eq!(crate::testing::drain_tasks(&ctx).await, vec![continuation]);
+
+    execute(&ctx, &ws, &lead.id, &run.id).await.unwrap();
+    let (done, _) = workflows::get_run(store, &ws, &lead.id, &run.id).await.unwrap().unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert_eq!((done.nodes[0].attempts, done.nodes[1].attempts), (1, 1), "each node ran once");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+crate::testing::on_both_stores!(a_node_that_would_outlive_the_deadline_waits_for_the_next_task => a_node_that_would_outlive_the_deadline_waits_for_the_next_task_embedded, a_node_that_would_outlive_the_deadline_waits_for_the_next_task_dynamodb);
