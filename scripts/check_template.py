@@ -21,6 +21,9 @@ What it checks, with nothing but the pinned aws-sam-translator (no AWS credentia
     events are watched for every table and each of its global secondary indexes; the HTTP
     API's 5xx and each HTTP function's Errors are watched; every alarm has AlarmActions;
     metric-math alarms stay within CloudWatch's 10 metrics and return one series.
+  * Stored secrets: a KMS key with rotation seals them; exactly the functions that use a
+    secret (SECRET_USERS) get LEADPUSH_KMS_KEY_ID and kms:Decrypt/GenerateDataKey on that
+    key, and no other function (nor Globals) has either.
 """
 
 import copy
@@ -52,6 +55,16 @@ FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
 HTTP_EVENT_TYPES = {"HttpApi", "Api"}
 SUB_VAR = re.compile(r"\$\{([^}]*)\}")
 CODE_URI = re.compile(r"^target/lambda/([A-Za-z0-9_-]+)/?$")
+KMS_ENV = "LEADPUSH_KMS_KEY_ID"
+# The functions whose code reads or writes a sealed field (repo::secrets::SECRET_FIELDS).
+SECRET_USERS = {
+    "PushLeadsFunction",  # provider API keys, to push
+    "IntegrationsFunction",  # writes provider keys; shows them masked
+    "WebhooksFunction",  # endpoint and callback signing secrets and headers; signs test sends
+    "ApiRequestsFunction",  # API request headers (Authorization); sends tests
+    "DispatcherFunction",  # signs deliveries, creates the callback secret, pushes retries
+    "WorkflowWorkerFunction",  # API request headers in fetch nodes, provider keys in push nodes
+}
 
 
 def load(path):
@@ -59,6 +72,28 @@ def load(path):
     from samtranslator.yaml_helper import yaml_parse
 
     return yaml_parse(Path(path).read_text())
+
+
+def duplicate_keys(text):
+    """A key given twice in one mapping: YAML loaders keep the last silently (a function's
+    second Environment would drop the first's variables)."""
+    import yaml
+
+    problems = []
+    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        problems.append(f"line {key.start_mark.line + 1}: key {key.value!r} repeats line {seen[key.value]}")
+                    seen[key.value] = key.start_mark.line + 1
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return problems
 
 
 def where(path):
@@ -470,6 +505,51 @@ def check_alarms(t, http, problems):
     return len(alarms)
 
 
+def statements(t, name):
+    props = t["Resources"][name].get("Properties") or {}
+    for policy in props.get("Policies") or []:
+        if isinstance(policy, dict):
+            for st in policy.get("Statement") or []:
+                yield st
+
+
+def check_secrets(t, problems):
+    keys = [n for n, r in t["Resources"].items() if r.get("Type") == "AWS::KMS::Key"]
+    if len(keys) != 1:
+        problems.append(f"stored secrets: expected one AWS::KMS::Key, found {keys}")
+        return 0
+    key = keys[0]
+    if (t["Resources"][key].get("Properties") or {}).get("EnableKeyRotation") is not True:
+        problems.append(f"KMS key {key}: EnableKeyRotation is not true")
+    globals_env = (((t.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get("Variables") or {}
+    if KMS_ENV in globals_env:
+        problems.append(f"Globals set {KMS_ENV}: every function would get the secrets key")
+    users = 0
+    for name, r in t["Resources"].items():
+        if r.get("Type") not in FUNCTION_TYPES:
+            continue
+        env = ((r.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        has_env = env.get(KMS_ENV) == {"Ref": key}
+        actions = set()
+        for st in statements(t, name):
+            acts = st.get("Action")
+            acts = [acts] if isinstance(acts, str) else (acts or [])
+            if any(a.startswith("kms:") for a in acts):
+                if st.get("Resource") != {"Fn::GetAtt": [key, "Arn"]}:
+                    problems.append(f"function {name}: a kms statement not limited to {key}")
+                actions.update(acts)
+        wants = {"kms:Decrypt", "kms:GenerateDataKey"}
+        if name in SECRET_USERS:
+            users += 1
+            if not has_env:
+                problems.append(f"function {name} uses secrets but has no {KMS_ENV}: !Ref {key}")
+            if not wants <= actions:
+                problems.append(f"function {name} uses secrets but lacks {sorted(wants - actions)} on {key}")
+        elif has_env or actions:
+            problems.append(f"function {name} uses no secret but can use the secrets key ({KMS_ENV} or kms actions)")
+    return users
+
+
 def check(t):
     """(problems, warnings, summary) for the loaded template t."""
     problems, warnings = [], []
@@ -492,9 +572,11 @@ def check(t):
     functions = check_functions(t, out, problems)
     http = check_http_timeouts(t, out, problems)
     alarms = check_alarms(t, http, problems)
+    secret_users = check_secrets(t, problems)
     summary = (
         f"template: {len(functions)} functions ({len(http)} behind the HTTP API), {count} references resolved, "
-        f"{params_ok} of {len(t.get('Parameters') or {})} parameters ok, {alarms} alarms"
+        f"{params_ok} of {len(t.get('Parameters') or {})} parameters ok, {alarms} alarms, "
+        f"{secret_users} functions with the secrets key"
         + (f", SAM transform to {len(out['Resources'])} resources" if out else "")
     )
     return problems, warnings, summary
@@ -572,6 +654,16 @@ def self_test(path):
     def no_actions(t):
         del t["Resources"][f"{fn[:-len('Function')]}ErrorsAlarm"]["Properties"]["AlarmActions"]
 
+    def secrets_everywhere(t):
+        t["Globals"]["Function"]["Environment"]["Variables"][KMS_ENV] = {"Ref": "SecretsKey"}
+
+    def reader_decrypts(t):
+        t["Resources"]["LeadsFunction"]["Properties"]["Policies"].append(
+            {"Statement": [{"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": {"Fn::GetAtt": ["SecretsKey", "Arn"]}}]})
+
+    def dispatcher_without_key(t):
+        del t["Resources"]["DispatcherFunction"]["Properties"]["Environment"]
+
     cases = [
         (drop_param, f"{scaled} at"), (slow, "Timeout 45"), (throttled_requests, "ThrottledRequests without"),
         (unwatched_index, f"of its index {index}"), (no_5xx, f"HTTP API {api}: no alarm"),
@@ -580,6 +672,8 @@ def self_test(path):
         (x86, "Architectures ['x86_64']"), (unknown_condition, "condition NoSuchCondition"),
         (unknown_sub, "NoSuchResource"), (escaped_sub, None), (bad_default, f"parameter {enum}: default"),
         (bad_number, f"parameter {scaled}: default 1 is below MinValue"), (no_actions, "notifies nobody"),
+        (secrets_everywhere, f"Globals set {KMS_ENV}"), (reader_decrypts, "function LeadsFunction uses no secret"),
+        (dispatcher_without_key, f"function DispatcherFunction uses secrets but has no {KMS_ENV}"),
     ]
     failed = 0
     for breaker, expected in cases:
@@ -590,7 +684,10 @@ def self_test(path):
         if not caught:
             failed += 1
             print(f"self-test: {breaker.__name__}: expected {expected!r}, got {problems}", file=sys.stderr)
-    print(f"check_template self-test: {len(cases) - failed} of {len(cases)} breaks caught")
+    if duplicate_keys(Path(path).read_text()) or not duplicate_keys("A:\n  Environment: 1\n  Environment: 2\n"):
+        failed += 1
+        print("self-test: duplicate keys: not told apart", file=sys.stderr)
+    print(f"check_template self-test: {len(cases) + 1 - failed} of {len(cases) + 1} breaks caught")
     return 1 if failed else 0
 
 
@@ -602,6 +699,7 @@ def main(argv):
     if "--self-test" in argv:
         return self_test(args[0])
     problems, warnings, summary = check(load(args[0]))
+    problems += duplicate_keys(Path(args[0]).read_text())
     for w in warnings:
         print(f"warning: {w}")
     print(summary)

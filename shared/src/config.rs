@@ -17,6 +17,8 @@ pub struct Config {
     pub store: StoreKind,
     pub data_dir: PathBuf,
     pub table: String,
+    /// The KMS key sealing stored secrets on DynamoDB (`store::sealed`); none: not sealed here.
+    pub kms_key_id: Option<String>,
     pub queue_url: Option<String>,
     /// The queues of the verification, finder and workflow tasks (`queue::Lane`);
     /// without them, those tasks go to `queue_url` too.
@@ -109,6 +111,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("LEADPUSH_DATA_DIR", ".leadpush", "Directory of the embedded SQLite file."),
     ("LEADPUSH_TABLE", "leadpush", "DynamoDB table name."),
     ("LEADPUSH_QUEUE_URL", "(none)", "SQS work queue URL; required with dynamodb."),
+    (
+        "LEADPUSH_KMS_KEY_ID",
+        "(none)",
+        "KMS key that seals stored secrets with dynamodb (the stack's SecretsKey; set only on functions that use secrets). The embedded store seals with `secrets.key` in its data directory.",
+    ),
     (
         "LEADPUSH_ENRICH_QUEUE_URL",
         "(LEADPUSH_QUEUE_URL)",
@@ -354,6 +361,7 @@ impl Config {
             data_dir: PathBuf::from(text("LEADPUSH_DATA_DIR", ".leadpush")),
             table: text("LEADPUSH_TABLE", "leadpush"),
             queue_url: get("LEADPUSH_QUEUE_URL").filter(|v| !v.is_empty()),
+            kms_key_id: get("LEADPUSH_KMS_KEY_ID").filter(|v| !v.is_empty()),
             enrich_queue_url: get("LEADPUSH_ENRICH_QUEUE_URL").filter(|v| !v.is_empty()),
             finder_queue_url: get("LEADPUSH_FINDER_QUEUE_URL").filter(|v| !v.is_empty()),
             workflow_queue_url: get("LEADPUSH_WORKFLOW_QUEUE_URL").filter(|v| !v.is_empty()),

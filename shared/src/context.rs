@@ -8,7 +8,9 @@ use crate::config::{Config, ConfigError, StoreKind};
 use crate::outbound::{Outbound, OutboundError};
 use crate::queue::Lane;
 use crate::queue::Queue;
+use crate::repo::secrets::SECRET_FIELDS;
 use crate::store::Store;
+use crate::store::sealed::SealedStore;
 use crate::support::time::{Clock, SystemClock, Timestamp};
 
 /// How long a received task stays hidden from other workers in the embedded queue.
@@ -45,6 +47,8 @@ pub enum StartupError {
     Unsupported(String),
     #[error(transparent)]
     Aws(#[from] crate::aws::AwsConfigError),
+    #[error("the key file of stored secrets (secrets.key in the data directory): {0}")]
+    KeyFile(std::io::Error),
     #[error("moving stored items to the current key layout: {0}")]
     Migrate(#[from] crate::store::StoreError),
 }
@@ -86,15 +90,28 @@ impl AppContext {
         match config.store {
             StoreKind::Aws => {
                 let sdk = crate::aws::sdk_config().await?;
-                let store = crate::store::dynamodb::DynamoStore::new(crate::aws::dynamodb_client(&sdk), &config.table);
+                let table = crate::store::dynamodb::DynamoStore::new(crate::aws::dynamodb_client(&sdk), &config.table);
+                let store: Arc<dyn Store> = match &config.kms_key_id {
+                    // Only the functions that use secrets are given the key (template.yaml).
+                    Some(key_id) => {
+                        let ring = crate::aws::kms::KmsKeyRing::new(aws_sdk_kms::Client::new(&sdk), key_id);
+                        Arc::new(SealedStore::new(Arc::new(table), Arc::new(ring), SECRET_FIELDS))
+                    }
+                    None => Arc::new(table),
+                };
                 let client = aws_sdk_sqs::Client::new(&sdk);
                 let queue = crate::queue::sqs::SqsQueue::routed(client, config.queue_urls(), home);
-                Self::new(Arc::new(store), Arc::new(queue), config)
+                Self::new(store, Arc::new(queue), config)
             }
             StoreKind::Embedded => {
                 let ctx = Self::embedded(config)?;
-                // A data file of an earlier build moves to the current key layout in place.
+                // A data file of an earlier build moves to the current key layout, and its
+                // secrets are sealed, in place; then the WAL, which held the old pages, goes.
                 crate::repo::migrate::rekey(&*ctx.store).await?;
+                #[cfg(feature = "embedded")]
+                if crate::repo::migrate::seal_secrets(&*ctx.store).await? > 0 {
+                    crate::store::sqlite::truncate_wal(&ctx.config.data_dir)?;
+                }
                 Ok(ctx)
             }
         }
@@ -112,7 +129,10 @@ impl AppContext {
                 dead_letter: Some((DEAD_LETTER_QUEUE.into(), config.max_receives)),
             },
         );
-        Self::new(Arc::new(crate::store::sqlite::SqliteStore::new(db)), Arc::new(queue), config)
+        let ring =
+            crate::store::sealed::FileKeyRing::open_or_create(&config.data_dir).map_err(StartupError::KeyFile)?;
+        let sqlite = Arc::new(crate::store::sqlite::SqliteStore::new(db));
+        Self::new(Arc::new(SealedStore::new(sqlite, Arc::new(ring), SECRET_FIELDS)), Arc::new(queue), config)
     }
 
     #[cfg(not(feature = "embedded"))]

@@ -91,3 +91,45 @@ async fn integrations_are_validated_listed_masked_and_removed(backend: Backend) 
 }
 
 both_backends!(integrations_are_validated_listed_masked_and_removed);
+
+/// Every kind of secret, given through the API, is sealed in the embedded store's files (a
+/// backup or a copied disk reveals none), the key file is private, and after a restart the
+/// secrets still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_given_through_the_api_are_never_readable_in_the_data_files() {
+    let server = crate::harness::Server::start(Backend::Embedded);
+    let (api, ws) = (server.api(), server.workspace());
+    let header_token = "Bearer at-rest-header-token-4c2e";
+    let request_token = "Bearer at-rest-request-token-9d1f";
+    let r = put(&api, &ws.api_key, "heyreach", &json!({"api_key": HEYREACH_SECRET, "list_id": 1})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = json!({"name": "Sealed", "url": "https://hooks.example.com/sealed", "headers": {"Authorization": header_token}});
+    let r = api.post("/api/v1/webhooks", &ws.api_key, &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let signing = r.data()["secret"].as_str().expect("the secret, shown once").to_owned();
+    let body = json!({"name": "Sealed", "method": "GET", "url": "https://api.example.com/x", "headers": {"Authorization": request_token}});
+    let r = api.post("/api/v1/api-requests", &ws.api_key, &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // A graceful stop moves the WAL into the database file; read every file as it is.
+    let server = server.restart();
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(server.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && !path.ends_with("server.log") {
+            raw.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    for secret in [HEYREACH_SECRET, signing.as_str(), header_token, request_token] {
+        assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} is readable in the data files");
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(server.data_dir().join("secrets.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is the owner's alone");
+    }
+    // Opened again after the restart: the mask is the key's last four characters.
+    let api = server.api();
+    let list = api.get("/api/v1/integrations", &ws.api_key).await;
+    assert_eq!(list.data()[0]["api_key_masked"], json!("****ABCD"), "{}", list.text);
+}

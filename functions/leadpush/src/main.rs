@@ -54,8 +54,9 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         max_receives: u32,
     },
-    /// Move stored items to the current key layout (once, after deploying a build that
-    /// changes it; the embedded store does this itself at start). Safe to run again.
+    /// Move stored items to the current key layout and seal stored secrets in place (once,
+    /// after deploying a build that changes either; the embedded store does this itself at
+    /// start). Safe to run again. Sealing on DynamoDB needs LEADPUSH_KMS_KEY_ID.
     MigrateKeys,
     /// Print the OpenAPI document.
     Openapi,
@@ -181,7 +182,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::MigrateKeys => {
             let ctx = AppContext::from_config(config).await?;
             let report = leadpush::repo::migrate::rekey(&*ctx.store).await?;
-            println!("{}", serde_json::to_string(&report)?);
+            // Sealing needs the key (LEADPUSH_KMS_KEY_ID on DynamoDB); without it, say so.
+            let sealed = match (&ctx.config.kms_key_id, ctx.config.store) {
+                (None, leadpush::config::StoreKind::Aws) => serde_json::json!("not sealed: set LEADPUSH_KMS_KEY_ID"),
+                _ => serde_json::json!(leadpush::repo::migrate::seal_secrets(&*ctx.store).await?),
+            };
+            println!("{}", serde_json::json!({ "layout": report, "secrets_sealed": sealed }));
         }
         Command::Openapi => println!("{}", serde_json::to_string_pretty(&leadpush::api::openapi())?),
     }

@@ -79,6 +79,53 @@ async fn rekey_workspaces(store: &dyn Store, report: &mut Report) -> Result<(), 
     }
 }
 
+/// Rewrites every item holding a secret through `store` (a `store::sealed::SealedStore`),
+/// which seals what an earlier build stored in plaintext; once per store (a marker item
+/// records it). Returns how many items it rewrote; an item changed meanwhile was written
+/// sealed by its writer and is skipped.
+pub async fn seal_secrets(store: &dyn Store) -> Result<usize, StoreError> {
+    let marker_key = Key::new("LAYOUT", "SEALED");
+    if store.get(&marker_key).await?.is_some() {
+        return Ok(0);
+    }
+    let mut rewritten = 0;
+    let mut cursor = None;
+    loop {
+        let page = store.query(&Query::gsi1(super::workspaces::WORKSPACES_INDEX).limit(PAGE).after(cursor)).await?;
+        for workspace in &page.items {
+            for prefix in super::secrets::prefixes() {
+                let mut inner = None;
+                loop {
+                    let items = store
+                        .query(&Query::table(workspace.key.pk.clone()).prefix(prefix).limit(PAGE).after(inner))
+                        .await?;
+                    for item in items.items {
+                        let version = item.version;
+                        match store.put(item.with_version(version + 1), Condition::VersionIs(version)).await {
+                            Ok(()) => rewritten += 1,
+                            Err(StoreError::ConditionFailed) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    inner = items.next;
+                    if inner.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    store.put(Item::new(marker_key, &json!({"sealed": true}))?, Condition::Always).await?;
+    if rewritten > 0 {
+        tracing::info!(rewritten, "stored secrets sealed in place");
+    }
+    Ok(rewritten)
+}
+
 /// The old sort-key prefixes, in the order they move (leads before their children).
 const OLD_PREFIXES: [&str; 9] = ["LEAD#", "FEVT#", "CNT#", "FDUP#", "IDEM#", "PUSH#", "DLV#", "INS#", "CMPSTAT#"];
 

@@ -24,6 +24,7 @@ pub mod names;
 pub mod provider_activity;
 pub mod push_sweep;
 pub mod pushes;
+pub mod secrets;
 pub mod webhooks;
 pub mod workflows;
 pub mod workspaces;

@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod dynamodb;
 pub mod faulty;
 pub mod keys;
+pub mod sealed;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
 

@@ -84,6 +84,7 @@ impl Server {
             env.push(("LEADPUSH_STORE".into(), "dynamodb".into()));
             env.push(("LEADPUSH_TABLE".into(), table));
             env.push(("LEADPUSH_QUEUE_URL".into(), created["queue_url"].as_str().unwrap().to_owned()));
+            env.push(("LEADPUSH_KMS_KEY_ID".into(), created["kms_key_id"].as_str().unwrap().to_owned()));
         }
         for (k, v) in extra {
             env.push(((*k).to_owned(), (*v).to_owned()));

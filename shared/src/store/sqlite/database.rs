@@ -55,12 +55,13 @@ pub fn partition_hash(key: &str) -> i64 {
 /// How every connection is set up. WAL lets readers run beside the one writer;
 /// busy_timeout makes concurrent writers (another process included) wait instead of
 /// failing. Checkpoints run in the background (see `checkpointer`), not inside some
-/// request's commit.
+/// request's commit. `secure_delete = FAST` zeroes what an update or delete leaves behind
+/// on a page, so a secret sealed in place leaves no plaintext copy in the file.
 pub(super) fn configure(c: &Connection, policy: WalPolicy, cache_kib: u32) -> Result<(), rusqlite::Error> {
     c.busy_timeout(BUSY_TIMEOUT)?;
     c.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-         PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{cache_kib};
+         PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{cache_kib}; PRAGMA secure_delete = FAST;
          PRAGMA journal_size_limit = {};",
         policy.size_limit
     ))

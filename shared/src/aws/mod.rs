@@ -1,6 +1,8 @@
 //! AWS clients and the provisioning `leadpush init-aws` runs against `AWS_ENDPOINT_URL`
 //! (moto locally); on AWS, `template.yaml` creates the same resources.
 
+pub mod kms;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -244,6 +246,8 @@ pub struct Provisioned {
     pub table: String,
     pub queue_url: String,
     pub dlq_url: String,
+    /// A new KMS key for stored secrets (`LEADPUSH_KMS_KEY_ID`).
+    pub kms_key_id: String,
 }
 
 /// Creates the table and the queues from the environment's SDK configuration.
@@ -251,7 +255,8 @@ pub async fn provision(table: &str, queue: &str, max_receives: u32) -> Result<Pr
     let sdk = sdk_config().await?;
     ensure_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await?;
     let urls = ensure_queues(&aws_sdk_sqs::Client::new(&sdk), queue, max_receives, WORK_QUEUE_VISIBILITY_SECS).await?;
-    Ok(Provisioned { table: table.to_owned(), queue_url: urls.queue_url, dlq_url: urls.dlq_url })
+    let kms_key_id = kms::create_key(&aws_sdk_kms::Client::new(&sdk)).await?;
+    Ok(Provisioned { table: table.to_owned(), queue_url: urls.queue_url, dlq_url: urls.dlq_url, kms_key_id })
 }
 
 /// `template.yaml` read as text (the checks need no YAML parser): the settings that make
