@@ -1,5 +1,6 @@
 //! A real HTTP receiver on a free loopback port: records every request and answers with
-//! scripted replies (status, body, headers, delay), for webhook and provider tests.
+//! scripted replies (status, body, headers, delay), for webhook and provider tests; and a
+//! port that accepts connections and closes them at once.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -156,5 +157,48 @@ impl Receiver {
         })
         .await
         .unwrap_or_else(|| panic!("expected {n} requests within {limit:?}, got {}", self.requests().len()))
+    }
+}
+
+/// A loopback port that accepts every connection and closes it at once: a receiver that is
+/// down, as clients see it (the connection closed before any answer). Unlike a port bound
+/// and released, it stays ours while the test runs, so no other test's server can take it
+/// meanwhile. Dropping it stops accepting and frees the port.
+pub struct ClosingPort {
+    pub addr: std::net::SocketAddr,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ClosingPort {
+    pub async fn start() -> ClosingPort {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind closing port");
+        let addr = listener.local_addr().expect("a bound address");
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            // Each connection is dropped as soon as it is accepted: nothing is read or held.
+            while let Ok((connection, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(connection);
+            }
+        });
+        ClosingPort { addr, accepted, task }
+    }
+
+    /// An http URL of this port with `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections accepted (and closed) so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for ClosingPort {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
