@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::harness::fakes::{self, BLOCKED_DOMAIN, HEYREACH_KEY, INSTANTLY_CAMPAIGN, INSTANTLY_KEY};
-use crate::harness::receiver::{ClosingPort, Receiver, Reply};
+use crate::harness::receiver::{ClosingPort, Gate, Receiver, Reply};
 use crate::harness::{Api, Auth, Backend, Resp, Server, Workspace, eventually, shared};
 
 const PUSH: &str = "/api/v1/leads/push";
@@ -313,25 +313,30 @@ async fn push_requests_are_validated(backend: Backend) {
 /// retried from the queue: the slow receiver gets the leads on the second attempt; the dead
 /// one is given up after the attempt limit.
 async fn slow_and_unreachable_destinations_are_retried_then_given_up(backend: Backend) {
+    // The timeout is long enough for a loopback answer on a loaded machine (the retry must
+    // succeed at once); the first answer is held until after the push answered, so it can
+    // only time out.
     let server = Server::start_with(
         backend,
-        &[("LEADPUSH_OUTBOUND_TIMEOUT_MS", "400"), ("LEADPUSH_PUSH_RETRY_SCHEDULE", "100ms,100ms,100ms,100ms")],
+        &[("LEADPUSH_OUTBOUND_TIMEOUT_MS", "2000"), ("LEADPUSH_PUSH_RETRY_SCHEDULE", "100ms,100ms,100ms,100ms")],
         false,
     );
     let (api, ws) = (server.api(), server.workspace());
     let ids = ingest(&server, &ws, vec![json!({"name": "Slow"}), json!({"name": "Dead"})]).await;
 
     let receiver = Receiver::start(Reply::ok()).await;
-    receiver.script(vec![Reply::ok().after(Duration::from_secs(3))]);
+    let first_answer = Gate::default();
+    receiver.script(vec![Reply::ok().held_by(&first_answer)]);
     let body =
         json!({"lead_ids": [ids[0]], "destination": "webhook_url", "webhook_url": format!("{}/slow", receiver.url)});
     let (data, push_id) = seed_fields(&api.post(PUSH, &ws.api_key, &body).await);
+    first_answer.open();
     assert_eq!(
         (&data["status"], &data["dispatched"], &data["lead_count"]),
         (&json!("dispatch_failed"), &json!(false), &json!(0))
     );
     assert_eq!((&data["missing_lead_ids"], &data["provider_status_code"]), (&json!([ids[0]]), &Value::Null));
-    assert_eq!(data["provider_response"], "No answer from the webhook URL within 0.4 s (timed out).");
+    assert_eq!(data["provider_response"], "No answer from the webhook URL within 2 s (timed out).");
     let push = settled(&api, &ws.api_key, &push_id).await;
     assert_eq!(
         (&push["status"], &push["attempts"], &push["lead_count"]),
