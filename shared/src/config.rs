@@ -38,7 +38,8 @@ pub struct Config {
     pub push_retry_schedule: Vec<Duration>,
     pub outbound_timeout: Duration,
     pub max_receives: u32,
-    /// Store faults to inject (`store::faulty`); empty in production.
+    /// Store faults to inject (`store::faulty`); only test builds have the injector.
+    #[cfg(feature = "faults")]
     pub faults: Vec<crate::store::faulty::Rule>,
     /// Disable an endpoint after this many deliveries in a row failed every retry...
     pub webhook_disable_after_failures: u32,
@@ -219,12 +220,25 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "LEADPUSH_FAULTS",
         "(none)",
-        "Tests only: store faults to inject, e.g. `transact_write:LEAD#=conflict*3` (see `store::faulty`).",
+        "Tests only: store faults to inject, e.g. `transact_write:LEAD#=conflict*3` (see `store::faulty`); \
+         builds without the cargo feature `faults` refuse to start when it is set.",
     ),
     ("LEADPUSH_LOG", "info", "Log filter: a level, or `target=level` pairs such as `leadpush=debug,warn`."),
     ("LEADPUSH_LOG_FORMAT", "json", "`json` or `pretty`."),
     ("AWS_ENDPOINT_URL", "(AWS)", "Point the AWS SDK at a local emulator such as moto."),
 ];
+
+/// Fault rules given to a build without the injector (every Lambda, `make build`): refused,
+/// so no one believes faults are being injected while none are.
+fn fault_injection_available(rules: &str, compiled_in: bool) -> Result<(), ConfigError> {
+    if compiled_in || rules.trim().is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError {
+        name: "LEADPUSH_FAULTS",
+        message: "is set, but this build has no fault injection (cargo feature `faults`)".into(),
+    })
+}
 
 fn parse_duration_list(name: &'static str, text: &str) -> Result<Vec<Duration>, ConfigError> {
     text.split(',')
@@ -356,6 +370,7 @@ impl Config {
         }
         let push_schedule =
             retry_schedule("LEADPUSH_PUSH_RETRY_SCHEDULE", &text("LEADPUSH_PUSH_RETRY_SCHEDULE", "30s,2m,10m,15m"))?;
+        fault_injection_available(&text("LEADPUSH_FAULTS", ""), cfg!(feature = "faults"))?;
         let config = Config {
             store,
             data_dir: PathBuf::from(text("LEADPUSH_DATA_DIR", ".leadpush")),
@@ -382,6 +397,7 @@ impl Config {
             push_retry_schedule: push_schedule,
             outbound_timeout: Duration::from_millis(number("LEADPUSH_OUTBOUND_TIMEOUT_MS", 10_000)?.max(1)),
             max_receives: number("LEADPUSH_MAX_RECEIVES", 5)?.clamp(1, 1000) as u32,
+            #[cfg(feature = "faults")]
             faults: crate::store::faulty::FaultyStore::parse_rules(&text("LEADPUSH_FAULTS", ""))
                 .map_err(|e| ConfigError { name: "LEADPUSH_FAULTS", message: e.to_string() })?,
             webhook_disable_after_failures: number("LEADPUSH_WEBHOOK_DISABLE_AFTER_FAILURES", 20)?.clamp(1, 100_000)
@@ -475,5 +491,23 @@ mod tests {
         assert_eq!(c.enrich.dns_servers, vec!["127.0.0.1:5353".parse().unwrap()]);
         let c = config(&[("LEADPUSH_WEBHOOK_RETRY_SCHEDULE", "10ms, 20ms,40ms")]).unwrap();
         assert_eq!(c.webhook_retry_schedule[1], Duration::from_millis(20));
+    }
+
+    #[test]
+    fn fault_rules_refuse_to_start_a_build_without_fault_injection() {
+        let e = fault_injection_available("any=throttle", false).unwrap_err();
+        assert_eq!(e.name, "LEADPUSH_FAULTS");
+        assert_eq!(
+            e.to_string(),
+            "configuration: LEADPUSH_FAULTS: is set, but this build has no fault injection (cargo feature `faults`)"
+        );
+        assert!(fault_injection_available("", false).is_ok() && fault_injection_available("  ", false).is_ok());
+        assert!(fault_injection_available("any=throttle", true).is_ok());
+        // The configuration as this build reads it.
+        let read = config(&[("LEADPUSH_FAULTS", "any=throttle")]);
+        #[cfg(not(feature = "faults"))]
+        assert_eq!(read.unwrap_err().to_string(), e.to_string());
+        #[cfg(feature = "faults")]
+        assert_eq!(read.unwrap().faults.len(), 1);
     }
 }

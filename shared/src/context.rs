@@ -55,7 +55,8 @@ pub enum StartupError {
 
 impl AppContext {
     pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>, config: Config) -> Result<Self, StartupError> {
-        let store = if config.faults.is_empty() {
+        #[cfg(feature = "faults")]
+        let store: Arc<dyn Store> = if config.faults.is_empty() {
             store
         } else {
             tracing::warn!(rules = config.faults.len(), "LEADPUSH_FAULTS set: injecting store faults (tests only)");

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::harness::fakes::{self, BLOCKED_DOMAIN, HEYREACH_KEY, INSTANTLY_CAMPAIGN, INSTANTLY_KEY};
-use crate::harness::receiver::{Receiver, Reply};
+use crate::harness::receiver::{ClosingPort, Gate, Receiver, Reply};
 use crate::harness::{Api, Auth, Backend, Resp, Server, Workspace, eventually, shared};
 
 const PUSH: &str = "/api/v1/leads/push";
@@ -309,29 +309,34 @@ async fn push_requests_are_validated(backend: Backend) {
     }
 }
 
-/// Timeouts and refused connections answer `dispatch_failed` at once, then are retried from
-/// the queue: the slow receiver gets the leads on the second attempt; the dead one is given
-/// up after the attempt limit.
+/// Timeouts and connections closed unanswered answer `dispatch_failed` at once, then are
+/// retried from the queue: the slow receiver gets the leads on the second attempt; the dead
+/// one is given up after the attempt limit.
 async fn slow_and_unreachable_destinations_are_retried_then_given_up(backend: Backend) {
+    // The timeout is long enough for a loopback answer on a loaded machine (the retry must
+    // succeed at once); the first answer is held until after the push answered, so it can
+    // only time out.
     let server = Server::start_with(
         backend,
-        &[("LEADPUSH_OUTBOUND_TIMEOUT_MS", "400"), ("LEADPUSH_PUSH_RETRY_SCHEDULE", "100ms,100ms,100ms,100ms")],
+        &[("LEADPUSH_OUTBOUND_TIMEOUT_MS", "2000"), ("LEADPUSH_PUSH_RETRY_SCHEDULE", "100ms,100ms,100ms,100ms")],
         false,
     );
     let (api, ws) = (server.api(), server.workspace());
     let ids = ingest(&server, &ws, vec![json!({"name": "Slow"}), json!({"name": "Dead"})]).await;
 
     let receiver = Receiver::start(Reply::ok()).await;
-    receiver.script(vec![Reply::ok().after(Duration::from_secs(3))]);
+    let first_answer = Gate::default();
+    receiver.script(vec![Reply::ok().held_by(&first_answer)]);
     let body =
         json!({"lead_ids": [ids[0]], "destination": "webhook_url", "webhook_url": format!("{}/slow", receiver.url)});
     let (data, push_id) = seed_fields(&api.post(PUSH, &ws.api_key, &body).await);
+    first_answer.open();
     assert_eq!(
         (&data["status"], &data["dispatched"], &data["lead_count"]),
         (&json!("dispatch_failed"), &json!(false), &json!(0))
     );
     assert_eq!((&data["missing_lead_ids"], &data["provider_status_code"]), (&json!([ids[0]]), &Value::Null));
-    assert_eq!(data["provider_response"], "No answer from the webhook URL within 0.4 s (timed out).");
+    assert_eq!(data["provider_response"], "No answer from the webhook URL within 2 s (timed out).");
     let push = settled(&api, &ws.api_key, &push_id).await;
     assert_eq!(
         (&push["status"], &push["attempts"], &push["lead_count"]),
@@ -345,19 +350,20 @@ async fn slow_and_unreachable_destinations_are_retried_then_given_up(backend: Ba
     assert_eq!((requests[0].json()["attempt"].as_u64(), requests[1].json()["attempt"].as_u64()), (Some(1), Some(2)));
     becomes_pushed(&api, &ws.api_key, &ids[0]).await;
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let body =
-        json!({"lead_ids": [ids[1]], "destination": "webhook_url", "webhook_url": format!("http://{closed}/gone")});
+    let dead = ClosingPort::start().await;
+    let body = json!({"lead_ids": [ids[1]], "destination": "webhook_url", "webhook_url": dead.url("/gone")});
     let (data, push_id) = seed_fields(&api.post(PUSH, &ws.api_key, &body).await);
     assert_eq!((&data["status"], &data["provider_status_code"]), (&json!("dispatch_failed"), &Value::Null));
-    assert!(data["provider_response"].as_str().unwrap().starts_with("Could not connect to the webhook URL"), "{data}");
+    let response = data["provider_response"].as_str().unwrap();
+    assert!(response.starts_with("The request to the webhook URL failed: "), "{data}");
     let push = settled(&api, &ws.api_key, &push_id).await;
     assert_eq!(
         (&push["status"], &push["attempts"], &push["max_attempts"]),
         (&json!("dispatch_failed"), &json!(5), &json!(5)),
         "{push}"
     );
-    assert_eq!(push["leads"][0]["reason"], "could not connect to the webhook URL; gave up after 5 attempts");
+    assert_eq!(push["leads"][0]["reason"], "the request to the webhook URL failed; gave up after 5 attempts");
+    assert!(dead.accepted() >= 5, "{} connections for 5 attempts", dead.accepted());
     assert_eq!(lead(&api, &ws.api_key, &ids[1]).await["status"], "new");
 }
 

@@ -8,7 +8,7 @@ use leadpush::webhooks::signing;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::receiver::{Receiver, Reply};
+use crate::harness::receiver::{ClosingPort, Receiver, Reply};
 use crate::harness::{Api, Auth, Backend, Server, Workspace, eventually, shared, signature_verifies};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -154,12 +154,9 @@ async fn a_failing_receiver_is_retried_until_it_accepts(backend: Backend) {
 
 async fn a_receiver_that_is_down_is_recorded_as_failed_after_four_attempts(backend: Backend) {
     let s = setup(shared(backend)).await;
-    // A port that was just free: connections are refused.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/down", listener.local_addr().unwrap())
-    };
-    let hook = s.webhook(&closed, json!({})).await;
+    // Connections are accepted and closed unanswered, on a port no other test can take.
+    let down = ClosingPort::start().await;
+    let hook = s.webhook(&down.url("/down"), json!({})).await;
     let id = hook["id"].as_str().unwrap();
     s.ingest(1).await;
     let d = s.settled(id).await;
@@ -170,9 +167,10 @@ async fn a_receiver_that_is_down_is_recorded_as_failed_after_four_attempts(backe
     );
     for attempt in d["attempts"].as_array().unwrap() {
         assert!(attempt["status_code"].is_null());
-        assert!(attempt["error"].as_str().unwrap().contains("connect"), "{attempt}");
+        assert!(attempt["error"].as_str().unwrap().starts_with("request failed: "), "{attempt}");
     }
     assert!(d["next_attempt_at"].is_null());
+    assert!(down.accepted() >= 4, "{} connections for 4 attempts", down.accepted());
 }
 
 async fn webhook_configuration_is_validated_and_names_are_unique(backend: Backend) {

@@ -157,5 +157,62 @@ fn lead_ids_are_deduplicated_in_order_and_bounded() {
     assert_eq!(distinct_lead_ids(&many[..MAX_LEAD_IDS]).unwrap().len(), MAX_LEAD_IDS);
 }
 
+/// What `record_attempt` keeps of a long text cut at `max` bytes: the longest whole-character
+/// prefix within `max`, then `…`.
+fn cut_whole(text: &str, max: usize) -> String {
+    let kept: String = text.char_indices().take_while(|(i, c)| i + c.len_utf8() <= max).map(|(_, c)| c).collect();
+    format!("{kept}…")
+}
+
 #[test]
-fn truncation_keeps_characters_whole() {}
+fn truncation_keeps_characters_whole() {
+    // Multi-byte characters straddling each limit: a 2-byte accent at the provider
+    // response's, a 4-byte emoji at the logged response's, 2-byte umlauts at the reasons'.
+    let response = format!("{}é{}", "a".repeat(PROVIDER_RESPONSE_MAX_BYTES - 1), "z".repeat(10));
+    let logged = format!("{}😀{}", "b".repeat(LOGGED_RESPONSE_MAX_BYTES - 2), "z".repeat(600));
+    let reason = format!("x{}", "ü".repeat(MAX_REASON_BYTES));
+    let mut push = webhook_push(&["a", "b"], &["a", "b"], 2);
+    let result = AttemptResult {
+        leads: vec![
+            ("a".into(), LeadResult::Rejected(reason.clone())),
+            ("b".into(), LeadResult::Retry(reason.clone())),
+        ],
+        calls: vec![call(Some(500), &response, 1), call(Some(200), &logged, 1)],
+    };
+    push.record_attempt(2, &result, Duration::from_secs(30), t("00:01"));
+
+    // Each text is cut before the character that would cross its limit, never inside it.
+    assert_eq!(push.provider_response, format!("{}…", "a".repeat(PROVIDER_RESPONSE_MAX_BYTES - 1)));
+    let calls = &push.attempt_log[0].calls;
+    assert_eq!(calls[0].response, cut_whole(&response, LOGGED_RESPONSE_MAX_BYTES));
+    assert_eq!(calls[1].response, format!("{}…", "b".repeat(LOGGED_RESPONSE_MAX_BYTES - 2)));
+    let rejected = push.leads[0].reason.as_deref().unwrap();
+    assert_eq!(rejected, format!("x{}…", "ü".repeat((MAX_REASON_BYTES - 1) / 2)));
+    let given_up = push.leads[1].reason.as_deref().unwrap();
+    assert_eq!(given_up, format!("{rejected}; gave up after 2 attempts"));
+    // The limits hold in bytes: what is kept of the original fits, `…` (3 bytes) aside.
+    for (kept, max) in [
+        (push.provider_response.as_str(), PROVIDER_RESPONSE_MAX_BYTES),
+        (calls[0].response.as_str(), LOGGED_RESPONSE_MAX_BYTES),
+        (calls[1].response.as_str(), LOGGED_RESPONSE_MAX_BYTES),
+        (rejected, MAX_REASON_BYTES),
+    ] {
+        let prefix = kept.strip_suffix('…').expect("a cut text ends with …");
+        assert!(prefix.len() <= max && max - prefix.len() < 4, "{} bytes kept of {max}", prefix.len());
+    }
+
+    // Text within its limit is kept as it is, multi-byte characters and all, without `…`.
+    let exact = format!("{}é", "a".repeat(PROVIDER_RESPONSE_MAX_BYTES - 2));
+    let short_reason = "ü".repeat(MAX_REASON_BYTES / 2);
+    let result = AttemptResult {
+        leads: vec![("a".into(), LeadResult::Rejected(short_reason.clone()))],
+        calls: vec![call(Some(400), &exact, 1)],
+    };
+    let mut push = webhook_push(&["a"], &["a"], 2);
+    push.record_attempt(1, &result, Duration::from_secs(30), t("00:01"));
+    assert_eq!(
+        (push.provider_response.len(), push.provider_response.as_str()),
+        (PROVIDER_RESPONSE_MAX_BYTES, exact.as_str())
+    );
+    assert_eq!(push.leads[0].reason.as_deref(), Some(short_reason.as_str()));
+}

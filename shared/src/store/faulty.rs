@@ -4,7 +4,9 @@
 //!
 //! Use it in unit and contract tests (`FaultyStore::new(inner).inject(rule)`) and in the
 //! black-box harness through `LEADPUSH_FAULTS` (see [`FaultyStore::parse_rules`]), which
-//! `AppContext::from_config` applies around whichever adapter is configured. Each fault
+//! `AppContext::from_config` applies around whichever adapter is configured. Unit tests
+//! always have it; other builds only with the cargo feature `faults`, which only the
+//! black-box tests' build enables, so no Lambda carries it. Each fault
 //! maps to the error the real adapter returns once its own retries are spent, so code
 //! above the store sees exactly what it would see on AWS.
 

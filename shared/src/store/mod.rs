@@ -9,6 +9,8 @@
 
 pub mod cursor;
 pub mod dynamodb;
+// Unit tests inject faults in code; `LEADPUSH_FAULTS` needs the `faults` feature.
+#[cfg(any(test, feature = "faults"))]
 pub mod faulty;
 pub mod keys;
 pub mod sealed;

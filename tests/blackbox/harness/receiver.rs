@@ -1,5 +1,6 @@
 //! A real HTTP receiver on a free loopback port: records every request and answers with
-//! scripted replies (status, body, headers, delay), for webhook and provider tests.
+//! scripted replies (status, body, headers, delay, or held until the test releases it), for
+//! webhook and provider tests; and a port that accepts connections and closes them at once.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -36,6 +37,36 @@ pub struct Reply {
     pub body: String,
     pub headers: Vec<(String, String)>,
     pub delay: Duration,
+    /// Answer only once this gate opens (bounded by [`Gate::LIMIT`]).
+    pub gate: Option<Gate>,
+}
+
+/// Holds the replies given it until the test opens it: an answer that cannot come before
+/// a client's timeout however slow the machine, rather than one that is merely late.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    /// The longest a reply is held if the test never opens its gate (a failing test
+    /// must not hang its receiver forever).
+    pub const LIMIT: Duration = Duration::from_secs(120);
+
+    /// Lets every held reply, and every later one, go.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    async fn passed(&self) {
+        let mut open = self.0.subscribe();
+        let _ = tokio::time::timeout(Self::LIMIT, open.wait_for(|open| *open)).await;
+    }
+}
+
+/// A closed gate.
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::channel(false).0))
+    }
 }
 
 impl Reply {
@@ -45,6 +76,7 @@ impl Reply {
             body: body.to_owned(),
             headers: vec![("content-type".into(), "application/json".into())],
             delay: Duration::ZERO,
+            gate: None,
         }
     }
 
@@ -59,6 +91,12 @@ impl Reply {
 
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// Answers only once `gate` opens.
+    pub fn held_by(mut self, gate: &Gate) -> Self {
+        self.gate = Some(gate.clone());
         self
     }
 }
@@ -104,6 +142,9 @@ async fn record(State(shared): State<Shared>, request: Request) -> Response {
         Some(respond) => respond(&recorded),
         None => shared.default.clone(),
     });
+    if let Some(gate) = &reply.gate {
+        gate.passed().await;
+    }
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
@@ -156,5 +197,48 @@ impl Receiver {
         })
         .await
         .unwrap_or_else(|| panic!("expected {n} requests within {limit:?}, got {}", self.requests().len()))
+    }
+}
+
+/// A loopback port that accepts every connection and closes it at once: a receiver that is
+/// down, as clients see it (the connection closed before any answer). Unlike a port bound
+/// and released, it stays ours while the test runs, so no other test's server can take it
+/// meanwhile. Dropping it stops accepting and frees the port.
+pub struct ClosingPort {
+    pub addr: std::net::SocketAddr,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ClosingPort {
+    pub async fn start() -> ClosingPort {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind closing port");
+        let addr = listener.local_addr().expect("a bound address");
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            // Each connection is dropped as soon as it is accepted: nothing is read or held.
+            while let Ok((connection, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(connection);
+            }
+        });
+        ClosingPort { addr, accepted, task }
+    }
+
+    /// An http URL of this port with `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections accepted (and closed) so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for ClosingPort {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
