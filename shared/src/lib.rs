@@ -11,11 +11,11 @@
 //! - `domain`: the types and rules of leads, campaigns, pushes, feedback, workflows,
 //!   webhooks, integrations and metering. No I/O, no HTTP.
 //! - `store`, `queue`: the storage and task-queue ports, each with a SQLite and an AWS
-//!   adapter (DynamoDB, SQS) and a contract suite both pass; `queue` also holds the typed
-//!   tasks and their lanes.
+//!   adapter (DynamoDB, SQS) and a contract suite both pass; `store` also seals secrets at
+//!   rest; `queue` also holds the typed tasks and their lanes.
 //! - `config`: every setting, read once from the environment.
 //! - `outbound`, `aws`: outbound HTTP (SSRF-guarded), DNS and SMTP probing, the push
-//!   destinations' adapters; AWS clients and provisioning.
+//!   destinations' adapters; AWS clients (and the KMS key ring) and provisioning.
 //! - `repo`: typed repositories over the store.
 //! - `metering`: rate limits and quotas on expensive work.
 //! - `context`: what every route and task receives.
