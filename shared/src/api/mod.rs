@@ -211,12 +211,24 @@ pub fn app_with(ctx: AppContext, routes: OpenApiRouter<AppContext>) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(ctx)
         .layer(axum::middleware::from_fn(metering::headers))
+        .layer(axum::middleware::from_fn(within_gateway_time))
         .layer(axum::middleware::from_fn(observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
         // Outermost, so that panics, fallbacks and extractor rejections get it too.
         .layer(axum::middleware::map_response(crate::api::json::nosniff))
+}
+
+/// How long a request may take: API Gateway's HTTP API gives up after 30 s (not
+/// raisable), so the functions behind it time out at 29 s.
+pub const REQUEST_BUDGET: std::time::Duration = std::time::Duration::from_secs(29);
+
+/// Runs the request within [`REQUEST_BUDGET`] (`support::deadline`), so that work that could
+/// outlast the gateway (a push's later provider calls) is left to a retry instead of being
+/// answered by the gateway's 503. `leadpush serve` keeps the same limit.
+async fn within_gateway_time(req: Request, next: Next) -> Response {
+    crate::support::deadline::within(Some(Instant::now() + REQUEST_BUDGET), next.run(req)).await
 }
 
 /// Gives each request an id, a log span (workspace id recorded by auth), and one

@@ -78,6 +78,11 @@ pub struct Outbound {
 }
 
 impl Outbound {
+    /// The longest one call takes (connect, headers and body).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn new(allow_private: bool, timeout: Duration) -> Result<Self, OutboundError> {
         let resolver: Option<Arc<dyn reqwest::dns::Resolve>> =
             if allow_private { None } else { Some(Arc::new(GuardedResolver)) };

@@ -10,6 +10,7 @@ use crate::domain::lead::Lead;
 use crate::domain::push::{AttemptResult, LeadResult};
 use crate::outbound::providers::{PROVIDER_MAX_RESPONSE_BYTES, heyreach, instantly, settle_call, webhook};
 use crate::outbound::{OutboundRequest, OutboundResponse};
+use crate::support::deadline;
 
 /// Provider calls in flight at once within one attempt: 1000 leads are 10 HeyReach calls,
 /// so even if every one times out the attempt stays within a Lambda's 29 s.
@@ -78,7 +79,18 @@ pub fn batches(items: Vec<(String, Value)>, size: usize) -> Vec<(Vec<String>, Ve
     out
 }
 
-type CallOutput = (Vec<String>, crate::domain::push::CallResult, Vec<LeadResult>);
+/// The leads of a call, its record (none if it was not made) and each lead's result.
+type CallOutput = (Vec<String>, Option<crate::domain::push::CallResult>, Vec<LeadResult>);
+
+/// A call that might not end before the request's or invocation's deadline is not made:
+/// its leads stay pending for the push's next attempt.
+fn out_of_time(ctx: &AppContext, ids: &[String]) -> Option<Vec<LeadResult>> {
+    if deadline::allows(ctx.outbound.timeout()) {
+        return None;
+    }
+    let reason = "not sent: the time left for this attempt ran out; sent on the next attempt".to_owned();
+    Some(vec![LeadResult::Retry(reason); ids.len()])
+}
 
 async fn call(
     ctx: &AppContext,
@@ -87,12 +99,15 @@ async fn call(
     request: OutboundRequest,
     accepted: impl FnOnce(&OutboundResponse) -> Vec<LeadResult>,
 ) -> CallOutput {
+    if let Some(pending) = out_of_time(ctx, &ids) {
+        return (ids, None, pending);
+    }
     let outcome = ctx.outbound.send_capped(request, PROVIDER_MAX_RESPONSE_BYTES).await;
     let (call, results) = settle_call(label, ids.len(), outcome, accepted);
     if !call.succeeded {
         tracing::warn!(provider = label, status = call.status_code, leads = ids.len(), "provider call failed");
     }
-    (ids, call, results)
+    (ids, Some(call), results)
 }
 
 /// An Instantly add call, then (when its answer counts duplicates) the lookups and updates
@@ -103,6 +118,9 @@ async fn instantly_call(
     ids: Vec<String>,
     body: Vec<Value>,
 ) -> CallOutput {
+    if let Some(pending) = out_of_time(ctx, &ids) {
+        return (ids, None, pending);
+    }
     let request = instantly::request(account.base_url, account.api_key, account.campaign_id, &body);
     let outcome = ctx.outbound.send_capped(request, PROVIDER_MAX_RESPONSE_BYTES).await;
     let mut settled = None;
@@ -116,14 +134,14 @@ async fn instantly_call(
     if !call.succeeded {
         tracing::warn!(provider = "Instantly", status = call.status_code, leads = ids.len(), "provider call failed");
     }
-    (ids, call, results)
+    (ids, Some(call), results)
 }
 
 /// Runs the calls a few at a time and records them in batch order.
 async fn collect(result: &mut AttemptResult, calls: impl Iterator<Item = impl Future<Output = CallOutput>>) {
     let outputs: Vec<CallOutput> = stream::iter(calls).buffered(CALL_CONCURRENCY).collect().await;
     for (ids, call, results) in outputs {
-        result.calls.push(call);
+        result.calls.extend(call);
         result.leads.extend(ids.into_iter().zip(results));
     }
 }

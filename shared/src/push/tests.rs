@@ -262,3 +262,62 @@ async fn markers_stored_before_the_due_index_are_indexed_by_the_migration() {
     sweep(&ctx, now).await.unwrap();
     assert_eq!(markers_left(&ctx, std::slice::from_ref(id)).await, 0);
 }
+
+/// A local Instantly whose add call takes 3 s and reports the lead a duplicate without
+/// naming it; counts every call by path.
+async fn slow_instantly() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let seen = seen.clone();
+        async move {
+            let path = request.uri().path().to_owned();
+            seen.lock().unwrap().push(path.clone());
+            if path.ends_with("/leads/add") {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                return axum::Json(
+                    serde_json::json!({"leads_uploaded": 0, "duplicated_leads": 1, "created_leads": []}),
+                );
+            }
+            axum::Json(serde_json::json!({"items": []}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, calls)
+}
+
+fn lead_with_email() -> Lead {
+    let fields = LeadFields { email: Some("ada@example.com".into()), ..LeadFields::default() };
+    Lead::new("req_LATE_0001".into(), "cmp_1".into(), None, fields, Timestamp::now())
+}
+
+/// A synchronous push must answer within API Gateway's 30 s: a provider call that might not
+/// end before the deadline's reserve is not made, and its leads stay pending (retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_calls_that_would_outlast_the_deadline_are_left_to_the_next_attempt() {
+    let (mut ctx, _dir) = crate::testing::embedded_context();
+    let (url, calls) = slow_instantly().await;
+    let mut config = (*ctx.config).clone();
+    config.instantly_base_url = url;
+    ctx.config = Arc::new(config);
+    let key: crate::domain::integration::ProviderKey = serde_json::from_value(serde_json::json!("in-key")).unwrap();
+    let target = Target::Instantly { api_key: key, campaign_id: "0195e2a4-6f1c-7b1e-9c55-3f2a8d1e4b7a".into() };
+    let leads = vec![lead_with_email()];
+    let (timeout, reserve) = (ctx.outbound.timeout(), Duration::from_secs(1));
+
+    // Too close to the deadline for any call: nothing is sent.
+    let near = std::time::Instant::now() + timeout;
+    let result = deadline::within_reserving(near, reserve, send::attempt(&ctx, "push_1", 1, &target, &leads)).await;
+    assert!(result.calls.is_empty() && calls.lock().unwrap().is_empty(), "{result:?}");
+    assert!(matches!(&result.leads[0].1, LeadResult::Retry(r) if r.contains("ran out")), "{result:?}");
+
+    // Time for the add call (2 s to spare), not for the lookup after its 3 s.
+    let at = std::time::Instant::now() + timeout + reserve + Duration::from_secs(2);
+    let result = deadline::within_reserving(at, reserve, send::attempt(&ctx, "push_1", 1, &target, &leads)).await;
+    assert_eq!(result.calls.len(), 1, "the add call is recorded: {result:?}");
+    assert!(matches!(&result.leads[0].1, LeadResult::Retry(r) if r.contains("not looked up")), "{result:?}");
+    let paths = calls.lock().unwrap().clone();
+    assert!(paths.len() == 1 && paths[0].ends_with("/leads/add"), "no lookup was started: {paths:?}");
+}

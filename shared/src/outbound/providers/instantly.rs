@@ -387,6 +387,16 @@ pub async fn resolve_duplicates(account: &Account<'_>, sent: &[Value], added: Ad
     if open.is_empty() {
         return added.results.into_iter().flatten().collect();
     }
+    // Each step is a call of up to the outbound timeout: one that might not end before the
+    // deadline is not started, and its leads stay pending for the next attempt.
+    let out_of_time = || !crate::support::deadline::allows(account.outbound.timeout());
+    let later = |what: &str| {
+        LeadResult::Retry(format!("{what}: the time left for this attempt ran out; settled on the next attempt"))
+    };
+    if out_of_time() {
+        let pending = later("Instantly did not create it and it was not looked up");
+        return added.results.into_iter().map(|r| r.unwrap_or_else(|| pending.clone())).collect();
+    }
     let emails: Vec<&str> = open.iter().filter_map(|i| sent[*i]["email"].as_str()).collect();
     let lookups: Vec<_> = emails.chunks(EMAILS_PER_LOOKUP).map(|chunk| lookup(account, chunk)).collect();
     let answers: Vec<_> = stream::iter(lookups).buffer_unordered(CONCURRENCY).collect().await;
@@ -423,6 +433,11 @@ pub async fn resolve_duplicates(account: &Account<'_>, sent: &[Value], added: Ad
                 None
             }
         };
+    }
+    if !updates.is_empty() && out_of_time() {
+        for (i, _) in updates.drain(..) {
+            results[i] = Some(later("already in the Instantly campaign, not yet updated"));
+        }
     }
     let patches: Vec<_> = updates.into_iter().map(|(i, id)| update(account, i, id, &sent[i])).collect();
     for (i, result) in stream::iter(patches).buffer_unordered(CONCURRENCY).collect::<Vec<_>>().await {
