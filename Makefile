@@ -48,9 +48,15 @@ check: $(VENV)/.installed ## The fast inner loop: rustfmt, the layer rules, clip
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/with_moto.sh $(PY) cargo test -q --workspace --lib
 
-test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, browser, lint
-	@scripts/with_moto.sh $(PY) cargo test --workspace
-	$(MAKE) test-console
+test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, each function's bootstrap, browser, lint
+	@# Each function built with its own feature set (one cargo invocation per set, as `make
+	@# build` does): a function that does not compile alone fails here, and
+	@# bench/tests/functions_as_deployed.rs runs these bootstraps with the events/ samples.
+	@$(PY) scripts/function_groups.py | while read -r group; do cargo build -q $$group || exit 1; done
+	@# Most tests wait on servers, not the CPU: 4 at a time on 2 cores.
+	@scripts/with_moto.sh $(PY) cargo test --workspace -- --test-threads 4
+	@# The browser tests use the `leadpush` binary the step above built.
+	$(MAKE) test-console BUILT=1
 	$(MAKE) lint
 
 # The long conformance run (tests/blackbox/conformance.rs): schemathesis against `leadpush
@@ -71,7 +77,7 @@ chromium: ## Install Debian's chromium for the browser tests when it is missing
 	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 test-console: $(CONSOLE_NPM) chromium ## Browser tests of the console: real Chromium against `leadpush serve`
-	cargo build -q -p leadpush-cli
+	$(if $(BUILT),,cargo build -q -p leadpush-cli)
 	CHROMIUM=$(CHROMIUM) node console/tests/browser.mjs --bin target/debug/leadpush --screenshots target/console-screenshots
 
 console-screenshots: $(CONSOLE_NPM) chromium ## The browser tests, saving their screenshots as docs/console-*.png

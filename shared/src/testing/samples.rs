@@ -19,6 +19,32 @@ pub enum SeedError {
     Store(#[from] StoreError),
 }
 
+/// Each worker's `events/<function>.sqs.json` and the one message of it the worker must
+/// report failed (a poison or misrouted message); every other message must succeed.
+pub const WORKER_SAMPLE_FAILURES: [(&str, &str); 4] = [
+    ("dispatcher", "2e1424d4-f796-459a-8184-9c92662be6da"),
+    ("enrich-worker", "e2b7d6a4-1c85-4f09-b3de-6a0f7c9e5d21"),
+    ("finder-worker", "b3e1f9a2-6c47-4d58-9e20-7a1d5c8b4f66"),
+    ("workflow-worker", "a8c2e5f7-4b19-4d3e-9a60-2f8d1b7c3e44"),
+];
+
+/// What an API sample's answer must show: a 2xx status and a body with `data` (or a
+/// `status`, as `/healthz`) that does not say it recorded nothing. `None` if it does;
+/// otherwise what is wrong.
+pub fn http_sample_problem(status: u16, body: &serde_json::Value) -> Option<String> {
+    if !(200..300).contains(&status) {
+        return Some(format!("answered {status}: {body}"));
+    }
+    if body.get("data").is_none() && body.get("status").is_none() {
+        return Some(format!("no data in {body}"));
+    }
+    // Provider webhooks answer 200 even when they record nothing: the samples must record.
+    if body["data"]["accepted"] == serde_json::json!(false) {
+        return Some(format!("recorded nothing: {body}"));
+    }
+    None
+}
+
 /// The seeded items, as the placeholders name them.
 #[derive(Debug, Clone)]
 pub struct Seeded {
