@@ -23,7 +23,7 @@ CHROMIUM    ?= /usr/bin/chromium
 MAX_BOOTSTRAP_MB ?= 6
 BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 
-.PHONY: help run check test conformance test-rust test-console console-screenshots console-vendor chromium lint openapi build bench invoke deploy clean
+.PHONY: help run check test conformance test-rust test-console test-functions console-screenshots console-vendor chromium lint openapi build bench invoke deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -48,11 +48,7 @@ check: $(VENV)/.installed ## The fast inner loop: rustfmt, the layer rules, clip
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/with_moto.sh $(PY) cargo test -q --workspace --lib
 
-test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, each function's bootstrap, browser, lint
-	@# Each function built with its own feature set (one cargo invocation per set, as `make
-	@# build` does): a function that does not compile alone fails here, and
-	@# bench/tests/functions_as_deployed.rs runs these bootstraps with the events/ samples.
-	@$(PY) scripts/function_groups.py | while read -r group; do cargo build -q $$group || exit 1; done
+test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, browser, lint (each function's own features)
 	@# Most tests wait on servers, not the CPU: 4 at a time on 2 cores.
 	@scripts/with_moto.sh $(PY) cargo test --workspace -- --test-threads 4
 	@# The browser tests use the `leadpush` binary the step above built.
@@ -97,7 +93,13 @@ lint: $(VENV)/.installed ## cfn-lint, the template checker, rustfmt and clippy (
 	$(PY) scripts/check_layers.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p leadpush --no-default-features -- -D warnings  # the library as Lambdas build it
+	@# Each function with its own feature set (one cargo invocation per set, as `make build`
+	@# does; scripts/function_groups.py): one that does not compile alone fails here.
+	@$(PY) scripts/function_groups.py | while read -r group; do echo "cargo clippy $$group"; cargo clippy -q $$group -- -D warnings || exit 1; done
+
+test-functions: $(VENV)/.installed ## Every events/ sample through its function's own bootstrap (own features), on moto, via the local Runtime API
+	@$(PY) scripts/function_groups.py | while read -r group; do cargo build -q $$group || exit 1; done
+	@scripts/with_moto.sh $(PY) cargo test -p leadpush-bench --features deployed-functions --test functions_as_deployed
 
 openapi: ## Regenerate docs/openapi.json (served at /openapi.json) from the routes
 	LEADPUSH_WRITE_OPENAPI=1 cargo test -q -p leadpush --lib the_served_openapi_document

@@ -1,5 +1,5 @@
 //! Every function as deployed: its own bootstrap, built with its own feature set (`make
-//! test` builds each group of `scripts/function_groups.py` before the tests), started as
+//! test-functions` builds each group of `scripts/function_groups.py` first), started as
 //! Lambda starts it against the local Runtime API, on DynamoDB + SQS (moto) with the secrets
 //! key where the template gives it. Each `events/` sample goes through it; API samples must
 //! answer 2xx with data, worker samples must report exactly their poison or misrouted
@@ -34,8 +34,8 @@ fn bootstrap(function: &str) -> PathBuf {
     let path = exe.parent().and_then(Path::parent).expect("target profile directory").join(function);
     assert!(
         path.exists(),
-        "{} is missing: `make test` builds every function with its own features first \
-         (for each line of scripts/function_groups.py: cargo build <line>)",
+        "{} is missing: run `make test-functions`, which builds every function with its own \
+         features first (for each line of scripts/function_groups.py: cargo build <line>)",
         path.display()
     );
     path

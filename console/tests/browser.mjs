@@ -263,7 +263,7 @@ const shared = {};
 
 /** Seed 002 from an empty workspace: create a webhook campaign, see the CSM message, the CSM
  * creates the token, refresh to see the masked token and cURL, send leads, activate, preview. */
-async function seed002() {
+async function onboarding() {
   const ws = newWorkspace('Seed 002 workspace');
   const page = await newPage();
   await signIn(page, ws.key);
@@ -339,12 +339,12 @@ async function seed002() {
   const feedback = await page.getByTestId('lead-feedback').innerText();
   assert(feedback.includes('positive') && feedback.includes('Interested, send me more details.'), `feedback panel: ${feedback}`);
   await shot(page, 'lead');
-  assertClean(page, 'seed 002');
+  assertClean(page, 'onboarding');
   Object.assign(shared, { ws, page, campaignId, token, leadIds: sent.body.data.lead_ids });
 }
 
 /** Seed 003: create a webhook through the form, send a test, see a delivery and redeliver it. */
-async function seed003() {
+async function outboundWebhooks() {
   const ws = newWorkspace('Seed 003 workspace');
   const token = admin('admin', 'webhook-token', 'create', '--workspace', ws.id).token;
   const cmp = await call('POST', '/api/v1/campaigns', { key: ws.key, body: { name: 'Hooks', type: 'standard', lead_source: 'webhook' } });
@@ -438,7 +438,7 @@ async function seed003() {
   const failedText = await failedRow.innerText();
   assert(failedText.includes('HTTP 500') && failedText.includes('receiver is down') && failedText.includes('4'), `failed delivery row: ${failedText}`);
   await shot(page, 'webhook-disabled');
-  assertClean(page, 'seed 003');
+  assertClean(page, 'outbound webhooks');
 }
 
 /** A failing form shows the API's own validation message beside its field. */
@@ -486,9 +486,9 @@ async function validation() {
 }
 
 /** Integrations (masked keys), pushing selected leads with per-lead outcome, insights as a
- * chart, the API reference offline, and signing out. Reuses the seed 002 workspace. */
+ * chart, the API reference offline, and signing out. Reuses the onboarding scenario's workspace. */
 async function integrationsPushInsightsDocs() {
-  assert(shared.page, 'needs the seed 002 scenario');
+  assert(shared.page, 'needs the onboarding scenario');
   const { ws, page, campaignId, leadIds } = shared;
 
   await page.getByRole('link', { name: 'Integrations' }).click();
@@ -525,7 +525,7 @@ async function integrationsPushInsightsDocs() {
   await shot(page, 'push');
 
   // Outcomes for insights, then the chart.
-  // Lead 25 already has a positive reply (seed 002); lead 24 replies and books a meeting.
+  // Lead 25 already has a positive reply (the onboarding scenario); lead 24 replies and books a meeting.
   for (const type of ['reply', 'meeting_booked']) {
     const r = await call('POST', '/api/v1/feedback/events', { key: ws.key, body: { lead_id: leadIds[23], event_type: type, source: 'webhook' } });
     assert(r.status === 200, r.text);
@@ -802,11 +802,11 @@ async function main() {
     console.log(`FAILED start: ${e.message}`);
   }
   if (browser) {
-    await scenario('seed 002: empty workspace to previewed leads (CSM message, token, cURL, activation, paging)', seed002);
-    await scenario('seed 003: webhook form, test send, delivery log and redelivery, toggle, rotation', seed003);
+    await scenario('onboarding: empty workspace to previewed leads (CSM message, token, cURL, activation, paging)', onboarding);
+    await scenario('outbound webhooks: webhook form, test send, delivery log and redelivery, toggle, rotation', outboundWebhooks);
     await scenario('a failing form shows the API validation message beside its field', validation);
     await scenario('keyboard only: sign in, navigate, focus follows', keyboard);
-    await scenario('seed 004: workspace limits, endpoint Test, workflow editor, generated message in preview and runs', apiRequestsAndWorkflow);
+    await scenario('API requests and workflows: workspace limits, endpoint Test, workflow editor, generated message in preview and runs', apiRequestsAndWorkflow);
     await scenario('enrichment forms: phone validator result, API messages of the verifier and the email finder', enrichment);
     await scenario('integrations masked, push with per-lead outcome, insights chart, /docs offline, sign-out', integrationsPushInsightsDocs);
   }

@@ -145,7 +145,7 @@ async fn every_method_renders_templates_safely_and_defaults_to_json(backend: Bac
         if method == "GET" {
             assert!(seen.body.is_empty());
         } else {
-            assert_eq!(seen.header("content-type"), Some("application/json"), "seed 004's default");
+            assert_eq!(seen.header("content-type"), Some("application/json"), "the workflow document's default");
             assert_eq!(seen.json(), json!({"name": HOSTILE_NAME, "tier": "A&B=C", "score": null}));
         }
     }
