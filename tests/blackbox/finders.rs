@@ -476,7 +476,18 @@ async fn finder_results_go_to_webhook_url_and_repeat_calls_are_cached(backend: B
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("webhook_url")), "{}", r.text);
 }
 
+/// A domain with no mail server (it exists, without MX or address): no probe answered, so
+/// whether it accepts every address is unknown, `null`, never a guessed `false`.
+async fn the_email_finder_says_accept_all_is_unknown_when_no_mail_server_answered(backend: Backend) {
+    let server = server(backend);
+    let (ws, _) = seeded(server).await;
+    let r =
+        ready(server, "/api/v1/email-finder?domain=nomail.test&first_name=Mary&last_name=Poppins", &ws.api_key).await;
+    assert!(r["data"]["accept_all"].is_null(), "{r}");
+}
+
 both_backends!(
+    the_email_finder_says_accept_all_is_unknown_when_no_mail_server_answered,
     the_email_finder_answers_from_leads_the_site_and_verified_patterns,
     domain_search_pages_the_domains_addresses_from_leads_and_the_site,
     the_author_finder_applies_each_rule_then_finds_the_email,

@@ -148,7 +148,7 @@ pub async fn find_email(
         let verified = verify_all(ctx, workspace_id, domain, std::slice::from_ref(&found.value)).await;
         if let Some(v) = verified.first() {
             out.verification = VerificationView::of(v);
-            out.accept_all = Some(v.accept_all);
+            out.accept_all = accept_all_known(v);
         }
         return Ok(out);
     }
@@ -158,6 +158,8 @@ pub async fn find_email(
     let emails: Vec<String> = ranked.iter().map(|c| format!("{}@{domain}", c.local)).collect();
     let checked = verify_all(ctx, workspace_id, domain, &emails[..emails.len().min(VERIFIED_CANDIDATES)]).await;
     let accept_all = checked.iter().any(|v| v.accept_all);
+    // Known only if some mail server answered a probe; otherwise null, not a guessed false.
+    let accept_all_seen = checked.iter().any(|v| accept_all_known(v).is_some());
     let mut scored: Vec<Alternative> = Vec::new();
     for (i, candidate) in ranked.iter().enumerate() {
         let verification = checked.get(i);
@@ -176,7 +178,7 @@ pub async fn find_email(
         });
     }
     scored.sort_by_key(|a| std::cmp::Reverse(a.score));
-    out.accept_all = if checked.is_empty() { None } else { Some(accept_all) };
+    out.accept_all = accept_all_seen.then_some(accept_all);
     out.company = out.company.or_else(|| site.organization.clone());
     if scored.is_empty() {
         out.reason = Some("the mail server rejected every candidate address".into());
@@ -216,4 +218,10 @@ pub async fn email_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
         .ok_or_else(|| EnrichError::invalid("first_name", "needs letters in both first_name and last_name"))?;
     let found = find_email(ctx, workspace_id, &name, domain, param(params, "company")).await?;
     Ok(Computed { data: to_value(&found)?, fresh_for: ctx.enrich.config.result_ttl })
+}
+
+/// Whether the domain accepts every address, as far as a probe established it: `None` when
+/// no mail server answered (probing off, unreachable, refused), so nothing was learned.
+fn accept_all_known(v: &crate::enrich::verify::Verification) -> Option<bool> {
+    v.smtp_server.then_some(v.accept_all)
 }
