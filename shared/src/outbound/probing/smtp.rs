@@ -251,6 +251,8 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     if code != 250 {
         let (code, text) = c.command(&format!("HELO {helo}")).await?;
         if code != 250 {
+            // A refusal that names a block list refuses us, not any address.
+            report.blocked = code >= 500 && is_block_text(&text);
             return Err(format!("the server refused HELO: {code} {text}"));
         }
     }
@@ -314,5 +316,34 @@ mod tests {
         assert!(matches!(classify(554, "5.7.1 blocked using spamhaus".into()), Rcpt::Blocked { .. }));
         assert!(!safe_in_command("a@b.c>\r\nDATA"));
         assert!(safe_in_command("alice@example.com"));
+    }
+
+    /// A server that greets, then answers every command with `refusal`.
+    async fn refusing_server(refusal: &'static str) -> tokio::io::DuplexStream {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let (ours, theirs) = tokio::io::duplex(4096);
+        tokio::spawn(async move {
+            let (read, mut write) = tokio::io::split(theirs);
+            let mut lines = BufReader::new(read).lines();
+            let _ = write.write_all(b"220 mx.test ESMTP\r\n").await;
+            while let Ok(Some(_)) = lines.next_line().await {
+                let _ = write.write_all(format!("{refusal}\r\n").as_bytes()).await;
+            }
+        });
+        ours
+    }
+
+    #[cfg(feature = "embedded")]
+    #[tokio::test]
+    async fn a_helo_refused_by_a_block_list_marks_the_probe_blocked() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let addresses = ["ada@example.com".to_owned()];
+        let stream = refusing_server("554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org").await;
+        let report = session(&ctx.enrich, stream, None, &addresses).await;
+        assert!(report.blocked, "{report:?}");
+        assert!(report.failure.is_some_and(|f| f.contains("spamhaus")));
+        // A refusal that names no block list is not a block.
+        let stream = refusing_server("554 5.5.1 command not recognized").await;
+        assert!(!session(&ctx.enrich, stream, None, &addresses).await.blocked);
     }
 }
