@@ -48,7 +48,7 @@ check: $(VENV)/.installed ## The fast inner loop: rustfmt, the layer rules, clip
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/with_moto.sh $(PY) cargo test -q --workspace --lib
 
-test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, browser, lint (each function's own features)
+test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, browser, lint
 	@# Most tests wait on servers, not the CPU: 4 at a time on 2 cores.
 	@scripts/with_moto.sh $(PY) cargo test --workspace -- --test-threads 4
 	@# The browser tests use the `leadpush` binary the step above built.
@@ -93,12 +93,12 @@ lint: $(VENV)/.installed ## cfn-lint, the template checker, rustfmt and clippy (
 	$(PY) scripts/check_layers.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	@# Each function with its own feature set (one cargo invocation per set, as `make build`
-	@# does; scripts/function_groups.py): one that does not compile alone fails here.
-	@$(PY) scripts/function_groups.py | while read -r group; do echo "cargo clippy $$group"; cargo clippy -q $$group -- -D warnings || exit 1; done
+	cargo clippy -p leadpush --no-default-features -- -D warnings  # the library as most Lambdas build it
 
-test-functions: $(VENV)/.installed ## Every events/ sample through its function's own bootstrap (own features), on moto, via the local Runtime API
-	@$(PY) scripts/function_groups.py | while read -r group; do cargo build -q $$group || exit 1; done
+test-functions: $(VENV)/.installed ## Each function built with its own features, then every events/ sample through its bootstrap on moto
+	@# One cargo invocation per feature set (scripts/function_groups.py), as `make build`
+	@# does: a function that does not compile alone fails here.
+	@$(PY) scripts/function_groups.py | while read -r group; do echo "cargo build $$group"; cargo build -q $$group || exit 1; done
 	@scripts/with_moto.sh $(PY) cargo test -p leadpush-bench --features deployed-functions --test functions_as_deployed
 
 openapi: ## Regenerate docs/openapi.json (served at /openapi.json) from the routes
