@@ -106,17 +106,20 @@ openapi: ## Regenerate docs/openapi.json (served at /openapi.json) from the rout
 
 build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/lambda/<fn>/bootstrap), size-checked
 	rustup target add aarch64-unknown-linux-gnu
-	@# One cargo invocation per function: features unify within an invocation, so building
-	@# them together would link enrich-worker's and workflow-worker's code into every one.
+	@# One cargo invocation per feature set (scripts/function_groups.py): features unify
+	@# within an invocation, so building every function together would link enrich-worker's
+	@# and workflow-worker's code into every one, while functions with the same set share
+	@# one compile of the library (6 invocations for 18 functions).
 	@# Source paths (panic and log locations) keep only the crate's own part: this checkout's
 	@# and the registry's prefixes are remapped away, about 60 KB per bootstrap. These flags
 	@# replace cargo-lambda's own build.rustflags, so its target CPU is repeated here.
 	cargo fetch
 	@flags="-C target-cpu=neoverse-n1 --remap-path-prefix=$(CURDIR)/="; \
 	for d in $${CARGO_HOME:-$$HOME/.cargo}/registry/src/*/; do flags="$$flags --remap-path-prefix=$$d="; done; \
-	for f in $(FUNCTIONS) console; do \
+	$(PY) scripts/function_groups.py | while read -r group; do \
+	  echo "cargo lambda build --release --arm64 $$group"; \
 	  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$$flags" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
-	    cargo lambda build --release --arm64 -p $$f || exit 1; \
+	    cargo lambda build --release --arm64 $$group || exit 1; \
 	done
 	@EXEMPT="$(BOOTSTRAP_SIZE_EXEMPT)" scripts/bootstrap_sizes.sh target/lambda $(MAX_BOOTSTRAP_MB) $(FUNCTIONS) console
 

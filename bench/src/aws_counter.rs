@@ -66,6 +66,18 @@ pub async fn moto_context(
     name: &str,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<MotoContext> {
+    moto_context_with(moto, counter, name, extra, |store| store).await
+}
+
+/// [`moto_context`] with the DynamoDB store wrapped by `wrap` (below the context's own
+/// decorators, so a meter sees what is sent to DynamoDB).
+pub async fn moto_context_with(
+    moto: &str,
+    counter: &CallCounter,
+    name: &str,
+    extra: &[(&str, &str)],
+    wrap: impl FnOnce(Arc<dyn leadpush::store::Store>) -> Arc<dyn leadpush::store::Store>,
+) -> anyhow::Result<MotoContext> {
     let (dynamo, sqs) = clients(moto, counter).await;
     let table = format!("{name}-{}", std::process::id());
     leadpush::aws::ensure_table(&dynamo, &table).await?;
@@ -77,7 +89,7 @@ pub async fn moto_context(
         _ => extra.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()),
     })?;
     let ctx = leadpush::context::AppContext::new(
-        Arc::new(leadpush::store::dynamodb::DynamoStore::new(dynamo.clone(), &table)),
+        wrap(Arc::new(leadpush::store::dynamodb::DynamoStore::new(dynamo.clone(), &table))),
         Arc::new(leadpush::queue::sqs::SqsQueue::new(sqs.clone(), &queue_url)),
         config,
     )?;

@@ -24,13 +24,13 @@ const RECEIVER_DELAY: Duration = Duration::from_millis(50);
 /// Deliveries the server has in flight at most: 8 worker loops x batches of 10.
 const SERVER_CONCURRENCY: usize = 80;
 
-struct Receiver {
-    url: String,
-    count: Arc<AtomicUsize>,
-    done: Arc<Notify>,
+pub struct Receiver {
+    pub url: String,
+    pub count: Arc<AtomicUsize>,
+    pub done: Arc<Notify>,
 }
 
-async fn receiver(delay: Duration, target: usize) -> anyhow::Result<Receiver> {
+pub async fn receiver(delay: Duration, target: usize) -> anyhow::Result<Receiver> {
     let count = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(Notify::new());
     let (c, d) = (count.clone(), done.clone());

@@ -2,6 +2,7 @@
 //! optimised build (`--profile perf`). moto provides DynamoDB and SQS for call counts.
 
 mod aws_counter;
+mod cost;
 mod delivery;
 mod enrich;
 mod feedback;
@@ -42,6 +43,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("ingest") {
         eprintln!("bench: ingest ...");
         rows.extend(ingest::run(&moto).await?);
+    }
+    if wanted("cost") {
+        eprintln!("bench: cost ...");
+        rows.extend(cost::run(&moto).await?);
     }
     if wanted("scale") {
         eprintln!("bench: partitions ...");

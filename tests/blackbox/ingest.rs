@@ -255,11 +255,12 @@ async fn the_token_also_works_in_its_own_header_and_stops_when_revoked(backend: 
 /// Another body under that key, once the lease ends, removes them and stores its own.
 async fn retries_inside_the_lease_are_told_when_and_a_dead_requests_leads_do_not_outlive_it(backend: Backend) {
     let faults = [
-        // The first completion of a key (the second IDEM transaction) is lost.
-        "transact_write:IDEM=timeout*1+1",
-        // The second request: the leads after the first 25 cannot be written, and its undo
-        // (removing the 25, releasing the key) fails as well, as if the process died.
-        "batch_put:#LEAD#=throttle*1",
+        // The first completion of a key (the second IDEM write, after the claim) is lost.
+        "put:IDEM=timeout*1+1",
+        // The second body (the third batch of leads: the first request's, then its resumption
+        // below): its leads are written but the answer is lost, and its undo (removing them,
+        // releasing the key) fails as well, as if the process died.
+        "batch_put:#LEAD#=timeout_after_write*1+2",
         "batch_delete:#LEAD#=timeout*1",
         "delete:IDEM=timeout*1",
     ]
@@ -305,11 +306,11 @@ async fn retries_inside_the_lease_are_told_when_and_a_dead_requests_leads_do_not
     assert_eq!(done.data()["request_id"], request_id.as_str());
     assert_eq!(stored().await.len(), 2);
 
-    // (2) 25 of 30 leads written, then the request failed and could not clean up.
+    // (2) 30 leads written, then the request failed and could not clean up.
     let r = api.ingest(&token, &batch("died", "Dead", 30)).await;
     assert_eq!((r.status, r.error_code()), (503, "service_unavailable"), "{}", r.text);
     let left = stored().await;
-    assert_eq!(left.iter().filter(|n| n.starts_with("Dead ")).count(), 25, "{left:?}");
+    assert_eq!(left.iter().filter(|n| n.starts_with("Dead ")).count(), 30, "{left:?}");
     // Another body under that key, once the lease is over, removes them.
     let replacement = batch("died", "Replacement", 3);
     let r = eventually(Duration::from_secs(30), || async {

@@ -419,10 +419,10 @@ async fn endless_and_dribbling_receivers_are_cut_off_at_the_cap_and_the_timeout(
 /// retry stores every lead; feedback answers 503 and the retry records the event once.
 async fn store_faults_answer_503_and_a_retry_loses_nothing(backend: Backend) {
     let faults = [
-        // The claim with the first leads is written, but its answer is lost.
-        "transact_write:IDEM=timeout_after_write*1",
-        // The leads after the first 25 cannot be written.
-        "batch_put:#LEAD#=throttle*1",
+        // The idempotency claim is written, but its answer is lost.
+        "put:IDEM=timeout_after_write*1",
+        // The leads of the second request cannot be written (the first batch is the retry above).
+        "batch_put:#LEAD#=throttle*1+1",
         // A feedback event's transaction is throttled.
         "transact_write:FEVT#=throttle*1",
     ]

@@ -126,8 +126,7 @@ pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
 }
 
 /// Creates the single table (keys, `gsi1`..`gsi4`, TTL on `expires_at`) unless it exists.
-/// `gsi1` and `gsi4` project whole items (they serve listings); `gsi2`/`gsi3` are lookups
-/// and project keys only (callers read the items by key).
+/// Each index projects what `Index::projection` says, as the template does.
 pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
     let exists = client.describe_table().table_name(table).send().await.is_ok();
     if !exists {
@@ -138,16 +137,21 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         let mut indexes = Vec::new();
         for index in Index::SECONDARY {
             let (pk, sk) = index.key_attrs();
-            let projection = match index {
-                Index::Gsi1 | Index::Gsi4 => ProjectionType::All,
-                _ => ProjectionType::KeysOnly,
+            let projection = match index.projection() {
+                crate::store::Projection::All => Projection::builder().projection_type(ProjectionType::All),
+                crate::store::Projection::KeysOnly => Projection::builder().projection_type(ProjectionType::KeysOnly),
+                crate::store::Projection::Include(names) => names
+                    .iter()
+                    .fold(Projection::builder().projection_type(ProjectionType::Include), |projection, name| {
+                        projection.non_key_attributes(*name)
+                    }),
             };
             indexes.push(
                 GlobalSecondaryIndex::builder()
                     .index_name(index.name().unwrap_or_default())
                     .key_schema(key(pk, KeyType::Hash).map_err(err("gsi key"))?)
                     .key_schema(key(sk, KeyType::Range).map_err(err("gsi key"))?)
-                    .projection(Projection::builder().projection_type(projection).build())
+                    .projection(projection.build())
                     .build()
                     .map_err(err("gsi"))?,
             );
@@ -474,5 +478,32 @@ mod sdk_config_tests {
         assert!(message.contains("set AWS_SECRET_ACCESS_KEY"), "{message}");
         assert!(without("AWS_SESSION_TOKEN").is_none());
         assert!(without("AWS_REGION").unwrap().to_string().contains("AWS_REGION"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Index, Projection};
+
+    /// The template's table and `ensure_table` (moto, `leadpush init-aws`) project the same.
+    #[test]
+    fn the_templates_index_projections_are_the_stores() {
+        let template = include_str!("../../../template.yaml");
+        for index in Index::SECONDARY {
+            let name = index.name().unwrap_or_default();
+            let at =
+                template.find(&format!("- IndexName: {name}\n")).unwrap_or_else(|| panic!("{name} in the template"));
+            let rest = &template[at..];
+            let line = |field: &str| {
+                rest.lines().find_map(|l| l.trim().strip_prefix(field).map(|v| v.trim().to_owned())).unwrap_or_default()
+            };
+            let expected = match index.projection() {
+                Projection::All => ("ALL".to_owned(), String::new()),
+                Projection::KeysOnly => ("KEYS_ONLY".to_owned(), String::new()),
+                Projection::Include(names) => ("INCLUDE".to_owned(), format!("[{}]", names.join(", "))),
+            };
+            let nonkey = if expected.0 == "INCLUDE" { line("NonKeyAttributes:") } else { String::new() };
+            assert_eq!((line("ProjectionType:"), nonkey), expected, "{name}");
+        }
     }
 }

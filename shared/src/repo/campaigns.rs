@@ -79,10 +79,7 @@ pub async fn add_leads(
     count: i64,
     spread_by: &str,
 ) -> Result<(), StoreError> {
-    match add_leads_op(workspace_id, campaign_id, count, spread_by) {
-        WriteOp::Increment { key, counters } => store.increment(&key, &counters).await,
-        other => store.transact_write(vec![other]).await,
-    }
+    crate::store::write_one(store, add_leads_op(workspace_id, campaign_id, count, spread_by)).await
 }
 
 /// [`add_leads`] as a write for the caller's transaction.

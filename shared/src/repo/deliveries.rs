@@ -31,6 +31,7 @@ const SWEEP_PAGE: usize = 100;
 
 pub fn item(workspace_id: &str, delivery: &Delivery) -> Result<Item, StoreError> {
     let mut item = Item::new(key(workspace_id, &delivery.webhook_id, &delivery.id), delivery)?
+        .without_nulls()
         .with_gsi1(sharded(&listing(workspace_id, &delivery.webhook_id), &delivery.id), format!("DLV#{}", delivery.id))
         .with_expiry(delivery.created_at.plus(RETENTION).unix_seconds());
     if let Some(due) = delivery.due_at() {

@@ -81,7 +81,7 @@ pub async fn commit(store: &dyn Store, workspace_id: &str, write: EventWrite<'_>
         let item = leads::item(workspace_id, lead)?.with_version(version + 1);
         ops.push(WriteOp::Put { item, condition: Condition::VersionIs(version) });
     }
-    let event_item = Item::new(event_key(workspace_id, write.event), write.event)?;
+    let event_item = Item::new(event_key(workspace_id, write.event), write.event)?.without_nulls();
     ops.push(WriteOp::Put { item: event_item, condition: Condition::NotExists });
     let mut dedupe_op = None;
     if let Some((event_id, record, expires_at)) = write.dedupe {

@@ -114,7 +114,9 @@ pub async fn authenticate(
         return Ok(None);
     }
     let hash = secrets::hash(secret);
-    let Some(item) = store.get(&lookup_key(&hash)).await? else {
+    // Eventually consistent: a key issued or revoked within about a second may not be seen
+    // so yet, for half the read units of every request.
+    let Some(item) = store.get_eventually(&lookup_key(&hash)).await? else {
         return Ok(None);
     };
     let credential: Credential = item.parse()?;

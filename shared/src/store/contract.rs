@@ -172,6 +172,29 @@ pub async fn gsi_query_pages_by_the_second_key(store: Arc<dyn Store>) {
     assert_eq!(keys, [("L#04", true)]);
 }
 
+/// A listing index holds keys and `status` only (on DynamoDB), yet a query of it answers
+/// whole items, in index order, filtered by status; a filter on a field it does not hold is
+/// refused on every adapter (DynamoDB would silently match nothing).
+pub async fn listing_indexes_answer_whole_items_and_filter_only_on_what_they_hold(store: Arc<dyn Store>) {
+    let items: Vec<Item> = (0..6)
+        .map(|i| {
+            let data =
+                json!({"status": if i % 2 == 0 { "new" } else { "pushed" }, "name": format!("Lead {i}"), "n": i});
+            item("W#lst", &format!("L#{i}"), data).with_index(Index::Gsi4, "W#lst#LEADS", format!("LEAD#{i}"))
+        })
+        .collect();
+    store.batch_put(items).await.unwrap();
+    let page = store.query(&Query::index(Index::Gsi4, "W#lst#LEADS").descending()).await.unwrap();
+    let names: Vec<&str> = page.items.iter().filter_map(|i| i.data.get("name").and_then(|n| n.as_str())).collect();
+    assert_eq!(names, ["Lead 5", "Lead 4", "Lead 3", "Lead 2", "Lead 1", "Lead 0"]);
+    assert!(page.items.iter().all(|i| i.version == 1 && i.data.len() == 3), "{:?}", page.items);
+    let pushed = Query::index(Index::Gsi4, "W#lst#LEADS").filter_eq("status", json!("pushed")).limit(2);
+    let (sks, _) = collect(&*store, pushed).await;
+    assert_eq!(sks, ["L#1", "L#3", "L#5"]);
+    let unheld = store.query(&Query::index(Index::Gsi4, "W#lst#LEADS").filter_eq("name", json!("Lead 1"))).await;
+    assert!(matches!(&unheld, Err(StoreError::InvalidRequest(m)) if m.contains("`name`")), "{unheld:?}");
+}
+
 /// A checked update may keep its index keys and expiry (written in place on SQLite) or
 /// move them; either way every index and the expiry answer for the new version only.
 pub async fn checked_updates_keep_or_move_index_entries_and_expiry(store: Arc<dyn Store>) {
@@ -422,6 +445,7 @@ contract_suite!(
     expired_items_count_as_absent_for_expiry_conditions,
     query_pages_through_a_prefix_with_cursors,
     gsi_query_pages_by_the_second_key,
+    listing_indexes_answer_whole_items_and_filter_only_on_what_they_hold,
     checked_updates_keep_or_move_index_entries_and_expiry,
     transact_write_is_all_or_nothing,
     batch_put_get_and_delete_handle_a_thousand_items,

@@ -7,6 +7,9 @@
 //! repositories (`crate::repo`) are written once on top of this trait; the adapters are
 //! DynamoDB and embedded SQLite, and one contract suite (`contract`) runs against both.
 
+// The capacity model for `make bench`'s unit rows and its own tests.
+#[cfg(any(test, feature = "capacity"))]
+pub mod capacity;
 pub mod cursor;
 pub mod dynamodb;
 // Unit tests inject faults in code; `LEADPUSH_FAULTS` needs the `faults` feature.
@@ -136,6 +139,15 @@ impl Item {
         }
     }
 
+    /// Drops top-level null fields. A missing `Option` field reads back as `None`, so
+    /// records whose optional fields are mostly unset (a lead) pay for what is set: a stored
+    /// lead's nulls were about 15% of its size and took it past 1 KB, DynamoDB's unit of
+    /// write cost.
+    pub fn without_nulls(mut self) -> Self {
+        self.data.retain(|_, value| !value.is_null());
+        self
+    }
+
     pub fn with_expiry(mut self, expires_at: i64) -> Self {
         self.expires_at = Some(expires_at);
         self
@@ -214,6 +226,20 @@ impl Index {
         }
     }
 
+    /// What the DynamoDB index holds besides keys (the table's template and
+    /// `aws::ensure_table` say the same; a test compares them). Listings project whole items;
+    /// lookups project keys only (callers read the items by key).
+    pub fn projection(self) -> Projection {
+        match self {
+            // Listings: keys and the one field they filter on. A full copy would make every
+            // write of a listed item (a lead's feedback, a delivery's outcome) write its index
+            // entries at full size too; the adapter reads the listed items from the table.
+            Index::Gsi1 | Index::Gsi4 => Projection::Include(LISTING_FIELDS),
+            Index::Table => Projection::All,
+            Index::Gsi2 | Index::Gsi3 => Projection::KeysOnly,
+        }
+    }
+
     /// The DynamoDB index name (`None` for the table).
     pub fn name(self) -> Option<&'static str> {
         self.slot().map(|slot| ["gsi1", "gsi2", "gsi3", "gsi4"][slot])
@@ -228,6 +254,18 @@ impl Index {
             }
         }
     }
+}
+
+/// The data fields the listing indexes (`gsi1`, `gsi4`) hold: what their queries filter on.
+pub const LISTING_FIELDS: &[&str] = &["status"];
+
+/// The attributes a secondary index holds besides the table's and its own keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    All,
+    KeysOnly,
+    /// Keys and these data fields.
+    Include(&'static [&'static str]),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -364,6 +402,23 @@ impl WriteOp {
     }
 }
 
+/// One operation as a single call, outside any transaction (half the write units of the
+/// same operation in one). A `Check` reads the item and fails as a put's condition would.
+pub async fn write_one(store: &dyn Store, op: WriteOp) -> Result<(), StoreError> {
+    match op {
+        WriteOp::Put { item, condition } => store.put(item, condition).await,
+        WriteOp::Delete { key, condition } => store.delete(&key, condition).await,
+        WriteOp::Increment { key, counters } => store.increment(&key, &counters).await,
+        WriteOp::Check { key, condition } => {
+            if condition.holds(store.get(&key).await?.as_ref()) {
+                Ok(())
+            } else {
+                Err(StoreError::ConditionFailed)
+            }
+        }
+    }
+}
+
 /// DynamoDB's limit on a transaction's total size.
 pub const MAX_TRANSACT_BYTES: usize = 4 * 1024 * 1024;
 
@@ -435,9 +490,22 @@ pub trait Store: Send + Sync + 'static {
     /// Reads one item, strongly consistent.
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
 
+    /// Reads one item, eventually consistent (half the read units on DynamoDB; a write made
+    /// within about a second may not show yet). For reads that tolerate that, such as the
+    /// credential lookup every request makes. Stores that are always consistent keep this.
+    async fn get_eventually(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.get(key).await
+    }
+
     /// Reads many items (any count; chunked by the adapter). Missing keys are omitted; order
     /// is not guaranteed.
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
+
+    /// [`Store::batch_get`], eventually consistent: for reads whose staleness a later
+    /// conditional write catches (a version check, a `NotExists`), at half the read units.
+    async fn batch_get_eventually(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.batch_get(keys).await
+    }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
 
@@ -498,6 +566,25 @@ pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// A filter must name a field its index holds, as DynamoDB would otherwise silently match
+/// nothing; both adapters refuse it the same way.
+pub(crate) fn validate_query(query: &Query) -> Result<(), StoreError> {
+    let Some((field, _)) = &query.filter else { return Ok(()) };
+    let held = match query.index.projection() {
+        Projection::All => true,
+        Projection::KeysOnly => false,
+        Projection::Include(fields) => fields.contains(&field.as_str()),
+    };
+    if held {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidRequest(format!(
+            "index {:?} does not hold `{field}`: a query can filter only on a field its index projects",
+            query.index
+        )))
+    }
 }
 
 /// The smallest string greater than every string starting with `prefix`, if there is one.

@@ -282,8 +282,22 @@ impl Store for SealedStore {
         Ok(found)
     }
 
+    async fn get_eventually(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let mut found = self.inner.get_eventually(key).await?;
+        if let Some(item) = &mut found {
+            self.open(item).await?;
+        }
+        Ok(found)
+    }
+
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
         let mut items = self.inner.batch_get(keys).await?;
+        self.open_all(&mut items).await?;
+        Ok(items)
+    }
+
+    async fn batch_get_eventually(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        let mut items = self.inner.batch_get_eventually(keys).await?;
         self.open_all(&mut items).await?;
         Ok(items)
     }

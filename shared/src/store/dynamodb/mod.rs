@@ -16,8 +16,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::{Map, Value};
 
 use super::{
-    Condition, Cursor, Index, Item, Key, MAX_BATCH_GET_KEYS, MAX_BATCH_WRITE_ITEMS, Page, Query, RESERVED_ATTRIBUTES,
-    Store, StoreError, WriteOp, dedupe_last_wins, prefix_upper_bound, validate_transaction,
+    Condition, Cursor, Index, Item, Key, MAX_BATCH_GET_KEYS, MAX_BATCH_WRITE_ITEMS, Page, Projection, Query,
+    RESERVED_ATTRIBUTES, Store, StoreError, WriteOp, dedupe_last_wins, prefix_upper_bound, validate_query,
+    validate_transaction,
 };
 
 mod codec;
@@ -152,13 +153,27 @@ impl DynamoStore {
         }
     }
 
-    async fn get_chunk(&self, mut keys: Vec<Attrs>) -> Result<Vec<Item>, StoreError> {
+    /// BatchGetItem in chunks of 100, several in flight; `consistent`: strongly consistent
+    /// (the port's `batch_get`), or eventually (half the read units) where that is enough.
+    async fn batch_get_with(&self, keys: &[Key], consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<Attrs> = keys.iter().filter(|k| seen.insert(*k)).map(key_attrs).collect();
+        let chunks: Vec<Vec<Attrs>> = unique.chunks(MAX_BATCH_GET_KEYS).map(<[Attrs]>::to_vec).collect();
+        let pages: Vec<Vec<Item>> = stream::iter(chunks)
+            .map(|chunk| self.get_chunk(chunk, consistent))
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    async fn get_chunk(&self, mut keys: Vec<Attrs>, consistent: bool) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::with_capacity(keys.len());
         let mut stalled = 0;
         loop {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys.clone()))
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .build()
                 .map_err(backend)?;
             let out = self
@@ -254,16 +269,19 @@ impl Store for DynamoStore {
         out.item.map(decode).transpose()
     }
 
-    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        let mut seen = std::collections::HashSet::new();
-        let unique: Vec<Attrs> = keys.iter().filter(|k| seen.insert(*k)).map(key_attrs).collect();
-        let chunks: Vec<Vec<Attrs>> = unique.chunks(MAX_BATCH_GET_KEYS).map(<[Attrs]>::to_vec).collect();
-        let pages: Vec<Vec<Item>> = stream::iter(chunks)
-            .map(|chunk| self.get_chunk(chunk))
-            .buffer_unordered(BATCH_CONCURRENCY)
-            .try_collect()
+    async fn get_eventually(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .call("GetItem", || self.client.get_item().table_name(&self.table).set_key(Some(key_attrs(key))).send())
             .await?;
-        Ok(pages.into_iter().flatten().collect())
+        out.item.map(decode).transpose()
+    }
+
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.batch_get_with(keys, true).await
+    }
+
+    async fn batch_get_eventually(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.batch_get_with(keys, false).await
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
@@ -329,6 +347,102 @@ impl Store for DynamoStore {
     }
 
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        validate_query(q)?;
+        let mut page = self.query_index(q).await?;
+        // An index that holds only some fields answers with those: the items themselves are
+        // read from the table (eventually consistent, as the index is), in the index's order;
+        // one deleted meanwhile is left out.
+        if !q.keys_only && q.index.projection() != Projection::All && !page.items.is_empty() {
+            let keys: Vec<Key> = page.items.iter().map(|item| item.key.clone()).collect();
+            let mut full: HashMap<Key, Item> =
+                self.batch_get_with(&keys, false).await?.into_iter().map(|item| (item.key.clone(), item)).collect();
+            page.items = keys.iter().filter_map(|key| full.remove(key)).collect();
+        }
+        Ok(page)
+    }
+
+    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        validate_transaction(&ops)?;
+        let items = ops.into_iter().map(|op| self.transact_item(op)).collect::<Result<Vec<_>, _>>()?;
+        // One token for every attempt of this transaction: if an attempt succeeded but its
+        // answer was lost (a timeout), the retry succeeds as a no-op instead of failing its
+        // own conditions against our earlier write.
+        let token = ulid::Ulid::new().to_string();
+        let request = self.client.transact_write_items().set_transact_items(Some(items)).client_request_token(token);
+        let mut attempt = 0;
+        loop {
+            let (class, error) = match request.clone().send().await {
+                Ok(_) => return Ok(()),
+                Err(e) => match e.into_service_error() {
+                    TransactWriteItemsError::TransactionCanceledException(cancel) => {
+                        let codes: Vec<Option<&str>> = cancel.cancellation_reasons().iter().map(|r| r.code()).collect();
+                        let (class, op) = cancellation(&codes);
+                        let error = match class {
+                            Class::Condition => StoreError::TransactionCanceled { failed_op: op },
+                            Class::Invalid => StoreError::Refused(format!(
+                                "dynamodb TransactWriteItems: operation {op:?} refused: {}",
+                                op.and_then(|i| cancel.cancellation_reasons().get(i))
+                                    .and_then(|r| r.message())
+                                    .unwrap_or("validation error")
+                            )),
+                            Class::Throttled => StoreError::Busy("dynamodb TransactWriteItems: throttled".into()),
+                            _ => StoreError::TransactionCanceled { failed_op: None },
+                        };
+                        (class, error)
+                    }
+                    other => {
+                        let class = classify(other.code());
+                        let text = format!("dynamodb TransactWriteItems: {}", DisplayErrorContext(&other));
+                        match class {
+                            Class::Conflict => (class, StoreError::TransactionCanceled { failed_op: None }),
+                            Class::Throttled => (class, StoreError::Busy(text)),
+                            Class::Invalid => (class, StoreError::Refused(text)),
+                            _ => (class, StoreError::Backend(text)),
+                        }
+                    }
+                },
+            };
+            attempt += 1;
+            if !matches!(class, Class::Conflict | Class::Throttled) || attempt >= self.retry.attempts {
+                return Err(error);
+            }
+            tokio::time::sleep(self.retry.pause(attempt)).await;
+        }
+    }
+
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let requests = dedupe_last_wins(items)
+            .iter()
+            .map(|item| {
+                let put = PutRequest::builder().set_item(Some(encode(item)?)).build().map_err(backend)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write_all(requests).await
+    }
+
+    async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        let requests = keys
+            .iter()
+            .filter(|k| seen.insert(*k))
+            .map(|key| {
+                let delete = DeleteRequest::builder().set_key(Some(key_attrs(key))).build().map_err(backend)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write_all(requests).await
+    }
+
+    fn kind(&self) -> &'static str {
+        "dynamodb"
+    }
+}
+
+impl DynamoStore {
+    /// One page of an index (or the table) as DynamoDB answers it: for an index that does not
+    /// project everything, each item holds its keys and the projected fields.
+    async fn query_index(&self, q: &Query) -> Result<Page, StoreError> {
         let (pk_attr, sk_attr) = q.index.key_attrs();
         let index_name = q.index.name().map(str::to_owned);
         let mut names = HashMap::from([("#p".to_owned(), pk_attr.to_owned())]);
@@ -444,83 +558,6 @@ impl Store for DynamoStore {
             start.as_ref().and_then(|attrs| cursor_from(attrs, q.index))
         };
         Ok(Page { items, next })
-    }
-
-    async fn transact_write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        validate_transaction(&ops)?;
-        let items = ops.into_iter().map(|op| self.transact_item(op)).collect::<Result<Vec<_>, _>>()?;
-        // One token for every attempt of this transaction: if an attempt succeeded but its
-        // answer was lost (a timeout), the retry succeeds as a no-op instead of failing its
-        // own conditions against our earlier write.
-        let token = ulid::Ulid::new().to_string();
-        let request = self.client.transact_write_items().set_transact_items(Some(items)).client_request_token(token);
-        let mut attempt = 0;
-        loop {
-            let (class, error) = match request.clone().send().await {
-                Ok(_) => return Ok(()),
-                Err(e) => match e.into_service_error() {
-                    TransactWriteItemsError::TransactionCanceledException(cancel) => {
-                        let codes: Vec<Option<&str>> = cancel.cancellation_reasons().iter().map(|r| r.code()).collect();
-                        let (class, op) = cancellation(&codes);
-                        let error = match class {
-                            Class::Condition => StoreError::TransactionCanceled { failed_op: op },
-                            Class::Invalid => StoreError::Refused(format!(
-                                "dynamodb TransactWriteItems: operation {op:?} refused: {}",
-                                op.and_then(|i| cancel.cancellation_reasons().get(i))
-                                    .and_then(|r| r.message())
-                                    .unwrap_or("validation error")
-                            )),
-                            Class::Throttled => StoreError::Busy("dynamodb TransactWriteItems: throttled".into()),
-                            _ => StoreError::TransactionCanceled { failed_op: None },
-                        };
-                        (class, error)
-                    }
-                    other => {
-                        let class = classify(other.code());
-                        let text = format!("dynamodb TransactWriteItems: {}", DisplayErrorContext(&other));
-                        match class {
-                            Class::Conflict => (class, StoreError::TransactionCanceled { failed_op: None }),
-                            Class::Throttled => (class, StoreError::Busy(text)),
-                            Class::Invalid => (class, StoreError::Refused(text)),
-                            _ => (class, StoreError::Backend(text)),
-                        }
-                    }
-                },
-            };
-            attempt += 1;
-            if !matches!(class, Class::Conflict | Class::Throttled) || attempt >= self.retry.attempts {
-                return Err(error);
-            }
-            tokio::time::sleep(self.retry.pause(attempt)).await;
-        }
-    }
-
-    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let requests = dedupe_last_wins(items)
-            .iter()
-            .map(|item| {
-                let put = PutRequest::builder().set_item(Some(encode(item)?)).build().map_err(backend)?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write_all(requests).await
-    }
-
-    async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError> {
-        let mut seen = std::collections::HashSet::new();
-        let requests = keys
-            .iter()
-            .filter(|k| seen.insert(*k))
-            .map(|key| {
-                let delete = DeleteRequest::builder().set_key(Some(key_attrs(key))).build().map_err(backend)?;
-                Ok(WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write_all(requests).await
-    }
-
-    fn kind(&self) -> &'static str {
-        "dynamodb"
     }
 }
 

@@ -384,6 +384,7 @@ impl Store for SqliteStore {
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        crate::store::validate_query(query)?;
         let query = query.clone();
         // A short page without a filter reads a bounded handful of rows: a point read.
         let inline = query.limit <= INLINE_QUERY_ROWS && query.filter.is_none();
