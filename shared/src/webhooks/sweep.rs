@@ -59,7 +59,8 @@ async fn requeue(
         store,
         &key,
         |d: &mut Delivery| {
-            if d.is_settled() || d.due_at().is_none_or(|due| due >= cutoff) {
+            // A delivery still leased is being sent: its worker records the outcome.
+            if d.is_settled() || d.is_leased(now) || d.due_at().is_none_or(|due| due >= cutoff) {
                 return Err(());
             }
             d.next_attempt_at = Some(now);

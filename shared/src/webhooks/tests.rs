@@ -122,6 +122,11 @@ mod unit {
         assert_eq!(sweep(&ctx, now.plus(Duration::from_secs(601))).await.unwrap().requeued, 0, "not overdue yet");
         // Its retry message was lost, and the retry is now 20 minutes overdue.
         delivery.next_attempt_at = Some(Timestamp::from_unix_millis(now.unix_millis() - 20 * 60 * 1000).unwrap());
+        // While a worker holds it (an attempt in flight), the sweeper leaves it to that worker.
+        delivery.in_flight_until = Some(now.plus(Duration::from_secs(30)));
+        ctx.store.put(deliveries::item(&ws, &delivery).unwrap(), crate::store::Condition::Always).await.unwrap();
+        assert_eq!(sweep(&ctx, now).await.unwrap().requeued, 0, "leased: left to its worker");
+        delivery.in_flight_until = None;
         ctx.store.put(deliveries::item(&ws, &delivery).unwrap(), crate::store::Condition::Always).await.unwrap();
         assert_eq!(sweep(&ctx, now).await.unwrap().requeued, 1);
         assert_eq!(sweep(&ctx, now).await.unwrap().requeued, 0, "due again from now: left to its message");
