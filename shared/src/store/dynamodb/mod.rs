@@ -350,13 +350,27 @@ impl Store for DynamoStore {
         validate_query(q)?;
         let mut page = self.query_index(q).await?;
         // An index that holds only some fields answers with those: the items themselves are
-        // read from the table (eventually consistent, as the index is), in the index's order;
-        // one deleted meanwhile is left out.
+        // read from the table (eventually consistent, as the index is), in the index's order.
+        // One deleted meanwhile, or no longer matching the filter, is left out (the page may
+        // be short; its cursor stands); each keeps the key it was listed under in this index,
+        // so a caller's cursor and merge order follow the index.
         if !q.keys_only && q.index.projection() != Projection::All && !page.items.is_empty() {
             let keys: Vec<Key> = page.items.iter().map(|item| item.key.clone()).collect();
             let mut full: HashMap<Key, Item> =
                 self.batch_get_with(&keys, false).await?.into_iter().map(|item| (item.key.clone(), item)).collect();
-            page.items = keys.iter().filter_map(|key| full.remove(key)).collect();
+            let listed = std::mem::take(&mut page.items);
+            for entry in listed {
+                let Some(mut item) = full.remove(&entry.key) else { continue };
+                if let Some((field, value)) = &q.filter
+                    && item.data.get(field) != Some(value)
+                {
+                    continue;
+                }
+                if let Some(slot) = q.index.slot() {
+                    item.indexes[slot] = entry.indexes[slot].clone();
+                }
+                page.items.push(item);
+            }
         }
         Ok(page)
     }
