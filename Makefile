@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 VENV        := .venv
 PY          := $(VENV)/bin/python
-PIP_PINS    := moto[server]==5.2.5 cfn-lint==1.58.0 dnslib==0.9.26 aiosmtpd==1.4.6 schemathesis==4.32.5 hypothesis==6.170.17 aws-sam-translator==1.115.0
+PIP_PINS    := moto[server]==5.2.5 cfn-lint==1.58.0 dnslib==0.9.26 aiosmtpd==1.4.6 schemathesis==4.32.5 hypothesis==6.170.17 aws-sam-translator==1.115.0 phonenumbers==9.0.42 email-validator==2.4.0 disposable-email-domains==0.0.293
 LAMBDA_PINS := cargo-lambda==1.9.2
 ADDR        ?= 127.0.0.1:3000
 DATA_DIR    ?= .leadpush
