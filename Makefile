@@ -23,7 +23,7 @@ CHROMIUM    ?= /usr/bin/chromium
 MAX_BOOTSTRAP_MB ?= 6
 BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 
-.PHONY: help run check test conformance test-rust test-console test-functions console-screenshots console-vendor chromium lint openapi build bench invoke deploy clean
+.PHONY: help run check test conformance test-rust test-console test-functions console-screenshots console-vendor disposable-domains chromium lint openapi build bench invoke deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ console-screenshots: $(CONSOLE_NPM) chromium ## The browser tests, saving their 
 
 console-vendor: $(CONSOLE_NPM) ## Refresh console/vendor from the pinned npm packages (after changing a pin)
 	node console/tests/vendor.mjs --write
+
+disposable-domains: $(VENV)/.installed ## Refresh the vendored disposable-domain list from the pinned PyPI package (after changing its pin)
+	$(PY) scripts/vendor_disposable_domains.py
 
 lint: $(VENV)/.installed ## cfn-lint, the template checker, rustfmt and clippy (warnings are errors)
 	$(VENV)/bin/cfn-lint template.yaml

@@ -105,3 +105,16 @@ fn address_syntax_agrees_with_email_validator_except_where_docs_say_why() {
     let version = format!("email-validator {}", corpus["version"].as_str().unwrap_or("?"));
     report("address syntax (valid, IDNA domain)", &version, cases.len(), &misses, 0.999);
 }
+
+#[test]
+fn the_disposable_email_domains_list_is_flagged_disposable_and_not_webmail() {
+    use super::verify::lists;
+    let reference = reference("reference_disposable.py");
+    let domains: Vec<&str> = reference["domains"].as_array().expect("domains").iter().filter_map(Value::as_str).collect();
+    assert!(domains.len() > 5_000, "{}", domains.len());
+    let missed: Vec<String> = domains.iter().filter(|d| !lists::is_disposable(d)).map(|d| d.to_string()).collect();
+    let version = format!("disposable-email-domains {}", reference["version"].as_str().unwrap_or("?"));
+    report("disposable domains flagged", &version, domains.len(), &missed, 0.99);
+    let webmail = domains.iter().filter(|d| lists::is_webmail(d)).count();
+    assert_eq!(webmail, 0, "a throwaway domain is not webmail");
+}

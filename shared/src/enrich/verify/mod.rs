@@ -569,6 +569,10 @@ mod tests {
         assert_eq!((v.status, v.webmail, v.score), (Status::Webmail, true, 95));
         let v = verdict("a@mailinator.com", hosts(), SmtpOutcome::NotChecked("not needed".into()));
         assert_eq!(v.status, Status::Disposable);
+        let v = verdict("a@spamok.com", hosts(), answered(Rcpt::Accepted, Some(false)));
+        assert_eq!((v.status, v.disposable, v.webmail, v.score), (Status::Disposable, true, false, 10));
+        let v = verdict("a@acme_corp.com", hosts(), SmtpOutcome::NotChecked("x".into()));
+        assert_eq!((v.status, v.regexp), (Status::Invalid, false), "refused by syntax, before DNS");
         let v = verdict("a@gone.test", MxOutcome::Answer(MxAnswer::NoDomain), SmtpOutcome::NotChecked("x".into()));
         assert_eq!(v.status, Status::Invalid);
         let v = verdict("info@acme.test", hosts(), answered(Rcpt::Accepted, Some(false)));
