@@ -52,7 +52,7 @@ async fn rate_limits_refuse_with_429_and_headers_per_workspace(backend: Backend)
     let r = api
         .send("GET", &format!("/v2/phone-validator?phone=%2B14155552671&api_key={}", ws.api_key), Auth::None, None)
         .await;
-    assert_eq!((r.status, r.error_code()), (429, "rate_limited"), "{}", r.text);
+    assert_eq!((r.status, r.hunter_error_id()), (429, "rate_limited"), "{}", r.text);
     // Another workspace is not limited by this one.
     let r = api.get(path, &other.api_key).await;
     assert_eq!(r.status, 200, "{}", r.text);
