@@ -38,7 +38,14 @@ fn phone_rows() -> Row {
         }
     }
     let floor = per_second(n, started.elapsed());
-    Row::rate(AREA, "phone validations, in-process", ours, floor, "/s", "floor: rlibphonenumber parse + is_valid_number only")
+    Row::rate(
+        AREA,
+        "phone validations, in-process",
+        ours,
+        floor,
+        "/s",
+        "floor: rlibphonenumber parse + is_valid_number only",
+    )
 }
 
 fn syntax_rows() -> Row {

@@ -516,13 +516,17 @@ async fn hunters_filters_email_count_and_linkedin_handle_lookups(backend: Backen
     // Hunter's verification date is a day.
     let date = r["data"]["emails"][0]["verification"]["date"].as_str().unwrap();
     assert!(chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok() && date.len() == 10, "{date}");
-    for (query, field) in [("required_field=email", "required_field"), ("verification_status=deliverable", "verification_status")] {
+    for (query, field) in
+        [("required_field=email", "required_field"), ("verification_status=deliverable", "verification_status")]
+    {
         let r = api.get(&format!("/api/v1/domain-search?domain=acme.test&{query}"), key).await;
         assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some(field)), "{query}: {}", r.text);
     }
 
     // email-count: this workspace's leads at the domain, never the other workspace's.
-    let r = api.send("GET", &format!("/v2/email-count?domain=acme.test&api_key={key}"), crate::harness::Auth::None, None).await;
+    let r = api
+        .send("GET", &format!("/v2/email-count?domain=acme.test&api_key={key}"), crate::harness::Auth::None, None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let d = &r.body["data"];
     assert_eq!(

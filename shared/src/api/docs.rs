@@ -4,6 +4,8 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::hunter_errors::{HunterError, HunterErrorBody};
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -12,13 +14,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         description = "Push leads in through campaign webhooks, push them out to outreach tools, learn from outcomes."
     ),
     modifiers(&Security),
-    components(schemas(
-        ErrorBody,
-        ErrorDetail,
-        super::hunter_errors::HunterErrorBody,
-        super::hunter_errors::HunterError,
-        crate::repo::insights::Dimension
-    )),
+    components(schemas(ErrorBody, ErrorDetail, HunterErrorBody, HunterError, crate::repo::insights::Dimension)),
     tags(
         (name = "platform", description = "Health, the API document and the calling workspace."),
         (name = "campaigns", description = "Campaigns and their webhook setup."),
@@ -149,26 +145,7 @@ pub fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
                 add("400", "`validation_error`: a parameter is not valid; `field` names it");
             }
             if path.starts_with("/v2/") {
-                hunter_error_bodies(&mut operation.responses);
-            }
-        }
-    }
-}
-
-/// At Hunter's `/v2/` paths errors are in Hunter's shape (`api::hunter_errors`): every
-/// error answer's `ErrorBody` becomes `HunterErrorBody`, and `validation_error` is
-/// `wrong_params` there.
-fn hunter_error_bodies(responses: &mut utoipa::openapi::Responses) {
-    use utoipa::openapi::{Ref, RefOr};
-    for (status, response) in responses.responses.iter_mut() {
-        let RefOr::T(response) = response else { continue };
-        if !status.starts_with('4') && !status.starts_with('5') {
-            continue;
-        }
-        response.description = response.description.replace("`validation_error`", "`wrong_params`");
-        for content in response.content.values_mut() {
-            if matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/ErrorBody")) {
-                content.schema = Some(RefOr::Ref(Ref::from_schema_name("HunterErrorBody")));
+                super::hunter_errors::document_hunter_errors(&mut operation.responses);
             }
         }
     }

@@ -63,7 +63,9 @@ pub async fn domain_or_company(
         return Ok((domain("domain", value)?, company));
     }
     let Some(company) = company else {
-        return fallback.map(|d| (d, None)).ok_or_else(|| ApiError::validation("domain", "is required (or give company)"));
+        return fallback
+            .map(|d| (d, None))
+            .ok_or_else(|| ApiError::validation("domain", "is required (or give company)"));
     };
     match finders::company_domain(ctx, workspace_id, &company).await? {
         Some(found) => Ok((found, Some(company))),
@@ -171,8 +173,7 @@ async fn email_finder(
     };
     let wait = wait.duration()?;
     let (domain, company) =
-        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref(), linked_domain)
-            .await?;
+        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref(), linked_domain).await?;
     let mut params = EnrichParams::from([
         ("domain".to_owned(), domain.clone()),
         ("first_name".to_owned(), name.first_display.clone()),

@@ -65,6 +65,25 @@ pub async fn on_hunter_paths(req: Request, next: Next) -> Response {
     }
 }
 
+/// At Hunter's `/v2/` paths errors are in Hunter's shape (this module): every
+/// error answer's `ErrorBody` becomes `HunterErrorBody`, and `validation_error` is
+/// `wrong_params` there.
+pub fn document_hunter_errors(responses: &mut utoipa::openapi::Responses) {
+    use utoipa::openapi::{Ref, RefOr};
+    for (status, response) in responses.responses.iter_mut() {
+        let RefOr::T(response) = response else { continue };
+        if !status.starts_with('4') && !status.starts_with('5') {
+            continue;
+        }
+        response.description = response.description.replace("`validation_error`", "`wrong_params`");
+        for content in response.content.values_mut() {
+            if matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/ErrorBody")) {
+                content.schema = Some(RefOr::Ref(Ref::from_schema_name("HunterErrorBody")));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

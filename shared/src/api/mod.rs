@@ -39,10 +39,10 @@ pub mod campaigns;
 #[cfg(feature = "console")]
 pub mod console;
 pub mod docs;
-#[cfg(feature = "enrich")]
-pub mod enrich;
 #[cfg(feature = "find")]
 pub mod email_count;
+#[cfg(feature = "enrich")]
+pub mod enrich;
 pub mod error;
 pub mod feedback;
 #[cfg(feature = "find")]

@@ -55,12 +55,8 @@ fn phone_validation_agrees_with_libphonenumber_on_999_in_1000_numbers() {
         let expected: PhoneAnswer = serde_json::from_value(case.clone()).expect("an answer");
         let ours = phone::validate(input, region);
         // Invalid numbers have no line type in our answer; the reference's is `unknown` too.
-        let got = PhoneAnswer {
-            valid: ours.valid,
-            e164: ours.e164,
-            country: ours.country_code,
-            line_type: ours.line_type,
-        };
+        let got =
+            PhoneAnswer { valid: ours.valid, e164: ours.e164, country: ours.country_code, line_type: ours.line_type };
         if got != expected {
             misses.push(format!("{input:?} ({region:?}): ours {got:?}, reference {expected:?}"));
         }
@@ -110,7 +106,8 @@ fn address_syntax_agrees_with_email_validator_except_where_docs_say_why() {
 fn the_disposable_email_domains_list_is_flagged_disposable_and_not_webmail() {
     use super::verify::lists;
     let reference = reference("reference_disposable.py");
-    let domains: Vec<&str> = reference["domains"].as_array().expect("domains").iter().filter_map(Value::as_str).collect();
+    let domains: Vec<&str> =
+        reference["domains"].as_array().expect("domains").iter().filter_map(Value::as_str).collect();
     assert!(domains.len() > 5_000, "{}", domains.len());
     let missed: Vec<String> = domains.iter().filter(|d| !lists::is_disposable(d)).map(|d| d.to_string()).collect();
     let version = format!("disposable-email-domains {}", reference["version"].as_str().unwrap_or("?"));

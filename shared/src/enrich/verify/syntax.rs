@@ -5,8 +5,8 @@
 //! `enrich::reference_checks` compares against; the intended differences are listed in
 //! docs/enrichment.md ("Address syntax").
 
-use icu_properties::props::GeneralCategory as Gc;
 use icu_properties::CodePointMapData;
+use icu_properties::props::GeneralCategory as Gc;
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 
 /// RFC 5321 4.5.3.1.1: 64 for the local part; counted in characters, as email-validator's
@@ -96,12 +96,11 @@ fn uts46_refused(c: char) -> bool {
     if (0x80..=0x9f).contains(&n) {
         return true;
     }
-    let allowed_punctuation = ((0x2010..=0x2060).contains(&n)
-        && !(0x2024..=0x2026).contains(&n)
-        && !(0x2028..=0x202e).contains(&n))
-        || matches!(n, 0x00ad | 0x2064 | 0xff0e)
-        || (0x200b..=0x200d).contains(&n)
-        || (0x1bca0..=0x1bca3).contains(&n);
+    let allowed_punctuation =
+        ((0x2010..=0x2060).contains(&n) && !(0x2024..=0x2026).contains(&n) && !(0x2028..=0x202e).contains(&n))
+            || matches!(n, 0x00ad | 0x2064 | 0xff0e)
+            || (0x200b..=0x200d).contains(&n)
+            || (0x1bca0..=0x1bca3).contains(&n);
     if allowed_punctuation {
         return false;
     }
@@ -199,7 +198,10 @@ fn check_domain(domain: &str) -> Result<String, SyntaxError> {
         .into_owned();
     let unicode = idna::domain_to_unicode(&ascii).0;
     if let Some(c) = unicode.chars().find(|&c| c != '.' && !idna2008_char(c)) {
-        return fail(format!("The part after the @-sign contains a character IDNA 2008 does not allow (U+{:04X}).", c as u32));
+        return fail(format!(
+            "The part after the @-sign contains a character IDNA 2008 does not allow (U+{:04X}).",
+            c as u32
+        ));
     }
     if !unicode.split('.').all(contexto_ok) {
         return fail("The part after the @-sign uses a character outside the context IDNA 2008 allows it in.");
