@@ -152,8 +152,34 @@ mod tests {
         assert_eq!(v.line_type, "mobile");
         assert!(v.validation_errors.is_empty());
         let us = validate("(415) 555-2671", Some(parse_country("us").unwrap()));
+        assert!(parse_country("ZZ").is_err() && parse_country("001").is_err());
         assert_eq!(us.e164.as_deref(), Some("+14155552671"));
         assert_eq!(us.country_name.as_deref(), Some("United States of America"));
+    }
+
+    #[test]
+    fn numbers_are_read_as_libphonenumber_reads_them() {
+        let e164 = |text: &str, region: Option<&str>| {
+            let v = validate(text, region.map(|r| parse_country(r).unwrap()));
+            (v.valid, v.e164, v.country_code, v.line_type)
+        };
+        let ru = (true, Some("+78001234567".to_owned()), Some("RU".to_owned()), "toll_free".to_owned());
+        assert_eq!(e164("+7 800 123 45 67", None), ru, "the 8 of 8-800 is part of the number after +7");
+        assert_eq!(e164("8 800 123-45-67", Some("RU")), ru, "and the trunk prefix at home");
+        let rome = e164("+39 06 4881 2345", None);
+        assert_eq!((rome.0, rome.2.as_deref(), rome.3.as_str()), (true, Some("IT"), "fixed_line"));
+        let vatican = e164("+39 06 6982 1234", None);
+        assert_eq!((vatican.0, vatican.2.as_deref(), vatican.3.as_str()), (true, Some("VA"), "fixed_line"));
+        assert!(!validate("+35322123455", None).valid, "too long for an Irish 022 number");
+        let us = Some("+14155552671".to_owned());
+        for text in ["+1 1 415 555 2671", "＋１ ４１５ ５５５ ２６７１", "+1 ٤١٥ ٥٥٥ ٢٦٧١", "+1 415 555 2671;ext=12"] {
+            assert_eq!(e164(text, None).1, us, "{text}");
+        }
+        assert_eq!(validate("+1 415 555 2671 ext. 12", None).extension.as_deref(), Some("12"));
+        assert_eq!(e164("0044 20 7183 8750", Some("DE")).1.as_deref(), Some("+442071838750"), "00 dialled from DE");
+        assert_eq!(e164("011 44 20 7183 8750", Some("US")).1.as_deref(), Some("+442071838750"));
+        assert_eq!(validate("0044 20 7183 8750", None).validation_errors, ["INVALID_COUNTRY_CODE"], "no country");
+        assert_eq!(validate("+800 1234 5678", None).country_code, None, "non-geographic");
     }
 
     #[test]
