@@ -172,7 +172,8 @@ mod tests {
         assert_eq!((vatican.0, vatican.2.as_deref(), vatican.3.as_str()), (true, Some("VA"), "fixed_line"));
         assert!(!validate("+35322123455", None).valid, "too long for an Irish 022 number");
         let us = Some("+14155552671".to_owned());
-        for text in ["+1 1 415 555 2671", "＋１ ４１５ ５５５ ２６７１", "+1 ٤١٥ ٥٥٥ ٢٦٧١", "+1 415 555 2671;ext=12"] {
+        for text in ["+1 1 415 555 2671", "＋１ ４１５ ５５５ ２６７１", "+1 ٤١٥ ٥٥٥ ٢٦٧١", "+1 415 555 2671;ext=12"]
+        {
             assert_eq!(e164(text, None).1, us, "{text}");
         }
         assert_eq!(validate("+1 415 555 2671 ext. 12", None).extension.as_deref(), Some("12"));
