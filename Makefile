@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 VENV        := .venv
 PY          := $(VENV)/bin/python
-PIP_PINS    := moto[server]==5.2.5 cfn-lint==1.58.0 dnslib==0.9.26 aiosmtpd==1.4.6 schemathesis==4.32.5 hypothesis==6.170.17 aws-sam-translator==1.115.0
+PIP_PINS    := moto[server]==5.2.5 cfn-lint==1.58.0 dnslib==0.9.26 aiosmtpd==1.4.6 schemathesis==4.32.5 hypothesis==6.170.17 aws-sam-translator==1.115.0 phonenumbers==9.0.42 email-validator==2.4.0 disposable-email-domains==0.0.293
 LAMBDA_PINS := cargo-lambda==1.9.2
 ADDR        ?= 127.0.0.1:3000
 DATA_DIR    ?= .leadpush
@@ -23,7 +23,7 @@ CHROMIUM    ?= /usr/bin/chromium
 MAX_BOOTSTRAP_MB ?= 6
 BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 
-.PHONY: help run check test conformance test-rust test-console test-functions console-screenshots console-vendor chromium lint openapi build bench invoke deploy clean
+.PHONY: help run check test conformance test-rust test-console test-functions console-screenshots console-vendor disposable-domains chromium lint openapi build bench invoke deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ console-screenshots: $(CONSOLE_NPM) chromium ## The browser tests, saving their 
 
 console-vendor: $(CONSOLE_NPM) ## Refresh console/vendor from the pinned npm packages (after changing a pin)
 	node console/tests/vendor.mjs --write
+
+disposable-domains: $(VENV)/.installed ## Refresh the vendored disposable-domain list from the pinned PyPI package (after changing its pin)
+	$(PY) scripts/vendor_disposable_domains.py
 
 lint: $(VENV)/.installed ## cfn-lint, the template checker, rustfmt and clippy (warnings are errors)
 	$(VENV)/bin/cfn-lint template.yaml

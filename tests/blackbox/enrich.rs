@@ -271,7 +271,16 @@ async fn hunter_clients_work_by_changing_the_base_url(backend: Backend) {
     assert_eq!((phone.status, phone.body["data"]["valid"].as_bool()), (200, Some(true)), "{}", phone.text);
     let wrong =
         api.send("GET", &format!("/v2/email-verifier?email={email}&api_key=lp_key_wrong"), Auth::None, None).await;
-    assert_eq!((wrong.status, wrong.error_code()), (401, "unauthorized"));
+    assert_eq!((wrong.status, wrong.hunter_error_id()), (401, "unauthorized"));
+    // Errors at Hunter's paths are in Hunter's shape; ours keep ours.
+    let key = &ws.api_key;
+    let missing = api.send("GET", &format!("/v2/email-verifier?api_key={key}"), Auth::None, None).await;
+    assert_eq!((missing.status, missing.hunter_error_id()), (400, "wrong_params"), "{}", missing.text);
+    assert!(missing.body["errors"][0]["details"].as_str().unwrap().starts_with("email"), "{}", missing.text);
+    let missing = api.send("GET", &format!("/api/v1/email-verifier?api_key={key}"), Auth::None, None).await;
+    assert_eq!((missing.status, missing.error_code()), (400, "validation_error"), "{}", missing.text);
+    let unknown = api.send("GET", &format!("/v2/no-such-route?api_key={key}"), Auth::None, None).await;
+    assert_eq!((unknown.status, unknown.hunter_error_id()), (404, "route_not_found"), "{}", unknown.text);
     // The key that came in the query string is nowhere in the request log.
     let log = server.log();
     assert!(log.contains("request completed"), "the request log is on");

@@ -486,7 +486,77 @@ async fn the_email_finder_says_accept_all_is_unknown_when_no_mail_server_answere
     assert!(r["data"]["accept_all"].is_null(), "{r}");
 }
 
+fn values_of(data: &Value) -> Vec<String> {
+    data["emails"].as_array().unwrap().iter().map(|e| e["value"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn hunters_filters_email_count_and_linkedin_handle_lookups(backend: Backend) {
+    let server = server(backend);
+    let (ws, _) = seeded(server).await;
+    let (api, key) = (server.api(), ws.api_key.as_str());
+
+    // required_field: only addresses that have each field.
+    let r = ready(server, "/api/v1/domain-search?domain=acme.test&required_field=phone_number", key).await;
+    assert_eq!(values_of(&r["data"]), ["alee@acme.test", "jdoe@acme.test", "wskinner@acme.test"], "{r}");
+    assert!(r["data"]["emails"].as_array().unwrap().iter().all(|e| e["phone_number"].is_string()));
+    let r = ready(server, "/api/v1/domain-search?domain=acme.test&required_field=position,full_name", key).await;
+    let listed = r["data"]["emails"].as_array().unwrap();
+    assert!(!listed.is_empty() && listed.iter().all(|e| e["position"].is_string() && e["last_name"].is_string()));
+    assert!(!values_of(&r["data"]).contains(&"info@acme.test".to_owned()), "{r}");
+    assert_eq!(r["meta"]["params"]["required_field"], "full_name,position");
+
+    // verification_status: the server rejects press@ (550) and takes the others.
+    let r = ready(server, "/api/v1/domain-search?domain=acme.test&verification_status=invalid", key).await;
+    assert!(values_of(&r["data"]).contains(&"press@acme.test".to_owned()), "{r}");
+    assert!(r["data"]["emails"].as_array().unwrap().iter().all(|e| e["verification"]["status"] == "invalid"), "{r}");
+    let r = ready(server, "/api/v1/domain-search?domain=acme.test&verification_status=valid&limit=100", key).await;
+    let valid = values_of(&r["data"]);
+    assert!(valid.contains(&"jdoe@acme.test".to_owned()) && !valid.contains(&"press@acme.test".to_owned()), "{r}");
+    assert_eq!(r["meta"]["results"].as_u64(), Some(valid.len() as u64));
+    // Hunter's verification date is a day.
+    let date = r["data"]["emails"][0]["verification"]["date"].as_str().unwrap();
+    assert!(chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok() && date.len() == 10, "{date}");
+    for (query, field) in
+        [("required_field=email", "required_field"), ("verification_status=deliverable", "verification_status")]
+    {
+        let r = api.get(&format!("/api/v1/domain-search?domain=acme.test&{query}"), key).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some(field)), "{query}: {}", r.text);
+    }
+
+    // email-count: this workspace's leads at the domain, never the other workspace's.
+    let r = api
+        .send("GET", &format!("/v2/email-count?domain=acme.test&api_key={key}"), crate::harness::Auth::None, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let d = &r.body["data"];
+    assert_eq!(
+        (d["total"].as_u64(), d["personal_emails"].as_u64(), d["generic_emails"].as_u64()),
+        (Some(4), Some(3), Some(1)),
+        "{d}"
+    );
+    assert_eq!((d["department"]["executive"].as_u64(), d["department"]["marketing"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((d["department"]["legal"].as_u64(), d["seniority"]["junior"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(r.body["meta"]["params"]["domain"], "acme.test");
+    let r = api.get("/api/v1/email-count?domain=acme.test&type=generic", key).await;
+    assert_eq!((r.status, r.body["data"]["total"].as_u64()), (200, Some(1)), "{}", r.text);
+    let r = api.send("GET", &format!("/v2/email-count?api_key={key}"), crate::harness::Auth::None, None).await;
+    assert_eq!((r.status, r.hunter_error_id()), (400, "wrong_params"), "{}", r.text);
+
+    // email-finder by LinkedIn handle alone: the lead with that profile gives name and domain.
+    for handle in ["janedoe", "https://www.linkedin.com/in/JaneDoe/"] {
+        let r = ready(server, &format!("/api/v1/email-finder?linkedin_handle={handle}"), key).await;
+        assert_eq!(
+            (r["data"]["email"].as_str(), r["data"]["domain"].as_str()),
+            (Some("jdoe@acme.test"), Some("acme.test")),
+            "{handle}: {r}"
+        );
+    }
+    let r = api.get("/api/v1/email-finder?linkedin_handle=nobody-we-know", key).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("linkedin_handle")), "{}", r.text);
+}
+
 both_backends!(
+    hunters_filters_email_count_and_linkedin_handle_lookups,
     the_email_finder_says_accept_all_is_unknown_when_no_mail_server_answered,
     the_email_finder_answers_from_leads_the_site_and_verified_patterns,
     domain_search_pages_the_domains_addresses_from_leads_and_the_site,

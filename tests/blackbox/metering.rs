@@ -52,7 +52,7 @@ async fn rate_limits_refuse_with_429_and_headers_per_workspace(backend: Backend)
     let r = api
         .send("GET", &format!("/v2/phone-validator?phone=%2B14155552671&api_key={}", ws.api_key), Auth::None, None)
         .await;
-    assert_eq!((r.status, r.error_code()), (429, "rate_limited"), "{}", r.text);
+    assert_eq!((r.status, r.hunter_error_id()), (429, "rate_limited"), "{}", r.text);
     // Another workspace is not limited by this one.
     let r = api.get(path, &other.api_key).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -99,7 +99,7 @@ async fn monthly_quotas_refuse_bulk_and_single_calls_and_the_account_shows_them(
 async fn single_verifications_stop_at_the_monthly_quota(backend: Backend) {
     let server = shared(backend);
     let (api, ws) = (server.api(), server.workspace());
-    limits(server, &ws, &["verification.per_month=2"]);
+    limits(server, &ws, &["verification.per_month=2", "search.per_month=1"]);
     for i in 0..2 {
         let r = api.get(&format!("/api/v1/email-verifier?email=not-an-address-{i}"), &ws.api_key).await;
         assert_eq!(r.status, 200, "{}", r.text);
@@ -115,6 +115,13 @@ async fn single_verifications_stop_at_the_monthly_quota(backend: Backend) {
     // Searches are a quota of their own.
     let r = api.get("/api/v1/phone-validator?phone=%2B14155552671", &ws.api_key).await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // The email count uses none: it answers once the search quota is used up, and counts nothing.
+    let r = api.get("/api/v1/phone-validator?phone=%2B14155552671", &ws.api_key).await;
+    assert_eq!((r.status, r.error_code()), (429, "quota_exceeded"), "{}", r.text);
+    let r = api.get("/api/v1/email-count?domain=acme.com", &ws.api_key).await;
+    assert_eq!((r.status, r.data()["total"].as_u64()), (200, Some(0)), "{}", r.text);
+    let account = api.get("/api/v1/account", &ws.api_key).await;
+    assert_eq!(account.data()["requests"]["searches"], json!({"used": 1, "available": 1}));
 }
 
 both_backends!(

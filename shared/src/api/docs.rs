@@ -4,6 +4,8 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::hunter_errors::{HunterError, HunterErrorBody};
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -12,7 +14,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         description = "Push leads in through campaign webhooks, push them out to outreach tools, learn from outcomes."
     ),
     modifiers(&Security),
-    components(schemas(ErrorBody, ErrorDetail, crate::repo::insights::Dimension)),
+    components(schemas(ErrorBody, ErrorDetail, HunterErrorBody, HunterError, crate::repo::insights::Dimension)),
     tags(
         (name = "platform", description = "Health, the API document and the calling workspace."),
         (name = "campaigns", description = "Campaigns and their webhook setup."),
@@ -141,6 +143,9 @@ pub fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
                 .any(|p| matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Path))
             {
                 add("400", "`validation_error`: a parameter is not valid; `field` names it");
+            }
+            if path.starts_with("/v2/") {
+                super::hunter_errors::document_hunter_errors(&mut operation.responses);
             }
         }
     }

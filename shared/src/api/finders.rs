@@ -49,19 +49,23 @@ pub fn domain(field: &str, value: &str) -> Result<String, ApiError> {
     })
 }
 
-/// `domain`, or the domain the workspace's leads give `company`; 400 when neither works.
-async fn domain_or_company(
+/// `domain`, or the domain the workspace's leads give `company`, or `fallback` (the
+/// domain of the lead a LinkedIn handle named); 400 when none works.
+pub async fn domain_or_company(
     ctx: &AppContext,
     workspace_id: &str,
     domain_param: Option<&str>,
     company: Option<&str>,
+    fallback: Option<String>,
 ) -> Result<(String, Option<String>), ApiError> {
     let company = bounded("company", company, MAX_COMPANY_CHARS)?;
     if let Some(value) = text(domain_param) {
         return Ok((domain("domain", value)?, company));
     }
     let Some(company) = company else {
-        return Err(ApiError::validation("domain", "is required (or give company)"));
+        return fallback
+            .map(|d| (d, None))
+            .ok_or_else(|| ApiError::validation("domain", "is required (or give company)"));
     };
     match finders::company_domain(ctx, workspace_id, &company).await? {
         Some(found) => Ok((found, Some(company))),
@@ -88,6 +92,15 @@ fn person(first: Option<&str>, last: Option<&str>, full: Option<&str>) -> Result
     }
 }
 
+/// A LinkedIn handle (`jane-doe`, or the profile URL) as its lower-case slug.
+fn linkedin_slug(handle: &str) -> Result<String, ApiError> {
+    let slug = handle.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    if slug.is_empty() || slug.contains(char::is_whitespace) {
+        return Err(ApiError::validation("linkedin_handle", "is not a LinkedIn handle"));
+    }
+    Ok(slug.to_lowercase())
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EmailFinderQuery {
@@ -109,6 +122,12 @@ pub struct EmailFinderQuery {
     /// suffixes are dropped).
     #[param(max_length = 200)]
     full_name: Option<String>,
+    /// Instead of a name: the person's LinkedIn handle (`jane-doe`, or the profile URL),
+    /// looked up among this workspace's leads (LinkedIn itself is never read), which give
+    /// the name and, without `domain`, the domain of the lead's email. 400 naming
+    /// `linkedin_handle` when no lead with a first and a last name has that profile.
+    #[param(inline, value_type = Option<super::docs::OptionalLinkedinHandle>)]
+    linkedin_handle: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -133,10 +152,28 @@ async fn email_finder(
     Params(q): Params<EmailFinderQuery>,
     Params(wait): Params<Wait>,
 ) -> Result<Response, ApiError> {
-    let name = person(q.first_name.as_deref(), q.last_name.as_deref(), q.full_name.as_deref())?;
+    let named = [&q.first_name, &q.last_name, &q.full_name].iter().any(|v| text(v.as_deref()).is_some());
+    let handle = bounded("linkedin_handle", q.linkedin_handle.as_deref(), 200)?;
+    let (name, linked_domain) = match handle {
+        Some(handle) if !named => {
+            let slug = linkedin_slug(&handle)?;
+            let found = finders::person_by_linkedin(&ctx, &caller.workspace_id, &slug).await?.ok_or_else(|| {
+                ApiError::validation(
+                    "linkedin_handle",
+                    "no lead of this workspace with a first and a last name has this LinkedIn profile \
+                     (LinkedIn itself is not read): give first_name and last_name, or full_name",
+                )
+            })?;
+            let name = MailName::new(&found.first_name, &found.last_name).ok_or_else(|| {
+                ApiError::validation("linkedin_handle", "the lead with this LinkedIn profile has no name in letters")
+            })?;
+            (name, found.domain)
+        }
+        _ => (person(q.first_name.as_deref(), q.last_name.as_deref(), q.full_name.as_deref())?, None),
+    };
     let wait = wait.duration()?;
     let (domain, company) =
-        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
+        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref(), linked_domain).await?;
     let mut params = EnrichParams::from([
         ("domain".to_owned(), domain.clone()),
         ("first_name".to_owned(), name.first_display.clone()),
@@ -179,7 +216,18 @@ pub struct DomainSearchQuery {
     /// marketing, communication, education, design, health, operations.
     #[param(inline, value_type = Option<Departments>)]
     department: Option<String>,
+    /// Comma-separated: full_name, position, phone_number. Only addresses that have each.
+    #[param(inline, value_type = Option<RequiredFields>)]
+    required_field: Option<String>,
+    /// Comma-separated: valid, accept_all, unknown, invalid, webmail, disposable. Only
+    /// addresses whose verification has one of them: the first 100 matching the other
+    /// filters are verified (`meta.complete` is false when there were more).
+    #[param(inline, value_type = Option<VerificationStatuses>)]
+    verification_status: Option<String>,
 }
+
+/// The statuses `verification_status` takes.
+pub const STATUSES: [&str; 6] = ["valid", "accept_all", "unknown", "invalid", "webmail", "disposable"];
 
 fn search_type() -> utoipa::openapi::schema::Object {
     let mut schema = super::docs::comma_list(&["personal", "generic"]);
@@ -187,11 +235,13 @@ fn search_type() -> utoipa::openapi::schema::Object {
     schema
 }
 
-super::docs::schema_type!(SearchType = search_type());
+super::docs::schema_type!(pub SearchType = search_type());
 super::docs::schema_type!(SearchLimit = super::hunter_routes::whole_number("0*([1-9]|[1-9][0-9]|100)"));
 super::docs::schema_type!(SearchOffset = super::hunter_routes::whole_number("0*([0-9]{1,4}|10000)"));
 super::docs::schema_type!(Seniorities = super::docs::comma_list(&SENIORITIES));
 super::docs::schema_type!(Departments = super::docs::comma_list(&DEPARTMENTS));
+super::docs::schema_type!(RequiredFields = super::docs::comma_list(&finders::REQUIRED_FIELDS));
+super::docs::schema_type!(VerificationStatuses = super::docs::comma_list(&STATUSES));
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -240,6 +290,15 @@ fn number(field: &str, value: Option<&str>, default: usize, min: usize, max: usi
     }
 }
 
+/// `type`: `personal` or `generic`, or none.
+pub fn one_type(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    let kind = choices("type", value, &["personal", "generic"])?;
+    if kind.as_deref().is_some_and(|k| k.contains(',')) {
+        return Err(ApiError::validation("type", "is either personal or generic"));
+    }
+    Ok(kind)
+}
+
 fn choices(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<Option<String>, ApiError> {
     let Some(value) = text(value) else { return Ok(None) };
     let mut picked: Vec<String> = Vec::new();
@@ -274,21 +333,26 @@ async fn domain_search(
 ) -> Result<Response, ApiError> {
     let limit = number("limit", q.limit.as_deref(), 10, 1, MAX_LIMIT)?;
     let offset = number("offset", q.offset.as_deref(), 0, 0, MAX_OFFSET)?;
-    let kind = choices("type", q.kind.as_deref(), &["personal", "generic"])?;
-    if kind.as_deref().is_some_and(|k| k.contains(',')) {
-        return Err(ApiError::validation("type", "is either personal or generic"));
-    }
+    let kind = one_type(q.kind.as_deref())?;
     let seniority = choices("seniority", q.seniority.as_deref(), &SENIORITIES)?;
     let department = choices("department", q.department.as_deref(), &DEPARTMENTS)?;
+    let required_field = choices("required_field", q.required_field.as_deref(), &finders::REQUIRED_FIELDS)?;
+    let verification_status = choices("verification_status", q.verification_status.as_deref(), &STATUSES)?;
     let wait = wait.duration()?;
     let (domain, company) =
-        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref()).await?;
+        domain_or_company(&ctx, &caller.workspace_id, q.domain.as_deref(), q.company.as_deref(), None).await?;
     let mut params = EnrichParams::from([
         ("domain".to_owned(), domain.clone()),
         ("limit".to_owned(), limit.to_string()),
         ("offset".to_owned(), offset.to_string()),
     ]);
-    for (name, value) in [("type", &kind), ("seniority", &seniority), ("department", &department)] {
+    for (name, value) in [
+        ("type", &kind),
+        ("seniority", &seniority),
+        ("department", &department),
+        ("required_field", &required_field),
+        ("verification_status", &verification_status),
+    ] {
         if let Some(value) = value {
             params.insert(name.into(), value.clone());
         }
@@ -296,6 +360,7 @@ async fn domain_search(
     let shown = json!({
         "domain": domain, "company": company, "limit": limit, "offset": offset,
         "type": kind, "seniority": seniority, "department": department,
+        "required_field": required_field, "verification_status": verification_status,
     });
     meter.admit(&ctx, &caller.workspace_id, Work::Search, 1).await?;
     let answer = results::request(&ctx, &caller.workspace_id, Kind::DomainSearch, params, wait, callback.url()).await?;
@@ -463,11 +528,7 @@ async fn phone_finder(
         }
         params.insert("email".into(), email.to_lowercase());
     } else if let Some(handle) = bounded("linkedin_handle", q.linkedin_handle.as_deref(), 200)? {
-        let slug = handle.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned();
-        if slug.is_empty() || slug.contains(char::is_whitespace) {
-            return Err(ApiError::validation("linkedin_handle", "is not a LinkedIn handle"));
-        }
-        params.insert("linkedin_handle".into(), slug.to_lowercase());
+        params.insert("linkedin_handle".into(), linkedin_slug(&handle)?);
     }
     if let Some(value) = text(q.domain.as_deref()) {
         params.insert("domain".into(), domain("domain", value)?);

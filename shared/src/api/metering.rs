@@ -22,6 +22,7 @@ pub const METERED: &[(&str, Work)] = &[
     ("POST /api/v1/email-verifier/bulk", Work::Verification),
     ("GET /api/v1/email-finder", Work::Search),
     ("GET /api/v1/domain-search", Work::Search),
+    ("GET /api/v1/email-count", Work::Search),
     ("GET /api/v1/author-finder", Work::Search),
     ("GET /api/v1/phone-finder", Work::Search),
     ("GET /api/v1/phone-validator", Work::Search),

@@ -39,12 +39,15 @@ pub mod campaigns;
 #[cfg(feature = "console")]
 pub mod console;
 pub mod docs;
+#[cfg(feature = "find")]
+pub mod email_count;
 #[cfg(feature = "enrich")]
 pub mod enrich;
 pub mod error;
 pub mod feedback;
 #[cfg(feature = "find")]
 pub mod finders;
+pub mod hunter_errors;
 #[cfg(feature = "enrich")]
 pub mod hunter_routes;
 pub mod ingest;
@@ -167,11 +170,12 @@ pub fn webhooks_and_callbacks() -> OpenApiRouter<AppContext> {
     webhooks::routes().merge(callbacks::routes())
 }
 
-/// The finders function's routes: the finders and the phone validator (the routes that
-/// need the phone metadata and the regex engine, kept out of the `enrich` function).
+/// The finders function's routes: the finders, the email count and the phone validator
+/// (the routes that need the phone metadata and the regex engine, kept out of the
+/// `enrich` function).
 #[cfg(feature = "find")]
 pub fn finding() -> OpenApiRouter<AppContext> {
-    finders::routes().merge(phone::routes())
+    finders::routes().merge(phone::routes()).merge(email_count::routes())
 }
 
 /// The id of this HTTP request (`req_...`), also used as the ingest request id.
@@ -216,6 +220,8 @@ pub fn app_with(ctx: AppContext, routes: OpenApiRouter<AppContext>) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
+        // Outside the panic catcher, so that every error under `/v2/` is in Hunter's shape.
+        .layer(axum::middleware::from_fn(hunter_errors::on_hunter_paths))
         // Outermost, so that panics, fallbacks and extractor rejections get it too.
         .layer(axum::middleware::map_response(crate::api::json::nosniff))
 }

@@ -37,6 +37,8 @@ pub mod find;
 pub mod jobs;
 #[cfg(feature = "find")]
 pub mod phone;
+#[cfg(test)]
+mod reference_checks;
 pub mod results;
 pub mod verify;
 

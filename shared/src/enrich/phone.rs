@@ -1,12 +1,17 @@
-//! Phone number validation on libphonenumber's metadata (the `phonenumber` crate): pure and
-//! in-process, so the route answers at once. Error names follow Twilio Lookup v2.
+//! Phone number validation with libphonenumber ported whole (the `rlibphonenumber` crate:
+//! its parser, metadata and rules, so validity, E.164, country and line type are the
+//! reference's own answers; `enrich::reference_checks` compares them on a generated
+//! corpus). Pure and in-process, so the route answers at once. Error names follow Twilio
+//! Lookup v2.
 
-use phonenumber::metadata::DATABASE;
-use phonenumber::{Mode, ParseError, PhoneNumber};
+use rlibphonenumber::{PHONE_NUMBER_UTIL, ParseError, PhoneNumberFormat, PhoneNumberType, ValidationError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::EnrichError;
+
+/// An ISO 3166-1 alpha-2 region of the phone metadata.
+pub type Region = rlibphonenumber::Region;
 
 /// Longest `phone` parameter taken (the longest real number has 15 digits plus decoration).
 pub const MAX_INPUT_CHARS: usize = 64;
@@ -28,7 +33,9 @@ pub struct PhoneValidation {
     pub international_format: Option<String>,
     /// `(415) 555-2671`
     pub national_format: Option<String>,
-    /// ISO 3166-1 alpha-2, e.g. `US`.
+    /// The extension (`;ext=123`, ` ext. 123`, ...), digits only; not part of `e164`.
+    pub extension: Option<String>,
+    /// ISO 3166-1 alpha-2, e.g. `US`; null for non-geographic numbers (+800, +882, ...).
     pub country_code: Option<String>,
     /// e.g. `1`.
     pub country_calling_code: Option<String>,
@@ -39,24 +46,46 @@ pub struct PhoneValidation {
 }
 
 /// Reads `country` (ISO alpha-2, any case); `Err` names the parameter.
-pub fn parse_country(text: &str) -> Result<phonenumber::country::Id, EnrichError> {
-    text.trim()
-        .to_ascii_uppercase()
-        .parse()
-        .map_err(|_| EnrichError::invalid("country", format!("`{text}` is not an ISO 3166-1 alpha-2 country code")))
+pub fn parse_country(text: &str) -> Result<Region, EnrichError> {
+    let code = text.trim().to_ascii_uppercase();
+    Region::from_code(&code)
+        .ok()
+        .filter(|region| PHONE_NUMBER_UTIL.get_country_code_for_region(*region).is_some())
+        .ok_or_else(|| EnrichError::invalid("country", format!("`{text}` is not an ISO 3166-1 alpha-2 country code")))
 }
 
 fn error_name(e: &ParseError) -> &'static str {
     match e {
         ParseError::InvalidCountryCode => "INVALID_COUNTRY_CODE",
         ParseError::TooShortAfterIdd | ParseError::TooShortNsn => "TOO_SHORT",
-        ParseError::TooLong => "TOO_LONG",
-        ParseError::NoNumber | ParseError::MalformedInteger(_) => "NOT_A_NUMBER",
+        ParseError::TooLongNsn => "TOO_LONG",
+        ParseError::NotANumber(_) => "NOT_A_NUMBER",
     }
 }
 
-/// Validates `number`, read as a number of `country` unless it starts with `+`/`00`.
-pub fn validate(number: &str, country: Option<phonenumber::country::Id>) -> PhoneValidation {
+/// The API's name of a line type (libphonenumber's, lower-cased).
+pub fn line_type(kind: PhoneNumberType) -> &'static str {
+    match kind {
+        PhoneNumberType::FixedLine => "fixed_line",
+        PhoneNumberType::Mobile => "mobile",
+        PhoneNumberType::FixedLineOrMobile => "fixed_line_or_mobile",
+        PhoneNumberType::TollFree => "toll_free",
+        PhoneNumberType::PremiumRate => "premium_rate",
+        PhoneNumberType::SharedCost => "shared_cost",
+        PhoneNumberType::VoIP => "voip",
+        PhoneNumberType::PersonalNumber => "personal_number",
+        PhoneNumberType::Pager => "pager",
+        PhoneNumberType::UAN => "uan",
+        PhoneNumberType::VoiceMail => "voicemail",
+        PhoneNumberType::Unknown => "unknown",
+    }
+}
+
+/// Validates `number`: one starting with `+` carries its country; any other is read as
+/// dialled from `country`, whose international prefix (`00` in most of Europe, `011` in
+/// the US) is recognised there, as libphonenumber does. Without `country`, only `+`
+/// numbers can be read.
+pub fn validate(number: &str, country: Option<Region>) -> PhoneValidation {
     let mut out = PhoneValidation {
         number: number.to_owned(),
         valid: false,
@@ -65,74 +94,45 @@ pub fn validate(number: &str, country: Option<phonenumber::country::Id>) -> Phon
         e164: None,
         international_format: None,
         national_format: None,
+        extension: None,
         country_code: None,
         country_calling_code: None,
         country_name: None,
         line_type: "unknown".into(),
     };
-    let parsed: PhoneNumber = match phonenumber::parse(country, number) {
+    let util = &*PHONE_NUMBER_UTIL;
+    let parsed = match util.parse(number, country) {
         Ok(parsed) => parsed,
         Err(e) => {
             out.validation_errors.push(error_name(&e).into());
             return out;
         }
     };
-    out.valid = phonenumber::is_valid(&parsed);
-    out.e164 = Some(parsed.format().mode(Mode::E164).to_string());
-    out.international_format = Some(parsed.format().mode(Mode::International).to_string());
-    out.national_format = Some(parsed.format().mode(Mode::National).to_string());
-    out.country_calling_code = Some(parsed.code().value().to_string());
-    if let Some(id) = parsed.country().id() {
-        let iso: &str = id.as_ref();
-        out.country_code = Some(iso.to_owned());
-        out.country_name = isocountry::CountryCode::for_alpha2(iso).ok().map(|c| c.name().to_owned());
+    out.valid = util.is_valid_number(&parsed);
+    out.e164 = Some(util.format(&parsed, PhoneNumberFormat::E164).into_owned());
+    out.international_format = Some(util.format(&parsed, PhoneNumberFormat::International).into_owned());
+    out.national_format = Some(util.format(&parsed, PhoneNumberFormat::National).into_owned());
+    out.extension = parsed.extension.clone().filter(|e| !e.is_empty());
+    out.country_calling_code = Some(parsed.country_code.to_string());
+    // Non-geographic numbers (+800, +882, ...) belong to the region `001`: no country.
+    if let Some(region) = util.get_region_for_number(&parsed).filter(|r| r.as_region_str().as_str() != "001") {
+        let iso = region.as_region_str().to_string();
+        out.country_name = isocountry::CountryCode::for_alpha2(&iso).ok().map(|c| c.name().to_owned());
+        out.country_code = Some(iso);
     }
-    let national_len = parsed.national().to_string().len() as u16;
-    // Lengths of every region sharing the calling code (+44: GB, GG, IM, JE).
-    let regions = DATABASE.by_code(&parsed.code().value()).unwrap_or_default();
-    // The metadata keeps lengths per line type; the general descriptor's list may be empty.
-    let mut lengths: Vec<u16> = regions
-        .iter()
-        .flat_map(|m| {
-            let d = m.descriptors();
-            [
-                Some(d.general()),
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.voip(),
-                d.personal_number(),
-                d.uan(),
-            ]
-            .into_iter()
-            .flatten()
-            .flat_map(|desc| desc.possible_length().iter().copied())
-        })
-        .collect();
-    lengths.sort_unstable();
-    lengths.dedup();
-    match regions.first() {
-        Some(_) => {
-            out.possible = out.valid || lengths.contains(&national_len);
-            if out.valid {
-                out.line_type = serde_json::to_value(parsed.number_type(&DATABASE))
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_else(|| "unknown".into());
-            } else {
-                let (min, max) = (lengths.iter().min().copied(), lengths.iter().max().copied());
-                let error = match (min, max) {
-                    (Some(min), _) if national_len < min => "TOO_SHORT",
-                    (_, Some(max)) if national_len > max => "TOO_LONG",
-                    _ if !out.possible => "INVALID_LENGTH",
-                    _ => "INVALID_BUT_POSSIBLE",
-                };
-                out.validation_errors.push(error.into());
-            }
-        }
-        None => out.validation_errors.push("INVALID_COUNTRY_CODE".into()),
+    let possible = util.is_possible_number_with_reason(&parsed);
+    out.possible = out.valid || possible.is_ok();
+    if out.valid {
+        out.line_type = line_type(util.get_number_type(&parsed)).to_owned();
+    } else {
+        let error = match possible {
+            Ok(_) => "INVALID_BUT_POSSIBLE",
+            Err(ValidationError::TooShort) => "TOO_SHORT",
+            Err(ValidationError::TooLong) => "TOO_LONG",
+            Err(ValidationError::InvalidLength) => "INVALID_LENGTH",
+            Err(ValidationError::InvalidCountryCode) => "INVALID_COUNTRY_CODE",
+        };
+        out.validation_errors.push(error.into());
     }
     out
 }
@@ -152,8 +152,35 @@ mod tests {
         assert_eq!(v.line_type, "mobile");
         assert!(v.validation_errors.is_empty());
         let us = validate("(415) 555-2671", Some(parse_country("us").unwrap()));
+        assert!(parse_country("ZZ").is_err() && parse_country("001").is_err());
         assert_eq!(us.e164.as_deref(), Some("+14155552671"));
         assert_eq!(us.country_name.as_deref(), Some("United States of America"));
+    }
+
+    #[test]
+    fn numbers_are_read_as_libphonenumber_reads_them() {
+        let e164 = |text: &str, region: Option<&str>| {
+            let v = validate(text, region.map(|r| parse_country(r).unwrap()));
+            (v.valid, v.e164, v.country_code, v.line_type)
+        };
+        let ru = (true, Some("+78001234567".to_owned()), Some("RU".to_owned()), "toll_free".to_owned());
+        assert_eq!(e164("+7 800 123 45 67", None), ru, "the 8 of 8-800 is part of the number after +7");
+        assert_eq!(e164("8 800 123-45-67", Some("RU")), ru, "and the trunk prefix at home");
+        let rome = e164("+39 06 4881 2345", None);
+        assert_eq!((rome.0, rome.2.as_deref(), rome.3.as_str()), (true, Some("IT"), "fixed_line"));
+        let vatican = e164("+39 06 6982 1234", None);
+        assert_eq!((vatican.0, vatican.2.as_deref(), vatican.3.as_str()), (true, Some("VA"), "fixed_line"));
+        assert!(!validate("+35322123455", None).valid, "too long for an Irish 022 number");
+        let us = Some("+14155552671".to_owned());
+        for text in ["+1 1 415 555 2671", "＋１ ４１５ ５５５ ２６７１", "+1 ٤١٥ ٥٥٥ ٢٦٧١", "+1 415 555 2671;ext=12"]
+        {
+            assert_eq!(e164(text, None).1, us, "{text}");
+        }
+        assert_eq!(validate("+1 415 555 2671 ext. 12", None).extension.as_deref(), Some("12"));
+        assert_eq!(e164("0044 20 7183 8750", Some("DE")).1.as_deref(), Some("+442071838750"), "00 dialled from DE");
+        assert_eq!(e164("011 44 20 7183 8750", Some("US")).1.as_deref(), Some("+442071838750"));
+        assert_eq!(validate("0044 20 7183 8750", None).validation_errors, ["INVALID_COUNTRY_CODE"], "no country");
+        assert_eq!(validate("+800 1234 5678", None).country_code, None, "non-geographic");
     }
 
     #[test]

@@ -81,7 +81,8 @@ impl Meter {
     }
 
     /// Admits one call of `work` for the workspace at `now` (Unix seconds), using
-    /// `quota_units` of its monthly quota (1 per call; a bulk job's address count).
+    /// `quota_units` of its monthly quota (1 per call; a bulk job's address count; 0 for a
+    /// free call, which the rate limits count but a used-up quota does not refuse).
     pub async fn admit(
         &self,
         store: &dyn Store,
@@ -101,7 +102,7 @@ impl Meter {
             remaining: second_left.min(minute_left),
             reset_secs: u64::try_from(minute_end - now).unwrap_or(0).max(1),
         };
-        if let (Some(quota), true) = (limit.per_month, work.has_quota()) {
+        if let (Some(quota), true) = (limit.per_month, work.has_quota() && quota_units > 0) {
             let units = i64::try_from(quota_units).unwrap_or(i64::MAX);
             let (used, end) = metering::add(store, workspace_id, work, Period::Month, units, now).await?;
             if u64::try_from(used).unwrap_or(0) > quota {

@@ -249,6 +249,17 @@ impl Resp {
         self.body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {}", self.text))
     }
 
+    /// The `id` of an error in Hunter's shape (`/v2/...`): `{"errors": [{"id", "code", "details"}]}`,
+    /// checking that shape and that `code` is the status.
+    pub fn hunter_error_id(&self) -> &str {
+        let errors = self.body["errors"].as_array().unwrap_or_else(|| panic!("not Hunter's error body: {}", self.text));
+        assert_eq!(errors.len(), 1, "{}", self.text);
+        assert_eq!(errors[0]["code"].as_u64(), Some(u64::from(self.status)), "{}", self.text);
+        assert!(errors[0]["details"].as_str().is_some_and(|d| !d.is_empty()), "{}", self.text);
+        assert!(self.body.get("error").is_none(), "{}", self.text);
+        errors[0]["id"].as_str().unwrap_or_else(|| panic!("no id: {}", self.text))
+    }
+
     pub fn data(&self) -> &Value {
         &self.body["data"]
     }

@@ -1,12 +1,13 @@
-//! Phone numbers found in text: candidates by shape, then parsed and validated with
-//! libphonenumber's metadata (the `phonenumber` crate), so that only numbers valid for
-//! their country survive, in E.164.
+//! Phone numbers found in text: candidates by shape, then parsed and validated by the
+//! phone validator (`enrich::phone`, libphonenumber), so that only numbers valid for their
+//! country survive, in E.164.
 
 use std::sync::LazyLock;
 
-use phonenumber::{Mode, PhoneNumber, Type, country};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+
+use crate::enrich::phone::{self, Region};
 
 /// A valid number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,47 +20,29 @@ pub struct ValidPhone {
     pub country_code: Option<String>,
 }
 
-fn line_type(kind: Type) -> &'static str {
-    match kind {
-        Type::FixedLine => "fixed_line",
-        Type::Mobile => "mobile",
-        Type::FixedLineOrMobile => "fixed_line_or_mobile",
-        Type::TollFree => "toll_free",
-        Type::PremiumRate => "premium_rate",
-        Type::SharedCost => "shared_cost",
-        Type::PersonalNumber => "personal_number",
-        Type::Voip => "voip",
-        Type::Pager => "pager",
-        Type::Uan => "uan",
-        Type::Voicemail => "voicemail",
-        _ => "unknown",
-    }
-}
-
 /// The region a domain's numbers are written for when they lack `+`: its country-code
 /// TLD (`.de` -> DE, `.uk` -> GB); `None` for generic TLDs (then only `+` numbers count).
-pub fn region_of_domain(domain: &str) -> Option<country::Id> {
+pub fn region_of_domain(domain: &str) -> Option<Region> {
     let tld = domain.rsplit('.').next()?.to_ascii_uppercase();
     let tld = if tld == "UK" { "GB".to_owned() } else { tld };
-    (tld.len() == 2).then(|| tld.parse().ok()).flatten()
+    if tld.len() != 2 {
+        return None;
+    }
+    phone::parse_country(&tld).ok()
 }
 
 /// Parses and validates one number as written (`tel:` value, JSON-LD `telephone`, a lead's
 /// phone field or text).
-pub fn validate(text: &str, region: Option<country::Id>) -> Option<ValidPhone> {
+pub fn validate(text: &str, region: Option<Region>) -> Option<ValidPhone> {
     let text = text.trim().trim_start_matches("tel:").trim_start_matches("TEL:");
     if text.is_empty() || text.len() > 64 {
         return None;
     }
-    let parsed: PhoneNumber = phonenumber::parse(region, text).ok()?;
-    if !phonenumber::is_valid(&parsed) {
+    let checked = phone::validate(text, region);
+    if !checked.valid {
         return None;
     }
-    Some(ValidPhone {
-        number: parsed.format().mode(Mode::E164).to_string(),
-        line_type: line_type(parsed.number_type(&phonenumber::metadata::DATABASE)).to_owned(),
-        country_code: parsed.country().id().map(|id| id.as_ref().to_owned()),
-    })
+    Some(ValidPhone { number: checked.e164?, line_type: checked.line_type, country_code: checked.country_code })
 }
 
 /// Number-shaped runs of text: an optional `+`, then digits with spaces, dots, dashes,
@@ -68,7 +51,7 @@ static CANDIDATE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:\+|\b)\(?\d[\d\s().\-/]{5,24}\d").expect("static pattern"));
 
 /// Valid numbers written in free text, each once, in order of appearance.
-pub fn find_in_text(text: &str, region: Option<country::Id>) -> Vec<ValidPhone> {
+pub fn find_in_text(text: &str, region: Option<Region>) -> Vec<ValidPhone> {
     let mut found: Vec<ValidPhone> = Vec::new();
     for m in CANDIDATE.find_iter(text) {
         let digits = m.as_str().chars().filter(char::is_ascii_digit).count();
@@ -116,7 +99,7 @@ mod tests {
                     invoice 12345678901234567890123, fax +1 (415) 555-2671.";
         let found: Vec<String> = find_in_text(text, None).into_iter().map(|p| p.number).collect();
         assert_eq!(found, ["+14155552671", "+4930901820"]);
-        assert_eq!(region_of_domain("shop.co.uk"), Some(country::Id::GB));
+        assert_eq!(region_of_domain("shop.co.uk"), phone::parse_country("GB").ok());
         assert_eq!(region_of_domain("acme.com"), None);
     }
 }

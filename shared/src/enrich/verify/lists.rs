@@ -1,5 +1,6 @@
 //! The lists behind the offline checks: disposable domains (the `mailchecker` crate's
-//! maintained list), free-mail domains and role mailboxes (shipped in `data/`, sources in
+//! maintained list and the disposable-email-domains list vendored in `data/`), free-mail
+//! domains and role mailboxes (shipped in `data/`, sources in
 //! their headers), and the popular domains typo suggestions are made against. The two
 //! long lists are embedded zlib-compressed by `build.rs` (1.06 MB of text, about 0.6 MB
 //! of every bootstrap that verifies) and inflated once, at first use.
@@ -40,9 +41,10 @@ pub fn is_disposable(domain: &str) -> bool {
     suffixes(domain).any(|d| DISPOSABLE_SET.contains(d))
 }
 
-/// A free-mail provider (gmail.com, outlook.com, ...).
+/// A free-mail provider (gmail.com, outlook.com, ...). The free-mail list also holds
+/// thousands of throwaway domains: those are disposable, not webmail.
 pub fn is_webmail(domain: &str) -> bool {
-    FREE_MAIL_SET.contains(domain)
+    FREE_MAIL_SET.contains(domain) && !is_disposable(domain)
 }
 
 /// A shared mailbox rather than a person (info@, sales@, ...). `+tags` are ignored.
@@ -139,8 +141,9 @@ mod tests {
 
     #[test]
     fn the_embedded_lists_are_the_whole_lists() {
-        let disposable: HashSet<&str> = mailchecker::blacklist().into_iter().collect();
-        assert_eq!(*DISPOSABLE_SET, disposable, "mailchecker's list, every domain");
+        let vendored = lines(include_str!("data/disposable_domains.txt"));
+        let disposable: HashSet<&str> = mailchecker::blacklist().into_iter().chain(vendored).collect();
+        assert_eq!(*DISPOSABLE_SET, disposable, "mailchecker's list and the vendored one, every domain");
         assert_eq!(*FREE_MAIL_SET, lines(include_str!("data/free_mail_domains.txt")));
         assert!(DISPOSABLE_SET.len() > 50_000 && FREE_MAIL_SET.len() > 10_000);
     }
@@ -152,8 +155,83 @@ mod tests {
         assert!(!is_disposable("example.com"));
         assert!(is_webmail("gmail.com") && is_webmail("yahoo.com"));
         assert!(!is_webmail("stripe.com"));
+        assert!(is_disposable("spamok.com") && !is_webmail("spamok.com"), "on the vendored list only");
+        assert!(!is_webmail("0-mail.com"), "throwaway domains of the free-mail list are not webmail");
         assert!(is_role("info") && is_role("sales") && is_role("support+eu"));
         assert!(!is_role("alice"));
+    }
+
+    /// Companies and the large free-mail providers: none is a throwaway domain.
+    const ORDINARY: &[&str] = &[
+        "stripe.com",
+        "google.com",
+        "microsoft.com",
+        "apple.com",
+        "amazon.com",
+        "salesforce.com",
+        "hubspot.com",
+        "shopify.com",
+        "atlassian.com",
+        "siemens.com",
+        "sap.com",
+        "bmw.de",
+        "lemonde.fr",
+        "bbc.co.uk",
+        "gov.uk",
+        "mit.edu",
+        "acme.com",
+        "example.com",
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "protonmail.com",
+        "proton.me",
+        "pm.me",
+        "gmx.de",
+        "gmx.com",
+        "gmx.net",
+        "web.de",
+        "t-online.de",
+        "yandex.ru",
+        "yandex.com",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "naver.com",
+        "orange.fr",
+        "free.fr",
+        "libero.it",
+        "zoho.com",
+        "fastmail.com",
+        "tutanota.com",
+        "hey.com",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "seznam.cz",
+        "wp.pl",
+        "rediffmail.com",
+    ];
+
+    #[test]
+    fn no_company_or_large_free_mail_domain_is_disposable() {
+        let flagged: Vec<&str> = ORDINARY.iter().copied().filter(|d| is_disposable(d)).collect();
+        assert!(flagged.is_empty(), "called disposable: {flagged:?}");
+        for webmail in ["gmail.com", "outlook.com", "yahoo.com", "gmx.de", "yandex.ru", "qq.com", "proton.me"] {
+            assert!(is_webmail(webmail), "{webmail}");
+        }
     }
 
     #[test]

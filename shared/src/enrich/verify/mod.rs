@@ -1,5 +1,5 @@
-//! Email verification, Hunter's fields and semantics: syntax (RFC 5321/5322 via
-//! `email_address`), gibberish, disposable, webmail and role lists, MX (falling back to
+//! Email verification, Hunter's fields and semantics: syntax ([`syntax`]: RFC 5321/5322,
+//! IDNA 2008 domains), gibberish, disposable, webmail and role lists, MX (falling back to
 //! A/AAAA), and the SMTP probe with catch-all detection. Verdicts that cannot be known
 //! (greylisting, timeouts, blocks, probe off) are `unknown` with the reason in plain words.
 //!
@@ -8,6 +8,7 @@
 //! domain over one SMTP session; what bulk jobs call). [`offline`] is the network-free part.
 
 pub mod lists;
+pub mod syntax;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -114,7 +115,7 @@ pub struct Verification {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Offline {
     pub email: String,
-    /// Lower-cased domain when the syntax is valid.
+    /// The domain as DNS asks for it (lower case, IDNA A-labels) when the syntax is valid.
     pub domain: Option<String>,
     pub syntax_error: Option<String>,
     pub gibberish: bool,
@@ -122,11 +123,6 @@ pub struct Offline {
     pub webmail: bool,
     pub role: bool,
     pub suggestion: Option<String>,
-}
-
-/// RFC syntax, without display names or IP literals, and with a dot in the domain.
-fn syntax() -> email_address::Options {
-    email_address::Options::default().with_required_tld().without_domain_literal().without_display_text()
 }
 
 /// Hunter's "gibberish": a local part that looks generated (`e65cba0bc1c44a4f`, `xkqzvbtr`).
@@ -159,11 +155,11 @@ fn looks_generated(local: &str) -> bool {
 /// Syntax and list checks; no I/O.
 pub fn offline(email: &str) -> Offline {
     let email = email.trim().to_owned();
-    match email_address::EmailAddress::parse_with_options(&email, syntax()) {
+    match syntax::check(&email) {
         Ok(parsed) => {
-            let domain = parsed.domain().trim_end_matches('.').to_ascii_lowercase();
-            let local = parsed.local_part().to_ascii_lowercase();
-            let suggestion = lists::suggest_domain(&domain).map(|d| format!("{}@{d}", parsed.local_part()));
+            let domain = parsed.ascii_domain;
+            let local = parsed.local.to_lowercase();
+            let suggestion = lists::suggest_domain(&domain).map(|d| format!("{}@{d}", parsed.local));
             Offline {
                 gibberish: looks_generated(&local),
                 disposable: lists::is_disposable(&domain),
@@ -573,6 +569,10 @@ mod tests {
         assert_eq!((v.status, v.webmail, v.score), (Status::Webmail, true, 95));
         let v = verdict("a@mailinator.com", hosts(), SmtpOutcome::NotChecked("not needed".into()));
         assert_eq!(v.status, Status::Disposable);
+        let v = verdict("a@spamok.com", hosts(), answered(Rcpt::Accepted, Some(false)));
+        assert_eq!((v.status, v.disposable, v.webmail, v.score), (Status::Disposable, true, false, 10));
+        let v = verdict("a@acme_corp.com", hosts(), SmtpOutcome::NotChecked("x".into()));
+        assert_eq!((v.status, v.regexp), (Status::Invalid, false), "refused by syntax, before DNS");
         let v = verdict("a@gone.test", MxOutcome::Answer(MxAnswer::NoDomain), SmtpOutcome::NotChecked("x".into()));
         assert_eq!(v.status, Status::Invalid);
         let v = verdict("info@acme.test", hosts(), answered(Rcpt::Accepted, Some(false)));

@@ -70,6 +70,27 @@ pub(super) fn list_param(params: &Params, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Hunter's `required_field` values, each an attribute a listed address must have.
+pub const REQUIRED_FIELDS: [&str; 3] = ["full_name", "position", "phone_number"];
+/// Addresses verified when a domain search filters by `verification_status`.
+pub const VERIFY_SCAN: usize = 100;
+
+/// The address has `field` (one of [`REQUIRED_FIELDS`]) as its answer would show it: a
+/// first and a last name, a position, a phone number valid for its country.
+fn has_field(described: &DomainEmail, field: &str, domain: &str) -> bool {
+    match field {
+        "full_name" => described.first_name.is_some() && described.last_name.is_some(),
+        "position" => described.position.is_some(),
+        "phone_number" => described.phone_number.as_deref().and_then(|p| valid_phone(p, domain)).is_some(),
+        _ => false,
+    }
+}
+
+/// The API's name of a verification status (`valid`, `accept_all`, ...).
+pub fn status_name(status: Status) -> String {
+    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
 /// The domain search's work: a page of the domain's addresses.
 pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params) -> Result<Computed, EnrichError> {
     let domain = required(params, "domain")?;
@@ -78,6 +99,8 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
     let kind = param(params, "type");
     let seniority = list_param(params, "seniority");
     let department = list_param(params, "department");
+    let required_fields = list_param(params, "required_field");
+    let statuses = list_param(params, "verification_status");
     let store = &*ctx.store;
 
     let (addresses, complete) = addresses_at_domain(store, workspace_id, domain, SEARCH_KEYS).await?;
@@ -100,11 +123,13 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
         .collect();
 
     // Each selected address with its newest lead (loaded for the page only, unless a
-    // seniority or department filter needs every position).
+    // filter needs every address described: seniority, department, required fields, or
+    // verification status).
     let mut selected: Vec<(String, Entry, Option<Lead>)> = Vec::new();
+    let mut verified_by_address: BTreeMap<String, Verification> = BTreeMap::new();
     let results;
     let mut scanned_all = complete;
-    if seniority.is_empty() && department.is_empty() {
+    if seniority.is_empty() && department.is_empty() && required_fields.is_empty() && statuses.is_empty() {
         results = by_type.len();
         let page: Vec<(String, Entry)> = by_type.into_iter().skip(offset).take(limit).collect();
         let ids: Vec<String> = page.iter().filter_map(|(_, e)| e.lead_ids.first().cloned()).collect();
@@ -114,7 +139,8 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
             selected.push((value, entry, lead));
         }
     } else {
-        let mut matched = 0;
+        // Every address that passes the filters read from its lead and the site, in order.
+        let mut matching: Vec<(String, Entry, Option<Lead>)> = Vec::new();
         scanned_all &= by_type.len() <= FILTER_SCAN;
         for chunk in by_type.chunks(100).take(FILTER_SCAN / 100) {
             let ids: Vec<String> = chunk.iter().filter_map(|(_, e)| e.lead_ids.first().cloned()).collect();
@@ -125,22 +151,39 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
                 let fits = |wanted: &[String], got: &Option<String>| {
                     wanted.is_empty() || got.as_ref().is_some_and(|g| wanted.iter().any(|w| w == g))
                 };
-                if fits(&seniority, &described.seniority) && fits(&department, &described.department) {
-                    if matched >= offset && selected.len() < limit {
-                        selected.push((value.clone(), entry.clone(), lead));
-                    }
-                    matched += 1;
+                if fits(&seniority, &described.seniority)
+                    && fits(&department, &described.department)
+                    && required_fields.iter().all(|field| has_field(&described, field, domain))
+                {
+                    matching.push((value.clone(), entry.clone(), lead));
                 }
             }
         }
-        results = matched;
+        if !statuses.is_empty() {
+            // A status is known only by verifying: the first VERIFY_SCAN matches are, over
+            // the domain's one SMTP session, and `complete` says when more were left.
+            scanned_all &= matching.len() <= VERIFY_SCAN;
+            matching.truncate(VERIFY_SCAN);
+            let emails: Vec<String> = matching.iter().map(|(v, _, _)| v.clone()).collect();
+            let verified = verify_all(ctx, workspace_id, domain, &emails).await;
+            verified_by_address = emails.into_iter().zip(verified).collect();
+            matching.retain(|(value, _, _)| {
+                verified_by_address.get(value).is_some_and(|v| statuses.iter().any(|s| *s == status_name(v.status)))
+            });
+        }
+        results = matching.len();
+        selected = matching.into_iter().skip(offset).take(limit).collect();
     }
 
     // Sources: every lead of the address (up to 5) and the page it was found on.
     let source_ids: Vec<String> = selected.iter().flat_map(|(_, e, _)| e.lead_ids.iter().take(5).cloned()).collect();
     let source_leads = leads::get_many(store, workspace_id, &source_ids).await?;
     let page_emails: Vec<String> = selected.iter().map(|(v, _, _)| v.clone()).collect();
-    let verified = verify_all(ctx, workspace_id, domain, &page_emails).await;
+    let verified = if statuses.is_empty() {
+        verify_all(ctx, workspace_id, domain, &page_emails).await
+    } else {
+        page_emails.iter().filter_map(|e| verified_by_address.remove(e)).collect()
+    };
     let mut emails: Vec<DomainEmail> = Vec::with_capacity(selected.len());
     for (i, (value, entry, lead)) in selected.iter().enumerate() {
         let mut described = describe(value, lead.as_ref(), entry.web.as_ref());

@@ -4,7 +4,8 @@ use super::*;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VerificationView {
-    pub date: Option<Timestamp>,
+    /// The day the address was verified (YYYY-MM-DD, UTC), as Hunter gives it.
+    pub date: Option<String>,
     /// The verifier's status (`valid`, `invalid`, `accept_all`, `webmail`, `disposable`,
     /// `unknown`), or null when the address was not verified.
     pub status: Option<Status>,
@@ -16,7 +17,7 @@ impl VerificationView {
     }
 
     pub(super) fn of(v: &Verification) -> Self {
-        Self { date: Some(v.checked_at), status: Some(v.status) }
+        Self { date: Some(day(v.checked_at)), status: Some(v.status) }
     }
 }
 

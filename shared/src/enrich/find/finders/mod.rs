@@ -26,15 +26,19 @@ use crate::support::time::Timestamp;
 mod author_finder;
 mod company;
 mod domain_search;
+mod email_count;
 mod email_finder;
 mod facts;
+mod linkedin;
 mod phone_finder;
 
 pub use author_finder::*;
 pub use company::*;
 pub use domain_search::*;
+pub use email_count::*;
 pub use email_finder::*;
 pub use facts::*;
+pub use linkedin::*;
 pub use phone_finder::*;
 
 /// Index entries read for the email and phone finders (the sample that shows the pattern).
