@@ -103,7 +103,7 @@ pub struct Verification {
     pub mx: Vec<String>,
     /// The verdict in plain words.
     pub reason: String,
-    /// How SMTP was checked: `off`, `direct` or `socks5`.
+    /// How SMTP was checked: `off`, `direct`, `socks5` or `prober`.
     pub smtp_probe: String,
     pub checked_at: Timestamp,
     /// Served from an earlier check.
@@ -217,6 +217,7 @@ fn probe_name(mode: &ProbeMode) -> &'static str {
         ProbeMode::Off => "off",
         ProbeMode::Direct => "direct",
         ProbeMode::Socks5(_) => "socks5",
+        ProbeMode::Prober(_) => "prober",
     }
 }
 
