@@ -351,7 +351,10 @@ fn prober_endpoint(text: &impl Fn(&str, &str) -> String, raw: &str) -> Result<Pr
         None => false,
     };
     if url.host().is_none() || (url.scheme() == "http" && !loopback) {
-        return Err(ConfigError { name, message: format!("`{raw}`: the prober needs https:// (http:// only to loopback)") });
+        return Err(ConfigError {
+            name,
+            message: format!("`{raw}`: the prober needs https:// (http:// only to loopback)"),
+        });
     }
     let token = prober_token(text)?.ok_or(ConfigError {
         name: "LEADPUSH_PROBER_TOKEN",
@@ -558,6 +561,36 @@ mod tests {
         let map: std::collections::HashMap<String, String> =
             pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn direct_smtp_is_refused_on_lambda_outside_a_vpc() {
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "leadpush-enrich");
+        let e = config(&[lambda, ("LEADPUSH_SMTP_PROBE", "direct")]).unwrap_err();
+        assert_eq!(e.name, "LEADPUSH_SMTP_PROBE");
+        assert!(e.message.contains("leadpush prober") && e.message.contains("LEADPUSH_LAMBDA_VPC"), "{e}");
+        // Unset, Lambda defaults to off (nothing could connect); in a VPC, direct is allowed.
+        assert_eq!(config(&[lambda]).unwrap().enrich.probe, ProbeMode::Off);
+        let c = config(&[lambda, ("LEADPUSH_SMTP_PROBE", "direct"), (LAMBDA_VPC_VAR, "1")]).unwrap();
+        assert_eq!(c.enrich.probe, ProbeMode::Direct);
+        assert_eq!(config(&[]).unwrap().enrich.probe, ProbeMode::Direct, "off Lambda the default is direct");
+    }
+
+    #[test]
+    fn the_prober_mode_needs_https_and_a_token_it_never_prints() {
+        let token = "s3cret-s3cret-s3cret-s3cret-s3cret";
+        let c = config(&[("LEADPUSH_SMTP_PROBE", "https://prober.example.com/"), ("LEADPUSH_PROBER_TOKEN", token)])
+            .unwrap();
+        let ProbeMode::Prober(endpoint) = &c.enrich.probe else { panic!("{:?}", c.enrich.probe) };
+        assert_eq!((endpoint.url.as_str(), endpoint.token.as_str()), ("https://prober.example.com", token));
+        assert!(!format!("{:?}", c.enrich).contains(token), "Debug masks the token");
+        let e = config(&[("LEADPUSH_SMTP_PROBE", "https://prober.example.com")]).unwrap_err();
+        assert_eq!(e.name, "LEADPUSH_PROBER_TOKEN");
+        let e = config(&[("LEADPUSH_SMTP_PROBE", "http://prober.example.com"), ("LEADPUSH_PROBER_TOKEN", token)])
+            .unwrap_err();
+        assert!(e.message.contains("https://"), "{e}");
+        let c = config(&[("LEADPUSH_SMTP_PROBE", "http://127.0.0.1:8025"), ("LEADPUSH_PROBER_TOKEN", token)]).unwrap();
+        assert!(matches!(c.enrich.probe, ProbeMode::Prober(_)), "plain http to loopback");
     }
 
     #[test]

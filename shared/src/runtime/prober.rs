@@ -80,7 +80,11 @@ fn prober(config: &Config, token: Option<String>, options: &ProberOptions) -> Re
     enrich.probe = ProbeMode::Direct;
     enrich.helo_name = helo.to_owned();
     enrich.mail_from = options.mail_from.trim().to_owned();
-    Ok(Prober { engine: Engine::new(enrich), token_hash: hash(token.as_bytes()), allow_private: config.allow_private_targets })
+    Ok(Prober {
+        engine: Engine::new(enrich),
+        token_hash: hash(token.as_bytes()),
+        allow_private: config.allow_private_targets,
+    })
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -105,7 +109,9 @@ async fn probe(State(prober): State<Arc<Prober>>, headers: HeaderMap, body: axum
     }
     let request: ProbeRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not a probe request: {e}")),
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not a probe request: {e}"));
+        }
     };
     let started = Instant::now();
     match service::run(&prober.engine, prober.allow_private, &request).await {

@@ -47,8 +47,7 @@ const MAP_CAP: usize = 10_000;
 
 impl Engine {
     pub fn new(config: EnrichConfig) -> Self {
-        let rate = NonZeroU32::new(config.smtp_per_host_per_minute)
-            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        let rate = NonZeroU32::new(config.smtp_per_host_per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
         Self {
             rate,
             prober_client: OnceLock::new(),

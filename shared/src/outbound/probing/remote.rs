@@ -55,7 +55,8 @@ pub async fn probe(
     random: Option<&str>,
     addresses: &[String],
 ) -> SessionReport {
-    let Some(domain) = addresses.iter().map(String::as_str).chain(random).find_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_owned()))
+    let Some(domain) =
+        addresses.iter().map(String::as_str).chain(random).find_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_owned()))
     else {
         return SessionReport::failed(addresses.len(), "no address to check".into());
     };
