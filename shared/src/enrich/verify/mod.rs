@@ -394,6 +394,25 @@ pub async fn verify_domain(
     domain: &str,
     addresses: &[Offline],
 ) -> Vec<Verification> {
+    verify_domain_within(ctx, workspace_id, domain, addresses).await.into_iter().map(|c| c.verification).collect()
+}
+
+/// One address's verdict, and whether the invocation's deadline stopped the probe before
+/// this address was asked (then the verdict is an `unknown` that a later run replaces).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub verification: Verification,
+    pub cut_short: bool,
+}
+
+/// [`verify_domain`], telling which addresses the deadline left unasked (bulk jobs store the
+/// others and continue with those in a new invocation).
+pub async fn verify_domain_within(
+    ctx: &AppContext,
+    workspace_id: &str,
+    domain: &str,
+    addresses: &[Offline],
+) -> Vec<Checked> {
     let engine = &ctx.enrich;
     let probe = probe_name(&engine.config.probe);
     let now = ctx.now();
@@ -402,6 +421,7 @@ pub async fn verify_domain(
         (0..addresses.len()).filter(|&i| addresses[i].syntax_error.is_none() && !addresses[i].disposable).collect();
     let mut mx = MxOutcome::NotChecked;
     let mut smtp = vec![SmtpOutcome::NotChecked("not needed".into()); addresses.len()];
+    let mut cut = vec![false; addresses.len()];
     if addresses.iter().any(|a| a.syntax_error.is_none()) {
         let lock = engine.domain_lock(&format!("{workspace_id}/{domain}"));
         let guard = lock.lock().await;
@@ -447,11 +467,17 @@ pub async fn verify_domain(
                 let catch_all = known.or(report.catch_all);
                 for (n, &i) in network.iter().enumerate() {
                     smtp[i] = outcome(&report, n, catch_all);
+                    cut[i] = report.cut_short && matches!(report.rcpts.get(n), Some(Rcpt::NotAsked) | None);
                 }
             }
         }
     }
-    addresses.iter().zip(smtp).map(|(a, s)| decide(a, &mx, &s, probe, ctx.now())).collect()
+    addresses
+        .iter()
+        .zip(smtp)
+        .zip(cut)
+        .map(|((a, s), cut_short)| Checked { verification: decide(a, &mx, &s, probe, ctx.now()), cut_short })
+        .collect()
 }
 
 fn outcome(report: &SessionReport, n: usize, catch_all: Option<bool>) -> SmtpOutcome {
