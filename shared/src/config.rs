@@ -108,6 +108,9 @@ pub struct EnrichConfig {
     /// How long a finished result answers a repeated call (and `unknown` ones, shorter).
     pub result_ttl: Duration,
     pub unknown_ttl: Duration,
+    /// The same for verdicts the mail server deferred (greylisting): past a usual greylist
+    /// delay, so the next call asks again and gets the answer.
+    pub deferred_ttl: Duration,
     pub mx_cache_ttl: Duration,
     pub catch_all_ttl: Duration,
     /// The finders' crawl: wall-time budget per crawl, how long a crawl is cached, and (local
@@ -246,6 +249,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "LEADPUSH_ENRICH_UNKNOWN_TTL",
         "15m",
         "The same for `unknown` results (greylisting, timeouts), so they are re-checked sooner.",
+    ),
+    (
+        "LEADPUSH_ENRICH_DEFERRED_TTL",
+        "6m",
+        "The same for verdicts the mail server deferred (greylisting): past the usual 5-minute greylist delay, so the next call asks again.",
     ),
     ("LEADPUSH_MX_CACHE_TTL", "1h", "How long MX answers are cached per domain."),
     ("LEADPUSH_CATCH_ALL_TTL", "24h", "How long a domain's catch-all verdict is cached."),
@@ -427,6 +435,7 @@ fn enrich_config(
         dns_timeout: Duration::from_millis(number("LEADPUSH_DNS_TIMEOUT_MS", 3_000)?.max(1)),
         result_ttl: duration_var("LEADPUSH_ENRICH_RESULT_TTL", &text("LEADPUSH_ENRICH_RESULT_TTL", "24h"))?,
         unknown_ttl: duration_var("LEADPUSH_ENRICH_UNKNOWN_TTL", &text("LEADPUSH_ENRICH_UNKNOWN_TTL", "15m"))?,
+        deferred_ttl: duration_var("LEADPUSH_ENRICH_DEFERRED_TTL", &text("LEADPUSH_ENRICH_DEFERRED_TTL", "6m"))?,
         mx_cache_ttl: duration_var("LEADPUSH_MX_CACHE_TTL", &text("LEADPUSH_MX_CACHE_TTL", "1h"))?,
         catch_all_ttl: duration_var("LEADPUSH_CATCH_ALL_TTL", &text("LEADPUSH_CATCH_ALL_TTL", "24h"))?,
         crawl_budget: Duration::from_millis(number("LEADPUSH_CRAWL_BUDGET_MS", 10_000)?.clamp(1, 10_000)),
