@@ -52,7 +52,8 @@ async fn the_prober_keeps_to_its_per_host_rate_limit() {
     for n in 0..3 {
         // Different domains, one mail server IP: one budget.
         let domain = format!("{}.limited.test", tag(&format!("rate{n}x")));
-        let body = json!({"domain": domain, "addresses": [format!("alice@{domain}")]});
+        // A budget shorter than the wait for the next minute's session: no waiting.
+        let body = json!({"domain": domain, "addresses": [format!("alice@{domain}")], "budget_ms": 20000});
         let (status, answer) = prober.probe(Some(&prober.token), &body).await;
         assert_eq!(status, 200, "{answer}");
         answers.push(answer);
@@ -63,6 +64,8 @@ async fn the_prober_keeps_to_its_per_host_rate_limit() {
     let third = &answers[2]["report"];
     assert_eq!((third["connected"].as_bool(), third["rcpts"][0]["answer"].as_str()), (Some(false), Some("not_asked")));
     assert!(third["failure"].as_str().unwrap().contains("limit of 2 sessions a minute"), "{third}");
+    // Within a caller's budget the answer is "not asked yet", for a later invocation.
+    assert_eq!(third["cut_short"], true, "{third}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

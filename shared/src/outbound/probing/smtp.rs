@@ -146,16 +146,16 @@ pub async fn probe_domain(
             last_failure = format!("{host} has no public address to connect to");
             continue;
         };
+        // The per-minute budget first (waiting for it holds no session slot), then a slot.
+        if let Err(why) = rate_limited(engine, ip, host).await {
+            // Past the deadline: these addresses are for a later invocation, not a verdict.
+            return SessionReport {
+                cut_short: deadline::current().is_some(),
+                ..SessionReport::failed(addresses.len(), why)
+            };
+        }
         let slots = engine.ip_slots(ip);
         let Ok(_permit) = slots.acquire_owned().await else { continue };
-        if let Err(wait) = engine.rate_check(ip) {
-            last_failure = format!(
-                "{host} reached its limit of {} sessions a minute; retry in {} s",
-                engine.config.smtp_per_host_per_minute,
-                wait.as_secs().max(1)
-            );
-            continue;
-        }
         match connect(engine, SocketAddr::new(ip, engine.config.smtp_port)).await {
             Ok(Stream::Direct(stream)) => return finish(session(engine, stream, random, addresses).await, host),
             Ok(Stream::Socks(stream)) => return finish(session(engine, stream, random, addresses).await, host),
@@ -163,6 +163,29 @@ pub async fn probe_domain(
         }
     }
     SessionReport::failed(addresses.len(), last_failure)
+}
+
+/// The longest wait for a mail server's per-minute budget without an invocation deadline.
+const MAX_RATE_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits for a session start in `ip`'s per-minute budget when that wait (and a session's
+/// first steps) fits before the deadline; else says when to retry.
+async fn rate_limited(engine: &Engine, ip: IpAddr, host: &str) -> Result<(), String> {
+    loop {
+        let Err(wait) = engine.rate_check(ip) else { return Ok(()) };
+        let fits = match deadline::current() {
+            Some(_) => deadline::allows(wait + engine.config.smtp_timeout * 2),
+            None => wait <= MAX_RATE_WAIT,
+        };
+        if !fits {
+            return Err(format!(
+                "{host} reached its limit of {} sessions a minute; retry in {} s",
+                engine.config.smtp_per_host_per_minute,
+                wait.as_secs().max(1)
+            ));
+        }
+        tokio::time::sleep(wait).await;
+    }
 }
 
 fn finish(mut report: SessionReport, host: &str) -> SessionReport {
