@@ -191,4 +191,44 @@ mod tests {
         headers.insert(header::AUTHORIZATION, format!("Bearer {}", "t".repeat(MIN_PROBER_TOKEN + 1)).parse().unwrap());
         assert!(!authorized(&built, &headers));
     }
+
+    /// A domain with more addresses than one request takes: the probe mode splits them,
+    /// asks the catch-all question once, and every address gets the server's own answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_prober_mode_splits_a_large_domain_into_requests_the_prober_takes() {
+        use crate::testing::mail::{dns_server, mail_context, smtp_server};
+        let dns = dns_server("big.test").await;
+        let (port, log) = smtp_server(std::time::Duration::ZERO, |address, _| {
+            if address.starts_with("user") { "250 2.1.5 OK" } else { "550 5.1.1 no such user" }.into()
+        })
+        .await;
+        let (ctx, _dir) = mail_context(dns, port, &[]);
+        let token = "p".repeat(MIN_PROBER_TOKEN);
+        let served = prober(&ctx.config, Some(token.clone()), &options("probe.example.com")).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(served)).await });
+        let mut config = ctx.config.enrich.clone();
+        config.probe = ProbeMode::Prober(crate::config::ProberEndpoint { url, token });
+        let caller = Engine::new(config);
+        let addresses: Vec<String> = (0..150)
+            .map(|n| if n % 3 == 0 { format!("nobody{n}@big.test") } else { format!("user{n}@big.test") })
+            .collect();
+        let hosts = ["mx.big.test".to_owned()];
+        let report = crate::outbound::probing::smtp::probe_domain(
+            &caller,
+            true,
+            &hosts,
+            Some("zzzzzzzzzzzzzzzzzzzz@big.test"),
+            &addresses,
+        )
+        .await;
+        assert_eq!((report.rcpts.len(), report.catch_all, report.failure.as_deref()), (150, Some(false), None));
+        for (address, rcpt) in addresses.iter().zip(&report.rcpts) {
+            let accepted = *rcpt == crate::outbound::probing::smtp::Rcpt::Accepted;
+            assert_eq!(accepted, address.starts_with("user"), "{address}: {rcpt:?}");
+        }
+        let asked = log.rcpts();
+        assert_eq!((asked.len(), asked.iter().filter(|a| a.starts_with("zzz")).count()), (151, 1));
+    }
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::Engine;
-use super::service::{ProbeEvidence, ProbeRequest};
+use super::service::{MAX_ADDRESSES, ProbeEvidence, ProbeRequest};
 use super::smtp::{CUT_SHORT, SessionReport};
 use crate::config::ProberEndpoint;
 use crate::support::deadline;
@@ -47,11 +47,36 @@ fn budget(engine: &Engine, addresses: usize) -> Option<Duration> {
 }
 
 /// Asks the prober about `addresses` (all at one domain). The prober resolves the MX hosts
-/// itself; `_hosts` (ours) only tells that the domain takes mail.
+/// itself; `_hosts` (ours) only tells that the domain takes mail. More addresses than one
+/// request takes go in several requests, the catch-all probe in the first.
 pub async fn probe(
     engine: &Engine,
     endpoint: &ProberEndpoint,
     _hosts: &[String],
+    random: Option<&str>,
+    addresses: &[String],
+) -> SessionReport {
+    if addresses.len() <= MAX_ADDRESSES {
+        return probe_one(engine, endpoint, random, addresses).await;
+    }
+    let mut merged = SessionReport::default();
+    for (n, part) in addresses.chunks(MAX_ADDRESSES).enumerate() {
+        let report = probe_one(engine, endpoint, random.filter(|_| n == 0), part).await;
+        if n == 0 {
+            (merged.host, merged.catch_all) = (report.host.clone(), report.catch_all);
+        }
+        merged.connected |= report.connected;
+        merged.blocked |= report.blocked;
+        merged.cut_short |= report.cut_short;
+        merged.failure = merged.failure.or(report.failure);
+        merged.rcpts.extend(report.rcpts);
+    }
+    merged
+}
+
+async fn probe_one(
+    engine: &Engine,
+    endpoint: &ProberEndpoint,
     random: Option<&str>,
     addresses: &[String],
 ) -> SessionReport {
