@@ -169,7 +169,7 @@ pub async fn find_email(
     let checked = verify_all(ctx, workspace_id, domain, &emails).await;
     out.company = out.company.or_else(|| site.organization.clone());
     // No mail server at all: no address can exist there, whatever the pattern.
-    if let Some(v) = checked.first().filter(|v| v.status == Status::Invalid && !v.mx_records) {
+    if let Some(v) = checked.iter().find(|v| v.regexp).filter(|v| v.status == Status::Invalid && !v.mx_records) {
         out.reason = Some(format!("no address can be found at this domain: {}", lowercase_first(&v.reason)));
         return Ok(out);
     }
