@@ -10,9 +10,12 @@ addresses (the verifier is pointed at that port with LEADPUSH_SMTP_PORT), one pe
   127.0.0.4  greylist   defers every mailbox (451 4.7.1)
   127.0.0.5  silent     accepts the connection and never says a word
   127.0.0.6  slow       as normal, but each RCPT takes 150 ms (sessions overlap)
+  127.0.0.7  greycatch  a catch-all that defers each address the first time it is asked (451)
+  127.0.0.8  slowprobe  as slow, for the prober's per-host bound (its peak is its own)
+  127.0.0.9  limited    as normal, for the prober's rate limit (its connections are its own)
 
-DNS zones: normal.test, catchall.test, reject.test, greylist.test, silent.test (MX to the
-server above), slowmx.test (its subdomains each have an MX name of their own, all at the
+DNS zones: normal.test, catchall.test, reject.test, greylist.test, silent.test, greycatch.test,
+slowprobe.test, limited.test (MX to the server above), slowmx.test (its subdomains each have an MX name of their own, all at the
 slow server: many MX names, one IP), implicit.test (no MX, an A record: its own mail server), nomail.test (exists,
 no MX and no address), gmail.com and bulk.test (MX to the normal server). Subdomains of a
 zone behave like it (tests use unique ones: t1.silent.test). Every other name is NXDOMAIN.
@@ -44,11 +47,13 @@ def empty_stats():
 
 STATS = empty_stats()
 SEEN = set()
+# Addresses the greycatch server has deferred once (it accepts them from then on).
+GREYLISTED = set()
 # A catch-all probe's mailbox: 20 random lower-case letters and digits (see enrich::verify).
 PROBE = re.compile(r"^[a-z0-9]{20}$")
 
 SERVERS = {"normal": "127.0.0.1", "catchall": "127.0.0.2", "reject": "127.0.0.3", "greylist": "127.0.0.4", "silent": "127.0.0.5",
-           "slow": "127.0.0.6"}
+           "slow": "127.0.0.6", "greycatch": "127.0.0.7", "slowprobe": "127.0.0.8", "limited": "127.0.0.9"}
 MX_ZONES = {
     "normal.test": "normal",
     "catchall.test": "catchall",
@@ -58,6 +63,9 @@ MX_ZONES = {
     "gmail.com": "normal",
     "bulk.test": "normal",
     "slowmx.test": "slow",
+    "greycatch.test": "greycatch",
+    "slowprobe.test": "slowprobe",
+    "limited.test": "limited",
 }
 
 
@@ -121,7 +129,7 @@ class Handler:
         local, _, domain = address.lower().partition("@")
         if PROBE.match(local):
             count("probes", domain)
-        if self.name == "slow":
+        if self.name in ("slow", "slowprobe"):
             # Counted while the RCPT is held, not per connection: a client that has said QUIT
             # and moved on can still be "open" here until this loop sees the close, so the
             # connection peak can exceed what the client really had in flight.
@@ -133,7 +141,13 @@ class Handler:
             finally:
                 with LOCK:
                     STATS["rcpt_open"][self.name] -= 1
-        if self.name == "catchall" or (self.name in ("normal", "slow") and KNOWN.match(local)):
+        if self.name == "greycatch":
+            with LOCK:
+                seen = address.lower() in GREYLISTED
+                GREYLISTED.add(address.lower())
+            if not seen:
+                return "451 4.7.1 Greylisted, please try again later"
+        if self.name in ("catchall", "greycatch") or (self.name in ("normal", "slow", "slowprobe", "limited") and KNOWN.match(local)):
             envelope.rcpt_tos.append(address)
             return "250 2.1.5 OK"
         if self.name == "greylist":
@@ -244,7 +258,7 @@ class Control(BaseHTTPRequestHandler):
 async def main():
     starters = [
         lambda port, name=name: started(CountingController(name, hostname=SERVERS[name], port=port, ready_timeout=10))
-        for name in ("normal", "catchall", "reject", "greylist", "slow")
+        for name in ("normal", "catchall", "reject", "greylist", "slow", "greycatch", "slowprobe", "limited")
     ]
     starters.append(lambda port: silent_server(SERVERS["silent"], port))
     port, smtp = await on_one_port(starters, "the SMTP servers")

@@ -60,10 +60,31 @@ pub struct Config {
 pub enum ProbeMode {
     /// No SMTP: results say the mailbox was not checked.
     Off,
-    /// Straight to port 25 of the MX host (blocked on AWS Lambda unless AWS lifts it).
+    /// Straight to port 25 of the MX host. Refused on AWS Lambda outside a VPC, where AWS
+    /// blocks port 25 for good (see [`LAMBDA_VPC_VAR`]).
     Direct,
     /// Through a SOCKS5 proxy (`host:port`) that may reach port 25.
     Socks5(String),
+    /// Through a `leadpush prober` service (its base URL), authenticated with a bearer token.
+    Prober(ProberEndpoint),
+}
+
+/// Set (`1`) by the template on functions that run in a VPC whose subnets reach port 25
+/// (through a NAT gateway with the block lifted); without it `direct` is refused on Lambda.
+pub const LAMBDA_VPC_VAR: &str = "LEADPUSH_LAMBDA_VPC";
+
+/// A prober's address and credential. The token never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProberEndpoint {
+    /// Base URL, without a trailing slash (`https://prober.example.com`).
+    pub url: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for ProberEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProberEndpoint").field("url", &self.url).field("token", &"********").finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -79,12 +100,17 @@ pub struct EnrichConfig {
     pub smtp_timeout: Duration,
     /// SMTP connections open at once to one MX host, per process.
     pub smtp_per_host: usize,
+    /// SMTP sessions started per minute to one destination IP (0: no limit).
+    pub smtp_per_host_per_minute: u32,
     /// `ip:port` of DNS servers to ask; empty uses the system's resolver configuration.
     pub dns_servers: Vec<std::net::SocketAddr>,
     pub dns_timeout: Duration,
     /// How long a finished result answers a repeated call (and `unknown` ones, shorter).
     pub result_ttl: Duration,
     pub unknown_ttl: Duration,
+    /// The same for verdicts the mail server deferred (greylisting): past a usual greylist
+    /// delay, so the next call asks again and gets the answer.
+    pub deferred_ttl: Duration,
     pub mx_cache_ttl: Duration,
     pub catch_all_ttl: Duration,
     /// The finders' crawl: wall-time budget per crawl, how long a crawl is cached, and (local
@@ -189,7 +215,23 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "LEADPUSH_SMTP_PROBE",
         "direct",
-        "`off`, `direct` (port 25 of the MX host) or `socks5://host:port`. AWS blocks port 25 from Lambda: off there unless a proxy is set.",
+        "`off`, `direct` (port 25 of the MX host), `socks5://host:port`, or the `https://` URL of a `leadpush prober`. AWS blocks port 25 from Lambda: `direct` is refused there unless LEADPUSH_LAMBDA_VPC=1, and the default there is `off`.",
+    ),
+    (
+        "LEADPUSH_PROBER_TOKEN",
+        "(none)",
+        "Bearer token for the prober: what `leadpush prober` accepts and what the `https://` probe mode sends. Never logged.",
+    ),
+    ("LEADPUSH_PROBER_TOKEN_FILE", "(none)", "A file holding LEADPUSH_PROBER_TOKEN (read when that is unset)."),
+    (
+        LAMBDA_VPC_VAR,
+        "0",
+        "`1` on Lambda functions in a VPC whose subnets reach port 25 (the template sets it when VPC subnets are given); `direct` needs it on Lambda.",
+    ),
+    (
+        "LEADPUSH_SMTP_PER_HOST_PER_MINUTE",
+        "30",
+        "SMTP sessions started per minute to one destination IP (per process; 0: no limit). Past it, the probe reports the host as rate-limited.",
     ),
     ("LEADPUSH_SMTP_HELO", "localhost", "Name sent in EHLO by the SMTP probe (use a name that resolves to you)."),
     ("LEADPUSH_SMTP_MAIL_FROM", "(null sender)", "Address in MAIL FROM; empty sends `<>`."),
@@ -207,6 +249,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "LEADPUSH_ENRICH_UNKNOWN_TTL",
         "15m",
         "The same for `unknown` results (greylisting, timeouts), so they are re-checked sooner.",
+    ),
+    (
+        "LEADPUSH_ENRICH_DEFERRED_TTL",
+        "6m",
+        "The same for verdicts the mail server deferred (greylisting): past the usual 5-minute greylist delay, so the next call asks again.",
     ),
     ("LEADPUSH_MX_CACHE_TTL", "1h", "How long MX answers are cached per domain."),
     ("LEADPUSH_CATCH_ALL_TTL", "24h", "How long a domain's catch-all verdict is cached."),
@@ -269,13 +316,84 @@ fn duration_var(name: &'static str, text: &str) -> Result<Duration, ConfigError>
     humantime::parse_duration(text).map_err(|e| ConfigError { name, message: format!("is not a duration ({e})") })
 }
 
+/// The prober's token: `LEADPUSH_PROBER_TOKEN`, else the file `LEADPUSH_PROBER_TOKEN_FILE`
+/// names. `None` when neither is set.
+pub fn prober_token(text: &impl Fn(&str, &str) -> String) -> Result<Option<String>, ConfigError> {
+    let token = text("LEADPUSH_PROBER_TOKEN", "");
+    if !token.trim().is_empty() {
+        return Ok(Some(token.trim().to_owned()));
+    }
+    let file = text("LEADPUSH_PROBER_TOKEN_FILE", "");
+    if file.is_empty() {
+        return Ok(None);
+    }
+    let token = std::fs::read_to_string(&file).map_err(|e| ConfigError {
+        name: "LEADPUSH_PROBER_TOKEN_FILE",
+        message: format!("cannot read `{file}`: {e}"),
+    })?;
+    match token.trim() {
+        "" => Err(ConfigError { name: "LEADPUSH_PROBER_TOKEN_FILE", message: format!("`{file}` is empty") }),
+        token => Ok(Some(token.to_owned())),
+    }
+}
+
+/// [`prober_token`] from the environment (what `leadpush prober` accepts).
+pub fn prober_token_from_env() -> Result<Option<String>, ConfigError> {
+    prober_token(&|name: &str, default: &str| {
+        std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    })
+}
+
+/// Tokens shorter than this are refused: the prober's token is its only lock.
+pub const MIN_PROBER_TOKEN: usize = 32;
+
+/// The prober mode's URL and token. Plain `http://` only to loopback (tests, a prober on the
+/// same host): the token must not cross a network in the clear.
+fn prober_endpoint(text: &impl Fn(&str, &str) -> String, raw: &str) -> Result<ProberEndpoint, ConfigError> {
+    let name = "LEADPUSH_SMTP_PROBE";
+    let url = url::Url::parse(raw).map_err(|e| ConfigError { name, message: format!("`{raw}` is not a URL ({e})") })?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if url.host().is_none() || (url.scheme() == "http" && !loopback) {
+        return Err(ConfigError {
+            name,
+            message: format!("`{raw}`: the prober needs https:// (http:// only to loopback)"),
+        });
+    }
+    let token = prober_token(text)?.ok_or(ConfigError {
+        name: "LEADPUSH_PROBER_TOKEN",
+        message: "the prober probe mode needs the prober's token (or LEADPUSH_PROBER_TOKEN_FILE)".into(),
+    })?;
+    Ok(ProberEndpoint { url: raw.trim_end_matches('/').to_owned(), token })
+}
+
 fn enrich_config(
     text: &impl Fn(&str, &str) -> String,
     number: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
 ) -> Result<EnrichConfig, ConfigError> {
-    let probe = match text("LEADPUSH_SMTP_PROBE", "direct").trim() {
+    let on_lambda = !text("AWS_LAMBDA_FUNCTION_NAME", "").is_empty();
+    // Port 25 is closed on Lambda: nothing to try unless told how.
+    let default_probe = if on_lambda { "off" } else { "direct" };
+    let probe = match text("LEADPUSH_SMTP_PROBE", default_probe).trim() {
         "off" | "0" | "false" => ProbeMode::Off,
+        "direct" if on_lambda && !matches!(text(LAMBDA_VPC_VAR, "0").as_str(), "1" | "true" | "yes") => {
+            return Err(ConfigError {
+                name: "LEADPUSH_SMTP_PROBE",
+                message: "`direct` cannot work on AWS Lambda outside a VPC (AWS blocks outbound port 25 there for \
+                          good): set it to the https:// URL of a `leadpush prober` (docs/enrichment.md), or `off`; \
+                          in a VPC whose NAT reaches port 25, give the template's VPC parameters (it sets \
+                          LEADPUSH_LAMBDA_VPC=1)"
+                    .into(),
+            });
+        }
         "direct" => ProbeMode::Direct,
+        other if other.starts_with("https://") || other.starts_with("http://") => {
+            ProbeMode::Prober(prober_endpoint(text, other)?)
+        }
         other => match other.strip_prefix("socks5://").map(|rest| rest.trim_end_matches('/')) {
             Some(proxy) if proxy.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) => {
                 ProbeMode::Socks5(proxy.to_owned())
@@ -283,7 +401,7 @@ fn enrich_config(
             _ => {
                 return Err(ConfigError {
                     name: "LEADPUSH_SMTP_PROBE",
-                    message: format!("`{other}` is not off, direct or socks5://host:port"),
+                    message: format!("`{other}` is not off, direct, socks5://host:port or https://prober-host"),
                 });
             }
         },
@@ -312,10 +430,12 @@ fn enrich_config(
             .ok_or(ConfigError { name: "LEADPUSH_SMTP_PORT", message: "must be a port (1-65535)".into() })?,
         smtp_timeout: Duration::from_millis(number("LEADPUSH_SMTP_TIMEOUT_MS", 10_000)?.max(1)),
         smtp_per_host: number("LEADPUSH_SMTP_PER_HOST", 2)?.clamp(1, 64) as usize,
+        smtp_per_host_per_minute: number("LEADPUSH_SMTP_PER_HOST_PER_MINUTE", 30)?.min(100_000) as u32,
         dns_servers,
         dns_timeout: Duration::from_millis(number("LEADPUSH_DNS_TIMEOUT_MS", 3_000)?.max(1)),
         result_ttl: duration_var("LEADPUSH_ENRICH_RESULT_TTL", &text("LEADPUSH_ENRICH_RESULT_TTL", "24h"))?,
         unknown_ttl: duration_var("LEADPUSH_ENRICH_UNKNOWN_TTL", &text("LEADPUSH_ENRICH_UNKNOWN_TTL", "15m"))?,
+        deferred_ttl: duration_var("LEADPUSH_ENRICH_DEFERRED_TTL", &text("LEADPUSH_ENRICH_DEFERRED_TTL", "6m"))?,
         mx_cache_ttl: duration_var("LEADPUSH_MX_CACHE_TTL", &text("LEADPUSH_MX_CACHE_TTL", "1h"))?,
         catch_all_ttl: duration_var("LEADPUSH_CATCH_ALL_TTL", &text("LEADPUSH_CATCH_ALL_TTL", "24h"))?,
         crawl_budget: Duration::from_millis(number("LEADPUSH_CRAWL_BUDGET_MS", 10_000)?.clamp(1, 10_000)),
@@ -450,6 +570,36 @@ mod tests {
         let map: std::collections::HashMap<String, String> =
             pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn direct_smtp_is_refused_on_lambda_outside_a_vpc() {
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "leadpush-enrich");
+        let e = config(&[lambda, ("LEADPUSH_SMTP_PROBE", "direct")]).unwrap_err();
+        assert_eq!(e.name, "LEADPUSH_SMTP_PROBE");
+        assert!(e.message.contains("leadpush prober") && e.message.contains("LEADPUSH_LAMBDA_VPC"), "{e}");
+        // Unset, Lambda defaults to off (nothing could connect); in a VPC, direct is allowed.
+        assert_eq!(config(&[lambda]).unwrap().enrich.probe, ProbeMode::Off);
+        let c = config(&[lambda, ("LEADPUSH_SMTP_PROBE", "direct"), (LAMBDA_VPC_VAR, "1")]).unwrap();
+        assert_eq!(c.enrich.probe, ProbeMode::Direct);
+        assert_eq!(config(&[]).unwrap().enrich.probe, ProbeMode::Direct, "off Lambda the default is direct");
+    }
+
+    #[test]
+    fn the_prober_mode_needs_https_and_a_token_it_never_prints() {
+        let token = "s3cret-s3cret-s3cret-s3cret-s3cret";
+        let c = config(&[("LEADPUSH_SMTP_PROBE", "https://prober.example.com/"), ("LEADPUSH_PROBER_TOKEN", token)])
+            .unwrap();
+        let ProbeMode::Prober(endpoint) = &c.enrich.probe else { panic!("{:?}", c.enrich.probe) };
+        assert_eq!((endpoint.url.as_str(), endpoint.token.as_str()), ("https://prober.example.com", token));
+        assert!(!format!("{:?}", c.enrich).contains(token), "Debug masks the token");
+        let e = config(&[("LEADPUSH_SMTP_PROBE", "https://prober.example.com")]).unwrap_err();
+        assert_eq!(e.name, "LEADPUSH_PROBER_TOKEN");
+        let e = config(&[("LEADPUSH_SMTP_PROBE", "http://prober.example.com"), ("LEADPUSH_PROBER_TOKEN", token)])
+            .unwrap_err();
+        assert!(e.message.contains("https://"), "{e}");
+        let c = config(&[("LEADPUSH_SMTP_PROBE", "http://127.0.0.1:8025"), ("LEADPUSH_PROBER_TOKEN", token)]).unwrap();
+        assert!(matches!(c.enrich.probe, ProbeMode::Prober(_)), "plain http to loopback");
     }
 
     #[test]

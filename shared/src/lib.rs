@@ -25,7 +25,7 @@
 //! - `api`: HTTP routes (parse, call the capability, respond), the error type and its one
 //!   mapping to HTTP, authentication, the OpenAPI document, the console's files.
 //! - `runtime`: process plumbing: the Lambda glue, `leadpush serve` and its listener,
-//!   telemetry, allocator settings.
+//!   `leadpush prober`, telemetry, allocator settings.
 
 pub mod admin;
 pub mod api;

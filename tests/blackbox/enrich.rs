@@ -460,3 +460,28 @@ async fn the_probe_runs_through_socks5_or_not_at_all() {
     assert!(data["reason"].as_str().unwrap().contains("SMTP not checked"), "{data}");
     assert_eq!((data["mx_records"].as_bool(), data["smtp_server"].as_bool()), (Some(true), Some(false)));
 }
+
+/// A catch-all that greylists each new address once: the first verdict is a deferred
+/// `unknown`, kept only LEADPUSH_ENRICH_DEFERRED_TTL (not the 15 minutes of other unknowns);
+/// the call after it asks again, with the same catch-all probe address, and finds the
+/// catch-all (never valid/100 with `accept_all: false`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_greylisted_verdict_is_checked_again_after_the_greylist_delay() {
+    let server = enrich_server(Backend::Embedded, &[("LEADPUSH_ENRICH_DEFERRED_TTL", "2s")]);
+    let (api, ws) = (server.api(), server.workspace());
+    let email = format!("alice@{}.greycatch.test", tag(Backend::Embedded, "grey"));
+    let first = verify(&api, &ws.api_key, &email).await;
+    assert_eq!((first["status"].as_str(), first["accept_all"].as_bool()), (Some("unknown"), Some(false)), "{first}");
+    let again = verify(&api, &ws.api_key, &email).await;
+    assert_eq!((again["status"].as_str(), again["cached"].as_bool()), (Some("unknown"), Some(true)), "{again}");
+    let later = eventually(WAIT, || async {
+        // Under the workspace's 10 calls a second.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let data = verify(&api, &ws.api_key, &email).await;
+        (data["cached"] == json!(false)).then_some(data)
+    })
+    .await
+    .expect("checked again after the deferred TTL");
+    assert_eq!((later["status"].as_str(), later["accept_all"].as_bool()), (Some("accept_all"), Some(true)), "{later}");
+    assert_eq!(later["score"], 60, "{later}");
+}

@@ -555,7 +555,47 @@ async fn hunters_filters_email_count_and_linkedin_handle_lookups(backend: Backen
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("linkedin_handle")), "{}", r.text);
 }
 
+/// When the evidence leaves no candidate, the email finder answers `email: null` with a
+/// reason, never a guess; an address known from a lead but rejected by its mail server
+/// keeps its source and loses its confidence, in the finder and in the domain search.
+async fn the_finders_do_not_guess_against_the_mail_servers_answers(backend: Backend) {
+    let server = server(backend);
+    let (ws, other) = seeded(server).await;
+    // acme.test's people follow {f}{last}; its server rejects bwayne@ and every other
+    // candidate, so nothing is left (the answer used to fall to brucewayne@, score 1).
+    let r = ready(server, "/api/v1/email-finder?domain=acme.test&first_name=Bruce&last_name=Wayne", &ws.api_key).await;
+    let d = &r["data"];
+    assert!(d["email"].is_null(), "{r}");
+    assert_eq!(
+        (d["score"].as_u64(), d["method"].as_str(), d["accept_all"].as_bool()),
+        (Some(0), Some("none"), Some(false))
+    );
+    assert!(d["reason"].as_str().unwrap().contains("rejected every candidate address"), "{r}");
+    assert!(d["reason"].as_str().unwrap().contains("bwayne@acme.test"), "{r}");
+    assert_eq!(d["alternatives"], json!([]));
+    // A domain that does not exist has no address at all.
+    let r = ready(server, "/api/v1/email-finder?domain=gone.test&first_name=Mary&last_name=Poppins", &ws.api_key).await;
+    let d = &r["data"];
+    assert!(d["email"].is_null() && d["accept_all"].is_null(), "{r}");
+    assert!(d["reason"].as_str().unwrap().contains("does not exist"), "{r}");
+    // The other workspace's lead jane.doe@acme.test: its mail server rejects the address.
+    let r = ready(server, "/api/v1/email-finder?domain=acme.test&full_name=Jane%20Doe", &other.api_key).await;
+    let d = &r["data"];
+    assert_eq!(
+        (d["email"].as_str(), d["method"].as_str()),
+        (Some("jane.doe@acme.test"), Some("workspace_lead")),
+        "{r}"
+    );
+    assert_eq!((d["score"].as_u64(), d["verification"]["status"].as_str()), (Some(10), Some("invalid")), "{r}");
+    assert!(d["reason"].as_str().unwrap().contains("rejected"), "{r}");
+    let r = ready(server, "/api/v1/domain-search?domain=acme.test&limit=100", &other.api_key).await;
+    let jane = r["data"]["emails"].as_array().unwrap().iter().find(|e| e["value"] == "jane.doe@acme.test").cloned();
+    let jane = jane.unwrap_or_else(|| panic!("jane.doe@ in the other workspace's search: {r}"));
+    assert_eq!((jane["confidence"].as_u64(), jane["verification"]["status"].as_str()), (Some(10), Some("invalid")));
+}
+
 both_backends!(
+    the_finders_do_not_guess_against_the_mail_servers_answers,
     hunters_filters_email_count_and_linkedin_handle_lookups,
     the_email_finder_says_accept_all_is_unknown_when_no_mail_server_answered,
     the_email_finder_answers_from_leads_the_site_and_verified_patterns,

@@ -15,6 +15,7 @@ mod integrations;
 mod leads;
 mod metering;
 mod platform;
+mod prober;
 mod push;
 mod reliability;
 mod webhooks;

@@ -658,12 +658,12 @@ async fn find_email_nodes_store_the_finders_answer(backend: Backend) {
         (alice["first_name"].as_str(), alice["last_name"].as_str(), alice["accept_all"].as_bool()),
         (Some("Alice"), Some("Doe"), Some(false))
     );
-    // Dan: the domain comes from his website; the server rejects the verified candidates
-    // (dan@ first, by the pattern), so only unverified long shots are left.
+    // Dan: the domain comes from his website; the server rejects every candidate (dan@
+    // first, by the pattern), so there is no address, and the answer says why.
     let dan = &runs[2]["outputs"]["found"];
-    assert_eq!((dan["domain"].as_str(), dan["method"].as_str()), (Some("normal.test"), Some("pattern")), "{dan}");
-    assert!(dan["verification"]["status"].is_null() && dan["score"].as_u64().unwrap() < 20, "{dan}");
-    assert!(!dan.to_string().contains("\"dan@normal.test\""), "a rejected address is never offered: {dan}");
+    assert_eq!((dan["domain"].as_str(), dan["method"].as_str()), (Some("normal.test"), Some("none")), "{dan}");
+    assert!(dan["email"].is_null() && dan["score"] == 0, "{dan}");
+    assert!(dan["reason"].as_str().unwrap().contains("rejected every candidate"), "{dan}");
     // Per-node errors, and the run goes on (`on_error: continue`).
     for (run, code) in [(&runs[3], "no_name"), (&runs[4], "invalid_domain")] {
         assert_eq!(

@@ -37,6 +37,22 @@ enum Command {
         #[arg(long, hide = true)]
         exit_on_stdin_close: bool,
     },
+    /// Run the SMTP probe for callers without port 25 (Lambda): an HTTP service that needs
+    /// the bearer token in LEADPUSH_PROBER_TOKEN (or LEADPUSH_PROBER_TOKEN_FILE). Put TLS in
+    /// front of it; see docs/enrichment.md ("Deploying the prober").
+    Prober {
+        #[arg(long, default_value = "127.0.0.1:8025")]
+        addr: SocketAddr,
+        /// Name sent in EHLO: this host's PTR name, resolving back to its fixed IP.
+        #[arg(long, env = "LEADPUSH_SMTP_HELO")]
+        helo: String,
+        /// Address sent in MAIL FROM, at a domain you control (empty: the null sender).
+        #[arg(long, env = "LEADPUSH_SMTP_MAIL_FROM", default_value = "")]
+        mail_from: String,
+        /// Shut down when standard input closes (for test harnesses and supervisors).
+        #[arg(long, hide = true)]
+        exit_on_stdin_close: bool,
+    },
     /// Manage workspaces, API keys and webhook tokens (works while the server runs).
     Admin {
         #[command(subcommand)]
@@ -152,6 +168,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { addr, workers, no_demo, exit_on_stdin_close } => {
             let options = leadpush::runtime::serve::ServeOptions { addr, workers, demo: !no_demo, exit_on_stdin_close };
             leadpush::runtime::serve::serve(config, options).await?;
+        }
+        Command::Prober { addr, helo, mail_from, exit_on_stdin_close } => {
+            let token = leadpush::config::prober_token_from_env()?;
+            let options = leadpush::runtime::prober::ProberOptions { addr, helo, mail_from, exit_on_stdin_close };
+            leadpush::runtime::prober::run(config, token, options).await?;
         }
         Command::Admin { command } => {
             let queues = config.clone();

@@ -14,6 +14,8 @@ use crate::store::{Condition, Item, Key, Store, StoreError};
 use crate::support::time::Timestamp;
 
 pub const MX_KIND: &str = "MXC";
+/// The random address a domain's catch-all check asks, kept until the verdict is known.
+pub const CATCH_ALL_PROBE: &str = "CATCHALL_PROBE";
 
 fn domain_pk(workspace_id: &str, domain: &str) -> String {
     keys::item_pk(workspace_id, MX_KIND, &crate::support::secrets::hash(domain)[..32])

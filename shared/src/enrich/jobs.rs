@@ -8,6 +8,12 @@
 //! counters (`PROGRESS`), a marker per finished chunk (`DONE#{chunk}`, written with the
 //! counters in one transaction so a redelivered task counts once) and `FINAL`, which
 //! makes completion (and its callbacks) happen exactly once.
+//!
+//! A chunk keeps to the invocation's deadline (`support::deadline`): each domain's results
+//! are stored as soon as they are known, no domain starts without time for its first steps,
+//! an SMTP session stops asking before the deadline, and what is left goes to a new task
+//! for the same chunk. The chunk's counters are written once, from the stored results,
+//! when every address has one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,6 +28,7 @@ use crate::context::AppContext;
 use crate::queue::Task;
 use crate::repo::{keys, metering, update_versioned};
 use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, WriteOp};
+use crate::support::deadline;
 use crate::support::time::Timestamp;
 
 pub const MAX_ADDRESSES: usize = 10_000;
@@ -261,7 +268,20 @@ fn status_counter(v: &Verification) -> &'static str {
     }
 }
 
-/// The task of one chunk: verify, store the results, count the chunk once, and finish the
+fn out_key(workspace_id: &str, job_id: &str, index: usize) -> Key {
+    Key::new(pk(workspace_id, job_id), format!("OUT#{index:05}"))
+}
+
+/// The least time one domain needs to make progress: its MX lookup, a connection and a
+/// greeting. A domain is not started with less left before the invocation's deadline.
+fn domain_budget(ctx: &AppContext) -> Duration {
+    ctx.enrich.config.dns_timeout + ctx.enrich.config.smtp_timeout * 2
+}
+
+/// The task of one chunk: verify each domain's addresses and store their results as they
+/// come; at the invocation's deadline, queue a continuation for the addresses left (a
+/// chunk's results are never all-or-nothing, so a slow chunk still finishes over several
+/// invocations). Once every address has its result, count the chunk once and finish the
 /// job when it was the last.
 pub async fn run_chunk(ctx: &AppContext, workspace_id: &str, job_id: &str, chunk: usize) -> Result<(), EnrichError> {
     let Some(job) = get(ctx, workspace_id, job_id).await? else { return Ok(()) };
@@ -274,27 +294,65 @@ pub async fn run_chunk(ctx: &AppContext, workspace_id: &str, job_id: &str, chunk
         return Ok(());
     };
     let input: Input = input.parse()?;
-    // The job is `running` from its first chunk's start, not its first chunk's end.
-    store.increment(&Key::new(pk(workspace_id, job_id), "PROGRESS"), &[("chunks_started".into(), 1)]).await?;
-    let groups = verify::by_domain(&input.addresses);
-    let verified: Vec<Vec<(usize, Verification)>> = stream::iter(groups)
+    // Results an earlier run of this chunk stored before its deadline are not redone.
+    let keys: Vec<Key> = input.indexes.iter().map(|&i| out_key(workspace_id, job_id, i)).collect();
+    let mut stored: Vec<JobResult> = store.batch_get(&keys).await?.iter().map(Item::parse).collect::<Result<_, _>>()?;
+    if stored.is_empty() {
+        // The job is `running` from its first chunk's start, not its first chunk's end.
+        store.increment(&Key::new(pk(workspace_id, job_id), "PROGRESS"), &[("chunks_started".into(), 1)]).await?;
+    }
+    let done: std::collections::HashSet<usize> = stored.iter().map(|r| r.index).collect();
+    let pending: Vec<usize> = (0..input.addresses.len()).filter(|&p| !done.contains(&input.indexes[p])).collect();
+    let addresses: Vec<String> = pending.iter().map(|&p| input.addresses[p].clone()).collect();
+    let groups = verify::by_domain(&addresses);
+    let (job_ref, input_ref, pending_ref) = (&job, &input, &pending);
+    let outcomes: Vec<Result<(Vec<JobResult>, bool), EnrichError>> = stream::iter(groups)
         .map(|(domain, members)| async move {
+            if !deadline::allows(domain_budget(ctx)) {
+                return Ok((Vec::new(), false));
+            }
             let (positions, checked): (Vec<usize>, Vec<verify::Offline>) = members.into_iter().unzip();
             // Addresses with bad syntax share the empty domain and need no network.
-            let results = verify::verify_domain(ctx, workspace_id, &domain, &checked).await;
-            positions.into_iter().zip(results).collect()
+            let results = verify::verify_domain_within(ctx, workspace_id, &domain, &checked).await;
+            let mut finished = Vec::new();
+            let mut complete = true;
+            for (position, result) in positions.into_iter().zip(results) {
+                if result.cut_short {
+                    complete = false;
+                    continue;
+                }
+                let index = input_ref.indexes[pending_ref[position]];
+                finished.push(JobResult { index, verification: result.verification });
+            }
+            let items = finished
+                .iter()
+                .map(|r| child(workspace_id, job_ref, format!("OUT#{:05}", r.index), r))
+                .collect::<Result<Vec<_>, _>>()?;
+            store.batch_put(items).await?;
+            Ok((finished, complete))
         })
         .buffer_unordered(DOMAINS_AT_ONCE)
         .collect()
         .await;
-    let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
-    let mut items = Vec::with_capacity(input.addresses.len());
-    for (position, verification) in verified.into_iter().flatten() {
-        *counts.entry(status_counter(&verification)).or_default() += 1;
-        let index = input.indexes[position];
-        items.push(child(workspace_id, &job, format!("OUT#{index:05}"), &JobResult { index, verification })?);
+    for outcome in outcomes {
+        stored.extend(outcome?.0);
     }
-    store.batch_put(items).await?;
+    if stored.len() < input.addresses.len() {
+        tracing::info!(
+            workspace_id,
+            job_id,
+            chunk,
+            left = input.addresses.len() - stored.len(),
+            "chunk continues in a new task: the invocation's deadline is near"
+        );
+        let next = Task::VerifyChunk { workspace_id: workspace_id.to_owned(), job_id: job_id.to_owned(), chunk };
+        ctx.queue.send(vec![next.message()]).await?;
+        return Ok(());
+    }
+    let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
+    for result in &stored {
+        *counts.entry(status_counter(&result.verification)).or_default() += 1;
+    }
     let mut counters: Vec<(String, i64)> = counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     counters.push(("processed".into(), input.addresses.len() as i64));
     counters.push(("chunks_done".into(), 1));
@@ -363,4 +421,55 @@ async fn finish(ctx: &AppContext, workspace_id: &str, job: Job) -> Result<(), En
         cursor = Some(Cursor::decode(&next)?);
     }
     Ok(())
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::testing::mail::{dns_server, mail_context, smtp_server};
+
+    /// Each RCPT takes 150 ms and each invocation has 2 s, so a chunk of 40 addresses at two
+    /// domains cannot be verified in one. As on Lambda, a task still running at its deadline
+    /// is abandoned (the dispatcher's backstop): the job must still complete, over
+    /// continuations, with each address asked once and its result stored once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_chunk_finishes_across_invocations_with_each_result_stored_once() {
+        let dns = dns_server("slow.test").await;
+        let (port, log) = smtp_server(Duration::from_millis(150), |address, _| {
+            if address.starts_with("user") { "250 2.1.5 OK" } else { "550 5.1.1 no such user" }.to_owned()
+        })
+        .await;
+        let (ctx, _dir) =
+            mail_context(dns, port, &[("LEADPUSH_SMTP_TIMEOUT_MS", "400"), ("LEADPUSH_DNS_TIMEOUT_MS", "500")]);
+        let emails: Vec<String> =
+            (0..40).map(|n| format!("user{n}@{}.slow.test", if n % 2 == 0 { "a" } else { "b" })).collect();
+        let job = create(&ctx, "ws_slow", emails.clone(), None).await.unwrap();
+        assert_eq!(job.chunks, 1);
+        let mut runs = 0;
+        while !get(&ctx, "ws_slow", &job.id).await.unwrap().unwrap().completed {
+            runs += 1;
+            assert!(runs <= 20, "the job did not complete in 20 invocations");
+            let at = Instant::now() + Duration::from_secs(2);
+            let run = deadline::within_reserving(at, Duration::ZERO, run_chunk(&ctx, "ws_slow", &job.id, 0));
+            let _ = tokio::time::timeout_at(at.into(), run).await;
+        }
+        assert!(runs > 1, "one invocation was enough: nothing here needed a continuation");
+        let job = get(&ctx, "ws_slow", &job.id).await.unwrap().unwrap();
+        let view = view(&ctx, "ws_slow", job, 100, None).await.unwrap();
+        let indexes: Vec<usize> = view.results.iter().map(|r| r.index).collect();
+        assert_eq!(indexes, (0..40).collect::<Vec<_>>(), "one result per address");
+        for r in &view.results {
+            assert_eq!(r.verification.email, emails[r.index]);
+            assert_eq!(r.verification.status, verify::Status::Valid, "{:?}", r.verification);
+        }
+        assert_eq!((view.progress.processed, view.progress.valid), (40, 40), "{:?}", view.progress);
+        let asked = log.counts();
+        for email in &emails {
+            assert_eq!(asked.get(email.as_str()), Some(&1), "{email} was asked {:?} times", asked.get(email.as_str()));
+        }
+        // One catch-all probe per domain: its verdict is cached for the continuations.
+        assert_eq!(asked.keys().filter(|a| !a.starts_with("user")).count(), 2, "{asked:?}");
+    }
 }

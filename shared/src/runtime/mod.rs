@@ -6,6 +6,8 @@ pub mod allocator;
 pub mod lambda;
 #[cfg(feature = "embedded")]
 pub mod listener;
+#[cfg(all(feature = "embedded", feature = "enrich"))]
+pub mod prober;
 #[cfg(feature = "embedded")]
 pub mod serve;
 pub mod telemetry;

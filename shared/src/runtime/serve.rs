@@ -91,7 +91,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
 
 /// Prints a line for the operator. `println!` panics once stdout is gone (a closed pipe, a
 /// parent that stopped reading), which turned a clean shutdown into exit status 101.
-fn say(line: std::fmt::Arguments<'_>) {
+pub(crate) fn say(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{line}");
 }
@@ -140,7 +140,7 @@ async fn purge_loop(ctx: AppContext, mut stop: watch::Receiver<bool>) {
 
 /// Resolves on SIGINT, SIGTERM or (when asked) standard input closing. Handlers are
 /// registered before this returns, so a signal sent right after start-up is not missed.
-fn shutdown_signal(on_stdin_close: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal(on_stdin_close: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     let (mut terminate, mut interrupt) = {
         use tokio::signal::unix::{SignalKind, signal};

@@ -49,12 +49,18 @@ pub fn embedded_db() -> (crate::store::sqlite::EmbeddedDb, tempfile::TempDir) {
 /// An application context on a fresh embedded store (no network configured).
 #[cfg(feature = "embedded")]
 pub fn embedded_context() -> (crate::context::AppContext, tempfile::TempDir) {
+    embedded_context_with(&[])
+}
+
+/// [`embedded_context`] with `extra` settings (variable, value) on top.
+#[cfg(feature = "embedded")]
+pub fn embedded_context_with(extra: &[(String, String)]) -> (crate::context::AppContext, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().display().to_string();
     let config = crate::config::Config::from_lookup(|name| match name {
         "LEADPUSH_DATA_DIR" => Some(data_dir.clone()),
         "LEADPUSH_ALLOW_PRIVATE_TARGETS" => Some("1".into()),
-        _ => None,
+        _ => extra.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
     })
     .expect("test config");
     // Its own thread and runtime, so that sync and async tests alike can call this.

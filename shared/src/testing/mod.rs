@@ -6,6 +6,8 @@ pub mod samples;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(all(test, feature = "enrich"))]
+pub mod mail;
 #[cfg(test)]
 pub mod receivers;
 #[cfg(test)]

@@ -97,3 +97,63 @@ pub fn shared_enrich(backend: Backend) -> &'static Server {
         Backend::Aws => AWS.get_or_init(|| enrich_server(backend, &[])),
     }
 }
+
+/// A `leadpush prober` pointed at the fakes (its stdin held: it exits when this is dropped).
+pub struct Prober {
+    child: Child,
+    pub base: String,
+    pub token: String,
+}
+
+impl Prober {
+    /// Starts a prober with `extra` settings on top of the fakes' environment.
+    pub fn start(extra: &[(&str, &str)]) -> Prober {
+        let token =
+            format!("{:064x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+        let mut env: Vec<(String, String)> = fakes().env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        env.push(("LEADPUSH_ALLOW_PRIVATE_TARGETS".into(), "1".into()));
+        env.push(("LEADPUSH_PROBER_TOKEN".into(), token.clone()));
+        env.push(("LEADPUSH_LOG".into(), "warn".into()));
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut child = Command::new(super::BIN)
+            .args(["prober", "--addr", "127.0.0.1:0", "--helo", "prober.leadpush.test", "--exit-on-stdin-close"])
+            .env_remove("LEADPUSH_SMTP_HELO")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn leadpush prober");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the prober's banner");
+        let base = line
+            .strip_prefix("Leadpush prober listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("the prober did not start (printed {line:?})"))
+            .to_owned();
+        Prober { child, base, token }
+    }
+
+    /// POSTs a probe request with `token` (none: no Authorization header).
+    pub async fn probe(&self, token: Option<&str>, body: &Value) -> (u16, Value) {
+        leadpush::support::tls::install();
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/v1/probe", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the prober answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}

@@ -104,11 +104,15 @@ pub struct Verification {
     pub mx: Vec<String>,
     /// The verdict in plain words.
     pub reason: String,
-    /// How SMTP was checked: `off`, `direct` or `socks5`.
+    /// How SMTP was checked: `off`, `direct`, `socks5` or `prober`.
     pub smtp_probe: String,
     pub checked_at: Timestamp,
     /// Served from an earlier check.
     pub cached: bool,
+    /// The mail server deferred an answer this verdict needed (greylisting): worth asking
+    /// again after the greylist delay, so it is kept only `LEADPUSH_ENRICH_DEFERRED_TTL`.
+    #[serde(skip)]
+    pub deferred: bool,
 }
 
 /// The network-free checks of one address.
@@ -205,6 +209,8 @@ pub enum SmtpOutcome {
     NoAnswer {
         connected: bool,
         why: String,
+        /// The server refused us (a block list, policy) before this address was asked.
+        blocked: bool,
     },
 }
 
@@ -213,6 +219,7 @@ fn probe_name(mode: &ProbeMode) -> &'static str {
         ProbeMode::Off => "off",
         ProbeMode::Direct => "direct",
         ProbeMode::Socks5(_) => "socks5",
+        ProbeMode::Prober(_) => "prober",
     }
 }
 
@@ -242,6 +249,7 @@ pub fn decide(off: &Offline, mx: &MxOutcome, smtp: &SmtpOutcome, probe: &str, no
         smtp_probe: probe.to_owned(),
         checked_at: now,
         cached: false,
+        deferred: false,
     };
     if let Some(error) = &off.syntax_error {
         v.status = Status::Invalid;
@@ -259,9 +267,16 @@ pub fn decide(off: &Offline, mx: &MxOutcome, smtp: &SmtpOutcome, probe: &str, no
         v.accept_all = *catch_all == Some(true);
         v.block = *blocked || matches!(rcpt, Rcpt::Blocked { .. });
     }
-    if let SmtpOutcome::NoAnswer { connected, .. } = smtp {
+    if let SmtpOutcome::NoAnswer { connected, blocked, .. } = smtp {
         v.smtp_server = *connected;
+        v.block = *blocked;
     }
+    v.deferred = match smtp {
+        SmtpOutcome::Answered { rcpt: Rcpt::Temporary { .. }, .. } => true,
+        // Accepted, but the catch-all check of a random address was deferred.
+        SmtpOutcome::Answered { rcpt: Rcpt::Accepted, catch_all: None, .. } => true,
+        _ => false,
+    };
     let (status, reason) = if off.disposable {
         (Status::Disposable, "The domain is a disposable (throwaway) mailbox provider.".to_owned())
     } else {
@@ -282,6 +297,12 @@ pub fn decide(off: &Offline, mx: &MxOutcome, smtp: &SmtpOutcome, probe: &str, no
             (_, SmtpOutcome::Answered { rcpt: Rcpt::Accepted, .. }) if off.webmail => {
                 (Status::Webmail, "A free-mail address; the mail server accepted it.".into())
             }
+            (_, SmtpOutcome::Answered { rcpt: Rcpt::Accepted, catch_all: None, .. }) => (
+                Status::Unknown,
+                "The mail server accepted the address, but it deferred the check of a random address at the domain \
+                 (e.g. greylisting), so whether it accepts every address is not known yet; try again later."
+                    .into(),
+            ),
             (_, SmtpOutcome::Answered { rcpt: Rcpt::Accepted, .. }) => {
                 (Status::Valid, "The mail server accepted the address.".into())
             }
@@ -353,6 +374,28 @@ fn random_address(domain: &str) -> String {
     format!("{local}@{domain}")
 }
 
+/// The random address that asks whether `domain` accepts every address: the same one until
+/// the verdict is known. A server that greylists each new address once defers a new
+/// random address every time; asked again after the delay, the same one gets its answer.
+async fn catch_all_probe_address(ctx: &AppContext, workspace_id: &str, domain: &str) -> String {
+    #[derive(Serialize, Deserialize)]
+    struct Probe {
+        address: String,
+    }
+    let now = ctx.now();
+    match cache::get_entry::<Probe>(&*ctx.store, workspace_id, domain, cache::CATCH_ALL_PROBE, now).await {
+        Ok(Some(probe)) => return probe.address,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "catch-all probe address read failed"),
+    }
+    let probe = Probe { address: random_address(domain) };
+    let expires = now.plus(ctx.enrich.config.catch_all_ttl);
+    if let Err(e) = cache::put_entry(&*ctx.store, workspace_id, domain, cache::CATCH_ALL_PROBE, &probe, expires).await {
+        tracing::warn!(error = %e, "catch-all probe address write failed");
+    }
+    probe.address
+}
+
 /// The MX answer for a domain: the store's cache, else DNS (then cached).
 async fn mx_for(ctx: &AppContext, workspace_id: &str, domain: &str) -> MxOutcome {
     let engine = &ctx.enrich;
@@ -389,6 +432,25 @@ pub async fn verify_domain(
     domain: &str,
     addresses: &[Offline],
 ) -> Vec<Verification> {
+    verify_domain_within(ctx, workspace_id, domain, addresses).await.into_iter().map(|c| c.verification).collect()
+}
+
+/// One address's verdict, and whether the invocation's deadline stopped the probe before
+/// this address was asked (then the verdict is an `unknown` that a later run replaces).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub verification: Verification,
+    pub cut_short: bool,
+}
+
+/// [`verify_domain`], telling which addresses the deadline left unasked (bulk jobs store the
+/// others and continue with those in a new invocation).
+pub async fn verify_domain_within(
+    ctx: &AppContext,
+    workspace_id: &str,
+    domain: &str,
+    addresses: &[Offline],
+) -> Vec<Checked> {
     let engine = &ctx.enrich;
     let probe = probe_name(&engine.config.probe);
     let now = ctx.now();
@@ -397,6 +459,7 @@ pub async fn verify_domain(
         (0..addresses.len()).filter(|&i| addresses[i].syntax_error.is_none() && !addresses[i].disposable).collect();
     let mut mx = MxOutcome::NotChecked;
     let mut smtp = vec![SmtpOutcome::NotChecked("not needed".into()); addresses.len()];
+    let mut cut = vec![false; addresses.len()];
     if addresses.iter().any(|a| a.syntax_error.is_none()) {
         let lock = engine.domain_lock(&format!("{workspace_id}/{domain}"));
         let guard = lock.lock().await;
@@ -420,7 +483,10 @@ pub async fn verify_domain(
                 } else {
                     Some(guard)
                 };
-                let random = known.is_none().then(|| random_address(domain));
+                let random = match known {
+                    Some(_) => None,
+                    None => Some(catch_all_probe_address(ctx, workspace_id, domain).await),
+                };
                 let emails: Vec<String> = network.iter().map(|&i| addresses[i].email.clone()).collect();
                 let report =
                     probe::probe_domain(engine, ctx.config.allow_private_targets, &hosts, random.as_deref(), &emails)
@@ -442,17 +508,24 @@ pub async fn verify_domain(
                 let catch_all = known.or(report.catch_all);
                 for (n, &i) in network.iter().enumerate() {
                     smtp[i] = outcome(&report, n, catch_all);
+                    cut[i] = report.cut_short && matches!(report.rcpts.get(n), Some(Rcpt::NotAsked) | None);
                 }
             }
         }
     }
-    addresses.iter().zip(smtp).map(|(a, s)| decide(a, &mx, &s, probe, ctx.now())).collect()
+    addresses
+        .iter()
+        .zip(smtp)
+        .zip(cut)
+        .map(|((a, s), cut_short)| Checked { verification: decide(a, &mx, &s, probe, ctx.now()), cut_short })
+        .collect()
 }
 
 fn outcome(report: &SessionReport, n: usize, catch_all: Option<bool>) -> SmtpOutcome {
     match report.rcpts.get(n) {
         Some(Rcpt::NotAsked) | None => SmtpOutcome::NoAnswer {
             connected: report.connected,
+            blocked: report.blocked,
             why: report.failure.clone().unwrap_or_else(|| "the session ended early".into()),
         },
         Some(rcpt) => SmtpOutcome::Answered { rcpt: rcpt.clone(), catch_all, blocked: report.blocked },
@@ -497,10 +570,17 @@ pub async fn verify_email(ctx: &AppContext, workspace_id: &str, email: &str) -> 
     Ok(verification)
 }
 
-/// How long a verification answers repeated calls: `unknown` ones are re-checked sooner.
+/// How long a verification answers repeated calls: `unknown` ones are re-checked sooner, and
+/// deferred ones (greylisting) soon after the greylist delay.
 pub fn freshness(ctx: &AppContext, v: &Verification) -> Duration {
     let config = &ctx.enrich.config;
-    if v.status == Status::Unknown { config.unknown_ttl } else { config.result_ttl }
+    if v.deferred {
+        config.deferred_ttl.min(config.unknown_ttl)
+    } else if v.status == Status::Unknown {
+        config.unknown_ttl
+    } else {
+        config.result_ttl
+    }
 }
 
 /// Groups addresses by domain, keeping each one's position.
@@ -563,7 +643,11 @@ mod tests {
             verdict("a@acme.test", hosts(), answered(Rcpt::Temporary { code: 451, text: "greylisted".into() }, None));
         assert_eq!(v.status, Status::Unknown);
         assert!(v.reason.contains("451"), "{}", v.reason);
-        let v = verdict("a@acme.test", hosts(), SmtpOutcome::NoAnswer { connected: false, why: "timeout".into() });
+        let v = verdict(
+            "a@acme.test",
+            hosts(),
+            SmtpOutcome::NoAnswer { connected: false, why: "timeout".into(), blocked: false },
+        );
         assert_eq!((v.status, v.smtp_server), (Status::Unknown, false));
         let v = verdict("a@gmail.com", hosts(), answered(Rcpt::Accepted, Some(false)));
         assert_eq!((v.status, v.webmail, v.score), (Status::Webmail, true, 95));
@@ -580,5 +664,74 @@ mod tests {
         let v = verdict("a@acme.test", hosts(), SmtpOutcome::NotChecked("the SMTP probe is off".into()));
         assert_eq!((v.status, v.score), (Status::Unknown, 40));
         assert!(v.reason.contains("SMTP not checked"), "{}", v.reason);
+    }
+
+    #[test]
+    fn an_accepted_address_is_not_valid_while_the_catch_all_check_was_deferred() {
+        let v = verdict("alice@acme.test", hosts(), answered(Rcpt::Accepted, None));
+        assert_eq!((v.status, v.result, v.accept_all), (Status::Unknown, Deliverability::Risky, false), "{v:?}");
+        assert!(v.reason.contains("random address") && v.reason.contains("not known"), "{}", v.reason);
+        assert!(v.deferred && v.score < 60, "{v:?}");
+        let v =
+            verdict("a@acme.test", hosts(), answered(Rcpt::Temporary { code: 451, text: "greylisted".into() }, None));
+        assert!(v.deferred);
+        assert!(!verdict("alice@acme.test", hosts(), answered(Rcpt::Accepted, Some(false))).deferred);
+    }
+
+    #[test]
+    fn a_block_before_the_address_was_asked_is_still_a_block() {
+        let smtp = SmtpOutcome::NoAnswer {
+            connected: true,
+            why: "the server blocked the probe: 554 5.7.1 blocked using zen.spamhaus.org".into(),
+            blocked: true,
+        };
+        let v = verdict("alice@acme.test", hosts(), smtp);
+        assert_eq!((v.status, v.block, v.score), (Status::Unknown, true, 30), "{v:?}");
+    }
+
+    #[cfg(feature = "embedded")]
+    mod with_servers {
+        use std::time::Duration;
+
+        use super::super::*;
+        use crate::testing::mail::{dns_server, mail_context, smtp_server};
+
+        /// A 554 at RCPT naming a block list: the probe was blocked, and the verdict says so
+        /// (`block: true`, the penalty), not just the reason.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_554_at_rcpt_naming_a_block_list_marks_the_verdict_blocked() {
+            let dns = dns_server("blocked.test").await;
+            let (port, _log) = smtp_server(Duration::ZERO, |_, _| {
+                "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org".into()
+            })
+            .await;
+            let (ctx, _dir) = mail_context(dns, port, &[]);
+            let v = verify_email(&ctx, "ws_block", "alice@blocked.test").await.unwrap();
+            assert_eq!((v.status, v.block, v.score, v.smtp_server), (Status::Unknown, true, 30, true), "{v:?}");
+            assert!(v.reason.contains("spamhaus"), "{}", v.reason);
+        }
+
+        /// A catch-all that greylists each new address once. The first check is deferred and
+        /// kept only the short deferred TTL; asked again, the same catch-all probe address
+        /// gets its answer, so the address is `accept_all`, never valid/100 with
+        /// `accept_all: false`.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_greylisting_catch_all_is_found_out_when_asked_again() {
+            let dns = dns_server("greycatch.test").await;
+            let (port, log) = smtp_server(Duration::ZERO, |_, before| {
+                if before == 0 { "451 4.7.1 Greylisted, please try again later" } else { "250 2.1.5 OK" }.into()
+            })
+            .await;
+            let (ctx, _dir) = mail_context(dns, port, &[]);
+            let first = verify_email(&ctx, "ws_grey", "alice@greycatch.test").await.unwrap();
+            assert_eq!((first.status, first.deferred), (Status::Unknown, true), "{first:?}");
+            assert_eq!(freshness(&ctx, &first), ctx.enrich.config.deferred_ttl);
+            assert!(ctx.enrich.config.deferred_ttl < ctx.enrich.config.unknown_ttl);
+            let second = verify_email(&ctx, "ws_grey", "alice@greycatch.test").await.unwrap();
+            assert_eq!((second.status, second.accept_all, second.score), (Status::AcceptAll, true, 60), "{second:?}");
+            let probes: Vec<String> = log.rcpts().into_iter().filter(|a| !a.starts_with("alice")).collect();
+            assert_eq!(probes.len(), 2, "{probes:?}");
+            assert_eq!(probes[0], probes[1], "the same catch-all probe address both times");
+        }
     }
 }

@@ -1,12 +1,19 @@
 //! The enrichment's outbound network state, one per process: the DNS resolver, a bound on
 //! SMTP sessions per destination IP, per-domain single-flight locks, and the finders' web
 //! client. The SMTP probe itself is [`smtp`]; what its answers mean is `enrich::verify`'s.
+//! [`service`] is the probe as `leadpush prober` runs it for callers without port 25 (Lambda),
+//! and [`remote`] is the probe mode that calls such a prober.
 
 pub mod dns;
+pub mod remote;
+pub mod service;
 pub mod smtp;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, OnceLock};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use tokio::sync::Semaphore;
 
@@ -29,6 +36,10 @@ pub struct Engine {
     pub stats: Stats,
     /// The finders' web client (`find::web::client`), built on first use.
     pub web: OnceLock<Result<crate::outbound::Outbound, String>>,
+    /// SMTP sessions started per destination IP and minute (`None`: no limit).
+    rate: Option<DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    /// The HTTP client of the prober probe mode, built on first use.
+    pub(crate) prober_client: OnceLock<Result<reqwest::Client, String>>,
 }
 
 /// Entries kept in the per-host and per-domain maps before idle ones are dropped.
@@ -36,7 +47,10 @@ const MAP_CAP: usize = 10_000;
 
 impl Engine {
     pub fn new(config: EnrichConfig) -> Self {
+        let rate = NonZeroU32::new(config.smtp_per_host_per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
         Self {
+            rate,
+            prober_client: OnceLock::new(),
             config,
             resolver: OnceLock::new(),
             hosts: Mutex::new(HashMap::new()),
@@ -60,6 +74,18 @@ impl Engine {
             hosts.retain(|_, s| Arc::strong_count(s) > 1);
         }
         hosts.entry(ip).or_insert_with(|| Arc::new(Semaphore::new(self.config.smtp_per_host))).clone()
+    }
+
+    /// Takes one session start from `ip`'s per-minute budget; `Err` is how long until the
+    /// next one is allowed.
+    pub fn rate_check(&self, ip: std::net::IpAddr) -> Result<(), std::time::Duration> {
+        let Some(rate) = &self.rate else { return Ok(()) };
+        if rate.len() > MAP_CAP {
+            rate.retain_recent();
+        }
+        rate.check_key(&ip).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()))
+        })
     }
 
     /// The single-flight lock of one (workspace, domain).

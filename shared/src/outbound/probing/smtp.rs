@@ -6,16 +6,21 @@
 //! one connection for many addresses of a domain (RSET every [`RCPT_PER_TRANSACTION`]),
 //! and short timeouts. Replies that are not a clear yes or no (4xx greylisting, 421,
 //! timeouts, blocks) are reported as such and end up as `unknown`, never as a guess.
+//!
+//! Within an invocation deadline (`support::deadline`) no step starts that could outlast it:
+//! the addresses not asked then are left for a later invocation (`SessionReport::cut_short`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::Engine;
 use crate::config::ProbeMode;
+use crate::support::deadline;
 
 /// Recipients per transaction before an RSET (RFC 5321 requires servers to take 100).
 pub const RCPT_PER_TRANSACTION: usize = 50;
@@ -25,7 +30,8 @@ const MAX_LINE: usize = 1024;
 const MAX_REPLY_LINES: usize = 64;
 
 /// What the server said to one RCPT TO.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
 pub enum Rcpt {
     Accepted,
     /// 5xx: the mailbox does not exist (or is disabled, or full).
@@ -47,7 +53,8 @@ pub enum Rcpt {
     NotAsked,
 }
 
-#[derive(Debug, Clone, Default)]
+/// The evidence of one session (also what `leadpush prober` answers, as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionReport {
     /// The MX host that answered.
     pub host: Option<String>,
@@ -61,10 +68,17 @@ pub struct SessionReport {
     pub failure: Option<String>,
     /// The server refused us rather than the address.
     pub blocked: bool,
+    /// The session stopped before the invocation's deadline: the addresses not asked are
+    /// for a later invocation, not a verdict.
+    #[serde(default)]
+    pub cut_short: bool,
 }
 
+/// What a session stopped at the deadline says.
+pub const CUT_SHORT: &str = "stopped before the invocation's deadline";
+
 impl SessionReport {
-    fn failed(addresses: usize, why: String) -> Self {
+    pub(crate) fn failed(addresses: usize, why: String) -> Self {
         Self { rcpts: vec![Rcpt::NotAsked; addresses], failure: Some(why), ..Self::default() }
     }
 }
@@ -103,8 +117,15 @@ pub async fn probe_domain(
     random: Option<&str>,
     addresses: &[String],
 ) -> SessionReport {
+    if let ProbeMode::Prober(endpoint) = &engine.config.probe {
+        return super::remote::probe(engine, endpoint, hosts, random, addresses).await;
+    }
     let mut last_failure = "no MX host to connect to".to_owned();
     for host in hosts.iter().take(MAX_HOSTS) {
+        // Connecting and the greeting may take a timeout each.
+        if !deadline::allows(engine.config.smtp_timeout * 2) {
+            return SessionReport { cut_short: true, ..SessionReport::failed(addresses.len(), CUT_SHORT.into()) };
+        }
         let ips = match engine.resolver() {
             Ok(resolver) => {
                 engine.stats.dns_queries.fetch_add(1, Ordering::Relaxed);
@@ -125,6 +146,14 @@ pub async fn probe_domain(
             last_failure = format!("{host} has no public address to connect to");
             continue;
         };
+        // The per-minute budget first (waiting for it holds no session slot), then a slot.
+        if let Err(why) = rate_limited(engine, ip, host).await {
+            // Past the deadline: these addresses are for a later invocation, not a verdict.
+            return SessionReport {
+                cut_short: deadline::current().is_some(),
+                ..SessionReport::failed(addresses.len(), why)
+            };
+        }
         let slots = engine.ip_slots(ip);
         let Ok(_permit) = slots.acquire_owned().await else { continue };
         match connect(engine, SocketAddr::new(ip, engine.config.smtp_port)).await {
@@ -134,6 +163,29 @@ pub async fn probe_domain(
         }
     }
     SessionReport::failed(addresses.len(), last_failure)
+}
+
+/// The longest wait for a mail server's per-minute budget without an invocation deadline.
+const MAX_RATE_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits for a session start in `ip`'s per-minute budget when that wait (and a session's
+/// first steps) fits before the deadline; else says when to retry.
+async fn rate_limited(engine: &Engine, ip: IpAddr, host: &str) -> Result<(), String> {
+    loop {
+        let Err(wait) = engine.rate_check(ip) else { return Ok(()) };
+        let fits = match deadline::current() {
+            Some(_) => deadline::allows(wait + engine.config.smtp_timeout * 2),
+            None => wait <= MAX_RATE_WAIT,
+        };
+        if !fits {
+            return Err(format!(
+                "{host} reached its limit of {} sessions a minute; retry in {} s",
+                engine.config.smtp_per_host_per_minute,
+                wait.as_secs().max(1)
+            ));
+        }
+        tokio::time::sleep(wait).await;
+    }
 }
 
 fn finish(mut report: SessionReport, host: &str) -> SessionReport {
@@ -150,7 +202,7 @@ async fn connect(engine: &Engine, target: SocketAddr) -> Result<Stream, String> 
     let timeout = engine.config.smtp_timeout;
     let connecting = async {
         match &engine.config.probe {
-            ProbeMode::Off => Err("the SMTP probe is off".to_owned()),
+            ProbeMode::Off | ProbeMode::Prober(_) => Err("the SMTP probe does not connect from here".to_owned()),
             ProbeMode::Direct => TcpStream::connect(target).await.map(Stream::Direct).map_err(|e| e.to_string()),
             ProbeMode::Socks5(proxy) => tokio_socks::tcp::Socks5Stream::connect(proxy.as_str(), target)
                 .await
@@ -267,7 +319,14 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     };
     mail(c, report).await?;
     let mut in_transaction = 0usize;
+    let stop = |report: &mut SessionReport| {
+        report.cut_short = true;
+        Err(CUT_SHORT.to_owned())
+    };
     if let Some(random) = random.filter(|r| safe_in_command(r)) {
+        if !deadline::allows(c.timeout) {
+            return stop(report);
+        }
         let (code, text) = c.command(&format!("RCPT TO:<{random}>")).await?;
         in_transaction += 1;
         report.catch_all = match classify(code, text) {
@@ -283,6 +342,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     for (i, address) in addresses.iter().enumerate() {
         if !safe_in_command(address) {
             continue;
+        }
+        if !deadline::allows(c.timeout) {
+            return stop(report);
         }
         if in_transaction >= RCPT_PER_TRANSACTION {
             c.command("RSET").await?;

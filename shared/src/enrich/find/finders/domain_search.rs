@@ -201,6 +201,10 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
         described.sources = sources;
         if let Some(v) = verified.get(i) {
             described.verification = VerificationView::of(v);
+            // Known from a lead or a page, but its mail server rejects it now.
+            if v.status == Status::Invalid {
+                described.confidence = described.confidence.min(REJECTED_SCORE);
+            }
         }
         emails.push(described);
     }

@@ -9,15 +9,18 @@ pub struct VerificationView {
     /// The verifier's status (`valid`, `invalid`, `accept_all`, `webmail`, `disposable`,
     /// `unknown`), or null when the address was not verified.
     pub status: Option<Status>,
+    /// The mail server deferred the check (greylisting): the answer is kept briefly.
+    #[serde(skip)]
+    pub deferred: bool,
 }
 
 impl VerificationView {
     pub(super) fn none() -> Self {
-        Self { date: None, status: None }
+        Self { date: None, status: None, deferred: false }
     }
 
     pub(super) fn of(v: &Verification) -> Self {
-        Self { date: Some(day(v.checked_at)), status: Some(v.status) }
+        Self { date: Some(day(v.checked_at)), status: Some(v.status), deferred: v.deferred }
     }
 }
 
@@ -123,8 +126,14 @@ pub async fn find_email(
         out.phone_number = lead.phone.as_deref().and_then(|p| valid_phone(p, domain)).map(|p| p.0);
         sources.truncate(5);
         out.sources = sources.iter().map(|l| lead_source(domain, l)).collect();
+        // A lead is strong evidence, unless the mail server rejects the address now.
+        let verified = verify_all(ctx, workspace_id, domain, std::slice::from_ref(&email)).await;
+        if let Some(v) = verified.first() {
+            out.verification = VerificationView::of(v);
+            out.accept_all = accept_all_known(v);
+            lower_if_rejected(&mut out, v, "a lead of this workspace carries this address");
+        }
         out.email = Some(email);
-        out.accept_all = crate::enrich::cache::get_catch_all(&*ctx.store, workspace_id, domain, ctx.now()).await?;
         return Ok(out);
     }
 
@@ -150,22 +159,37 @@ pub async fn find_email(
         if let Some(v) = verified.first() {
             out.verification = VerificationView::of(v);
             out.accept_all = accept_all_known(v);
+            lower_if_rejected(&mut out, v, "the domain's site names the person beside this address");
         }
         return Ok(out);
     }
 
-    // 3. Patterns, ranked by the domain's known addresses, the best verified.
-    let ranked = names::candidates(name, &stats, 5);
+    // 3. Patterns, ranked by the domain's known addresses, each verified (one SMTP session).
+    let ranked = names::candidates(name, &stats, VERIFIED_CANDIDATES);
     let emails: Vec<String> = ranked.iter().map(|c| format!("{}@{domain}", c.local)).collect();
-    let checked = verify_all(ctx, workspace_id, domain, &emails[..emails.len().min(VERIFIED_CANDIDATES)]).await;
+    let checked = verify_all(ctx, workspace_id, domain, &emails).await;
+    out.company = out.company.or_else(|| site.organization.clone());
+    // No mail server at all: no address can exist there, whatever the pattern.
+    if let Some(v) = checked.iter().find(|v| v.regexp).filter(|v| v.status == Status::Invalid && !v.mx_records) {
+        out.reason = Some(format!("no address can be found at this domain: {}", lowercase_first(&v.reason)));
+        return Ok(out);
+    }
     let accept_all = checked.iter().any(|v| v.accept_all);
     // Known only if some mail server answered a probe; otherwise null, not a guessed false.
     let accept_all_seen = checked.iter().any(|v| accept_all_known(v).is_some());
+    out.accept_all = accept_all_seen.then_some(accept_all);
+    // The server answers per mailbox: once it rejected some candidates, an address it did
+    // not accept is only offered if it follows a pattern the domain's known addresses use.
+    let rejected: Vec<&str> =
+        checked.iter().filter(|v| v.status == Status::Invalid).map(|v| v.email.as_str()).collect();
     let mut scored: Vec<Alternative> = Vec::new();
     for (i, candidate) in ranked.iter().enumerate() {
         let verification = checked.get(i);
+        let confirmed =
+            verification.is_some_and(|v| matches!(v.status, Status::Valid | Status::Webmail) && v.smtp_check);
         let score = match verification.map(|v| v.status) {
             Some(Status::Invalid) => continue,
+            _ if !rejected.is_empty() && !accept_all && !confirmed && candidate.score < KNOWN_PATTERN_SCORE => continue,
             Some(Status::Valid) => 90 + if candidate.score >= 50 { 5 } else { 0 },
             Some(Status::AcceptAll) => candidate.score.min(70),
             _ if accept_all => candidate.score.min(70),
@@ -179,10 +203,15 @@ pub async fn find_email(
         });
     }
     scored.sort_by_key(|a| std::cmp::Reverse(a.score));
-    out.accept_all = accept_all_seen.then_some(accept_all);
-    out.company = out.company.or_else(|| site.organization.clone());
     if scored.is_empty() {
-        out.reason = Some("the mail server rejected every candidate address".into());
+        out.reason = Some(if rejected.len() == checked.len() {
+            format!("the mail server rejected every candidate address ({})", rejected.join(", "))
+        } else {
+            format!(
+                "the mail server rejected the likely addresses ({}) and confirmed none of the others",
+                rejected.join(", ")
+            )
+        });
         return Ok(out);
     }
     let best = scored.remove(0);
@@ -196,6 +225,25 @@ pub async fn find_email(
         out.reason = Some("the domain accepts every address, so SMTP cannot confirm the mailbox".into());
     }
     Ok(out)
+}
+
+/// A candidate score at or above this follows a pattern the domain's known addresses use
+/// (`names::candidates`: 50 and up); below it, a pattern they do not.
+const KNOWN_PATTERN_SCORE: u8 = 50;
+/// The score of an address its mail server rejected, however it was found.
+pub const REJECTED_SCORE: u8 = 10;
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_lowercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+}
+
+/// A found address the mail server rejects keeps its source but loses its confidence.
+fn lower_if_rejected(out: &mut EmailFinding, v: &Verification, found: &str) {
+    if v.status == Status::Invalid {
+        out.score = out.score.min(REJECTED_SCORE);
+        out.reason = Some(format!("{found}, but it failed verification: {}", lowercase_first(&v.reason)));
+    }
 }
 
 /// Verifies addresses of one domain in one SMTP session (MX and catch-all caches apply).
@@ -218,7 +266,20 @@ pub async fn email_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
     let name = MailName::new(required(params, "first_name")?, required(params, "last_name")?)
         .ok_or_else(|| EnrichError::invalid("first_name", "needs letters in both first_name and last_name"))?;
     let found = find_email(ctx, workspace_id, &name, domain, param(params, "company")).await?;
-    Ok(Computed { data: to_value(&found)?, fresh_for: ctx.enrich.config.result_ttl })
+    Ok(Computed { data: to_value(&found)?, fresh_for: freshness(ctx, &found) })
+}
+
+/// How long an answer is reused: shorter when the mail server deferred (greylisting) or no
+/// address was found, so the next call asks again.
+fn freshness(ctx: &AppContext, found: &EmailFinding) -> std::time::Duration {
+    let config = &ctx.enrich.config;
+    if found.verification.deferred {
+        config.deferred_ttl.min(config.unknown_ttl)
+    } else if found.email.is_none() || found.verification.status == Some(Status::Unknown) {
+        config.unknown_ttl
+    } else {
+        config.result_ttl
+    }
 }
 
 /// Whether the domain accepts every address, as far as a probe established it: `None` when

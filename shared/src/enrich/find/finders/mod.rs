@@ -49,8 +49,9 @@ pub const LOOKED_UP_CANDIDATES: usize = 5;
 pub const SEARCH_KEYS: usize = 50_000;
 /// Leads read to learn a domain's pattern and people.
 pub const SAMPLE_LEADS: usize = 100;
-/// Candidates verified over SMTP by the email finder.
-pub const VERIFIED_CANDIDATES: usize = 3;
+/// Candidates the email finder ranks and verifies over SMTP (all in one session): every one
+/// it may answer with has the mail server's word.
+pub const VERIFIED_CANDIDATES: usize = 5;
 /// Addresses scanned when a domain search filters by seniority or department.
 pub const FILTER_SCAN: usize = 5_000;
 
