@@ -94,8 +94,9 @@ impl CapacityMeter {
         Self { inner, shadow, units: Mutex::new(Units::default()) }
     }
 
-    /// The store under the meter, for reads that are not to be counted.
-    pub fn inner(&self) -> &dyn Store {
+    /// The store the meter reads through uncounted, for reads that are not part of what is
+    /// measured.
+    pub fn unmetered(&self) -> &dyn Store {
         &*self.shadow
     }
 
@@ -131,8 +132,8 @@ impl CapacityMeter {
     }
 }
 
-/// What writing `new` over `old` costs (`None`: absent; both `None` is a delete of nothing,
-/// charged the minimum), `factor` 2 in a transaction; `indexes`: whether index entries are
+/// What writing `new` over `old` costs (`None`: absent; both `None` costs nothing here, the
+/// meter charges a delete of nothing itself), `factor` 2 in a transaction; `indexes`: whether index entries are
 /// written (not when the write's condition failed). Floors in `make bench` are priced with
 /// this, on the same items our code writes.
 pub fn write_cost(old: Option<&Item>, new: Option<&Item>, factor: f64, indexes: bool) -> Units {
