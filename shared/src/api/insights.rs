@@ -12,6 +12,7 @@ use crate::api::error::ApiError;
 use crate::api::json::{List, Pagination, Params};
 use crate::context::AppContext;
 use crate::domain::feedback::OutcomeKind;
+use crate::domain::stats::{self, Interval, rate, wilson};
 use crate::repo::insights::{self, Dimension};
 use crate::store::Item;
 
@@ -59,10 +60,17 @@ pub struct InsightGroup {
     positive_rate: Option<f64>,
     /// `meetings / pushed`.
     meeting_rate: Option<f64>,
-}
-
-fn rate(count: i64, pushed: i64) -> Option<f64> {
-    (pushed > 0).then(|| (count as f64 / pushed as f64 * 10_000.0).round() / 10_000.0)
+    /// The leads the rates rest on: `pushed`.
+    sample_size: i64,
+    /// Wilson 95% interval of `reply_rate`; `null` until leads of the group are pushed.
+    reply_rate_interval: Option<Interval>,
+    /// Wilson 95% interval of `positive_rate`.
+    positive_rate_interval: Option<Interval>,
+    /// Wilson 95% interval of `meeting_rate`.
+    meeting_rate_interval: Option<Interval>,
+    /// Fewer than 30 pushed leads: the rates are too uncertain to compare this group with
+    /// others (the intervals show how much); rank only groups where this is `false`.
+    insufficient_data: bool,
 }
 
 impl InsightGroup {
@@ -81,11 +89,18 @@ impl InsightGroup {
             reply_rate: rate(n(OutcomeKind::Replied), pushed),
             positive_rate: rate(n(OutcomeKind::Positive), pushed),
             meeting_rate: rate(n(OutcomeKind::Meetings), pushed),
+            sample_size: pushed,
+            reply_rate_interval: wilson(n(OutcomeKind::Replied), pushed),
+            positive_rate_interval: wilson(n(OutcomeKind::Positive), pushed),
+            meeting_rate_interval: wilson(n(OutcomeKind::Meetings), pushed),
+            insufficient_data: stats::insufficient(pushed),
         }
     }
 }
 
-/// Outcome counts and rates per group, in group order.
+/// Outcome counts and rates per group, in group order, each rate with its Wilson 95%
+/// interval and the sample it rests on; groups with fewer than 30 pushed leads are marked
+/// `insufficient_data` (not to be ranked).
 ///
 /// `source` is the outreach channel: an event's `source`, or the push destination for
 /// `pushed`; the other groupings use the lead's own fields.
@@ -168,6 +183,9 @@ mod tests {
             let counts = (g.pushed, g.opened, g.clicked, g.replied, g.positive, g.negative, g.meetings);
             assert_eq!(counts, (4, 1, 0, 2, 2, 1, 1), "{dimension:?}");
             assert_eq!((g.reply_rate, g.positive_rate, g.meeting_rate), (Some(0.5), Some(0.5), Some(0.25)));
+            assert_eq!((g.sample_size, g.insufficient_data), (4, true));
+            assert_eq!(g.reply_rate_interval, wilson(2, 4));
+            assert_eq!(g.meeting_rate_interval, wilson(1, 4));
         }
     }
 }
