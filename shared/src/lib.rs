@@ -38,7 +38,6 @@ pub mod domain;
 pub mod enrich;
 pub mod feedback;
 pub mod ingest;
-#[cfg(feature = "find")]
 pub mod learning;
 pub mod metering;
 pub mod outbound;

@@ -24,3 +24,64 @@ pub struct ScoreReason {
     /// The same, for a person.
     pub message: String,
 }
+
+/// A workspace's score model, as `GET /api/v1/insights/model` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModelSummary {
+    /// `ready`: leads are scored; `no_model`: not enough outcomes yet (`reason` says why).
+    pub status: ModelStatus,
+    /// Why there is no model, for `no_model`.
+    pub reason: Option<String>,
+    /// Pushed leads the model learned from.
+    pub exposed: i64,
+    /// Of those, leads with a positive reply or a booked meeting.
+    pub positive: i64,
+    /// `positive / exposed`: every score is shrunk toward it.
+    pub base_rate: Option<f64>,
+    /// Per factor: how many groups it has and the strength of its prior (in pseudo-leads:
+    /// a group needs about this many pushed leads before its own rate weighs as much as
+    /// the workspace's; very large means the factor's groups do not differ).
+    pub factors: Vec<FactorSummary>,
+    /// The model's ranking quality on the workspace's own history.
+    pub backtest: Backtest,
+    /// Leads read to fit the model (all of the workspace's when `complete`).
+    pub leads_read: i64,
+    /// Whether every lead was read (false: the newest `leads_read` were).
+    pub complete: bool,
+    /// Leads whose stored score this computation changed.
+    pub leads_rescored: i64,
+    pub updated_at: crate::support::time::Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStatus {
+    Ready,
+    NoModel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FactorSummary {
+    /// `seniority`, `department`, `company`, `signal_type` or `campaign`.
+    pub factor: String,
+    pub groups: i64,
+    pub prior_strength: f64,
+}
+
+/// A time-split backtest: the model fitted on the earlier pushed leads (by when they were
+/// pushed) ranks the later ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Backtest {
+    /// AUC on the later leads: the chance that a positive lead scores above a negative one
+    /// (0.5 is a random score); `null` when `reason` says it cannot be measured yet.
+    pub auc: Option<f64>,
+    /// Why `auc` is `null`.
+    pub reason: Option<String>,
+    /// Pushed leads fitted on (the earliest 80%) and ranked (the latest 20%).
+    pub train_size: i64,
+    pub test_size: i64,
+    /// Positive leads among the ranked ones.
+    pub test_positive: i64,
+    /// Where the split fell: leads pushed before this trained the model.
+    pub split_at: Option<crate::support::time::Timestamp>,
+}

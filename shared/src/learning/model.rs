@@ -137,15 +137,20 @@ pub fn fit(examples: &[Example]) -> Result<Model, NoModel> {
     for e in examples {
         totals.add(e.positive);
     }
+    // The messages hold no counts: leads carry them, and should not be rewritten for
+    // every new push while the answer stays the same.
     if totals.exposed == 0 {
         return Err(NoModel("no outcomes yet: no lead of this workspace has been pushed".into()));
     }
-    if totals.positive == 0 || totals.positive == totals.exposed {
-        let which = if totals.positive == 0 { "none" } else { "all" };
-        return Err(NoModel(format!(
-            "not enough outcomes yet: {which} of {} pushed leads had a positive reply or meeting",
-            totals.exposed
-        )));
+    if totals.positive == 0 {
+        return Err(NoModel(
+            "not enough outcomes yet: no pushed lead has had a positive reply or a booked meeting".into(),
+        ));
+    }
+    if totals.positive == totals.exposed {
+        return Err(NoModel(
+            "not enough outcomes yet: every pushed lead had a positive outcome, so nothing tells them apart".into(),
+        ));
     }
     let base_rate = totals.positive as f64 / totals.exposed as f64;
     let factors = Factor::ALL
