@@ -17,5 +17,6 @@ mod metering;
 mod platform;
 mod push;
 mod reliability;
+mod scores;
 mod webhooks;
 mod workflow;

@@ -7,17 +7,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
-use super::docs::{ErrorBody, ListOf};
+use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::api::error::ApiError;
-use crate::api::json::{List, Pagination, Params};
+use crate::api::json::{Data, List, Pagination, Params};
 use crate::context::AppContext;
 use crate::domain::feedback::OutcomeKind;
+use crate::domain::score::ModelSummary;
 use crate::domain::stats::{self, Interval, rate, wilson};
 use crate::repo::insights::{self, Dimension};
 use crate::store::Item;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
-    OpenApiRouter::new().routes(routes!(get_insights))
+    OpenApiRouter::new().routes(routes!(get_insights)).routes(routes!(get_model))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -121,6 +122,17 @@ async fn get_insights(
     let page = Pagination { limit: query.limit, cursor: query.cursor };
     let found = insights::list(&*ctx.store, &caller.workspace_id, dimension, page.limit()?, page.cursor()?).await?;
     List::from_page(found, |item| Ok(InsightGroup::from_item(dimension, &item)))
+}
+
+/// The workspace's lead score model: how many pushed leads and positive outcomes it
+/// learned from, each factor's groups and prior strength, its AUC on a time-split backtest
+/// of the workspace's own history, and when it was last fitted. Before any outcome,
+/// `status` is `no_model` and `reason` says why.
+#[utoipa::path(get, path = "/api/v1/insights/model", tag = "insights", security(("api_key" = [])),
+    responses((status = 200, body = DataOf<ModelSummary>), (status = 401, body = ErrorBody)))]
+async fn get_model(State(ctx): State<AppContext>, caller: ApiCaller) -> Result<Data<ModelSummary>, ApiError> {
+    let summary = crate::repo::scores::summary(&*ctx.store, &caller.workspace_id).await?;
+    Ok(Data(summary.unwrap_or_else(ModelSummary::never_fitted)))
 }
 
 #[cfg(test)]

@@ -50,7 +50,34 @@ pub struct ModelSummary {
     pub complete: bool,
     /// Leads whose stored score this computation changed.
     pub leads_rescored: i64,
-    pub updated_at: crate::support::time::Timestamp,
+    /// When the model was last fitted; `null`: never (no outcome yet).
+    pub updated_at: Option<crate::support::time::Timestamp>,
+}
+
+impl ModelSummary {
+    /// A workspace whose model was never fitted: no outcome event has changed a lead yet.
+    pub fn never_fitted() -> Self {
+        ModelSummary {
+            status: ModelStatus::NoModel,
+            reason: Some("no outcomes yet: scores are learned once outcome events arrive for pushed leads".into()),
+            exposed: 0,
+            positive: 0,
+            base_rate: None,
+            factors: Vec::new(),
+            backtest: Backtest {
+                auc: None,
+                reason: Some("no outcomes yet".into()),
+                train_size: 0,
+                test_size: 0,
+                test_positive: 0,
+                split_at: None,
+            },
+            leads_read: 0,
+            complete: false,
+            leads_rescored: 0,
+            updated_at: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

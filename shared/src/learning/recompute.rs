@@ -182,7 +182,7 @@ fn summarize(
         leads_read: leads_read as i64,
         complete,
         leads_rescored: rescored as i64,
-        updated_at: now,
+        updated_at: Some(now),
     }
 }
 

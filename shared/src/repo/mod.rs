@@ -23,6 +23,7 @@ pub mod migrate;
 pub mod names;
 pub mod provider_activity;
 pub mod push_sweep;
+pub mod ranked;
 pub mod scores;
 pub mod pushes;
 pub mod secrets;
