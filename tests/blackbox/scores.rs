@@ -18,8 +18,9 @@ async fn lead(api: &Api, key: &str, id: &str) -> Value {
 
 /// 20 VP Sales at Acme and 20 junior accountants at Globex are pushed; 8 VPs and 1 junior
 /// answer positively, 5 juniors bounce. The unpushed VP then scores above the unpushed
-/// junior, with reasons, and `sort=predicted_score` lists the VPs first.
-async fn outcomes_score_leads_and_leads_list_by_score(backend: Backend) {
+/// junior, with reasons; `sort=predicted_score` lists the VPs first, and `push-top` pushes
+/// the best new lead first.
+async fn outcomes_score_leads_that_then_list_and_push_by_score(backend: Backend) {
     // No debounce: the recomputation runs as soon as the first outcome is queued.
     let server = &Server::start_with(backend, &[("LEADPUSH_RESCORE_DEBOUNCE_SECS", "0")], false);
     let (api, ws) = (server.api(), server.workspace());
@@ -90,6 +91,28 @@ async fn outcomes_score_leads_and_leads_list_by_score(backend: Backend) {
     let scores: Vec<f64> = listed.iter().map(|l| l["predicted_score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     assert!(listed[..21].iter().all(|l| l["position"] == "VP Sales"), "the VPs first");
+
+    // Push the campaign's best new lead: the unpushed VP, then (all VPs pushed) the junior.
+    let top = |n: usize| json!({"top": n, "destination": "webhook_url", "webhook_url": receiver.url});
+    let pushed_before = receiver.requests().len();
+    let r = api.post(&format!("/api/v1/campaigns/{campaign}/push-top"), &ws.api_key, &top(1)).await;
+    assert_eq!((r.status, &r.data()["status"], &r.data()["lead_count"]), (200, &json!("dispatched"), &json!(1)), "{}", r.text);
+    let sent = &receiver.requests()[pushed_before];
+    let sent = String::from_utf8_lossy(&sent.body);
+    assert!(sent.contains(&ids[40]) && !sent.contains(&ids[41]), "{sent}");
+    eventually(WAIT, || async { lead(&api, &ws.api_key, &ids[40]).await["pushed_at"].is_string().then_some(()) })
+        .await
+        .expect("the push marks its lead");
+    let r = api.post(&format!("/api/v1/campaigns/{campaign}/push-top"), &ws.api_key, &top(5)).await;
+    assert_eq!((r.status, &r.data()["lead_count"]), (200, &json!(1)), "only one new lead is left: {}", r.text);
+    let sent = String::from_utf8_lossy(&receiver.requests().last().unwrap().body).into_owned();
+    assert!(sent.contains(&ids[41]), "{sent}");
+    let other = api.campaign(&ws.api_key, "Unscored", "webhook").await;
+    let r = api.post(&format!("/api/v1/campaigns/{other}/push-top"), &ws.api_key, &top(5)).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("top")), "{}", r.text);
+    let r = api.post("/api/v1/campaigns/cmp_nope/push-top", &ws.api_key, &top(5)).await;
+    assert_eq!(r.status, 404);
+
     // Newest first stays the default; unknown orders and foreign cursors are refused.
     let r = api.get("/api/v1/leads?sort=score", &ws.api_key).await;
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("sort")));
@@ -99,4 +122,4 @@ async fn outcomes_score_leads_and_leads_list_by_score(backend: Backend) {
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("cursor")));
 }
 
-both_backends!(outcomes_score_leads_and_leads_list_by_score);
+both_backends!(outcomes_score_leads_that_then_list_and_push_by_score);

@@ -78,3 +78,26 @@ pub async fn list(
     };
     Ok(Page { items: items.into_iter().map(|(_, item)| item).collect(), next })
 }
+
+/// The ids of the campaign's `count` highest-scored leads not pushed yet (status `new`),
+/// best first; leads without a score are never picked.
+pub async fn top_new(
+    store: &dyn Store,
+    workspace_id: &str,
+    campaign_id: &str,
+    count: usize,
+) -> Result<Vec<String>, RankError> {
+    let filter = LeadFilter {
+        campaign_id: Some(campaign_id.to_owned()),
+        status: Some(crate::domain::lead::LeadStatus::New),
+    };
+    let page = list(store, workspace_id, &filter, count, None).await?;
+    let mut ids = Vec::with_capacity(page.items.len());
+    for item in page.items {
+        let lead: Lead = item.parse()?;
+        if lead.predicted_score.is_some() {
+            ids.push(lead.id);
+        }
+    }
+    Ok(ids)
+}
