@@ -26,7 +26,10 @@ pub async fn run() -> anyhow::Result<Vec<Row>> {
             model,
             random,
             "AUC",
-            format!("floor: random score; ceiling (oracle) {oracle:.3}; mean of {} seeds, {HELD_OUT} held-out leads", SEEDS.len()),
+            format!(
+                "floor: random score; ceiling (oracle) {oracle:.3}; mean of {} seeds, {HELD_OUT} held-out leads",
+                SEEDS.len()
+            ),
         ));
     }
     Ok(rows)

@@ -68,11 +68,17 @@ async fn outcomes_score_leads_that_then_list_and_push_by_score(backend: Backend)
     assert!(model["updated_at"].is_string() && model["backtest"]["train_size"] == 32, "{model}");
 
     let (vp, junior) = (lead(&api, &ws.api_key, &ids[40]).await, lead(&api, &ws.api_key, &ids[41]).await);
-    let (vp_score, junior_score) = (vp["predicted_score"].as_f64().unwrap(), junior["predicted_score"].as_f64().unwrap());
+    let (vp_score, junior_score) =
+        (vp["predicted_score"].as_f64().unwrap(), junior["predicted_score"].as_f64().unwrap());
     assert!(vp_score > junior_score, "vp {vp}, junior {junior}");
     assert!(vp["score"].is_null(), "the sender's own score is untouched");
     let reasons = vp["score_reasons"].as_array().unwrap();
-    assert!(reasons.iter().any(|r| r["factor"] == "seniority" && r["group"] == "executive" && r["effect"].as_f64() > Some(0.0)), "{vp}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r["factor"] == "seniority" && r["group"] == "executive" && r["effect"].as_f64() > Some(0.0)),
+        "{vp}"
+    );
 
     // The campaign's leads by score: every VP before every junior, over several pages.
     let mut listed: Vec<Value> = Vec::new();
@@ -96,7 +102,12 @@ async fn outcomes_score_leads_that_then_list_and_push_by_score(backend: Backend)
     let top = |n: usize| json!({"top": n, "destination": "webhook_url", "webhook_url": receiver.url});
     let pushed_before = receiver.requests().len();
     let r = api.post(&format!("/api/v1/campaigns/{campaign}/push-top"), &ws.api_key, &top(1)).await;
-    assert_eq!((r.status, &r.data()["status"], &r.data()["lead_count"]), (200, &json!("dispatched"), &json!(1)), "{}", r.text);
+    assert_eq!(
+        (r.status, &r.data()["status"], &r.data()["lead_count"]),
+        (200, &json!("dispatched"), &json!(1)),
+        "{}",
+        r.text
+    );
     let sent = &receiver.requests()[pushed_before];
     let sent = String::from_utf8_lossy(&sent.body);
     assert!(sent.contains(&ids[40]) && !sent.contains(&ids[41]), "{sent}");
@@ -118,7 +129,9 @@ async fn outcomes_score_leads_that_then_list_and_push_by_score(backend: Backend)
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("sort")));
     let newest = api.get(&format!("/api/v1/leads?campaign_id={campaign}&limit=15"), &ws.api_key).await;
     let foreign = newest.body["next_cursor"].as_str().unwrap();
-    let r = api.get(&format!("/api/v1/leads?campaign_id={campaign}&sort=predicted_score&cursor={foreign}"), &ws.api_key).await;
+    let r = api
+        .get(&format!("/api/v1/leads?campaign_id={campaign}&sort=predicted_score&cursor={foreign}"), &ws.api_key)
+        .await;
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("cursor")));
 }
 

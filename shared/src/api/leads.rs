@@ -123,7 +123,10 @@ async fn list_leads_route(
         "" | "newest" => false,
         "predicted_score" => true,
         other => {
-            return Err(ApiError::validation("sort", format!("`{other}` is not a sort order; use newest or predicted_score")));
+            return Err(ApiError::validation(
+                "sort",
+                format!("`{other}` is not a sort order; use newest or predicted_score"),
+            ));
         }
     };
     let params = LeadListParams {

@@ -15,8 +15,14 @@ use crate::support::time::Timestamp;
 /// Title words by seniority and department (as `enrich::find::roles` classifies them),
 /// with their planted effects in log-odds.
 const SENIORITY: [(&str, f64); 3] = [("Junior", -0.6), ("Senior", 0.0), ("VP", 0.7)];
-const DEPARTMENT: [(&str, f64); 6] =
-    [("Sales", 0.8), ("Marketing", 0.3), ("Engineering", 0.0), ("Finance", -0.3), ("Operations", -0.6), ("Design", 0.0)];
+const DEPARTMENT: [(&str, f64); 6] = [
+    ("Sales", 0.8),
+    ("Marketing", 0.3),
+    ("Engineering", 0.0),
+    ("Finance", -0.3),
+    ("Operations", -0.6),
+    ("Design", 0.0),
+];
 const SIGNALS: [(&str, f64); 5] =
     [("funding", 0.9), ("hiring", 0.3), ("expansion", 0.0), ("news", -0.4), ("job_change", -0.8)];
 const CAMPAIGNS: [(&str, f64); 3] = [("cmp_a", 0.2), ("cmp_b", 0.0), ("cmp_c", -0.2)];

@@ -122,8 +122,10 @@ pub async fn run(ctx: &AppContext, workspace_id: &str) -> Result<Rescored, Resco
     let fitted = model::fit(&examples);
 
     let leads_read = read.len();
-    let changed: Vec<(Lead, u64)> =
-        read.into_iter().filter_map(|(mut lead, version)| apply(&fitted, &mut lead, now).then_some((lead, version))).collect();
+    let changed: Vec<(Lead, u64)> = read
+        .into_iter()
+        .filter_map(|(mut lead, version)| apply(&fitted, &mut lead, now).then_some((lead, version)))
+        .collect();
     let (mut rescored, mut finished) = (0, true);
     for batch in changed.chunks(PAGE) {
         if !deadline::allows(PAGE_BUDGET) {

@@ -201,8 +201,8 @@ async fn a_score_write_that_loses_a_race_keeps_the_other_write() {
     let ws = "ws_race";
     let all: Vec<Lead> = (0..30).map(|n| lead(n, if n < 15 { "VP Sales" } else { "Intern" }, "Acme", true)).collect();
     leads::put_many(&*ctx.store, ws, &all).await.unwrap();
-    for n in 0..6 {
-        record(&ctx, ws, &all[n].id, event(EventType::MeetingBooked)).await.unwrap();
+    for lead in &all[..6] {
+        record(&ctx, ws, &lead.id, event(EventType::MeetingBooked)).await.unwrap();
     }
     let stale: Vec<(Lead, u64)> = {
         let ids: Vec<String> = all.iter().map(|l| l.id.clone()).collect();

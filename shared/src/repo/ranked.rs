@@ -67,8 +67,7 @@ pub async fn list(
         }
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
-    let rest: Vec<(String, Item)> =
-        all.into_iter().filter(|(key, _)| after.as_ref().is_none_or(|a| key > a)).collect();
+    let rest: Vec<(String, Item)> = all.into_iter().filter(|(key, _)| after.as_ref().is_none_or(|a| key > a)).collect();
     let more = rest.len() > limit;
     let items: Vec<(String, Item)> = rest.into_iter().take(limit).collect();
     let next = if more {
@@ -87,10 +86,8 @@ pub async fn top_new(
     campaign_id: &str,
     count: usize,
 ) -> Result<Vec<String>, RankError> {
-    let filter = LeadFilter {
-        campaign_id: Some(campaign_id.to_owned()),
-        status: Some(crate::domain::lead::LeadStatus::New),
-    };
+    let filter =
+        LeadFilter { campaign_id: Some(campaign_id.to_owned()), status: Some(crate::domain::lead::LeadStatus::New) };
     let page = list(store, workspace_id, &filter, count, None).await?;
     let mut ids = Vec::with_capacity(page.items.len());
     for item in page.items {

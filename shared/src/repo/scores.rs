@@ -41,7 +41,8 @@ pub async fn claim_pending(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<bool, StoreError> {
-    let item = Item::new(pending_key(workspace_id), &json!({"requested_at": now}))?.with_expiry(expires_at.unix_seconds());
+    let item =
+        Item::new(pending_key(workspace_id), &json!({"requested_at": now}))?.with_expiry(expires_at.unix_seconds());
     match store.put(item, Condition::NotExistsOrExpired { now: now.unix_seconds() }).await {
         Ok(()) => Ok(true),
         Err(StoreError::ConditionFailed) => Ok(false),
