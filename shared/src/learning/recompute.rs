@@ -16,7 +16,7 @@ use crate::context::AppContext;
 use crate::domain::lead::Lead;
 use crate::domain::score::{Backtest, FactorSummary, ModelStatus, ModelSummary, ScoreReason};
 use crate::domain::stats::auc;
-use crate::queue::TaskError;
+use crate::queue::{Task, TaskError};
 use crate::repo::leads::{self, LeadFilter};
 use crate::repo::scores;
 use crate::store::StoreError;
@@ -79,8 +79,13 @@ fn reason_groups(reasons: &[ScoreReason]) -> Vec<(&str, Option<&str>, bool)> {
     reasons.iter().map(|r| (r.factor.as_str(), r.group.as_deref(), r.effect > 0.0)).collect()
 }
 
-/// Sets the lead's score if it moved enough to be worth a write; true if it did.
+/// Sets the lead's score if it moved enough to be worth a write; true if it did. A lead
+/// already scored by a later recomputation (one that started after `now`, running
+/// alongside this one) keeps its newer score.
 pub fn apply(fitted: &Result<Model, NoModel>, lead: &mut Lead, now: Timestamp) -> bool {
+    if lead.scored_at.is_some_and(|at| at > now) {
+        return false;
+    }
     let (score, reasons) = scored(fitted, lead);
     let moved = match (lead.predicted_score, score) {
         (Some(old), Some(new)) => (old - new).abs() >= MIN_CHANGE,
@@ -95,12 +100,35 @@ pub fn apply(fitted: &Result<Model, NoModel>, lead: &mut Lead, now: Timestamp) -
     true
 }
 
-/// Refits the workspace's model and writes its leads' scores.
-pub async fn run(ctx: &AppContext, workspace_id: &str) -> Result<Rescored, RescoreError> {
+/// How long a recomputation holds its workspace's lease at most (a Lambda's longest run);
+/// a lease left by a crash expires then.
+const LEASE: Duration = Duration::from_secs(15 * 60);
+/// When another recomputation of the workspace is running, this one is retried after this.
+const BUSY_RETRY: Duration = Duration::from_secs(5);
+
+/// Refits the workspace's model and writes its leads' scores; `None` when another
+/// recomputation of the workspace is running (this one is queued again for after it).
+pub async fn run(ctx: &AppContext, workspace_id: &str) -> Result<Option<Rescored>, RescoreError> {
+    let store = &*ctx.store;
+    let now = ctx.now();
+    if !scores::acquire_lease(store, workspace_id, now, now.plus(LEASE)).await? {
+        // Sent again as is: the queued marker (still set for this task) keeps standing for it.
+        let task = Task::Rescore { workspace_id: workspace_id.to_owned() };
+        ctx.queue
+            .send(vec![task.delayed(BUSY_RETRY.max(ctx.config.rescore_debounce))])
+            .await
+            .map_err(ScheduleError::from)?;
+        return Ok(None);
+    }
+    let result = rescore(ctx, workspace_id, now).await;
+    scores::release_lease(store, workspace_id).await?;
+    result.map(Some)
+}
+
+async fn rescore(ctx: &AppContext, workspace_id: &str, now: Timestamp) -> Result<Rescored, RescoreError> {
     let store = &*ctx.store;
     // From here on, new outcomes queue another recomputation: none is lost.
     scores::clear_pending(store, workspace_id).await?;
-    let now = ctx.now();
     let (mut read, mut cursor, mut complete) = (Vec::new(), None, false);
     while read.len() < MAX_LEADS && deadline::allows(PAGE_BUDGET) {
         let page = leads::list(store, workspace_id, &LeadFilter::default(), PAGE, cursor).await?;
@@ -132,14 +160,12 @@ pub async fn run(ctx: &AppContext, workspace_id: &str) -> Result<Rescored, Resco
             finished = false;
             break;
         }
-        rescored += scores::write_scores(store, workspace_id, batch, |lead| {
-            apply(&fitted, lead, now);
-        })
-        .await?;
+        rescored += scores::write_scores(store, workspace_id, batch, |lead| apply(&fitted, lead, now)).await?;
     }
     let summary = summarize(&fitted, backtest(&history), leads_read, rescored, complete, now);
-    scores::save_summary(store, workspace_id, &summary).await?;
+    scores::save_summary_if_newer(store, workspace_id, &summary).await?;
     if !finished {
+        // Queued with no delay: it waits for this one's lease to go at most `BUSY_RETRY`.
         schedule::queue_rescore(ctx, workspace_id, Duration::ZERO).await?;
     }
     tracing::info!(leads_rescored = rescored, finished, "lead scores recomputed");

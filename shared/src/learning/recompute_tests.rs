@@ -141,7 +141,7 @@ async fn outcomes_queue_one_recomputation_that_scores_leads_by_their_groups(ctx:
     let tasks = drain_tasks(&ctx).await;
     assert_eq!(tasks, vec![Task::Rescore { workspace_id: ws.into() }], "one recomputation for the burst");
 
-    let done = run(&counted, ws).await.unwrap();
+    let done = run(&counted, ws).await.unwrap().unwrap();
     let cost = counting.take();
     assert!(done.finished);
     let summary = &done.summary;
@@ -152,7 +152,8 @@ async fn outcomes_queue_one_recomputation_that_scores_leads_by_their_groups(ctx:
     assert_eq!((summary.backtest.train_size, summary.backtest.test_size), (64, 16));
     // 82 leads: 1 page query per 100 leads on each index shard, 4 transactions of <= 25.
     assert_eq!(cost.get("transact_write"), Some(&4), "{cost:?}");
-    assert_eq!((cost.get("delete"), cost.get("put")), (Some(&1), Some(&1)), "{cost:?}");
+    // The lease (put, delete), the queued marker (delete), the summary (get, put).
+    assert_eq!((cost.get("delete"), cost.get("put")), (Some(&2), Some(&2)), "{cost:?}");
 
     let vp = leads::get(&*ctx.store, ws, &all[80].id).await.unwrap().unwrap();
     let junior = leads::get(&*ctx.store, ws, &all[81].id).await.unwrap().unwrap();
@@ -165,7 +166,7 @@ async fn outcomes_queue_one_recomputation_that_scores_leads_by_their_groups(ctx:
     assert!(junior.score_reasons.iter().all(|r| r.effect < 0.0), "{:?}", junior.score_reasons);
 
     // Nothing changed: the second run writes no lead.
-    let again = run(&ctx, ws).await.unwrap();
+    let again = run(&ctx, ws).await.unwrap().unwrap();
     assert_eq!(again.summary.leads_rescored, 0);
 }
 
@@ -178,7 +179,7 @@ async fn without_a_positive_outcome_leads_get_no_score_and_the_reason(ctx: AppCo
     let all: Vec<Lead> = (0..5).map(|n| lead(n, "CTO", "Initech", true)).collect();
     leads::put_many(&*ctx.store, ws, &all).await.unwrap();
     record(&ctx, ws, &all[0].id, event(EventType::Bounce)).await.unwrap();
-    let done = run(&ctx, ws).await.unwrap();
+    let done = run(&ctx, ws).await.unwrap().unwrap();
     assert_eq!(done.summary.status, ModelStatus::NoModel);
     let reason = done.summary.reason.clone().unwrap();
     assert!(reason.contains("no pushed lead has had a positive reply"), "{reason}");
@@ -187,16 +188,41 @@ async fn without_a_positive_outcome_leads_get_no_score_and_the_reason(ctx: AppCo
     assert_eq!(stored.predicted_score, None);
     assert_eq!(stored.score_reasons.len(), 1);
     assert_eq!((stored.score_reasons[0].factor.as_str(), &stored.score_reasons[0].message), ("workspace", &reason));
-    assert_eq!(run(&ctx, ws).await.unwrap().summary.leads_rescored, 0, "the reason is written once");
+    assert_eq!(run(&ctx, ws).await.unwrap().unwrap().summary.leads_rescored, 0, "the reason is written once");
 }
 
 on_both_stores!(without_a_positive_outcome_leads_get_no_score_and_the_reason =>
     without_outcomes_no_score_embedded, without_outcomes_no_score_dynamodb);
 
+/// Two recomputations of a workspace never overlap: the second waits for the lease and is
+/// queued again, rather than racing the first with an older or newer model.
+async fn a_recomputation_waits_for_one_already_running(mut ctx: AppContext) {
+    let ws = "ws_lease";
+    let mut config = (*ctx.config).clone();
+    config.rescore_debounce = Duration::ZERO;
+    ctx.config = Arc::new(config);
+    let now = ctx.now();
+    assert!(scores::acquire_lease(&*ctx.store, ws, now, now.plus(Duration::from_secs(60))).await.unwrap());
+    assert!(run(&ctx, ws).await.unwrap().is_none(), "the lease is held");
+    // Sent again, delayed: visible within a few seconds.
+    let again = ctx.queue.receive(10, Duration::from_secs(10)).await.unwrap();
+    let bodies: Vec<Task> = again.iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect();
+    assert_eq!(bodies, vec![Task::Rescore { workspace_id: ws.into() }]);
+    scores::release_lease(&*ctx.store, ws).await.unwrap();
+    assert!(run(&ctx, ws).await.unwrap().is_some());
+    // A lease left by a crashed run expires.
+    let past = Timestamp::parse("2020-01-01T00:00:00Z").unwrap();
+    assert!(scores::acquire_lease(&*ctx.store, ws, past, past.plus(Duration::from_secs(60))).await.unwrap());
+    assert!(run(&ctx, ws).await.unwrap().is_some(), "an expired lease does not block");
+}
+
+on_both_stores!(a_recomputation_waits_for_one_already_running =>
+    one_recomputation_at_a_time_embedded, one_recomputation_at_a_time_dynamodb);
+
 /// A feedback event that lands between the read and the write is kept, and the lead still
 /// gets its score.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_score_write_that_loses_a_race_keeps_the_other_write() {
+async fn a_score_write_that_loses_a_race_keeps_the_other_write_and_a_newer_score() {
     let (ctx, _dir) = crate::testing::embedded_context();
     let ws = "ws_race";
     let all: Vec<Lead> = (0..30).map(|n| lead(n, if n < 15 { "VP Sales" } else { "Intern" }, "Acme", true)).collect();
@@ -216,13 +242,14 @@ async fn a_score_write_that_loses_a_race_keeps_the_other_write() {
     for (lead, _) in &mut changed {
         apply(&fitted, lead, now);
     }
-    let written = scores::write_scores(&*ctx.store, ws, &changed, |l| {
-        apply(&fitted, l, now);
-    })
-    .await
-    .unwrap();
+    let written = scores::write_scores(&*ctx.store, ws, &changed, |l| apply(&fitted, l, now)).await.unwrap();
     assert_eq!(written, 30);
-    let after = leads::get(&*ctx.store, ws, &all[20].id).await.unwrap().unwrap();
+    let mut after = leads::get(&*ctx.store, ws, &all[20].id).await.unwrap().unwrap();
     assert!(after.replied_at.is_some(), "the reply written meanwhile is kept");
+    assert!(after.predicted_score.is_some());
+    // A recomputation that started earlier (and runs late) does not overwrite it.
+    let earlier = Timestamp::parse("2020-01-01T00:00:00Z").unwrap();
+    let stale = model::fit(&[]);
+    assert!(!apply(&stale, &mut after, earlier));
     assert!(after.predicted_score.is_some());
 }

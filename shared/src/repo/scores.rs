@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | model summary | `W#{ws}#MODEL` | `SUMMARY` |
 //! | recomputation queued (expires) | `W#{ws}#MODEL` | `PENDING` |
+//! | recomputation running (expires) | `W#{ws}#MODEL` | `RUNNING` |
 
 use serde_json::json;
 
@@ -22,6 +23,31 @@ fn partition(workspace_id: &str) -> String {
 
 fn pending_key(workspace_id: &str) -> Key {
     Key::new(partition(workspace_id), "PENDING")
+}
+
+fn running_key(workspace_id: &str) -> Key {
+    Key::new(partition(workspace_id), "RUNNING")
+}
+
+/// Takes the workspace's recomputation lease until `expires_at` (one recomputation at a
+/// time, so an older one never overwrites a newer one's scores); false if another holds it.
+pub async fn acquire_lease(
+    store: &dyn Store,
+    workspace_id: &str,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<bool, StoreError> {
+    let item =
+        Item::new(running_key(workspace_id), &json!({"started_at": now}))?.with_expiry(expires_at.unix_seconds());
+    match store.put(item, Condition::NotExistsOrExpired { now: now.unix_seconds() }).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn release_lease(store: &dyn Store, workspace_id: &str) -> Result<(), StoreError> {
+    store.delete(&running_key(workspace_id), Condition::Always).await
 }
 
 fn summary_key(workspace_id: &str) -> Key {
@@ -55,8 +81,36 @@ pub async fn clear_pending(store: &dyn Store, workspace_id: &str) -> Result<(), 
     store.delete(&pending_key(workspace_id), Condition::Always).await
 }
 
-pub async fn save_summary(store: &dyn Store, workspace_id: &str, summary: &ModelSummary) -> Result<(), StoreError> {
-    store.put(Item::new(summary_key(workspace_id), summary)?, Condition::Always).await
+/// Saves the summary unless a recomputation that started later saved its own (two can
+/// overlap when outcomes arrive while one runs); false if it kept the newer one.
+pub async fn save_summary_if_newer(
+    store: &dyn Store,
+    workspace_id: &str,
+    summary: &ModelSummary,
+) -> Result<bool, StoreError> {
+    let item = Item::new(summary_key(workspace_id), summary)?;
+    for _ in 0..3 {
+        let condition = match store.get(&summary_key(workspace_id)).await? {
+            None => Condition::NotExists,
+            Some(found) => {
+                let stored: ModelSummary = found.parse()?;
+                if stored.updated_at > summary.updated_at {
+                    return Ok(false);
+                }
+                Condition::VersionIs(found.version)
+            }
+        };
+        let version = match condition {
+            Condition::VersionIs(v) => v + 1,
+            _ => 1,
+        };
+        match store.put(item.clone().with_version(version), condition).await {
+            Ok(()) => return Ok(true),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Busy("model summary still contended after 3 attempts".into()))
 }
 
 pub async fn summary(store: &dyn Store, workspace_id: &str) -> Result<Option<ModelSummary>, StoreError> {
@@ -68,13 +122,13 @@ const SCORE_BATCH: usize = 25;
 
 /// Writes leads whose score changed, each conditional on the version it was read at, in
 /// transactions of up to 25; a batch that lost a race with another writer (a feedback
-/// event, a push) is redone lead by lead on fresh data with `rescore`. Returns how many
-/// leads were written (deleted leads are skipped).
+/// event, a push) is redone lead by lead on fresh data with `rescore` (false: leave the
+/// lead as it is). Returns how many leads were written (deleted leads are skipped).
 pub async fn write_scores(
     store: &dyn Store,
     workspace_id: &str,
     scored: &[(Lead, u64)],
-    rescore: impl Fn(&mut Lead),
+    rescore: impl Fn(&mut Lead) -> bool,
 ) -> Result<usize, StoreError> {
     let mut written = 0;
     for batch in scored.chunks(SCORE_BATCH) {
@@ -97,16 +151,13 @@ pub async fn write_scores(
             Ok(()) => written += batch.len(),
             Err(StoreError::TransactionCanceled { .. }) => {
                 for (lead, _) in batch {
-                    let change = |l: &mut Lead| {
-                        rescore(l);
-                        Ok::<(), std::convert::Infallible>(())
-                    };
+                    // `rescore` false: nothing to write (a later recomputation got there).
+                    let change = |l: &mut Lead| if rescore(l) { Ok(()) } else { Err(()) };
                     let key = leads::key(workspace_id, &lead.id);
                     match update_versioned(store, &key, change, |l| leads::item(workspace_id, l)).await {
                         Ok(_) => written += 1,
-                        Err(UpdateError::NotFound) => {}
+                        Err(UpdateError::NotFound | UpdateError::Rejected(())) => {}
                         Err(UpdateError::Store(e)) => return Err(e),
-                        Err(UpdateError::Rejected(never)) => match never {},
                     }
                 }
             }
