@@ -42,38 +42,42 @@ pub struct PushRequest {
 
 /// [`PushRequest`] with its rule across fields (`oneOf`): `destination: webhook_url` needs
 /// a `webhook_url` the SSRF guard takes; `heyreach` and `instantly` ignore it.
-struct PushBody;
+/// A request type with `destination` and `webhook_url`, documented as the type itself and
+/// either a `webhook_url` destination with its URL or a provider.
+macro_rules! with_destination {
+    ($body:ident, $request:ty) => {
+        struct $body;
 
-impl utoipa::PartialSchema for PushBody {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
-        let destination =
-            |names: &[&str]| ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names.to_vec()));
-        let to_url = ObjectBuilder::new()
-            .property("destination", destination(&["webhook_url"]))
-            .property("webhook_url", super::docs::url())
-            .required("webhook_url");
-        let to_provider = ObjectBuilder::new().property("destination", destination(&["heyreach", "instantly"]));
-        AllOfBuilder::new()
-            .item(utoipa::openapi::Ref::from_schema_name(<PushRequest as ToSchema>::name()))
-            .item(OneOfBuilder::new().item(to_url).item(to_provider))
-            .into()
-    }
+        impl utoipa::PartialSchema for $body {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
+                let destination =
+                    |names: &[&str]| ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names.to_vec()));
+                let to_url = ObjectBuilder::new()
+                    .property("destination", destination(&["webhook_url"]))
+                    .property("webhook_url", super::docs::url())
+                    .required("webhook_url");
+                let to_provider = ObjectBuilder::new().property("destination", destination(&["heyreach", "instantly"]));
+                AllOfBuilder::new()
+                    .item(utoipa::openapi::Ref::from_schema_name(<$request as ToSchema>::name()))
+                    .item(OneOfBuilder::new().item(to_url).item(to_provider))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $body {
+            fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+                schemas
+                    .push((<$request as ToSchema>::name().into_owned(), <$request as utoipa::PartialSchema>::schema()));
+                <$request as ToSchema>::schemas(schemas);
+            }
+        }
+    };
 }
 
-impl ToSchema for PushBody {
-    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
-        schemas
-            .push((<PushRequest as ToSchema>::name().into_owned(), <PushRequest as utoipa::PartialSchema>::schema()));
-        <PushRequest as ToSchema>::schemas(schemas);
-    }
-}
+with_destination!(PushBody, PushRequest);
+with_destination!(PushTopBody, PushTopRequest);
 
-/// Push leads to a destination. The answer is `200` whether or not the destination took
-/// them: see `status`, `missing_lead_ids` and `provider_status_code`. Leads whose call failed
-/// with 429, 5xx or a timeout are retried in the background; follow them at
-/// `GET /api/v1/pushes/{push_id}`. Send an `Idempotency-Key` header to retry a push safely:
-/// the same key with the same body answers the first push's summary again.
 #[utoipa::path(post, path = "/api/v1/leads/push", tag = "push", security(("api_key" = [])),
     params(CallbackQuery,
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$", description = "1 to 255 characters; the same key and body replay the first answer (kept for `LEADPUSH_IDEMPOTENCY_TTL_SECS`)")),
@@ -126,7 +130,7 @@ pub struct PushTopRequest {
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/push-top", tag = "push", security(("api_key" = [])),
     params(("id" = String, Path, description = "Campaign id"), CallbackQuery,
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$", description = "As for `POST /api/v1/leads/push`")),
-    request_body = PushTopRequest,
+    request_body = PushTopBody,
     responses(
         (status = 200, body = DataOf<PushSummary>, description = "`dispatched` or `dispatch_failed`"),
         (status = 400, body = ErrorBody, description = "`validation_error` naming the field, or `integration_not_configured`"),
