@@ -130,7 +130,8 @@ async fn rescore(ctx: &AppContext, workspace_id: &str, now: Timestamp) -> Result
     // From here on, new outcomes queue another recomputation: none is lost.
     scores::clear_pending(store, workspace_id).await?;
     let (mut read, mut cursor, mut complete) = (Vec::new(), None, false);
-    while read.len() < MAX_LEADS && deadline::allows(PAGE_BUDGET) {
+    // Reading leaves time for at least a page of writes, so every run makes progress.
+    while read.len() < MAX_LEADS && deadline::allows(PAGE_BUDGET * 2) {
         let page = leads::list(store, workspace_id, &LeadFilter::default(), PAGE, cursor).await?;
         for item in &page.items {
             read.push((item.parse::<Lead>()?, item.version));
@@ -142,6 +143,12 @@ async fn rescore(ctx: &AppContext, workspace_id: &str, now: Timestamp) -> Result
                 break;
             }
         }
+    }
+    if read.is_empty() && !complete {
+        // No time left even for one page: try again in a new task rather than report an
+        // empty workspace.
+        schedule::queue_rescore(ctx, workspace_id, Duration::ZERO).await?;
+        return Ok(Rescored { summary: ModelSummary::never_fitted(), finished: false });
     }
     let mut history: Vec<(Timestamp, Example)> =
         read.iter().filter_map(|(lead, _)| Some((exposed_at(lead)?, example(lead)?))).collect();
@@ -155,8 +162,9 @@ async fn rescore(ctx: &AppContext, workspace_id: &str, now: Timestamp) -> Result
         .filter_map(|(mut lead, version)| apply(&fitted, &mut lead, now).then_some((lead, version)))
         .collect();
     let (mut rescored, mut finished) = (0, true);
-    for batch in changed.chunks(PAGE) {
-        if !deadline::allows(PAGE_BUDGET) {
+    for (n, batch) in changed.chunks(PAGE).enumerate() {
+        // The first page is always written: a run that only read would be repeated forever.
+        if n > 0 && !deadline::allows(PAGE_BUDGET) {
             finished = false;
             break;
         }

@@ -216,6 +216,20 @@ async fn a_recomputation_waits_for_one_already_running(mut ctx: AppContext) {
     assert!(run(&ctx, ws).await.unwrap().is_some(), "an expired lease does not block");
 }
 
+/// A run left no time at all reads nothing, writes nothing, keeps the saved summary and
+/// queues itself again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recomputation_without_time_left_is_queued_again_and_reports_nothing() {
+    let (ctx, _dir) = crate::testing::embedded_context();
+    let ws = "ws_late";
+    leads::put_many(&*ctx.store, ws, &[lead(1, "CTO", "Acme", true)]).await.unwrap();
+    let at = std::time::Instant::now();
+    let done = deadline::within_reserving(at, Duration::ZERO, run(&ctx, ws)).await.unwrap().unwrap();
+    assert!(!done.finished);
+    assert!(scores::summary(&*ctx.store, ws).await.unwrap().is_none(), "no empty summary saved");
+    assert!(scores::is_pending(&*ctx.store, ws, ctx.now()).await.unwrap(), "queued again");
+}
+
 on_both_stores!(a_recomputation_waits_for_one_already_running =>
     one_recomputation_at_a_time_embedded, one_recomputation_at_a_time_dynamodb);
 
