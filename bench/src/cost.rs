@@ -189,7 +189,8 @@ pub async fn run(moto: &str) -> anyhow::Result<Vec<Row>> {
     let mut floor = Units::default();
     for (old, id) in before.iter().zip(&targets[1..]) {
         let new = bench.stored(&leads::key(&bench.ws, id)).await?;
-        let events = bench.meter.unmetered().query(&Query::table(leads::partition(&bench.ws, id)).prefix("FEVT#")).await?;
+        let events =
+            bench.meter.unmetered().query(&Query::table(leads::partition(&bench.ws, id)).prefix("FEVT#")).await?;
         let event = events.items.first().ok_or_else(|| anyhow::anyhow!("no event stored for {id}"))?;
         floor.add(&write_cost(None, Some(event), 1.0, true));
         floor.add(&write_cost(Some(old), Some(&new), 1.0, true));

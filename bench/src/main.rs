@@ -10,6 +10,7 @@ mod finders;
 mod hardening;
 mod ingest;
 mod lambda;
+mod learning;
 mod partitions;
 mod push;
 mod runtime_api;
@@ -79,6 +80,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("finders") {
         eprintln!("bench: finders ...");
         rows.extend(finders::run().await?);
+    }
+    if wanted("learning") {
+        eprintln!("bench: learning ...");
+        rows.extend(learning::run().await?);
     }
     if wanted("hardening") {
         eprintln!("bench: hardening ...");

@@ -1,7 +1,8 @@
 // Campaigns (the webhook-campaign setup guide): list, create (Standard, lead source),
 // activate and pause; the webhook setup panel (the CSM message until a token exists, then
 // the masked token, the ingest URL and a cURL); the lead preview with the ingest request id
-// as each lead's prefix; each lead's feedback and event log.
+// as each lead's prefix and its learned score; each lead's feedback, score reasons and
+// event log.
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { useApiDocument, hasPath } from '../lib/capabilities.js';
@@ -180,18 +181,39 @@ function LeadPreview({ id }) {
       <caption class="sr-only">Leads of this campaign, newest first, page ${paged.page}</caption>
       <thead><tr><th scope="col"><input type="checkbox" aria-label="Select every lead on this page" checked=${allOnPage} onChange=${toggleAll} /></th>
         <th scope="col">Lead (request id prefix)</th><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Company</th>
-        <th scope="col">Status</th><th scope="col">Feedback</th>${withRuns && html`<th scope="col">Generated message</th>`}<th scope="col">Received</th></tr></thead>
+        <th scope="col">Status</th><th scope="col">Feedback</th><th scope="col">Predicted score</th>${withRuns && html`<th scope="col">Generated message</th>`}<th scope="col">Received</th></tr></thead>
       <tbody>${paged.items.map((l) => html`<tr data-lead-id=${l.id}>
         <td><input type="checkbox" aria-label=${`Select lead ${l.id}`} checked=${selected.has(l.id)} onChange=${() => toggle(l.id)} /></td>
         <td><a href=${`#/leads/${l.id}`}><${LeadId} id=${l.id} /></a></td>
         <td>${l.name || [l.first_name, l.last_name].filter(Boolean).join(' ') || '—'}</td>
         <td>${l.email || '—'}</td><td>${l.company || '—'}</td>
         <td><${Badge} value=${l.status} /></td><td>${l.feedback ? html`<${Badge} value=${l.feedback} />` : '—'}</td>
+        <td data-testid="preview-score" title=${scoreTitle(l)}>${scoreText(l)}</td>
         ${withRuns && html`<td class="excerpt" data-testid="preview-message">${l.workflow_run
           ? html`<${Badge} value=${l.workflow_run.status} /> ${l.workflow_run.message || ''}` : '—'}</td>`}
         <td>${when(l.created_at)}</td></tr>`)}
       </tbody></table></div>`}
     <${Pager} paged=${paged} label="Lead" />
+  </section>`;
+}
+
+// The learned score as a percentage; `—` until the workspace has outcomes to learn from.
+function scoreText(l) {
+  return typeof l.predicted_score === 'number' ? `${(l.predicted_score * 100).toFixed(1)}%` : '—';
+}
+
+// What moved the score most (or why there is none), for a tooltip.
+function scoreTitle(l) {
+  const reasons = l.score_reasons || [];
+  return reasons.length > 0 ? reasons[0].message : 'Not scored yet: scores are learned once pushed leads have outcomes.';
+}
+
+function ScoreReasons({ lead }) {
+  const reasons = lead.score_reasons || [];
+  return html`<section class="panel" aria-labelledby="lead-score" data-testid="lead-score"><h2 id="lead-score">Predicted score</h2>
+    <p><strong>${scoreText(lead)}</strong> <span class="hint">chance of a positive reply or meeting once pushed, learned from this
+      workspace's outcomes${lead.scored_at ? html`; computed ${when(lead.scored_at)}` : ''}</span></p>
+    ${reasons.length === 0 ? html`<p class="hint">${scoreTitle(lead)}</p>` : html`<ul>${reasons.map((r) => html`<li>${r.message}</li>`)}</ul>`}
   </section>`;
 }
 
@@ -229,6 +251,7 @@ export function LeadDetail({ id }) {
         </dl>
       </section>
     </div>
+    <${ScoreReasons} lead=${l} />
     ${hasPath(doc, '/api/v1/leads/{id}/workflow-runs') && html`<${WorkflowRuns} leadId=${id} />`}
     <${EventLog} id=${id} />`}`;
 }

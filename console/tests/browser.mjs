@@ -53,6 +53,8 @@ function serverEnv() {
     LEADPUSH_LOG: 'warn',
     // One delivery that fails every retry disables its endpoint (the auto-disable check).
     LEADPUSH_WEBHOOK_DISABLE_AFTER_FAILURES: '1',
+    // Lead scores are recomputed as soon as an outcome arrives.
+    LEADPUSH_RESCORE_DEBOUNCE_SECS: '0',
   };
 }
 
@@ -788,6 +790,52 @@ async function enrichment() {
 
 // ---------------------------------------------------------------------------------------
 
+/** Learned scores: outcomes of pushed leads score the rest; the preview and the lead page show it. */
+async function leadScores() {
+  const ws = newWorkspace('Scores workspace');
+  const token = admin('admin', 'webhook-token', 'create', '--workspace', ws.id).token;
+  const cmp = await call('POST', '/api/v1/campaigns', { key: ws.key, body: { name: 'Scored', type: 'standard', lead_source: 'webhook' } });
+  const campaignId = cmp.body.data.id;
+  const act = await call('POST', `/api/v1/campaigns/${campaignId}/activate`, { key: ws.key });
+  assert(act.status === 200, `activate: ${act.text}`);
+  // 20 VP Sales and 20 junior accountants pushed; the last two of each kind are not.
+  const leads = Array.from({ length: 24 }, (_, i) => ({
+    name: `Scored ${i + 1}`, position: i % 2 ? 'Junior Accountant' : 'VP Sales', company: i % 2 ? 'Globex' : 'Acme', campaign_id: campaignId,
+  }));
+  const sent = await call('POST', '/api/v1/webhook/leads', { token, body: { idempotency_key: 'scores-001', leads } });
+  assert(sent.status === 202, `ingest: ${sent.text}`);
+  const ids = sent.body.data.lead_ids;
+  const push = await call('POST', '/api/v1/leads/push', { key: ws.key, body: { lead_ids: ids.slice(0, 20), destination: 'webhook_url', webhook_url: `${receiver.url}/push` } });
+  assert(push.status === 200, `push: ${push.text}`);
+  await until('the pushed leads marked', async () => (await call('GET', `/api/v1/leads/${ids[19]}`, { key: ws.key })).body.data.pushed_at);
+  for (const [i, event] of [[0, 'positive_reply'], [2, 'positive_reply'], [4, 'meeting_booked'], [6, 'positive_reply'], [1, 'bounce'], [3, 'bounce']]) {
+    const r = await call('POST', '/api/v1/feedback/events', { key: ws.key, body: { lead_id: ids[i], event_type: event, source: 'webhook' } });
+    assert(r.status === 200, `feedback: ${r.text}`);
+  }
+  await until('the model fitted on every outcome', async () => {
+    const m = (await call('GET', '/api/v1/insights/model', { key: ws.key })).body.data;
+    return m.status === 'ready' && m.positive === 4;
+  });
+  await until('the unpushed leads scored', async () => (await call('GET', `/api/v1/leads/${ids[21]}`, { key: ws.key })).body.data.predicted_score !== null);
+  const vp = (await call('GET', `/api/v1/leads/${ids[22]}`, { key: ws.key })).body.data;
+
+  const page = await newPage();
+  await signIn(page, ws.key);
+  await page.goto(`${server.base}/#/campaigns/${campaignId}`);
+  const cell = page.locator(`[data-testid=lead-preview] tr[data-lead-id="${ids[22]}"] [data-testid=preview-score]`);
+  await cell.waitFor();
+  const shown = await cell.innerText();
+  assert(shown === `${(vp.predicted_score * 100).toFixed(1)}%`, `preview score ${shown} for ${vp.predicted_score}`);
+  assert((await cell.getAttribute('title')) === vp.score_reasons[0].message, 'the main reason is the tooltip');
+  await page.locator(`tr[data-lead-id="${ids[22]}"] a`).click();
+  const panel = page.getByTestId('lead-score');
+  await panel.waitFor();
+  const text = await panel.innerText();
+  assert(text.includes(shown) && text.includes('executive'), `score panel: ${text}`);
+  await assertContrast(page, 'lead score');
+  assertClean(page, 'lead scores');
+}
+
 async function main() {
   await scenario('vendored files are the pinned npm packages\' own', async () => {
     const problems = checkVendor();
@@ -809,6 +857,7 @@ async function main() {
     await scenario('API requests and workflows: workspace limits, endpoint Test, workflow editor, generated message in preview and runs', apiRequestsAndWorkflow);
     await scenario('enrichment forms: phone validator result, API messages of the verifier and the email finder', enrichment);
     await scenario('integrations masked, push with per-lead outcome, insights chart, /docs offline, sign-out', integrationsPushInsightsDocs);
+    await scenario('learned lead scores in the lead preview and on the lead page', leadScores);
   }
   if (browser) await browser.close().catch(() => {});
   if (receiver) receiver.srv.close();

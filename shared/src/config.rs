@@ -51,6 +51,9 @@ pub struct Config {
     pub body_timeout: Duration,
     /// `leadpush serve`: open connections at most (see `listener`).
     pub max_connections: usize,
+    /// How long outcome events gather before lead scores are recomputed
+    /// (`learning::schedule`); tests shorten it.
+    pub rescore_debounce: Duration,
     /// Email verification and the caches of enrichment (see `crate::enrich`).
     pub enrich: EnrichConfig,
 }
@@ -517,6 +520,7 @@ impl Config {
             push_retry_schedule: push_schedule,
             outbound_timeout: Duration::from_millis(number("LEADPUSH_OUTBOUND_TIMEOUT_MS", 10_000)?.max(1)),
             max_receives: number("LEADPUSH_MAX_RECEIVES", 5)?.clamp(1, 1000) as u32,
+            rescore_debounce: Duration::from_secs(number("LEADPUSH_RESCORE_DEBOUNCE_SECS", 60)?.min(900)),
             #[cfg(feature = "faults")]
             faults: crate::store::faulty::FaultyStore::parse_rules(&text("LEADPUSH_FAULTS", ""))
                 .map_err(|e| ConfigError { name: "LEADPUSH_FAULTS", message: e.to_string() })?,

@@ -20,7 +20,7 @@
 //! - `metering`: rate limits and quotas on expensive work.
 //! - `context`: what every route and task receives.
 //! - Capabilities, one module each: `ingest`, `push`, `feedback`, `enrich`, `workflow`,
-//!   `webhooks`, `admin`; and `testing`, the sample records that tests and the bench seed.
+//!   `webhooks`, `admin`, `learning` (lead scores learned from outcomes); and `testing`, the sample records that tests and the bench seed.
 //! - `dispatch`: runs queued tasks on the worker that owns their lane.
 //! - `api`: HTTP routes (parse, call the capability, respond), the error type and its one
 //!   mapping to HTTP, authentication, the OpenAPI document, the console's files.
@@ -38,6 +38,7 @@ pub mod domain;
 pub mod enrich;
 pub mod feedback;
 pub mod ingest;
+pub mod learning;
 pub mod metering;
 pub mod outbound;
 pub mod push;

@@ -146,6 +146,12 @@ ALLOWED_400 = [
         "HeyReach needs list_id and Instantly campaign_id: which one depends on the path",
     ),
     (
+        r"^POST /api/v1/campaigns/\{id\}/push-top$",
+        r"^top$",
+        r"no new lead of this campaign has a predicted_score yet",
+        "push-top picks leads by their learned score: none until outcomes were learned from (stored data)",
+    ),
+    (
         r"^PUT /api/v1/campaigns/\{id\}/workflow$",
         r"^nodes\b",
         r".",
@@ -157,7 +163,7 @@ ALLOWED_400 = [
 # (operation label, error.code, why): refusals with their own code, from stored state.
 ALLOWED_400_CODES = [
     (
-        r"^POST /api/v1/leads/push$",
+        r"^POST /api/v1/(leads/push|campaigns/\{id\}/push-top)$",
         r"^integration_not_configured$",
         "pushing to HeyReach or Instantly needs the workspace's integration first (stored data)",
     ),

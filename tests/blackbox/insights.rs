@@ -55,6 +55,8 @@ async fn insights_count_each_lead_once_per_kind_and_group(backend: Backend) {
     assert_eq!(counts(&by_position["vp sales"]), [0, 0, 1, 0, 0, 1, 0]);
     let cto = &by_position["cto"];
     assert!(cto["reply_rate"].is_null() && cto["meeting_rate"].is_null(), "no pushes yet: {cto}");
+    assert!(cto["reply_rate_interval"].is_null() && cto["positive_rate_interval"].is_null(), "{cto}");
+    assert_eq!((cto["sample_size"].as_i64(), cto["insufficient_data"].as_bool()), (Some(0), Some(true)));
 
     let by_company = groups(&api, &ws.api_key, "company").await;
     assert_eq!(counts(&by_company["acme"]), [0, 1, 0, 2, 2, 0, 1]);
@@ -146,7 +148,47 @@ async fn pushes_feed_the_pushed_counter_and_the_rates(backend: Backend) {
     assert_eq!(counts(&by_source["webhook"])[0], 2, "the push destination is the channel: {by_source:?}");
 }
 
+/// 30 CTOs pushed, 6 of them positive: enough to rank, with the Wilson interval of 6/30;
+/// 2 CEOs pushed, 1 reply: marked too small, its interval wide.
+async fn rates_carry_their_interval_and_sample_and_small_groups_are_marked(backend: Backend) {
+    let server = shared(backend);
+    let (api, ws) = (server.api(), server.workspace());
+    let token = server.webhook_token(&ws);
+    let campaign = api.campaign(&ws.api_key, "Intervals", "webhook").await;
+    let leads: Vec<Value> = (0..32)
+        .map(|i| json!({"name": format!("L{i}"), "position": if i < 30 { "CTO" } else { "CEO" }, "campaign_id": campaign}))
+        .collect();
+    let r = api.ingest(&token, &json!({"idempotency_key": "intervals", "leads": leads})).await;
+    let ids: Vec<String> =
+        r.data()["lead_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let receiver = crate::harness::receiver::Receiver::start(crate::harness::receiver::Reply::ok()).await;
+    let push = json!({"lead_ids": ids, "destination": "webhook_url", "webhook_url": receiver.url});
+    assert_eq!(api.post("/api/v1/leads/push", &ws.api_key, &push).await.data()["status"], "dispatched");
+    let outcomes = (0..6).map(|i| (i, "positive_reply")).chain([(30, "reply")]);
+    for (lead, event) in outcomes {
+        let body = json!({"lead_id": ids[lead], "event_type": event, "source": "webhook"});
+        assert_eq!(api.post("/api/v1/feedback/events", &ws.api_key, &body).await.status, 200);
+    }
+    // Pushes are counted by the push's follow-up task.
+    let by_position = crate::harness::eventually(std::time::Duration::from_secs(30), || async {
+        let by_position = groups(&api, &ws.api_key, "position").await;
+        (by_position["cto"]["pushed"] == 30 && by_position["ceo"]["pushed"] == 2).then_some(by_position)
+    })
+    .await
+    .expect("the pushes are counted");
+    let cto = &by_position["cto"];
+    assert_eq!((cto["sample_size"].as_i64(), cto["insufficient_data"].as_bool()), (Some(30), Some(false)), "{cto}");
+    assert_eq!(cto["positive_rate"].as_f64(), Some(0.2));
+    assert_eq!(cto["positive_rate_interval"], json!({"low": 0.0951, "high": 0.3731}), "Wilson 95% of 6/30");
+    assert_eq!(cto["reply_rate_interval"], json!({"low": 0.0951, "high": 0.3731}));
+    assert_eq!(cto["meeting_rate_interval"], json!({"low": 0.0, "high": 0.1135}), "Wilson 95% of 0/30");
+    let ceo = &by_position["ceo"];
+    assert_eq!((ceo["sample_size"].as_i64(), ceo["insufficient_data"].as_bool()), (Some(2), Some(true)), "{ceo}");
+    assert_eq!(ceo["reply_rate_interval"], json!({"low": 0.0945, "high": 0.9055}), "Wilson 95% of 1/2");
+}
+
 both_backends!(
+    rates_carry_their_interval_and_sample_and_small_groups_are_marked,
     pushes_feed_the_pushed_counter_and_the_rates,
     insights_count_each_lead_once_per_kind_and_group,
     concurrent_events_on_many_leads_count_exactly

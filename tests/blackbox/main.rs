@@ -18,5 +18,6 @@ mod platform;
 mod prober;
 mod push;
 mod reliability;
+mod scores;
 mod webhooks;
 mod workflow;

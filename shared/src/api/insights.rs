@@ -7,16 +7,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::ApiCaller;
-use super::docs::{ErrorBody, ListOf};
+use super::docs::{DataOf, ErrorBody, ListOf};
 use crate::api::error::ApiError;
-use crate::api::json::{List, Pagination, Params};
+use crate::api::json::{Data, List, Pagination, Params};
 use crate::context::AppContext;
 use crate::domain::feedback::OutcomeKind;
+use crate::domain::score::ModelSummary;
+use crate::domain::stats::{self, Interval, rate, wilson};
 use crate::repo::insights::{self, Dimension};
 use crate::store::Item;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
-    OpenApiRouter::new().routes(routes!(get_insights))
+    OpenApiRouter::new().routes(routes!(get_insights)).routes(routes!(get_model))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -59,10 +61,17 @@ pub struct InsightGroup {
     positive_rate: Option<f64>,
     /// `meetings / pushed`.
     meeting_rate: Option<f64>,
-}
-
-fn rate(count: i64, pushed: i64) -> Option<f64> {
-    (pushed > 0).then(|| (count as f64 / pushed as f64 * 10_000.0).round() / 10_000.0)
+    /// The leads the rates rest on: `pushed`.
+    sample_size: i64,
+    /// Wilson 95% interval of `reply_rate`; `null` until leads of the group are pushed.
+    reply_rate_interval: Option<Interval>,
+    /// Wilson 95% interval of `positive_rate`.
+    positive_rate_interval: Option<Interval>,
+    /// Wilson 95% interval of `meeting_rate`.
+    meeting_rate_interval: Option<Interval>,
+    /// Fewer than 30 pushed leads: the rates are too uncertain to compare this group with
+    /// others (the intervals show how much); rank only groups where this is `false`.
+    insufficient_data: bool,
 }
 
 impl InsightGroup {
@@ -81,11 +90,18 @@ impl InsightGroup {
             reply_rate: rate(n(OutcomeKind::Replied), pushed),
             positive_rate: rate(n(OutcomeKind::Positive), pushed),
             meeting_rate: rate(n(OutcomeKind::Meetings), pushed),
+            sample_size: pushed,
+            reply_rate_interval: wilson(n(OutcomeKind::Replied), pushed),
+            positive_rate_interval: wilson(n(OutcomeKind::Positive), pushed),
+            meeting_rate_interval: wilson(n(OutcomeKind::Meetings), pushed),
+            insufficient_data: stats::insufficient(pushed),
         }
     }
 }
 
-/// Outcome counts and rates per group, in group order.
+/// Outcome counts and rates per group, in group order, each rate with its Wilson 95%
+/// interval and the sample it rests on; groups with fewer than 30 pushed leads are marked
+/// `insufficient_data` (not to be ranked).
 ///
 /// `source` is the outreach channel: an event's `source`, or the push destination for
 /// `pushed`; the other groupings use the lead's own fields.
@@ -106,6 +122,17 @@ async fn get_insights(
     let page = Pagination { limit: query.limit, cursor: query.cursor };
     let found = insights::list(&*ctx.store, &caller.workspace_id, dimension, page.limit()?, page.cursor()?).await?;
     List::from_page(found, |item| Ok(InsightGroup::from_item(dimension, &item)))
+}
+
+/// The workspace's lead score model: how many pushed leads and positive outcomes it
+/// learned from, each factor's groups and prior strength, its AUC on a time-split backtest
+/// of the workspace's own history, and when it was last fitted. Before any outcome,
+/// `status` is `no_model` and `reason` says why.
+#[utoipa::path(get, path = "/api/v1/insights/model", tag = "insights", security(("api_key" = [])),
+    responses((status = 200, body = DataOf<ModelSummary>), (status = 401, body = ErrorBody)))]
+async fn get_model(State(ctx): State<AppContext>, caller: ApiCaller) -> Result<Data<ModelSummary>, ApiError> {
+    let summary = crate::repo::scores::summary(&*ctx.store, &caller.workspace_id).await?;
+    Ok(Data(summary.unwrap_or_else(ModelSummary::never_fitted)))
 }
 
 #[cfg(test)]
@@ -168,6 +195,9 @@ mod tests {
             let counts = (g.pushed, g.opened, g.clicked, g.replied, g.positive, g.negative, g.meetings);
             assert_eq!(counts, (4, 1, 0, 2, 2, 1, 1), "{dimension:?}");
             assert_eq!((g.reply_rate, g.positive_rate, g.meeting_rate), (Some(0.5), Some(0.5), Some(0.25)));
+            assert_eq!((g.sample_size, g.insufficient_data), (4, true));
+            assert_eq!(g.reply_rate_interval, wilson(2, 4));
+            assert_eq!(g.meeting_rate_interval, wilson(1, 4));
         }
     }
 }

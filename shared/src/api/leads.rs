@@ -12,6 +12,7 @@ use crate::api::json::{Data, List, Pagination, Params, Path};
 use crate::context::AppContext;
 use crate::domain::lead::{Lead, LeadStatus};
 use crate::repo::leads::{self, LeadFilter};
+use crate::repo::ranked::{self, RankError};
 
 pub fn routes() -> OpenApiRouter<AppContext> {
     OpenApiRouter::new().routes(routes!(get_lead)).routes(routes!(list_leads_route))
@@ -56,6 +57,11 @@ pub struct LeadQuery {
     /// `new`, `pushed`, `replied`, `meeting_booked` or `skipped`; empty means any.
     #[param(inline, value_type = Option<StatusFilter>)]
     status: Option<String>,
+    /// `newest` (the default) or `predicted_score`: highest learned score first, leads
+    /// without one last. Sorting by score reads the whole listing, so it is refused with
+    /// 400 above 5,000 leads: filter by `campaign_id` then.
+    #[param(inline, value_type = Option<SortOrder>)]
+    sort: Option<String>,
     /// Page size, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
@@ -66,20 +72,38 @@ pub struct LeadQuery {
     cursor: Option<String>,
 }
 
+super::docs::schema_type!(
+    SortOrder = utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["", "newest", "predicted_score"]))
+        .build()
+);
+
 pub struct LeadListParams {
     pub campaign_id: Option<String>,
     pub status: Option<LeadStatus>,
+    /// Highest `predicted_score` first instead of newest first.
+    pub by_score: bool,
     pub page: Pagination,
 }
 
 /// Shared by `/leads` and the campaign preview.
 pub async fn list_leads(ctx: &AppContext, workspace_id: &str, params: LeadListParams) -> Result<List<Lead>, ApiError> {
     let filter = LeadFilter { campaign_id: params.campaign_id, status: params.status };
-    let page = leads::list(&*ctx.store, workspace_id, &filter, params.page.limit()?, params.page.cursor()?).await?;
+    let (limit, cursor) = (params.page.limit()?, params.page.cursor()?);
+    let page = if params.by_score {
+        ranked::list(&*ctx.store, workspace_id, &filter, limit, cursor).await.map_err(|e| match e {
+            RankError::TooMany => ApiError::validation("sort", e.to_string()),
+            RankError::Store(e) => e.into(),
+        })?
+    } else {
+        leads::list(&*ctx.store, workspace_id, &filter, limit, cursor).await?
+    };
     List::from_page(page, |item| item.parse())
 }
 
-/// List leads, newest first. With `status`, a page may hold fewer than `limit` leads while
+/// List leads, newest first (or, with `sort=predicted_score`, highest learned score
+/// first). With `status`, a page may hold fewer than `limit` leads while
 /// `next_cursor` is still set: keep following it.
 #[utoipa::path(get, path = "/api/v1/leads", tag = "leads", security(("api_key" = [])), params(LeadQuery),
     responses((status = 200, body = ListOf<Lead>), (status = 400, body = ErrorBody)))]
@@ -95,9 +119,20 @@ async fn list_leads_route(
             ApiError::validation("status", format!("`{text}` is not a lead status; use one of {}", valid.join(", ")))
         })?),
     };
+    let by_score = match query.sort.as_deref().unwrap_or_default() {
+        "" | "newest" => false,
+        "predicted_score" => true,
+        other => {
+            return Err(ApiError::validation(
+                "sort",
+                format!("`{other}` is not a sort order; use newest or predicted_score"),
+            ));
+        }
+    };
     let params = LeadListParams {
         campaign_id: query.campaign_id.filter(|c| !c.is_empty()),
         status,
+        by_score,
         page: Pagination { limit: query.limit, cursor: query.cursor },
     };
     list_leads(&ctx, &caller.workspace_id, params).await

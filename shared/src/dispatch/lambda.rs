@@ -155,10 +155,11 @@ mod tests {
             },
             Task::WorkflowBackfill { workspace_id: ws(), campaign_id: "cmp_1".into(), cursor: None },
             Task::WorkflowRun { workspace_id: ws(), lead_id: "lead_1".into(), run_id: "run_1".into() },
+            Task::Rescore { workspace_id: ws() },
         ];
         // A new kind must be added here (and given its lane).
-        assert_eq!(tasks.iter().map(|t| t.name()).collect::<std::collections::BTreeSet<_>>().len(), 10);
-        assert_eq!(tasks.len(), 11, "an enrich task for the verifier and one for a finder");
+        assert_eq!(tasks.iter().map(|t| t.name()).collect::<std::collections::BTreeSet<_>>().len(), 11);
+        assert_eq!(tasks.len(), 12, "an enrich task for the verifier and one for a finder");
         for task in &tasks {
             assert_eq!(crate::queue::Lane::of_message(&task.message().body), task.lane(), "{task:?}");
         }

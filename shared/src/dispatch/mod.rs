@@ -111,8 +111,20 @@ pub async fn run_workflows(ctx: &AppContext, task: Task) -> Result<(), TaskError
         Task::WorkflowRun { workspace_id, lead_id, run_id } => {
             run_workflow(ctx, &workspace_id, &lead_id, &run_id).await
         }
+        Task::Rescore { workspace_id } => rescore(ctx, &workspace_id).await,
         other => Err(wrong_lane(&other)),
     }
+}
+
+#[cfg(feature = "find")]
+async fn rescore(ctx: &AppContext, workspace_id: &str) -> Result<(), TaskError> {
+    crate::learning::recompute::run(ctx, workspace_id).await.map(|_| ()).map_err(TaskError::from)
+}
+
+/// Scoring needs the finders' title rules (cargo feature `find`).
+#[cfg(not(feature = "find"))]
+async fn rescore(_ctx: &AppContext, workspace_id: &str) -> Result<(), TaskError> {
+    Err(TaskError::Failed(format!("rescore {workspace_id}: this build has no lead scoring (cargo feature `find`)")))
 }
 
 #[cfg(feature = "workflow")]

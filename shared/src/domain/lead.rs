@@ -88,6 +88,18 @@ pub struct Lead {
     pub pushed_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Learned from this workspace's outcomes: the estimated probability that the lead,
+    /// once pushed, gets a positive reply or books a meeting. `null` until the workspace
+    /// has outcomes to learn from (`score_reasons` then says why). The sender's own
+    /// `score` is separate and unchanged.
+    #[serde(default)]
+    pub predicted_score: Option<f64>,
+    /// What moved `predicted_score`, largest effect first.
+    #[serde(default)]
+    pub score_reasons: Vec<crate::domain::score::ScoreReason>,
+    /// When `predicted_score` was last computed.
+    #[serde(default)]
+    pub scored_at: Option<Timestamp>,
 }
 
 /// The contact fields of a lead, validated; what a webhook sender controls.
@@ -413,6 +425,9 @@ impl Lead {
             pushed_at: None,
             created_at: now,
             updated_at: now,
+            predicted_score: None,
+            score_reasons: Vec::new(),
+            scored_at: None,
         }
     }
 

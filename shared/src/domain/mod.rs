@@ -10,6 +10,8 @@ pub mod lead;
 pub mod metering;
 pub mod providers;
 pub mod push;
+pub mod score;
+pub mod stats;
 pub mod webhook;
 pub mod workflow;
 pub mod workspace;

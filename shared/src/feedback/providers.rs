@@ -80,6 +80,7 @@ pub async fn record_provider(
         event_id: Some(event.event_id.clone()),
     };
     let result = record(ctx, workspace_id, &lead.id, new).await?;
+    crate::learning::schedule::outcome_arrived(ctx, workspace_id, result.event_type, result.mutated_lead).await;
     count(ctx, workspace_id, provider, &event.event_id, None).await;
     Ok(ProviderResult::Recorded(ProviderRecorded { provider_event: event.provider_event, result }))
 }

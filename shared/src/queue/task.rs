@@ -77,6 +77,9 @@ pub enum Task {
     WorkflowBackfill { workspace_id: String, campaign_id: String, cursor: Option<String> },
     /// Execute (or resume) one workflow run.
     WorkflowRun { workspace_id: String, lead_id: String, run_id: String },
+    /// Refit the workspace's lead score model and write its leads' `predicted_score`
+    /// (`learning::recompute`); queued, debounced, when outcome events arrive.
+    Rescore { workspace_id: String },
 }
 
 /// The id prefix of an email verifier's result (the others are finders').
@@ -139,7 +142,7 @@ impl Task {
         match name {
             "enrich" if task_lane_is_find(id) => Lane::Find,
             "enrich" | "verify_chunk" => Lane::Enrich,
-            "workflow_start" | "workflow_backfill" | "workflow_run" => Lane::Workflow,
+            "workflow_start" | "workflow_backfill" | "workflow_run" | "rescore" => Lane::Workflow,
             _ => Lane::Core,
         }
     }
@@ -156,7 +159,11 @@ impl Task {
             // `ver_` for the verifier, whose work needs no finder code.
             Task::Enrich { id, .. } if task_lane_is_find(id) => Lane::Find,
             Task::Enrich { .. } | Task::VerifyChunk { .. } => Lane::Enrich,
-            Task::WorkflowStart { .. } | Task::WorkflowBackfill { .. } | Task::WorkflowRun { .. } => Lane::Workflow,
+            // Scoring classifies titles with the finders' rules: the workflow worker has them.
+            Task::WorkflowStart { .. }
+            | Task::WorkflowBackfill { .. }
+            | Task::WorkflowRun { .. }
+            | Task::Rescore { .. } => Lane::Workflow,
         }
     }
 
@@ -172,6 +179,7 @@ impl Task {
             Task::WorkflowStart { .. } => "workflow_start",
             Task::WorkflowBackfill { .. } => "workflow_backfill",
             Task::WorkflowRun { .. } => "workflow_run",
+            Task::Rescore { .. } => "rescore",
         }
     }
 

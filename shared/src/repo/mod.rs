@@ -24,6 +24,8 @@ pub mod names;
 pub mod provider_activity;
 pub mod push_sweep;
 pub mod pushes;
+pub mod ranked;
+pub mod scores;
 pub mod secrets;
 pub mod webhooks;
 pub mod workflows;

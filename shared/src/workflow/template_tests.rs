@@ -235,3 +235,33 @@ mod fuzz {
         }
     }
 }
+
+/// Condition nodes can route on the learned score and its reasons; a lead not scored yet
+/// has a `none` score, which a condition can test for.
+#[test]
+fn conditions_read_the_learned_predicted_score() {
+    use crate::domain::lead::{Lead, LeadFields};
+    use crate::domain::score::ScoreReason;
+    let mut lead =
+        Lead::new("lead_1".into(), "cmp_1".into(), None, LeadFields::default(), crate::support::time::Timestamp::now());
+    let unscored = crate::workflow::variables(None, Some(&lead), None, &serde_json::Map::new(), None);
+    assert!(condition("if", "contact.predicted_score is none", &unscored).unwrap());
+    assert!(
+        !condition("if", "contact.predicted_score is not none and contact.predicted_score >= 0.2", &unscored).unwrap()
+    );
+    lead.predicted_score = Some(0.31);
+    lead.score_reasons = vec![ScoreReason {
+        factor: "seniority".into(),
+        group: Some("executive".into()),
+        effect: 0.8,
+        sample_size: 120,
+        positive: 30,
+        rate: Some(0.25),
+        message: String::new(),
+    }];
+    let scored = crate::workflow::variables(None, Some(&lead), None, &serde_json::Map::new(), None);
+    assert!(
+        condition("if", "contact.predicted_score is not none and contact.predicted_score >= 0.2", &scored).unwrap()
+    );
+    assert!(condition("if", "contact.score_reasons[0].group == 'executive'", &scored).unwrap());
+}

@@ -166,6 +166,8 @@ async fn post_event(
         return Err(lead_not_found());
     }
     let result = recorder::record(&ctx, &caller.workspace_id, &lead_id, event).await?;
+    crate::learning::schedule::outcome_arrived(&ctx, &caller.workspace_id, result.event_type, result.mutated_lead)
+        .await;
     callback.send(&ctx, &caller.workspace_id, "feedback.event", &result).await;
     Ok(Data(result))
 }
