@@ -26,7 +26,7 @@ LISTS = (
     r"|webhooks|webhooks/\{id\}/deliveries|callbacks/deliveries|insights|email-verifier/bulk/\{id\}"
     r"|api-requests)$"
 )
-FINDERS = r"^GET /(api/v1|v2)/(email-finder|domain-search|phone-finder)$"
+FINDERS = r"^GET /(api/v1|v2)/(email-finder|domain-search|phone-finder|email-count)$"
 # The operations that take an API request's configuration (the test takes it as `request`).
 API_REQUESTS = r"^(POST /api/v1/api-requests|PATCH /api/v1/api-requests/\{id\}|POST /api/v1/api-requests/test)$"
 
@@ -174,9 +174,16 @@ def _allowed(case, response) -> bool:
     if response.status_code != 400:
         return False
     try:
-        error = json.loads(response.text)["error"]
-        field, code, message = error.get("field") or "", error.get("code") or "", error.get("message") or ""
-    except (ValueError, KeyError, TypeError, AttributeError):
+        body = json.loads(response.text)
+        if "errors" in body:
+            # Hunter's shape under /v2: {"errors": [{"id", "code", "details": "field: message"}]}.
+            error = body["errors"][0]
+            message, code = error.get("details") or "", error.get("id") or ""
+            field = message.split(": ", 1)[0] if ": " in message else ""
+        else:
+            error = body["error"]
+            field, code, message = error.get("field") or "", error.get("code") or "", error.get("message") or ""
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return False
     label = case.operation.label
     reason = message[len(field) + 2 :] if message.startswith(f"{field}: ") else message
