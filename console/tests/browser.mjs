@@ -790,7 +790,7 @@ async function enrichment() {
 
 // ---------------------------------------------------------------------------------------
 
-/** Learned scores: outcomes of pushed leads score the rest; the preview and the lead page show it. */
+/** Learned scores: outcomes of pushed leads score the rest; the preview and the lead page show it; the insights page charts a title's weekly reply rate. */
 async function leadScores() {
   const ws = newWorkspace('Scores workspace');
   const token = admin('admin', 'webhook-token', 'create', '--workspace', ws.id).token;
@@ -833,6 +833,27 @@ async function leadScores() {
   const text = await panel.innerText();
   assert(text.includes(shown) && text.includes('executive'), `score panel: ${text}`);
   await assertContrast(page, 'lead score');
+
+  // The weekly trend of a title, as the API computed it with the scores.
+  const trends = await until('the trends computed', async () => {
+    const t = (await call('GET', '/api/v1/insights/trends?group_by=position', { key: ws.key })).body.data;
+    return t.updated_at && t.groups.some((g) => g.key === 'vp sales') ? t : null;
+  });
+  const thisWeek = trends.groups.find((g) => g.key === 'vp sales').weeks.at(-1);
+  assert(thisWeek.exposed === 10 && thisWeek.replied >= 3, `this week's VP Sales leads: ${JSON.stringify(thisWeek)}`);
+  await page.getByRole('link', { name: 'Insights' }).click();
+  await page.getByLabel('Group', { exact: true }).selectOption('vp sales');
+  const trend = page.getByTestId('trend-chart');
+  const trendLabel = await until('the trend chart of vp sales', async () => {
+    const label = (await trend.count()) ? await trend.getAttribute('aria-label') : '';
+    return label && label.includes('of vp sales') ? label : null;
+  });
+  const expected = `week of ${thisWeek.week}: ${(thisWeek.reply_rate * 100).toFixed(1)}% of 10`;
+  assert(trendLabel.includes(expected), `the trend chart says ${trendLabel}, want ${expected}`);
+  assert(await trend.locator('circle').count() >= 1, 'the chart marks the week');
+  const source = await call('GET', '/api/v1/insights/trends?group_by=source', { key: ws.key });
+  assert(source.status === 400 && source.body.error.field === 'group_by', `source has no trend: ${source.text}`);
+  await assertContrast(page, 'insights trend');
   assertClean(page, 'lead scores');
 }
 
@@ -857,7 +878,7 @@ async function main() {
     await scenario('API requests and workflows: workspace limits, endpoint Test, workflow editor, generated message in preview and runs', apiRequestsAndWorkflow);
     await scenario('enrichment forms: phone validator result, API messages of the verifier and the email finder', enrichment);
     await scenario('integrations masked, push with per-lead outcome, insights chart, /docs offline, sign-out', integrationsPushInsightsDocs);
-    await scenario('learned lead scores in the lead preview and on the lead page', leadScores);
+    await scenario('learned lead scores in the lead preview and on the lead page, and a title\'s weekly trend', leadScores);
   }
   if (browser) await browser.close().catch(() => {});
   if (receiver) receiver.srv.close();

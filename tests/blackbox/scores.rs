@@ -82,6 +82,19 @@ async fn outcomes_score_leads_that_then_list_and_push_by_score(backend: Backend)
         "{vp}"
     );
 
+    // The weekly trend of each title: this week's 20 VPs, 8 of them replied (positively).
+    let r = api.get("/api/v1/insights/trends?group_by=position", &ws.api_key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.data()["updated_at"].is_string() && r.data()["complete"] == true, "{}", r.text);
+    let vp_trend = r.data()["groups"].as_array().unwrap().iter().find(|g| g["key"] == "vp sales").cloned();
+    let vp_trend = vp_trend.unwrap_or_else(|| panic!("vp sales in the trends: {}", r.text));
+    let week = &vp_trend["weeks"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((&week["exposed"], &week["replied"], &week["positive"]), (&json!(20), &json!(8), &json!(8)), "{week}");
+    assert_eq!((&week["reply_rate"], week["reply_rate_interval"]["low"].is_f64()), (&json!(0.4), true), "{week}");
+    let r = api.get("/api/v1/insights/trends?group_by=source", &ws.api_key).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("group_by")), "{}", r.text);
+    assert!(r.text.contains("does not record the channel"), "{}", r.text);
+
     // The campaign's leads by score: every VP before every junior, over several pages.
     let mut listed: Vec<Value> = Vec::new();
     let mut cursor = String::new();

@@ -14,7 +14,14 @@ use super::hunter_errors::{HunterError, HunterErrorBody};
         description = "Push leads in through campaign webhooks, push them out to outreach tools, learn from outcomes."
     ),
     modifiers(&Security),
-    components(schemas(ErrorBody, ErrorDetail, HunterErrorBody, HunterError, crate::repo::insights::Dimension)),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        HunterErrorBody,
+        HunterError,
+        crate::repo::insights::Dimension,
+        super::insights::TrendGrouping
+    )),
     tags(
         (name = "platform", description = "Health, the API document and the calling workspace."),
         (name = "campaigns", description = "Campaigns and their webhook setup."),

@@ -12,13 +12,13 @@ use crate::api::error::ApiError;
 use crate::api::json::{Data, List, Pagination, Params};
 use crate::context::AppContext;
 use crate::domain::feedback::OutcomeKind;
-use crate::domain::score::ModelSummary;
+use crate::domain::score::{ModelSummary, Trends};
 use crate::domain::stats::{self, Interval, rate, wilson};
 use crate::repo::insights::{self, Dimension};
 use crate::store::Item;
 
 pub fn routes() -> OpenApiRouter<AppContext> {
-    OpenApiRouter::new().routes(routes!(get_insights)).routes(routes!(get_model))
+    OpenApiRouter::new().routes(routes!(get_insights)).routes(routes!(get_model)).routes(routes!(get_trends))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -133,6 +133,68 @@ async fn get_insights(
 async fn get_model(State(ctx): State<AppContext>, caller: ApiCaller) -> Result<Data<ModelSummary>, ApiError> {
     let summary = crate::repo::scores::summary(&*ctx.store, &caller.workspace_id).await?;
     Ok(Data(summary.unwrap_or_else(ModelSummary::never_fitted)))
+}
+
+/// The groupings with weekly trends: insights' own, but `source` (a lead does not record
+/// the channel it was pushed to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum TrendGrouping {
+    Position,
+    Company,
+    SignalType,
+    Campaign,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrendsQuery {
+    /// `position`, `company`, `signal_type` or `campaign`.
+    #[param(required = true, value_type = TrendGrouping)]
+    group_by: Option<String>,
+}
+
+/// Weekly outcome rates of a grouping's most exposed groups (at most 20) over the last 12
+/// weeks, for a chart of whether a group's rate is moving. Leads count in the week they
+/// were first exposed (pushed, or first heard back from); each week gives its reply and
+/// positive rates so far with their Wilson 95% intervals (the latest weeks' leads have had
+/// less time to answer). Computed with the lead scores after outcome events arrive
+/// (`updated_at`); before the first, `groups` is empty and `updated_at` null.
+#[utoipa::path(get, path = "/api/v1/insights/trends", tag = "insights", security(("api_key" = [])), params(TrendsQuery),
+    responses((status = 200, body = DataOf<Trends>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_trends(
+    State(ctx): State<AppContext>,
+    caller: ApiCaller,
+    Params(query): Params<TrendsQuery>,
+) -> Result<Data<Trends>, ApiError> {
+    const VALID: &str = "position, company, signal_type, campaign";
+    let group_by = match query.group_by.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+        None => return Err(ApiError::validation("group_by", format!("is required; use one of {VALID}"))),
+        Some("source") => {
+            return Err(ApiError::validation(
+                "group_by",
+                format!(
+                    "`source` has no trend: a lead does not record the channel it was pushed to; use one of {VALID}"
+                ),
+            ));
+        }
+        Some(text) => match Dimension::parse(text) {
+            Some(dimension) => dimension,
+            None => {
+                return Err(ApiError::validation(
+                    "group_by",
+                    format!("`{text}` is not a grouping; use one of {VALID}"),
+                ));
+            }
+        },
+    };
+    let stored = crate::repo::scores::trends(&*ctx.store, &caller.workspace_id, group_by.as_str()).await?;
+    Ok(Data(stored.unwrap_or_else(|| Trends {
+        group_by: group_by.as_str().to_owned(),
+        groups: Vec::new(),
+        updated_at: None,
+        complete: false,
+    })))
 }
 
 #[cfg(test)]

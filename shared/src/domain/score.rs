@@ -112,3 +112,48 @@ pub struct Backtest {
     /// Where the split fell: leads pushed before this trained the model.
     pub split_at: Option<crate::support::time::Timestamp>,
 }
+
+/// One week of a group's trend: its leads first exposed that week, and how many of them
+/// replied and turned positive so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrendWeek {
+    /// The week's Monday (UTC), `YYYY-MM-DD`.
+    pub week: String,
+    /// Leads of the group first exposed (pushed, or first heard back from) that week.
+    pub exposed: i64,
+    /// Of those, leads that replied.
+    pub replied: i64,
+    /// Of those, leads with a positive reply or a booked meeting.
+    pub positive: i64,
+    /// `replied / exposed` (4 decimals); `null` for a week without leads.
+    pub reply_rate: Option<f64>,
+    /// Its Wilson 95% interval (wide for a week of few leads, and for the latest weeks,
+    /// whose leads have had less time to answer).
+    pub reply_rate_interval: Option<crate::domain::stats::Interval>,
+    pub positive_rate: Option<f64>,
+    pub positive_rate_interval: Option<crate::domain::stats::Interval>,
+}
+
+/// A group's weekly trend, oldest week first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GroupTrend {
+    /// The group, named as insights name it; `null` for leads without a value.
+    pub key: Option<String>,
+    /// Leads of the group exposed over these weeks.
+    pub exposed: i64,
+    pub weeks: Vec<TrendWeek>,
+}
+
+/// The weekly trends of one `group_by` dimension, as `GET /api/v1/insights/trends` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Trends {
+    /// `position`, `company`, `signal_type` or `campaign`.
+    pub group_by: String,
+    /// The most exposed groups over the weeks (at most 20), most exposed first.
+    pub groups: Vec<GroupTrend>,
+    /// When the trends were computed (with the lead scores, after outcome events); `null`:
+    /// not yet (no outcome event has changed a lead).
+    pub updated_at: Option<crate::support::time::Timestamp>,
+    /// Whether every lead was read (false: the newest the recomputation reads were).
+    pub complete: bool,
+}

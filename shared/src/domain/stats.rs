@@ -1,7 +1,7 @@
 //! Honest rates: a proportion with its 95% interval, and the sample size below which a
 //! group's rate says too little to compare it with others.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The normal quantile of a two-sided 95% interval.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -11,7 +11,7 @@ const Z95: f64 = 1.959_963_984_540_054;
 pub const MIN_SAMPLE: i64 = 30;
 
 /// A 95% interval of a rate, rounded to 4 decimals like the rate itself.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Interval {
     pub low: f64,
     pub high: f64,

@@ -1,9 +1,10 @@
 //! Learning from outcomes: each lead's `predicted_score`, the probability of a positive
 //! outcome once pushed, learned from the workspace's pushed leads (`model`, pure), from
 //! the lead's groups (`features`); kept current by a queued, debounced recomputation
-//! (`schedule`, `recompute`); `planted` measures it on a workspace with known effects.
+//! (`schedule`, `recompute`), which also builds each group's weekly rates (`trends`);
+//! `planted` measures it on a workspace with known effects.
 //!
-//! `features`, `recompute` and `planted` classify titles with the finders' rules (cargo
+//! `features`, `recompute`, `trends` and `planted` classify titles with the finders' rules (cargo
 //! feature `find`); `schedule` is linked wherever outcome events are recorded.
 
 #[cfg(feature = "find")]
@@ -14,3 +15,5 @@ pub mod planted;
 #[cfg(feature = "find")]
 pub mod recompute;
 pub mod schedule;
+#[cfg(feature = "find")]
+pub mod trends;

@@ -4,17 +4,19 @@
 //!
 //! Bounded: it stops starting pages when the invocation's deadline nears, and a new task
 //! finishes the writes (it refits, and skips the leads already written, whose score no
-//! longer moves). Cost: one query per page of 100 leads, and one conditional transaction
-//! per 25 leads whose score moved by at least [`MIN_CHANGE`].
+//! longer moves). Cost: one query per page of 100 leads, one conditional put per lead whose
+//! score moved by at least [`MIN_CHANGE`], and one put per grouping's weekly trends
+//! (`trends`).
 
 use std::time::Duration;
 
 use super::features::{self, example, exposed_at};
 use super::model::{self, Example, Model, NoModel};
 use super::schedule::{self, ScheduleError};
+use super::trends;
 use crate::context::AppContext;
 use crate::domain::lead::Lead;
-use crate::domain::score::{Backtest, FactorSummary, ModelStatus, ModelSummary, ScoreReason};
+use crate::domain::score::{Backtest, FactorSummary, ModelStatus, ModelSummary, ScoreReason, Trends};
 use crate::domain::stats::auc;
 use crate::queue::{Task, TaskError};
 use crate::repo::leads::{self, LeadFilter};
@@ -156,6 +158,16 @@ async fn rescore(ctx: &AppContext, workspace_id: &str, now: Timestamp) -> Result
     let examples: Vec<Example> = history.iter().map(|(_, e)| e.clone()).collect();
     let fitted = model::fit(&examples);
 
+    // Each dimension's weekly rates, from the leads read anyway (nothing on the write path).
+    let weekly_trends: Vec<Trends> = trends::DIMENSIONS
+        .iter()
+        .map(|dimension| Trends {
+            group_by: dimension.as_str().to_owned(),
+            groups: trends::weekly(read.iter().map(|(lead, _)| lead), *dimension, now),
+            updated_at: Some(now),
+            complete,
+        })
+        .collect();
     let leads_read = read.len();
     let changed: Vec<(Lead, u64)> = read
         .into_iter()
@@ -169,6 +181,10 @@ async fn rescore(ctx: &AppContext, workspace_id: &str, now: Timestamp) -> Result
             break;
         }
         rescored += scores::write_scores(store, workspace_id, batch, |lead| apply(&fitted, lead, now)).await?;
+    }
+    // The trends before the summary: once the summary shows this run, its trends are there.
+    for trends in &weekly_trends {
+        scores::save_trends(store, workspace_id, trends).await?;
     }
     let summary = summarize(&fitted, backtest(&history), leads_read, rescored, complete, now);
     scores::save_summary_if_newer(store, workspace_id, &summary).await?;

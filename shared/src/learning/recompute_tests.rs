@@ -150,10 +150,11 @@ async fn outcomes_queue_one_recomputation_that_scores_leads_by_their_groups(ctx:
     assert_eq!(scores::summary(&*ctx.store, ws).await.unwrap().as_ref(), Some(summary));
     // The backtest trains on the 64 earliest pushes and ranks the 16 latest.
     assert_eq!((summary.backtest.train_size, summary.backtest.test_size), (64, 16));
-    // 82 leads: 1 page query per 100 leads on each index shard, 4 transactions of <= 25.
-    assert_eq!(cost.get("transact_write"), Some(&4), "{cost:?}");
-    // The lease (put, delete), the queued marker (delete), the summary (get, put).
-    assert_eq!((cost.get("delete"), cost.get("put")), (Some(&2), Some(&2)), "{cost:?}");
+    // 82 leads: one conditional put each (no transaction, which would bill each twice);
+    // the lease (put, delete), the queued marker (delete), the summary (get, put) and the
+    // four groupings' trends (put each).
+    assert_eq!(cost.get("transact_write"), None, "{cost:?}");
+    assert_eq!((cost.get("delete"), cost.get("put")), (Some(&2), Some(&(82 + 6))), "{cost:?}");
 
     let vp = leads::get(&*ctx.store, ws, &all[80].id).await.unwrap().unwrap();
     let junior = leads::get(&*ctx.store, ws, &all[81].id).await.unwrap().unwrap();
@@ -172,6 +173,46 @@ async fn outcomes_queue_one_recomputation_that_scores_leads_by_their_groups(ctx:
 
 on_both_stores!(outcomes_queue_one_recomputation_that_scores_leads_by_their_groups =>
     outcomes_queue_one_recomputation_embedded, outcomes_queue_one_recomputation_dynamodb);
+
+/// A recomputation saves each grouping's weekly rates from the leads it read: leads count
+/// in the week they were pushed, with what came back from them so far.
+async fn a_recomputation_saves_each_groupings_weekly_rates(ctx: AppContext) {
+    let ws = "ws_trends";
+    let now = ctx.now();
+    let weeks_ago = |n: u64| Timestamp::from_unix_millis(now.unix_millis() - (n * 7 * 86_400_000) as i64).unwrap();
+    let mut all: Vec<Lead> = (0..6).map(|n| lead(n, "CTO", "Acme", false)).collect();
+    for (n, lead) in all.iter_mut().enumerate() {
+        lead.mark_pushed(weeks_ago(if n < 4 { 3 } else { 1 }));
+    }
+    leads::put_many(&*ctx.store, ws, &all).await.unwrap();
+    for n in [0, 4] {
+        let positive = NewEvent { occurred_at: now, ..event(EventType::PositiveReply) };
+        record(&ctx, ws, &all[n].id, positive).await.unwrap();
+    }
+    assert!(scores::trends(&*ctx.store, ws, "position").await.unwrap().is_none(), "none before a recomputation");
+    run(&ctx, ws).await.unwrap().unwrap();
+    let position = scores::trends(&*ctx.store, ws, "position").await.unwrap().unwrap();
+    assert!(position.updated_at.is_some_and(|at| at >= now), "{position:?}");
+    assert_eq!((position.complete, position.groups.len()), (true, 1));
+    let cto = &position.groups[0];
+    assert_eq!((cto.key.as_deref(), cto.exposed, cto.weeks.len()), (Some("cto"), 6, trends::WEEKS));
+    let weeks: Vec<(&str, i64, i64, i64)> = cto
+        .weeks
+        .iter()
+        .filter(|w| w.exposed > 0)
+        .map(|w| (w.week.as_str(), w.exposed, w.replied, w.positive))
+        .collect();
+    let (three, one) = (trends::week_of(weeks_ago(3)), trends::week_of(weeks_ago(1)));
+    assert_eq!(weeks, [(three.as_str(), 4, 1, 1), (one.as_str(), 2, 1, 1)]);
+    for group_by in ["company", "signal_type", "campaign"] {
+        let saved = scores::trends(&*ctx.store, ws, group_by).await.unwrap().unwrap();
+        assert_eq!((saved.groups.len(), saved.groups[0].exposed), (1, 6), "{group_by}");
+    }
+    assert!(scores::trends(&*ctx.store, ws, "source").await.unwrap().is_none());
+}
+
+on_both_stores!(a_recomputation_saves_each_groupings_weekly_rates =>
+    trends_are_saved_embedded, trends_are_saved_dynamodb);
 
 /// Only bounces so far: no model, and each lead says why rather than carrying a made-up score.
 async fn without_a_positive_outcome_leads_get_no_score_and_the_reason(ctx: AppContext) {

@@ -7,14 +7,15 @@
 //! | model summary | `W#{ws}#MODEL` | `SUMMARY` |
 //! | recomputation queued (expires) | `W#{ws}#MODEL` | `PENDING` |
 //! | recomputation running (expires) | `W#{ws}#MODEL` | `RUNNING` |
+//! | weekly trends of one dimension | `W#{ws}#MODEL` | `TRENDS#{dimension}` |
 
 use serde_json::json;
 
 use super::leads;
 use super::{UpdateError, update_versioned};
 use crate::domain::lead::Lead;
-use crate::domain::score::ModelSummary;
-use crate::store::{Condition, Item, Key, Store, StoreError, WriteOp};
+use crate::domain::score::{ModelSummary, Trends};
+use crate::store::{Condition, Item, Key, Store, StoreError};
 use crate::support::time::Timestamp;
 
 fn partition(workspace_id: &str) -> String {
@@ -117,13 +118,28 @@ pub async fn summary(store: &dyn Store, workspace_id: &str) -> Result<Option<Mod
     store.get(&summary_key(workspace_id)).await?.map(|item| item.parse()).transpose()
 }
 
-/// Leads per conditional transaction when writing scores.
-const SCORE_BATCH: usize = 25;
+fn trends_key(workspace_id: &str, group_by: &str) -> Key {
+    Key::new(partition(workspace_id), format!("TRENDS#{group_by}"))
+}
 
-/// Writes leads whose score changed, each conditional on the version it was read at, in
-/// transactions of up to 25; a batch that lost a race with another writer (a feedback
-/// event, a push) is redone lead by lead on fresh data with `rescore` (false: leave the
-/// lead as it is). Returns how many leads were written (deleted leads are skipped).
+/// Saves a dimension's trends (the recomputation that saves them holds the workspace's
+/// lease, so no older one overwrites them).
+pub async fn save_trends(store: &dyn Store, workspace_id: &str, trends: &Trends) -> Result<(), StoreError> {
+    store.put(Item::new(trends_key(workspace_id, &trends.group_by), trends)?, Condition::Always).await
+}
+
+pub async fn trends(store: &dyn Store, workspace_id: &str, group_by: &str) -> Result<Option<Trends>, StoreError> {
+    store.get(&trends_key(workspace_id, group_by)).await?.map(|item| item.parse()).transpose()
+}
+
+/// Score writes in flight at once.
+const SCORE_WRITES: usize = 8;
+
+/// Writes leads whose score changed, each a put conditional on the version it was read at
+/// (the leads are independent, so no transaction: it would bill each lead twice). A lead
+/// that lost a race with another writer (a feedback event, a push) is redone on fresh data
+/// with `rescore` (false: leave the lead as it is). Returns how many leads were written
+/// (deleted leads are skipped).
 pub async fn write_scores(
     store: &dyn Store,
     workspace_id: &str,
@@ -131,38 +147,38 @@ pub async fn write_scores(
     rescore: impl Fn(&mut Lead) -> bool,
 ) -> Result<usize, StoreError> {
     let mut written = 0;
-    for batch in scored.chunks(SCORE_BATCH) {
-        let mut ops = Vec::with_capacity(batch.len());
-        let mut bytes = 0;
-        for (lead, version) in batch {
-            let op = WriteOp::Put {
-                item: leads::item(workspace_id, lead)?.with_version(version + 1),
-                condition: Condition::VersionIs(*version),
-            };
-            bytes += op.size();
-            ops.push(op);
+    for chunk in scored.chunks(SCORE_WRITES) {
+        let mut writes = Vec::with_capacity(chunk.len());
+        for (lead, version) in chunk {
+            writes.push(write_score(store, workspace_id, lead, *version, &rescore));
         }
-        let attempt = if bytes <= crate::store::MAX_TRANSACT_BYTES {
-            store.transact_write(ops).await
-        } else {
-            Err(StoreError::TransactionCanceled { failed_op: None })
-        };
-        match attempt {
-            Ok(()) => written += batch.len(),
-            Err(StoreError::TransactionCanceled { .. }) => {
-                for (lead, _) in batch {
-                    // `rescore` false: nothing to write (a later recomputation got there).
-                    let change = |l: &mut Lead| if rescore(l) { Ok(()) } else { Err(()) };
-                    let key = leads::key(workspace_id, &lead.id);
-                    match update_versioned(store, &key, change, |l| leads::item(workspace_id, l)).await {
-                        Ok(_) => written += 1,
-                        Err(UpdateError::NotFound | UpdateError::Rejected(())) => {}
-                        Err(UpdateError::Store(e)) => return Err(e),
-                    }
-                }
-            }
-            Err(e) => return Err(e),
+        for wrote in futures_util::future::try_join_all(writes).await? {
+            written += usize::from(wrote);
         }
     }
     Ok(written)
+}
+
+/// One lead's score write; false when the lead is gone or a later recomputation got there.
+async fn write_score(
+    store: &dyn Store,
+    workspace_id: &str,
+    lead: &Lead,
+    version: u64,
+    rescore: &impl Fn(&mut Lead) -> bool,
+) -> Result<bool, StoreError> {
+    let item = leads::item(workspace_id, lead)?.with_version(version + 1);
+    match store.put(item, Condition::VersionIs(version)).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed) => {
+            let change = |l: &mut Lead| if rescore(l) { Ok(()) } else { Err(()) };
+            let key = leads::key(workspace_id, &lead.id);
+            match update_versioned(store, &key, change, |l| leads::item(workspace_id, l)).await {
+                Ok(_) => Ok(true),
+                Err(UpdateError::NotFound | UpdateError::Rejected(())) => Ok(false),
+                Err(UpdateError::Store(e)) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
