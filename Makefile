@@ -23,7 +23,7 @@ CHROMIUM    ?= /usr/bin/chromium
 MAX_BOOTSTRAP_MB ?= 6
 BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 
-.PHONY: help run check test conformance test-rust test-console test-functions console-screenshots console-vendor disposable-domains chromium lint openapi build bench invoke deploy clean
+.PHONY: help run check test conformance test-rust test-console test-functions console-screenshots console-vendor disposable-domains chromium lint lint-static clippy openapi build bench invoke deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -49,11 +49,19 @@ check: $(VENV)/.installed ## The fast inner loop: rustfmt, the layer rules, clip
 	@scripts/with_moto.sh $(PY) cargo test -q --workspace --lib
 
 test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, browser, lint
-	@# Most tests wait on servers, not the CPU: 4 at a time on 2 cores.
-	@scripts/with_moto.sh $(PY) cargo test --workspace -- --test-threads 4
-	@# The browser tests use the `leadpush` binary the step above built.
-	$(MAKE) test-console BUILT=1
-	$(MAKE) lint
+	cargo test --workspace --no-run -q
+	@# Clippy is a build of its own (check artifacts): it runs while the suites below wait on
+	@# their servers, in its own target directory so that neither cargo waits for the other's
+	@# lock, and its result is read at the end. Most tests wait on servers, not the CPU: 4 at
+	@# a time.
+	@mkdir -p target; \
+	( CARGO_TARGET_DIR=$(abspath target)/clippy $(MAKE) --no-print-directory clippy > target/clippy.log 2>&1; \
+	  echo $$? > target/clippy.rc ) & clippy=$$!; \
+	scripts/with_moto.sh $(PY) cargo test --workspace -- --test-threads 4; rc=$$?; \
+	[ $$rc -eq 0 ] && { $(MAKE) --no-print-directory test-console BUILT=1 || rc=$$?; }; \
+	[ $$rc -eq 0 ] && { $(MAKE) --no-print-directory lint-static || rc=$$?; }; \
+	wait $$clippy; cat target/clippy.log; \
+	[ $$rc -eq 0 ] && rc=$$(cat target/clippy.rc); exit $$rc
 
 # The long conformance run (tests/blackbox/conformance.rs): schemathesis against `leadpush
 # serve` on the embedded store, at least 50,000 cases in every phase (coverage, fuzzing,
@@ -86,7 +94,9 @@ console-vendor: $(CONSOLE_NPM) ## Refresh console/vendor from the pinned npm pac
 disposable-domains: $(VENV)/.installed ## Refresh the vendored disposable-domain list from the pinned PyPI package (after changing its pin)
 	$(PY) scripts/vendor_disposable_domains.py
 
-lint: $(VENV)/.installed ## cfn-lint, the template checker, rustfmt and clippy (warnings are errors)
+lint: lint-static clippy ## cfn-lint, the template checker, the layer rules, rustfmt and clippy (warnings are errors)
+
+lint-static: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	@# The SAM transform offline, references, parameter defaults, functions, HTTP timeouts, alarms.
 	$(PY) scripts/check_template.py template.yaml
@@ -95,6 +105,8 @@ lint: $(VENV)/.installed ## cfn-lint, the template checker, rustfmt and clippy (
 	$(PY) scripts/check_layers.py --self-test
 	$(PY) scripts/check_layers.py
 	cargo fmt --all -- --check
+
+clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p leadpush --no-default-features -- -D warnings  # the library as most Lambdas build it
 

@@ -33,7 +33,7 @@ export function Insights() {
           ${RATES.map(([k]) => html`<td class="num">${pct(g[k])}</td>`)}</tr>`)}</tbody></table></div>
     </section>`}
     <${Pager} paged=${paged} label="Insights" />
-    ${groupBy !== 'source' && html`<${Trends} groupBy=${groupBy} />`}`;
+    <${Trends} groupBy=${groupBy} />`;
 }
 
 /** The grouping's weekly reply rates (from `/api/v1/insights/trends`), one group at a time. */

@@ -851,8 +851,8 @@ async function leadScores() {
   const expected = `week of ${thisWeek.week}: ${(thisWeek.reply_rate * 100).toFixed(1)}% of 10`;
   assert(trendLabel.includes(expected), `the trend chart says ${trendLabel}, want ${expected}`);
   assert(await trend.locator('circle').count() >= 1, 'the chart marks the week');
-  const source = await call('GET', '/api/v1/insights/trends?group_by=source', { key: ws.key });
-  assert(source.status === 400 && source.body.error.field === 'group_by', `source has no trend: ${source.text}`);
+  const unknown = await call('GET', '/api/v1/insights/trends?group_by=title', { key: ws.key });
+  assert(unknown.status === 400 && unknown.body.error.field === 'group_by', `an unknown grouping is refused: ${unknown.text}`);
   await assertContrast(page, 'insights trend');
   assertClean(page, 'lead scores');
 }

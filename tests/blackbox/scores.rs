@@ -91,9 +91,18 @@ async fn outcomes_score_leads_that_then_list_and_push_by_score(backend: Backend)
     let week = &vp_trend["weeks"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((&week["exposed"], &week["replied"], &week["positive"]), (&json!(20), &json!(8), &json!(8)), "{week}");
     assert_eq!((&week["reply_rate"], week["reply_rate_interval"]["low"].is_f64()), (&json!(0.4), true), "{week}");
+    // By channel: all 40 went through the webhook_url push.
     let r = api.get("/api/v1/insights/trends?group_by=source", &ws.api_key).await;
+    let channels: Vec<(&str, i64)> = r.data()["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap(), g["exposed"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(channels, [("webhook", 40)], "{}", r.text);
+    assert_eq!(lead(&api, &ws.api_key, &ids[0]).await["pushed_via"], "webhook");
+    let r = api.get("/api/v1/insights/trends?group_by=title", &ws.api_key).await;
     assert_eq!((r.status, r.body["error"]["field"].as_str()), (400, Some("group_by")), "{}", r.text);
-    assert!(r.text.contains("does not record the channel"), "{}", r.text);
 
     // The campaign's leads by score: every VP before every junior, over several pages.
     let mut listed: Vec<Value> = Vec::new();

@@ -5,6 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::hunter_errors::{HunterError, HunterErrorBody};
+use crate::repo::insights::Dimension;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,14 +15,7 @@ use super::hunter_errors::{HunterError, HunterErrorBody};
         description = "Push leads in through campaign webhooks, push them out to outreach tools, learn from outcomes."
     ),
     modifiers(&Security),
-    components(schemas(
-        ErrorBody,
-        ErrorDetail,
-        HunterErrorBody,
-        HunterError,
-        crate::repo::insights::Dimension,
-        super::insights::TrendGrouping
-    )),
+    components(schemas(ErrorBody, ErrorDetail, HunterErrorBody, HunterError, Dimension)),
     tags(
         (name = "platform", description = "Health, the API document and the calling workspace."),
         (name = "campaigns", description = "Campaigns and their webhook setup."),

@@ -135,22 +135,12 @@ async fn get_model(State(ctx): State<AppContext>, caller: ApiCaller) -> Result<D
     Ok(Data(summary.unwrap_or_else(ModelSummary::never_fitted)))
 }
 
-/// The groupings with weekly trends: insights' own, but `source` (a lead does not record
-/// the channel it was pushed to).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum TrendGrouping {
-    Position,
-    Company,
-    SignalType,
-    Campaign,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TrendsQuery {
-    /// `position`, `company`, `signal_type` or `campaign`.
-    #[param(required = true, value_type = TrendGrouping)]
+    /// `position`, `company`, `signal_type`, `source` (the channel of a lead's latest push)
+    /// or `campaign`.
+    #[param(required = true, value_type = crate::repo::insights::Dimension)]
     group_by: Option<String>,
 }
 
@@ -159,7 +149,8 @@ pub struct TrendsQuery {
 /// were first exposed (pushed, or first heard back from); each week gives its reply and
 /// positive rates so far with their Wilson 95% intervals (the latest weeks' leads have had
 /// less time to answer). Computed with the lead scores after outcome events arrive
-/// (`updated_at`); before the first, `groups` is empty and `updated_at` null.
+/// (`updated_at`); before the first, `groups` is empty and `updated_at` null. `source`
+/// groups leads by the channel of their latest push.
 #[utoipa::path(get, path = "/api/v1/insights/trends", tag = "insights", security(("api_key" = [])), params(TrendsQuery),
     responses((status = 200, body = DataOf<Trends>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn get_trends(
@@ -167,26 +158,12 @@ async fn get_trends(
     caller: ApiCaller,
     Params(query): Params<TrendsQuery>,
 ) -> Result<Data<Trends>, ApiError> {
-    const VALID: &str = "position, company, signal_type, campaign";
+    let valid = || Dimension::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ");
     let group_by = match query.group_by.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
-        None => return Err(ApiError::validation("group_by", format!("is required; use one of {VALID}"))),
-        Some("source") => {
-            return Err(ApiError::validation(
-                "group_by",
-                format!(
-                    "`source` has no trend: a lead does not record the channel it was pushed to; use one of {VALID}"
-                ),
-            ));
-        }
-        Some(text) => match Dimension::parse(text) {
-            Some(dimension) => dimension,
-            None => {
-                return Err(ApiError::validation(
-                    "group_by",
-                    format!("`{text}` is not a grouping; use one of {VALID}"),
-                ));
-            }
-        },
+        None => return Err(ApiError::validation("group_by", format!("is required; use one of {}", valid()))),
+        Some(text) => Dimension::parse(text).ok_or_else(|| {
+            ApiError::validation("group_by", format!("`{text}` is not a grouping; use one of {}", valid()))
+        })?,
     };
     let stored = crate::repo::scores::trends(&*ctx.store, &caller.workspace_id, group_by.as_str()).await?;
     Ok(Data(stored.unwrap_or_else(|| Trends {

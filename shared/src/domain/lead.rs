@@ -86,6 +86,9 @@ pub struct Lead {
     pub meeting_booked_at: Option<Timestamp>,
     pub meeting_url: Option<String>,
     pub pushed_at: Option<Timestamp>,
+    /// The outreach channel of the latest push: `webhook`, `heyreach` or `instantly`.
+    #[serde(default)]
+    pub pushed_via: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Learned from this workspace's outcomes: the estimated probability that the lead,
@@ -423,6 +426,7 @@ impl Lead {
             meeting_booked_at: None,
             meeting_url: None,
             pushed_at: None,
+            pushed_via: None,
             created_at: now,
             updated_at: now,
             predicted_score: None,
@@ -433,11 +437,13 @@ impl Lead {
 
     /// A push delivered this lead: `new` becomes `pushed`; a lead already further along
     /// (`replied`, `meeting_booked`, `skipped`) keeps its status. `pushed_at` is the latest push.
-    pub fn mark_pushed(&mut self, now: Timestamp) {
+    /// Records a push through `channel` (`webhook`, `heyreach`, `instantly`).
+    pub fn mark_pushed(&mut self, now: Timestamp, channel: &str) {
         if self.status == LeadStatus::New {
             self.status = LeadStatus::Pushed;
         }
         self.pushed_at = Some(now);
+        self.pushed_via = Some(channel.to_owned());
         self.updated_at = now;
     }
 
@@ -530,7 +536,7 @@ mod tests {
             (LeadStatus::Skipped, LeadStatus::Skipped),
         ] {
             let mut lead = stored(before);
-            lead.mark_pushed(now);
+            lead.mark_pushed(now, "webhook");
             assert_eq!((lead.status, lead.pushed_at, lead.updated_at), (after, Some(now), now), "{before:?}");
         }
     }

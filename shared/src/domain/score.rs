@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 /// lead has no score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ScoreReason {
-    /// `seniority`, `department`, `company`, `signal_type` or `campaign`; `workspace` for
-    /// the reason a lead has no score.
+    /// `seniority`, `department`, `company`, `signal_type`, `campaign` or `source` (the
+    /// channel of the lead's latest push); `workspace` for the reason a lead has no score.
     pub factor: String,
     /// The lead's group in that factor (`null`: the lead has no value for it).
     pub group: Option<String>,
@@ -89,7 +89,7 @@ pub enum ModelStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FactorSummary {
-    /// `seniority`, `department`, `company`, `signal_type` or `campaign`.
+    /// `seniority`, `department`, `company`, `signal_type`, `campaign` or `source`.
     pub factor: String,
     pub groups: i64,
     pub prior_strength: f64,
@@ -147,7 +147,7 @@ pub struct GroupTrend {
 /// The weekly trends of one `group_by` dimension, as `GET /api/v1/insights/trends` answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Trends {
-    /// `position`, `company`, `signal_type` or `campaign`.
+    /// `position`, `company`, `signal_type`, `source` or `campaign`.
     pub group_by: String,
     /// The most exposed groups over the weeks (at most 20), most exposed first.
     pub groups: Vec<GroupTrend>,

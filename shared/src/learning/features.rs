@@ -1,10 +1,11 @@
 //! A lead as the model sees it: its groups (seniority and department as the finders
-//! classify its title, company, signal type, campaign) and, once pushed, its outcome.
+//! classify its title, company, signal type, campaign, the channel it was pushed through)
+//! and, once pushed, its outcome.
 
 use super::model::{Example, Features};
 use crate::domain::lead::{Feedback, Lead};
 use crate::enrich::find::roles;
-use crate::repo::insights::normalize_group;
+use crate::repo::insights::{normalize_channel, normalize_group};
 use crate::support::time::Timestamp;
 
 /// The lead's group in each factor of [`super::model::Factor::ALL`].
@@ -16,6 +17,7 @@ pub fn features(lead: &Lead) -> Features {
         normalize_group(lead.company.as_deref()),
         normalize_group(lead.signal_type.as_deref()),
         lead.campaign_id.clone(),
+        lead.pushed_via.as_deref().map(normalize_channel).unwrap_or_default(),
     ])
 }
 
@@ -53,10 +55,11 @@ mod tests {
             ..LeadFields::default()
         };
         let mut lead = Lead::new("lead_1".into(), "cmp_1".into(), None, fields, Timestamp::now());
-        assert_eq!(features(&lead).0, ["executive", "sales", "acme corp", "hiring", "cmp_1"].map(String::from));
+        assert_eq!(features(&lead).0, ["executive", "sales", "acme corp", "hiring", "cmp_1", ""].map(String::from));
         assert_eq!(outcome(&lead), None, "not pushed: no example");
-        lead.mark_pushed(Timestamp::now());
+        lead.mark_pushed(Timestamp::now(), "instantly");
         assert_eq!(outcome(&lead), Some(false));
+        assert_eq!(features(&lead).0[5], "instantly", "the channel of the latest push");
         lead.meeting_booked_at = Some(Timestamp::now());
         assert_eq!(outcome(&lead), Some(true));
         lead.meeting_booked_at = None;

@@ -22,11 +22,13 @@ pub enum Factor {
     Company,
     SignalType,
     Campaign,
+    /// The outreach channel of the lead's latest push (`webhook`, `heyreach`, `instantly`).
+    Source,
 }
 
 impl Factor {
-    pub const ALL: [Factor; 5] =
-        [Factor::Seniority, Factor::Department, Factor::Company, Factor::SignalType, Factor::Campaign];
+    pub const ALL: [Factor; 6] =
+        [Factor::Seniority, Factor::Department, Factor::Company, Factor::SignalType, Factor::Campaign, Factor::Source];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -35,13 +37,14 @@ impl Factor {
             Factor::Company => "company",
             Factor::SignalType => "signal_type",
             Factor::Campaign => "campaign",
+            Factor::Source => "source",
         }
     }
 }
 
 /// A lead's group in each factor, in [`Factor::ALL`] order; empty: no value.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Features(pub [String; 5]);
+pub struct Features(pub [String; 6]);
 
 /// A pushed lead and whether it had a positive outcome.
 #[derive(Debug, Clone)]

@@ -1,8 +1,10 @@
 use super::*;
 use crate::learning::planted;
 
+/// A lead's groups without a channel (the factors before `source`).
 fn features(groups: [&str; 5]) -> Features {
-    Features(groups.map(String::from))
+    let [seniority, department, company, signal, campaign] = groups;
+    Features([seniority, department, company, signal, campaign, ""].map(String::from))
 }
 
 fn examples(groups: [&str; 5], exposed: usize, positive: usize) -> Vec<Example> {
@@ -72,4 +74,24 @@ fn on_planted_effects_the_score_ranks_held_out_leads_within_005_of_the_oracle_at
         assert!(aucs.model - aucs.random >= 0.15, "seed {seed}: {aucs:?}");
         assert!((aucs.random - 0.5).abs() < 0.05, "seed {seed}: {aucs:?}");
     }
+}
+
+#[test]
+fn the_channel_leads_were_pushed_through_is_a_factor() {
+    // Instantly: 200 pushed, 60 positive; HeyReach: 200 pushed, 10 positive; the rest alike.
+    let through = |channel: &str, exposed: usize, positive: usize| -> Vec<Example> {
+        let features = Features(["senior", "sales", "acme", "hiring", "cmp", channel].map(String::from));
+        (0..exposed).map(|i| Example { features: features.clone(), positive: i < positive }).collect()
+    };
+    let model = fit(&[through("instantly", 200, 60), through("heyreach", 200, 10)].concat()).unwrap();
+    let score =
+        |channel: &str| model.score(&Features(["senior", "sales", "acme", "hiring", "cmp", channel].map(String::from)));
+    let (instantly, heyreach) = (score("instantly"), score("heyreach"));
+    assert!(instantly.predicted_score > heyreach.predicted_score + 0.1, "{instantly:?} vs {heyreach:?}");
+    assert!(
+        instantly
+            .reasons
+            .iter()
+            .any(|r| r.factor == "source" && r.group.as_deref() == Some("instantly") && r.effect > 0.0)
+    );
 }

@@ -58,7 +58,7 @@ pub fn workspace(count: usize, seed: u64) -> Vec<PlantedLead> {
                 ..LeadFields::default()
             };
             let mut lead = Lead::new(format!("lead_{n:05}"), campaign.to_owned(), None, fields, now);
-            lead.mark_pushed(now);
+            lead.mark_pushed(now, "webhook");
             PlantedLead { lead, probability, positive: rng.random_bool(probability) }
         })
         .collect()

@@ -85,7 +85,7 @@ fn lead(n: usize, position: &str, company: &str, pushed: bool) -> Lead {
     let at = Timestamp::parse("2026-05-01T00:00:00Z").unwrap();
     let mut lead = Lead::new(format!("req_SC_{n:04}"), "cmp_sc".into(), None, fields, at);
     if pushed {
-        lead.mark_pushed(at.plus(Duration::from_secs(n as u64 * 60)));
+        lead.mark_pushed(at.plus(Duration::from_secs(n as u64 * 60)), "webhook");
     }
     lead
 }
@@ -152,9 +152,9 @@ async fn outcomes_queue_one_recomputation_that_scores_leads_by_their_groups(ctx:
     assert_eq!((summary.backtest.train_size, summary.backtest.test_size), (64, 16));
     // 82 leads: one conditional put each (no transaction, which would bill each twice);
     // the lease (put, delete), the queued marker (delete), the summary (get, put) and the
-    // four groupings' trends (put each).
+    // five groupings' trends (put each).
     assert_eq!(cost.get("transact_write"), None, "{cost:?}");
-    assert_eq!((cost.get("delete"), cost.get("put")), (Some(&2), Some(&(82 + 6))), "{cost:?}");
+    assert_eq!((cost.get("delete"), cost.get("put")), (Some(&2), Some(&(82 + 7))), "{cost:?}");
 
     let vp = leads::get(&*ctx.store, ws, &all[80].id).await.unwrap().unwrap();
     let junior = leads::get(&*ctx.store, ws, &all[81].id).await.unwrap().unwrap();
@@ -182,7 +182,7 @@ async fn a_recomputation_saves_each_groupings_weekly_rates(ctx: AppContext) {
     let weeks_ago = |n: u64| Timestamp::from_unix_millis(now.unix_millis() - (n * 7 * 86_400_000) as i64).unwrap();
     let mut all: Vec<Lead> = (0..6).map(|n| lead(n, "CTO", "Acme", false)).collect();
     for (n, lead) in all.iter_mut().enumerate() {
-        lead.mark_pushed(weeks_ago(if n < 4 { 3 } else { 1 }));
+        lead.mark_pushed(weeks_ago(if n < 4 { 3 } else { 1 }), "webhook");
     }
     leads::put_many(&*ctx.store, ws, &all).await.unwrap();
     for n in [0, 4] {
@@ -204,11 +204,12 @@ async fn a_recomputation_saves_each_groupings_weekly_rates(ctx: AppContext) {
         .collect();
     let (three, one) = (trends::week_of(weeks_ago(3)), trends::week_of(weeks_ago(1)));
     assert_eq!(weeks, [(three.as_str(), 4, 1, 1), (one.as_str(), 2, 1, 1)]);
-    for group_by in ["company", "signal_type", "campaign"] {
+    for group_by in ["company", "signal_type", "campaign", "source"] {
         let saved = scores::trends(&*ctx.store, ws, group_by).await.unwrap().unwrap();
         assert_eq!((saved.groups.len(), saved.groups[0].exposed), (1, 6), "{group_by}");
     }
-    assert!(scores::trends(&*ctx.store, ws, "source").await.unwrap().is_none());
+    let source = scores::trends(&*ctx.store, ws, "source").await.unwrap().unwrap();
+    assert_eq!(source.groups[0].key.as_deref(), Some("webhook"), "the channel of the latest push");
 }
 
 on_both_stores!(a_recomputation_saves_each_groupings_weekly_rates =>

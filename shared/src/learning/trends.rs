@@ -13,13 +13,12 @@ use super::features::{exposed_at, outcome};
 use crate::domain::lead::Lead;
 use crate::domain::score::{GroupTrend, TrendWeek};
 use crate::domain::stats::{rate, wilson};
-use crate::repo::insights::{Dimension, normalize_group};
+use crate::repo::insights::{Dimension, normalize_channel, normalize_group};
 use crate::support::time::Timestamp;
 
-/// The dimensions with trends: every insights dimension but `source`, which a lead does not
-/// record.
-pub const DIMENSIONS: [Dimension; 4] =
-    [Dimension::Position, Dimension::Company, Dimension::SignalType, Dimension::Campaign];
+/// The dimensions with trends: every insights dimension (`source`: the channel of a lead's
+/// latest push).
+pub const DIMENSIONS: [Dimension; 5] = Dimension::ALL;
 
 /// Weeks kept per group, newest last.
 pub const WEEKS: usize = 12;
@@ -48,8 +47,8 @@ pub fn weeks_until(now: Timestamp) -> Vec<String> {
         .collect()
 }
 
-/// A lead's group in `dimension`, as insights name it (`None`: no value). `Source` is not
-/// recorded on a lead, so it has no trend.
+/// A lead's group in `dimension`, as insights name it (`None`: no value; `source` is the
+/// channel of the lead's latest push).
 fn group(lead: &Lead, dimension: Dimension) -> Option<Option<String>> {
     let text = |value: Option<&str>| Some(Some(normalize_group(value)).filter(|g| !g.is_empty()));
     match dimension {
@@ -57,7 +56,7 @@ fn group(lead: &Lead, dimension: Dimension) -> Option<Option<String>> {
         Dimension::Company => text(lead.company.as_deref()),
         Dimension::SignalType => text(lead.signal_type.as_deref()),
         Dimension::Campaign => Some(Some(lead.campaign_id.clone())),
-        Dimension::Source => None,
+        Dimension::Source => Some(lead.pushed_via.as_deref().map(normalize_channel)),
     }
 }
 
@@ -138,6 +137,7 @@ mod tests {
             let fields = LeadFields { position: Some(title.into()), ..LeadFields::default() };
             let mut lead = Lead::new(format!("req_T_{n:04}"), "cmp_T".into(), None, fields, now);
             lead.pushed_at = pushed.map(at);
+            lead.pushed_via = pushed.map(|_| if n == 7 { "heyreach" } else { "instantly" }.to_owned());
             lead.replied_at = replied.then_some(now);
             lead.feedback = positive.then_some(Feedback::Positive);
             lead
@@ -171,6 +171,9 @@ mod tests {
         assert_eq!((last.reply_rate, last.positive_rate), (Some(1.0), Some(0.5)));
         assert_eq!(last.reply_rate_interval, wilson(2, 2));
         assert!(cto.weeks[0].reply_rate.is_none() && cto.weeks[0].reply_rate_interval.is_none(), "no leads: no rate");
-        assert!(weekly(&leads, Dimension::Source, now).is_empty(), "a lead does not record its channel");
+        let by_channel: Vec<(Option<String>, i64)> =
+            weekly(&leads, Dimension::Source, now).into_iter().map(|t| (t.key, t.exposed)).collect();
+        let expected = [(Some("instantly".to_owned()), 6), (Some("heyreach".to_owned()), 1)];
+        assert_eq!(by_channel, expected, "by the channel of the latest push");
     }
 }

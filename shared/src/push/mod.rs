@@ -291,7 +291,8 @@ pub async fn follow_up(ctx: &AppContext, workspace_id: &str, push_id: &str, atte
             .collect();
         let to_mark = load(ctx, workspace_id, &delivered).await?;
         if !to_mark.is_empty() {
-            let changed = leads::mark_pushed(&*ctx.store, workspace_id, &to_mark, ctx.now()).await?;
+            let channel = insights::normalize_channel(push.destination.as_str());
+            let changed = leads::mark_pushed(&*ctx.store, workspace_id, &to_mark, ctx.now(), &channel).await?;
             // Insights count each lead once per channel, so a redelivered task counts nothing twice.
             let pushed: Vec<Lead> = to_mark.into_iter().map(|(lead, _)| lead).collect();
             insights::record_pushed(&*ctx.store, workspace_id, push.destination.as_str(), &pushed).await?;

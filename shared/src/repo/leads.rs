@@ -121,6 +121,7 @@ pub async fn mark_pushed(
     workspace_id: &str,
     leads: &[(Lead, u64)],
     now: Timestamp,
+    channel: &str,
 ) -> Result<Vec<String>, StoreError> {
     let mut changed = Vec::with_capacity(leads.len());
     let mut rest = leads;
@@ -129,7 +130,7 @@ pub async fn mark_pushed(
         let (mut ops, mut bytes) = (Vec::new(), 0);
         for (lead, version) in rest.iter().take(MARK_BATCH) {
             let mut lead = lead.clone();
-            lead.mark_pushed(now);
+            lead.mark_pushed(now, channel);
             let item = item(workspace_id, &lead)?.with_version(version + 1);
             let op = WriteOp::Put { item, condition: Condition::VersionIs(*version) };
             bytes += op.size();
@@ -145,7 +146,7 @@ pub async fn mark_pushed(
             Err(StoreError::TransactionCanceled { .. }) => {
                 for (lead, _) in batch {
                     let mark = |l: &mut Lead| {
-                        l.mark_pushed(now);
+                        l.mark_pushed(now, channel);
                         Ok::<(), std::convert::Infallible>(())
                     };
                     match update_versioned(store, &key(workspace_id, &lead.id), mark, |l| item(workspace_id, l)).await {
@@ -212,7 +213,7 @@ mod tests {
         store.delete(&key(ws, &ids[2]), Condition::Always).await.unwrap();
 
         let now = at("2026-05-02T12:00:00Z");
-        let changed = mark_pushed(store, ws, &loaded, now).await.unwrap();
+        let changed = mark_pushed(store, ws, &loaded, now, "webhook").await.unwrap();
         assert_eq!(changed, ids[..2]);
         let first = get(store, ws, &ids[0]).await.unwrap().unwrap();
         assert_eq!((first.status, first.pushed_at), (LeadStatus::Pushed, Some(now)));
@@ -225,7 +226,7 @@ mod tests {
 
         // Without interference the batch is one conditional write.
         let loaded = get_many_versioned(store, ws, &ids[..1]).await.unwrap();
-        assert_eq!(mark_pushed(store, ws, &loaded, at("2026-05-03T00:00:00Z")).await.unwrap(), ids[..1]);
+        assert_eq!(mark_pushed(store, ws, &loaded, at("2026-05-03T00:00:00Z"), "webhook").await.unwrap(), ids[..1]);
     }
 
     #[tokio::test]
