@@ -99,6 +99,17 @@ impl InsightGroup {
     }
 }
 
+/// The `group_by` parameter: required, one of the dimensions.
+fn grouping(text: Option<&str>) -> Result<Dimension, ApiError> {
+    let valid = || Dimension::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ");
+    match text.map(str::trim).filter(|g| !g.is_empty()) {
+        None => Err(ApiError::validation("group_by", format!("is required; use one of {}", valid()))),
+        Some(text) => Dimension::parse(text).ok_or_else(|| {
+            ApiError::validation("group_by", format!("`{text}` is not a grouping; use one of {}", valid()))
+        }),
+    }
+}
+
 /// Outcome counts and rates per group, in group order, each rate with its Wilson 95%
 /// interval and the sample it rests on; groups with fewer than 30 pushed leads are marked
 /// `insufficient_data` (not to be ranked).
@@ -112,13 +123,7 @@ async fn get_insights(
     caller: ApiCaller,
     Params(query): Params<InsightsQuery>,
 ) -> Result<List<InsightGroup>, ApiError> {
-    let valid = || Dimension::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ");
-    let dimension = match query.group_by.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
-        None => return Err(ApiError::validation("group_by", format!("is required; use one of {}", valid()))),
-        Some(text) => Dimension::parse(text).ok_or_else(|| {
-            ApiError::validation("group_by", format!("`{text}` is not a grouping; use one of {}", valid()))
-        })?,
-    };
+    let dimension = grouping(query.group_by.as_deref())?;
     let page = Pagination { limit: query.limit, cursor: query.cursor };
     let found = insights::list(&*ctx.store, &caller.workspace_id, dimension, page.limit()?, page.cursor()?).await?;
     List::from_page(found, |item| Ok(InsightGroup::from_item(dimension, &item)))
@@ -158,13 +163,7 @@ async fn get_trends(
     caller: ApiCaller,
     Params(query): Params<TrendsQuery>,
 ) -> Result<Data<Trends>, ApiError> {
-    let valid = || Dimension::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ");
-    let group_by = match query.group_by.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
-        None => return Err(ApiError::validation("group_by", format!("is required; use one of {}", valid()))),
-        Some(text) => Dimension::parse(text).ok_or_else(|| {
-            ApiError::validation("group_by", format!("`{text}` is not a grouping; use one of {}", valid()))
-        })?,
-    };
+    let group_by = grouping(query.group_by.as_deref())?;
     let stored = crate::repo::scores::trends(&*ctx.store, &caller.workspace_id, group_by.as_str()).await?;
     Ok(Data(stored.unwrap_or_else(|| Trends {
         group_by: group_by.as_str().to_owned(),
