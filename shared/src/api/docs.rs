@@ -186,6 +186,13 @@ pub fn compact_json(text: &str) -> String {
 /// counted before trimming, as `domain::required_text` counts them.
 pub const LINE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$";
 
+/// Free text (notes, messages): any characters but controls other than tab and line breaks,
+/// and bidi overrides (`domain::check_text`). `#[schema(pattern)]` takes only a literal,
+/// so fields repeat it; a test holds every copy in the document to these constants.
+pub const TEXT_PATTERN: &str = r"^([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$";
+/// [`TEXT_PATTERN`] with at least one character that is not a space.
+pub const NON_BLANK_TEXT_PATTERN: &str = r"^(?=[\s\S]*[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])([^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r\n)*$";
+
 fn string_schema(min: usize, max: usize, pattern: Option<&str>, nullable: bool) -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
     let kind =
@@ -490,6 +497,40 @@ schema_type!(
 mod tests {
     use super::*;
     use crate::outbound::ssrf::check_url;
+
+    /// Every text rule in the document is one of the named patterns: the literal copies that
+    /// `#[schema(pattern)]` needs cannot drift from them (or from each other) unnoticed.
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn every_copy_of_a_text_pattern_in_the_document_is_one_of_the_named_ones() {
+        fn patterns(value: &serde_json::Value, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, v) in map {
+                        match (key.as_str(), v) {
+                            ("pattern", serde_json::Value::String(p)) => out.push(p.clone()),
+                            _ => patterns(v, out),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| patterns(v, out)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(crate::api::openapi()).unwrap();
+        let mut found = Vec::new();
+        patterns(&doc, &mut found);
+        let named = [LINE_PATTERN, TEXT_PATTERN, NON_BLANK_TEXT_PATTERN, NOT_ONLY_SPACES];
+        // Text rules name the bidi overrides; URL and domain patterns, built from parts here,
+        // start by allowing surrounding spaces.
+        let generated = |p: &str| p.starts_with(r"^[\t-\r");
+        let text_rules: Vec<&String> =
+            found.iter().filter(|p| (p.contains(r"\u202a") && !generated(p)) || p.starts_with(r"[^\t-\r")).collect();
+        assert!(text_rules.len() >= 30, "{} text rules found", text_rules.len());
+        for pattern in text_rules {
+            assert!(named.contains(&pattern.as_str()), "a text rule that is none of the named ones: {pattern}");
+        }
+    }
 
     fn matches(pattern: &str, text: &str) -> bool {
         regex::Regex::new(pattern).unwrap().is_match(text)
