@@ -83,6 +83,13 @@ impl Outbound {
         self.timeout
     }
 
+    /// Whether a call, which may take the whole timeout, still ends before the invocation's
+    /// deadline (`support::deadline`; always true outside one): a call that might not is
+    /// not started, and its work is left for the next attempt.
+    pub fn fits_deadline(&self) -> bool {
+        crate::support::deadline::allows(self.timeout)
+    }
+
     pub fn new(allow_private: bool, timeout: Duration) -> Result<Self, OutboundError> {
         let resolver: Option<Arc<dyn reqwest::dns::Resolve>> =
             if allow_private { None } else { Some(Arc::new(GuardedResolver)) };

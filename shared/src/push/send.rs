@@ -10,7 +10,6 @@ use crate::domain::lead::Lead;
 use crate::domain::push::{AttemptResult, LeadResult};
 use crate::outbound::providers::{PROVIDER_MAX_RESPONSE_BYTES, heyreach, instantly, settle_call, webhook};
 use crate::outbound::{OutboundRequest, OutboundResponse};
-use crate::support::deadline;
 
 /// Provider calls in flight at once within one attempt: 1000 leads are 10 HeyReach calls,
 /// so even if every one times out the attempt stays within a Lambda's 29 s.
@@ -85,7 +84,7 @@ type CallOutput = (Vec<String>, Option<crate::domain::push::CallResult>, Vec<Lea
 /// A call that might not end before the request's or invocation's deadline is not made:
 /// its leads stay pending for the push's next attempt.
 fn out_of_time(ctx: &AppContext, ids: &[String]) -> Option<Vec<LeadResult>> {
-    if deadline::allows(ctx.outbound.timeout()) {
+    if ctx.outbound.fits_deadline() {
         return None;
     }
     let reason = "not sent: the time left for this attempt ran out; sent on the next attempt".to_owned();

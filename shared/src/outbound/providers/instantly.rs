@@ -389,7 +389,7 @@ pub async fn resolve_duplicates(account: &Account<'_>, sent: &[Value], added: Ad
     }
     // Each step is a call of up to the outbound timeout: one that might not end before the
     // deadline is not started, and its leads stay pending for the next attempt.
-    let out_of_time = || !crate::support::deadline::allows(account.outbound.timeout());
+    let out_of_time = || !account.outbound.fits_deadline();
     let later = |what: &str| {
         LeadResult::Retry(format!("{what}: the time left for this attempt ran out; settled on the next attempt"))
     };
