@@ -58,29 +58,18 @@ pub async fn overdue_page(
     before: Timestamp,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<(String, Delivery)>, Option<Cursor>), StoreError> {
-    let page = store.query(&Query::index(Index::Gsi2, shard).limit(SWEEP_PAGE).keys_only().after(cursor)).await?;
-    let mut keys = Vec::new();
-    let mut workspaces = std::collections::HashMap::new();
-    let mut reached_later = false;
-    for entry in page.items {
-        let Some(sort) = entry.index_key(Index::Gsi2).map(|k| k.sk.clone()) else { continue };
-        let mut parts = sort.splitn(2, '#');
-        let due = parts.next().and_then(Timestamp::parse);
-        if due.is_none_or(|due| due >= before) {
-            reached_later = true; // ascending: the rest of this shard is due later
-            break;
-        }
-        let workspace = parts.next().and_then(|rest| rest.split('#').next()).unwrap_or_default();
-        workspaces.insert(entry.key.clone(), workspace.to_owned());
-        keys.push(entry.key);
-    }
+    let (due, next) = keys::due_entries(store, shard, SWEEP_PAGE, cursor, |due| due < before).await?;
+    // `rest` is `{ws}#{webhook}#{id}`.
+    let workspaces: std::collections::HashMap<Key, String> =
+        due.into_iter().map(|(key, rest)| (key, rest.split('#').next().unwrap_or_default().to_owned())).collect();
+    let keys: Vec<Key> = workspaces.keys().cloned().collect();
     let found = store.batch_get(&keys).await?;
     let mut out = Vec::with_capacity(found.len());
     for item in found {
         let Some(workspace) = workspaces.get(&item.key) else { continue };
         out.push((workspace.clone(), item.parse()?));
     }
-    Ok((out, if reached_later { None } else { page.next }))
+    Ok((out, next))
 }
 
 /// A delivery id that is the same each time one event is fanned out to one endpoint (so a

@@ -16,7 +16,8 @@
 
 use std::cmp::Ordering;
 
-use crate::store::{Cursor, Index, Item, Page, Query, Store, StoreError};
+use crate::store::{Cursor, Index, Item, Key, Page, Query, Store, StoreError};
+use crate::support::time::Timestamp;
 
 pub use crate::store::keys::{LIST_SHARDS, all_shards, item_pk, shard_of, sharded};
 
@@ -31,6 +32,31 @@ fn reached(cursor: &Cursor, index: Index) -> &str {
         Index::Table => &cursor.sk,
         _ => cursor.isk.as_deref().unwrap_or_default(),
     }
+}
+
+/// One page of a sweep index (`gsi2`, keys only, sort keys `{due}#{rest}`, ascending): the
+/// entries `is_due` accepts, each with its table key and the `rest` of its sort key, and the
+/// cursor of the next page while due entries may remain (none once an entry is not due: the
+/// rest of the shard is later). The sweeps of push markers and of pending deliveries read
+/// their shards through this.
+pub async fn due_entries(
+    store: &dyn Store,
+    shard: &str,
+    limit: usize,
+    cursor: Option<Cursor>,
+    is_due: impl Fn(Timestamp) -> bool,
+) -> Result<(Vec<(Key, String)>, Option<Cursor>), StoreError> {
+    let page = store.query(&Query::index(Index::Gsi2, shard).limit(limit).keys_only().after(cursor)).await?;
+    let mut due = Vec::new();
+    for entry in page.items {
+        let Some(sort) = entry.index_key(Index::Gsi2).map(|k| k.sk.clone()) else { continue };
+        let (at, rest) = sort.split_once('#').unwrap_or((sort.as_str(), ""));
+        if !Timestamp::parse(at).is_some_and(&is_due) {
+            return Ok((due, None));
+        }
+        due.push((entry.key, rest.to_owned()));
+    }
+    Ok((due, page.next))
 }
 
 /// One page of a listing spread over `partitions` (the shards of [`all_shards`]), merged in

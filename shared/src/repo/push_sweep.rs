@@ -83,17 +83,8 @@ pub async fn due_page(
     now: Timestamp,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<SweepMarker>, Option<Cursor>), StoreError> {
-    let page = store.query(&Query::index(Index::Gsi2, shard).limit(PAGE).keys_only().after(cursor)).await?;
-    let mut keys = Vec::new();
-    let mut reached_later = false;
-    for entry in &page.items {
-        let due = entry.index_key(Index::Gsi2).and_then(|k| k.sk.split('#').next()).and_then(Timestamp::parse);
-        if due.is_none_or(|due| due > now) {
-            reached_later = true; // ascending: the rest of this shard is due later
-            break;
-        }
-        keys.push(entry.key.clone());
-    }
+    let (due, next) = super::keys::due_entries(store, shard, PAGE, cursor, |due| due <= now).await?;
+    let keys: Vec<Key> = due.into_iter().map(|(key, _)| key).collect();
     let mut markers = Vec::with_capacity(keys.len());
     for item in store.batch_get(&keys).await? {
         let marker: SweepMarker = item.parse()?;
@@ -102,7 +93,7 @@ pub async fn due_page(
         }
     }
     markers.sort_by_key(|m| m.due_at);
-    Ok((markers, if reached_later { None } else { page.next }))
+    Ok((markers, next))
 }
 
 /// Rewrites markers stored before they were indexed by due time, so the sweeper sees them
