@@ -98,18 +98,39 @@ async fn push_leads(
     Json(body): Json<PushRequest>,
 ) -> Result<Data<PushSummary>, ApiError> {
     let lead_ids = distinct_lead_ids(&body.lead_ids)?;
+    let fingerprint = serde_json::json!([lead_ids, body.destination.as_str(), body.webhook_url]).to_string();
+    let pushed = Pushed { fingerprint, lead_ids, destination: body.destination, webhook_url: body.webhook_url };
+    dispatch(&ctx, &caller.workspace_id, &meter, &callback, &headers, pushed).await
+}
+
+/// What a push route sends, and what identifies its request for `Idempotency-Key`.
+struct Pushed {
+    fingerprint: String,
+    lead_ids: Vec<String>,
+    destination: Destination,
+    webhook_url: Option<String>,
+}
+
+/// The common end of the push routes: the idempotency key, the meter, the push (once per
+/// key and body) and the `?webhook_url=` callback.
+async fn dispatch(
+    ctx: &AppContext,
+    ws: &str,
+    meter: &Metered,
+    callback: &Callback,
+    headers: &HeaderMap,
+    pushed: Pushed,
+) -> Result<Data<PushSummary>, ApiError> {
     let key = headers.get("idempotency-key").map(|v| v.to_str().map(str::trim));
     let key = key.transpose().map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?;
-    let fingerprint = serde_json::json!([lead_ids, body.destination.as_str(), body.webhook_url]).to_string();
-    let ws = caller.workspace_id.as_str();
-    meter.admit(&ctx, ws, Work::Push, 1).await?;
-    let (summary, replayed) = push::once(&ctx, ws, key, &fingerprint, || async {
-        let target = push::resolve_target(&ctx, ws, body.destination, body.webhook_url.as_deref()).await?;
-        push::start(&ctx, ws, target, lead_ids.clone()).await
+    meter.admit(ctx, ws, Work::Push, 1).await?;
+    let (summary, replayed) = push::once(ctx, ws, key, &pushed.fingerprint, || async {
+        let target = push::resolve_target(ctx, ws, pushed.destination, pushed.webhook_url.as_deref()).await?;
+        push::start(ctx, ws, target, pushed.lead_ids.clone()).await
     })
     .await?;
     if !replayed {
-        callback.send(&ctx, ws, "leads.push", &summary).await;
+        callback.send(ctx, ws, "leads.push", &summary).await;
     }
     Ok(Data(summary))
 }
@@ -163,20 +184,10 @@ async fn push_top(
             "no new lead of this campaign has a predicted_score yet; see GET /api/v1/insights/model",
         ));
     }
-    let key = headers.get("idempotency-key").map(|v| v.to_str().map(str::trim));
-    let key = key.transpose().map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?;
     let fingerprint =
         serde_json::json!(["top", campaign_id, body.top, body.destination.as_str(), body.webhook_url]).to_string();
-    meter.admit(&ctx, ws, Work::Push, 1).await?;
-    let (summary, replayed) = push::once(&ctx, ws, key, &fingerprint, || async {
-        let target = push::resolve_target(&ctx, ws, body.destination, body.webhook_url.as_deref()).await?;
-        push::start(&ctx, ws, target, lead_ids.clone()).await
-    })
-    .await?;
-    if !replayed {
-        callback.send(&ctx, ws, "leads.push", &summary).await;
-    }
-    Ok(Data(summary))
+    let pushed = Pushed { fingerprint, lead_ids, destination: body.destination, webhook_url: body.webhook_url };
+    dispatch(&ctx, ws, &meter, &callback, &headers, pushed).await
 }
 
 fn push_not_found() -> ApiError {

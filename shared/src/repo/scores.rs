@@ -38,13 +38,7 @@ pub async fn acquire_lease(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<bool, StoreError> {
-    let item =
-        Item::new(running_key(workspace_id), &json!({"started_at": now}))?.with_expiry(expires_at.unix_seconds());
-    match store.put(item, Condition::NotExistsOrExpired { now: now.unix_seconds() }).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(e) => Err(e),
-    }
+    put_marker(store, running_key(workspace_id), json!({"started_at": now}), now, expires_at).await
 }
 
 pub async fn release_lease(store: &dyn Store, workspace_id: &str) -> Result<(), StoreError> {
@@ -68,8 +62,18 @@ pub async fn claim_pending(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<bool, StoreError> {
-    let item =
-        Item::new(pending_key(workspace_id), &json!({"requested_at": now}))?.with_expiry(expires_at.unix_seconds());
+    put_marker(store, pending_key(workspace_id), json!({"requested_at": now}), now, expires_at).await
+}
+
+/// Puts an expiring marker unless a live one is there; false if one is.
+async fn put_marker(
+    store: &dyn Store,
+    key: Key,
+    data: serde_json::Value,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<bool, StoreError> {
+    let item = Item::new(key, &data)?.with_expiry(expires_at.unix_seconds());
     match store.put(item, Condition::NotExistsOrExpired { now: now.unix_seconds() }).await {
         Ok(()) => Ok(true),
         Err(StoreError::ConditionFailed) => Ok(false),
