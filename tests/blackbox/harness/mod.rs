@@ -341,21 +341,31 @@ impl Api {
     }
 }
 
-/// Polls `check` until it returns `Some`, for at most `limit`.
+/// The first and the longest pause between two polls of [`eventually`].
+const FIRST_POLL_PAUSE: Duration = Duration::from_millis(25);
+const LONGEST_POLL_PAUSE: Duration = Duration::from_millis(400);
+
+/// Polls `check` until it returns `Some`, for at most `limit`. The pause between polls
+/// doubles up to [`LONGEST_POLL_PAUSE`]: the suite's tests share one moto server and the
+/// shared servers' dispatchers, so tests polling every 25 ms for seconds took most of the
+/// CPU that the work they wait for needed (the suite ran about a third longer).
 pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
     let deadline = tokio::time::Instant::now() + limit;
+    let mut pause = FIRST_POLL_PAUSE;
     loop {
         if let Some(value) = check().await {
             return Some(value);
         }
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return None;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(LONGEST_POLL_PAUSE);
     }
 }
 
