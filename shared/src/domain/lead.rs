@@ -50,78 +50,112 @@ pub enum Feedback {
     Negative,
 }
 
-/// A stored lead, as `GET /api/v1/leads/{id}` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Lead {
-    /// Starts with the id of the ingest request that created it.
-    pub id: String,
-    pub campaign_id: String,
-    pub request_id: Option<String>,
-    pub status: LeadStatus,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub company: Option<String>,
-    pub website: Option<String>,
-    pub phone: Option<String>,
-    /// Job title.
-    pub position: Option<String>,
-    pub twitter: Option<String>,
-    pub linkedin: Option<String>,
-    pub notes: Option<String>,
-    pub score: Option<i64>,
-    pub signal_type: Option<String>,
-    /// Everything else the sender included, kept verbatim.
-    #[schema(value_type = Object)]
-    pub custom_fields: Map<String, Value>,
-    pub feedback: Option<Feedback>,
-    pub feedback_reason: Option<String>,
-    /// When the event that set `feedback` happened; a later event of the same outcome
-    /// stage replaces it only if newer (see `domain::feedback`).
-    #[serde(default)]
-    pub feedback_at: Option<Timestamp>,
-    pub reply_content: Option<String>,
-    pub replied_at: Option<Timestamp>,
-    pub meeting_booked_at: Option<Timestamp>,
-    pub meeting_url: Option<String>,
-    pub pushed_at: Option<Timestamp>,
-    /// The outreach channel of the latest push: `webhook`, `heyreach` or `instantly`.
-    #[serde(default)]
-    pub pushed_via: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    /// Learned from this workspace's outcomes: the estimated probability that the lead,
-    /// once pushed, gets a positive reply or books a meeting. `null` until the workspace
-    /// has outcomes to learn from (`score_reasons` then says why). The sender's own
-    /// `score` is separate and unchanged.
-    #[serde(default)]
-    pub predicted_score: Option<f64>,
-    /// What moved `predicted_score`, largest effect first.
-    #[serde(default)]
-    pub score_reasons: Vec<crate::domain::score::ScoreReason>,
-    /// When `predicted_score` was last computed.
-    #[serde(default)]
-    pub scored_at: Option<Timestamp>,
+/// Declares [`Lead`], [`LeadFields`] and [`Lead::new`] over one list of contact fields, so
+/// the list is written once. `Lead` places them after its own leading fields, in the order
+/// its stored items and API answers have always had (pinned by
+/// `the_stored_and_served_lead_keeps_its_field_order`).
+macro_rules! lead_types {
+    ($($(#[$attr:meta])* $field:ident: $ty:ty,)*) => {
+        /// A stored lead, as `GET /api/v1/leads/{id}` returns it.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+        pub struct Lead {
+            /// Starts with the id of the ingest request that created it.
+            pub id: String,
+            pub campaign_id: String,
+            pub request_id: Option<String>,
+            pub status: LeadStatus,
+            $($(#[$attr])* pub $field: $ty,)*
+            pub feedback: Option<Feedback>,
+            pub feedback_reason: Option<String>,
+            /// When the event that set `feedback` happened; a later event of the same outcome
+            /// stage replaces it only if newer (see `domain::feedback`).
+            #[serde(default)]
+            pub feedback_at: Option<Timestamp>,
+            pub reply_content: Option<String>,
+            pub replied_at: Option<Timestamp>,
+            pub meeting_booked_at: Option<Timestamp>,
+            pub meeting_url: Option<String>,
+            pub pushed_at: Option<Timestamp>,
+            /// The outreach channel of the latest push: `webhook`, `heyreach` or `instantly`.
+            #[serde(default)]
+            pub pushed_via: Option<String>,
+            pub created_at: Timestamp,
+            pub updated_at: Timestamp,
+            /// Learned from this workspace's outcomes: the estimated probability that the lead,
+            /// once pushed, gets a positive reply or books a meeting. `null` until the workspace
+            /// has outcomes to learn from (`score_reasons` then says why). The sender's own
+            /// `score` is separate and unchanged.
+            #[serde(default)]
+            pub predicted_score: Option<f64>,
+            /// What moved `predicted_score`, largest effect first.
+            #[serde(default)]
+            pub score_reasons: Vec<crate::domain::score::ScoreReason>,
+            /// When `predicted_score` was last computed.
+            #[serde(default)]
+            pub scored_at: Option<Timestamp>,
+        }
+
+        /// The contact fields of a lead, validated; what a webhook sender controls. (It
+        /// derives `ToSchema` only because the fields' schema attributes need it; the API
+        /// document names `Lead`, not this.)
+        #[derive(Debug, Clone, Default, PartialEq, ToSchema)]
+        pub struct LeadFields {
+            $($(#[$attr])* pub $field: $ty,)*
+        }
+
+        impl Lead {
+            /// A new lead of `campaign_id` with the sender's `fields`, status `new`.
+            pub fn new(
+                id: String,
+                campaign_id: String,
+                request_id: Option<String>,
+                fields: LeadFields,
+                now: Timestamp,
+            ) -> Self {
+                Lead {
+                    id,
+                    campaign_id,
+                    request_id,
+                    status: LeadStatus::New,
+                    $($field: fields.$field,)*
+                    feedback: None,
+                    feedback_reason: None,
+                    feedback_at: None,
+                    reply_content: None,
+                    replied_at: None,
+                    meeting_booked_at: None,
+                    meeting_url: None,
+                    pushed_at: None,
+                    pushed_via: None,
+                    created_at: now,
+                    updated_at: now,
+                    predicted_score: None,
+                    score_reasons: Vec::new(),
+                    scored_at: None,
+                }
+            }
+        }
+    };
 }
 
-/// The contact fields of a lead, validated; what a webhook sender controls.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LeadFields {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub company: Option<String>,
-    pub website: Option<String>,
-    pub phone: Option<String>,
-    pub position: Option<String>,
-    pub twitter: Option<String>,
-    pub linkedin: Option<String>,
-    pub notes: Option<String>,
-    pub score: Option<i64>,
-    pub signal_type: Option<String>,
-    pub custom_fields: Map<String, Value>,
+lead_types! {
+    name: Option<String>,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    company: Option<String>,
+    website: Option<String>,
+    phone: Option<String>,
+    /// Job title.
+    position: Option<String>,
+    twitter: Option<String>,
+    linkedin: Option<String>,
+    notes: Option<String>,
+    score: Option<i64>,
+    signal_type: Option<String>,
+    /// Everything else the sender included, kept verbatim.
+    #[schema(value_type = Object)]
+    custom_fields: Map<String, Value>,
 }
 
 /// One validated entry of an ingest request.
@@ -376,65 +410,6 @@ fn describe(value: &Value) -> String {
 }
 
 impl Lead {
-    pub fn new(
-        id: String,
-        campaign_id: String,
-        request_id: Option<String>,
-        fields: LeadFields,
-        now: Timestamp,
-    ) -> Self {
-        let LeadFields {
-            name,
-            email,
-            first_name,
-            last_name,
-            company,
-            website,
-            phone,
-            position,
-            twitter,
-            linkedin,
-            notes,
-            score,
-            signal_type,
-            custom_fields,
-        } = fields;
-        Lead {
-            id,
-            campaign_id,
-            request_id,
-            status: LeadStatus::New,
-            name,
-            email,
-            first_name,
-            last_name,
-            company,
-            website,
-            phone,
-            position,
-            twitter,
-            linkedin,
-            notes,
-            score,
-            signal_type,
-            custom_fields,
-            feedback: None,
-            feedback_reason: None,
-            feedback_at: None,
-            reply_content: None,
-            replied_at: None,
-            meeting_booked_at: None,
-            meeting_url: None,
-            pushed_at: None,
-            pushed_via: None,
-            created_at: now,
-            updated_at: now,
-            predicted_score: None,
-            score_reasons: Vec::new(),
-            scored_at: None,
-        }
-    }
-
     /// A push delivered this lead: `new` becomes `pushed`; a lead already further along
     /// (`replied`, `meeting_booked`, `skipped`) keeps its status. `pushed_at` is the latest push.
     /// Records a push through `channel` (`webhook`, `heyreach`, `instantly`).
@@ -477,6 +452,27 @@ mod tests {
 
     fn parse(value: Value) -> Result<IncomingLead, ValidationError> {
         IncomingLead::parse(3, &value)
+    }
+
+    /// The JSON a stored lead is written as and served as, byte for byte: `Lead` and
+    /// `LeadFields` share one field list (`lead_types!`), and this pins that the list lands
+    /// where it always has.
+    #[test]
+    fn the_stored_and_served_lead_keeps_its_field_order() {
+        let now = Timestamp::parse("2026-05-02T12:00:00Z").unwrap();
+        let fields = LeadFields {
+            name: Some("Ada".into()),
+            email: Some("ada@example.com".into()),
+            position: Some("CTO".into()),
+            score: Some(7),
+            custom_fields: Map::from_iter([("tier".to_owned(), json!(1))]),
+            ..LeadFields::default()
+        };
+        let lead = Lead::new("req_1_0001".into(), "cmp_1".into(), Some("req_1".into()), fields, now);
+        assert_eq!(
+            serde_json::to_string(&lead).unwrap(),
+            r#"{"id":"req_1_0001","campaign_id":"cmp_1","request_id":"req_1","status":"new","name":"Ada","email":"ada@example.com","first_name":null,"last_name":null,"company":null,"website":null,"phone":null,"position":"CTO","twitter":null,"linkedin":null,"notes":null,"score":7,"signal_type":null,"custom_fields":{"tier":1},"feedback":null,"feedback_reason":null,"feedback_at":null,"reply_content":null,"replied_at":null,"meeting_booked_at":null,"meeting_url":null,"pushed_at":null,"pushed_via":null,"created_at":"2026-05-02T12:00:00.000Z","updated_at":"2026-05-02T12:00:00.000Z","predicted_score":null,"score_reasons":[],"scored_at":null}"#
+        );
     }
 
     #[test]
