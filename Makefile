@@ -55,10 +55,9 @@ test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-bo
 	@scripts/with_moto.sh $(PY) cargo test --workspace -- --test-threads 4
 	@# The browser tests use the `leadpush` binary the step above built.
 	$(MAKE) test-console BUILT=1
-	@# Clippy on the workspace's features; the library as most Lambdas build it (no default
-	@# features) is linted by `make test-functions`, which CI runs next: together they keep a
-	@# fresh clone's `make test` under 10 minutes on 2 cores (10 min 17 s with both here).
-	$(MAKE) lint-static clippy-workspace
+	@# Clippy on the workspace's features, then on the library as most Lambdas build it (no
+	@# default features), which compiles every `cfg(not(feature = ...))` branch.
+	$(MAKE) lint-static clippy-workspace clippy-lambda
 
 # The long conformance run (tests/blackbox/conformance.rs): schemathesis against `leadpush
 # serve` on the embedded store, at least 50,000 cases in every phase (coverage, fuzzing,
@@ -111,7 +110,7 @@ clippy-workspace:
 clippy-lambda: ## clippy on the library as most Lambdas build it (no default features)
 	cargo clippy -p leadpush --no-default-features -- -D warnings
 
-test-functions: $(VENV)/.installed clippy-lambda ## Clippy on the Lambdas' library build, each function built with its own features, then every events/ sample through its bootstrap on moto
+test-functions: $(VENV)/.installed ## Each function built with its own features, then every events/ sample through its bootstrap on moto
 	@# One cargo invocation per feature set (scripts/function_groups.py), as `make build`
 	@# does: a function that does not compile alone fails here.
 	@$(PY) scripts/function_groups.py | while read -r group; do echo "cargo build $$group"; cargo build -q $$group || exit 1; done
