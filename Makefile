@@ -51,13 +51,16 @@ check: $(VENV)/.installed ## The fast inner loop: rustfmt, the layer rules, clip
 	@scripts/with_moto.sh $(PY) cargo test -q --workspace --lib
 
 test: $(VENV)/.installed ## Every test: unit, contract (SQLite + moto), black-box, events, browser, lint
+	@# The build is also the lint: clippy-driver compiles the workspace's crates with
+	@# warnings as errors (scripts/clippy_wrapper.sh), every target `cargo test` builds,
+	@# which saves `cargo clippy`'s second pass over every dependency (about 75 s fresh).
 	@# Most tests wait on servers, not the CPU: 4 at a time on 2 cores.
-	@scripts/with_moto.sh $(PY) cargo test --workspace -- --test-threads 4
+	@RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/scripts/clippy_wrapper.sh scripts/with_moto.sh $(PY) cargo test --workspace -- --test-threads 4
 	@# The browser tests use the `leadpush` binary the step above built.
 	$(MAKE) test-console BUILT=1
-	@# Clippy on the workspace's features, then on the library as most Lambdas build it (no
-	@# default features), which compiles every `cfg(not(feature = ...))` branch.
-	$(MAKE) lint-static clippy-workspace clippy-lambda
+	@# Clippy on the library as most Lambdas build it (no default features, which compiles
+	@# every `cfg(not(feature = ...))` branch) and on those functions' mains.
+	$(MAKE) lint-static clippy-lambda
 
 # The long conformance run (tests/blackbox/conformance.rs): schemathesis against `leadpush
 # serve` on the embedded store, at least 50,000 cases in every phase (coverage, fuzzing,
@@ -107,8 +110,8 @@ clippy: clippy-workspace clippy-lambda
 clippy-workspace:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-clippy-lambda: ## clippy on the library as most Lambdas build it (no default features)
-	cargo clippy -p leadpush --no-default-features -- -D warnings
+clippy-lambda: $(VENV)/.installed ## clippy on the library as most Lambdas build it (no default features) and their mains
+	cargo clippy -p leadpush --no-default-features $$($(PY) scripts/function_groups.py --without-features) -- -D warnings
 
 test-functions: $(VENV)/.installed ## Each function built with its own features, then every events/ sample through its bootstrap on moto
 	@# One cargo invocation per feature set (scripts/function_groups.py), as `make build`

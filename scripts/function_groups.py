@@ -4,7 +4,9 @@ invocation, so building each group in its own invocation compiles every function
 exactly its own feature set, as `make build` does; a function whose feature set changes
 moves to another group and is built with its new set.
 
-Usage: function_groups.py   (run from anywhere; reads `cargo metadata`)
+Usage: function_groups.py [--without-features]   (run from anywhere; reads `cargo metadata`)
+  --without-features: only the group that enables no feature of `leadpush` (the library
+  as most Lambdas build it), for `make clippy-lambda`.
 """
 
 import json
@@ -39,5 +41,12 @@ def groups():
 
 
 if __name__ == "__main__":
-    for _, names in sorted(groups().items()):
+    found = groups()
+    if sys.argv[1:] == ["--without-features"]:
+        found = {key: names for key, names in found.items() if not key[1]}
+        if len(found) != 1:
+            sys.exit(f"expected one group without features, found {len(found)}")
+    elif sys.argv[1:]:
+        sys.exit(__doc__)
+    for _, names in sorted(found.items()):
         print(" ".join(f"-p {n}" for n in sorted(names)))

@@ -44,10 +44,7 @@ pub async fn create(store: &dyn Store, workspace_id: &str, request: &ApiRequest)
 }
 
 pub async fn get(store: &dyn Store, workspace_id: &str, id: &str) -> Result<Option<(ApiRequest, u64)>, StoreError> {
-    match store.get(&key(workspace_id, id)).await? {
-        Some(item) => Ok(Some((item.parse()?, item.version))),
-        None => Ok(None),
-    }
+    super::get_versioned(store, &key(workspace_id, id)).await
 }
 
 /// Replaces a request read at `version`; a rename moves the name claim in the same write.

@@ -14,7 +14,7 @@ use super::keys::item_pk;
 use super::{insights::CountPlan, leads};
 use crate::domain::feedback::FeedbackEvent;
 use crate::domain::lead::Lead;
-use crate::store::{Condition, Cursor, Item, Key, Page, Query, Store, StoreError, WriteOp};
+use crate::store::{Condition, Cursor, Item, Key, Page, Store, StoreError, WriteOp};
 use crate::support::secrets;
 use crate::support::time::Timestamp;
 
@@ -119,10 +119,5 @@ pub async fn list_events(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    let query = Query::table(leads::partition(workspace_id, lead_id))
-        .prefix(EVENTS_PREFIX)
-        .limit(limit)
-        .after(cursor)
-        .descending();
-    store.query(&query).await
+    super::newest_first(store, leads::partition(workspace_id, lead_id), EVENTS_PREFIX, limit, cursor).await
 }

@@ -47,6 +47,14 @@ pub async fn transact_if_first_holds(store: &dyn Store, ops: Vec<WriteOp>) -> Re
     }
 }
 
+/// The record at `key` and the version it was read at (for a later versioned write).
+pub async fn get_versioned<T: DeserializeOwned>(store: &dyn Store, key: &Key) -> Result<Option<(T, u64)>, StoreError> {
+    match store.get(key).await? {
+        Some(item) => Ok(Some((item.parse()?, item.version))),
+        None => Ok(None),
+    }
+}
+
 /// One page of the items of `partition` whose sort key starts with `prefix`, newest first
 /// (sort keys end in time-sortable ids).
 pub async fn newest_first(

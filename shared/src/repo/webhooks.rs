@@ -98,10 +98,7 @@ pub async fn get(
     workspace_id: &str,
     webhook_id: &str,
 ) -> Result<Option<(Webhook, u64)>, StoreError> {
-    match store.get(&key(workspace_id, webhook_id)).await? {
-        Some(item) => Ok(Some((item.parse()?, item.version))),
-        None => Ok(None),
-    }
+    super::get_versioned(store, &key(workspace_id, webhook_id)).await
 }
 
 /// Writes a changed webhook read at `version`, moving its name lock if it was renamed.

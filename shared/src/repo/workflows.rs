@@ -160,10 +160,7 @@ pub async fn get_run(
     lead_id: &str,
     run_id: &str,
 ) -> Result<Option<(Run, u64)>, StoreError> {
-    match store.get(&run_key(workspace_id, lead_id, run_id)).await? {
-        Some(item) => Ok(Some((item.parse()?, item.version))),
-        None => Ok(None),
-    }
+    super::get_versioned(store, &run_key(workspace_id, lead_id, run_id)).await
 }
 
 /// The lead a run belongs to.
