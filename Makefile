@@ -19,8 +19,11 @@ CHROMIUM    ?= /usr/bin/chromium
 # dependency that bloats every Lambda is caught at build time, not in production; the
 # functions in BOOTSTRAP_SIZE_EXEMPT (phone metadata, a regex engine and, for the workers,
 # the DNS resolver, SMTP probe and crawler) are printed only. Measured sizes and what
-# keeps them small: docs/benchmarks.md.
-MAX_BOOTSTRAP_MB ?= 6
+# keeps them small: docs/benchmarks.md. 6.5 since 2026-12-06, when every HTTP bootstrap
+# had grown by 0.25-0.35 MiB and enrich-worker by 0.54 (api-requests 6.23 MiB,
+# enrich-worker 6.33): the limit catches the next jump; the growth is listed there to be
+# won back.
+MAX_BOOTSTRAP_MB ?= 6.5
 BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 
 .PHONY: help run check test conformance test-rust test-console test-functions console-screenshots console-vendor disposable-domains chromium lint lint-static clippy clippy-workspace clippy-lambda openapi build bench invoke deploy clean

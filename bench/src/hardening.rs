@@ -106,37 +106,11 @@ async fn rate_limited() -> anyhow::Result<Vec<Row>> {
         }
     };
     // Admitted: limits far above the rounds; then refused: one a minute, used up.
-    let ws = server.admin(&["admin", "workspace", "list"])?;
-    let id = ws["data"][0]["id"].as_str().context("workspace id")?.to_owned();
-    server.admin(&[
-        "admin",
-        "workspace",
-        "limits",
-        "--workspace",
-        &id,
-        "--set",
-        "search.per_second=100000",
-        "--set",
-        "search.per_minute=100000",
-        "--set",
-        "search.per_month=1000000",
-    ])?;
+    set_search_limits(&server, &["search.per_second=100000", "search.per_minute=100000", "search.per_month=1000000"])?;
     let admitted = call(200).await?;
     let other = Server::start(&[])?;
     let other_tenant = other.tenant(&http).await?;
-    let ws = other.admin(&["admin", "workspace", "list"])?;
-    let id = ws["data"][0]["id"].as_str().context("workspace id")?.to_owned();
-    other.admin(&[
-        "admin",
-        "workspace",
-        "limits",
-        "--workspace",
-        &id,
-        "--set",
-        "search.per_second=1",
-        "--set",
-        "search.per_minute=1",
-    ])?;
+    set_search_limits(&other, &["search.per_second=1", "search.per_minute=1"])?;
     let url = format!("{}/api/v1/phone-validator?phone=%2B14155552671", other.base);
     http.get(&url).header("x-satellyte-api-key", &other_tenant.api_key).send().await?;
     let started = Instant::now();
@@ -160,4 +134,16 @@ pub async fn run() -> anyhow::Result<Vec<Row>> {
     rows.extend(health_under_flood().await?);
     rows.extend(rate_limited().await?);
     Ok(rows)
+}
+
+/// Sets the first workspace's search limits (`key=value` each) through the admin CLI.
+fn set_search_limits(server: &Server, limits: &[&str]) -> anyhow::Result<()> {
+    let ws = server.admin(&["admin", "workspace", "list"])?;
+    let id = ws["data"][0]["id"].as_str().context("workspace id")?.to_owned();
+    let mut args = vec!["admin", "workspace", "limits", "--workspace", &id];
+    for limit in limits {
+        args.extend(["--set", limit]);
+    }
+    server.admin(&args)?;
+    Ok(())
 }
