@@ -24,8 +24,8 @@
 //! - `dispatch`: runs queued tasks on the worker that owns their lane.
 //! - `api`: HTTP routes (parse, call the capability, respond), the error type and its one
 //!   mapping to HTTP, authentication, the OpenAPI document, the console's files.
-//! - `runtime`: process plumbing: the Lambda glue, `leadpush serve` and its listener,
-//!   `leadpush prober`, telemetry, allocator settings.
+//! - `runtime`: process plumbing: the Lambda glue (and the features each Lambda needs),
+//!   `leadpush serve` and its listener, `leadpush prober`, telemetry, allocator settings.
 
 pub mod admin;
 pub mod api;

@@ -3,6 +3,7 @@
 //! listener, logs, and allocator settings. Nothing below this module imports it.
 
 pub mod allocator;
+pub mod features;
 pub mod lambda;
 #[cfg(feature = "embedded")]
 pub mod listener;
