@@ -42,15 +42,17 @@ pub fn of_lane(lane: Lane) -> &'static [&'static str] {
     }
 }
 
+/// The features the lists above name, and whether this build has each.
+const BUILT: [(&str, bool); 4] = [
+    ("console", cfg!(feature = "console")),
+    ("enrich", cfg!(feature = "enrich")),
+    ("find", cfg!(feature = "find")),
+    ("workflow", cfg!(feature = "workflow")),
+];
+
 /// Whether this build has `feature` (one of the features the lists above name).
 pub fn enabled(feature: &str) -> bool {
-    match feature {
-        "console" => cfg!(feature = "console"),
-        "enrich" => cfg!(feature = "enrich"),
-        "find" => cfg!(feature = "find"),
-        "workflow" => cfg!(feature = "workflow"),
-        _ => false,
-    }
+    BUILT.iter().any(|(name, on)| *on && *name == feature)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +147,8 @@ mod tests {
         for (name, _, needed) in lambdas() {
             for feature in needed {
                 assert!(manifest.contains(&format!("\n{feature} = [")), "{name} needs {feature}, not a feature");
+                // Else `enabled` could never say yes and the function would never start.
+                assert!(BUILT.iter().any(|(built, _)| built == feature), "{feature} is missing from BUILT");
             }
         }
     }
