@@ -61,8 +61,8 @@ test: ## Every test: unit, contract (SQLite + moto), black-box, events, browser,
 	@# The build beside the Python tools, the static checks and the console's npm packages,
 	@# which use one core between them; each part's output is printed whole when it ends
 	@# (-O). Then the tests. The run is CPU-bound on 2 cores: anything run beside the tests
-	@# slows them as much as it saves (clippy-lambda beside them: 10 min 53 s instead of
-	@# 10 min 33 s), so clippy on the functions' own feature sets runs in test-functions.
+	@# slows them about as much as it saves (docs/benchmarks.md), so clippy on the library
+	@# without features runs in test-functions, with the functions' own builds.
 	@$(MAKE) -j3 -O --no-print-directory test-build lint-static $(CONSOLE_NPM)
 	@$(MAKE) --no-print-directory test-run
 	@# The browser tests use the `leadpush` binary the steps above built.
