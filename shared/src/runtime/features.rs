@@ -51,7 +51,7 @@ const BUILT: [(&str, bool); 4] = [
 ];
 
 /// Whether this build has `feature` (one of the features the lists above name).
-pub fn enabled(feature: &str) -> bool {
+fn enabled(feature: &str) -> bool {
     BUILT.iter().any(|(name, on)| *on && *name == feature)
 }
 
