@@ -10,8 +10,8 @@ PIP_PINS    := moto[server]==5.2.5 cfn-lint==1.58.0 dnslib==0.9.26 aiosmtpd==1.4
 LAMBDA_PINS := cargo-lambda==1.9.2
 ADDR        ?= 127.0.0.1:3000
 DATA_DIR    ?= .leadpush
-# Lambda functions (crates under functions/, except the CLI). The console function is
-# built on its own so that the others do not get its embedded files by feature unification.
+# Lambda functions (crates under functions/, except the CLI and the console, whose size
+# is printed last).
 FUNCTIONS   := $(filter-out leadpush console,$(notdir $(wildcard functions/*)))
 CONSOLE_NPM := console/node_modules/.installed
 CHROMIUM    ?= /usr/bin/chromium
@@ -29,14 +29,17 @@ BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: Makefile
+$(VENV)/bin/python:
 	python3 -m venv $(VENV)
+
+$(VENV)/.installed: Makefile $(VENV)/bin/python
 	@# --no-compile: Python compiles the modules the tests import on first use; compiling
 	@# all of moto, botocore and cfn-lint up front cost 12 s of a fresh `make test`.
 	$(VENV)/bin/pip install --quiet --no-compile --disable-pip-version-check $(PIP_PINS)
 	touch $@
 
-$(VENV)/.lambda-installed: $(VENV)/.installed
+# cargo-lambda alone: `make build` needs none of the test tools.
+$(VENV)/.lambda-installed: $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(LAMBDA_PINS)
 	touch $@
 
@@ -110,6 +113,8 @@ lint: lint-static clippy ## cfn-lint, the template checker, the layer rules, rus
 
 lint-static: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
+	@# Every feature set builds the crates all functions link with the same features.
+	$(PY) scripts/function_groups.py --check-aligned
 	@# The SAM transform offline, references, parameter defaults, functions, HTTP timeouts, alarms.
 	$(PY) scripts/check_template.py template.yaml
 	$(PY) scripts/check_template.py --self-test template.yaml
@@ -141,11 +146,13 @@ build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/
 	@# One cargo invocation per feature set (scripts/function_groups.py): features unify
 	@# within an invocation, so building every function together would link enrich-worker's
 	@# and workflow-worker's code into every one, while functions with the same set share
-	@# one compile of the library (6 invocations for 18 functions).
+	@# one compile of the library (5 invocations for 18 functions).
 	@# Source paths (panic and log locations) keep only the crate's own part: this checkout's
 	@# and the registry's prefixes are remapped away, about 60 KB per bootstrap. These flags
 	@# replace cargo-lambda's own build.rustflags, so its target CPU is repeated here.
 	cargo fetch
+	@# Functions of every feature set share one compile of the crates they all link.
+	$(PY) scripts/function_groups.py --check-aligned
 	@flags="-C target-cpu=neoverse-n1 --remap-path-prefix=$(CURDIR)/="; \
 	for d in $${CARGO_HOME:-$$HOME/.cargo}/registry/src/*/; do flags="$$flags --remap-path-prefix=$$d="; done; \
 	$(PY) scripts/function_groups.py | while read -r group; do \

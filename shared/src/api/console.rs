@@ -1,5 +1,6 @@
-//! The web console and the API reference: static files embedded in the binary (only with
-//! the `console` feature, so the API Lambdas do not carry them). The console is a
+//! The web console and the API reference: static files embedded in the binary. Only
+//! `router` reaches them, so the API Lambdas, which never call it, link none of them (LTO
+//! drops unreferenced statics; `make build` prints every bootstrap's size). The console is a
 //! single-page app that calls the public JSON API like any customer; nothing here reads
 //! the store. Served at `/` (the app), `/docs` (Swagger UI over `/openapi.json`) and
 //! `/console/...` (its modules, styles and vendored libraries).

@@ -36,7 +36,6 @@ pub mod api_requests;
 pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
-#[cfg(feature = "console")]
 pub mod console;
 pub mod docs;
 #[cfg(feature = "find")]

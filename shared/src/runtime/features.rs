@@ -10,8 +10,8 @@
 use crate::api::Function;
 use crate::queue::Lane;
 
-/// The crate of the console Lambda (`run_console`), which needs `console`.
-pub const CONSOLE: (&str, &[&str]) = ("console", &["console"]);
+/// The crate of the console Lambda (`run_console`): static files, no capability.
+pub const CONSOLE: (&str, &[&str]) = ("console", &[]);
 
 /// The features `function`'s routes need.
 pub fn of_function(function: Function) -> &'static [&'static str] {
@@ -43,8 +43,7 @@ pub fn of_lane(lane: Lane) -> &'static [&'static str] {
 }
 
 /// The features the lists above name, and whether this build has each.
-const BUILT: [(&str, bool); 4] = [
-    ("console", cfg!(feature = "console")),
+const BUILT: [(&str, bool); 3] = [
     ("enrich", cfg!(feature = "enrich")),
     ("find", cfg!(feature = "find")),
     ("workflow", cfg!(feature = "workflow")),

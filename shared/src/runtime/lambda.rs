@@ -32,7 +32,6 @@ pub async fn run_http(function: Function, routes: fn() -> OpenApiRouter<AppConte
 
 /// Serves the web console and API reference files (no store, no queue: the console calls
 /// the API's own functions from the browser).
-#[cfg(feature = "console")]
 pub async fn run_console() -> Result<(), Error> {
     crate::runtime::telemetry::init();
     tracing::info!(function = "console", "lambda initialised");

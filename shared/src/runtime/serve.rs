@@ -61,7 +61,6 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         ctx.store.kind(),
         ctx.queue.kind()
     ));
-    #[cfg(feature = "console")]
     say(format_args!("Console: http://{local}/   API reference: http://{local}/docs"));
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -73,7 +72,6 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         max_connections: ctx.config.max_connections,
     };
     let app = api::app(ctx.clone(), &Function::ALL);
-    #[cfg(feature = "console")]
     let app = app.merge(crate::api::console::router());
     crate::runtime::listener::serve(listener, app, limits, shutdown, Duration::from_secs(30)).await?;
 
