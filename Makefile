@@ -49,8 +49,8 @@ run: ## Build and start `leadpush serve` on the embedded store (ADDR, DATA_DIR)
 check: $(VENV)/.installed ## The fast inner loop: rustfmt, the layer rules, clippy and the library's unit tests
 	cargo fmt --all -- --check
 	$(PY) scripts/check_layers.py
-	@# --workspace, as `make test` builds it: the same features (the console's tests need
-	@# its feature), so a tree warmed by either serves both.
+	@# --workspace, as `make test` builds it: the same features, so a tree warmed by
+	@# either serves both.
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/with_moto.sh $(PY) cargo test -q --workspace --lib
 
