@@ -43,11 +43,8 @@ pub fn of_lane(lane: Lane) -> &'static [&'static str] {
 }
 
 /// The features the lists above name, and whether this build has each.
-const BUILT: [(&str, bool); 3] = [
-    ("enrich", cfg!(feature = "enrich")),
-    ("find", cfg!(feature = "find")),
-    ("workflow", cfg!(feature = "workflow")),
-];
+const BUILT: [(&str, bool); 3] =
+    [("enrich", cfg!(feature = "enrich")), ("find", cfg!(feature = "find")), ("workflow", cfg!(feature = "workflow"))];
 
 /// Whether this build has `feature` (one of the features the lists above name).
 fn enabled(feature: &str) -> bool {
