@@ -10,9 +10,6 @@
 use crate::api::Function;
 use crate::queue::Lane;
 
-/// The crate of the console Lambda (`run_console`): static files, no capability.
-pub const CONSOLE: (&str, &[&str]) = ("console", &[]);
-
 /// The features `function`'s routes need.
 pub fn of_function(function: Function) -> &'static [&'static str] {
     match function {
@@ -106,7 +103,8 @@ mod tests {
                 .iter()
                 .map(|l| (l.function(), format!("Worker::{}", format!("{l:?}").to_uppercase()), of_lane(*l))),
         );
-        all.push((CONSOLE.0, "run_console".into(), CONSOLE.1));
+        // The console serves static files and needs no capability.
+        all.push(("console", "run_console".into(), &[]));
         all
     }
 
