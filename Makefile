@@ -24,7 +24,7 @@ CHROMIUM    ?= /usr/bin/chromium
 MAX_BOOTSTRAP_MB ?= 6.5
 BOOTSTRAP_SIZE_EXEMPT := finders finder-worker workflow-worker
 
-.PHONY: help run check test test-build test-run conformance test-console test-functions console-screenshots console-vendor disposable-domains chromium lint lint-static clippy clippy-workspace clippy-lambda openapi build bench invoke deploy clean
+.PHONY: help run check test test-build test-run conformance test-console test-lambdas console-screenshots console-vendor disposable-domains chromium lint lint-static clippy clippy-workspace clippy-lambdas openapi build bench invoke deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -64,8 +64,7 @@ test: ## Every test: unit, contract (SQLite + moto), black-box, events, browser,
 	@# The build beside the Python tools, the static checks and the console's npm packages,
 	@# which use one core between them; each part's output is printed whole when it ends
 	@# (-O). Then the tests. The run is CPU-bound on 2 cores: anything run beside the tests
-	@# slows them about as much as it saves (docs/benchmarks.md), so clippy on the library
-	@# without features runs in test-functions, with the functions' own builds.
+	@# slows them about as much as it saves (docs/benchmarks.md).
 	@$(MAKE) -j3 -O --no-print-directory test-build lint-static $(CONSOLE_NPM)
 	@$(MAKE) --no-print-directory test-run
 	@# The browser tests use the `leadpush` binary the steps above built.
@@ -73,8 +72,17 @@ test: ## Every test: unit, contract (SQLite + moto), black-box, events, browser,
 
 test-build: ## Build (and lint) every target `make test` runs, without running them
 	$(TEST_CARGO) test --workspace --no-run
+	@$(MAKE) --no-print-directory test-lambdas
 
-test-run: $(VENV)/.installed ## Run the unit, contract and black-box tests on moto (building what is missing)
+# Every Lambda as `make build` builds it (one invocation, no feature of the library, so
+# every `cfg(not(feature = ...))` branch compiles and is linted), in debug: the bootstraps
+# that tests/functions_as_deployed.rs starts with the events/ samples. `test-build-deps`
+# gives third-party crates the features the test build gave them, so this compiles only
+# the library and the mains (scripts/lambda_builds.py --check-shared holds it so).
+test-lambdas: ## Build (and lint) every Lambda's debug bootstrap for the tests
+	$(TEST_CARGO) build $$(python3 scripts/lambda_builds.py) --features leadpush/test-build-deps
+
+test-run: $(VENV)/.installed test-lambdas ## Run the unit, contract, black-box and events tests on moto (building what is missing)
 	@# Most tests wait on servers, not the CPU: 4 at a time on 2 cores.
 	@scripts/with_moto.sh $(PY) $(TEST_CARGO) test --workspace -- --test-threads 4
 
@@ -113,8 +121,8 @@ lint: lint-static clippy ## cfn-lint, the template checker, the layer rules, rus
 
 lint-static: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
-	@# Every feature set builds the crates all functions link with the same features.
-	$(PY) scripts/function_groups.py --check-aligned
+	@# The Lambdas' debug build shares every third-party crate with the test build.
+	python3 scripts/lambda_builds.py --check-shared
 	@# The SAM transform offline, references, parameter defaults, functions, HTTP timeouts, alarms.
 	$(PY) scripts/check_template.py template.yaml
 	$(PY) scripts/check_template.py --self-test template.yaml
@@ -123,48 +131,35 @@ lint-static: $(VENV)/.installed
 	$(PY) scripts/check_layers.py
 	cargo fmt --all -- --check
 
-clippy: clippy-workspace clippy-lambda
+clippy: clippy-workspace clippy-lambdas
 
 clippy-workspace:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-clippy-lambda: $(VENV)/.installed ## clippy on the library as most Lambdas build it (no default features) and their mains
-	@# No default features compiles every `cfg(not(feature = ...))` branch.
-	cargo clippy -p leadpush --no-default-features $$($(PY) scripts/function_groups.py --without-features) -- -D warnings
-
-test-functions: clippy-lambda ## Clippy without features, each function built with its own features, then every events/ sample through its bootstrap on moto
-	@# One cargo invocation per feature set (scripts/function_groups.py), as `make build`
-	@# does: a function that does not compile alone fails here.
-	@$(PY) scripts/function_groups.py | while read -r group; do echo "cargo build $$group"; cargo build -q $$group || exit 1; done
-	@scripts/with_moto.sh $(PY) cargo test -p leadpush-bench --features deployed-functions --test functions_as_deployed
+clippy-lambdas: ## clippy on every Lambda as built (the library without features)
+	cargo clippy $$(python3 scripts/lambda_builds.py) -- -D warnings
 
 openapi: ## Regenerate docs/openapi.json (served at /openapi.json) from the routes
 	LEADPUSH_WRITE_OPENAPI=1 cargo test -q -p leadpush --lib the_served_openapi_document
 
 build: $(VENV)/.lambda-installed ## Release Lambda bootstraps for arm64 (target/lambda/<fn>/bootstrap), size-checked
 	rustup target add aarch64-unknown-linux-gnu
-	@# One cargo invocation per feature set (scripts/function_groups.py): features unify
-	@# within an invocation, so building every function together would link enrich-worker's
-	@# and workflow-worker's code into every one, while functions with the same set share
-	@# one compile of the library (5 invocations for 18 functions).
+	@# One cargo invocation for all 18 (scripts/lambda_builds.py): none enables a feature
+	@# of the library, so they share one compile of it and of every crate under it; what
+	@# each bootstrap links is what its `main` reaches (fat LTO drops the rest).
 	@# Source paths (panic and log locations) keep only the crate's own part: this checkout's
 	@# and the registry's prefixes are remapped away, about 60 KB per bootstrap. These flags
 	@# replace cargo-lambda's own build.rustflags, so its target CPU is repeated here.
 	cargo fetch
-	@# Functions of every feature set share one compile of the crates they all link.
-	$(PY) scripts/function_groups.py --check-aligned
 	@flags="-C target-cpu=neoverse-n1 --remap-path-prefix=$(CURDIR)/="; \
 	for d in $${CARGO_HOME:-$$HOME/.cargo}/registry/src/*/; do flags="$$flags --remap-path-prefix=$$d="; done; \
-	$(PY) scripts/function_groups.py | while read -r group; do \
-	  echo "cargo lambda build --release --arm64 $$group"; \
-	  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$$flags" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
-	    cargo lambda build --release --arm64 $$group || exit 1; \
-	done
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$$flags" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	  cargo lambda build --release --arm64 $$(python3 scripts/lambda_builds.py)
 	@EXEMPT="$(BOOTSTRAP_SIZE_EXEMPT)" scripts/bootstrap_sizes.sh target/lambda $(MAX_BOOTSTRAP_MB) $(FUNCTIONS) console
 
 bench: $(VENV)/.installed ## Benchmarks on an optimised build: figures beside their floors
 	cargo build --profile perf -p leadpush-cli -p leadpush-bench
-	@# Function bootstraps on their own, with their own features (as `make build` does).
+	@# Function bootstraps on their own, without the bench's features (as `make build` does).
 	cargo build --profile perf -p leads -p ingest-leads -p lambda-floor
 	@scripts/with_moto.sh $(PY) target/perf/leadpush-bench
 

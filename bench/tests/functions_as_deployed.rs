@@ -1,5 +1,5 @@
-//! Every function as deployed: its own bootstrap, built with its own feature set (`make
-//! test-functions` builds each group of `scripts/function_groups.py` first), started as
+//! Every function as deployed: its own bootstrap, built as `make build` builds it (`make
+//! test` builds them all first, `make test-lambdas`: the library without features), started as
 //! Lambda starts it against the local Runtime API, on DynamoDB + SQS (moto) with the secrets
 //! key where the template gives it. Each `events/` sample goes through it; API samples must
 //! answer 2xx with data, worker samples must report exactly their poison or misrouted
@@ -34,11 +34,33 @@ fn bootstrap(function: &str) -> PathBuf {
     let path = exe.parent().and_then(Path::parent).expect("target profile directory").join(function);
     assert!(
         path.exists(),
-        "{} is missing: run `make test-functions`, which builds every function with its own \
-         features first (for each line of scripts/function_groups.py: cargo build <line>)",
+        "{} is missing: run `make test-lambdas` (which `make test` runs), to build every function \
+         as deployed",
         path.display()
     );
+    // A bootstrap older than the code it is built from would test the code as it was.
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).expect("bootstrap mtime");
+    let sources = [root().join("shared/src"), root().join("functions").join(function).join("src")];
+    if let Some(newer) = sources.iter().filter_map(|dir| newer_than(dir, built)).next() {
+        panic!("{} is older than {}: run `make test-lambdas`", path.display(), newer.display());
+    }
     path
+}
+
+/// A file under `dir` modified after `time`, if any.
+fn newer_than(dir: &Path, time: std::time::SystemTime) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let meta = entry.metadata().ok()?;
+        if meta.is_dir() {
+            if let Some(found) = newer_than(&path, time) {
+                return Some(found);
+            }
+        } else if meta.modified().is_ok_and(|m| m > time) {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// The sample files of each function, by the function their name starts with.

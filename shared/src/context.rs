@@ -1,7 +1,8 @@
 //! What every route and task receives: the store, the queue, the outbound client, the
 //! configuration and the clock. Built once per process (Lambda init, or `leadpush serve`).
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError, StoreKind};
@@ -29,9 +30,10 @@ pub struct AppContext {
     pub known_markers: Arc<crate::repo::insights::KnownMarkers>,
     /// Rate-limit windows this process has counted and workspaces' limits it has read.
     pub meter: Arc<crate::metering::Meter>,
-    /// Resolver, per-host SMTP bounds and single-flight locks of enrichment.
-    #[cfg(feature = "enrich")]
-    pub enrich: Arc<crate::outbound::probing::Engine>,
+    /// Enrichment's engine, built on first use by [`AppContext::enrich`] and held without
+    /// its type, so that a function that never enriches links none of its code (its
+    /// constructor, its drop, the DNS resolver and rate limiter under it).
+    pub(crate) enrich: Arc<OnceLock<Box<dyn Any + Send + Sync>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,13 +73,21 @@ impl AppContext {
             store,
             queue,
             outbound,
-            #[cfg(feature = "enrich")]
-            enrich: Arc::new(crate::outbound::probing::Engine::new(config.enrich.clone())),
+            enrich: Arc::default(),
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
             known_markers: Arc::default(),
             meter: Arc::default(),
         })
+    }
+
+    /// Enrichment's resolver, per-host SMTP bounds and single-flight locks, built from
+    /// `config.enrich` on first use and shared by every clone of this context.
+    pub fn enrich(&self) -> &Arc<crate::outbound::probing::Engine> {
+        self.enrich
+            .get_or_init(|| Box::new(Arc::new(crate::outbound::probing::Engine::new(self.config.enrich.clone()))))
+            .downcast_ref()
+            .expect("the cell only ever holds an Arc<Engine>")
     }
 
     /// Builds the adapters the configuration names.

@@ -34,7 +34,6 @@ pub mod config;
 pub mod context;
 pub mod dispatch;
 pub mod domain;
-#[cfg(feature = "enrich")]
 pub mod enrich;
 pub mod feedback;
 pub mod ingest;

@@ -493,7 +493,7 @@ schema_type!(
     pub OptionalLinkedinHandle = optional_linkedin_handle()
 );
 
-#[cfg(all(test, feature = "find"))] // the regex engine
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::outbound::ssrf::check_url;

@@ -163,7 +163,6 @@ impl From<crate::domain::ValidationError> for ApiError {
     }
 }
 
-#[cfg(feature = "workflow")]
 impl From<crate::workflow::trigger::TriggerError> for ApiError {
     fn from(e: crate::workflow::trigger::TriggerError) -> Self {
         ApiError::internal(e)
@@ -286,7 +285,6 @@ impl From<crate::ingest::IngestError> for ApiError {
     }
 }
 
-#[cfg(feature = "workflow")]
 impl From<crate::workflow::save::SaveError> for ApiError {
     fn from(e: crate::workflow::save::SaveError) -> Self {
         use crate::workflow::save::SaveError;
@@ -301,7 +299,6 @@ impl From<crate::workflow::save::SaveError> for ApiError {
     }
 }
 
-#[cfg(feature = "workflow")]
 impl From<crate::workflow::template::TemplateError> for ApiError {
     fn from(e: crate::workflow::template::TemplateError) -> Self {
         ApiError::Validation { field: e.field, message: format!("template error: {}", e.message) }
@@ -337,7 +334,6 @@ impl From<crate::feedback::FeedbackError> for ApiError {
     }
 }
 
-#[cfg(feature = "enrich")]
 impl From<crate::enrich::EnrichError> for ApiError {
     fn from(e: crate::enrich::EnrichError) -> Self {
         use crate::enrich::EnrichError;

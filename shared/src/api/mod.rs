@@ -31,23 +31,18 @@ macro_rules! routes {
     }};
 }
 
-#[cfg(feature = "workflow")]
 pub mod api_requests;
 pub mod auth;
 pub mod callbacks;
 pub mod campaigns;
 pub mod console;
 pub mod docs;
-#[cfg(feature = "find")]
 pub mod email_count;
-#[cfg(feature = "enrich")]
 pub mod enrich;
 pub mod error;
 pub mod feedback;
-#[cfg(feature = "find")]
 pub mod finders;
 pub mod hunter_errors;
-#[cfg(feature = "enrich")]
 pub mod hunter_routes;
 pub mod ingest;
 pub mod insights;
@@ -55,12 +50,10 @@ pub mod integrations;
 pub mod json;
 pub mod leads;
 pub mod metering;
-#[cfg(feature = "find")]
 pub mod phone;
 pub mod platform;
 pub mod push;
 pub mod webhooks;
-#[cfg(feature = "workflow")]
 pub mod workflows;
 
 use std::time::Instant;
@@ -144,22 +137,10 @@ impl Function {
             Function::Webhooks => webhooks_and_callbacks(),
             Function::FeedbackEvents => feedback::routes(),
             Function::Insights => insights::routes(),
-            #[cfg(feature = "enrich")]
             Function::Enrich => enrich::routes(),
-            // Built without the `enrich` feature: the function serves nothing.
-            #[cfg(not(feature = "enrich"))]
-            Function::Enrich => OpenApiRouter::new(),
-            #[cfg(feature = "find")]
             Function::Finders => finding(),
-            #[cfg(not(feature = "find"))]
-            Function::Finders => OpenApiRouter::new(),
-            #[cfg(feature = "workflow")]
             Function::ApiRequests => api_requests::routes(),
-            #[cfg(feature = "workflow")]
             Function::Workflows => workflows::routes(),
-            // Builds without the workflow engine serve no workflow routes.
-            #[cfg(not(feature = "workflow"))]
-            Function::ApiRequests | Function::Workflows => OpenApiRouter::new(),
         }
     }
 }
@@ -172,7 +153,6 @@ pub fn webhooks_and_callbacks() -> OpenApiRouter<AppContext> {
 /// The finders function's routes: the finders, the email count and the phone validator
 /// (the routes that need the phone metadata and the regex engine, kept out of the
 /// `enrich` function).
-#[cfg(feature = "find")]
 pub fn finding() -> OpenApiRouter<AppContext> {
     finders::routes().merge(phone::routes()).merge(email_count::routes())
 }
@@ -373,7 +353,7 @@ mod tests {
     /// `docs/openapi.json`, which `/openapi.json` serves, is the document the routes
     /// generate (with every capability). `LEADPUSH_WRITE_OPENAPI=1` (or `make openapi`)
     /// rewrites it.
-    #[cfg(all(feature = "find", feature = "workflow", feature = "openapi"))]
+    #[cfg(feature = "openapi")]
     #[test]
     fn the_served_openapi_document_is_the_one_the_routes_generate() {
         let generated = serde_json::to_string_pretty(&openapi()).unwrap() + "\n";

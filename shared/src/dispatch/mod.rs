@@ -64,36 +64,28 @@ pub async fn run_core(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
     }
 }
 
-/// The enrichment lane's tasks (the `enrich-worker` function).
-#[cfg_attr(not(feature = "enrich"), allow(unused_variables))]
+/// The enrichment lane's tasks (the `enrich-worker` function). Its results are
+/// verifications only (`results::verification`), so the worker links no finder code.
 pub async fn run_enrich(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
+    use crate::enrich::results;
     match task {
-        #[cfg(feature = "enrich")]
         Task::Enrich { workspace_id, id } if !crate::queue::task_lane_is_find(&id) => {
-            Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?)
+            Ok(results::run_task(ctx, &workspace_id, &id, results::verification).await?)
         }
-        #[cfg(feature = "enrich")]
         Task::VerifyChunk { workspace_id, job_id, chunk } => {
             Ok(crate::enrich::jobs::run_chunk(ctx, &workspace_id, &job_id, chunk).await?)
-        }
-        #[cfg(not(feature = "enrich"))]
-        Task::Enrich { .. } | Task::VerifyChunk { .. } => {
-            Err(TaskError::Failed("this build has no enrichment (cargo feature `enrich`)".into()))
         }
         other => Err(wrong_lane(&other)),
     }
 }
 
 /// The finder lane's tasks (the `finder-worker` function).
-#[cfg_attr(not(feature = "enrich"), allow(unused_variables))]
 pub async fn run_find(ctx: &AppContext, task: Task) -> Result<(), TaskError> {
+    use crate::enrich::results;
     match task {
-        #[cfg(feature = "enrich")]
         Task::Enrich { workspace_id, id } if crate::queue::task_lane_is_find(&id) => {
-            Ok(crate::enrich::results::run_task(ctx, &workspace_id, &id).await?)
+            Ok(results::run_task(ctx, &workspace_id, &id, results::compute).await?)
         }
-        #[cfg(not(feature = "enrich"))]
-        Task::Enrich { .. } => Err(TaskError::Failed("this build has no enrichment (cargo feature `enrich`)".into())),
         other => Err(wrong_lane(&other)),
     }
 }
@@ -109,33 +101,13 @@ pub async fn run_workflows(ctx: &AppContext, task: Task) -> Result<(), TaskError
             Ok(crate::workflow::trigger::backfill(ctx, &workspace_id, &campaign_id, cursor.as_deref()).await?)
         }
         Task::WorkflowRun { workspace_id, lead_id, run_id } => {
-            run_workflow(ctx, &workspace_id, &lead_id, &run_id).await
+            Ok(crate::workflow::run::execute(ctx, &workspace_id, &lead_id, &run_id).await?)
         }
-        Task::Rescore { workspace_id } => rescore(ctx, &workspace_id).await,
+        Task::Rescore { workspace_id } => {
+            crate::learning::recompute::run(ctx, &workspace_id).await.map(|_| ()).map_err(TaskError::from)
+        }
         other => Err(wrong_lane(&other)),
     }
-}
-
-#[cfg(feature = "find")]
-async fn rescore(ctx: &AppContext, workspace_id: &str) -> Result<(), TaskError> {
-    crate::learning::recompute::run(ctx, workspace_id).await.map(|_| ()).map_err(TaskError::from)
-}
-
-/// Scoring needs the finders' title rules (cargo feature `find`).
-#[cfg(not(feature = "find"))]
-async fn rescore(_ctx: &AppContext, workspace_id: &str) -> Result<(), TaskError> {
-    Err(TaskError::Failed(format!("rescore {workspace_id}: this build has no lead scoring (cargo feature `find`)")))
-}
-
-#[cfg(feature = "workflow")]
-async fn run_workflow(ctx: &AppContext, workspace_id: &str, lead_id: &str, run_id: &str) -> Result<(), TaskError> {
-    Ok(crate::workflow::run::execute(ctx, workspace_id, lead_id, run_id).await?)
-}
-
-/// A dispatcher built without the workflow engine leaves the task for one that has it.
-#[cfg(not(feature = "workflow"))]
-async fn run_workflow(_ctx: &AppContext, _workspace_id: &str, _lead_id: &str, run_id: &str) -> Result<(), TaskError> {
-    Err(TaskError::Failed(format!("run {run_id}: this build has no workflow engine (cargo feature `workflow`)")))
 }
 
 /// Runs one task: a plain function, so a worker's constant names only its own lane's code.
@@ -293,7 +265,6 @@ pub async fn process_batch(ctx: &AppContext, worker: Worker, messages: &[Receive
 mod backoff_tests {
     use super::*;
 
-    #[cfg(feature = "enrich")]
     #[test]
     fn verifier_results_run_in_the_enrichment_lane_and_finder_results_in_the_finder_lane() {
         use crate::enrich::results::Kind;

@@ -32,10 +32,8 @@
 //! `?webhook_url=` delivery mechanism and its log (`webhooks::queue_callback`).
 
 pub mod cache;
-#[cfg(feature = "find")]
 pub mod find;
 pub mod jobs;
-#[cfg(feature = "find")]
 pub mod phone;
 #[cfg(test)]
 mod reference_checks;

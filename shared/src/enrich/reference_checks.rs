@@ -31,7 +31,6 @@ fn report(what: &str, version: &str, total: usize, misses: &[String], target: f6
     assert!(agreement >= target, "{what}: {:.3}% is below {:.1}%", agreement * 100.0, target * 100.0);
 }
 
-#[cfg(feature = "find")]
 #[derive(Debug, Deserialize, PartialEq)]
 struct PhoneAnswer {
     valid: bool,
@@ -41,7 +40,6 @@ struct PhoneAnswer {
     line_type: String,
 }
 
-#[cfg(feature = "find")]
 #[test]
 fn phone_validation_agrees_with_libphonenumber_on_999_in_1000_numbers() {
     use super::phone;

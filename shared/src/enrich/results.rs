@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -77,35 +78,51 @@ pub struct Computed {
     pub fresh_for: Duration,
 }
 
-/// Runs the work of one kind. New kinds add their arm here.
-pub async fn compute(
-    ctx: &AppContext,
-    workspace_id: &str,
+/// How a worker computes a pending result: [`compute`] (every kind) or [`verification`].
+/// A plain function, so a worker's choice names only the code it runs.
+pub type Compute =
+    for<'a> fn(&'a AppContext, &'a str, Kind, &'a Params) -> BoxFuture<'a, Result<Computed, EnrichError>>;
+
+/// Runs the work of any kind (finder-worker, `leadpush serve`). New kinds add their arm here.
+pub fn compute<'a>(
+    ctx: &'a AppContext,
+    workspace_id: &'a str,
     kind: Kind,
-    params: &Params,
-) -> Result<Computed, EnrichError> {
-    match kind {
-        Kind::EmailVerifier => {
-            let email = params.get("email").ok_or_else(|| EnrichError::invalid("email", "is required"))?;
-            let v = super::verify::verify_email(ctx, workspace_id, email).await?;
-            let fresh_for = super::verify::freshness(ctx, &v);
-            Ok(Computed { data: serde_json::to_value(&v).map_err(|e| EnrichError::Other(e.to_string()))?, fresh_for })
+    params: &'a Params,
+) -> BoxFuture<'a, Result<Computed, EnrichError>> {
+    Box::pin(async move {
+        match kind {
+            Kind::EmailVerifier => verify(ctx, workspace_id, params).await,
+            Kind::EmailFinder => super::find::finders::email_finder(ctx, workspace_id, params).await,
+            Kind::DomainSearch => super::find::finders::domain_search(ctx, workspace_id, params).await,
+            Kind::AuthorFinder => super::find::finders::author_finder(ctx, workspace_id, params).await,
+            Kind::PhoneFinder => super::find::finders::phone_finder(ctx, workspace_id, params).await,
         }
-        #[cfg(feature = "find")]
-        Kind::EmailFinder => super::find::finders::email_finder(ctx, workspace_id, params).await,
-        #[cfg(feature = "find")]
-        Kind::DomainSearch => super::find::finders::domain_search(ctx, workspace_id, params).await,
-        #[cfg(feature = "find")]
-        Kind::AuthorFinder => super::find::finders::author_finder(ctx, workspace_id, params).await,
-        #[cfg(feature = "find")]
-        Kind::PhoneFinder => super::find::finders::phone_finder(ctx, workspace_id, params).await,
-        // Verification builds (the enrich function, enrich-worker) never get a finder's
-        // result: its task goes to finder-worker (`queue::Lane::Find`).
-        #[cfg(not(feature = "find"))]
-        Kind::EmailFinder | Kind::DomainSearch | Kind::AuthorFinder | Kind::PhoneFinder => {
-            Err(EnrichError::Other(format!("{}: this build has no finders (cargo feature `find`)", kind.event())))
+    })
+}
+
+/// Runs an email verification only (enrich-worker), so that worker links no finder code
+/// (the phone metadata, the crawler, the regex engine). A finder's task never reaches it:
+/// it travels on the finders' lane (`queue::Lane::Find`).
+pub fn verification<'a>(
+    ctx: &'a AppContext,
+    workspace_id: &'a str,
+    kind: Kind,
+    params: &'a Params,
+) -> BoxFuture<'a, Result<Computed, EnrichError>> {
+    Box::pin(async move {
+        match kind {
+            Kind::EmailVerifier => verify(ctx, workspace_id, params).await,
+            other => Err(EnrichError::Other(format!("{}: a finder's result, not a verification", other.event()))),
         }
-    }
+    })
+}
+
+async fn verify(ctx: &AppContext, workspace_id: &str, params: &Params) -> Result<Computed, EnrichError> {
+    let email = params.get("email").ok_or_else(|| EnrichError::invalid("email", "is required"))?;
+    let v = super::verify::verify_email(ctx, workspace_id, email).await?;
+    let fresh_for = super::verify::freshness(ctx, &v);
+    Ok(Computed { data: serde_json::to_value(&v).map_err(|e| EnrichError::Other(e.to_string()))?, fresh_for })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -321,7 +338,7 @@ async fn send_callback(ctx: &AppContext, workspace_id: &str, e: &Enrichment, url
 }
 
 /// The queued task: computes a pending result once, stores it, and sends its callbacks.
-pub async fn run_task(ctx: &AppContext, workspace_id: &str, id: &str) -> Result<(), EnrichError> {
+pub async fn run_task(ctx: &AppContext, workspace_id: &str, id: &str, compute: Compute) -> Result<(), EnrichError> {
     let Some(pending) = get(ctx, workspace_id, id).await? else { return Ok(()) };
     if pending.state == State::Completed {
         return Ok(());

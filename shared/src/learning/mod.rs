@@ -7,13 +7,9 @@
 //! `features`, `recompute`, `trends` and `planted` classify titles with the finders' rules (cargo
 //! feature `find`); `schedule` is linked wherever outcome events are recorded.
 
-#[cfg(feature = "find")]
 pub mod features;
 pub mod model;
-#[cfg(feature = "find")]
 pub mod planted;
-#[cfg(feature = "find")]
 pub mod recompute;
 pub mod schedule;
-#[cfg(feature = "find")]
 pub mod trends;

@@ -2,7 +2,6 @@
 //! HeyReach, Instantly). What is sent and why lives with the capabilities that call them.
 
 pub mod client;
-#[cfg(feature = "enrich")]
 pub mod probing;
 pub mod providers;
 pub mod ssrf;

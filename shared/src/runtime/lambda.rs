@@ -12,7 +12,6 @@ use crate::api::{self, Function};
 use crate::config::Config;
 use crate::context::AppContext;
 use crate::dispatch::Worker;
-use crate::runtime::features;
 
 pub type Error = lambda_runtime::Error;
 
@@ -24,7 +23,6 @@ pub type Error = lambda_runtime::Error;
 pub async fn run_http(function: Function, routes: fn() -> OpenApiRouter<AppContext>) -> Result<(), Error> {
     crate::runtime::allocator::limit_malloc_arenas();
     crate::runtime::telemetry::init();
-    features::require(function.name(), features::of_function(function))?;
     let ctx = AppContext::from_config(Config::from_env()?).await?;
     tracing::info!(function = function.name(), store = ctx.store.kind(), "lambda initialised");
     lambda_http::run(api::app_with(ctx, routes())).await
@@ -44,9 +42,6 @@ pub async fn run_console() -> Result<(), Error> {
 pub async fn run_worker(worker: Worker) -> Result<(), Error> {
     crate::runtime::allocator::limit_malloc_arenas();
     crate::runtime::telemetry::init();
-    for lane in worker.lanes {
-        features::require(lane.function(), features::of_lane(*lane))?;
-    }
     let ctx = AppContext::consuming(Config::from_env()?, worker.home()).await?;
     tracing::info!(function = worker.home().function(), "lambda initialised");
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {

@@ -3,11 +3,12 @@
 //! listener, logs, and allocator settings. Nothing below this module imports it.
 
 pub mod allocator;
-pub mod features;
+#[cfg(test)]
+mod features;
 pub mod lambda;
 #[cfg(feature = "embedded")]
 pub mod listener;
-#[cfg(all(feature = "embedded", feature = "enrich"))]
+#[cfg(feature = "embedded")]
 pub mod prober;
 #[cfg(feature = "embedded")]
 pub mod serve;

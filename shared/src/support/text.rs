@@ -77,7 +77,6 @@ pub fn json_size(value: &impl serde::Serialize) -> usize {
 #[cfg(test)]
 mod tests {
 
-    #[cfg(feature = "find")] // the regex engine
     #[test]
     fn the_white_space_classes_are_what_trim_removes() {
         let white = regex::Regex::new(&format!("^{WHITE_SPACE}$")).unwrap();

@@ -6,7 +6,7 @@ pub mod samples;
 
 #[cfg(test)]
 mod fixtures;
-#[cfg(all(test, feature = "enrich"))]
+#[cfg(test)]
 pub mod mail;
 #[cfg(test)]
 pub mod receivers;

@@ -10,15 +10,10 @@
 //!
 //! Everything but `trigger` is behind the `workflow` cargo feature.
 
-#[cfg(feature = "workflow")]
 pub mod nesting;
-#[cfg(feature = "workflow")]
 pub mod request;
-#[cfg(feature = "workflow")]
 pub mod run;
-#[cfg(feature = "workflow")]
 pub mod save;
-#[cfg(feature = "workflow")]
 pub mod template;
 pub mod trigger;
 

@@ -49,7 +49,7 @@ impl reqwest::dns::Resolve for FinderResolver {
 
 /// The process's finder client (built once per engine).
 pub fn client(ctx: &AppContext) -> Result<Outbound, EnrichError> {
-    let engine = &ctx.enrich;
+    let engine = ctx.enrich();
     let built = engine.web.get_or_init(|| {
         let resolver: Arc<dyn reqwest::dns::Resolve> = Arc::new(FinderResolver {
             engine: Arc::downgrade(engine),
@@ -63,7 +63,11 @@ pub fn client(ctx: &AppContext) -> Result<Outbound, EnrichError> {
 
 /// The crawl limits of this process's configuration.
 pub fn limits(ctx: &AppContext) -> Limits {
-    Limits { budget: ctx.enrich.config.crawl_budget, http_port: ctx.enrich.config.crawl_http_port, ..Limits::default() }
+    Limits {
+        budget: ctx.enrich().config.crawl_budget,
+        http_port: ctx.enrich().config.crawl_http_port,
+        ..Limits::default()
+    }
 }
 
 fn key(workspace_id: &str, domain: &str) -> Key {
@@ -82,7 +86,7 @@ pub async fn site(ctx: &AppContext, workspace_id: &str, domain: &str) -> Result<
     }
     let outbound = client(ctx)?;
     let crawl = crawl::crawl_site(&outbound, domain, &limits(ctx)).await;
-    let expires = now.plus(ctx.enrich.config.crawl_cache_ttl);
+    let expires = now.plus(ctx.enrich().config.crawl_cache_ttl);
     let item = Item::new(key(workspace_id, domain), &crawl)?.with_expiry(expires.unix_seconds());
     ctx.store.put(item, Condition::Always).await?;
     Ok((crawl, false))

@@ -401,11 +401,11 @@ mod tests {
         let (ctx, _dir) = crate::testing::embedded_context();
         let addresses = ["ada@example.com".to_owned()];
         let stream = refusing_server("554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org").await;
-        let report = session(&ctx.enrich, stream, None, &addresses).await;
+        let report = session(ctx.enrich(), stream, None, &addresses).await;
         assert!(report.blocked, "{report:?}");
         assert!(report.failure.is_some_and(|f| f.contains("spamhaus")));
         // A refusal that names no block list is not a block.
         let stream = refusing_server("554 5.5.1 command not recognized").await;
-        assert!(!session(&ctx.enrich, stream, None, &addresses).await.blocked);
+        assert!(!session(ctx.enrich(), stream, None, &addresses).await.blocked);
     }
 }

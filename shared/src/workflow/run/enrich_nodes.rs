@@ -3,7 +3,6 @@
 use super::*;
 
 /// The enrichment service's verdict on the lead's email, stored as the node's output.
-#[cfg(feature = "enrich")]
 pub(super) async fn verify_email(
     ctx: &AppContext,
     workspace_id: &str,
@@ -33,22 +32,9 @@ pub(super) async fn verify_email(
     }
 }
 
-#[cfg(not(feature = "enrich"))]
-pub(super) async fn verify_email(
-    _ctx: &AppContext,
-    _workspace_id: &str,
-    _lead: &Lead,
-    _output_key: &str,
-    on_error: OnError,
-) -> Result<Outcome, RunError> {
-    let message = "this build has no enrichment service (cargo feature `enrich`)";
-    Ok(Outcome::Failed { error: node_error("verification_failed", message, None), then: on_error })
-}
-
 /// The email finder's answer for the lead, stored as the node's output. Inputs are the
 /// node's templates, else the lead's name parts, its website's or (company) email's
 /// domain, and its company resolved through the workspace's leads.
-#[cfg(feature = "find")]
 pub(super) async fn find_email(
     ctx: &AppContext,
     workspace_id: &str,
@@ -131,20 +117,4 @@ pub(super) async fn find_email(
         Err(crate::enrich::EnrichError::Store(e)) => Err(e.into()),
         Err(e) => failed("find_failed", e.to_string()),
     }
-}
-
-#[cfg(not(feature = "find"))]
-pub(super) async fn find_email(
-    _ctx: &AppContext,
-    _workspace_id: &str,
-    _lead: &Lead,
-    kind: &NodeKind,
-    _vars: &Value,
-) -> Result<Outcome, RunError> {
-    let then = match kind {
-        NodeKind::FindEmail { on_error, .. } => *on_error,
-        _ => OnError::Fail,
-    };
-    let message = "this build has no email finder (cargo feature `find`)";
-    Ok(Outcome::Failed { error: node_error("find_failed", message, None), then })
 }
