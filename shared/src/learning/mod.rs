@@ -4,8 +4,9 @@
 //! (`schedule`, `recompute`), which also builds each group's weekly rates (`trends`);
 //! `planted` measures it on a workspace with known effects.
 //!
-//! `features`, `recompute`, `trends` and `planted` classify titles with the finders' rules (cargo
-//! feature `find`); `schedule` is linked wherever outcome events are recorded.
+//! `features`, `recompute`, `trends` and `planted` classify titles with the finders' rules
+//! (linked by workflow-worker, which rescores); `schedule` is linked wherever outcome
+//! events are recorded.
 
 pub mod features;
 pub mod model;

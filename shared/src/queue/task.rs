@@ -86,7 +86,7 @@ pub enum Task {
 pub const VERIFIER_ID_PREFIX: &str = "ver_";
 
 /// Which queue, and so which worker function, runs a task. Each worker links only the
-/// code of its lane's tasks (and its cargo features), and refuses the others' tasks.
+/// code of its lane's tasks (`dispatch::Worker`), and refuses the others' tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lane {
     /// Saved-lead fan-out, deliveries, pushes and the sweep (`dispatcher`).

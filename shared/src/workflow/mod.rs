@@ -6,9 +6,7 @@
 //! - [`save`]: validating a workflow on save (every error names its node).
 //! - [`run`]: the per-lead run the dispatcher executes node by node, idempotently.
 //! - [`trigger`]: what starts runs (ingest, activation, a manual rerun); it only queues
-//!   work, so the ingest and campaign Lambdas need none of the template machinery.
-//!
-//! Everything but `trigger` is behind the `workflow` cargo feature.
+//!   work, so the ingest and campaign Lambdas link none of the template machinery.
 
 pub mod nesting;
 pub mod request;
