@@ -165,7 +165,7 @@ bench: $(VENV)/.installed ## Benchmarks on an optimised build: figures beside th
 
 invoke: $(VENV)/.installed ## One event through a function's real bootstrap, on moto: make invoke FN=leads EVENT=events/leads.get.json
 	@test -n "$(FN)" && test -f "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json" >&2; exit 2; }
-	cargo build -q -p $(FN)
+	cargo build -q -p $(FN) --features leadpush/test-build-deps
 	cargo build -q -p leadpush-bench
 	@scripts/with_moto.sh $(PY) target/debug/leadpush-bench invoke $(FN) $(EVENT)
 
