@@ -378,3 +378,27 @@ pub async fn run_task(ctx: &AppContext, workspace_id: &str, id: &str, compute: C
     tracing::info!(workspace_id, enrichment_id = id, kind = done.kind.event(), "enrichment completed");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// enrich-worker's `verification` answers verifications and refuses a finder's result
+    /// without running it (its bootstrap links no finder code to run it with).
+    #[tokio::test]
+    async fn the_verification_lane_refuses_a_finders_result_by_name() {
+        let (ctx, _dir) = crate::testing::embedded_context();
+        let params = Params::from([("domain".to_owned(), "example.com".to_owned())]);
+        for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::EmailVerifier) {
+            let Err(EnrichError::Other(message)) = verification(&ctx, "ws_1", kind, &params).await else {
+                panic!("{kind:?} was not refused");
+            };
+            assert_eq!(message, format!("{}: a finder's result, not a verification", kind.event()));
+        }
+        let Err(EnrichError::Invalid { field, .. }) = verification(&ctx, "ws_1", Kind::EmailVerifier, &params).await
+        else {
+            panic!("a verification without an email must be invalid");
+        };
+        assert_eq!(field, "email");
+    }
+}
