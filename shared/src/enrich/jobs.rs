@@ -275,7 +275,7 @@ fn out_key(workspace_id: &str, job_id: &str, index: usize) -> Key {
 /// The least time one domain needs to make progress: its MX lookup, a connection and a
 /// greeting. A domain is not started with less left before the invocation's deadline.
 fn domain_budget(ctx: &AppContext) -> Duration {
-    ctx.enrich().config.dns_timeout + ctx.enrich().config.smtp_timeout * 2
+    ctx.config.enrich.dns_timeout + ctx.config.enrich.smtp_timeout * 2
 }
 
 /// The task of one chunk: verify each domain's addresses and store their results as they

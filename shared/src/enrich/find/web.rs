@@ -63,11 +63,7 @@ pub fn client(ctx: &AppContext) -> Result<Outbound, EnrichError> {
 
 /// The crawl limits of this process's configuration.
 pub fn limits(ctx: &AppContext) -> Limits {
-    Limits {
-        budget: ctx.enrich().config.crawl_budget,
-        http_port: ctx.enrich().config.crawl_http_port,
-        ..Limits::default()
-    }
+    Limits { budget: ctx.config.enrich.crawl_budget, http_port: ctx.config.enrich.crawl_http_port, ..Limits::default() }
 }
 
 fn key(workspace_id: &str, domain: &str) -> Key {
@@ -86,7 +82,7 @@ pub async fn site(ctx: &AppContext, workspace_id: &str, domain: &str) -> Result<
     }
     let outbound = client(ctx)?;
     let crawl = crawl::crawl_site(&outbound, domain, &limits(ctx)).await;
-    let expires = now.plus(ctx.enrich().config.crawl_cache_ttl);
+    let expires = now.plus(ctx.config.enrich.crawl_cache_ttl);
     let item = Item::new(key(workspace_id, domain), &crawl)?.with_expiry(expires.unix_seconds());
     ctx.store.put(item, Condition::Always).await?;
     Ok((crawl, false))

@@ -389,7 +389,7 @@ async fn catch_all_probe_address(ctx: &AppContext, workspace_id: &str, domain: &
         Err(e) => tracing::warn!(error = %e, "catch-all probe address read failed"),
     }
     let probe = Probe { address: random_address(domain) };
-    let expires = now.plus(ctx.enrich().config.catch_all_ttl);
+    let expires = now.plus(ctx.config.enrich.catch_all_ttl);
     if let Err(e) = cache::put_entry(&*ctx.store, workspace_id, domain, cache::CATCH_ALL_PROBE, &probe, expires).await {
         tracing::warn!(error = %e, "catch-all probe address write failed");
     }
@@ -560,7 +560,7 @@ pub async fn verify_email(ctx: &AppContext, workspace_id: &str, email: &str) -> 
             &checked,
             &MxOutcome::NotChecked,
             &SmtpOutcome::NotChecked("bad syntax".into()),
-            probe_name(&ctx.enrich().config.probe),
+            probe_name(&ctx.config.enrich.probe),
             ctx.now(),
         ),
     };
@@ -573,7 +573,7 @@ pub async fn verify_email(ctx: &AppContext, workspace_id: &str, email: &str) -> 
 /// How long a verification answers repeated calls: `unknown` ones are re-checked sooner, and
 /// deferred ones (greylisting) soon after the greylist delay.
 pub fn freshness(ctx: &AppContext, v: &Verification) -> Duration {
-    let config = &ctx.enrich().config;
+    let config = &ctx.config.enrich;
     if v.deferred {
         config.deferred_ttl.min(config.unknown_ttl)
     } else if v.status == Status::Unknown {
@@ -725,8 +725,8 @@ mod tests {
             let (ctx, _dir) = mail_context(dns, port, &[]);
             let first = verify_email(&ctx, "ws_grey", "alice@greycatch.test").await.unwrap();
             assert_eq!((first.status, first.deferred), (Status::Unknown, true), "{first:?}");
-            assert_eq!(freshness(&ctx, &first), ctx.enrich().config.deferred_ttl);
-            assert!(ctx.enrich().config.deferred_ttl < ctx.enrich().config.unknown_ttl);
+            assert_eq!(freshness(&ctx, &first), ctx.config.enrich.deferred_ttl);
+            assert!(ctx.config.enrich.deferred_ttl < ctx.config.enrich.unknown_ttl);
             let second = verify_email(&ctx, "ws_grey", "alice@greycatch.test").await.unwrap();
             assert_eq!((second.status, second.accept_all, second.score), (Status::AcceptAll, true, 60), "{second:?}");
             let probes: Vec<String> = log.rcpts().into_iter().filter(|a| !a.starts_with("alice")).collect();

@@ -8,7 +8,7 @@ pub async fn author_finder(ctx: &AppContext, workspace_id: &str, params: &Params
     let outbound = web::client(ctx)?;
     let url = outbound.check_url(url_text).map_err(|e| EnrichError::invalid("url", e.to_string()))?;
     let domain = url.host_str().unwrap_or_default().trim_start_matches("www.").to_ascii_lowercase();
-    let fresh_for = ctx.enrich().config.result_ttl;
+    let fresh_for = ctx.config.enrich.result_ttl;
     let empty = |reason: String, found: Option<author::Author>| {
         json!({
             "url": url.as_str(), "domain": domain, "email": null, "score": 0, "author": found, "reason": reason,

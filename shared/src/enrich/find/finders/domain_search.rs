@@ -228,5 +228,5 @@ pub async fn domain_search(ctx: &AppContext, workspace_id: &str, params: &Params
         "crawl": crawl_summary(&site, from_cache),
         "meta": {"results": results, "limit": limit, "offset": offset, "complete": scanned_all},
     });
-    Ok(Computed { data, fresh_for: ctx.enrich().config.result_ttl })
+    Ok(Computed { data, fresh_for: ctx.config.enrich.result_ttl })
 }

@@ -272,7 +272,7 @@ pub async fn email_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
 /// How long an answer is reused: shorter when the mail server deferred (greylisting) or no
 /// address was found, so the next call asks again.
 fn freshness(ctx: &AppContext, found: &EmailFinding) -> std::time::Duration {
-    let config = &ctx.enrich().config;
+    let config = &ctx.config.enrich;
     if found.verification.deferred {
         config.deferred_ttl.min(config.unknown_ttl)
     } else if found.email.is_none() || found.verification.status == Some(Status::Unknown) {

@@ -80,7 +80,7 @@ pub async fn phone_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
             "phones": phones,
             "crawl": null,
         });
-        return Ok(Computed { data, fresh_for: ctx.enrich().config.unknown_ttl });
+        return Ok(Computed { data, fresh_for: ctx.config.enrich.unknown_ttl });
     };
     let sample = sample_at(ctx, workspace_id, &domain).await?;
     if person.is_none()
@@ -127,5 +127,5 @@ pub async fn phone_finder(ctx: &AppContext, workspace_id: &str, params: &Params)
         "phones": phones,
         "crawl": crawl_summary(&site, from_cache),
     });
-    Ok(Computed { data, fresh_for: ctx.enrich().config.result_ttl })
+    Ok(Computed { data, fresh_for: ctx.config.enrich.result_ttl })
 }
